@@ -1,0 +1,138 @@
+//! Client identity by API key. Keys are stored as SHA-256 hashes; a presented key is hashed and
+//! compared with every configured hash in constant time, so timing reveals nothing about which
+//! (or whether a) key matched.
+
+use crate::config::KeySpec;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("missing API key: send `Authorization: Bearer KEY` or `x-api-key: KEY`")]
+    Missing,
+    #[error("invalid API key")]
+    Unknown,
+}
+
+pub struct KeyStore {
+    keys: Vec<([u8; 32], Arc<str>)>,
+}
+
+/// The hex SHA-256 of a key, as written in `[[keys]] sha256`.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+impl KeyStore {
+    pub fn new(keys: &[KeySpec]) -> Self {
+        KeyStore {
+            keys: keys
+                .iter()
+                .map(|k| (k.sha256, Arc::from(k.name.as_str())))
+                .collect(),
+        }
+    }
+
+    /// With no keys configured the gateway is open.
+    pub fn is_open(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Returns the key's name, `None` when the gateway is open.
+    pub fn authenticate(
+        &self,
+        authorization: Option<&[u8]>,
+        x_api_key: Option<&[u8]>,
+    ) -> Result<Option<Arc<str>>, AuthError> {
+        if self.is_open() {
+            return Ok(None);
+        }
+        let presented = authorization
+            .and_then(bearer_token)
+            .or(x_api_key.map(trim))
+            .filter(|k| !k.is_empty())
+            .ok_or(AuthError::Missing)?;
+        let digest: [u8; 32] = Sha256::digest(presented).into();
+        let mut found: Option<&Arc<str>> = None;
+        for (hash, name) in &self.keys {
+            // No early exit: every hash is compared.
+            if bool::from(hash.ct_eq(&digest)) {
+                found = Some(name);
+            }
+        }
+        found.cloned().map(Some).ok_or(AuthError::Unknown)
+    }
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    v.trim_ascii()
+}
+
+fn bearer_token(v: &[u8]) -> Option<&[u8]> {
+    let v = trim(v);
+    if v.len() > 7 && v[..7].eq_ignore_ascii_case(b"bearer ") {
+        Some(trim(&v[7..]))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> KeyStore {
+        let mut h = [0u8; 32];
+        hex::decode_to_slice(hash_key("sk-team-a"), &mut h).unwrap();
+        KeyStore::new(&[KeySpec {
+            name: "team-a".into(),
+            sha256: h,
+        }])
+    }
+
+    #[test]
+    fn bearer_and_x_api_key() {
+        let s = store();
+        assert_eq!(
+            s.authenticate(Some(b"Bearer sk-team-a"), None)
+                .unwrap()
+                .as_deref(),
+            Some("team-a")
+        );
+        assert_eq!(
+            s.authenticate(Some(b"bearer  sk-team-a "), None)
+                .unwrap()
+                .as_deref(),
+            Some("team-a")
+        );
+        assert_eq!(
+            s.authenticate(None, Some(b"sk-team-a")).unwrap().as_deref(),
+            Some("team-a")
+        );
+        assert_eq!(s.authenticate(None, None), Err(AuthError::Missing));
+        assert_eq!(
+            s.authenticate(Some(b"Basic abc"), None),
+            Err(AuthError::Missing)
+        );
+        assert_eq!(
+            s.authenticate(Some(b"Bearer sk-other"), None),
+            Err(AuthError::Unknown)
+        );
+    }
+
+    #[test]
+    fn open_when_no_keys() {
+        let s = KeyStore::new(&[]);
+        assert!(s.is_open());
+        assert_eq!(s.authenticate(None, None), Ok(None));
+    }
+
+    #[test]
+    fn hash_is_sha256_hex() {
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,595 @@
+//! Configuration: TOML text → validated model. Every error names the key path and line;
+//! secret values never appear in an error.
+
+mod load;
+mod schema;
+
+use schema::RawConfig;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use load::expand_env;
+
+/// One configuration problem, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.path.is_empty(), self.line) {
+            (false, Some(l)) => write!(f, "line {l}: `{}`: {}", self.path, self.message),
+            (false, None) => write!(f, "`{}`: {}", self.path, self.message),
+            (true, Some(l)) => write!(f, "line {l}: {}", self.message),
+            (true, None) => write!(f, "{}", self.message),
+        }
+    }
+}
+
+/// Every problem found in one file.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigErrors {
+    pub file: String,
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} error(s)", self.file, self.errors.len())?;
+        for e in &self.errors {
+            write!(f, "\n  {}: {e}", self.file)?;
+        }
+        Ok(())
+    }
+}
+
+/// A secret string: never printed by `Debug` or `Display`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerSettings,
+    pub backends: Vec<BackendSpec>,
+    pub routes: Vec<RouteSpec>,
+    pub keys: Vec<KeySpec>,
+    pub log: LogSettings,
+    /// Address of the built-in mock provider to run inside the gateway process, if any.
+    pub mock_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: Vec<SocketAddr>,
+    pub admin_listen: Option<SocketAddr>,
+    pub max_body_bytes: usize,
+    pub threads: usize,
+    pub h2c: bool,
+    pub keepalive_timeout_seconds: u64,
+    pub grace_period_seconds: u64,
+    pub graceful_shutdown_timeout_seconds: u64,
+    pub pid_file: String,
+    pub upgrade_sock: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp, the mock).
+    OpenAi,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// Path prefix prepended to the client's path, without a trailing slash ("" for none).
+    pub base_path: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackendSpec {
+    pub name: String,
+    pub provider: ProviderKind,
+    pub url: UpstreamUrl,
+    pub api_key: Option<Secret>,
+    /// False when `api_key` is set but expanded to an empty string: the provider is off until
+    /// its key is in the environment.
+    pub enabled: bool,
+    pub headers: Vec<(String, Secret)>,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub name: String,
+    pub models: Vec<String>,
+    pub targets: Vec<TargetSpec>,
+    pub failover_on_status: Vec<u16>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    /// Index into `Config::backends`.
+    pub backend: usize,
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeySpec {
+    pub name: String,
+    pub sha256: [u8; 32],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    Stdout,
+    Off,
+    File(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub access_log: AccessLogTarget,
+    pub level: String,
+}
+
+pub const DEFAULT_FAILOVER_STATUSES: [u16; 5] = [429, 500, 502, 503, 504];
+
+impl Config {
+    /// Reads and validates a file with the process environment.
+    pub fn load(path: &str) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+            file: path.to_string(),
+            errors: vec![ConfigError {
+                path: String::new(),
+                line: None,
+                message: format!("cannot read file: {e}"),
+            }],
+        })?;
+        Self::from_str_with_env(&text, &|k| std::env::var(k).ok()).map_err(|errors| ConfigErrors {
+            file: path.to_string(),
+            errors,
+        })
+    }
+
+    pub fn from_str_with_env(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let Some((value, spans)) = load::parse(text, env, &mut errors) else {
+            return Err(errors);
+        };
+        let raw: RawConfig = match serde_path_to_error::deserialize(value) {
+            Ok(r) => r,
+            Err(e) => {
+                let path = e.path().to_string();
+                let path = if path == "." { String::new() } else { path };
+                errors.push(ConfigError {
+                    line: spans.line_of(&path),
+                    message: redact_serde_message(&e.inner().to_string()),
+                    path,
+                });
+                return Err(errors);
+            }
+        };
+        let mut v = Validator {
+            errors,
+            spans: &spans,
+        };
+        let cfg = v.validate(raw);
+        if v.errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(v.errors)
+        }
+    }
+}
+
+/// serde quotes offending string values; a value may be an expanded secret, so drop it.
+fn redact_serde_message(msg: &str) -> String {
+    for prefix in ["invalid type: string \"", "invalid value: string \""] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            if let Some(i) = rest.rfind("\", expected") {
+                return format!("{}{}", &prefix[..prefix.len() - 2], &rest[i + 1..]);
+            }
+        }
+    }
+    msg.to_string()
+}
+
+struct Validator<'s, 'a> {
+    errors: Vec<ConfigError>,
+    spans: &'s load::Spans<'a>,
+}
+
+impl Validator<'_, '_> {
+    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        let path = path.into();
+        self.errors.push(ConfigError {
+            line: self.spans.line_of(&path),
+            path,
+            message: message.into(),
+        });
+    }
+
+    fn addr(&mut self, path: String, s: &str) -> Option<SocketAddr> {
+        match s.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.err(path, format!("`{s}` is not an IP:port address"));
+                None
+            }
+        }
+    }
+
+    fn validate(&mut self, raw: RawConfig) -> Config {
+        let s = raw.server;
+        if s.listen.is_empty() {
+            self.err("server.listen", "at least one address is required");
+        }
+        let listen = s
+            .listen
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| self.addr(format!("server.listen[{i}]"), a))
+            .collect();
+        let admin_listen = match s.admin_listen.as_deref() {
+            None | Some("") => None,
+            Some(a) => self.addr("server.admin_listen".into(), a),
+        };
+        if s.max_body_bytes == 0 {
+            self.err("server.max_body_bytes", "must be greater than 0");
+        }
+        let threads = match s.threads {
+            Some(0) => {
+                self.err("server.threads", "must be at least 1");
+                1
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let server = ServerSettings {
+            listen,
+            admin_listen,
+            max_body_bytes: usize::try_from(s.max_body_bytes).unwrap_or(usize::MAX),
+            threads,
+            h2c: s.h2c,
+            keepalive_timeout_seconds: s.keepalive_timeout_seconds,
+            grace_period_seconds: s.grace_period_seconds,
+            graceful_shutdown_timeout_seconds: s.graceful_shutdown_timeout_seconds,
+            pid_file: s.pid_file.unwrap_or_else(|| "/tmp/tollgate.pid".into()),
+            upgrade_sock: s
+                .upgrade_sock
+                .unwrap_or_else(|| "/tmp/tollgate_upgrade.sock".into()),
+        };
+
+        let mut names = HashMap::new();
+        let mut backends = Vec::new();
+        for (i, b) in raw.backends.into_iter().enumerate() {
+            let p = format!("backends[{i}]");
+            if b.name.is_empty() {
+                self.err(format!("{p}.name"), "must not be empty");
+            } else if names.insert(b.name.clone(), backends.len()).is_some() {
+                self.err(
+                    format!("{p}.name"),
+                    format!("duplicate backend name `{}`", b.name),
+                );
+            }
+            let provider = match b.provider.as_str() {
+                "openai" => ProviderKind::OpenAi,
+                other => {
+                    self.err(
+                        format!("{p}.provider"),
+                        format!("unknown provider `{other}` (supported: openai)"),
+                    );
+                    ProviderKind::OpenAi
+                }
+            };
+            let url = match parse_url(&b.url) {
+                Ok(u) => u,
+                Err(m) => {
+                    self.err(format!("{p}.url"), m);
+                    UpstreamUrl {
+                        tls: false,
+                        host: String::new(),
+                        port: 0,
+                        base_path: String::new(),
+                    }
+                }
+            };
+            let mut headers = Vec::new();
+            for (k, v) in b.headers {
+                if http::HeaderName::from_bytes(k.as_bytes()).is_err()
+                    || http::HeaderValue::from_str(&v).is_err()
+                {
+                    self.err(
+                        format!("{p}.headers.{k}"),
+                        "not a valid HTTP header name and value",
+                    );
+                }
+                headers.push((k, Secret(v)));
+            }
+            let enabled = b.api_key.as_deref() != Some("");
+            if let Some(k) = &b.api_key {
+                if http::HeaderValue::from_str(&format!("Bearer {k}")).is_err() {
+                    self.err(
+                        format!("{p}.api_key"),
+                        "contains characters not allowed in a header",
+                    );
+                }
+            }
+            let ms = |v: Option<u64>, d: u64| Duration::from_millis(v.unwrap_or(d));
+            for (field, val) in [
+                ("connect_timeout_ms", b.connect_timeout_ms),
+                ("read_timeout_ms", b.read_timeout_ms),
+            ] {
+                if val == Some(0) {
+                    self.err(format!("{p}.{field}"), "must be greater than 0");
+                }
+            }
+            backends.push(BackendSpec {
+                name: b.name,
+                provider,
+                url,
+                api_key: b.api_key.filter(|k| !k.is_empty()).map(Secret),
+                enabled,
+                headers,
+                connect_timeout: ms(b.connect_timeout_ms, 5_000),
+                read_timeout: ms(b.read_timeout_ms, 300_000),
+                idle_timeout: ms(b.idle_timeout_ms, 60_000),
+            });
+        }
+
+        let mut exact_seen: HashMap<String, usize> = HashMap::new();
+        let mut routes = Vec::new();
+        for (i, r) in raw.routes.into_iter().enumerate() {
+            let p = format!("routes[{i}]");
+            if r.models.is_empty() {
+                self.err(
+                    format!("{p}.models"),
+                    "at least one model name or glob is required",
+                );
+            }
+            for (j, m) in r.models.iter().enumerate() {
+                if m.is_empty() {
+                    self.err(format!("{p}.models[{j}]"), "must not be empty");
+                } else if !m.contains('*') {
+                    if let Some(prev) = exact_seen.insert(m.clone(), i) {
+                        self.err(
+                            format!("{p}.models[{j}]"),
+                            format!("model `{m}` is already routed by routes[{prev}]"),
+                        );
+                    }
+                }
+            }
+            if r.targets.is_empty() {
+                self.err(format!("{p}.targets"), "at least one target is required");
+            }
+            let mut targets = Vec::new();
+            for (j, t) in r.targets.into_iter().enumerate() {
+                match names.get(&t.backend) {
+                    Some(&idx) => targets.push(TargetSpec {
+                        backend: idx,
+                        model: t.model.filter(|m| !m.is_empty()),
+                    }),
+                    None => self.err(
+                        format!("{p}.targets[{j}].backend"),
+                        format!("no backend named `{}`", t.backend),
+                    ),
+                }
+            }
+            let failover_on_status = r
+                .failover_on_status
+                .unwrap_or_else(|| DEFAULT_FAILOVER_STATUSES.to_vec());
+            for (j, code) in failover_on_status.iter().enumerate() {
+                if !(400..=599).contains(code) {
+                    self.err(
+                        format!("{p}.failover_on_status[{j}]"),
+                        format!("{code} is not an HTTP error status (400-599)"),
+                    );
+                }
+            }
+            let name = r.name.unwrap_or_else(|| format!("route{i}"));
+            routes.push(RouteSpec {
+                name,
+                models: r.models,
+                targets,
+                failover_on_status,
+            });
+        }
+
+        let mut key_names = HashSet::new();
+        let mut key_hashes = HashSet::new();
+        let mut keys = Vec::new();
+        for (i, k) in raw.keys.into_iter().enumerate() {
+            let p = format!("keys[{i}]");
+            if k.name.is_empty() {
+                self.err(format!("{p}.name"), "must not be empty");
+            } else if !key_names.insert(k.name.clone()) {
+                self.err(
+                    format!("{p}.name"),
+                    format!("duplicate key name `{}`", k.name),
+                );
+            }
+            let mut hash = [0u8; 32];
+            if hex::decode_to_slice(k.sha256.trim(), &mut hash).is_err() {
+                self.err(
+                    format!("{p}.sha256"),
+                    "must be 64 hex digits (the SHA-256 of the key; `tollgate hash-key` prints it)",
+                );
+            } else if !key_hashes.insert(hash) {
+                self.err(
+                    format!("{p}.sha256"),
+                    "the same key hash is configured twice",
+                );
+            }
+            keys.push(KeySpec {
+                name: k.name,
+                sha256: hash,
+            });
+        }
+
+        let access_log = match raw.log.access_log.as_str() {
+            "stdout" => AccessLogTarget::Stdout,
+            "off" | "" => AccessLogTarget::Off,
+            path => AccessLogTarget::File(path.to_string()),
+        };
+        if !matches!(
+            raw.log.level.as_str(),
+            "error" | "warn" | "info" | "debug" | "trace" | "off"
+        ) {
+            self.err(
+                "log.level",
+                "must be one of error, warn, info, debug, trace, off",
+            );
+        }
+        let mock_listen = raw
+            .mock
+            .and_then(|m| self.addr("mock.listen".into(), &m.listen));
+
+        Config {
+            server,
+            backends,
+            routes,
+            keys,
+            log: LogSettings {
+                access_log,
+                level: raw.log.level,
+            },
+            mock_listen,
+        }
+    }
+}
+
+fn parse_url(s: &str) -> Result<UpstreamUrl, String> {
+    let uri: http::Uri = s.parse().map_err(|_| format!("`{s}` is not a valid URL"))?;
+    let tls = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err(format!("`{s}`: the scheme must be http or https")),
+    };
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("`{s}` has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    if uri.query().is_some() {
+        return Err(format!("`{s}`: a query string is not allowed"));
+    }
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let base_path = uri.path().trim_end_matches('/').to_string();
+    Ok(UpstreamUrl {
+        tls,
+        host,
+        port,
+        base_path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(k: &str) -> Option<String> {
+        (k == "KEY").then(|| "sk-secret-value".to_string())
+    }
+
+    fn errs(src: &str) -> Vec<ConfigError> {
+        Config::from_str_with_env(src, &env).unwrap_err()
+    }
+
+    const GOOD: &str = r#"
+[server]
+listen = ["127.0.0.1:8080"]
+
+[[backends]]
+name = "openai"
+provider = "openai"
+url = "https://api.openai.com"
+api_key = "${KEY}"
+
+[[backends]]
+name = "local"
+provider = "openai"
+url = "http://127.0.0.1:8000/v1/"
+
+[[routes]]
+models = ["gpt-4o-mini", "gpt-4o-*"]
+targets = [{ backend = "openai" }, { backend = "local", model = "llama3" }]
+"#;
+
+    #[test]
+    fn good_config_loads() {
+        let c = Config::from_str_with_env(GOOD, &env).unwrap();
+        assert_eq!(c.backends.len(), 2);
+        assert!(c.backends[0].url.tls);
+        assert_eq!(c.backends[0].url.port, 443);
+        assert_eq!(c.backends[1].url.base_path, "/v1");
+        assert_eq!(
+            c.backends[0].api_key.as_ref().unwrap().expose(),
+            "sk-secret-value"
+        );
+        assert_eq!(c.routes[0].targets[1].model.as_deref(), Some("llama3"));
+        assert_eq!(c.server.max_body_bytes, 32 * 1024 * 1024);
+    }
+
+    #[test]
+    fn unknown_key_names_path_and_line() {
+        let e = errs("[server]\nlisten = [\"127.0.0.1:1\"]\nlisen = 3\n");
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].line, Some(3), "{e:?}");
+        assert!(e[0].message.contains("lisen"), "{e:?}");
+    }
+
+    #[test]
+    fn missing_backend_and_unset_env_are_located() {
+        let src = GOOD
+            .replace("\"openai\" }", "\"nope\" }")
+            .replace("${KEY}", "${NOT_SET}");
+        let e = errs(&src);
+        let paths: Vec<_> = e.iter().map(|e| e.path.as_str()).collect();
+        assert!(paths.contains(&"backends[0].api_key"), "{e:?}");
+        assert!(paths.contains(&"routes[0].targets[0].backend"), "{e:?}");
+        let t = e.iter().find(|e| e.path.ends_with("backend")).unwrap();
+        assert_eq!(t.line, Some(18));
+    }
+
+    #[test]
+    fn secrets_never_in_errors() {
+        let e = errs("[server]\nmax_body_bytes = \"${KEY}\"\n");
+        let all = format!("{e:?}");
+        assert!(!all.contains("sk-secret-value"), "{all}");
+        assert!(all.contains("invalid type"), "{all}");
+    }
+
+    #[test]
+    fn bad_values() {
+        let e = errs(
+            "[server]\nlisten = [\"nope\"]\n[[backends]]\nname=\"a\"\nprovider=\"x\"\nurl=\"ftp://h\"\n[[keys]]\nname=\"k\"\nsha256=\"zz\"\n",
+        );
+        assert_eq!(e.len(), 4, "{e:?}");
+    }
+}

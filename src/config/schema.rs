@@ -1,0 +1,112 @@
+//! The external configuration format, as written in TOML. Kept apart from the validated model
+//! in `model.rs` so the file format can evolve without touching the proxy.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub backends: Vec<RawBackend>,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+    #[serde(default)]
+    pub keys: Vec<RawKey>,
+    #[serde(default)]
+    pub log: RawLog,
+    pub mock: Option<RawMock>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub listen: Vec<String>,
+    pub admin_listen: Option<String>,
+    pub max_body_bytes: u64,
+    pub threads: Option<usize>,
+    pub h2c: bool,
+    pub keepalive_timeout_seconds: u64,
+    pub grace_period_seconds: u64,
+    pub graceful_shutdown_timeout_seconds: u64,
+    pub pid_file: Option<String>,
+    pub upgrade_sock: Option<String>,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            listen: vec!["127.0.0.1:8080".into()],
+            admin_listen: Some("127.0.0.1:9091".into()),
+            max_body_bytes: 32 * 1024 * 1024,
+            threads: None,
+            h2c: true,
+            keepalive_timeout_seconds: 60,
+            grace_period_seconds: 60,
+            graceful_shutdown_timeout_seconds: 10,
+            pid_file: None,
+            upgrade_sock: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackend {
+    pub name: String,
+    pub provider: String,
+    pub url: String,
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub connect_timeout_ms: Option<u64>,
+    pub read_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: Option<String>,
+    pub models: Vec<String>,
+    pub targets: Vec<RawTarget>,
+    pub failover_on_status: Option<Vec<u16>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub backend: String,
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKey {
+    pub name: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    pub access_log: String,
+    pub level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            access_log: "stdout".into(),
+            level: "warn".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMock {
+    pub listen: String,
+}

@@ -1,0 +1,241 @@
+//! Selection, upstream request and relay: try the route's targets in order with the same body;
+//! fail over on connection errors, timeouts and retryable statuses before anything reaches the
+//! client; then stream the chosen response to the client chunk by chunk.
+
+use super::{ApiError, Ctx, Gateway, Handled, State};
+use crate::providers::{is_hop_by_hop_response_header, Backend};
+use crate::route::Route;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::protocols::http::client::HttpSession;
+use pingora::proxy::Session;
+use std::ops::Range;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    Connect,
+    Timeout,
+    Protocol,
+}
+
+impl Failure {
+    fn of(e: &Error) -> Failure {
+        match e.etype() {
+            ErrorType::ConnectTimedout
+            | ErrorType::ReadTimedout
+            | ErrorType::WriteTimedout
+            | ErrorType::TLSHandshakeTimedout => Failure::Timeout,
+            ErrorType::ConnectRefused
+            | ErrorType::ConnectNoRoute
+            | ErrorType::ConnectError
+            | ErrorType::ConnectProxyFailure
+            | ErrorType::TLSHandshakeFailure
+            | ErrorType::SocketError
+            | ErrorType::BindError => Failure::Connect,
+            _ => Failure::Protocol,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Failure::Connect => "connect_error",
+            Failure::Timeout => "timeout",
+            Failure::Protocol => "protocol_error",
+        }
+    }
+}
+
+pub(super) async fn run(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut Ctx,
+    route: &Route,
+    body: Bytes,
+    model_span: Range<usize>,
+) -> Result<(), Handled> {
+    let st = &*gw.state;
+    let model = ctx.model.clone().unwrap_or_default();
+    let targets: Vec<_> = route
+        .targets
+        .iter()
+        .filter(|t| st.backends[t.backend].enabled)
+        .collect();
+    if targets.is_empty() {
+        return Err(ApiError::no_enabled_backend(&model).into());
+    }
+    let mut last = Failure::Connect;
+    for (i, t) in targets.iter().enumerate() {
+        let backend = &st.backends[t.backend];
+        let is_last = i + 1 == targets.len();
+        let send = match &t.model {
+            Some(m) => super::with_model(&body, &model_span, m),
+            None => body.clone(),
+        };
+        ctx.attempts += 1;
+        ctx.backend = Some(backend.name.clone());
+        match attempt(st, session.req_header(), &ctx.request_id, backend, send).await {
+            Ok((up, peer)) => {
+                let status = up.response_header().map_or(0, |h| h.status.as_u16());
+                if !is_last && route.failover_on_status.contains(&status) {
+                    // The connection is dropped with its unread body; the next target gets
+                    // the same request.
+                    st.metrics
+                        .upstream_failure(&backend.name, status_label(status));
+                    continue;
+                }
+                // Earlier failed attempts show in `attempts`; `error` is for how it ended.
+                ctx.error = None;
+                return relay(st, session, ctx, up, &peer, backend).await;
+            }
+            Err(f) => {
+                st.metrics.upstream_failure(&backend.name, f.label());
+                ctx.error = Some(f.label());
+                last = f;
+            }
+        }
+    }
+    Err(match last {
+        Failure::Timeout => ApiError::upstream_timeout(&model),
+        _ => ApiError::upstream_unreachable(&model, ctx.attempts),
+    }
+    .into())
+}
+
+fn status_label(status: u16) -> &'static str {
+    match status {
+        429 => "status_429",
+        500 => "status_500",
+        502 => "status_502",
+        503 => "status_503",
+        504 => "status_504",
+        s if s >= 500 => "status_5xx",
+        _ => "status_4xx",
+    }
+}
+
+/// One target: connect (or reuse a pooled connection), send the request, read the response
+/// header. A pooled connection that turns out dead is retried once on a fresh one.
+async fn attempt(
+    st: &State,
+    client: &RequestHeader,
+    request_id: &str,
+    backend: &Backend,
+    body: Bytes,
+) -> Result<(HttpSession, HttpPeer), Failure> {
+    let peer = backend.peer().await.map_err(|e| {
+        log::warn!("backend {}: {e}", backend.name);
+        Failure::Connect
+    })?;
+    let header = backend
+        .request_header(client, body.len(), request_id)
+        .map_err(|_| Failure::Protocol)?;
+    let mut fresh_retry = true;
+    loop {
+        let (mut up, reused) = st.connector.get_http_session(&peer).await.map_err(|e| {
+            log::debug!("backend {}: connect: {e}", backend.name);
+            Failure::of(&e)
+        })?;
+        let sent: Result<()> = async {
+            up.write_request_header(Box::new(header.clone())).await?;
+            up.write_request_body(body.clone(), true).await?;
+            up.finish_request_body().await?;
+            up.read_response_header().await
+        }
+        .await;
+        match sent {
+            Ok(()) => return Ok((up, peer)),
+            Err(e) => {
+                let f = Failure::of(&e);
+                if reused && fresh_retry && f != Failure::Timeout {
+                    fresh_retry = false;
+                    continue;
+                }
+                log::debug!("backend {}: exchange: {e}", backend.name);
+                return Err(f);
+            }
+        }
+    }
+}
+
+const SSE_STREAM_ERROR: &[u8] = b"data: {\"error\":{\"message\":\"The upstream connection failed during the response.\",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_error\"}}\n\n";
+
+/// Sends the upstream's response to the client as it arrives. Each upstream chunk is written
+/// (and, for streamed bodies, flushed) before the next is read.
+async fn relay(
+    st: &State,
+    session: &mut Session,
+    ctx: &mut Ctx,
+    mut up: HttpSession,
+    peer: &HttpPeer,
+    backend: &Backend,
+) -> Result<(), Handled> {
+    let hdr = {
+        let Some(uh) = up.response_header() else {
+            return Err(ApiError::upstream_unreachable("", ctx.attempts).into());
+        };
+        ctx.status = uh.status.as_u16();
+        client_response_header(uh, &ctx.request_id).map_err(Handled::Abort)?
+    };
+    let is_sse = hdr
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let ds = session.as_downstream_mut();
+    ds.write_response_header(Box::new(hdr))
+        .await
+        .map_err(Handled::Abort)?;
+    loop {
+        match up.read_response_body().await {
+            Ok(Some(chunk)) => {
+                if let Err(e) = ds.write_response_body(chunk, false).await {
+                    ctx.error = Some("client_disconnected");
+                    return Err(Handled::Abort(e));
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                ctx.error = Some(match Failure::of(&e) {
+                    Failure::Timeout => "upstream_timeout_mid_response",
+                    _ => "upstream_failed_mid_response",
+                });
+                if is_sse {
+                    let _ = ds
+                        .write_response_body(Bytes::from_static(SSE_STREAM_ERROR), false)
+                        .await;
+                }
+                return Err(Handled::Abort(e));
+            }
+        }
+    }
+    ds.write_response_body(Bytes::new(), true)
+        .await
+        .map_err(Handled::Abort)?;
+    st.connector
+        .release_http_session(up, peer, Some(backend.idle_timeout()))
+        .await;
+    Ok(())
+}
+
+/// The upstream's header minus hop-by-hop fields, with the gateway's request id. The upstream's
+/// own id is kept as `x-upstream-request-id`.
+fn client_response_header(uh: &ResponseHeader, request_id: &str) -> Result<ResponseHeader> {
+    let mut h = ResponseHeader::build(uh.status, Some(uh.headers.len() + 2))?;
+    let mut length = None;
+    for (k, v) in uh.headers.iter() {
+        if k == http::header::CONTENT_LENGTH {
+            length = Some(v.clone());
+        } else if k.as_str() == "x-request-id" {
+            h.append_header("x-upstream-request-id", v.clone())?;
+        } else if !is_hop_by_hop_response_header(k) {
+            h.append_header(k.clone(), v.clone())?;
+        }
+    }
+    match length {
+        Some(l) => h.insert_header(http::header::CONTENT_LENGTH, l)?,
+        // Chunked on HTTP/1.1 (Pingora drops it for h2 clients), so each chunk is flushed.
+        None => h.insert_header(http::header::TRANSFER_ENCODING, "chunked")?,
+    }
+    h.insert_header("x-request-id", request_id)?;
+    Ok(h)
+}

@@ -1,0 +1,337 @@
+//! The `ProxyHttp` implementation. Kept thin: each hook calls one pipeline stage.
+//!
+//! Pingora picks the upstream before it reads the body, and the model to route by is in the
+//! body, so the whole exchange runs inside `request_filter` with Pingora's `Connector` (pools,
+//! TLS, h2, timeouts) and returns `Ok(true)`. See ARCHITECTURE.md for the evidence.
+
+mod admission;
+mod errors;
+mod exchange;
+
+pub use admission::{probe, with_model};
+pub use errors::ApiError;
+
+use crate::auth::KeyStore;
+use crate::config::Config;
+use crate::observe::{AccessLog, AccessRecord, Metrics};
+use crate::providers::{openai, Backend};
+use crate::route::Router;
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use pingora::connectors::http::Connector;
+use pingora::http::ResponseHeader;
+use pingora::modules::http::HttpModules;
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Everything a request needs, built once from the validated config.
+pub struct State {
+    pub router: Router,
+    pub backends: Vec<Backend>,
+    pub keys: KeyStore,
+    pub max_body_bytes: usize,
+    pub keepalive_seconds: u64,
+    pub metrics: Arc<Metrics>,
+    pub access_log: AccessLog,
+    pub connector: Connector,
+}
+
+impl State {
+    pub fn new(cfg: &Config, metrics: Arc<Metrics>, connector: Connector) -> State {
+        let backends: Vec<Backend> = cfg.backends.iter().map(Backend::new).collect();
+        let router = Router::new(cfg, |i| backends.get(i).is_some_and(|b| b.enabled));
+        State {
+            router,
+            backends,
+            keys: KeyStore::new(&cfg.keys),
+            max_body_bytes: cfg.server.max_body_bytes,
+            keepalive_seconds: cfg.server.keepalive_timeout_seconds,
+            metrics,
+            access_log: AccessLog::new(cfg.log.access_log.clone()),
+            connector,
+        }
+    }
+}
+
+pub struct Gateway {
+    pub state: Arc<State>,
+}
+
+/// Per-request context: what settlement (the `logging` hook) reports.
+pub struct Ctx {
+    start: Instant,
+    request_id: String,
+    key: Option<Arc<str>>,
+    model: Option<String>,
+    model_label: Option<Arc<str>>,
+    route: Option<Arc<str>>,
+    backend: Option<Arc<str>>,
+    status: u16,
+    attempts: u32,
+    error: Option<&'static str>,
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            start: Instant::now(),
+            request_id: String::new(),
+            key: None,
+            model: None,
+            model_label: None,
+            route: None,
+            backend: None,
+            status: 0,
+            attempts: 0,
+            error: None,
+        }
+    }
+
+    /// No response compression module: bodies are relayed as the upstream sent them.
+    fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        ctx.start = Instant::now();
+        ctx.request_id = request_id(session);
+        session.set_keepalive(Some(self.state.keepalive_seconds));
+        match self.handle(session, ctx).await {
+            Ok(()) => Ok(true),
+            Err(Handled::Respond(e)) => {
+                respond_error(session, ctx, &e).await?;
+                Ok(true)
+            }
+            Err(Handled::Abort(e)) => Err(e),
+        }
+    }
+
+    async fn upstream_peer(&self, _s: &mut Session, _c: &mut Ctx) -> Result<Box<HttpPeer>> {
+        // Unreachable: every request is answered in `request_filter`.
+        Error::e_explain(ErrorType::InternalError, "upstream_peer is not used")
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        // Mid-response failures abort the connection: the client must see a truncated body,
+        // not a clean end. Only a request that has no response yet gets an error body.
+        if session.response_written().is_none()
+            && !matches!(
+                e.etype(),
+                ErrorType::WriteError | ErrorType::ConnectionClosed
+            )
+        {
+            let _ = respond_error(session, ctx, &ApiError::internal()).await;
+        }
+        FailToProxy {
+            error_code: 0,
+            can_reuse_downstream: false,
+        }
+    }
+
+    fn suppress_error_log(&self, _s: &Session, _c: &Ctx, _e: &Error) -> bool {
+        // Each request is already reported once by the access log.
+        true
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+        let st = &self.state;
+        let status = match session.response_written() {
+            Some(h) if ctx.status == 0 => h.status.as_u16(),
+            _ => ctx.status,
+        };
+        let elapsed = ctx.start.elapsed();
+        let model_label = ctx.model_label.as_deref().unwrap_or("-");
+        let backend = ctx.backend.as_deref().unwrap_or("-");
+        st.metrics
+            .observe_request(model_label, backend, status, elapsed.as_secs_f64());
+        let req = session.req_header();
+        let error = ctx.error.or_else(|| e.map(|e| e.etype().as_str()));
+        st.access_log.write(&AccessRecord {
+            ts: crate::observe::now_rfc3339(),
+            request_id: &ctx.request_id,
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            key: ctx.key.as_deref(),
+            model: ctx.model.as_deref(),
+            route: ctx.route.as_deref(),
+            backend: ctx.backend.as_deref(),
+            status,
+            duration_ms: elapsed.as_secs_f64() * 1000.0,
+            attempts: ctx.attempts,
+            bytes_sent: session.as_downstream().body_bytes_sent(),
+            error,
+        });
+    }
+}
+
+/// How a request that did not complete normally ends.
+enum Handled {
+    /// Answer with this error (nothing has been written yet).
+    Respond(ApiError),
+    /// Close the connection: a response was already started.
+    Abort(Box<Error>),
+}
+
+impl From<ApiError> for Handled {
+    fn from(e: ApiError) -> Self {
+        Handled::Respond(e)
+    }
+}
+
+impl Gateway {
+    async fn handle(&self, session: &mut Session, ctx: &mut Ctx) -> Result<(), Handled> {
+        let st = &self.state;
+        let (method, path) = {
+            let r = session.req_header();
+            (r.method.clone(), r.uri.path().to_string())
+        };
+        let op = openai::operation(&path);
+        let is_models = path == "/v1/models";
+        if op.is_none() && !is_models {
+            return Err(ApiError::unknown_url(method.as_str(), &path).into());
+        }
+
+        let req = session.req_header();
+        ctx.key = st
+            .keys
+            .authenticate(
+                req.headers
+                    .get(http::header::AUTHORIZATION)
+                    .map(|v| v.as_bytes()),
+                req.headers.get("x-api-key").map(|v| v.as_bytes()),
+            )
+            .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+
+        if is_models {
+            if method != http::Method::GET && method != http::Method::HEAD {
+                return Err(ApiError::method_not_allowed(method.as_str(), &path).into());
+            }
+            let body = st.router.models_json().clone();
+            write_json(session, ctx, 200, body, method == http::Method::HEAD)
+                .await
+                .map_err(Handled::Abort)?;
+            return Ok(());
+        }
+        if method != http::Method::POST {
+            return Err(ApiError::method_not_allowed(method.as_str(), &path).into());
+        }
+
+        let body = read_body(session, st.max_body_bytes).await?;
+        let probe = probe(&body)?;
+        let Some(m) = st.router.find(&probe.model) else {
+            return Err(ApiError::model_not_found(&probe.model).into());
+        };
+        ctx.model_label = Some(m.model_label.clone());
+        ctx.route = Some(m.route.name.clone());
+        ctx.model = Some(probe.model);
+        exchange::run(self, session, ctx, m.route, body, probe.model_span).await
+    }
+}
+
+/// Reads the whole request body, refusing it (413) past `limit` bytes. The limit is checked
+/// against `Content-Length` first so an oversized upload is refused before it is read.
+async fn read_body(session: &mut Session, limit: usize) -> Result<Bytes, Handled> {
+    let declared = session
+        .req_header()
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        // The unread body stays on the connection, so it cannot be reused.
+        session.set_keepalive(None);
+        return Err(ApiError::too_large(limit).into());
+    }
+    let expects_continue = session
+        .req_header()
+        .headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue {
+        session
+            .as_downstream_mut()
+            .write_continue_response()
+            .await
+            .map_err(Handled::Abort)?;
+    }
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(4096).min(limit));
+    loop {
+        match session.as_downstream_mut().read_request_body().await {
+            Ok(Some(chunk)) => {
+                if buf.len() + chunk.len() > limit {
+                    session.set_keepalive(None);
+                    return Err(ApiError::too_large(limit).into());
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => return Err(Handled::Abort(e)),
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Accepts a client's `x-request-id` if it is short and plain; otherwise makes one.
+fn request_id(session: &Session) -> String {
+    if let Some(v) = session.req_header().headers.get("x-request-id") {
+        let b = v.as_bytes();
+        if !b.is_empty()
+            && b.len() <= 128
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
+        {
+            if let Ok(s) = v.to_str() {
+                return s.to_string();
+            }
+        }
+    }
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+async fn respond_error(session: &mut Session, ctx: &mut Ctx, e: &ApiError) -> Result<()> {
+    ctx.status = e.status;
+    ctx.error = ctx.error.or(e.code).or(Some(e.kind));
+    let head_only = session.req_header().method == http::Method::HEAD;
+    let mut hdr = json_header(e.status, e.body().len(), &ctx.request_id)?;
+    if e.status == 405 {
+        let allow = if session.req_header().uri.path() == "/v1/models" {
+            "GET, HEAD"
+        } else {
+            "POST"
+        };
+        hdr.insert_header(http::header::ALLOW, allow)?;
+    }
+    if e.status == 401 {
+        hdr.insert_header(http::header::WWW_AUTHENTICATE, "Bearer")?;
+    }
+    let ds = session.as_downstream_mut();
+    ds.write_response_header(Box::new(hdr)).await?;
+    ds.write_response_body(if head_only { Bytes::new() } else { e.body() }, true)
+        .await
+}
+
+async fn write_json(
+    session: &mut Session,
+    ctx: &mut Ctx,
+    status: u16,
+    body: Bytes,
+    head_only: bool,
+) -> Result<()> {
+    ctx.status = status;
+    let hdr = json_header(status, body.len(), &ctx.request_id)?;
+    let ds = session.as_downstream_mut();
+    ds.write_response_header(Box::new(hdr)).await?;
+    ds.write_response_body(if head_only { Bytes::new() } else { body }, true)
+        .await
+}
+
+fn json_header(status: u16, len: usize, request_id: &str) -> Result<ResponseHeader> {
+    let mut h = ResponseHeader::build(status, Some(4))?;
+    h.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    h.insert_header(http::header::CONTENT_LENGTH, len)?;
+    h.insert_header("x-request-id", request_id)?;
+    Ok(h)
+}

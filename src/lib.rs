@@ -1,0 +1,10 @@
+//! Tollgate: an AI gateway on Pingora. See ARCHITECTURE.md for the map.
+
+pub mod auth;
+pub mod config;
+pub mod gateway;
+pub mod mock;
+pub mod observe;
+pub mod providers;
+pub mod route;
+pub mod server;

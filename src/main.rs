@@ -1,0 +1,170 @@
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use tollgate::config::Config;
+use tollgate::mock::MockSettings;
+use tollgate::server::{self, RunFlags};
+
+/// Tollgate: one OpenAI-compatible endpoint in front of many LLM providers.
+#[derive(Parser)]
+#[command(name = "tollgate", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// Configuration file (runs the gateway when no subcommand is given).
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<String>,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the gateway.
+    Run {
+        #[arg(short, long, value_name = "FILE")]
+        config: String,
+        /// Run in the background (Pingora daemon mode).
+        #[arg(short, long)]
+        daemon: bool,
+        /// Take over the listening sockets of a running instance (zero-downtime upgrade).
+        #[arg(short, long)]
+        upgrade: bool,
+    },
+    /// Validate a configuration file: exit 0, or print every error and exit 1.
+    Check {
+        #[arg(short, long, value_name = "FILE")]
+        config: String,
+    },
+    /// Print the SHA-256 of a client API key, for `[[keys]] sha256` (reads stdin without KEY).
+    HashKey { key: Option<String> },
+    /// Run the mock OpenAI-compatible provider.
+    Mock {
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: String,
+        /// Name reported in `x-mock-name`.
+        #[arg(long, default_value = "mock")]
+        name: String,
+        /// Answer every request with this status and the provider's error body.
+        #[arg(long)]
+        status: Option<u16>,
+        /// Delay before the response header, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+        /// Delay between stream events, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        chunk_delay_ms: u64,
+        /// Close the connection after N stream events.
+        #[arg(long)]
+        drop_after: Option<usize>,
+        /// Completion length in words (one token each).
+        #[arg(long, default_value_t = 16)]
+        words: usize,
+        /// Require `Authorization: Bearer KEY`.
+        #[arg(long)]
+        expect_key: Option<String>,
+        /// Models listed by GET /v1/models.
+        #[arg(long, value_delimiter = ',', default_value = "mock-1")]
+        models: Vec<String>,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+}
+
+fn load(path: &str) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(1)
+    })
+}
+
+fn init_logging(level: &str) {
+    let _ = env_logger::Builder::new()
+        .parse_filters(level)
+        .parse_env("TOLLGATE_LOG")
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (config, daemon, upgrade) = match cli.cmd {
+        None => match cli.config {
+            Some(c) => (c, false, false),
+            None => {
+                eprintln!("usage: tollgate -c FILE (see `tollgate --help`)");
+                return ExitCode::from(2);
+            }
+        },
+        Some(Cmd::Run {
+            config,
+            daemon,
+            upgrade,
+        }) => (config, daemon, upgrade),
+        Some(Cmd::Check { config }) => {
+            return match load(&config) {
+                Ok(c) => {
+                    println!(
+                        "{config}: ok ({} backends, {} routes, {} keys)",
+                        c.backends.len(),
+                        c.routes.len(),
+                        c.keys.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(code) => code,
+            };
+        }
+        Some(Cmd::HashKey { key }) => {
+            let key = match key {
+                Some(k) => k,
+                None => {
+                    let mut s = String::new();
+                    if std::io::stdin().read_line(&mut s).is_err() {
+                        return ExitCode::from(1);
+                    }
+                    s.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            println!("{}", tollgate::auth::hash_key(&key));
+            return ExitCode::SUCCESS;
+        }
+        Some(Cmd::Mock {
+            listen,
+            name,
+            status,
+            delay_ms,
+            chunk_delay_ms,
+            drop_after,
+            words,
+            expect_key,
+            models,
+            threads,
+        }) => {
+            init_logging("warn");
+            server::run_mock(
+                &listen,
+                threads.max(1),
+                MockSettings {
+                    name,
+                    status,
+                    delay_ms,
+                    chunk_delay_ms,
+                    drop_after,
+                    words,
+                    expect_key,
+                    models,
+                },
+            );
+            return ExitCode::SUCCESS;
+        }
+    };
+    let cfg = match load(&config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    init_logging(&cfg.log.level);
+    match server::run(cfg, RunFlags { daemon, upgrade }) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

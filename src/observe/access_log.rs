@@ -1,0 +1,139 @@
+use serde::Serialize;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::OnceLock;
+
+use crate::config::AccessLogTarget;
+
+/// One line of the access log. Never holds a secret: keys appear by their configured name.
+#[derive(Serialize)]
+pub struct AccessRecord<'a> {
+    pub ts: String,
+    pub request_id: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub key: Option<&'a str>,
+    pub model: Option<&'a str>,
+    pub route: Option<&'a str>,
+    pub backend: Option<&'a str>,
+    pub status: u16,
+    pub duration_ms: f64,
+    pub attempts: u32,
+    pub bytes_sent: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+}
+
+/// Lines go through a bounded channel to a writer thread, so a slow disk or pipe never blocks
+/// a request; when the channel is full the line is dropped and counted.
+pub struct AccessLog {
+    target: AccessLogTarget,
+    // Started on first use: Pingora's daemon mode forks after config load, and threads started
+    // before the fork would be lost.
+    tx: OnceLock<Option<SyncSender<String>>>,
+    dropped: AtomicU64,
+}
+
+const QUEUE: usize = 16 * 1024;
+
+impl AccessLog {
+    pub fn new(target: AccessLogTarget) -> AccessLog {
+        AccessLog {
+            target,
+            tx: OnceLock::new(),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    pub fn write(&self, rec: &AccessRecord<'_>) {
+        let Some(tx) = self.tx.get_or_init(|| self.start()) else {
+            return;
+        };
+        let Ok(line) = serde_json::to_string(rec) else {
+            return;
+        };
+        if let Err(TrySendError::Full(_)) = tx.try_send(line) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn start(&self) -> Option<SyncSender<String>> {
+        let out: Box<dyn Write + Send> = match &self.target {
+            AccessLogTarget::Off => return None,
+            AccessLogTarget::Stdout => Box::new(std::io::stdout()),
+            AccessLogTarget::File(p) => {
+                match std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                {
+                    Ok(f) => Box::new(f),
+                    Err(e) => {
+                        log::error!("access log {p}: {e}; access logging disabled");
+                        return None;
+                    }
+                }
+            }
+        };
+        let (tx, rx) = sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || writer(rx, out))
+            .ok()?;
+        Some(tx)
+    }
+}
+
+fn writer(rx: Receiver<String>, out: Box<dyn Write + Send>) {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    while let Ok(line) = rx.recv() {
+        let _ = writeln!(out, "{line}");
+        // Write whatever else is queued, then flush once.
+        while let Ok(line) = rx.try_recv() {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = out.flush();
+    }
+}
+
+/// RFC 3339 UTC timestamp with milliseconds, without pulling in a date crate.
+pub fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_millis()
+    )
+}
+
+// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn civil_dates() {
+        assert_eq!(super::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(super::civil_from_days(20_414), (2025, 11, 22));
+        assert_eq!(super::civil_from_days(11_016), (2000, 2, 29));
+    }
+}

@@ -1,0 +1,11 @@
+//! What the gateway reports: Prometheus metrics (served on the admin listener) and one JSON
+//! access-log line per request.
+
+mod access_log;
+mod admin;
+mod metrics;
+
+pub use access_log::now_rfc3339;
+pub use access_log::{AccessLog, AccessRecord};
+pub use admin::AdminApp;
+pub use metrics::Metrics;

@@ -1,0 +1,201 @@
+//! Model name → route. Exact names win over globs; among globs the first route in the file
+//! wins. Also renders `/v1/models`.
+
+use crate::config::{Config, RouteSpec};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub struct Route {
+    pub name: Arc<str>,
+    pub targets: Vec<Target>,
+    pub failover_on_status: Vec<u16>,
+}
+
+pub struct Target {
+    /// Index into the gateway's backends.
+    pub backend: usize,
+    /// Model name sent upstream instead of the client's.
+    pub model: Option<Arc<str>>,
+}
+
+/// A match: the route and a bounded label for metrics (the exact name, or the glob itself,
+/// so clients cannot mint unbounded label values).
+pub struct Matched<'r> {
+    pub route: &'r Route,
+    pub model_label: &'r Arc<str>,
+}
+
+pub struct Router {
+    routes: Vec<Route>,
+    exact: HashMap<Box<str>, (usize, Arc<str>)>,
+    globs: Vec<(Arc<str>, usize)>,
+    models_json: Bytes,
+}
+
+impl Router {
+    pub fn new(cfg: &Config, enabled: impl Fn(usize) -> bool) -> Router {
+        let mut exact = HashMap::new();
+        let mut globs = Vec::new();
+        let mut listed = Vec::new();
+        let routes = cfg
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                for m in &r.models {
+                    if m.contains('*') {
+                        globs.push((Arc::from(m.as_str()), i));
+                    } else {
+                        exact.insert(Box::from(m.as_str()), (i, Arc::from(m.as_str())));
+                        if r.targets.iter().any(|t| enabled(t.backend)) {
+                            listed.push(m.clone());
+                        }
+                    }
+                }
+                build_route(r)
+            })
+            .collect();
+        Router {
+            routes,
+            exact,
+            globs,
+            models_json: models_json(&listed),
+        }
+    }
+
+    pub fn find(&self, model: &str) -> Option<Matched<'_>> {
+        if let Some((i, label)) = self.exact.get(model) {
+            return Some(Matched {
+                route: &self.routes[*i],
+                model_label: label,
+            });
+        }
+        self.globs
+            .iter()
+            .find(|(g, _)| glob_match(g, model))
+            .map(|(g, i)| Matched {
+                route: &self.routes[*i],
+                model_label: g,
+            })
+    }
+
+    /// The body of `GET /v1/models`: the configured exact names whose route has an enabled backend.
+    pub fn models_json(&self) -> &Bytes {
+        &self.models_json
+    }
+}
+
+fn build_route(r: &RouteSpec) -> Route {
+    Route {
+        name: Arc::from(r.name.as_str()),
+        targets: r
+            .targets
+            .iter()
+            .map(|t| Target {
+                backend: t.backend,
+                model: t.model.as_deref().map(Arc::from),
+            })
+            .collect(),
+        failover_on_status: r.failover_on_status.clone(),
+    }
+}
+
+fn models_json(names: &[String]) -> Bytes {
+    #[derive(serde::Serialize)]
+    struct Model<'a> {
+        id: &'a str,
+        object: &'static str,
+        created: u64,
+        owned_by: &'static str,
+    }
+    #[derive(serde::Serialize)]
+    struct List<'a> {
+        object: &'static str,
+        data: Vec<Model<'a>>,
+    }
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let list = List {
+        object: "list",
+        data: names
+            .iter()
+            .map(|id| Model {
+                id,
+                object: "model",
+                created,
+                owned_by: "tollgate",
+            })
+            .collect(),
+    };
+    Bytes::from(serde_json::to_vec(&list).unwrap_or_default())
+}
+
+/// `*` matches any run of characters (including none); everything else is literal.
+pub fn glob_match(pattern: &str, s: &str) -> bool {
+    let (p, s) = (pattern.as_bytes(), s.as_bytes());
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == s[si] {
+            pi += 1;
+            si += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("gpt-4o-*", "gpt-4o-mini"));
+        assert!(glob_match("gpt-4o-*", "gpt-4o-"));
+        assert!(!glob_match("gpt-4o-*", "gpt-4o"));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(!glob_match("a*b*c", "aXXbYY"));
+        assert!(glob_match("claude-*-latest", "claude-3-5-sonnet-latest"));
+        assert!(!glob_match("exact", "exactly"));
+    }
+
+    #[test]
+    fn exact_beats_glob_and_labels_are_bounded() {
+        let src = r#"
+[[backends]]
+name = "a"
+provider = "openai"
+url = "http://127.0.0.1:1"
+[[routes]]
+name = "globby"
+models = ["gpt-*"]
+targets = [{ backend = "a" }]
+[[routes]]
+name = "exact"
+models = ["gpt-4o"]
+targets = [{ backend = "a", model = "x" }]
+"#;
+        let cfg = Config::from_str_with_env(src, &|_| None).unwrap();
+        let r = Router::new(&cfg, |_| true);
+        assert_eq!(&*r.find("gpt-4o").unwrap().route.name, "exact");
+        let m = r.find("gpt-anything-at-all").unwrap();
+        assert_eq!(&*m.route.name, "globby");
+        assert_eq!(&**m.model_label, "gpt-*");
+        assert!(r.find("claude").is_none());
+        let v: serde_json::Value = serde_json::from_slice(r.models_json()).unwrap();
+        assert_eq!(v["data"][0]["id"], "gpt-4o");
+        assert_eq!(v["data"].as_array().unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,121 @@
+//! Builds the Pingora server from a validated config: the client-facing proxy, the admin
+//! listener, and (optionally) the built-in mock provider.
+
+use crate::config::Config;
+use crate::gateway::{Gateway, State};
+use crate::mock::{MockApp, MockSettings};
+use crate::observe::{AdminApp, Metrics};
+use pingora::apps::HttpServerOptions;
+use pingora::connectors::http::Connector;
+use pingora::connectors::ConnectorOptions;
+use pingora::proxy::ProxyServiceBuilder;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::Server;
+use pingora::services::listening::Service;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("metrics registry: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+pub struct RunFlags {
+    pub daemon: bool,
+    pub upgrade: bool,
+}
+
+pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
+    let opt = Opt {
+        upgrade: flags.upgrade,
+        daemon: flags.daemon,
+        nocapture: false,
+        test: false,
+        conf: None,
+    };
+    let conf = ServerConf {
+        threads: cfg.server.threads,
+        grace_period_seconds: Some(cfg.server.grace_period_seconds),
+        graceful_shutdown_timeout_seconds: Some(cfg.server.graceful_shutdown_timeout_seconds),
+        pid_file: cfg.server.pid_file.clone(),
+        upgrade_sock: cfg.server.upgrade_sock.clone(),
+        daemon: flags.daemon,
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let metrics = Arc::new(Metrics::new()?);
+    let connector = Connector::new(Some(ConnectorOptions::from_server_conf(
+        &server.configuration,
+    )));
+    let state = Arc::new(State::new(&cfg, metrics.clone(), connector));
+
+    if state.keys.is_open() {
+        eprintln!("tollgate: WARNING: no [[keys]] configured; the gateway accepts any client");
+    }
+    for b in cfg.backends.iter().filter(|b| !b.enabled) {
+        eprintln!(
+            "tollgate: backend `{}` disabled: its api_key is empty (set the environment variable)",
+            b.name
+        );
+    }
+
+    let mut options = HttpServerOptions::default();
+    options.h2c = cfg.server.h2c;
+    let mut proxy = ProxyServiceBuilder::new(&server.configuration, Gateway { state })
+        .name("tollgate")
+        .server_options(options)
+        .build();
+    for addr in &cfg.server.listen {
+        proxy.add_tcp(&addr.to_string());
+    }
+    server.add_service(proxy);
+
+    if let Some(addr) = cfg.server.admin_listen {
+        let mut admin = Service::new("tollgate admin".into(), AdminApp { metrics });
+        admin.add_tcp(&addr.to_string());
+        server.add_service(admin);
+    }
+    if let Some(addr) = cfg.mock_listen {
+        let mut mock = Service::new("tollgate mock".into(), MockApp::new(demo_mock_settings()));
+        mock.add_tcp(&addr.to_string());
+        server.add_service(mock);
+    }
+    let listen: Vec<String> = cfg.server.listen.iter().map(|a| a.to_string()).collect();
+    eprintln!(
+        "tollgate {} listening on {} (admin {})",
+        env!("CARGO_PKG_VERSION"),
+        listen.join(", "),
+        cfg.server
+            .admin_listen
+            .map_or("off".to_string(), |a| a.to_string())
+    );
+    server.run_forever()
+}
+
+fn demo_mock_settings() -> MockSettings {
+    MockSettings {
+        name: "demo".into(),
+        words: 16,
+        models: vec!["demo".into()],
+        ..MockSettings::default()
+    }
+}
+
+/// Runs `tollgate mock` as its own server.
+pub fn run_mock(listen: &str, threads: usize, settings: MockSettings) {
+    let conf = ServerConf {
+        threads,
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut mock = Service::new("tollgate mock".into(), MockApp::new(settings));
+    mock.add_tcp(listen);
+    server.add_service(mock);
+    eprintln!("tollgate mock listening on {listen}");
+    server.run_forever()
+}
