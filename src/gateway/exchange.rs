@@ -136,6 +136,9 @@ async fn attempt(
             log::debug!("backend {}: connect: {e}", backend.name);
             Failure::of(&e)
         })?;
+        // The connector leaves these to the caller (Pingora's proxy loop sets them per session).
+        up.set_read_timeout(peer.options.read_timeout);
+        up.set_write_timeout(peer.options.write_timeout);
         let sent: Result<()> = async {
             up.write_request_header(Box::new(header.clone())).await?;
             up.write_request_body(body.clone(), true).await?;

@@ -241,8 +241,7 @@ async fn read_body(session: &mut Session, limit: usize) -> Result<Bytes, Handled
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        // The unread body stays on the connection, so it cannot be reused.
-        session.set_keepalive(None);
+        drain_rest(session, limit).await;
         return Err(ApiError::too_large(limit).into());
     }
     let expects_continue = session
@@ -262,7 +261,7 @@ async fn read_body(session: &mut Session, limit: usize) -> Result<Bytes, Handled
         match session.as_downstream_mut().read_request_body().await {
             Ok(Some(chunk)) => {
                 if buf.len() + chunk.len() > limit {
-                    session.set_keepalive(None);
+                    drain_rest(session, limit).await;
                     return Err(ApiError::too_large(limit).into());
                 }
                 buf.extend_from_slice(&chunk);
@@ -273,6 +272,22 @@ async fn read_body(session: &mut Session, limit: usize) -> Result<Bytes, Handled
     }
     Ok(buf.freeze())
 }
+
+/// Reads and discards the rest of an oversized upload (up to a bound) so the client, still
+/// sending, gets the 413 instead of a broken pipe. Past the bound the connection is closed.
+async fn drain_rest(session: &mut Session, limit: usize) {
+    let bound = limit.saturating_mul(4).max(DRAIN_MIN);
+    let mut drained = 0usize;
+    while let Ok(Some(chunk)) = session.as_downstream_mut().read_request_body().await {
+        drained += chunk.len();
+        if drained > bound {
+            session.set_keepalive(None);
+            return;
+        }
+    }
+}
+
+const DRAIN_MIN: usize = 8 * 1024 * 1024;
 
 /// Accepts a client's `x-request-id` if it is short and plain; otherwise makes one.
 fn request_id(session: &Session) -> String {

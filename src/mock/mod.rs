@@ -180,7 +180,9 @@ impl MockApp {
         };
         let model = req["model"].as_str().unwrap_or("mock").to_string();
         common.push(("x-mock-model", model.clone()));
-        let seed = reply::seed(&body);
+        // Seeded by what is asked, not how: a streamed and a plain request get the same words.
+        let seed =
+            reply::seed(format!("{}|{}|{}", model, req["messages"], req["prompt"]).as_bytes());
         match kind {
             Kind::Embeddings => embeddings(s, &req, &model, &common).await,
             _ => completion(s, kind, &req, &model, seed, &b, &common).await,

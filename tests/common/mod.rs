@@ -1,0 +1,236 @@
+//! Black-box harness: real `tollgate` processes (gateway and mocks) on free ports, stopped on
+//! drop. Waiting is polling with a deadline, never a fixed sleep.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
+
+pub fn free_port() -> u16 {
+    static TAKEN: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    let taken = TAKEN.get_or_init(|| Mutex::new(HashSet::new()));
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("bind an ephemeral port");
+        if taken.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
+}
+
+/// A port nothing listens on (connections are refused).
+pub fn dead_port() -> u16 {
+    free_port()
+}
+
+pub fn wait_port(port: u16, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("process exited before listening on {port}: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listening on {port} after 30s");
+}
+
+pub struct Proc {
+    child: Child,
+    pub port: u16,
+    lines: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(lines: &Mutex<Vec<String>>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(l) = lines.lock().unwrap().iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no line with {needle:?}; have {:?}", lines.lock().unwrap());
+}
+
+fn collect(r: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let l = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            l.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+type Lines = Arc<Mutex<Vec<String>>>;
+
+fn spawn(args: &[&str]) -> (Child, Lines, Lines) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        // Tests never reach real providers.
+        .env_remove("OPENAI_API_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tollgate");
+    let out = collect(child.stdout.take().unwrap());
+    let err = collect(child.stderr.take().unwrap());
+    (child, out, err)
+}
+
+impl Proc {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stdout lines (the gateway's access log).
+    pub fn stdout(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits for a stdout line containing `needle`.
+    pub fn wait_line(&self, needle: &str) -> String {
+        wait_for(&self.lines, needle)
+    }
+
+    /// Waits for a stderr line containing `needle`.
+    pub fn wait_stderr(&self, needle: &str) -> String {
+        wait_for(&self.stderr, needle)
+    }
+}
+
+/// `tollgate mock --name NAME` plus extra flags.
+pub fn mock(name: &str, extra: &[&str]) -> Proc {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["mock", "--listen", &listen, "--name", name];
+    args.extend_from_slice(extra);
+    let (mut child, lines, stderr) = spawn(&args);
+    wait_port(port, &mut child);
+    Proc {
+        child,
+        port,
+        lines,
+        stderr,
+    }
+}
+
+pub struct Gateway {
+    pub proc: Proc,
+    pub admin_port: u16,
+    pub config_path: std::path::PathBuf,
+}
+
+impl Gateway {
+    /// Starts a gateway: `server_extra` goes into `[server]`, `rest` after it.
+    pub fn start(server_extra: &str, rest: &str) -> Gateway {
+        let port = free_port();
+        let admin_port = free_port();
+        let cfg = format!(
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nadmin_listen = \"127.0.0.1:{admin_port}\"\nthreads = 2\n{server_extra}\n{rest}"
+        );
+        let dir = std::env::temp_dir().join(format!("tollgate-test-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config_path = dir.join("tollgate.toml");
+        std::fs::write(&config_path, cfg).unwrap();
+        let pid_file = dir.join("pid");
+        let sock = dir.join("upgrade.sock");
+        // Keep pid file and upgrade socket per test so parallel gateways never collide.
+        let mut full = std::fs::read_to_string(&config_path).unwrap();
+        full = full.replacen(
+            "[server]\n",
+            &format!(
+                "[server]\npid_file = \"{}\"\nupgrade_sock = \"{}\"\n",
+                pid_file.display(),
+                sock.display()
+            ),
+            1,
+        );
+        std::fs::write(&config_path, full).unwrap();
+        let (mut child, lines, stderr) = spawn(&["run", "-c", config_path.to_str().unwrap()]);
+        wait_port(port, &mut child);
+        wait_port(admin_port, &mut child);
+        Gateway {
+            proc: Proc {
+                child,
+                port,
+                lines,
+                stderr,
+            },
+            admin_port,
+            config_path,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.proc.port)
+    }
+
+    pub fn admin(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
+    }
+}
+
+pub fn backend(name: &str, port: u16, extra: &str) -> String {
+    format!(
+        "[[backends]]\nname = \"{name}\"\nprovider = \"openai\"\nurl = \"http://127.0.0.1:{port}\"\n{extra}\n"
+    )
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().http1_only().build().unwrap()
+}
+
+pub fn h2c_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap()
+}
+
+pub fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(b))
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn chat(model: &str) -> serde_json::Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": "Say hello"}]})
+}
+
+/// Asserts the OpenAI error shape and returns the `error` object.
+pub fn assert_error_shape(v: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    let e = v["error"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no error object in {v}"));
+    for k in ["message", "type", "param", "code"] {
+        assert!(e.contains_key(k), "error lacks `{k}`: {v}");
+    }
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()));
+    e.clone()
+}
