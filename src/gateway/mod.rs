@@ -267,7 +267,15 @@ async fn read_body(session: &mut Session, limit: usize) -> Result<Bytes, Handled
                 buf.extend_from_slice(&chunk);
             }
             Ok(None) => break,
-            Err(e) => return Err(Handled::Abort(e)),
+            Err(e) => {
+                // A truncated or malformed upload: answer 400 and close the connection.
+                session.set_keepalive(None);
+                return Err(ApiError::bad_request(format!(
+                    "The request body could not be read: {}",
+                    e.etype().as_str()
+                ))
+                .into());
+            }
         }
     }
     Ok(buf.freeze())

@@ -1,0 +1,172 @@
+//! What a typed HTTP client cannot send: hop-by-hop headers, `Expect: 100-continue`, and
+//! malformed input. Raw HTTP/1.1 over a socket.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+fn setup() -> (Proc, Gateway) {
+    let m = mock("m", &["--expect-key", "sk-up"]);
+    let cfg = format!(
+        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"m\" }}]\n",
+        backend("m", m.port, "api_key = \"sk-up\"")
+    );
+    (m, Gateway::start("", &cfg))
+}
+
+fn connect(g: &Gateway) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", g.proc.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Reads one response with a Content-Length body; returns (head, body).
+fn read_response(s: &mut TcpStream) -> (String, String) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).unwrap() == 0 {
+            panic!(
+                "connection closed mid-head: {}",
+                String::from_utf8_lossy(&buf)
+            );
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    (head, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[test]
+fn hop_by_hop_and_client_credentials_stay_at_the_gateway() {
+    let (_m, g) = setup();
+    let mut s = connect(&g);
+    let body = r#"{"model":"m","messages":[]}"#;
+    write!(
+        s,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n\
+         Connection: keep-alive, X-Private-Hop\r\nX-Private-Hop: 1\r\nKeep-Alive: timeout=5\r\n\
+         Proxy-Authorization: Basic Zm9vOmJhcg==\r\nTE: trailers\r\nx-api-key: sk-client\r\n\
+         X-End-To-End: kept\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let (head, _) = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let seen = header(&head, "x-mock-request-headers").unwrap();
+    let seen: Vec<&str> = seen.split(',').collect();
+    for gone in [
+        "x-private-hop",
+        "keep-alive",
+        "proxy-authorization",
+        "te",
+        "x-api-key",
+        "connection",
+    ] {
+        assert!(
+            !seen.contains(&gone),
+            "{gone} reached the provider: {seen:?}"
+        );
+    }
+    assert!(seen.contains(&"x-end-to-end"), "{seen:?}");
+    // The connection stays usable for the next request.
+    write!(s, "GET /v1/models HTTP/1.1\r\nHost: gw\r\n\r\n").unwrap();
+    let (head, body) = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body.contains("\"id\":\"m\""), "{body}");
+}
+
+#[test]
+fn expect_100_continue_is_answered() {
+    let (_m, g) = setup();
+    let mut s = connect(&g);
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    write!(
+        s,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let mut interim = [0u8; 25];
+    s.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(body.as_bytes()).unwrap();
+    let (head, _) = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let seen = header(&head, "x-mock-request-headers").unwrap();
+    assert!(!seen.split(',').any(|h| h == "expect"));
+}
+
+#[test]
+fn malformed_input_never_takes_the_gateway_down() {
+    let (_m, g) = setup();
+    let garbage: Vec<Vec<u8>> = vec![
+        b"\x00\x01\x02\x03\r\n\r\n".to_vec(),
+        b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: abc\r\n\r\n".to_vec(),
+        b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 5\r\n\r\n{\"mo".to_vec(),
+        b"POST /v1/chat/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".to_vec(),
+        format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(70_000)).into_bytes(),
+        b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 9\r\n\r\n\xff\xfe{\"\"}\xc3(".to_vec(),
+        b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 30\r\n\r\n{\"model\":\"m\",\"model\":[1,2]}  ".to_vec(),
+    ];
+    for g_bytes in &garbage {
+        let mut s = connect(&g);
+        let _ = s.write_all(g_bytes);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out);
+        // Either an HTTP error or a closed connection; never a hang (read timeout) or a crash.
+        assert!(out.is_empty() || text.starts_with("HTTP/1.1 4"), "{text}");
+    }
+    let mut s = connect(&g);
+    s.write_all(b"GET /v1/models HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
+
+#[test]
+fn client_leaving_mid_stream_is_logged_and_harmless() {
+    let (_m, g) = setup();
+    let mut s = connect(&g);
+    let body = r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    write!(
+        s,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nx-request-id: leaver-1\r\n\
+         x-mock-chunk-delay-ms: 100\r\nx-mock-words: 50\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut first = [0u8; 64];
+    assert!(s.read(&mut first).unwrap() > 0);
+    drop(s);
+    let line = g.proc.wait_line("leaver-1");
+    assert!(line.contains("\"error\":\"client_disconnected\""), "{line}");
+    let mut s = connect(&g);
+    s.write_all(b"GET /v1/models HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
