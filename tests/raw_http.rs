@@ -170,3 +170,21 @@ fn client_leaving_mid_stream_is_logged_and_harmless() {
     let (head, _) = read_response(&mut s);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
 }
+
+#[test]
+fn oversized_upload_with_expect_continue_gets_413_without_sending() {
+    let m = mock("m", &[]);
+    let cfg = format!(
+        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"m\" }}]\n",
+        backend("m", m.port, "")
+    );
+    let g = Gateway::start("max_body_bytes = 1000", &cfg);
+    let mut s = connect(&g);
+    s.write_all(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\nContent-Length: 5000000\r\n\r\n",
+    )
+    .unwrap();
+    let (head, body) = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    assert!(body.contains("request_too_large"));
+}

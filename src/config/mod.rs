@@ -83,6 +83,7 @@ pub struct ServerSettings {
     pub threads: usize,
     pub h2c: bool,
     pub keepalive_timeout_seconds: u64,
+    pub client_read_timeout_seconds: u64,
     pub grace_period_seconds: u64,
     pub graceful_shutdown_timeout_seconds: u64,
     pub pid_file: String,
@@ -258,6 +259,12 @@ impl Validator<'_, '_> {
             None | Some("") => None,
             Some(a) => self.addr("server.admin_listen".into(), a),
         };
+        if s.client_read_timeout_seconds == 0 {
+            self.err(
+                "server.client_read_timeout_seconds",
+                "must be greater than 0",
+            );
+        }
         if s.max_body_bytes == 0 {
             self.err("server.max_body_bytes", "must be greater than 0");
         }
@@ -276,6 +283,7 @@ impl Validator<'_, '_> {
             threads,
             h2c: s.h2c,
             keepalive_timeout_seconds: s.keepalive_timeout_seconds,
+            client_read_timeout_seconds: s.client_read_timeout_seconds,
             grace_period_seconds: s.grace_period_seconds,
             graceful_shutdown_timeout_seconds: s.graceful_shutdown_timeout_seconds,
             pid_file: s.pid_file.unwrap_or_else(|| "/tmp/tollgate.pid".into()),

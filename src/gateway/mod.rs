@@ -33,6 +33,7 @@ pub struct State {
     pub keys: KeyStore,
     pub max_body_bytes: usize,
     pub keepalive_seconds: u64,
+    pub client_read_timeout: std::time::Duration,
     pub metrics: Arc<Metrics>,
     pub access_log: AccessLog,
     pub connector: Connector,
@@ -48,6 +49,9 @@ impl State {
             keys: KeyStore::new(&cfg.keys),
             max_body_bytes: cfg.server.max_body_bytes,
             keepalive_seconds: cfg.server.keepalive_timeout_seconds,
+            client_read_timeout: std::time::Duration::from_secs(
+                cfg.server.client_read_timeout_seconds,
+            ),
             metrics,
             access_log: AccessLog::new(cfg.log.access_log.clone()),
             connector,
@@ -99,6 +103,8 @@ impl ProxyHttp for Gateway {
         ctx.start = Instant::now();
         ctx.request_id = request_id(session);
         session.set_keepalive(Some(self.state.keepalive_seconds));
+        // Bounds each read of the client's body, so a stalled upload cannot hold a request.
+        session.set_read_timeout(Some(self.state.client_read_timeout));
         match self.handle(session, ctx).await {
             Ok(()) => Ok(true),
             Err(Handled::Respond(e)) => {
@@ -240,15 +246,20 @@ async fn read_body(session: &mut Session, limit: usize) -> Result<Bytes, Handled
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        drain_rest(session, limit).await;
-        return Err(ApiError::too_large(limit).into());
-    }
     let expects_continue = session
         .req_header()
         .headers
         .get(http::header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if declared.is_some_and(|n| n > limit) {
+        if expects_continue {
+            // The client waits for our answer before sending; it never sends this body.
+            session.set_keepalive(None);
+        } else {
+            drain_rest(session, limit).await;
+        }
+        return Err(ApiError::too_large(limit).into());
+    }
     if expects_continue {
         session
             .as_downstream_mut()

@@ -1,0 +1,588 @@
+//! Load benchmark: the same requests straight to `tollgate mock`, through a bare Pingora
+//! passthrough (`tollgate-passthrough`), and through Tollgate (auth, routing and access log on),
+//! side by side in one run on one machine.
+//!
+//! `cargo bench --bench load` writes `bench-results/load.md` and `bench-results/load.json`.
+//! `cargo test --benches` runs a tiny smoke iteration (fails on any non-2xx or transport error).
+//! Env: `LOAD_SECS` (measured seconds per point, default 5), `LOAD_STREAMS` (default 1000).
+//!
+//! The driver is closed-loop at fixed concurrency: each connection sends its next request when
+//! the previous one has finished, and every request's latency is recorded (no sampling).
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use std::net::{SocketAddr, TcpListener, TcpStream as StdTcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+const TOLLGATE: &str = env!("CARGO_BIN_EXE_tollgate");
+const PASSTHROUGH: &str = env!("CARGO_BIN_EXE_tollgate-passthrough");
+const KEY: &str = "sk-bench-client";
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn spawn(bin: &str, args: &[&str]) -> Proc {
+    let child = Command::new(bin)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    Proc(child)
+}
+
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while StdTcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "port {port} never opened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn start_gateway(mock_port: u16, dir: &std::path::Path, tag: &str) -> (Proc, u16) {
+    let port = free_port();
+    let admin = free_port();
+    let hash = tollgate::auth::hash_key(KEY);
+    let cfg = format!(
+        r#"[server]
+listen = ["127.0.0.1:{port}"]
+admin_listen = "127.0.0.1:{admin}"
+threads = 2
+pid_file = "{d}/{tag}.pid"
+upgrade_sock = "{d}/{tag}.sock"
+[log]
+access_log = "/dev/null"
+[[backends]]
+name = "mock"
+provider = "openai"
+url = "http://127.0.0.1:{mock_port}"
+api_key = "sk-upstream"
+[[routes]]
+models = ["gpt-4o-mini"]
+targets = [{{ backend = "mock" }}]
+[[keys]]
+name = "bench"
+sha256 = "{hash}"
+"#,
+        d = dir.display()
+    );
+    let path = dir.join(format!("{tag}.toml"));
+    std::fs::write(&path, cfg).expect("write config");
+    let p = spawn(TOLLGATE, &["run", "-c", path.to_str().unwrap_or_default()]);
+    wait_listening(port);
+    (p, port)
+}
+
+#[derive(Clone)]
+struct Spec {
+    body: Bytes,
+    extra: Vec<(&'static str, String)>,
+}
+
+#[derive(Default)]
+struct Point {
+    totals: Vec<Duration>,
+    ttfbs: Vec<Duration>,
+    errors: u64,
+    secs: f64,
+}
+
+fn pct(v: &[Duration], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((v.len() as f64 * q) as usize).min(v.len() - 1);
+    v[i].as_secs_f64() * 1e6
+}
+
+impl Point {
+    fn summary(&mut self) -> Value {
+        self.totals.sort_unstable();
+        self.ttfbs.sort_unstable();
+        json!({
+            "requests": self.totals.len(),
+            "errors": self.errors,
+            "rps": self.totals.len() as f64 / self.secs,
+            "p50_us": pct(&self.totals, 0.50), "p90_us": pct(&self.totals, 0.90),
+            "p99_us": pct(&self.totals, 0.99), "max_us": pct(&self.totals, 1.0),
+            "ttfb_p50_us": pct(&self.ttfbs, 0.50), "ttfb_p99_us": pct(&self.ttfbs, 0.99),
+        })
+    }
+}
+
+/// One request; returns (total, time to first body byte) or None on a non-2xx/transport error.
+async fn one(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    spec: &Spec,
+) -> Option<(Duration, Duration)> {
+    let mut req = hyper::Request::post("/v1/chat/completions")
+        .header("host", "bench")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {KEY}"));
+    for (k, v) in &spec.extra {
+        req = req.header(*k, v.as_str());
+    }
+    let req = req.body(Full::new(spec.body.clone())).ok()?;
+    let t0 = Instant::now();
+    let resp = sender.send_request(req).await.ok()?;
+    let ok = resp.status().is_success();
+    let mut body = resp.into_body();
+    let mut first = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.ok()?;
+        if first.is_none() && frame.data_ref().is_some_and(|d| !d.is_empty()) {
+            first = Some(t0.elapsed());
+        }
+    }
+    let total = t0.elapsed();
+    ok.then_some((total, first.unwrap_or(total)))
+}
+
+async fn connect(addr: SocketAddr) -> Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    let s = TcpStream::connect(addr).await.ok()?;
+    let _ = s.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+        .await
+        .ok()?;
+    tokio::spawn(conn);
+    Some(sender)
+}
+
+async fn run_point(port: u16, spec: &Spec, conc: usize, warmup: Duration, dur: Duration) -> Point {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let start = Instant::now() + warmup;
+    let end = start + dur;
+    let mut tasks = Vec::with_capacity(conc);
+    for _ in 0..conc {
+        let spec = spec.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut p = Point::default();
+            let mut sender = connect(addr).await;
+            while Instant::now() < end {
+                let Some(s) = sender.as_mut() else {
+                    p.errors += 1;
+                    sender = connect(addr).await;
+                    continue;
+                };
+                let t = Instant::now();
+                match one(s, &spec).await {
+                    Some((total, ttfb)) if t >= start && t < end => {
+                        p.totals.push(total);
+                        p.ttfbs.push(ttfb);
+                    }
+                    Some(_) => {}
+                    None => {
+                        p.errors += 1;
+                        sender = connect(addr).await;
+                    }
+                }
+            }
+            p
+        }));
+    }
+    let mut all = Point {
+        secs: dur.as_secs_f64(),
+        ..Point::default()
+    };
+    for t in tasks {
+        if let Ok(p) = t.await {
+            all.totals.extend(p.totals);
+            all.ttfbs.extend(p.ttfbs);
+            all.errors += p.errors;
+        } else {
+            all.errors += 1;
+        }
+    }
+    all
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Idle RSS, then peak RSS while `n` slow streams are open at once.
+async fn memory(pid: u32, port: u16, n: usize, slow: &Spec) -> Value {
+    let warm = Spec {
+        body: slow.body.clone(),
+        extra: vec![],
+    };
+    let idle_point = run_point(port, &warm, 1, Duration::ZERO, Duration::from_millis(200)).await;
+    let idle = rss_kib(pid, "VmRSS:");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let started = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let spec = slow.clone();
+        let started = started.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(addr).await?;
+            let req = hyper::Request::post("/v1/chat/completions")
+                .header("host", "bench")
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {KEY}"))
+                .header("x-mock-chunk-delay-ms", "100")
+                .header("x-mock-words", "40")
+                .body(Full::new(spec.body.clone()))
+                .ok()?;
+            let resp = sender.send_request(req).await.ok()?;
+            let ok = resp.status().is_success();
+            let mut body = resp.into_body();
+            let mut counted = false;
+            while let Some(f) = body.frame().await {
+                f.ok()?;
+                if !counted {
+                    counted = true;
+                    started.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            ok.then_some(())
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut all_open_rss = 0;
+    while Instant::now() < deadline {
+        all_open_rss = all_open_rss.max(rss_kib(pid, "VmRSS:"));
+        if started.load(Ordering::SeqCst) >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let opened = started.load(Ordering::SeqCst);
+    all_open_rss = all_open_rss.max(rss_kib(pid, "VmRSS:"));
+    let mut errors = idle_point.errors;
+    for t in tasks {
+        if !matches!(t.await, Ok(Some(()))) {
+            errors += 1;
+        }
+    }
+    json!({
+        "idle_rss_kib": idle, "streams": n, "streams_open_at_once": opened,
+        "rss_with_streams_open_kib": all_open_rss, "peak_rss_kib": rss_kib(pid, "VmHWM:"),
+        "errors": errors,
+    })
+}
+
+fn machine() -> Value {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    json!({"cores": cores, "cpu": model, "note": "load generator, mock and proxy share these cores"})
+}
+
+fn chat_body(target_len: usize, stream: bool) -> Bytes {
+    let mut v = json!({
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "system", "content": "You are a helpful assistant."},
+                     {"role": "user", "content": ""}],
+        "temperature": 0.2,
+    });
+    if stream {
+        v["stream"] = json!(true);
+    }
+    let base = serde_json::to_vec(&v).unwrap_or_default().len();
+    v["messages"][1]["content"] =
+        json!("lorem ipsum ".repeat(target_len.saturating_sub(base) / 12));
+    Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let secs: f64 = std::env::var("LOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
+    let (dur, warmup, concs, stream_concs, streams) = if full {
+        let n = std::env::var("LOAD_STREAMS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1000);
+        (
+            Duration::from_secs_f64(secs),
+            Duration::from_secs(1),
+            vec![1, 16, 64],
+            vec![1, 16],
+            n,
+        )
+    } else {
+        (
+            Duration::from_millis(300),
+            Duration::from_millis(100),
+            vec![1, 4],
+            vec![2],
+            20,
+        )
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = std::env::temp_dir().join(format!("tollgate-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+
+    let mock_port = free_port();
+    let mock_addr = format!("127.0.0.1:{mock_port}");
+    let _mock = spawn(
+        TOLLGATE,
+        &[
+            "mock",
+            "--listen",
+            &mock_addr,
+            "--threads",
+            "1",
+            "--words",
+            "16",
+        ],
+    );
+    wait_listening(mock_port);
+    let pt_port = free_port();
+    let pt = spawn(
+        PASSTHROUGH,
+        &[&format!("127.0.0.1:{pt_port}"), &mock_addr, "2"],
+    );
+    wait_listening(pt_port);
+    let (gw, gw_port) = start_gateway(mock_port, &dir, "gw");
+    let targets = [
+        ("direct", mock_port),
+        ("passthrough", pt_port),
+        ("tollgate", gw_port),
+    ];
+
+    let chat = Spec {
+        body: chat_body(1024, false),
+        extra: vec![],
+    };
+    let sse = Spec {
+        body: chat_body(1024, true),
+        extra: vec![("x-mock-words", "48".into())],
+    };
+    let mut report = json!({"machine": machine(), "seconds_per_point": dur.as_secs_f64(),
+        "chat": [], "stream": [], "memory": {}});
+    let mut errors = 0u64;
+    rt.block_on(async {
+        for &c in &concs {
+            for (name, port) in targets {
+                let mut p = run_point(port, &chat, c, warmup, dur).await;
+                errors += p.errors;
+                let mut s = p.summary();
+                s["scenario"] = json!(name);
+                s["concurrency"] = json!(c);
+                eprintln!("chat c={c} {name}: {s}");
+                report["chat"].as_array_mut().map(|a| a.push(s));
+            }
+        }
+        for &c in &stream_concs {
+            for (name, port) in targets {
+                let mut p = run_point(port, &sse, c, warmup, dur).await;
+                errors += p.errors;
+                let mut s = p.summary();
+                s["scenario"] = json!(name);
+                s["concurrency"] = json!(c);
+                s["stream_events"] = json!(48 + 3);
+                eprintln!("stream c={c} {name}: {s}");
+                report["stream"].as_array_mut().map(|a| a.push(s));
+            }
+        }
+        for (name, pid, port) in [
+            ("tollgate", gw.pid(), gw_port),
+            ("passthrough", pt.pid(), pt_port),
+        ] {
+            let m = memory(pid, port, streams, &sse).await;
+            errors += m["errors"].as_u64().unwrap_or(0);
+            eprintln!("memory {name}: {m}");
+            report["memory"][name] = m;
+        }
+    });
+    report["errors"] = json!(errors);
+    let md = markdown(&report);
+    println!("{md}");
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-results");
+    if full && std::fs::create_dir_all(&out).is_ok() {
+        let _ = std::fs::write(out.join("load.md"), &md);
+        let _ = std::fs::write(
+            out.join("load.json"),
+            serde_json::to_string_pretty(&report).unwrap_or_default(),
+        );
+        eprintln!("wrote {}", out.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    if errors > 0 {
+        eprintln!("load benchmark: {errors} request(s) failed");
+        std::process::exit(1);
+    }
+}
+
+fn find<'a>(rows: &'a Value, scenario: &str, c: u64) -> Option<&'a Value> {
+    rows.as_array()?
+        .iter()
+        .find(|r| r["scenario"] == scenario && r["concurrency"] == c)
+}
+
+fn f(v: &Value, k: &str) -> f64 {
+    v[k].as_f64().unwrap_or(f64::NAN)
+}
+
+fn markdown(r: &Value) -> String {
+    let mut s = String::new();
+    let m = &r["machine"];
+    s += &format!(
+        "Machine: {} cores, {}; load generator, mock and proxies all share it. {} s measured per point.\n\n",
+        m["cores"], m["cpu"].as_str().unwrap_or("?"), r["seconds_per_point"]
+    );
+    s += "Non-streaming chat (1 KiB request), latency in µs; overhead = scenario minus direct at the same concurrency.\n\n";
+    s += "| scenario | c | req/s | p50 | p90 | p99 | max | +p50 vs direct | +p99 vs direct | errors |\n|---|---|---|---|---|---|---|---|---|---|\n";
+    for row in r["chat"].as_array().into_iter().flatten() {
+        let c = row["concurrency"].as_u64().unwrap_or(0);
+        let d = find(&r["chat"], "direct", c);
+        let (op50, op99) = d.map_or((f64::NAN, f64::NAN), |d| {
+            (
+                f(row, "p50_us") - f(d, "p50_us"),
+                f(row, "p99_us") - f(d, "p99_us"),
+            )
+        });
+        s += &format!(
+            "| {} | {c} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} |\n",
+            row["scenario"].as_str().unwrap_or("?"),
+            f(row, "rps"),
+            f(row, "p50_us"),
+            f(row, "p90_us"),
+            f(row, "p99_us"),
+            f(row, "max_us"),
+            op50,
+            op99,
+            row["errors"]
+        );
+    }
+    s += "\nStreaming chat (51 SSE events), µs: time to first byte and total.\n\n";
+    s += "| scenario | c | streams/s | TTFB p50 | TTFB p99 | total p50 | total p99 | +TTFB p99 vs direct | +total p99 vs direct | errors |\n|---|---|---|---|---|---|---|---|---|---|\n";
+    for row in r["stream"].as_array().into_iter().flatten() {
+        let c = row["concurrency"].as_u64().unwrap_or(0);
+        let d = find(&r["stream"], "direct", c);
+        let (ot, oa) = d.map_or((f64::NAN, f64::NAN), |d| {
+            (
+                f(row, "ttfb_p99_us") - f(d, "ttfb_p99_us"),
+                f(row, "p99_us") - f(d, "p99_us"),
+            )
+        });
+        s += &format!(
+            "| {} | {c} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} |\n",
+            row["scenario"].as_str().unwrap_or("?"),
+            f(row, "rps"),
+            f(row, "ttfb_p50_us"),
+            f(row, "ttfb_p99_us"),
+            f(row, "p50_us"),
+            f(row, "p99_us"),
+            ot,
+            oa,
+            row["errors"]
+        );
+    }
+    s += "\nMemory (RSS, MiB).\n\n| proxy | idle | with N slow streams open | peak | N (open at once) | errors |\n|---|---|---|---|---|---|\n";
+    for name in ["tollgate", "passthrough"] {
+        let m = &r["memory"][name];
+        let mib = |k: &str| m[k].as_f64().unwrap_or(f64::NAN) / 1024.0;
+        s += &format!(
+            "| {name} | {:.1} | {:.1} | {:.1} | {} ({}) | {} |\n",
+            mib("idle_rss_kib"),
+            mib("rss_with_streams_open_kib"),
+            mib("peak_rss_kib"),
+            m["streams"],
+            m["streams_open_at_once"],
+            m["errors"]
+        );
+    }
+    s += "\nGoals (ratios against the bare passthrough in this run):\n\n| goal | measured | met |\n|---|---|---|\n";
+    let mut goal = |name: &str, val: String, ok: bool| {
+        s += &format!("| {name} | {val} | {} |\n", if ok { "yes" } else { "no" });
+    };
+    for c in [16u64, 64] {
+        if let (Some(t), Some(p)) = (
+            find(&r["chat"], "tollgate", c),
+            find(&r["chat"], "passthrough", c),
+        ) {
+            let ratio = f(t, "rps") / f(p, "rps");
+            goal(
+                &format!("throughput at c={c} ≥ 90% of passthrough"),
+                format!("{:.0}%", ratio * 100.0),
+                ratio >= 0.9,
+            );
+        }
+    }
+    if let (Some(t), Some(p)) = (
+        find(&r["chat"], "tollgate", 1),
+        find(&r["chat"], "passthrough", 1),
+    ) {
+        let d50 = f(t, "p50_us") - f(p, "p50_us");
+        let d99 = f(t, "p99_us") - f(p, "p99_us");
+        goal(
+            "c=1 p50 within 50 µs of passthrough",
+            format!("{d50:+.0} µs"),
+            d50 <= 50.0,
+        );
+        goal(
+            "c=1 p99 within 0.2 ms of passthrough",
+            format!("{d99:+.0} µs"),
+            d99 <= 200.0,
+        );
+    }
+    for c in [1u64, 16] {
+        if let (Some(t), Some(p)) = (
+            find(&r["stream"], "tollgate", c),
+            find(&r["stream"], "passthrough", c),
+        ) {
+            let d = f(t, "ttfb_p99_us") - f(p, "ttfb_p99_us");
+            goal(
+                &format!("stream c={c}: TTFB p99 within 0.2 ms of passthrough"),
+                format!("{d:+.0} µs"),
+                d <= 200.0,
+            );
+        }
+    }
+    let peak = r["memory"]["tollgate"]["peak_rss_kib"]
+        .as_f64()
+        .unwrap_or(f64::NAN)
+        / 1024.0;
+    let n = &r["memory"]["tollgate"]["streams"];
+    goal(
+        &format!("RSS < 64 MiB with {n} streams open"),
+        format!("{peak:.1} MiB"),
+        peak < 64.0,
+    );
+    s
+}

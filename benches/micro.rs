@@ -1,0 +1,88 @@
+//! Micro-benchmarks of the per-request work on realistic bodies: finding `model` and routing,
+//! the model override splice, and client auth.
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use serde_json::json;
+use std::hint::black_box;
+use tollgate::auth::{hash_key, KeyStore};
+use tollgate::config::{Config, KeySpec};
+use tollgate::gateway::{probe, with_model};
+use tollgate::route::Router;
+
+fn chat_body(len: usize) -> Bytes {
+    let mut v = json!({
+        "messages": [{"role": "system", "content": "You are a helpful assistant."},
+                     {"role": "user", "content": ""}],
+        "temperature": 0.2, "stream": true, "model": "gpt-4o-mini",
+    });
+    let filler = "The quick brown fox jumps over the lazy dog. \"quoted\" ".repeat(len / 54 + 1);
+    v["messages"][1]["content"] = json!(filler[..len.saturating_sub(160)]);
+    Bytes::from(serde_json::to_vec(&v).unwrap())
+}
+
+fn router() -> Router {
+    let mut src = String::from(
+        "[[backends]]\nname = \"a\"\nprovider = \"openai\"\nurl = \"http://127.0.0.1:1\"\n",
+    );
+    for i in 0..50 {
+        src += &format!("[[routes]]\nmodels = [\"model-{i}\", \"family-{i}-*\"]\ntargets = [{{ backend = \"a\" }}]\n");
+    }
+    src += "[[routes]]\nmodels = [\"gpt-4o-mini\"]\ntargets = [{ backend = \"a\" }]\n";
+    let cfg = Config::from_str_with_env(&src, &|_| None).unwrap();
+    Router::new(&cfg, |_| true)
+}
+
+fn parse_and_route(c: &mut Criterion) {
+    let r = router();
+    let mut g = c.benchmark_group("parse_and_route");
+    for len in [1024usize, 100 * 1024] {
+        let body = chat_body(len);
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(len), &body, |b, body| {
+            b.iter(|| {
+                let p = probe(black_box(body)).unwrap();
+                black_box(r.find(&p.model).is_some())
+            })
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("model_override_splice");
+    for len in [1024usize, 100 * 1024] {
+        let body = chat_body(len);
+        let span = probe(&body).unwrap().model_span;
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(len), &body, |b, body| {
+            b.iter(|| black_box(with_model(body, &span, "llama3")))
+        });
+    }
+    g.finish();
+    c.bench_function("route_glob_miss_51_routes", |b| {
+        b.iter(|| black_box(r.find(black_box("family-49-x")).is_some()))
+    });
+}
+
+fn auth(c: &mut Criterion) {
+    let mut g = c.benchmark_group("auth_bearer");
+    for n in [1usize, 100] {
+        let keys: Vec<KeySpec> = (0..n)
+            .map(|i| {
+                let mut h = [0u8; 32];
+                hex::decode_to_slice(hash_key(&format!("sk-key-{i}")), &mut h).unwrap();
+                KeySpec {
+                    name: format!("k{i}"),
+                    sha256: h,
+                }
+            })
+            .collect();
+        let store = KeyStore::new(&keys);
+        let header = format!("Bearer sk-key-{}", n - 1);
+        g.bench_with_input(BenchmarkId::from_parameter(n), &header, |b, h| {
+            b.iter(|| black_box(store.authenticate(Some(h.as_bytes()), None).unwrap()))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, parse_and_route, auth);
+criterion_main!(benches);
