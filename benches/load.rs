@@ -4,7 +4,8 @@
 //!
 //! `cargo bench --bench load` writes `bench-results/load.md` and `bench-results/load.json`.
 //! `cargo test --benches` runs a tiny smoke iteration (fails on any non-2xx or transport error).
-//! Env: `LOAD_SECS` (measured seconds per point, default 5), `LOAD_STREAMS` (default 1000).
+//! Env: `LOAD_SECS` (measured seconds per point, default 5), `LOAD_STREAMS` (default 1000),
+//! `LOAD_ONLY` (comma list of `chat`, `stream`, `memory`; default all).
 //!
 //! The driver is closed-loop at fixed concurrency: each connection sends its next request when
 //! the previous one has finished, and every request's latency is recorded (no sampling).
@@ -349,6 +350,8 @@ fn main() {
             20,
         )
     };
+    let only = std::env::var("LOAD_ONLY").unwrap_or_else(|_| "chat,stream,memory".into());
+    let want = |part: &str| only.split(',').any(|p| p.trim() == part);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -396,7 +399,7 @@ fn main() {
         "chat": [], "stream": [], "memory": {}});
     let mut errors = 0u64;
     rt.block_on(async {
-        for &c in &concs {
+        for &c in concs.iter().filter(|_| want("chat")) {
             for (name, port) in targets {
                 let mut p = run_point(port, &chat, c, warmup, dur).await;
                 errors += p.errors;
@@ -407,7 +410,7 @@ fn main() {
                 report["chat"].as_array_mut().map(|a| a.push(s));
             }
         }
-        for &c in &stream_concs {
+        for &c in stream_concs.iter().filter(|_| want("stream")) {
             for (name, port) in targets {
                 let mut p = run_point(port, &sse, c, warmup, dur).await;
                 errors += p.errors;
@@ -433,7 +436,7 @@ fn main() {
     let md = markdown(&report);
     println!("{md}");
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-results");
-    if full && std::fs::create_dir_all(&out).is_ok() {
+    if full && only == "chat,stream,memory" && std::fs::create_dir_all(&out).is_ok() {
         let _ = std::fs::write(out.join("load.md"), &md);
         let _ = std::fs::write(
             out.join("load.json"),

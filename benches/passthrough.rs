@@ -4,6 +4,8 @@
 //! Usage: tollgate-passthrough LISTEN_ADDR UPSTREAM_ADDR [THREADS]
 
 use async_trait::async_trait;
+// Same allocator as tollgate (like-for-like comparison).
+use tollgate as _;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::server::configuration::ServerConf;

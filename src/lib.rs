@@ -1,5 +1,6 @@
 //! Tollgate: an AI gateway on Pingora. See ARCHITECTURE.md for the map.
 
+pub mod alloc;
 pub mod auth;
 pub mod config;
 pub mod gateway;

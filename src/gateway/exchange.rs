@@ -9,6 +9,7 @@ use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::protocols::http::client::HttpSession;
+use pingora::protocols::http::{HttpTask, ServerSession};
 use pingora::proxy::Session;
 use std::ops::Range;
 
@@ -163,8 +164,14 @@ async fn attempt(
 
 const SSE_STREAM_ERROR: &[u8] = b"data: {\"error\":{\"message\":\"The upstream connection failed during the response.\",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_error\"}}\n\n";
 
-/// Sends the upstream's response to the client as it arrives. Each upstream chunk is written
-/// (and, for streamed bodies, flushed) before the next is read.
+/// How relaying a body ended.
+enum Relayed {
+    Done,
+    ClientGone(Box<Error>),
+    UpstreamFailed(Box<Error>),
+}
+
+/// Sends the upstream's response to the client as it arrives.
 async fn relay(
     st: &State,
     session: &mut Session,
@@ -184,40 +191,110 @@ async fn relay(
         .headers
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let has_length = hdr.headers.contains_key(http::header::CONTENT_LENGTH);
     let ds = session.as_downstream_mut();
     ds.write_response_header(Box::new(hdr))
         .await
         .map_err(Handled::Abort)?;
+    let outcome = if has_length {
+        relay_sized(&mut up, ds).await
+    } else {
+        relay_streamed(&mut up, ds).await
+    };
+    match outcome {
+        Relayed::Done => {
+            ds.write_response_body(Bytes::new(), true)
+                .await
+                .map_err(Handled::Abort)?;
+            st.connector
+                .release_http_session(up, peer, Some(backend.idle_timeout()))
+                .await;
+            Ok(())
+        }
+        Relayed::ClientGone(e) => {
+            ctx.error = Some("client_disconnected");
+            Err(Handled::Abort(e))
+        }
+        Relayed::UpstreamFailed(e) => {
+            ctx.error = Some(match Failure::of(&e) {
+                Failure::Timeout => "upstream_timeout_mid_response",
+                _ => "upstream_failed_mid_response",
+            });
+            if is_sse {
+                let _ = ds
+                    .write_response_body(Bytes::from_static(SSE_STREAM_ERROR), false)
+                    .await;
+            }
+            Err(Handled::Abort(e))
+        }
+    }
+}
+
+/// A body with a known length (a JSON reply): read and write in turn; the writer flushes once.
+async fn relay_sized(up: &mut HttpSession, ds: &mut ServerSession) -> Relayed {
     loop {
         match up.read_response_body().await {
             Ok(Some(chunk)) => {
                 if let Err(e) = ds.write_response_body(chunk, false).await {
-                    ctx.error = Some("client_disconnected");
-                    return Err(Handled::Abort(e));
+                    return Relayed::ClientGone(e);
                 }
             }
-            Ok(None) => break,
-            Err(e) => {
-                ctx.error = Some(match Failure::of(&e) {
-                    Failure::Timeout => "upstream_timeout_mid_response",
-                    _ => "upstream_failed_mid_response",
-                });
-                if is_sse {
-                    let _ = ds
-                        .write_response_body(Bytes::from_static(SSE_STREAM_ERROR), false)
-                        .await;
-                }
-                return Err(Handled::Abort(e));
-            }
+            Ok(None) => return Relayed::Done,
+            Err(e) => return Relayed::UpstreamFailed(e),
         }
     }
-    ds.write_response_body(Bytes::new(), true)
-        .await
-        .map_err(Handled::Abort)?;
-    st.connector
-        .release_http_session(up, peer, Some(backend.idle_timeout()))
-        .await;
-    Ok(())
+}
+
+/// Chunks waiting between the upstream reader and the client writer.
+const STREAM_QUEUE: usize = 64;
+
+/// A streamed body (SSE): the upstream is read while the client is written, as Pingora's own
+/// proxy loop does. Whatever has arrived by the time the client is writable goes out in one
+/// write and one flush; nothing waits for more.
+async fn relay_streamed(up: &mut HttpSession, ds: &mut ServerSession) -> Relayed {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Option<Bytes>>>(STREAM_QUEUE);
+    let reader = async move {
+        loop {
+            let r = up.read_response_body().await;
+            let last = !matches!(r, Ok(Some(_)));
+            if tx.send(r).await.is_err() || last {
+                return;
+            }
+        }
+    };
+    let writer = async {
+        let mut tasks = Vec::with_capacity(8);
+        while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            let mut end = None;
+            while let Some(item) = next.take() {
+                match item {
+                    Ok(Some(chunk)) => tasks.push(HttpTask::Body(Some(chunk), false)),
+                    Ok(None) => end = Some(Relayed::Done),
+                    Err(e) => end = Some(Relayed::UpstreamFailed(e)),
+                }
+                if end.is_none() {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !tasks.is_empty() {
+                if let Err(e) = ds.response_duplex_vec(std::mem::take(&mut tasks)).await {
+                    return Relayed::ClientGone(e);
+                }
+            }
+            if let Some(end) = end {
+                return end;
+            }
+        }
+        Relayed::Done
+    };
+    tokio::pin!(reader, writer);
+    // If the client goes away the reader is dropped with the upstream connection; if the
+    // upstream finishes first the writer drains what is queued.
+    tokio::select! {
+        out = &mut writer => out,
+        _ = &mut reader => writer.await,
+    }
 }
 
 /// The upstream's header minus hop-by-hop fields, with the gateway's request id. The upstream's

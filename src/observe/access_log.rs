@@ -87,15 +87,27 @@ impl AccessLog {
 
 fn writer(rx: Receiver<String>, out: Box<dyn Write + Send>) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-    while let Ok(line) = rx.recv() {
-        let _ = writeln!(out, "{line}");
-        // Write whatever else is queued, then flush once.
-        while let Ok(line) = rx.try_recv() {
-            let _ = writeln!(out, "{line}");
+    // Block while idle; under load, drain in batches every BATCH_PAUSE so senders never have
+    // to wake this thread (a futex wake and a context switch per request otherwise).
+    while let Ok(first) = rx.recv() {
+        let _ = writeln!(out, "{first}");
+        loop {
+            std::thread::sleep(BATCH_PAUSE);
+            let mut wrote = 0usize;
+            while let Ok(line) = rx.try_recv() {
+                let _ = writeln!(out, "{line}");
+                wrote += 1;
+            }
+            let _ = out.flush();
+            if wrote == 0 {
+                break;
+            }
         }
-        let _ = out.flush();
     }
+    let _ = out.flush();
 }
+
+const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// RFC 3339 UTC timestamp with milliseconds, without pulling in a date crate.
 pub fn now_rfc3339() -> String {
