@@ -5,11 +5,11 @@
 
 use async_trait::async_trait;
 // Same allocator as tollgate (like-for-like comparison).
-use tollgate as _;
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::server::configuration::ServerConf;
 use std::net::SocketAddr;
+use tollgate as _;
 
 struct Passthrough {
     upstream: SocketAddr,

@@ -289,11 +289,13 @@ async fn relay_streamed(up: &mut HttpSession, ds: &mut ServerSession) -> Relayed
         Relayed::Done
     };
     tokio::pin!(reader, writer);
-    // If the client goes away the reader is dropped with the upstream connection; if the
-    // upstream finishes first the writer drains what is queued.
+    // The reader is polled first, so every chunk already received is queued before the writer
+    // takes a batch. If the client goes away the reader is dropped with the upstream
+    // connection; if the upstream finishes first the writer drains what is queued.
     tokio::select! {
-        out = &mut writer => out,
+        biased;
         _ = &mut reader => writer.await,
+        out = &mut writer => out,
     }
 }
 
