@@ -4,7 +4,9 @@
 //!
 //! `cargo bench --bench load` writes `bench-results/load.md` and `bench-results/load.json`.
 //! `cargo test --benches` runs a tiny smoke iteration (fails on any non-2xx or transport error).
-//! Env: `LOAD_SECS` (measured seconds per point, default 5), `LOAD_STREAMS` (default 1000),
+//! Env: `LOAD_SECS` (measured seconds per round, default 3), `LOAD_ROUNDS` (default 3; the
+//! scenarios run interleaved in rotated order and the rounds are pooled), `LOAD_STREAMS`
+//! (default 1000),
 //! `LOAD_ONLY` (comma list of `chat`, `stream`, `memory`; default all).
 //!
 //! The driver is closed-loop at fixed concurrency: each connection sends its next request when
@@ -220,6 +222,34 @@ async fn run_point(port: u16, spec: &Spec, conc: usize, warmup: Duration, dur: D
     all
 }
 
+/// Runs every scenario `rounds` times, rotating their order each round, and pools the rounds:
+/// a disturbance on the shared machine then lands on all scenarios alike.
+async fn interleaved(
+    targets: &[(&'static str, u16)],
+    spec: &Spec,
+    conc: usize,
+    warmup: Duration,
+    dur: Duration,
+    rounds: usize,
+) -> Vec<(&'static str, Point)> {
+    let mut pooled: Vec<(&'static str, Point)> = targets
+        .iter()
+        .map(|(n, _)| (*n, Point::default()))
+        .collect();
+    for r in 0..rounds {
+        for k in 0..targets.len() {
+            let i = (k + r) % targets.len();
+            let p = run_point(targets[i].1, spec, conc, warmup, dur).await;
+            let acc = &mut pooled[i].1;
+            acc.totals.extend(p.totals);
+            acc.ttfbs.extend(p.ttfbs);
+            acc.errors += p.errors;
+            acc.secs += p.secs;
+        }
+    }
+    pooled
+}
+
 fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -328,18 +358,24 @@ fn main() {
     let secs: f64 = std::env::var("LOAD_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5.0);
-    let (dur, warmup, concs, stream_concs, streams) = if full {
+        .unwrap_or(3.0);
+    let rounds: usize = std::env::var("LOAD_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let (dur, warmup, concs, stream_concs, streams, rounds) = if full {
         let n = std::env::var("LOAD_STREAMS")
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(1000);
+        let d = Duration::from_secs_f64(secs);
         (
-            Duration::from_secs_f64(secs),
-            Duration::from_secs(1),
+            d,
+            Duration::from_millis(500),
             vec![1, 16, 64],
             vec![1, 16],
             n,
+            rounds.max(1),
         )
     } else {
         (
@@ -348,6 +384,7 @@ fn main() {
             vec![1, 4],
             vec![2],
             20,
+            1,
         )
     };
     let only = std::env::var("LOAD_ONLY").unwrap_or_else(|_| "chat,stream,memory".into());
@@ -395,37 +432,41 @@ fn main() {
         body: chat_body(1024, true),
         extra: vec![("x-mock-words", "48".into())],
     };
-    let mut report = json!({"machine": machine(), "seconds_per_point": dur.as_secs_f64(),
+    let mut report = json!({"machine": machine(),
+        "seconds_per_point": dur.as_secs_f64() * rounds as f64, "rounds": rounds,
         "chat": [], "stream": [], "memory": {}});
     let mut errors = 0u64;
     rt.block_on(async {
         for &c in concs.iter().filter(|_| want("chat")) {
-            for (name, port) in targets {
-                let mut p = run_point(port, &chat, c, warmup, dur).await;
+            for (name, mut p) in interleaved(&targets, &chat, c, warmup, dur, rounds).await {
                 errors += p.errors;
                 let mut s = p.summary();
                 s["scenario"] = json!(name);
                 s["concurrency"] = json!(c);
                 eprintln!("chat c={c} {name}: {s}");
-                report["chat"].as_array_mut().map(|a| a.push(s));
+                if let Some(a) = report["chat"].as_array_mut() {
+                    a.push(s);
+                }
             }
         }
         for &c in stream_concs.iter().filter(|_| want("stream")) {
-            for (name, port) in targets {
-                let mut p = run_point(port, &sse, c, warmup, dur).await;
+            for (name, mut p) in interleaved(&targets, &sse, c, warmup, dur, rounds).await {
                 errors += p.errors;
                 let mut s = p.summary();
                 s["scenario"] = json!(name);
                 s["concurrency"] = json!(c);
                 s["stream_events"] = json!(48 + 3);
                 eprintln!("stream c={c} {name}: {s}");
-                report["stream"].as_array_mut().map(|a| a.push(s));
+                if let Some(a) = report["stream"].as_array_mut() {
+                    a.push(s);
+                }
             }
         }
-        for (name, pid, port) in [
+        let mem_targets = [
             ("tollgate", gw.pid(), gw_port),
             ("passthrough", pt.pid(), pt_port),
-        ] {
+        ];
+        for (name, pid, port) in mem_targets.into_iter().filter(|_| want("memory")) {
             let m = memory(pid, port, streams, &sse).await;
             errors += m["errors"].as_u64().unwrap_or(0);
             eprintln!("memory {name}: {m}");
@@ -465,8 +506,9 @@ fn markdown(r: &Value) -> String {
     let mut s = String::new();
     let m = &r["machine"];
     s += &format!(
-        "Machine: {} cores, {}; load generator, mock and proxies all share it. {} s measured per point.\n\n",
-        m["cores"], m["cpu"].as_str().unwrap_or("?"), r["seconds_per_point"]
+        "Machine: {} cores, {}; load generator, mock and proxies all share it. {} s measured per point in {} interleaved rounds.\n\n",
+        m["cores"], m["cpu"].as_str().unwrap_or("?"), r["seconds_per_point"],
+        r["rounds"]
     );
     s += "Non-streaming chat (1 KiB request), latency in µs; overhead = scenario minus direct at the same concurrency.\n\n";
     s += "| scenario | c | req/s | p50 | p90 | p99 | max | +p50 vs direct | +p99 vs direct | errors |\n|---|---|---|---|---|---|---|---|---|---|\n";

@@ -2,7 +2,7 @@
 //! fail over on connection errors, timeouts and retryable statuses before anything reaches the
 //! client; then stream the chosen response to the client chunk by chunk.
 
-use super::{ApiError, Ctx, Gateway, Handled, State};
+use super::{ApiError, Ctx, Gateway, Handled, State, X_REQUEST_ID};
 use crate::providers::{is_hop_by_hop_response_header, Backend};
 use crate::route::Route;
 use bytes::Bytes;
@@ -57,18 +57,15 @@ pub(super) async fn run(
 ) -> Result<(), Handled> {
     let st = &*gw.state;
     let model = ctx.model.clone().unwrap_or_default();
-    let targets: Vec<_> = route
-        .targets
-        .iter()
-        .filter(|t| st.backends[t.backend].enabled)
-        .collect();
-    if targets.is_empty() {
+    let enabled = |t: &&crate::route::Target| st.backends[t.backend].enabled;
+    let total = route.targets.iter().filter(enabled).count();
+    if total == 0 {
         return Err(ApiError::no_enabled_backend(&model).into());
     }
     let mut last = Failure::Connect;
-    for (i, t) in targets.iter().enumerate() {
+    for (i, t) in route.targets.iter().filter(enabled).enumerate() {
         let backend = &st.backends[t.backend];
-        let is_last = i + 1 == targets.len();
+        let is_last = i + 1 == total;
         let send = match &t.model {
             Some(m) => super::with_model(&body, &model_span, m),
             None => body.clone(),
@@ -128,11 +125,11 @@ async fn attempt(
         log::warn!("backend {}: {e}", backend.name);
         Failure::Connect
     })?;
-    let header = backend
-        .request_header(client, body.len(), request_id)
-        .map_err(|_| Failure::Protocol)?;
     let mut fresh_retry = true;
     loop {
+        let header = backend
+            .request_header(client, body.len(), request_id)
+            .map_err(|_| Failure::Protocol)?;
         let (mut up, reused) = st.connector.get_http_session(&peer).await.map_err(|e| {
             log::debug!("backend {}: connect: {e}", backend.name);
             Failure::of(&e)
@@ -141,7 +138,7 @@ async fn attempt(
         up.set_read_timeout(peer.options.read_timeout);
         up.set_write_timeout(peer.options.write_timeout);
         let sent: Result<()> = async {
-            up.write_request_header(Box::new(header.clone())).await?;
+            up.write_request_header(Box::new(header)).await?;
             up.write_request_body(body.clone(), true).await?;
             up.finish_request_body().await?;
             up.read_response_header().await
@@ -161,6 +158,9 @@ async fn attempt(
         }
     }
 }
+
+const X_UPSTREAM_REQUEST_ID: http::HeaderName =
+    http::HeaderName::from_static("x-upstream-request-id");
 
 const SSE_STREAM_ERROR: &[u8] = b"data: {\"error\":{\"message\":\"The upstream connection failed during the response.\",\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_stream_error\"}}\n\n";
 
@@ -302,13 +302,14 @@ async fn relay_streamed(up: &mut HttpSession, ds: &mut ServerSession) -> Relayed
 /// The upstream's header minus hop-by-hop fields, with the gateway's request id. The upstream's
 /// own id is kept as `x-upstream-request-id`.
 fn client_response_header(uh: &ResponseHeader, request_id: &str) -> Result<ResponseHeader> {
-    let mut h = ResponseHeader::build(uh.status, Some(uh.headers.len() + 2))?;
+    // No case map (see `Backend::request_header`): names reach the client in lowercase.
+    let mut h = ResponseHeader::build_no_case(uh.status, Some(uh.headers.len() + 2))?;
     let mut length = None;
     for (k, v) in uh.headers.iter() {
         if k == http::header::CONTENT_LENGTH {
             length = Some(v.clone());
-        } else if k.as_str() == "x-request-id" {
-            h.append_header("x-upstream-request-id", v.clone())?;
+        } else if k == X_REQUEST_ID {
+            h.append_header(X_UPSTREAM_REQUEST_ID, v.clone())?;
         } else if !is_hop_by_hop_response_header(k) {
             h.append_header(k.clone(), v.clone())?;
         }
@@ -318,6 +319,6 @@ fn client_response_header(uh: &ResponseHeader, request_id: &str) -> Result<Respo
         // Chunked on HTTP/1.1 (Pingora drops it for h2 clients), so each chunk is flushed.
         None => h.insert_header(http::header::TRANSFER_ENCODING, "chunked")?,
     }
-    h.insert_header("x-request-id", request_id)?;
+    h.insert_header(X_REQUEST_ID, request_id)?;
     Ok(h)
 }

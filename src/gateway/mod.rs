@@ -26,6 +26,8 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use std::sync::Arc;
 use std::time::Instant;
 
+pub(crate) const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
 /// Everything a request needs, built once from the validated config.
 pub struct State {
     pub router: Router,
@@ -190,14 +192,11 @@ impl From<ApiError> for Handled {
 impl Gateway {
     async fn handle(&self, session: &mut Session, ctx: &mut Ctx) -> Result<(), Handled> {
         let st = &self.state;
-        let (method, path) = {
-            let r = session.req_header();
-            (r.method.clone(), r.uri.path().to_string())
-        };
-        let op = openai::operation(&path);
+        let method = session.req_header().method.clone();
+        let path = session.req_header().uri.path();
         let is_models = path == "/v1/models";
-        if op.is_none() && !is_models {
-            return Err(ApiError::unknown_url(method.as_str(), &path).into());
+        if openai::operation(path).is_none() && !is_models {
+            return Err(ApiError::unknown_url(method.as_str(), path).into());
         }
 
         let req = session.req_header();
@@ -213,7 +212,7 @@ impl Gateway {
 
         if is_models {
             if method != http::Method::GET && method != http::Method::HEAD {
-                return Err(ApiError::method_not_allowed(method.as_str(), &path).into());
+                return Err(ApiError::method_not_allowed(method.as_str(), path).into());
             }
             let body = st.router.models_json().clone();
             write_json(session, ctx, 200, body, method == http::Method::HEAD)
@@ -222,7 +221,8 @@ impl Gateway {
             return Ok(());
         }
         if method != http::Method::POST {
-            return Err(ApiError::method_not_allowed(method.as_str(), &path).into());
+            let path = session.req_header().uri.path();
+            return Err(ApiError::method_not_allowed(method.as_str(), path).into());
         }
 
         let body = read_body(session, st.max_body_bytes).await?;
@@ -310,7 +310,7 @@ const DRAIN_MIN: usize = 8 * 1024 * 1024;
 
 /// Accepts a client's `x-request-id` if it is short and plain; otherwise makes one.
 fn request_id(session: &Session) -> String {
-    if let Some(v) = session.req_header().headers.get("x-request-id") {
+    if let Some(v) = session.req_header().headers.get(X_REQUEST_ID) {
         let b = v.as_bytes();
         if !b.is_empty()
             && b.len() <= 128
@@ -366,6 +366,6 @@ fn json_header(status: u16, len: usize, request_id: &str) -> Result<ResponseHead
     let mut h = ResponseHeader::build(status, Some(4))?;
     h.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     h.insert_header(http::header::CONTENT_LENGTH, len)?;
-    h.insert_header("x-request-id", request_id)?;
+    h.insert_header(X_REQUEST_ID, request_id)?;
     Ok(h)
 }

@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// How long a DNS answer is used before it is looked up again.
 const DNS_TTL: Duration = Duration::from_secs(30);
 
@@ -157,7 +159,9 @@ impl Backend {
         } else {
             path.push_str(pq);
         }
-        let mut req = RequestHeader::build(
+        // No case map: header names go upstream in lowercase (they are case-insensitive), and
+        // keeping Pingora's second, case-preserving map costs a hash per header.
+        let mut req = RequestHeader::build_no_case(
             client.method.clone(),
             path.as_bytes(),
             Some(client.headers.len() + 4),
@@ -171,7 +175,7 @@ impl Backend {
         }
         req.insert_header(http::header::HOST, self.authority.clone())?;
         req.insert_header(http::header::CONTENT_LENGTH, body_len)?;
-        req.insert_header("x-request-id", request_id)?;
+        req.insert_header(X_REQUEST_ID, request_id)?;
         if let Some(a) = &self.auth {
             req.insert_header(http::header::AUTHORIZATION, a.clone())?;
         }
