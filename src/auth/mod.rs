@@ -16,7 +16,18 @@ pub enum AuthError {
 }
 
 pub struct KeyStore {
-    keys: Vec<([u8; 32], Arc<str>)>,
+    keys: Vec<([u64; 4], Arc<str>)>,
+}
+
+/// A 32-byte hash as four words, so each comparison is four XORs and one constant-time check.
+fn words(h: &[u8; 32]) -> [u64; 4] {
+    let mut w = [0u64; 4];
+    for (i, chunk) in h.chunks_exact(8).enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        w[i] = u64::from_ne_bytes(b);
+    }
+    w
 }
 
 /// The hex SHA-256 of a key, as written in `[[keys]] sha256`.
@@ -29,7 +40,7 @@ impl KeyStore {
         KeyStore {
             keys: keys
                 .iter()
-                .map(|k| (k.sha256, Arc::from(k.name.as_str())))
+                .map(|k| (words(&k.sha256), Arc::from(k.name.as_str())))
                 .collect(),
         }
     }
@@ -53,11 +64,15 @@ impl KeyStore {
             .or(x_api_key.map(trim))
             .filter(|k| !k.is_empty())
             .ok_or(AuthError::Missing)?;
-        let digest: [u8; 32] = Sha256::digest(presented).into();
+        let digest = words(&Sha256::digest(presented).into());
         let mut found: Option<&Arc<str>> = None;
         for (hash, name) in &self.keys {
-            // No early exit: every hash is compared.
-            if bool::from(hash.ct_eq(&digest)) {
+            // No early exit: every hash is compared, each without data-dependent branches.
+            let diff = (hash[0] ^ digest[0])
+                | (hash[1] ^ digest[1])
+                | (hash[2] ^ digest[2])
+                | (hash[3] ^ digest[3]);
+            if bool::from(diff.ct_eq(&0)) {
                 found = Some(name);
             }
         }
