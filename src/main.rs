@@ -39,32 +39,10 @@ enum Cmd {
     Mock {
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: String,
-        /// Name reported in `x-mock-name`.
-        #[arg(long, default_value = "mock")]
-        name: String,
-        /// Answer every request with this status and the provider's error body.
-        #[arg(long)]
-        status: Option<u16>,
-        /// Delay before the response header, in milliseconds.
-        #[arg(long, default_value_t = 0)]
-        delay_ms: u64,
-        /// Delay between stream events, in milliseconds.
-        #[arg(long, default_value_t = 0)]
-        chunk_delay_ms: u64,
-        /// Close the connection after N stream events.
-        #[arg(long)]
-        drop_after: Option<usize>,
-        /// Completion length in words (one token each).
-        #[arg(long, default_value_t = 16)]
-        words: usize,
-        /// Require `Authorization: Bearer KEY`.
-        #[arg(long)]
-        expect_key: Option<String>,
-        /// Models listed by GET /v1/models.
-        #[arg(long, value_delimiter = ',', default_value = "mock-1")]
-        models: Vec<String>,
         #[arg(long, default_value_t = 1)]
         threads: usize,
+        #[command(flatten)]
+        settings: MockSettings,
     },
 }
 
@@ -127,31 +105,11 @@ fn main() -> ExitCode {
         }
         Some(Cmd::Mock {
             listen,
-            name,
-            status,
-            delay_ms,
-            chunk_delay_ms,
-            drop_after,
-            words,
-            expect_key,
-            models,
             threads,
+            settings,
         }) => {
             init_logging("warn");
-            server::run_mock(
-                &listen,
-                threads.max(1),
-                MockSettings {
-                    name,
-                    status,
-                    delay_ms,
-                    chunk_delay_ms,
-                    drop_after,
-                    words,
-                    expect_key,
-                    models,
-                },
-            );
+            server::run_mock(&listen, threads.max(1), settings);
             return ExitCode::SUCCESS;
         }
     };

@@ -271,15 +271,25 @@ async fn ten_mib_body_is_routed_by_model_after_messages() {
     let body = format!(
         "{{\"messages\":[{{\"role\":\"user\",\"content\":\"{filler}\"}}],\"max_tokens\":1,\"model\":\"model-b\"}}"
     );
-    let r = client()
+    let r = post_raw(&g, &body).await;
+    assert_arrived_intact(&r, "b", &body);
+}
+
+/// Posts a raw JSON body (no key) to the chat endpoint.
+async fn post_raw(g: &Gateway, body: &str) -> reqwest::Response {
+    client()
         .post(g.url("/v1/chat/completions"))
         .header("content-type", "application/json")
-        .body(body.clone())
+        .body(body.to_string())
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The mock named `mock_name` answered, and received `body` byte for byte.
+fn assert_arrived_intact(r: &reqwest::Response, mock_name: &str, body: &str) {
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["x-mock-name"], "b");
+    assert_eq!(r.headers()["x-mock-name"], mock_name);
     assert_eq!(
         r.headers()["x-mock-body-sha256"].to_str().unwrap(),
         sha256_hex(body.as_bytes())
@@ -309,36 +319,14 @@ async fn failover_case(first: &str, first_backend_extra: &str, mock_flags: &[&st
     );
     let g = Gateway::start("", &cfg);
     let body = big_body("m");
-    let r = client()
-        .post(g.url("/v1/chat/completions"))
-        .header("content-type", "application/json")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["x-mock-name"], "good");
+    let r = post_raw(&g, &body).await;
     // Byte for byte at the second target.
-    assert_eq!(
-        r.headers()["x-mock-body-sha256"].to_str().unwrap(),
-        sha256_hex(body.as_bytes())
-    );
+    assert_arrived_intact(&r, "good", &body);
     let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
     let line: Value = serde_json::from_str(&g.proc.wait_line(&rid)).unwrap();
     assert_eq!(line["attempts"], 2);
     assert_eq!(line["backend"], "good");
-    let metrics = client()
-        .get(g.admin("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("tollgate_upstream_failures_total{backend=\"first\""),
-        "{metrics}"
-    );
+    wait_metrics(&g, "tollgate_upstream_failures_total{backend=\"first\"").await;
 }
 
 #[tokio::test]
@@ -588,8 +576,8 @@ async fn access_log_and_metrics() {
     assert_eq!(v["attempts"], 1);
     assert!(v["duration_ms"].as_f64().unwrap() > 0.0);
     post(&c, &g.url("/v1/chat/completions"), &chat("unknown-model")).await;
-    let r = c.get(g.admin("/metrics")).send().await.unwrap();
-    let text = r.text().await.unwrap();
+    // Settlement runs after the response is sent: wait for the 404 to be counted.
+    let text = wait_metrics(&g, "status=\"404\"").await;
     assert!(
         text.contains(
             "tollgate_requests_total{backend=\"m1\",model=\"gpt-4o-mini\",status=\"200\"} 1"
@@ -609,4 +597,27 @@ async fn access_log_and_metrics() {
     assert!(!all.contains(CLIENT_KEY) && !all.contains("sk-upstream"));
     let r = c.get(g.admin("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+}
+
+/// Polls `/metrics` until it contains `needle`; returns the scrape.
+async fn wait_metrics(g: &Gateway, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = client()
+            .get(g.admin("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics never showed {needle}: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

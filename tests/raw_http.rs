@@ -50,6 +50,15 @@ fn read_response(s: &mut TcpStream) -> (String, String) {
     (head, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// A fresh connection still gets answered.
+fn assert_still_serves(g: &Gateway) {
+    let mut s = connect(g);
+    s.write_all(b"GET /v1/models HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .unwrap();
+    let (head, _) = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
+
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
@@ -140,11 +149,7 @@ fn malformed_input_never_takes_the_gateway_down() {
         // Either an HTTP error or a closed connection; never a hang (read timeout) or a crash.
         assert!(out.is_empty() || text.starts_with("HTTP/1.1 4"), "{text}");
     }
-    let mut s = connect(&g);
-    s.write_all(b"GET /v1/models HTTP/1.1\r\nHost: gw\r\n\r\n")
-        .unwrap();
-    let (head, _) = read_response(&mut s);
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_still_serves(&g);
 }
 
 #[test]
@@ -164,11 +169,7 @@ fn client_leaving_mid_stream_is_logged_and_harmless() {
     drop(s);
     let line = g.proc.wait_line("leaver-1");
     assert!(line.contains("\"error\":\"client_disconnected\""), "{line}");
-    let mut s = connect(&g);
-    s.write_all(b"GET /v1/models HTTP/1.1\r\nHost: gw\r\n\r\n")
-        .unwrap();
-    let (head, _) = read_response(&mut s);
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_still_serves(&g);
 }
 
 #[test]

@@ -20,20 +20,33 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Per-instance behaviour; each field can be overridden per request by its header.
-#[derive(Debug, Clone, Default)]
+/// Per-instance behaviour (the `tollgate mock` flags); each can be overridden per request by
+/// its header.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct MockSettings {
+    /// Name reported in `x-mock-name`.
+    #[arg(long, default_value = "mock")]
     pub name: String,
     /// Answer every request with this status and the provider's error body.
+    #[arg(long)]
     pub status: Option<u16>,
+    /// Delay before the response header, in milliseconds.
+    #[arg(long, default_value_t = 0)]
     pub delay_ms: u64,
+    /// Delay between stream events, in milliseconds.
+    #[arg(long, default_value_t = 0)]
     pub chunk_delay_ms: u64,
-    /// Close the connection after this many stream events (or half the body when not streaming).
+    /// Close the connection after N stream events (half the body when not streaming).
+    #[arg(long)]
     pub drop_after: Option<usize>,
-    /// Completion length in words (= tokens) when the request does not cap it lower.
+    /// Completion length in words (one token each) when the request does not cap it lower.
+    #[arg(long, default_value_t = 16)]
     pub words: usize,
     /// Require `Authorization: Bearer KEY` (401 otherwise).
+    #[arg(long)]
     pub expect_key: Option<String>,
+    /// Models listed by GET /v1/models.
+    #[arg(long, value_delimiter = ',', default_value = "mock-1")]
     pub models: Vec<String>,
 }
 

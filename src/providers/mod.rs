@@ -197,8 +197,8 @@ fn connection_tokens(req: &RequestHeader) -> Vec<HeaderName> {
         .collect()
 }
 
-/// Hop-by-hop headers, the client's credentials, and what the gateway sets itself.
-fn is_dropped_request_header(name: &HeaderName) -> bool {
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and the proxy credentials: never relayed either way.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
     use http::header::*;
     matches!(
         *name,
@@ -209,31 +209,26 @@ fn is_dropped_request_header(name: &HeaderName) -> bool {
             | UPGRADE
             | PROXY_AUTHORIZATION
             | PROXY_AUTHENTICATE
-            | HOST
-            | AUTHORIZATION
-            | CONTENT_LENGTH
-            | EXPECT
-            // Upstream replies uncompressed so the gateway can read usage from them.
-            | ACCEPT_ENCODING
-    ) || matches!(
-        name.as_str(),
-        "keep-alive" | "proxy-connection" | "x-api-key" | "x-request-id"
-    )
+    ) || matches!(name.as_str(), "keep-alive" | "proxy-connection")
 }
 
-/// Response headers that must not be relayed to the client as they came.
-pub fn is_hop_by_hop_response_header(name: &HeaderName) -> bool {
+/// Request headers not sent upstream: hop-by-hop, the client's credentials, and what the
+/// gateway sets itself.
+fn is_dropped_request_header(name: &HeaderName) -> bool {
     use http::header::*;
-    matches!(
-        *name,
-        CONNECTION
-            | TE
-            | TRAILER
-            | TRANSFER_ENCODING
-            | UPGRADE
-            | PROXY_AUTHENTICATE
-            | CONTENT_LENGTH
-    ) || matches!(name.as_str(), "keep-alive" | "proxy-connection")
+    is_hop_by_hop(name)
+        || matches!(
+            *name,
+            // Upstream replies uncompressed so the gateway can read usage from them.
+            HOST | AUTHORIZATION | CONTENT_LENGTH | EXPECT | ACCEPT_ENCODING
+        )
+        || matches!(name.as_str(), "x-api-key" | "x-request-id")
+}
+
+/// Response headers that must not be relayed to the client as they came (the gateway sets
+/// the framing itself).
+pub fn is_hop_by_hop_response_header(name: &HeaderName) -> bool {
+    is_hop_by_hop(name) || name == http::header::CONTENT_LENGTH
 }
 
 #[cfg(test)]
