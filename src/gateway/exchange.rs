@@ -56,11 +56,11 @@ pub(super) async fn run(
     model_span: Range<usize>,
 ) -> Result<(), Handled> {
     let st = &*gw.state;
-    let model = ctx.model.clone().unwrap_or_default();
     let enabled = |t: &&crate::route::Target| st.backends[t.backend].enabled;
     let total = route.targets.iter().filter(enabled).count();
+    let model = |ctx: &Ctx| ctx.model.clone().unwrap_or_default();
     if total == 0 {
-        return Err(ApiError::no_enabled_backend(&model).into());
+        return Err(ApiError::no_enabled_backend(&model(ctx)).into());
     }
     let mut last = Failure::Connect;
     for (i, t) in route.targets.iter().filter(enabled).enumerate() {
@@ -94,8 +94,8 @@ pub(super) async fn run(
         }
     }
     Err(match last {
-        Failure::Timeout => ApiError::upstream_timeout(&model),
-        _ => ApiError::upstream_unreachable(&model, ctx.attempts),
+        Failure::Timeout => ApiError::upstream_timeout(&model(ctx)),
+        _ => ApiError::upstream_unreachable(&model(ctx), ctx.attempts),
     }
     .into())
 }

@@ -102,7 +102,7 @@ impl ProxyHttp for Gateway {
     fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        ctx.start = Instant::now();
+        // `ctx.start` was set by `new_ctx`, right after the request header was read.
         ctx.request_id = request_id(session);
         session.set_keepalive(Some(self.state.keepalive_seconds));
         // Bounds each read of the client's body, so a stalled upload cannot hold a request.
