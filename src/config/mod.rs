@@ -10,8 +10,6 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use load::expand_env;
-
 /// One configuration problem, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {

@@ -195,7 +195,7 @@ impl Gateway {
         let method = session.req_header().method.clone();
         let path = session.req_header().uri.path();
         let is_models = path == "/v1/models";
-        if openai::operation(path).is_none() && !is_models {
+        if !openai::is_model_routed(path) && !is_models {
             return Err(ApiError::unknown_url(method.as_str(), path).into());
         }
 

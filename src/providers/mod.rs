@@ -3,7 +3,7 @@
 
 pub mod openai;
 
-use crate::config::{BackendSpec, ProviderKind};
+use crate::config::BackendSpec;
 use http::{HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
 use pingora::upstreams::peer::HttpPeer;
@@ -24,7 +24,6 @@ pub enum UpstreamSetupError {
 
 pub struct Backend {
     pub name: Arc<str>,
-    pub provider: ProviderKind,
     pub enabled: bool,
     tls: bool,
     host: String,
@@ -71,7 +70,6 @@ impl Backend {
             .collect();
         Backend {
             name: Arc::from(spec.name.as_str()),
-            provider: spec.provider,
             enabled: spec.enabled,
             tls: u.tls,
             fixed_addr: u

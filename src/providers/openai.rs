@@ -2,12 +2,10 @@
 //! model override is spliced into the body by the gateway), auth is `Authorization: Bearer`.
 //! Translation for other providers will live beside this module.
 
-/// Client API paths this provider serves, and the operation name used in logs and metrics.
-pub fn operation(path: &str) -> Option<&'static str> {
-    match path {
-        "/v1/chat/completions" => Some("chat"),
-        "/v1/completions" => Some("text_completion"),
-        "/v1/embeddings" => Some("embeddings"),
-        _ => None,
-    }
+/// Whether this is a client API path routed by the body's `model`.
+pub fn is_model_routed(path: &str) -> bool {
+    matches!(
+        path,
+        "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings"
+    )
 }
