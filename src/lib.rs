@@ -3,6 +3,8 @@
 pub mod alloc;
 pub mod auth;
 pub mod config;
+pub mod error;
+pub mod formats;
 pub mod gateway;
 pub mod mock;
 pub mod observe;

@@ -1,7 +1,7 @@
 //! Admission: read the body within the size limit, and find the `model` to route by without a
 //! full parse (serde skips every other field and borrows the model in place).
 
-use super::errors::ApiError;
+use crate::error::ApiError;
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 use serde_json::value::RawValue;

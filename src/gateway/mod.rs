@@ -5,11 +5,10 @@
 //! TLS, h2, timeouts) and returns `Ok(true)`. See ARCHITECTURE.md for the evidence.
 
 mod admission;
-mod errors;
 mod exchange;
 
 pub use admission::{probe, with_model};
-pub use errors::ApiError;
+pub use crate::error::ApiError;
 
 use crate::auth::KeyStore;
 use crate::config::Config;
@@ -327,9 +326,10 @@ fn request_id(session: &Session) -> String {
 
 async fn respond_error(session: &mut Session, ctx: &mut Ctx, e: &ApiError) -> Result<()> {
     ctx.status = e.status;
-    ctx.error = ctx.error.or(e.code).or(Some(e.kind));
+    ctx.error = ctx.error.or(Some(e.label()));
+    let (status, body) = crate::formats::render_error(crate::formats::Format::OpenAi, e);
     let head_only = session.req_header().method == http::Method::HEAD;
-    let mut hdr = json_header(e.status, e.body().len(), &ctx.request_id)?;
+    let mut hdr = json_header(status, body.len(), &ctx.request_id)?;
     if e.status == 405 {
         let allow = if session.req_header().uri.path() == "/v1/models" {
             "GET, HEAD"
@@ -343,7 +343,7 @@ async fn respond_error(session: &mut Session, ctx: &mut Ctx, e: &ApiError) -> Re
     }
     let ds = session.as_downstream_mut();
     ds.write_response_header(Box::new(hdr)).await?;
-    ds.write_response_body(if head_only { Bytes::new() } else { e.body() }, true)
+    ds.write_response_body(if head_only { Bytes::new() } else { body }, true)
         .await
 }
 

@@ -1,0 +1,212 @@
+//! Shape-neutral API errors. The gateway, the translators and the upstream error parsers all
+//! produce an [`ApiError`]; only the client's front renders it, in OpenAI's
+//! `{"error":{message,type,param,code}}` or Anthropic's `{"type":"error","error":{type,message}}`
+//! (see `formats::openai::error` and `formats::anthropic::error`).
+
+use std::borrow::Cow;
+
+/// What went wrong, independent of any API's vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidRequest,
+    Authentication,
+    Billing,
+    Permission,
+    NotFound,
+    TooLarge,
+    RateLimit,
+    /// A server-side failure (5xx) of the gateway or a provider.
+    Server,
+    Timeout,
+    /// The provider is overloaded (Anthropic 529, OpenAI 503 `server_is_overloaded`).
+    Overloaded,
+    /// Nothing can serve the request (e.g. every backend of the route is disabled).
+    Unavailable,
+}
+
+impl ErrorKind {
+    /// The kind a provider's HTTP status means when its body says nothing more precise.
+    pub fn of_status(status: u16) -> ErrorKind {
+        match status {
+            401 => ErrorKind::Authentication,
+            402 => ErrorKind::Billing,
+            403 => ErrorKind::Permission,
+            404 => ErrorKind::NotFound,
+            413 => ErrorKind::TooLarge,
+            429 => ErrorKind::RateLimit,
+            503 | 529 => ErrorKind::Overloaded,
+            504 => ErrorKind::Timeout,
+            400..=499 => ErrorKind::InvalidRequest,
+            _ => ErrorKind::Server,
+        }
+    }
+
+    /// A static label for the access log.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::Authentication => "authentication",
+            ErrorKind::Billing => "billing",
+            ErrorKind::Permission => "permission",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::RateLimit => "rate_limit",
+            ErrorKind::Server => "server_error",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// An error answered to a client. `status` is the HTTP status in OpenAI terms; a front may map
+/// it (Anthropic clients see 529 for `Overloaded`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{status} {message}")]
+pub struct ApiError {
+    pub status: u16,
+    pub kind: ErrorKind,
+    /// A machine-readable code (OpenAI's `code`), when there is one.
+    pub code: Option<Cow<'static, str>>,
+    /// The request field at fault (OpenAI's `param`), e.g. `messages[2].content[0].image_url`.
+    pub param: Option<Cow<'static, str>>,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, kind: ErrorKind, code: Option<&'static str>, message: String) -> Self {
+        ApiError {
+            status,
+            kind,
+            code: code.map(Cow::Borrowed),
+            param: None,
+            message,
+        }
+    }
+
+    pub fn with_param(mut self, p: impl Into<Cow<'static, str>>) -> Self {
+        self.param = Some(p.into());
+        self
+    }
+
+    /// A static label for the access log: the gateway's own code when it is static, else
+    /// the kind.
+    pub fn label(&self) -> &'static str {
+        match &self.code {
+            Some(Cow::Borrowed(c)) => c,
+            _ => self.kind.label(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, ErrorKind::InvalidRequest, None, message.into())
+    }
+    /// A request field the target provider cannot express: 400 naming the field.
+    pub fn unsupported(param: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self::new(
+            400,
+            ErrorKind::InvalidRequest,
+            Some("unsupported_parameter"),
+            message.into(),
+        )
+        .with_param(param)
+    }
+    pub fn invalid_json(message: impl Into<String>) -> Self {
+        Self::new(
+            400,
+            ErrorKind::InvalidRequest,
+            Some("invalid_json"),
+            message.into(),
+        )
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(
+            401,
+            ErrorKind::Authentication,
+            Some("invalid_api_key"),
+            message.into(),
+        )
+    }
+    pub fn unknown_url(method: &str, path: &str) -> Self {
+        Self::new(
+            404,
+            ErrorKind::NotFound,
+            Some("unknown_url"),
+            format!("Unknown request URL: {method} {path}"),
+        )
+    }
+    pub fn model_not_found(model: &str) -> Self {
+        Self::new(
+            404,
+            ErrorKind::NotFound,
+            Some("model_not_found"),
+            format!("The model `{model}` does not exist or no route is configured for it."),
+        )
+        .with_param("model")
+    }
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            405,
+            ErrorKind::InvalidRequest,
+            Some("method_not_allowed"),
+            format!("Method {method} is not allowed for {path}"),
+        )
+    }
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            413,
+            ErrorKind::TooLarge,
+            Some("request_too_large"),
+            format!("Request body is larger than the gateway's limit of {limit} bytes."),
+        )
+    }
+    pub fn no_enabled_backend(model: &str) -> Self {
+        Self::new(
+            503,
+            ErrorKind::Unavailable,
+            Some("backend_disabled"),
+            format!("No backend for model `{model}` is enabled (is its API key set?)."),
+        )
+    }
+    pub fn upstream_unreachable(model: &str, attempts: u32) -> Self {
+        Self::new(
+            502,
+            ErrorKind::Server,
+            Some("upstream_unreachable"),
+            format!("No upstream for model `{model}` could be reached ({attempts} attempt(s))."),
+        )
+    }
+    pub fn upstream_timeout(model: &str) -> Self {
+        Self::new(
+            504,
+            ErrorKind::Timeout,
+            Some("upstream_timeout"),
+            format!("The upstream for model `{model}` did not answer in time."),
+        )
+    }
+    /// The upstream's reply could not be understood (bad JSON, a broken stream).
+    pub fn bad_upstream(message: impl Into<String>) -> Self {
+        Self::new(
+            502,
+            ErrorKind::Server,
+            Some("bad_upstream_response"),
+            message.into(),
+        )
+    }
+    pub fn stream_broken() -> Self {
+        Self::new(
+            502,
+            ErrorKind::Server,
+            Some("upstream_stream_error"),
+            "The upstream connection failed during the response.".into(),
+        )
+    }
+    pub fn internal() -> Self {
+        Self::new(
+            500,
+            ErrorKind::Server,
+            None,
+            "Internal gateway error.".into(),
+        )
+    }
+}

@@ -1,0 +1,1 @@
+//! Anthropic stream: event decoder and encoder.

@@ -1,0 +1,1 @@
+//! Messages API wire types. Placeholder: filled in by the translator work.

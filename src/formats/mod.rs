@@ -1,0 +1,231 @@
+//! Wire formats and translation between them. Each format has typed structs that keep unknown
+//! fields, and pure functions to and from the pivot: OpenAI chat completions. A request from an
+//! Anthropic client to an OpenAI-style backend goes Anthropic → chat; one from an OpenAI client
+//! to Anthropic goes chat → Anthropic. N fronts and M formats need N + M translators.
+//!
+//! Streams pivot on [`Delta`]: a format's stream decoder turns upstream events into deltas and
+//! the client's encoder turns deltas into its own events (`crate::stream::Translator` joins
+//! them). Deltas borrow JSON string literals straight from the upstream bytes, so text is never
+//! unescaped and re-escaped on its way through.
+
+pub mod anthropic;
+pub mod openai;
+
+use crate::error::ApiError;
+use std::borrow::Cow;
+
+/// A wire format: what a front speaks to clients and what a provider speaks upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenAI chat completions (and the rest of OpenAI's API, passed through).
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+/// Token usage in OpenAI's meaning: `input` includes cached and cache-creation tokens,
+/// `output` includes reasoning tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input: u64,
+    pub cached_input: u64,
+    pub cache_creation: u64,
+    pub output: u64,
+    pub reasoning: u64,
+}
+
+impl Usage {
+    pub fn total(&self) -> u64 {
+        self.input + self.output
+    }
+}
+
+/// Why generation stopped, in the pivot's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    Stop,
+    /// A client stop sequence matched (Anthropic says so; OpenAI reports plain `stop`).
+    StopSequence,
+    Length,
+    ToolCalls,
+    ContentFilter,
+}
+
+/// A JSON string literal exactly as it appears on the wire, quotes included (`"a\nb"`).
+/// Both sides of every translation are JSON, so a literal is copied, never re-escaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonStr<'a>(Cow<'a, str>);
+
+impl<'a> JsonStr<'a> {
+    /// Wraps a raw JSON value if it is a string literal.
+    pub fn from_raw(raw: &'a serde_json::value::RawValue) -> Option<JsonStr<'a>> {
+        let s = raw.get();
+        s.starts_with('"').then_some(JsonStr(Cow::Borrowed(s)))
+    }
+
+    /// Encodes a plain string as a literal.
+    pub fn encode(s: &str) -> JsonStr<'static> {
+        JsonStr(Cow::Owned(
+            serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\"")),
+        ))
+    }
+
+    /// The literal, quotes included.
+    pub fn literal(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the literal is the empty string `""`.
+    pub fn is_empty(&self) -> bool {
+        self.0.len() == 2
+    }
+
+    /// The decoded text (allocates only if the literal has escapes).
+    pub fn decode(&self) -> Cow<'_, str> {
+        let inner = &self.0[1..self.0.len().saturating_sub(1).max(1)];
+        if inner.contains('\\') {
+            Cow::Owned(serde_json::from_str(&self.0).unwrap_or_default())
+        } else {
+            Cow::Borrowed(inner)
+        }
+    }
+
+    pub fn into_owned(self) -> JsonStr<'static> {
+        JsonStr(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+/// One step of a streamed reply, in the pivot's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delta<'a> {
+    /// The reply begins. `id` is the upstream's message id (plain text).
+    Start { id: Cow<'a, str> },
+    Text(JsonStr<'a>),
+    /// Reasoning ("thinking") text.
+    Reasoning(JsonStr<'a>),
+    /// The signature that closes a thinking block (Anthropic).
+    ReasoningSignature(JsonStr<'a>),
+    /// A tool call begins. `index` counts tool calls from 0 within the reply.
+    ToolCall {
+        index: u32,
+        id: JsonStr<'a>,
+        name: JsonStr<'a>,
+    },
+    /// A fragment of a tool call's JSON arguments.
+    ToolArgs { index: u32, json: JsonStr<'a> },
+    Finish(FinishReason),
+    /// Usage so far (each report replaces the previous one).
+    Usage(Usage),
+    /// The provider reported an error inside the stream.
+    Error(Box<ApiError>),
+    /// The upstream's stream ended properly.
+    Done,
+}
+
+/// How to build an upstream request in another format.
+#[derive(Debug, Clone)]
+pub struct RequestOptions<'a> {
+    /// The model name to send upstream (the target's override or the client's).
+    pub model: &'a str,
+    /// Anthropic: `max_tokens` to send when the client sets none.
+    pub default_max_tokens: u32,
+    /// OpenAI-style upstreams: which field carries the output cap.
+    pub max_tokens_field: MaxTokensField,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxTokensField {
+    /// OpenAI and Azure (`max_tokens` is rejected by reasoning models).
+    MaxCompletionTokens,
+    /// Most OpenAI-compatible servers.
+    MaxTokens,
+}
+
+/// A request in the upstream's format, and what the reply must honour.
+#[derive(Debug)]
+pub struct Translated {
+    pub body: Vec<u8>,
+    /// The client asked for a stream.
+    pub stream: bool,
+    /// The client asked for a usage chunk at the end of an OpenAI stream.
+    pub include_usage: bool,
+}
+
+/// What a translated reply needs to know about the request.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplyContext<'a> {
+    /// The model name the client asked for; replies name it.
+    pub client_model: &'a str,
+    /// Unix seconds, for OpenAI's `created`.
+    pub created: u64,
+}
+
+/// Translates a client's request body (`from`) into an upstream request (`to`). A field the
+/// upstream cannot express is a 400 naming it; nothing is dropped silently.
+pub fn translate_request(
+    from: Format,
+    to: Format,
+    body: &[u8],
+    opts: &RequestOptions<'_>,
+) -> Result<Translated, ApiError> {
+    match (from, to) {
+        (Format::OpenAi, Format::Anthropic) => anthropic::request::from_chat(body, opts),
+        (Format::Anthropic, Format::OpenAi) => anthropic::request::to_chat(body, opts),
+        _ => Err(ApiError::internal()),
+    }
+}
+
+/// Translates a complete (non-streamed) upstream reply (`from`) into the client's format (`to`).
+pub fn translate_response(
+    from: Format,
+    to: Format,
+    body: &[u8],
+    ctx: &ReplyContext<'_>,
+) -> Result<(Vec<u8>, Usage), ApiError> {
+    match (from, to) {
+        (Format::Anthropic, Format::OpenAi) => anthropic::response::to_chat(body, ctx),
+        (Format::OpenAi, Format::Anthropic) => anthropic::response::from_chat(body, ctx),
+        _ => Err(ApiError::internal()),
+    }
+}
+
+/// Reads a provider's error reply into a shape-neutral error.
+pub fn parse_error(from: Format, status: u16, body: &[u8]) -> ApiError {
+    match from {
+        Format::OpenAi => openai::error::parse(status, body),
+        Format::Anthropic => anthropic::error::parse(status, body),
+    }
+}
+
+/// Renders an error in a client's format: the status to send and the body.
+pub fn render_error(to: Format, e: &ApiError) -> (u16, bytes::Bytes) {
+    match to {
+        Format::OpenAi => (e.status, openai::error::body(e)),
+        Format::Anthropic => (anthropic::error::status(e), anthropic::error::body(e)),
+    }
+}
+
+/// Ids in the client's vocabulary, derived from the upstream's so logs can be correlated.
+pub mod ids {
+    /// An OpenAI chat completion id: `chatcmpl-` and the upstream id without its own prefix.
+    pub fn chat(upstream: &str) -> String {
+        format!("chatcmpl-{}", strip(upstream))
+    }
+
+    /// An Anthropic message id: `msg_` and the upstream id without its own prefix.
+    pub fn message(upstream: &str) -> String {
+        format!("msg_{}", strip(upstream))
+    }
+
+    fn strip(id: &str) -> &str {
+        let id = id
+            .strip_prefix("chatcmpl-")
+            .or_else(|| id.strip_prefix("msg_"))
+            .unwrap_or(id);
+        if id.is_empty() {
+            "tollgate"
+        } else {
+            id
+        }
+    }
+}

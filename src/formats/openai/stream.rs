@@ -1,0 +1,1 @@
+//! OpenAI stream: chunk decoder and encoder.
