@@ -11,3 +11,4 @@ pub mod observe;
 pub mod providers;
 pub mod route;
 pub mod server;
+pub mod stream;

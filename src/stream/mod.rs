@@ -1,0 +1,125 @@
+//! Incremental stream decoding and translation. [`Translator`] joins the size-limited SSE
+//! decoder, the upstream format's event decoder and the client format's encoder; the relay
+//! feeds it each upstream chunk as it arrives and writes what comes out.
+
+pub mod sse;
+
+use crate::error::ApiError;
+use crate::formats::anthropic::stream::{EventDecoder, EventEncoder};
+use crate::formats::openai::stream::{ChunkDecoder, ChunkEncoder};
+use crate::formats::{Delta, Format, ReplyContext, Usage};
+use bytes::BytesMut;
+use sse::{SseDecoder, TooLarge};
+
+enum Decoder {
+    OpenAi(ChunkDecoder),
+    Anthropic(EventDecoder),
+}
+
+enum Encoder {
+    OpenAi(ChunkEncoder),
+    Anthropic(EventEncoder),
+}
+
+impl Encoder {
+    fn write(&mut self, d: &Delta<'_>, out: &mut BytesMut) {
+        match self {
+            Encoder::OpenAi(e) => e.write(d, out),
+            Encoder::Anthropic(e) => e.write(d, out),
+        }
+    }
+
+    fn error(&mut self, err: &ApiError, out: &mut BytesMut) {
+        match self {
+            Encoder::OpenAi(e) => e.error(err, out),
+            Encoder::Anthropic(e) => e.error(err, out),
+        }
+    }
+
+    fn ended(&self) -> bool {
+        match self {
+            Encoder::OpenAi(e) => e.ended(),
+            Encoder::Anthropic(e) => e.ended(),
+        }
+    }
+}
+
+impl From<TooLarge> for ApiError {
+    fn from(e: TooLarge) -> Self {
+        ApiError::bad_upstream(format!("The upstream stream is unreadable: {e}."))
+    }
+}
+
+/// Translates an upstream event stream (`from`) into the client's (`to`), chunk by chunk.
+pub struct Translator {
+    sse: SseDecoder,
+    decoder: Decoder,
+    encoder: Encoder,
+    usage: Option<Usage>,
+}
+
+impl Translator {
+    /// `include_usage`: the OpenAI client asked for the final usage chunk.
+    pub fn new(from: Format, to: Format, ctx: &ReplyContext<'_>, include_usage: bool) -> Self {
+        Translator {
+            sse: SseDecoder::default(),
+            decoder: match from {
+                Format::OpenAi => Decoder::OpenAi(ChunkDecoder::default()),
+                Format::Anthropic => Decoder::Anthropic(EventDecoder::default()),
+            },
+            encoder: match to {
+                Format::OpenAi => Encoder::OpenAi(ChunkEncoder::new(
+                    ctx.client_model,
+                    ctx.created,
+                    include_usage,
+                )),
+                Format::Anthropic => Encoder::Anthropic(EventEncoder::new(ctx.client_model)),
+            },
+            usage: None,
+        }
+    }
+
+    /// Decodes `chunk` and appends the client's events to `out`. An error means the upstream
+    /// stream cannot be read further; the caller ends the client's stream with [`Self::fail`].
+    pub fn push(&mut self, chunk: &[u8], out: &mut BytesMut) -> Result<(), ApiError> {
+        let Translator {
+            sse,
+            decoder,
+            encoder,
+            usage,
+        } = self;
+        let mut emit = |d: Delta<'_>| {
+            if let Delta::Usage(u) = &d {
+                *usage = Some(*u);
+            }
+            encoder.write(&d, out);
+        };
+        sse.push(chunk, |ev| match decoder {
+            Decoder::OpenAi(dec) => dec.event(ev.data, &mut emit),
+            Decoder::Anthropic(dec) => dec.event(ev.data, &mut emit),
+        })
+    }
+
+    /// The upstream body ended. A stream that ended without its closing event was cut short:
+    /// that is an error for the caller to report with [`Self::fail`].
+    pub fn finish(&mut self) -> Result<(), ApiError> {
+        if self.encoder.ended() {
+            Ok(())
+        } else {
+            Err(ApiError::stream_broken())
+        }
+    }
+
+    /// Ends the client's stream with `e` as an error event in its API (unless it has ended).
+    pub fn fail(&mut self, e: &ApiError, out: &mut BytesMut) {
+        self.encoder.error(e, out);
+    }
+
+    /// The latest usage the upstream reported.
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
+
+#[cfg(test)]
+mod tests;
