@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod formats;
+pub mod fronts;
 pub mod gateway;
 pub mod mock;
 pub mod observe;

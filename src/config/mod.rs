@@ -1,6 +1,7 @@
 //! Configuration: TOML text → validated model. Every error names the key path and line;
 //! secret values never appear in an error.
 
+mod backends;
 mod load;
 mod schema;
 
@@ -88,10 +89,18 @@ pub struct ServerSettings {
     pub upgrade_sock: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which API a backend speaks, with the provider's own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderKind {
-    /// OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp, the mock).
-    OpenAi,
+    /// OpenAI, or an OpenAI-compatible server; `preset` names a known one (`groq`, `vllm`...).
+    OpenAi { preset: Option<&'static str> },
+    /// Azure OpenAI deployments: `/openai/deployments/{model}/...?api-version=...`, `api-key`.
+    Azure { api_version: String },
+    /// Anthropic Messages: `x-api-key`, `anthropic-version`.
+    Anthropic {
+        version: String,
+        default_max_tokens: u32,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +125,10 @@ pub struct BackendSpec {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Extra trusted roots for this backend's TLS (DER), from `ca_file`.
+    pub ca: Option<Vec<Vec<u8>>>,
+    /// Offer h2 by ALPN on HTTPS (false: HTTP/1.1 only).
+    pub http2: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -290,82 +303,7 @@ impl Validator<'_, '_> {
                 .unwrap_or_else(|| "/tmp/tollgate_upgrade.sock".into()),
         };
 
-        let mut names = HashMap::new();
-        let mut backends = Vec::new();
-        for (i, b) in raw.backends.into_iter().enumerate() {
-            let p = format!("backends[{i}]");
-            if b.name.is_empty() {
-                self.err(format!("{p}.name"), "must not be empty");
-            } else if names.insert(b.name.clone(), backends.len()).is_some() {
-                self.err(
-                    format!("{p}.name"),
-                    format!("duplicate backend name `{}`", b.name),
-                );
-            }
-            let provider = match b.provider.as_str() {
-                "openai" => ProviderKind::OpenAi,
-                other => {
-                    self.err(
-                        format!("{p}.provider"),
-                        format!("unknown provider `{other}` (supported: openai)"),
-                    );
-                    ProviderKind::OpenAi
-                }
-            };
-            let url = match parse_url(&b.url) {
-                Ok(u) => u,
-                Err(m) => {
-                    self.err(format!("{p}.url"), m);
-                    UpstreamUrl {
-                        tls: false,
-                        host: String::new(),
-                        port: 0,
-                        base_path: String::new(),
-                    }
-                }
-            };
-            let mut headers = Vec::new();
-            for (k, v) in b.headers {
-                if http::HeaderName::from_bytes(k.as_bytes()).is_err()
-                    || http::HeaderValue::from_str(&v).is_err()
-                {
-                    self.err(
-                        format!("{p}.headers.{k}"),
-                        "not a valid HTTP header name and value",
-                    );
-                }
-                headers.push((k, Secret(v)));
-            }
-            let enabled = b.api_key.as_deref() != Some("");
-            if let Some(k) = &b.api_key {
-                if http::HeaderValue::from_str(&format!("Bearer {k}")).is_err() {
-                    self.err(
-                        format!("{p}.api_key"),
-                        "contains characters not allowed in a header",
-                    );
-                }
-            }
-            let ms = |v: Option<u64>, d: u64| Duration::from_millis(v.unwrap_or(d));
-            for (field, val) in [
-                ("connect_timeout_ms", b.connect_timeout_ms),
-                ("read_timeout_ms", b.read_timeout_ms),
-            ] {
-                if val == Some(0) {
-                    self.err(format!("{p}.{field}"), "must be greater than 0");
-                }
-            }
-            backends.push(BackendSpec {
-                name: b.name,
-                provider,
-                url,
-                api_key: b.api_key.filter(|k| !k.is_empty()).map(Secret),
-                enabled,
-                headers,
-                connect_timeout: ms(b.connect_timeout_ms, 5_000),
-                read_timeout: ms(b.read_timeout_ms, 300_000),
-                idle_timeout: ms(b.idle_timeout_ms, 60_000),
-            });
-        }
+        let (backends, names) = self.backends(raw.backends);
 
         let mut exact_seen: HashMap<String, usize> = HashMap::new();
         let mut routes = Vec::new();
@@ -488,7 +426,7 @@ impl Validator<'_, '_> {
     }
 }
 
-fn parse_url(s: &str) -> Result<UpstreamUrl, String> {
+pub(crate) fn parse_url(s: &str) -> Result<UpstreamUrl, String> {
     let uri: http::Uri = s.parse().map_err(|_| format!("`{s}` is not a valid URL"))?;
     let tls = match uri.scheme_str() {
         Some("https") => true,

@@ -59,8 +59,13 @@ impl Default for RawServer {
 pub struct RawBackend {
     pub name: String,
     pub provider: String,
-    pub url: String,
+    pub url: Option<String>,
     pub api_key: Option<String>,
+    pub anthropic_version: Option<String>,
+    pub default_max_tokens: Option<u32>,
+    pub api_version: Option<String>,
+    pub ca_file: Option<String>,
+    pub http2: Option<bool>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     pub connect_timeout_ms: Option<u64>,

@@ -6,6 +6,7 @@
 
 mod admission;
 mod exchange;
+mod relay;
 
 pub use admission::{probe, with_model};
 pub use crate::error::ApiError;
@@ -13,7 +14,9 @@ pub use crate::error::ApiError;
 use crate::auth::KeyStore;
 use crate::config::Config;
 use crate::observe::{AccessLog, AccessRecord, Metrics};
-use crate::providers::{openai, Backend};
+use crate::formats::Format;
+use crate::fronts::Front;
+use crate::providers::Backend;
 use crate::route::Router;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -69,7 +72,9 @@ pub struct Ctx {
     start: Instant,
     request_id: String,
     key: Option<Arc<str>>,
-    model: Option<String>,
+    model: Option<Arc<str>>,
+    /// The client's API: errors are rendered in it.
+    api: Format,
     model_label: Option<Arc<str>>,
     route: Option<Arc<str>>,
     backend: Option<Arc<str>>,
@@ -88,6 +93,7 @@ impl ProxyHttp for Gateway {
             request_id: String::new(),
             key: None,
             model: None,
+            api: Format::OpenAi,
             model_label: None,
             route: None,
             backend: None,
@@ -193,10 +199,11 @@ impl Gateway {
         let st = &self.state;
         let method = session.req_header().method.clone();
         let path = session.req_header().uri.path();
-        let is_models = path == "/v1/models";
-        if !openai::is_model_routed(path) && !is_models {
+        let front = Front::of(path);
+        ctx.api = Front::api(front, session.req_header());
+        let Some(front) = front else {
             return Err(ApiError::unknown_url(method.as_str(), path).into());
-        }
+        };
 
         let req = session.req_header();
         ctx.key = st
@@ -209,12 +216,15 @@ impl Gateway {
             )
             .map_err(|e| ApiError::unauthorized(e.to_string()))?;
 
-        if is_models {
+        if front == Front::Models {
             if method != http::Method::GET && method != http::Method::HEAD {
                 return Err(ApiError::method_not_allowed(method.as_str(), path).into());
             }
-            let body = st.router.models_json().clone();
-            write_json(session, ctx, 200, body, method == http::Method::HEAD)
+            let body = match ctx.api {
+                Format::OpenAi => st.router.models_json(),
+                Format::Anthropic => st.router.models_json_anthropic(),
+            };
+            write_json(session, ctx, 200, body.clone(), method == http::Method::HEAD)
                 .await
                 .map_err(Handled::Abort)?;
             return Ok(());
@@ -231,8 +241,15 @@ impl Gateway {
         };
         ctx.model_label = Some(m.model_label.clone());
         ctx.route = Some(m.route.name.clone());
-        ctx.model = Some(probe.model);
-        exchange::run(self, session, ctx, m.route, body, probe.model_span).await
+        let client_model: Arc<str> = Arc::from(probe.model);
+        ctx.model = Some(client_model.clone());
+        let req = exchange::Request {
+            front,
+            body,
+            model_span: probe.model_span,
+            client_model,
+        };
+        exchange::run(self, session, ctx, m.route, req).await
     }
 }
 
@@ -327,11 +344,11 @@ fn request_id(session: &Session) -> String {
 async fn respond_error(session: &mut Session, ctx: &mut Ctx, e: &ApiError) -> Result<()> {
     ctx.status = e.status;
     ctx.error = ctx.error.or(Some(e.label()));
-    let (status, body) = crate::formats::render_error(crate::formats::Format::OpenAi, e);
+    let (status, body) = crate::formats::render_error(ctx.api, e);
     let head_only = session.req_header().method == http::Method::HEAD;
     let mut hdr = json_header(status, body.len(), &ctx.request_id)?;
     if e.status == 405 {
-        let allow = if session.req_header().uri.path() == "/v1/models" {
+        let allow = if session.req_header().uri.path() == Front::Models.path() {
             "GET, HEAD"
         } else {
             "POST"
@@ -347,7 +364,7 @@ async fn respond_error(session: &mut Session, ctx: &mut Ctx, e: &ApiError) -> Re
         .await
 }
 
-async fn write_json(
+pub(super) async fn write_json(
     session: &mut Session,
     ctx: &mut Ctx,
     status: u16,

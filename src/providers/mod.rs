@@ -1,282 +1,96 @@
-//! Upstream backends: where a provider lives, how to reach it (async-resolved address, Pingora
-//! peer options) and how to address it (path, Host, auth, headers). One module per provider API.
+//! Upstream providers. A provider is one file behind [`Provider`]: how to address a request
+//! (path, query), how to authorise it (headers; signing goes last, over the final bytes), and
+//! which wire format it speaks. The formats themselves live in `crate::formats`; the transport
+//! (DNS, peer, TLS, headers) is `upstream.rs`.
 
-pub mod openai;
+mod anthropic;
+mod azure;
+mod openai;
+pub mod presets;
+mod upstream;
 
-use crate::config::BackendSpec;
-use http::{HeaderName, HeaderValue};
+pub use upstream::{is_hop_by_hop_response_header, Backend, UpstreamSetupError};
+
+use crate::config::{BackendSpec, ProviderKind};
+use crate::formats::{Format, RequestOptions};
 use pingora::http::RequestHeader;
-use pingora::upstreams::peer::HttpPeer;
-use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
 
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// How long a DNS answer is used before it is looked up again.
-const DNS_TTL: Duration = Duration::from_secs(30);
-
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamSetupError {
-    #[error("cannot resolve {host}: {reason}")]
-    Resolve { host: String, reason: String },
+/// What the upstream is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Chat,
+    Completions,
+    Embeddings,
+    Messages,
+    CountTokens,
 }
 
-pub struct Backend {
-    pub name: Arc<str>,
-    pub enabled: bool,
-    tls: bool,
-    host: String,
-    port: u16,
-    /// `Host` header value (and h2 `:authority`).
-    authority: HeaderValue,
-    base_path: String,
-    auth: Option<HeaderValue>,
-    extra_headers: Vec<(HeaderName, HeaderValue)>,
-    connect_timeout: Duration,
-    read_timeout: Duration,
-    idle_timeout: Duration,
-    fixed_addr: Option<SocketAddr>,
-    resolved: RwLock<Option<(SocketAddr, Instant)>>,
-}
-
-impl Backend {
-    pub fn new(spec: &BackendSpec) -> Backend {
-        let u = &spec.url;
-        let default_port = if u.tls { 443 } else { 80 };
-        let host_for_header = if u.host.contains(':') {
-            format!("[{}]", u.host)
-        } else {
-            u.host.clone()
-        };
-        let authority = if u.port == default_port {
-            host_for_header
-        } else {
-            format!("{host_for_header}:{}", u.port)
-        };
-        let auth = spec.api_key.as_ref().and_then(|k| {
-            let mut v = HeaderValue::from_str(&format!("Bearer {}", k.expose())).ok()?;
-            v.set_sensitive(true);
-            Some(v)
-        });
-        let extra_headers = spec
-            .headers
-            .iter()
-            .filter_map(|(k, v)| {
-                let mut v = HeaderValue::from_str(v.expose()).ok()?;
-                v.set_sensitive(true);
-                Some((HeaderName::from_bytes(k.as_bytes()).ok()?, v))
-            })
-            .collect();
-        Backend {
-            name: Arc::from(spec.name.as_str()),
-            enabled: spec.enabled,
-            tls: u.tls,
-            fixed_addr: u
-                .host
-                .parse::<std::net::IpAddr>()
-                .ok()
-                .map(|ip| SocketAddr::new(ip, u.port)),
-            host: u.host.clone(),
-            port: u.port,
-            authority: HeaderValue::from_str(&authority)
-                .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
-            base_path: u.base_path.clone(),
-            auth,
-            extra_headers,
-            connect_timeout: spec.connect_timeout,
-            read_timeout: spec.read_timeout,
-            idle_timeout: spec.idle_timeout,
-            resolved: RwLock::new(None),
+impl Operation {
+    /// The operation's path in the OpenAI/Anthropic `/v1` layout.
+    pub fn v1_path(self) -> &'static str {
+        match self {
+            Operation::Chat => "/v1/chat/completions",
+            Operation::Completions => "/v1/completions",
+            Operation::Embeddings => "/v1/embeddings",
+            Operation::Messages => "/v1/messages",
+            Operation::CountTokens => "/v1/messages/count_tokens",
         }
-    }
-
-    pub fn idle_timeout(&self) -> Duration {
-        self.idle_timeout
-    }
-
-    /// The peer for one attempt. Resolves hostnames off the runtime's threads (tokio's
-    /// `lookup_host`), caching the answer for `DNS_TTL`.
-    pub async fn peer(&self) -> Result<HttpPeer, UpstreamSetupError> {
-        let addr = match self.fixed_addr {
-            Some(a) => a,
-            None => self.resolve().await?,
-        };
-        let mut peer = HttpPeer::new(addr, self.tls, self.host.clone());
-        let o = &mut peer.options;
-        o.connection_timeout = Some(self.connect_timeout);
-        o.total_connection_timeout = Some(self.connect_timeout * 2);
-        o.read_timeout = Some(self.read_timeout);
-        o.write_timeout = Some(self.read_timeout);
-        o.idle_timeout = Some(self.idle_timeout);
-        if self.tls {
-            o.set_http_version(2, 1);
-            o.max_h2_streams = 100;
-            o.h2_ping_interval = Some(Duration::from_secs(30));
-        }
-        Ok(peer)
-    }
-
-    async fn resolve(&self) -> Result<SocketAddr, UpstreamSetupError> {
-        if let Ok(guard) = self.resolved.read() {
-            if let Some((a, at)) = *guard {
-                if at.elapsed() < DNS_TTL {
-                    return Ok(a);
-                }
-            }
-        }
-        let err = |reason: String| UpstreamSetupError::Resolve {
-            host: self.host.clone(),
-            reason,
-        };
-        let addr = tokio::net::lookup_host((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| err(e.to_string()))?
-            .next()
-            .ok_or_else(|| err("no addresses".into()))?;
-        if let Ok(mut guard) = self.resolved.write() {
-            *guard = Some((addr, Instant::now()));
-        }
-        Ok(addr)
-    }
-
-    /// The upstream request: the client's method and path under the backend's base path, the
-    /// client's end-to-end headers minus its credentials, and the backend's own auth.
-    pub fn request_header(
-        &self,
-        client: &RequestHeader,
-        body_len: usize,
-        request_id: &str,
-    ) -> pingora::Result<RequestHeader> {
-        let pq = client.uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut path = String::with_capacity(self.base_path.len() + pq.len());
-        path.push_str(&self.base_path);
-        // A base path that already ends in /v1 takes the client's path without its /v1.
-        if self.base_path.ends_with("/v1") {
-            path.push_str(pq.strip_prefix("/v1").unwrap_or(pq));
-        } else {
-            path.push_str(pq);
-        }
-        // No case map: header names go upstream in lowercase (they are case-insensitive), and
-        // keeping Pingora's second, case-preserving map costs a hash per header.
-        let mut req = RequestHeader::build_no_case(
-            client.method.clone(),
-            path.as_bytes(),
-            Some(client.headers.len() + 4),
-        )?;
-        let connection_listed = connection_tokens(client);
-        for (name, value) in client.headers.iter() {
-            if is_dropped_request_header(name) || connection_listed.iter().any(|t| name == t) {
-                continue;
-            }
-            req.append_header(name.clone(), value.clone())?;
-        }
-        req.insert_header(http::header::HOST, self.authority.clone())?;
-        req.insert_header(http::header::CONTENT_LENGTH, body_len)?;
-        req.insert_header(X_REQUEST_ID, request_id)?;
-        if let Some(a) = &self.auth {
-            req.insert_header(http::header::AUTHORIZATION, a.clone())?;
-        }
-        for (k, v) in &self.extra_headers {
-            req.insert_header(k.clone(), v.clone())?;
-        }
-        Ok(req)
     }
 }
 
-/// Header names listed in the client's `Connection` header are hop-by-hop too (RFC 9110 §7.6.1).
-fn connection_tokens(req: &RequestHeader) -> Vec<HeaderName> {
-    req.headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect()
+pub trait Provider: Send + Sync {
+    /// The wire format of the provider's generation API.
+    fn format(&self) -> Format;
+
+    /// Whether the provider serves `op` natively.
+    fn supports(&self, op: Operation) -> bool;
+
+    /// Path and query for `op` on `model` under the backend's base path. `client_query` is the
+    /// client's own query string, kept when its request passes through unchanged.
+    fn path(&self, base: &str, op: Operation, model: &str, client_query: Option<&str>)
+        -> String;
+
+    /// Adds the provider's credentials and required headers to the final request.
+    fn authorize(&self, req: &mut RequestHeader, body: &[u8]) -> pingora::Result<()>;
+
+    /// How requests in another format are translated for this provider.
+    fn request_options<'a>(&self, model: &'a str) -> RequestOptions<'a>;
 }
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) and the proxy credentials: never relayed either way.
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    use http::header::*;
-    matches!(
-        *name,
-        CONNECTION
-            | TE
-            | TRAILER
-            | TRANSFER_ENCODING
-            | UPGRADE
-            | PROXY_AUTHORIZATION
-            | PROXY_AUTHENTICATE
-    ) || matches!(name.as_str(), "keep-alive" | "proxy-connection")
-}
-
-/// Request headers not sent upstream: hop-by-hop, the client's credentials, and what the
-/// gateway sets itself.
-fn is_dropped_request_header(name: &HeaderName) -> bool {
-    use http::header::*;
-    is_hop_by_hop(name)
-        || matches!(
-            *name,
-            // Upstream replies uncompressed so the gateway can read usage from them.
-            HOST | AUTHORIZATION | CONTENT_LENGTH | EXPECT | ACCEPT_ENCODING
-        )
-        || matches!(name.as_str(), "x-api-key" | "x-request-id")
-}
-
-/// Response headers that must not be relayed to the client as they came (the gateway sets
-/// the framing itself).
-pub fn is_hop_by_hop_response_header(name: &HeaderName) -> bool {
-    is_hop_by_hop(name) || name == http::header::CONTENT_LENGTH
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Config;
-
-    fn backend(url: &str) -> Backend {
-        let src = format!(
-            "[[backends]]\nname=\"b\"\nprovider=\"openai\"\nurl=\"{url}\"\napi_key=\"sk-up\"\n"
-        );
-        let cfg = Config::from_str_with_env(&src, &|_| None).unwrap();
-        Backend::new(&cfg.backends[0])
+/// The provider of a configured backend.
+pub fn build(spec: &BackendSpec) -> Box<dyn Provider> {
+    let key = spec.api_key.as_ref().map(|k| k.expose());
+    match &spec.provider {
+        ProviderKind::OpenAi { preset } => Box::new(openai::OpenAi::new(key, preset.is_some())),
+        ProviderKind::Azure { api_version } => Box::new(azure::Azure::new(key, api_version)),
+        ProviderKind::Anthropic {
+            version,
+            default_max_tokens,
+        } => Box::new(anthropic::Anthropic::new(key, version, *default_max_tokens)),
     }
+}
 
-    #[test]
-    fn upstream_header_swaps_credentials_and_drops_hop_by_hop() {
-        let b = backend("https://api.example.com");
-        let mut c = RequestHeader::build("POST", b"/v1/chat/completions", None).unwrap();
-        c.insert_header("authorization", "Bearer client-key")
-            .unwrap();
-        c.insert_header("x-api-key", "client-key").unwrap();
-        c.insert_header("connection", "keep-alive, x-drop-me")
-            .unwrap();
-        c.insert_header("x-drop-me", "1").unwrap();
-        c.insert_header("keep-alive", "timeout=5").unwrap();
-        c.insert_header("content-type", "application/json").unwrap();
-        c.insert_header("openai-organization", "org").unwrap();
-        let r = b.request_header(&c, 42, "rid").unwrap();
-        let h = |n: &str| r.headers.get(n).map(|v| v.to_str().unwrap().to_string());
-        assert_eq!(h("authorization").as_deref(), Some("Bearer sk-up"));
-        assert_eq!(h("host").as_deref(), Some("api.example.com"));
-        assert_eq!(h("content-length").as_deref(), Some("42"));
-        assert_eq!(h("content-type").as_deref(), Some("application/json"));
-        assert_eq!(h("openai-organization").as_deref(), Some("org"));
-        for gone in ["x-api-key", "connection", "x-drop-me", "keep-alive"] {
-            assert!(h(gone).is_none(), "{gone} leaked");
-        }
-        assert_eq!(r.uri.path(), "/v1/chat/completions");
+/// `base` + `v1_path`, where a base that already ends in `/v1` takes the path without its
+/// `/v1` (`https://api.groq.com/openai/v1` + `/v1/chat/completions`).
+pub(crate) fn join(base: &str, v1_path: &str, query: Option<&str>) -> String {
+    let rest = if base.ends_with("/v1") {
+        v1_path.strip_prefix("/v1").unwrap_or(v1_path)
+    } else {
+        v1_path
+    };
+    let mut p = String::with_capacity(base.len() + rest.len() + query.map_or(0, |q| q.len() + 1));
+    p.push_str(base);
+    p.push_str(rest);
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        p.push('?');
+        p.push_str(q);
     }
+    p
+}
 
-    #[test]
-    fn base_path_and_port() {
-        let b = backend("http://10.0.0.1:8000/v1");
-        let c = RequestHeader::build("POST", b"/v1/embeddings", None).unwrap();
-        let r = b.request_header(&c, 0, "rid").unwrap();
-        assert_eq!(r.uri.path(), "/v1/embeddings");
-        assert_eq!(r.headers.get("host").unwrap(), "10.0.0.1:8000");
-        let b = backend("http://10.0.0.1/openai");
-        let r = b.request_header(&c, 0, "rid").unwrap();
-        assert_eq!(r.uri.path(), "/openai/v1/embeddings");
-    }
+/// A header value holding a secret (kept out of debug output by `http`).
+pub(crate) fn secret_header(v: &str) -> Option<http::HeaderValue> {
+    let mut h = http::HeaderValue::from_str(v).ok()?;
+    h.set_sensitive(true);
+    Some(h)
 }

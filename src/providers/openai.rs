@@ -1,11 +1,56 @@
-//! OpenAI and OpenAI-compatible upstreams: requests and responses pass through unchanged (the
-//! model override is spliced into the body by the gateway), auth is `Authorization: Bearer`.
-//! Translation for other providers will live beside this module.
+//! OpenAI and OpenAI-compatible servers (and the named presets): `Authorization: Bearer`,
+//! the `/v1` layout, the OpenAI chat format.
 
-/// Whether this is a client API path routed by the body's `model`.
-pub fn is_model_routed(path: &str) -> bool {
-    matches!(
-        path,
-        "/v1/chat/completions" | "/v1/completions" | "/v1/embeddings"
-    )
+use super::{join, secret_header, Operation, Provider};
+use crate::formats::{Format, MaxTokensField, RequestOptions};
+use http::HeaderValue;
+use pingora::http::RequestHeader;
+
+pub struct OpenAi {
+    auth: Option<HeaderValue>,
+    /// OpenAI itself takes `max_completion_tokens` (reasoning models refuse `max_tokens`);
+    /// most compatible servers know only `max_tokens`.
+    max_tokens_field: MaxTokensField,
+}
+
+impl OpenAi {
+    pub fn new(key: Option<&str>, compatible: bool) -> OpenAi {
+        OpenAi {
+            auth: key.and_then(|k| secret_header(&format!("Bearer {k}"))),
+            max_tokens_field: if compatible {
+                MaxTokensField::MaxTokens
+            } else {
+                MaxTokensField::MaxCompletionTokens
+            },
+        }
+    }
+}
+
+impl Provider for OpenAi {
+    fn format(&self) -> Format {
+        Format::OpenAi
+    }
+
+    fn supports(&self, op: Operation) -> bool {
+        !matches!(op, Operation::Messages | Operation::CountTokens)
+    }
+
+    fn path(&self, base: &str, op: Operation, _model: &str, query: Option<&str>) -> String {
+        join(base, op.v1_path(), query)
+    }
+
+    fn authorize(&self, req: &mut RequestHeader, _body: &[u8]) -> pingora::Result<()> {
+        if let Some(a) = &self.auth {
+            req.insert_header(http::header::AUTHORIZATION, a.clone())?;
+        }
+        Ok(())
+    }
+
+    fn request_options<'a>(&self, model: &'a str) -> RequestOptions<'a> {
+        RequestOptions {
+            model,
+            default_max_tokens: 0,
+            max_tokens_field: self.max_tokens_field,
+        }
+    }
 }

@@ -31,6 +31,7 @@ pub struct Router {
     exact: HashMap<Box<str>, (usize, Arc<str>)>,
     globs: Vec<(Arc<str>, usize)>,
     models_json: Bytes,
+    models_json_anthropic: Bytes,
 }
 
 impl Router {
@@ -61,6 +62,7 @@ impl Router {
             exact,
             globs,
             models_json: models_json(&listed),
+            models_json_anthropic: models_json_anthropic(&listed),
         }
     }
 
@@ -83,6 +85,11 @@ impl Router {
     /// The body of `GET /v1/models`: the configured exact names whose route has an enabled backend.
     pub fn models_json(&self) -> &Bytes {
         &self.models_json
+    }
+
+    /// The same list in Anthropic's shape, for clients that send `anthropic-version`.
+    pub fn models_json_anthropic(&self) -> &Bytes {
+        &self.models_json_anthropic
     }
 }
 
@@ -128,6 +135,40 @@ fn models_json(names: &[String]) -> Bytes {
                 owned_by: "tollgate",
             })
             .collect(),
+    };
+    Bytes::from(serde_json::to_vec(&list).unwrap_or_default())
+}
+
+fn models_json_anthropic(names: &[String]) -> Bytes {
+    #[derive(serde::Serialize)]
+    struct Model<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        id: &'a str,
+        display_name: &'a str,
+        created_at: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct List<'a> {
+        data: Vec<Model<'a>>,
+        has_more: bool,
+        first_id: Option<&'a str>,
+        last_id: Option<&'a str>,
+    }
+    let created_at = crate::observe::now_rfc3339();
+    let list = List {
+        data: names
+            .iter()
+            .map(|id| Model {
+                kind: "model",
+                id,
+                display_name: id,
+                created_at: &created_at,
+            })
+            .collect(),
+        has_more: false,
+        first_id: names.first().map(String::as_str),
+        last_id: names.last().map(String::as_str),
     };
     Bytes::from(serde_json::to_vec(&list).unwrap_or_default())
 }
@@ -197,5 +238,9 @@ targets = [{ backend = "a", model = "x" }]
         let v: serde_json::Value = serde_json::from_slice(r.models_json()).unwrap();
         assert_eq!(v["data"][0]["id"], "gpt-4o");
         assert_eq!(v["data"].as_array().unwrap().len(), 1);
+        let v: serde_json::Value = serde_json::from_slice(r.models_json_anthropic()).unwrap();
+        assert_eq!(v["data"][0]["type"], "model");
+        assert_eq!(v["first_id"], "gpt-4o");
+        assert_eq!(v["has_more"], false);
     }
 }

@@ -1,0 +1,215 @@
+//! `[[backends]]`: provider, URL (a default where the provider has one), key, headers,
+//! timeouts, TLS trust, and the provider's own settings.
+
+use super::schema::RawBackend;
+use super::{parse_url, BackendSpec, ProviderKind, Secret, UpstreamUrl, Validator};
+use crate::providers::presets;
+use std::collections::HashMap;
+use std::time::Duration;
+
+impl Validator<'_, '_> {
+    /// Validates every backend; returns them and their index by name.
+    pub(super) fn backends(
+        &mut self,
+        raw: Vec<RawBackend>,
+    ) -> (Vec<BackendSpec>, HashMap<String, usize>) {
+        let mut names = HashMap::new();
+        let mut out = Vec::new();
+        for (i, b) in raw.into_iter().enumerate() {
+            let p = format!("backends[{i}]");
+            if b.name.is_empty() {
+                self.err(format!("{p}.name"), "must not be empty");
+            } else if names.insert(b.name.clone(), out.len()).is_some() {
+                self.err(
+                    format!("{p}.name"),
+                    format!("duplicate backend name `{}`", b.name),
+                );
+            }
+            out.push(self.backend(&p, b));
+        }
+        (out, names)
+    }
+
+    fn backend(&mut self, p: &str, b: RawBackend) -> BackendSpec {
+        let (provider, default_url) = self.provider(p, &b);
+        let url = match b.url.as_deref().or(default_url) {
+            Some(u) => self.url(&format!("{p}.url"), u),
+            None => {
+                self.err(
+                    format!("{p}.url"),
+                    format!("is required for provider `{}`", b.provider),
+                );
+                empty_url()
+            }
+        };
+        let mut headers = Vec::new();
+        for (k, v) in b.headers {
+            if http::HeaderName::from_bytes(k.as_bytes()).is_err()
+                || http::HeaderValue::from_str(&v).is_err()
+            {
+                self.err(
+                    format!("{p}.headers.{k}"),
+                    "not a valid HTTP header name and value",
+                );
+            }
+            headers.push((k, Secret(v)));
+        }
+        let enabled = b.api_key.as_deref() != Some("");
+        if let Some(k) = &b.api_key {
+            if http::HeaderValue::from_str(&format!("Bearer {k}")).is_err() {
+                self.err(
+                    format!("{p}.api_key"),
+                    "contains characters not allowed in a header",
+                );
+            }
+        }
+        for (field, val) in [
+            ("connect_timeout_ms", b.connect_timeout_ms),
+            ("read_timeout_ms", b.read_timeout_ms),
+        ] {
+            if val == Some(0) {
+                self.err(format!("{p}.{field}"), "must be greater than 0");
+            }
+        }
+        let ca = b
+            .ca_file
+            .as_deref()
+            .and_then(|f| self.ca_file(&format!("{p}.ca_file"), f));
+        let ms = |v: Option<u64>, d: u64| Duration::from_millis(v.unwrap_or(d));
+        BackendSpec {
+            name: b.name,
+            provider,
+            url,
+            api_key: b.api_key.filter(|k| !k.is_empty()).map(Secret),
+            enabled,
+            headers,
+            connect_timeout: ms(b.connect_timeout_ms, 5_000),
+            read_timeout: ms(b.read_timeout_ms, 300_000),
+            idle_timeout: ms(b.idle_timeout_ms, 60_000),
+            ca,
+            http2: b.http2.unwrap_or(true),
+        }
+    }
+
+    /// The provider and its default URL. Settings of another provider are errors, so a typo
+    /// in `provider` cannot silently drop them.
+    fn provider(&mut self, p: &str, b: &RawBackend) -> (ProviderKind, Option<&'static str>) {
+        let only = |v: &mut Self, set: bool, key: &str, who: &str| {
+            if set {
+                v.err(
+                    format!("{p}.{key}"),
+                    format!("only applies to provider `{who}`"),
+                );
+            }
+        };
+        let is = |name: &str| b.provider == name;
+        only(self, b.api_version.is_some() && !is("azure"), "api_version", "azure");
+        only(
+            self,
+            b.anthropic_version.is_some() && !is("anthropic"),
+            "anthropic_version",
+            "anthropic",
+        );
+        only(
+            self,
+            b.default_max_tokens.is_some() && !is("anthropic"),
+            "default_max_tokens",
+            "anthropic",
+        );
+        match b.provider.as_str() {
+            "openai" => (ProviderKind::OpenAi { preset: None }, Some(presets::OPENAI_URL)),
+            "azure" => {
+                let v = b.api_version.clone();
+                let v = v.unwrap_or_else(|| presets::AZURE_API_VERSION.to_string());
+                self.query_safe(&format!("{p}.api_version"), &v);
+                (ProviderKind::Azure { api_version: v }, None)
+            }
+            "anthropic" => {
+                let version = b.anthropic_version.clone();
+                let version = version.unwrap_or_else(|| presets::ANTHROPIC_VERSION.to_string());
+                if http::HeaderValue::from_str(&version).is_err() {
+                    self.err(format!("{p}.anthropic_version"), "not a valid header value");
+                }
+                let max = b
+                    .default_max_tokens
+                    .unwrap_or(presets::ANTHROPIC_DEFAULT_MAX_TOKENS);
+                if max == 0 {
+                    self.err(format!("{p}.default_max_tokens"), "must be greater than 0");
+                }
+                let kind = ProviderKind::Anthropic {
+                    version,
+                    default_max_tokens: max,
+                };
+                (kind, Some(presets::ANTHROPIC_URL))
+            }
+            other => match presets::find(other) {
+                Some((name, url)) => (ProviderKind::OpenAi { preset: Some(name) }, Some(url)),
+                None => {
+                    self.err(
+                        format!("{p}.provider"),
+                        format!(
+                            "unknown provider `{other}` (supported: {})",
+                            presets::names()
+                        ),
+                    );
+                    (ProviderKind::OpenAi { preset: None }, None)
+                }
+            },
+        }
+    }
+
+    fn query_safe(&mut self, path: &str, v: &str) {
+        if v.is_empty()
+            || !v
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
+        {
+            self.err(
+                path.to_string(),
+                "must be a version such as 2024-10-21 or 2025-04-01-preview",
+            );
+        }
+    }
+
+    fn url(&mut self, path: &str, u: &str) -> UpstreamUrl {
+        parse_url(u).unwrap_or_else(|m| {
+            self.err(path.to_string(), m);
+            empty_url()
+        })
+    }
+
+    /// Reads PEM certificates to trust for this backend. Each is parsed here so that a bad
+    /// file is a config error (Pingora's TLS layer would panic on it).
+    fn ca_file(&mut self, path: &str, file: &str) -> Option<Vec<Vec<u8>>> {
+        let fail = |v: &mut Self, m: String| {
+            v.err(path.to_string(), m);
+            None
+        };
+        let pem = match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) => return fail(self, format!("cannot read `{file}`: {e}")),
+        };
+        let mut certs = Vec::new();
+        for c in rustls_pemfile::certs(&mut pem.as_slice()) {
+            match c {
+                Ok(der) if x509_parser::parse_x509_certificate(&der).is_ok() => {
+                    certs.push(der.to_vec())
+                }
+                _ => return fail(self, format!("`{file}` holds an unreadable certificate")),
+            }
+        }
+        if certs.is_empty() {
+            return fail(self, format!("`{file}` holds no PEM certificate"));
+        }
+        Some(certs)
+    }
+}
+
+fn empty_url() -> UpstreamUrl {
+    UpstreamUrl {
+        tls: false,
+        host: String::new(),
+        port: 0,
+        base_path: String::new(),
+    }
+}

@@ -1,0 +1,98 @@
+//! Client APIs: which API a request path speaks, what each front asks a provider to do, and
+//! the API errors are rendered in. OpenAI's chat, completions, embeddings and models; Anthropic's
+//! messages, count_tokens and models.
+
+use crate::formats::Format;
+use crate::providers::Operation;
+use pingora::http::RequestHeader;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    Chat,
+    Completions,
+    Embeddings,
+    Messages,
+    CountTokens,
+    Models,
+}
+
+impl Front {
+    pub fn of(path: &str) -> Option<Front> {
+        Some(match path {
+            "/v1/chat/completions" => Front::Chat,
+            "/v1/completions" => Front::Completions,
+            "/v1/embeddings" => Front::Embeddings,
+            "/v1/messages" => Front::Messages,
+            "/v1/messages/count_tokens" => Front::CountTokens,
+            "/v1/models" => Front::Models,
+            _ => return None,
+        })
+    }
+
+    /// The API a request speaks: its path's, and for paths both APIs share (or none), Anthropic
+    /// when the client sends `anthropic-version`, as Anthropic's SDKs always do.
+    pub fn api(front: Option<Front>, req: &RequestHeader) -> Format {
+        match front {
+            Some(Front::Messages | Front::CountTokens) => Format::Anthropic,
+            Some(Front::Chat | Front::Completions | Front::Embeddings) => Format::OpenAi,
+            Some(Front::Models) | None => {
+                if req.headers.contains_key("anthropic-version") {
+                    Format::Anthropic
+                } else {
+                    Format::OpenAi
+                }
+            }
+        }
+    }
+
+    /// What to ask a provider that speaks `upstream`, or `None` when it cannot serve this front.
+    pub fn operation(self, upstream: Format) -> Option<Operation> {
+        match (self, upstream) {
+            (Front::Chat | Front::Messages, Format::OpenAi) => Some(Operation::Chat),
+            (Front::Chat | Front::Messages, Format::Anthropic) => Some(Operation::Messages),
+            (Front::Completions, Format::OpenAi) => Some(Operation::Completions),
+            (Front::Embeddings, Format::OpenAi) => Some(Operation::Embeddings),
+            (Front::CountTokens, Format::Anthropic) => Some(Operation::CountTokens),
+            _ => None,
+        }
+    }
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Front::Chat => "/v1/chat/completions",
+            Front::Completions => "/v1/completions",
+            Front::Embeddings => "/v1/embeddings",
+            Front::Messages => "/v1/messages",
+            Front::CountTokens => "/v1/messages/count_tokens",
+            Front::Models => "/v1/models",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_by_path_then_header() {
+        let mut r = RequestHeader::build("GET", b"/v1/models", None).unwrap();
+        assert_eq!(Front::api(Front::of("/v1/models"), &r), Format::OpenAi);
+        r.insert_header("anthropic-version", "2023-06-01").unwrap();
+        assert_eq!(Front::api(Front::of("/v1/models"), &r), Format::Anthropic);
+        assert_eq!(Front::api(Front::of("/nope"), &r), Format::Anthropic);
+        assert_eq!(
+            Front::api(Front::of("/v1/chat/completions"), &r),
+            Format::OpenAi
+        );
+    }
+
+    #[test]
+    fn operations() {
+        assert_eq!(
+            Front::Messages.operation(Format::OpenAi),
+            Some(Operation::Chat)
+        );
+        assert_eq!(Front::Embeddings.operation(Format::Anthropic), None);
+        assert_eq!(Front::CountTokens.operation(Format::OpenAi), None);
+    }
+}

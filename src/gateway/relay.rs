@@ -1,0 +1,377 @@
+//! Relay: the chosen upstream response to the client. Same API on both sides: the body as it
+//! arrives. Different APIs: a stream is translated event by event in the writer of the one
+//! stream loop (`relay_streamed`), a complete reply is read whole and translated, an error
+//! reply is rendered in the client's shape. Content type and framing come from the translator,
+//! never from the upstream's `content-length`.
+
+use super::{ApiError, Ctx, Handled, State, X_REQUEST_ID};
+use crate::formats::{self, Format, ReplyContext};
+use crate::providers::{is_hop_by_hop_response_header, Backend};
+use crate::stream::Translator;
+use bytes::{Bytes, BytesMut};
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::protocols::http::client::HttpSession;
+use pingora::protocols::http::{HttpTask, ServerSession};
+use pingora::proxy::Session;
+use std::sync::Arc;
+
+/// How the reply reaches the client.
+pub(super) struct Reply {
+    /// The client's API.
+    pub client: Format,
+    /// The upstream's format; equal to `client` when the body passes through.
+    pub upstream: Format,
+    /// OpenAI clients: the usage chunk was asked for.
+    pub include_usage: bool,
+    /// The model the client asked for; translated replies name it.
+    pub client_model: Arc<str>,
+}
+
+/// Largest complete upstream reply translated in memory, and largest error body read.
+const MAX_REPLY: usize = 64 * 1024 * 1024;
+const MAX_ERROR_BODY: usize = 1024 * 1024;
+
+const X_UPSTREAM_REQUEST_ID: http::HeaderName =
+    http::HeaderName::from_static("x-upstream-request-id");
+
+/// How relaying a body ended.
+enum Relayed {
+    Done,
+    ClientGone(Box<Error>),
+    UpstreamFailed(Box<Error>),
+    /// The upstream's stream could not be read or translated (bad event, cut short).
+    Broken(ApiError),
+}
+
+/// Sends the upstream's response to the client.
+pub(super) async fn relay(
+    st: &State,
+    session: &mut Session,
+    ctx: &mut Ctx,
+    mut up: HttpSession,
+    peer: &HttpPeer,
+    backend: &Backend,
+    reply: &Reply,
+) -> Result<(), Handled> {
+    let Some(uh) = up.response_header() else {
+        return Err(ApiError::upstream_unreachable("", ctx.attempts).into());
+    };
+    let status = uh.status.as_u16();
+    ctx.status = status;
+    let is_sse = uh
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if reply.upstream == reply.client {
+        let hdr = client_response_header(uh, &ctx.request_id, None).map_err(Handled::Abort)?;
+        let sized = hdr.headers.contains_key(http::header::CONTENT_LENGTH);
+        let mut w = Passthrough {
+            client: reply.client,
+            sse: is_sse,
+        };
+        return send(st, session, ctx, up, peer, backend, hdr, &mut w, sized).await;
+    }
+    if status >= 400 {
+        let body = read_all(&mut up, MAX_ERROR_BODY, true).await;
+        return Err(formats::parse_error(reply.upstream, status, &body.unwrap_or_default()).into());
+    }
+    let rctx = ReplyContext {
+        client_model: &reply.client_model,
+        created: unix_now(),
+    };
+    if is_sse {
+        let hdr = client_response_header(uh, &ctx.request_id, Some(("text/event-stream; charset=utf-8", None)))
+            .map_err(Handled::Abort)?;
+        let mut w = Translating {
+            t: Translator::new(reply.upstream, reply.client, &rctx, reply.include_usage),
+            out: BytesMut::with_capacity(4096),
+        };
+        return send(st, session, ctx, up, peer, backend, hdr, &mut w, false).await;
+    }
+    // The length is set once the translated body is known.
+    let mut hdr = client_response_header(uh, &ctx.request_id, Some(("application/json", Some(0))))
+        .map_err(Handled::Abort)?;
+    let body = read_all(&mut up, MAX_REPLY, false).await.map_err(|e| {
+        ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
+    })?;
+    let (out, _usage) = formats::translate_response(reply.upstream, reply.client, &body, &rctx)?;
+    st.connector
+        .release_http_session(up, peer, Some(backend.idle_timeout()))
+        .await;
+    hdr.insert_header(http::header::CONTENT_LENGTH, out.len())
+        .map_err(Handled::Abort)?;
+    let ds = session.as_downstream_mut();
+    ds.write_response_header(Box::new(hdr))
+        .await
+        .map_err(Handled::Abort)?;
+    ds.write_response_body(Bytes::from(out), true)
+        .await
+        .map_err(Handled::Abort)
+}
+
+/// Writes the header, relays the body through `w`, and settles how it ended.
+#[allow(clippy::too_many_arguments)]
+async fn send(
+    st: &State,
+    session: &mut Session,
+    ctx: &mut Ctx,
+    mut up: HttpSession,
+    peer: &HttpPeer,
+    backend: &Backend,
+    hdr: ResponseHeader,
+    w: &mut impl BodyWriter,
+    sized: bool,
+) -> Result<(), Handled> {
+    let ds = session.as_downstream_mut();
+    ds.write_response_header(Box::new(hdr))
+        .await
+        .map_err(Handled::Abort)?;
+    let outcome = if sized {
+        relay_sized(&mut up, ds).await
+    } else {
+        relay_streamed(&mut up, ds, w).await
+    };
+    let (label, err) = match outcome {
+        Relayed::Done => {
+            ds.write_response_body(Bytes::new(), true)
+                .await
+                .map_err(Handled::Abort)?;
+            st.connector
+                .release_http_session(up, peer, Some(backend.idle_timeout()))
+                .await;
+            return Ok(());
+        }
+        Relayed::ClientGone(e) => {
+            ctx.error = Some("client_disconnected");
+            return Err(Handled::Abort(e));
+        }
+        Relayed::UpstreamFailed(e) => {
+            let label = match super::exchange::Failure::of(&e) {
+                super::exchange::Failure::Timeout => "upstream_timeout_mid_response",
+                _ => "upstream_failed_mid_response",
+            };
+            (label, e)
+        }
+        Relayed::Broken(e) => {
+            let abort = Error::explain(ErrorType::InvalidHTTPHeader, e.message.clone());
+            (e.label(), abort)
+        }
+    };
+    // The client must see the failure: an error event in its API, then a cut connection
+    // (never a clean end that looks complete).
+    ctx.error = Some(label);
+    if let Some(ev) = w.fail(&ApiError::stream_broken()) {
+        let _ = ds.write_response_body(ev, false).await;
+    }
+    Err(Handled::Abort(err))
+}
+
+/// Where the stream loop hands each upstream chunk.
+trait BodyWriter: Send {
+    /// Queues what the client gets for `chunk`; an error means the stream is unusable.
+    fn chunk(&mut self, chunk: Bytes, tasks: &mut Vec<HttpTask>) -> Result<(), ApiError>;
+    /// The upstream body ended cleanly; an error means it ended too early.
+    fn end(&mut self, tasks: &mut Vec<HttpTask>) -> Result<(), ApiError>;
+    /// The error event to send the client when the stream fails, if the body is a stream.
+    fn fail(&mut self, e: &ApiError) -> Option<Bytes>;
+}
+
+/// Same API on both sides: chunks go out as they came.
+struct Passthrough {
+    client: Format,
+    sse: bool,
+}
+
+impl BodyWriter for Passthrough {
+    fn chunk(&mut self, chunk: Bytes, tasks: &mut Vec<HttpTask>) -> Result<(), ApiError> {
+        tasks.push(HttpTask::Body(Some(chunk), false));
+        Ok(())
+    }
+
+    fn end(&mut self, _tasks: &mut Vec<HttpTask>) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    fn fail(&mut self, e: &ApiError) -> Option<Bytes> {
+        if !self.sse {
+            return None;
+        }
+        let mut out = BytesMut::new();
+        match self.client {
+            Format::OpenAi => formats::openai::error::event(e, &mut out),
+            Format::Anthropic => formats::anthropic::error::event(e, &mut out),
+        }
+        Some(out.freeze())
+    }
+}
+
+/// Different APIs: each chunk is translated as it arrives; whatever it completes goes out.
+struct Translating {
+    t: Translator,
+    out: BytesMut,
+}
+
+impl Translating {
+    fn flush(&mut self, tasks: &mut Vec<HttpTask>) {
+        if !self.out.is_empty() {
+            tasks.push(HttpTask::Body(Some(self.out.split().freeze()), false));
+        }
+    }
+}
+
+impl BodyWriter for Translating {
+    fn chunk(&mut self, chunk: Bytes, tasks: &mut Vec<HttpTask>) -> Result<(), ApiError> {
+        let r = self.t.push(&chunk, &mut self.out);
+        self.flush(tasks);
+        r
+    }
+
+    fn end(&mut self, _tasks: &mut Vec<HttpTask>) -> Result<(), ApiError> {
+        self.t.finish()
+    }
+
+    fn fail(&mut self, e: &ApiError) -> Option<Bytes> {
+        self.t.fail(e, &mut self.out);
+        (!self.out.is_empty()).then(|| self.out.split().freeze())
+    }
+}
+
+/// A body with a known length (a JSON reply): read and write in turn; the writer flushes once.
+async fn relay_sized(up: &mut HttpSession, ds: &mut ServerSession) -> Relayed {
+    loop {
+        match up.read_response_body().await {
+            Ok(Some(chunk)) => {
+                if let Err(e) = ds.write_response_body(chunk, false).await {
+                    return Relayed::ClientGone(e);
+                }
+            }
+            Ok(None) => return Relayed::Done,
+            Err(e) => return Relayed::UpstreamFailed(e),
+        }
+    }
+}
+
+/// Chunks waiting between the upstream reader and the client writer.
+const STREAM_QUEUE: usize = 64;
+
+/// A streamed body (SSE): the upstream is read while the client is written, as Pingora's own
+/// proxy loop does. Whatever has arrived by the time the client is writable goes through the
+/// writer `w` and out in one write and one flush; nothing waits for more.
+async fn relay_streamed(
+    up: &mut HttpSession,
+    ds: &mut ServerSession,
+    w: &mut impl BodyWriter,
+) -> Relayed {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Option<Bytes>>>(STREAM_QUEUE);
+    let reader = async move {
+        loop {
+            let r = up.read_response_body().await;
+            let last = !matches!(r, Ok(Some(_)));
+            if tx.send(r).await.is_err() || last {
+                return;
+            }
+        }
+    };
+    let writer = async {
+        let mut tasks = Vec::with_capacity(8);
+        while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            let mut end = None;
+            while let Some(item) = next.take() {
+                let r = match item {
+                    Ok(Some(chunk)) => w.chunk(chunk, &mut tasks),
+                    Ok(None) => w.end(&mut tasks).map(|()| end = Some(Relayed::Done)),
+                    Err(e) => {
+                        end = Some(Relayed::UpstreamFailed(e));
+                        Ok(())
+                    }
+                };
+                if let Err(e) = r {
+                    end = Some(Relayed::Broken(e));
+                }
+                if end.is_none() {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !tasks.is_empty() {
+                if let Err(e) = ds.response_duplex_vec(std::mem::take(&mut tasks)).await {
+                    return Relayed::ClientGone(e);
+                }
+            }
+            if let Some(end) = end {
+                return end;
+            }
+        }
+        Relayed::Done
+    };
+    tokio::pin!(reader, writer);
+    // The reader is polled first, so every chunk already received is queued before the writer
+    // takes a batch. If the client goes away the reader is dropped with the upstream
+    // connection; if the upstream finishes first the writer drains what is queued.
+    tokio::select! {
+        biased;
+        _ = &mut reader => writer.await,
+        out = &mut writer => out,
+    }
+}
+
+/// Reads a whole body up to `limit` bytes. With `truncate`, a longer body is cut at the
+/// limit (error bodies); otherwise it is an error.
+async fn read_all(up: &mut HttpSession, limit: usize, truncate: bool) -> Result<Bytes> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = up.read_response_body().await? {
+        if buf.len() + chunk.len() > limit {
+            if truncate {
+                buf.extend_from_slice(&chunk[..limit - buf.len()]);
+                break;
+            }
+            return Error::e_explain(ErrorType::InvalidHTTPHeader, "reply too large");
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The upstream's header minus hop-by-hop fields, with the gateway's request id; the
+/// upstream's own id is kept as `x-upstream-request-id`. `body` replaces the content type and
+/// framing for a translated body (a length, or chunked).
+fn client_response_header(
+    uh: &ResponseHeader,
+    request_id: &str,
+    body: Option<(&'static str, Option<usize>)>,
+) -> Result<ResponseHeader> {
+    // No case map (see `Backend::request_header`): names reach the client in lowercase.
+    let mut h = ResponseHeader::build_no_case(uh.status, Some(uh.headers.len() + 2))?;
+    let mut length = None;
+    for (k, v) in uh.headers.iter() {
+        if k == http::header::CONTENT_LENGTH {
+            length = Some(v.clone());
+        } else if k == X_REQUEST_ID || (body.is_some() && k == "request-id") {
+            h.append_header(X_UPSTREAM_REQUEST_ID, v.clone())?;
+        } else if body.is_some()
+            && (k == http::header::CONTENT_TYPE || k == http::header::CONTENT_ENCODING)
+        {
+            continue;
+        } else if !is_hop_by_hop_response_header(k) {
+            h.append_header(k.clone(), v.clone())?;
+        }
+    }
+    if let Some((ctype, len)) = body {
+        h.insert_header(http::header::CONTENT_TYPE, ctype)?;
+        length = len.and_then(|l| http::HeaderValue::from_str(&l.to_string()).ok());
+    }
+    match length {
+        Some(l) => h.insert_header(http::header::CONTENT_LENGTH, l)?,
+        // Chunked on HTTP/1.1 (Pingora drops it for h2 clients), so each chunk is flushed.
+        None => h.insert_header(http::header::TRANSFER_ENCODING, "chunked")?,
+    }
+    h.insert_header(X_REQUEST_ID, request_id)?;
+    Ok(h)
+}

@@ -1,0 +1,81 @@
+//! Azure OpenAI deployments: `/openai/deployments/{deployment}/{operation}?api-version=…`
+//! with the `api-key` header. The deployment is the target model; the body is OpenAI's.
+
+use super::{secret_header, Operation, Provider};
+use crate::formats::{Format, MaxTokensField, RequestOptions};
+use http::HeaderValue;
+use pingora::http::RequestHeader;
+
+pub struct Azure {
+    key: Option<HeaderValue>,
+    api_version: String,
+}
+
+impl Azure {
+    pub fn new(key: Option<&str>, api_version: &str) -> Azure {
+        Azure {
+            key: key.and_then(secret_header),
+            api_version: api_version.to_string(),
+        }
+    }
+}
+
+impl Provider for Azure {
+    fn format(&self) -> Format {
+        Format::OpenAi
+    }
+
+    fn supports(&self, op: Operation) -> bool {
+        !matches!(op, Operation::Messages | Operation::CountTokens)
+    }
+
+    fn path(&self, base: &str, op: Operation, model: &str, _query: Option<&str>) -> String {
+        let tail = op.v1_path().trim_start_matches("/v1");
+        // A deployment name is a path segment: percent-encode all but unreserved characters.
+        let mut deployment = String::with_capacity(model.len());
+        for b in model.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                deployment.push(char::from(b));
+            } else {
+                deployment.push_str(&format!("%{b:02X}"));
+            }
+        }
+        format!(
+            "{base}/openai/deployments/{deployment}{tail}?api-version={}",
+            self.api_version
+        )
+    }
+
+    fn authorize(&self, req: &mut RequestHeader, _body: &[u8]) -> pingora::Result<()> {
+        if let Some(k) = &self.key {
+            req.insert_header("api-key", k.clone())?;
+        }
+        Ok(())
+    }
+
+    fn request_options<'a>(&self, model: &'a str) -> RequestOptions<'a> {
+        RequestOptions {
+            model,
+            default_max_tokens: 0,
+            max_tokens_field: MaxTokensField::MaxCompletionTokens,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployment_path() {
+        let a = Azure::new(Some("k"), "2024-10-21");
+        assert_eq!(
+            a.path("", Operation::Chat, "gpt-4o mini/x", Some("ignored=1")),
+            "/openai/deployments/gpt-4o%20mini%2Fx/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(
+            a.path("/base", Operation::Embeddings, "emb", None),
+            "/base/openai/deployments/emb/embeddings?api-version=2024-10-21"
+        );
+    }
+}
