@@ -83,9 +83,17 @@ name = "mock"
 provider = "openai"
 url = "http://127.0.0.1:{mock_port}"
 api_key = "sk-upstream"
+[[backends]]
+name = "mock-anthropic"
+provider = "anthropic"
+url = "http://127.0.0.1:{mock_port}"
+api_key = "sk-upstream"
 [[routes]]
 models = ["gpt-4o-mini"]
 targets = [{{ backend = "mock" }}]
+[[routes]]
+models = ["{ANTHROPIC_MODEL}"]
+targets = [{{ backend = "mock-anthropic" }}]
 [[keys]]
 name = "bench"
 sha256 = "{hash}"
@@ -99,10 +107,32 @@ sha256 = "{hash}"
     (p, port)
 }
 
+/// The model an OpenAI client asks for to reach the Anthropic backend (translated both ways).
+const ANTHROPIC_MODEL: &str = "claude-bench";
+
+/// A load target: scenario name, port, and the model its requests ask for.
+type Target = (&'static str, u16, &'static str);
+
 #[derive(Clone)]
 struct Spec {
     body: Bytes,
     extra: Vec<(&'static str, String)>,
+}
+
+impl Spec {
+    /// The same request asking for another model (same length, so the comparison is fair
+    /// up to the name).
+    fn for_model(&self, model: &str) -> Spec {
+        let body = String::from_utf8_lossy(&self.body).replacen(
+            "\"model\":\"gpt-4o-mini\"",
+            &format!("\"model\":\"{model}\""),
+            1,
+        );
+        Spec {
+            body: Bytes::from(body),
+            extra: self.extra.clone(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -225,7 +255,7 @@ async fn run_point(port: u16, spec: &Spec, conc: usize, warmup: Duration, dur: D
 /// Runs every scenario `rounds` times, rotating their order each round, and pools the rounds:
 /// a disturbance on the shared machine then lands on all scenarios alike.
 async fn interleaved(
-    targets: &[(&'static str, u16)],
+    targets: &[Target],
     spec: &Spec,
     conc: usize,
     warmup: Duration,
@@ -234,12 +264,14 @@ async fn interleaved(
 ) -> Vec<(&'static str, Point)> {
     let mut pooled: Vec<(&'static str, Point)> = targets
         .iter()
-        .map(|(n, _)| (*n, Point::default()))
+        .map(|(n, _, _)| (*n, Point::default()))
         .collect();
     for r in 0..rounds {
         for k in 0..targets.len() {
             let i = (k + r) % targets.len();
-            let p = run_point(targets[i].1, spec, conc, warmup, dur).await;
+            let (_, port, model) = targets[i];
+            let spec = spec.for_model(model);
+            let p = run_point(port, &spec, conc, warmup, dur).await;
             let acc = &mut pooled[i].1;
             acc.totals.extend(p.totals);
             acc.ttfbs.extend(p.ttfbs);
@@ -418,10 +450,11 @@ fn main() {
     );
     wait_listening(pt_port);
     let (gw, gw_port) = start_gateway(mock_port, &dir, "gw");
-    let targets = [
-        ("direct", mock_port),
-        ("passthrough", pt_port),
-        ("tollgate", gw_port),
+    let targets: [Target; 4] = [
+        ("direct", mock_port, "gpt-4o-mini"),
+        ("passthrough", pt_port, "gpt-4o-mini"),
+        ("tollgate", gw_port, "gpt-4o-mini"),
+        ("tollgate→anthropic", gw_port, ANTHROPIC_MODEL),
     ];
 
     let chat = Spec {
@@ -572,7 +605,7 @@ fn markdown(r: &Value) -> String {
             m["errors"]
         );
     }
-    s += "\nGoals (ratios against the bare passthrough in this run):\n\n| goal | measured | met |\n|---|---|---|\n";
+    s += "\nGoals (ratios against the bare passthrough, or against Tollgate's own passthrough route, in this run):\n\n| goal | measured | met |\n|---|---|---|\n";
     let mut goal = |name: &str, val: String, ok: bool| {
         s += &format!("| {name} | {val} | {} |\n", if ok { "yes" } else { "no" });
     };
@@ -616,6 +649,19 @@ fn markdown(r: &Value) -> String {
                 &format!("stream c={c}: TTFB p99 within 0.2 ms of passthrough"),
                 format!("{d:+.0} µs"),
                 d <= 200.0,
+            );
+        }
+    }
+    for (part, c) in [("chat", 16u64), ("chat", 64), ("stream", 1), ("stream", 16)] {
+        if let (Some(t), Some(p)) = (
+            find(&r[part], "tollgate→anthropic", c),
+            find(&r[part], "tollgate", c),
+        ) {
+            let ratio = f(t, "rps") / f(p, "rps");
+            goal(
+                &format!("{part} c={c}: OpenAI client → Anthropic backend ≥ 80% of the passthrough route"),
+                format!("{:.0}%", ratio * 100.0),
+                ratio >= 0.8,
             );
         }
     }

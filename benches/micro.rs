@@ -1,5 +1,5 @@
 //! Micro-benchmarks of the per-request work on realistic bodies: finding `model` and routing,
-//! the model override splice, and client auth.
+//! the model override splice, client auth, and the stream translators (500-event replies).
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -85,4 +85,54 @@ fn auth(c: &mut Criterion) {
 }
 
 criterion_group!(benches, parse_and_route, auth);
-criterion_main!(benches);
+
+#[path = "../tests/common/streams.rs"]
+mod streams;
+
+/// Each stream translator on a 500-event reply delivered in 1 KiB pieces.
+fn stream_translators(c: &mut Criterion) {
+    use tollgate::formats::{Format, ReplyContext};
+    use tollgate::stream::Translator;
+    let ctx = ReplyContext {
+        client_model: "client-model",
+        created: 1_700_000_000,
+    };
+    for (name, from, to, input) in [
+        (
+            "anthropic_to_openai",
+            Format::Anthropic,
+            Format::OpenAi,
+            streams::anthropic(500),
+        ),
+        (
+            "openai_to_anthropic",
+            Format::OpenAi,
+            Format::Anthropic,
+            streams::openai(500),
+        ),
+    ] {
+        let pieces = streams::pieces(&input, 1024);
+        let mut g = c.benchmark_group(format!("stream_translate_{name}"));
+        for (unit, t) in [
+            ("events", Throughput::Elements(500)),
+            ("bytes", Throughput::Bytes(input.len() as u64)),
+        ] {
+            g.throughput(t);
+            g.bench_function(unit, |b| {
+                let mut out = bytes::BytesMut::with_capacity(64 * 1024);
+                b.iter(|| {
+                    let mut t = Translator::new(from, to, &ctx, true);
+                    for p in &pieces {
+                        t.push(p, &mut out).unwrap();
+                        out.clear();
+                    }
+                    black_box(t.finish().is_ok())
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(streams_group, stream_translators);
+criterion_main!(benches, streams_group);

@@ -4,12 +4,15 @@
 //! Usage: tollgate-passthrough LISTEN_ADDR UPSTREAM_ADDR [THREADS]
 
 use async_trait::async_trait;
-// Same allocator as tollgate (like-for-like comparison).
 use pingora::prelude::*;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::server::configuration::ServerConf;
 use std::net::SocketAddr;
-use tollgate as _;
+
+// Same allocator as tollgate (like-for-like comparison).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 
 struct Passthrough {
     upstream: SocketAddr,

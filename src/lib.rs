@@ -1,6 +1,5 @@
 //! Tollgate: an AI gateway on Pingora. See ARCHITECTURE.md for the map.
 
-pub mod alloc;
 pub mod auth;
 pub mod config;
 pub mod error;

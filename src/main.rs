@@ -1,3 +1,9 @@
+// The process-wide allocator; the benchmark's passthrough baseline sets the same one, so their
+// comparison is like for like (README, Performance). Set in the binaries, not the library, so
+// tests can count allocations with their own.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use tollgate::config::Config;

@@ -95,6 +95,11 @@ impl<'a> JsonStr<'a> {
     }
 }
 
+/// A string borrowed from the input when it has no escapes. serde borrows a `Cow` field only
+/// when it is the field's whole type; inside an `Option` it would allocate every time.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Str<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
 /// One step of a streamed reply, in the pivot's terms.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delta<'a> {

@@ -6,7 +6,7 @@
 
 use super::error as ant_error;
 use crate::error::ApiError;
-use crate::formats::{Delta, FinishReason, JsonStr, Usage};
+use crate::formats::{Delta, Str, FinishReason, JsonStr, Usage};
 use bytes::BytesMut;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -32,7 +32,7 @@ struct Event<'a> {
 #[derive(Deserialize)]
 struct MessageStart<'a> {
     #[serde(borrow, default)]
-    id: Option<Cow<'a, str>>,
+    id: Option<Str<'a>>,
     #[serde(default)]
     usage: Option<WireUsage>,
 }
@@ -54,7 +54,7 @@ struct Block<'a> {
 #[derive(Deserialize)]
 struct EventDelta<'a> {
     #[serde(rename = "type", borrow, default)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Str<'a>>,
     #[serde(borrow, default)]
     text: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -64,7 +64,7 @@ struct EventDelta<'a> {
     #[serde(borrow, default)]
     signature: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    stop_reason: Option<Cow<'a, str>>,
+    stop_reason: Option<Str<'a>>,
 }
 
 /// Anthropic's `usage`; every field optional because `message_delta` repeats only some.
@@ -141,7 +141,7 @@ impl EventDecoder {
                 if let Some(u) = m.as_ref().and_then(|m| m.usage) {
                     u.apply(&mut self.usage);
                 }
-                let id = m.and_then(|m| m.id).unwrap_or(Cow::Borrowed(""));
+                let id = m.and_then(|m| m.id).map_or(Cow::Borrowed(""), |s| s.0);
                 emit(Delta::Start { id });
                 emit(Delta::Usage(self.usage));
             }
@@ -149,7 +149,7 @@ impl EventDecoder {
             "content_block_delta" => self.block_delta(ev.index, ev.delta, emit),
             "message_delta" => {
                 if let Some(r) = ev.delta.and_then(|d| d.stop_reason) {
-                    emit(Delta::Finish(stop_reason(&r)));
+                    emit(Delta::Finish(stop_reason(&r.0)));
                 }
                 if let Some(u) = ev.usage {
                     u.apply(&mut self.usage);
@@ -214,7 +214,7 @@ impl EventDecoder {
         emit: &mut impl FnMut(Delta<'a>),
     ) {
         let Some(d) = delta else { return };
-        match d.kind.as_deref() {
+        match d.kind.as_ref().map(|k| &*k.0) {
             Some("text_delta") => {
                 if let Some(t) = string(d.text) {
                     emit(Delta::Text(t));

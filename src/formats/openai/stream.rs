@@ -4,7 +4,7 @@
 
 use super::error as oai_error;
 use crate::error::ApiError;
-use crate::formats::{Delta, FinishReason, JsonStr, Usage};
+use crate::formats::{Delta, Str, FinishReason, JsonStr, Usage};
 use bytes::BytesMut;
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 #[derive(Deserialize)]
 struct Chunk<'a> {
     #[serde(borrow, default)]
-    id: Option<Cow<'a, str>>,
+    id: Option<Str<'a>>,
     #[serde(borrow, default, deserialize_with = "first_choice")]
     choices: Option<Choice<'a>>,
     #[serde(default)]
@@ -29,7 +29,7 @@ struct Choice<'a> {
     #[serde(borrow, default)]
     delta: Option<ChoiceDelta<'a>>,
     #[serde(borrow, default)]
-    finish_reason: Option<Cow<'a, str>>,
+    finish_reason: Option<Str<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -172,10 +172,10 @@ impl ChunkDecoder {
         }
         if !self.started {
             // Azure opens with a chunk that has no id and no choices (content-filter results).
-            if c.choices.is_some() || c.id.as_deref().is_some_and(|i| !i.is_empty()) {
+            if c.choices.is_some() || c.id.as_ref().is_some_and(|i| !i.0.is_empty()) {
                 self.started = true;
                 emit(Delta::Start {
-                    id: c.id.unwrap_or(Cow::Borrowed("")),
+                    id: c.id.map_or(Cow::Borrowed(""), |s| s.0),
                 });
             }
         }
@@ -201,7 +201,7 @@ impl ChunkDecoder {
             }
         }
         if let Some(r) = ch.finish_reason {
-            emit(Delta::Finish(finish_reason(&r)));
+            emit(Delta::Finish(finish_reason(&r.0)));
         }
     }
 

@@ -1,0 +1,40 @@
+//! Synthetic upstream streams of a given length, for the translator benchmark and the
+//! allocation test: `n` text events framed as Anthropic and as OpenAI send them.
+
+/// An Anthropic Messages stream with `n` text deltas.
+pub fn anthropic(n: usize) -> String {
+    let mut s = String::from(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_tokens\":1}}}\n\n\
+         event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
+         event: ping\ndata: {\"type\": \"ping\"}\n\n",
+    );
+    for i in 0..n {
+        s += &format!("event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\" word{i}\"}}}}\n\n");
+    }
+    s += &format!(
+        "event: content_block_stop\ndata: {{\"type\":\"content_block_stop\",\"index\":0}}\n\n\
+         event: message_delta\ndata: {{\"type\":\"message_delta\",\"delta\":{{\"stop_reason\":\"end_turn\",\"stop_sequence\":null}},\"usage\":{{\"output_tokens\":{n}}}}}\n\n\
+         event: message_stop\ndata: {{\"type\":\"message_stop\"}}\n\n"
+    );
+    s
+}
+
+/// An OpenAI chat stream with `n` content chunks and a usage chunk.
+pub fn openai(n: usize) -> String {
+    let head = "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"gpt-4o\",\"system_fingerprint\":\"fp_x\",\"choices\":[";
+    let mut s = format!("{head}{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":\"\"}},\"logprobs\":null,\"finish_reason\":null}}],\"usage\":null}}\n\n");
+    for i in 0..n {
+        s += &format!("{head}{{\"index\":0,\"delta\":{{\"content\":\" word{i}\"}},\"logprobs\":null,\"finish_reason\":null}}],\"usage\":null}}\n\n");
+    }
+    s += &format!("{head}{{\"index\":0,\"delta\":{{}},\"logprobs\":null,\"finish_reason\":\"stop\"}}],\"usage\":null}}\n\n");
+    s += &format!("{head}],\"usage\":{{\"prompt_tokens\":25,\"completion_tokens\":{n},\"total_tokens\":{}}}}}\n\ndata: [DONE]\n\n", n + 25);
+    s
+}
+
+/// `s` cut into pieces of about `size` bytes, as a network would deliver it.
+pub fn pieces(s: &str, size: usize) -> Vec<bytes::Bytes> {
+    s.as_bytes()
+        .chunks(size)
+        .map(bytes::Bytes::copy_from_slice)
+        .collect()
+}
