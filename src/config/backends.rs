@@ -34,6 +34,8 @@ impl Validator<'_, '_> {
         let (provider, default_url) = self.provider(p, &b);
         let url = match b.url.as_deref().or(default_url) {
             Some(u) => self.url(&format!("{p}.url"), u),
+            // An unknown provider is reported already.
+            None if !self.knows(&b.provider) => empty_url(),
             None => {
                 self.err(
                     format!("{p}.url"),
@@ -158,6 +160,10 @@ impl Validator<'_, '_> {
         }
     }
 
+    fn knows(&self, provider: &str) -> bool {
+        matches!(provider, "openai" | "azure" | "anthropic") || presets::find(provider).is_some()
+    }
+
     fn query_safe(&mut self, path: &str, v: &str) {
         if v.is_empty()
             || !v
@@ -211,5 +217,87 @@ fn empty_url() -> UpstreamUrl {
         host: String::new(),
         port: 0,
         base_path: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigError, ProviderKind};
+
+    fn load(src: &str) -> Result<Config, Vec<ConfigError>> {
+        Config::from_str_with_env(src, &|_| None)
+    }
+
+    #[test]
+    fn provider_defaults_and_presets() {
+        let c = load(
+            "[[backends]]\nname=\"a\"\nprovider=\"anthropic\"\n\
+             [[backends]]\nname=\"g\"\nprovider=\"groq\"\n\
+             [[backends]]\nname=\"o\"\nprovider=\"openai\"\n\
+             [[backends]]\nname=\"z\"\nprovider=\"azure\"\nurl=\"https://r.openai.azure.com\"\n",
+        )
+        .unwrap();
+        let b = &c.backends;
+        assert_eq!(b[0].url.host, "api.anthropic.com");
+        assert_eq!(
+            b[0].provider,
+            ProviderKind::Anthropic {
+                version: "2023-06-01".into(),
+                default_max_tokens: 4096
+            }
+        );
+        assert_eq!(b[1].url.host, "api.groq.com");
+        assert_eq!(b[1].url.base_path, "/openai/v1");
+        assert_eq!(b[1].provider, ProviderKind::OpenAi { preset: Some("groq") });
+        assert_eq!(b[2].url.host, "api.openai.com");
+        assert_eq!(
+            b[3].provider,
+            ProviderKind::Azure {
+                api_version: "2024-10-21".into()
+            }
+        );
+    }
+
+    #[test]
+    fn provider_settings_are_checked() {
+        let e = load(
+            "[[backends]]\nname=\"z\"\nprovider=\"azure\"\n\
+             [[backends]]\nname=\"o\"\nprovider=\"openai\"\napi_version=\"x\"\ndefault_max_tokens=5\n\
+             [[backends]]\nname=\"a\"\nprovider=\"anthropic\"\ndefault_max_tokens=0\n\
+             [[backends]]\nname=\"q\"\nprovider=\"nope\"\n",
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "backends[0].url",
+                "backends[1].api_version",
+                "backends[1].default_max_tokens",
+                "backends[2].default_max_tokens",
+                "backends[3].provider"
+            ],
+            "{e:?}"
+        );
+        assert!(e[4].message.contains("groq"), "{e:?}");
+        assert_eq!(e[1].line, Some(7));
+    }
+
+    #[test]
+    fn ca_file_must_hold_certificates() {
+        let dir = std::env::temp_dir().join(format!("tollgate-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.pem");
+        std::fs::write(&bad, "not a certificate").unwrap();
+        let junk = dir.join("junk.pem");
+        std::fs::write(&junk, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+            .unwrap();
+        for f in [bad.to_str().unwrap(), junk.to_str().unwrap(), "/nonexistent.pem"] {
+            let src = format!(
+                "[[backends]]\nname=\"a\"\nprovider=\"openai\"\nurl=\"https://h\"\nca_file=\"{f}\"\n"
+            );
+            let e = load(&src).unwrap_err();
+            assert_eq!(e[0].path, "backends[0].ca_file", "{e:?}");
+        }
     }
 }
