@@ -1,7 +1,9 @@
 """Start one mock provider and one Tollgate gateway for the whole test session.
 
-The mock requires the backend key (``--expect-key sk-upstream``), so every
-successful request also proves the gateway replaced the client's key.
+The mock requires the backend key (``--expect-key sk-upstream``: as a Bearer token on
+OpenAI paths, as ``x-api-key`` on Anthropic's), so every successful request also proves
+the gateway replaced the client's key. ``gpt-4o-mini`` is served by the mock's OpenAI API,
+``claude-sonnet-4-5`` by its Anthropic API.
 """
 
 import hashlib
@@ -72,6 +74,14 @@ name = "mock"
 provider = "openai"
 url = "http://127.0.0.1:{mock_port}"
 api_key = "{UPSTREAM_KEY}"
+[[backends]]
+name = "claude"
+provider = "anthropic"
+url = "http://127.0.0.1:{mock_port}"
+api_key = "{UPSTREAM_KEY}"
+[[routes]]
+models = ["claude-sonnet-4-5"]
+targets = [{{ backend = "claude" }}]
 [[routes]]
 models = ["gpt-4o-mini", "gpt-4o-*"]
 targets = [{{ backend = "mock" }}]
