@@ -13,7 +13,6 @@ use std::net::SocketAddr;
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-
 struct Passthrough {
     upstream: SocketAddr,
 }

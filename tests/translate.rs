@@ -69,7 +69,12 @@ async fn openai(g: &Gateway, body: &Value, headers: &[(&str, &str)]) -> reqwest:
     r.send().await.unwrap()
 }
 
-async fn anthropic(g: &Gateway, path: &str, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
+async fn anthropic(
+    g: &Gateway,
+    path: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let mut r = client()
         .post(g.url(path))
         .header("x-api-key", CLIENT_KEY)
@@ -160,7 +165,11 @@ async fn openai_client_streams_from_anthropic_with_tools() {
         if !c["usage"].is_null() {
             usage = Some(c["usage"].clone());
         }
-        for tc in c["choices"][0]["delta"]["tool_calls"].as_array().into_iter().flatten() {
+        for tc in c["choices"][0]["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             if tc["id"].is_string() {
                 assert_eq!(tc["function"]["name"], "get_weather");
             }
@@ -224,7 +233,13 @@ async fn anthropic_to_anthropic_passes_through_untouched() {
     let (_m, g) = setup();
     let body = json!({"max_tokens": 3, "messages": [{"role": "user", "content": "Hi"}],
         "model": "claude-sonnet", "x_future_field": {"kept": true}});
-    let r = anthropic(&g, "/v1/messages?beta=true", &body, &[("anthropic-version", "2023-06-01")]).await;
+    let r = anthropic(
+        &g,
+        "/v1/messages?beta=true",
+        &body,
+        &[("anthropic-version", "2023-06-01")],
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(h(&r, "x-mock-path"), "/v1/messages?beta=true");
     let sent = serde_json::to_vec(&body).unwrap();
@@ -235,7 +250,10 @@ async fn anthropic_to_anthropic_passes_through_untouched() {
     );
     assert_eq!(h(&r, "x-mock-body-sha256"), sha256_hex(&expected));
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["model"], "claude-sonnet-4-5", "the provider's reply, unchanged");
+    assert_eq!(
+        v["model"], "claude-sonnet-4-5",
+        "the provider's reply, unchanged"
+    );
 }
 
 #[tokio::test]
@@ -293,7 +311,8 @@ async fn gateway_errors_in_the_clients_shape() {
     let line = g.proc.wait_line("\"status\":400");
     assert!(line.contains("\"attempts\":0"), "{line}");
     // Anthropic clients: unknown model, bad key, unknown URL.
-    let body = json!({"model": "nope", "max_tokens": 3, "messages": [{"role": "user", "content": "Hi"}]});
+    let body =
+        json!({"model": "nope", "max_tokens": 3, "messages": [{"role": "user", "content": "Hi"}]});
     let r = anthropic(&g, "/v1/messages", &body, &[]).await;
     assert_eq!(r.status(), 404);
     let v: Value = r.json().await.unwrap();
@@ -351,7 +370,13 @@ async fn in_stream_errors_and_breaks_reach_the_client() {
     assert!(text.contains("upstream_stream_error"), "{text}");
     // An OpenAI-format error event → Anthropic's `event: error`.
     let body = json!({"model": "gpt-4o-mini", "max_tokens": 30, "stream": true, "messages": [{"role": "user", "content": "Hi"}]});
-    let r = anthropic(&g, "/v1/messages", &body, &[("x-mock-stream-error-after", "3")]).await;
+    let r = anthropic(
+        &g,
+        "/v1/messages",
+        &body,
+        &[("x-mock-stream-error-after", "3")],
+    )
+    .await;
     let events = sse(&r.text().await.unwrap());
     assert_eq!(events.last().unwrap().0, "error");
 }
@@ -363,13 +388,23 @@ async fn count_tokens_and_models() {
     let r = anthropic(&g, "/v1/messages/count_tokens", &body, &[]).await;
     assert_eq!(r.status(), 200);
     assert_eq!(h(&r, "x-mock-path"), "/v1/messages/count_tokens");
-    assert!(r.json::<Value>().await.unwrap()["input_tokens"].as_u64().unwrap() > 0);
+    assert!(
+        r.json::<Value>().await.unwrap()["input_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     // Not an Anthropic backend: the gateway's own estimate, nothing sent upstream.
     let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello there, how are you?"}]});
     let r = anthropic(&g, "/v1/messages/count_tokens", &body, &[]).await;
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("x-mock-path").is_none());
-    assert!(r.json::<Value>().await.unwrap()["input_tokens"].as_u64().unwrap() > 0);
+    assert!(
+        r.json::<Value>().await.unwrap()["input_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     // /v1/models in the shape of the API that asks.
     let r = client()
         .get(g.url("/v1/models"))
@@ -392,13 +427,23 @@ async fn count_tokens_and_models() {
 
 /// A gateway in front of `tollgate mock --tls`, trusting its certificate by `ca_file`.
 fn https_setup(http2: bool) -> (Proc, Gateway) {
-    let dir = std::env::temp_dir().join(format!("tollgate-tls-{}-{}", std::process::id(), free_port()));
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-tls-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     let m = mock(
         "tls",
-        &["--tls", "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+        &[
+            "--tls",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
     );
     let cfg = format!(
         "[[backends]]\nname = \"claude\"\nprovider = \"anthropic\"\nurl = \"https://127.0.0.1:{}\"\napi_key = \"k\"\nca_file = \"{}\"\nhttp2 = {http2}\n\

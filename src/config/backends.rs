@@ -105,7 +105,12 @@ impl Validator<'_, '_> {
             }
         };
         let is = |name: &str| b.provider == name;
-        only(self, b.api_version.is_some() && !is("azure"), "api_version", "azure");
+        only(
+            self,
+            b.api_version.is_some() && !is("azure"),
+            "api_version",
+            "azure",
+        );
         only(
             self,
             b.anthropic_version.is_some() && !is("anthropic"),
@@ -119,7 +124,10 @@ impl Validator<'_, '_> {
             "anthropic",
         );
         match b.provider.as_str() {
-            "openai" => (ProviderKind::OpenAi { preset: None }, Some(presets::OPENAI_URL)),
+            "openai" => (
+                ProviderKind::OpenAi { preset: None },
+                Some(presets::OPENAI_URL),
+            ),
             "azure" => {
                 let v = b.api_version.clone();
                 let v = v.unwrap_or_else(|| presets::AZURE_API_VERSION.to_string());
@@ -248,7 +256,12 @@ mod tests {
         );
         assert_eq!(b[1].url.host, "api.groq.com");
         assert_eq!(b[1].url.base_path, "/openai/v1");
-        assert_eq!(b[1].provider, ProviderKind::OpenAi { preset: Some("groq") });
+        assert_eq!(
+            b[1].provider,
+            ProviderKind::OpenAi {
+                preset: Some("groq")
+            }
+        );
         assert_eq!(b[2].url.host, "api.openai.com");
         assert_eq!(
             b[3].provider,
@@ -290,9 +303,16 @@ mod tests {
         let bad = dir.join("bad.pem");
         std::fs::write(&bad, "not a certificate").unwrap();
         let junk = dir.join("junk.pem");
-        std::fs::write(&junk, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
-            .unwrap();
-        for f in [bad.to_str().unwrap(), junk.to_str().unwrap(), "/nonexistent.pem"] {
+        std::fs::write(
+            &junk,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        for f in [
+            bad.to_str().unwrap(),
+            junk.to_str().unwrap(),
+            "/nonexistent.pem",
+        ] {
             let src = format!(
                 "[[backends]]\nname=\"a\"\nprovider=\"openai\"\nurl=\"https://h\"\nca_file=\"{f}\"\n"
             );

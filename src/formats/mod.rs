@@ -104,7 +104,9 @@ pub(crate) struct Str<'a>(#[serde(borrow)] pub Cow<'a, str>);
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delta<'a> {
     /// The reply begins. `id` is the upstream's message id (plain text).
-    Start { id: Cow<'a, str> },
+    Start {
+        id: Cow<'a, str>,
+    },
     Text(JsonStr<'a>),
     /// Reasoning ("thinking") text.
     Reasoning(JsonStr<'a>),
@@ -117,7 +119,10 @@ pub enum Delta<'a> {
         name: JsonStr<'a>,
     },
     /// A fragment of a tool call's JSON arguments.
-    ToolArgs { index: u32, json: JsonStr<'a> },
+    ToolArgs {
+        index: u32,
+        json: JsonStr<'a>,
+    },
     Finish(FinishReason),
     /// Usage so far (each report replaces the previous one).
     Usage(Usage),

@@ -81,11 +81,20 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(probe(b"{").unwrap_err().code.as_deref(), Some("invalid_json"));
+        assert_eq!(
+            probe(b"{").unwrap_err().code.as_deref(),
+            Some("invalid_json")
+        );
         assert_eq!(probe(b"[1]").unwrap_err().status, 400);
         assert_eq!(probe(b"{}").unwrap_err().param.as_deref(), Some("model"));
-        assert_eq!(probe(br#"{"model":3}"#).unwrap_err().param.as_deref(), Some("model"));
-        assert_eq!(probe(br#"{"model":""}"#).unwrap_err().param.as_deref(), Some("model"));
+        assert_eq!(
+            probe(br#"{"model":3}"#).unwrap_err().param.as_deref(),
+            Some("model")
+        );
+        assert_eq!(
+            probe(br#"{"model":""}"#).unwrap_err().param.as_deref(),
+            Some("model")
+        );
         assert!(probe(b"").is_err());
     }
 

@@ -53,7 +53,9 @@ fn plan(
     let Some(op) = req.front.operation(p.format()) else {
         if req.front == Front::CountTokens {
             let n = formats::anthropic::count::estimate(&req.body)?;
-            return Ok(Planned::Local(Bytes::from(format!("{{\"input_tokens\":{n}}}"))));
+            return Ok(Planned::Local(Bytes::from(format!(
+                "{{\"input_tokens\":{n}}}"
+            ))));
         }
         return Err(ApiError::bad_request(format!(
             "{} is not available for model `{}`: its backend `{}` does not serve it.",
@@ -239,4 +241,3 @@ async fn attempt(
         }
     }
 }
-

@@ -8,14 +8,14 @@ mod admission;
 mod exchange;
 mod relay;
 
-pub use admission::{probe, with_model};
 pub use crate::error::ApiError;
+pub use admission::{probe, with_model};
 
 use crate::auth::KeyStore;
 use crate::config::Config;
-use crate::observe::{AccessLog, AccessRecord, Metrics};
 use crate::formats::Format;
 use crate::fronts::Front;
+use crate::observe::{AccessLog, AccessRecord, Metrics};
 use crate::providers::Backend;
 use crate::route::Router;
 use async_trait::async_trait;
@@ -224,9 +224,15 @@ impl Gateway {
                 Format::OpenAi => st.router.models_json(),
                 Format::Anthropic => st.router.models_json_anthropic(),
             };
-            write_json(session, ctx, 200, body.clone(), method == http::Method::HEAD)
-                .await
-                .map_err(Handled::Abort)?;
+            write_json(
+                session,
+                ctx,
+                200,
+                body.clone(),
+                method == http::Method::HEAD,
+            )
+            .await
+            .map_err(Handled::Abort)?;
             return Ok(());
         }
         if method != http::Method::POST {

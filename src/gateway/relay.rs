@@ -81,8 +81,12 @@ pub(super) async fn relay(
         created: unix_now(),
     };
     if is_sse {
-        let hdr = client_response_header(uh, &ctx.request_id, Some(("text/event-stream; charset=utf-8", None)))
-            .map_err(Handled::Abort)?;
+        let hdr = client_response_header(
+            uh,
+            &ctx.request_id,
+            Some(("text/event-stream; charset=utf-8", None)),
+        )
+        .map_err(Handled::Abort)?;
         let mut w = Translating {
             t: Translator::new(reply.upstream, reply.client, &rctx, reply.include_usage),
             out: BytesMut::with_capacity(4096),

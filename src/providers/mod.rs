@@ -47,8 +47,7 @@ pub trait Provider: Send + Sync {
 
     /// Path and query for `op` on `model` under the backend's base path. `client_query` is the
     /// client's own query string, kept when its request passes through unchanged.
-    fn path(&self, base: &str, op: Operation, model: &str, client_query: Option<&str>)
-        -> String;
+    fn path(&self, base: &str, op: Operation, model: &str, client_query: Option<&str>) -> String;
 
     /// Adds the provider's credentials and required headers to the final request.
     fn authorize(&self, req: &mut RequestHeader, body: &[u8]) -> pingora::Result<()>;

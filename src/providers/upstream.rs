@@ -290,13 +290,17 @@ mod tests {
     fn base_path_and_port() {
         use crate::providers::Operation;
         let b = backend("http://10.0.0.1:8000/v1");
-        let path = b.provider.path(b.base_path(), Operation::Embeddings, "m", None);
+        let path = b
+            .provider
+            .path(b.base_path(), Operation::Embeddings, "m", None);
         assert_eq!(path, "/v1/embeddings");
         let c = RequestHeader::build("POST", b"/v1/embeddings", None).unwrap();
         let r = b.request_header(&c, &path, b"", "rid", false).unwrap();
         assert_eq!(r.headers.get("host").unwrap(), "10.0.0.1:8000");
         let b = backend("http://10.0.0.1/openai");
-        let path = b.provider.path(b.base_path(), Operation::Embeddings, "m", Some("x=1"));
+        let path = b
+            .provider
+            .path(b.base_path(), Operation::Embeddings, "m", Some("x=1"));
         assert_eq!(path, "/openai/v1/embeddings?x=1");
     }
 
@@ -307,7 +311,9 @@ mod tests {
         c.insert_header("anthropic-version", "2023-06-01").unwrap();
         c.insert_header("anthropic-beta", "x").unwrap();
         c.insert_header("x-trace", "t").unwrap();
-        let r = b.request_header(&c, "/v1/chat/completions", b"{}", "rid", true).unwrap();
+        let r = b
+            .request_header(&c, "/v1/chat/completions", b"{}", "rid", true)
+            .unwrap();
         assert!(r.headers.get("anthropic-version").is_none());
         assert!(r.headers.get("anthropic-beta").is_none());
         assert_eq!(r.headers.get("x-trace").unwrap(), "t");

@@ -133,10 +133,7 @@ impl SseDecoder {
         Ok(())
     }
 
-    fn dispatch<E>(
-        &mut self,
-        f: &mut impl FnMut(SseEvent<'_>) -> Result<(), E>,
-    ) -> Result<(), E> {
+    fn dispatch<E>(&mut self, f: &mut impl FnMut(SseEvent<'_>) -> Result<(), E>) -> Result<(), E> {
         let r = if self.has_data {
             f(SseEvent {
                 event: &self.event,
@@ -184,7 +181,10 @@ mod tests {
         );
         // No data field: nothing is dispatched; an unfinished event waits.
         assert_eq!(decode(b"event: ping\n\ndata: half"), vec![]);
-        assert_eq!(decode(b"data\n\nid: 3\nretry: 5\ndata: z\n\n"), vec![ev("", ""), ev("", "z")]);
+        assert_eq!(
+            decode(b"data\n\nid: 3\nretry: 5\ndata: z\n\n"),
+            vec![ev("", ""), ev("", "z")]
+        );
     }
 
     #[test]

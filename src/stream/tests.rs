@@ -133,7 +133,10 @@ fn accumulate_openai(chunks: &[Value]) -> OaiReply {
 fn anthropic_tool_use_to_openai() {
     let out = run_all_splits(Format::Anthropic, Format::OpenAi, ANT_TOOLS, true);
     let r = accumulate_openai(&openai_chunks(&out));
-    assert_eq!(r.content, "I'll check the current weather in Paris for you.");
+    assert_eq!(
+        r.content,
+        "I'll check the current weather in Paris for you."
+    );
     assert_eq!(r.tools.len(), 1);
     assert_eq!(r.tools[0].0, "toolu_01NRLabsLyVHZPKxbKvkfSMn");
     assert_eq!(r.tools[0].1, "get_weather");
@@ -156,7 +159,10 @@ fn anthropic_thinking_and_cache_usage_to_openai() {
     assert_eq!(r.content, "Line one\nline two ✓");
     assert_eq!(r.finish.as_deref(), Some("stop"));
     let u = r.usage.unwrap();
-    assert_eq!(u["prompt_tokens"], 100, "input + cache reads + cache writes");
+    assert_eq!(
+        u["prompt_tokens"], 100,
+        "input + cache reads + cache writes"
+    );
     assert_eq!(u["prompt_tokens_details"]["cached_tokens"], 70);
     assert_eq!(u["prompt_tokens_details"]["cache_write_tokens"], 20);
     assert_eq!(u["completion_tokens"], 42);
@@ -164,10 +170,17 @@ fn anthropic_thinking_and_cache_usage_to_openai() {
 
 #[test]
 fn usage_chunk_only_when_asked() {
-    let (out, ok) = run(Format::Anthropic, Format::OpenAi, &[ANT_TOOLS.as_bytes()], false);
+    let (out, ok) = run(
+        Format::Anthropic,
+        Format::OpenAi,
+        &[ANT_TOOLS.as_bytes()],
+        false,
+    );
     assert!(ok);
     let chunks = openai_chunks(&out);
-    assert!(chunks.iter().all(|c| c == "[DONE]" || c.get("usage").is_none()));
+    assert!(chunks
+        .iter()
+        .all(|c| c == "[DONE]" || c.get("usage").is_none()));
     assert_eq!(accumulate_openai(&chunks).usage, None);
 }
 
@@ -211,7 +224,10 @@ fn openai_tool_calls_to_anthropic() {
     assert_eq!(evs[10].1["index"], 2);
     let d = &evs[12].1;
     assert_eq!(d["delta"]["stop_reason"], "tool_use");
-    assert_eq!(d["usage"]["input_tokens"], 12, "44 prompt tokens minus 32 cached");
+    assert_eq!(
+        d["usage"]["input_tokens"], 12,
+        "44 prompt tokens minus 32 cached"
+    );
     assert_eq!(d["usage"]["cache_read_input_tokens"], 32);
     assert_eq!(d["usage"]["output_tokens"], 16);
 }
@@ -231,7 +247,12 @@ fn anthropic_in_stream_error_becomes_openai_error_event() {
 #[test]
 fn openai_error_event_becomes_anthropic_error_event() {
     let input = "data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n";
-    let (out, _) = run(Format::OpenAi, Format::Anthropic, &[input.as_bytes()], false);
+    let (out, _) = run(
+        Format::OpenAi,
+        Format::Anthropic,
+        &[input.as_bytes()],
+        false,
+    );
     let evs = anthropic_events(&out);
     assert_eq!(evs.len(), 1);
     assert_eq!(evs[0].1["error"]["type"], "api_error");

@@ -116,7 +116,11 @@ pub fn parse(status: u16, body: &[u8]) -> ApiError {
         .and_then(kind_of)
         .unwrap_or_else(|| ErrorKind::of_status(status));
     // An in-stream error arrives on a 200: give it the status its kind has.
-    let status = if status < 400 { status_of(kind) } else { status };
+    let status = if status < 400 {
+        status_of(kind)
+    } else {
+        status
+    };
     ApiError::new(
         status,
         kind,

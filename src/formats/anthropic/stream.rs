@@ -6,7 +6,7 @@
 
 use super::error as ant_error;
 use crate::error::ApiError;
-use crate::formats::{Delta, Str, FinishReason, JsonStr, Usage};
+use crate::formats::{Delta, FinishReason, JsonStr, Str, Usage};
 use bytes::BytesMut;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -175,7 +175,9 @@ impl EventDecoder {
             "tool_use" => {
                 let block = index.unwrap_or(0);
                 if block >= MAX_BLOCKS {
-                    return Err(ApiError::bad_upstream("Too many content blocks in one reply."));
+                    return Err(ApiError::bad_upstream(
+                        "Too many content blocks in one reply.",
+                    ));
                 }
                 let k = self.tool_calls;
                 self.tool_calls += 1;

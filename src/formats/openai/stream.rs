@@ -4,7 +4,7 @@
 
 use super::error as oai_error;
 use crate::error::ApiError;
-use crate::formats::{Delta, Str, FinishReason, JsonStr, Usage};
+use crate::formats::{Delta, FinishReason, JsonStr, Str, Usage};
 use bytes::BytesMut;
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
