@@ -41,7 +41,7 @@ enum Cmd {
     },
     /// Print the SHA-256 of a client API key, for `[[keys]] sha256` (reads stdin without KEY).
     HashKey { key: Option<String> },
-    /// Run the mock OpenAI-compatible provider.
+    /// Run the mock provider (OpenAI, Azure and Anthropic APIs).
     Mock {
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: String,
@@ -115,8 +115,13 @@ fn main() -> ExitCode {
             settings,
         }) => {
             init_logging("warn");
-            server::run_mock(&listen, threads.max(1), settings);
-            return ExitCode::SUCCESS;
+            return match server::run_mock(&listen, threads.max(1), settings) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tollgate mock: {e}");
+                    ExitCode::from(1)
+                }
+            };
         }
     };
     let cfg = match load(&config) {

@@ -8,6 +8,7 @@ use crate::observe::{AdminApp, Metrics};
 use pingora::apps::HttpServerOptions;
 use pingora::connectors::http::Connector;
 use pingora::connectors::ConnectorOptions;
+use pingora::listeners::tls::TlsSettings;
 use pingora::proxy::ProxyServiceBuilder;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
@@ -103,19 +104,37 @@ fn demo_mock_settings() -> MockSettings {
     }
 }
 
-/// Runs `tollgate mock` as its own server.
-pub fn run_mock(listen: &str, threads: usize, settings: MockSettings) {
+/// Runs `tollgate mock` as its own server (HTTPS with h2 and HTTP/1.1 by ALPN under `--tls`).
+pub fn run_mock(listen: &str, threads: usize, settings: MockSettings) -> Result<(), String> {
     let conf = ServerConf {
         threads,
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
+    let tls = if settings.tls {
+        Some(crate::mock::tls::ensure(
+            settings.tls_cert.as_deref(),
+            settings.tls_key.as_deref(),
+        )?)
+    } else {
+        None
+    };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let mut mock = Service::new("tollgate mock".into(), MockApp::new(settings));
-    mock.add_tcp(listen);
+    match &tls {
+        Some((cert, key)) => {
+            let mut t = TlsSettings::intermediate(cert, key).map_err(|e| e.to_string())?;
+            t.enable_h2();
+            mock.add_tls_with_settings(listen, None, t);
+            eprintln!("tollgate mock listening on https://{listen} (certificate {cert})");
+        }
+        None => {
+            mock.add_tcp(listen);
+            eprintln!("tollgate mock listening on {listen}");
+        }
+    }
     server.add_service(mock);
-    eprintln!("tollgate mock listening on {listen}");
     server.run_forever()
 }

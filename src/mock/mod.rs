@@ -1,21 +1,28 @@
-//! `tollgate mock`: an OpenAI-compatible provider for tests, benchmarks and demos.
+//! `tollgate mock`: a provider for tests, benchmarks and demos that speaks OpenAI's, Azure
+//! OpenAI's and Anthropic's APIs byte for byte, over HTTP, h2c or HTTPS (h2 by ALPN).
 //!
-//! Replies are deterministic (seeded by the request body) with realistic `usage`; streams use
-//! OpenAI's exact SSE chunk format. Behaviour is set per instance by flags and per request by
-//! headers (`x-mock-status`, `x-mock-delay-ms`, `x-mock-chunk-delay-ms`, `x-mock-drop-after`,
-//! `x-mock-words`). Every response reports what arrived (`x-mock-body-sha256`, `x-mock-body-len`,
-//! `x-mock-model`, `x-mock-request-headers`) so tests can check what the gateway sent.
+//! Replies are deterministic (seeded by the request) with realistic usage; streams use each
+//! API's exact SSE format. It checks what the real providers check (each API's auth header,
+//! `anthropic-version`, `max_tokens`, Azure's `api-version`). Behaviour is set per instance by
+//! flags and per request by headers (`x-mock-status`, `x-mock-delay-ms`, `x-mock-chunk-delay-ms`,
+//! `x-mock-drop-after`, `x-mock-words`, `x-mock-stream-error-after`, `x-mock-cached-tokens`).
+//! Every response reports what arrived (`x-mock-body-sha256`, `x-mock-body-len`, `x-mock-model`,
+//! `x-mock-path`, `x-mock-http-version`, `x-mock-request-headers`) so tests can check what the
+//! gateway sent.
 
+mod anthropic;
+mod openai;
 mod reply;
+pub mod tls;
+mod tools;
 
 use async_trait::async_trait;
-use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, HttpServerOptions, ReusedHttpStream};
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,12 +49,21 @@ pub struct MockSettings {
     /// Completion length in words (one token each) when the request does not cap it lower.
     #[arg(long, default_value_t = 16)]
     pub words: usize,
-    /// Require `Authorization: Bearer KEY` (401 otherwise).
+    /// Require this key: `Authorization: Bearer` (OpenAI), `x-api-key` (Anthropic), `api-key` (Azure).
     #[arg(long)]
     pub expect_key: Option<String>,
     /// Models listed by GET /v1/models.
     #[arg(long, value_delimiter = ',', default_value = "mock-1")]
     pub models: Vec<String>,
+    /// Serve HTTPS (h2 and HTTP/1.1 by ALPN) with a self-signed certificate.
+    #[arg(long)]
+    pub tls: bool,
+    /// TLS certificate (PEM); generated (self-signed) and written here if the file is missing.
+    #[arg(long, requires = "tls")]
+    pub tls_cert: Option<String>,
+    /// TLS private key (PEM); generated with the certificate if missing.
+    #[arg(long, requires = "tls")]
+    pub tls_key: Option<String>,
 }
 
 pub struct MockApp {
@@ -64,12 +80,14 @@ impl MockApp {
 }
 
 /// What to do for one request after overrides.
-struct Behaviour {
-    status: Option<u16>,
-    delay: Duration,
-    chunk_delay: Duration,
-    drop_after: Option<usize>,
-    words: usize,
+pub(crate) struct Behaviour {
+    pub status: Option<u16>,
+    pub delay: Duration,
+    pub chunk_delay: Duration,
+    pub drop_after: Option<usize>,
+    pub words: usize,
+    pub stream_error_after: Option<usize>,
+    pub cached_tokens: Option<u64>,
 }
 
 const MAX_BODY: usize = 256 * 1024 * 1024;
@@ -102,17 +120,45 @@ impl HttpServerApp for MockApp {
 }
 
 fn header_num<T: std::str::FromStr>(s: &ServerSession, name: &str) -> Option<T> {
-    s.req_header()
-        .headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
+    header_str(s, name).and_then(|v| v.trim().parse().ok())
 }
 
-fn now() -> u64 {
+fn header_str<'s>(s: &'s ServerSession, name: &str) -> Option<&'s str> {
+    s.req_header().headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Which API a request path belongs to.
+enum Api {
+    OpenAi,
+    /// Azure's deployment path: the deployment and the operation after it.
+    Azure(String, String),
+    Anthropic,
+}
+
+fn api_of(path: &str) -> Api {
+    if path.starts_with("/v1/messages") {
+        return Api::Anthropic;
+    }
+    if let Some(rest) = path.strip_prefix("/openai/deployments/") {
+        if let Some((dep, op)) = rest.split_once('/') {
+            return Api::Azure(dep.to_string(), format!("/v1/{op}"));
+        }
+    }
+    Api::OpenAi
+}
+
+/// The request as the handlers see it.
+pub(crate) struct Request {
+    pub path: String,
+    pub method: http::Method,
+    pub body: Bytes,
+    pub common: Vec<(&'static str, String)>,
 }
 
 impl MockApp {
@@ -127,269 +173,69 @@ impl MockApp {
             ),
             drop_after: header_num(s, "x-mock-drop-after").or(set.drop_after),
             words: header_num(s, "x-mock-words").unwrap_or(set.words),
+            stream_error_after: header_num(s, "x-mock-stream-error-after"),
+            cached_tokens: header_num(s, "x-mock-cached-tokens"),
         };
-        let mut body = BytesMut::new();
-        loop {
-            match s.read_request_body().await {
-                Ok(Some(c)) if body.len() + c.len() <= MAX_BODY => body.extend_from_slice(&c),
-                Ok(Some(_)) | Err(_) => return false,
-                Ok(None) => break,
-            }
-        }
-        let body = body.freeze();
-        let path = s.req_header().uri.path().to_string();
-        let method = s.req_header().method.clone();
-        let mut names: Vec<&str> = s.req_header().headers.keys().map(|k| k.as_str()).collect();
-        names.sort_unstable();
-        let mut common = vec![
-            ("x-mock-name", set.name.clone()),
-            ("x-mock-body-len", body.len().to_string()),
-            ("x-mock-body-sha256", hex::encode(Sha256::digest(&body))),
-            ("x-mock-request-headers", names.join(",")),
-        ];
+        let Some(body) = read_body(s).await else {
+            return false;
+        };
+        let req = self.describe(s, body);
         if !b.delay.is_zero() {
             tokio::time::sleep(b.delay).await;
         }
-        if let Some(key) = &set.expect_key {
-            let ok = s
-                .req_header()
-                .headers
-                .get("authorization")
-                .is_some_and(|v| v.as_bytes() == format!("Bearer {key}").as_bytes());
-            if !ok {
-                return error(s, 401, &common).await;
-            }
+        let path = s.req_header().uri.path().to_string();
+        match api_of(&path) {
+            Api::Anthropic => anthropic::handle(s, req, &b, set).await,
+            Api::Azure(dep, op) => openai::handle(s, req, &b, set, Some((dep, op))).await,
+            Api::OpenAi => openai::handle(s, req, &b, set, None).await,
         }
-        if let Some(code) = b.status.filter(|c| (300..=599).contains(c)) {
-            return error(s, code, &common).await;
+    }
+
+    /// What arrived, reported back in `x-mock-*` headers.
+    fn describe(&self, s: &ServerSession, body: Bytes) -> Request {
+        let h = s.req_header();
+        let mut names: Vec<&str> = h.headers.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        let pq = h.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+        let version = if s.is_http2() { "2" } else { "1.1" };
+        let mut common = vec![
+            ("x-mock-name", self.settings.name.clone()),
+            ("x-mock-body-len", body.len().to_string()),
+            ("x-mock-body-sha256", hex::encode(Sha256::digest(&body))),
+            ("x-mock-request-headers", names.join(",")),
+            ("x-mock-path", pq),
+            ("x-mock-http-version", version.to_string()),
+        ];
+        if let Some(v) = header_str(s, "anthropic-version") {
+            common.push(("x-mock-anthropic-version", v.to_string()));
         }
-        let (method_ok, kind) = match path.as_str() {
-            "/v1/models" => (method == http::Method::GET, Kind::Models),
-            "/v1/chat/completions" => (method == http::Method::POST, Kind::Chat),
-            "/v1/completions" => (method == http::Method::POST, Kind::Completion),
-            "/v1/embeddings" => (method == http::Method::POST, Kind::Embeddings),
-            _ => return error(s, 404, &common).await,
-        };
-        if !method_ok {
-            return error(s, 405, &common).await;
-        }
-        if kind == Kind::Models {
-            let data: Vec<Value> = set
-                .models
-                .iter()
-                .map(|m| json!({"id": m, "object": "model", "created": 1_700_000_000u64, "owned_by": "tollgate-mock"}))
-                .collect();
-            return send_json(
-                s,
-                200,
-                &json!({"object": "list", "data": data}),
-                &common,
-                None,
-            )
-            .await;
-        }
-        let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-            return error(s, 400, &common).await;
-        };
-        let model = req["model"].as_str().unwrap_or("mock").to_string();
-        common.push(("x-mock-model", model.clone()));
-        // Seeded by what is asked, not how: a streamed and a plain request get the same words.
-        let seed =
-            reply::seed(format!("{}|{}|{}", model, req["messages"], req["prompt"]).as_bytes());
-        match kind {
-            Kind::Embeddings => embeddings(s, &req, &model, &common).await,
-            _ => completion(s, kind, &req, &model, seed, &b, &common).await,
+        Request {
+            path: h.uri.path().to_string(),
+            method: h.method.clone(),
+            body,
+            common,
         }
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Models,
-    Chat,
-    Completion,
-    Embeddings,
-}
-
-/// Characters of prompt text and number of messages, for the usage estimate.
-fn prompt_size(req: &Value) -> (usize, usize) {
-    fn text_len(v: &Value) -> usize {
-        match v {
-            Value::String(s) => s.len(),
-            Value::Array(a) => a.iter().map(text_len).sum(),
-            Value::Object(o) => o.get("text").map_or(0, text_len),
-            _ => 0,
+async fn read_body(s: &mut ServerSession) -> Option<Bytes> {
+    let mut body = BytesMut::new();
+    loop {
+        match s.read_request_body().await {
+            Ok(Some(c)) if body.len() + c.len() <= MAX_BODY => body.extend_from_slice(&c),
+            Ok(Some(_)) | Err(_) => return None,
+            Ok(None) => return Some(body.freeze()),
         }
-    }
-    if let Some(msgs) = req["messages"].as_array() {
-        (
-            msgs.iter().map(|m| text_len(&m["content"])).sum(),
-            msgs.len(),
-        )
-    } else {
-        (text_len(&req["prompt"]), 1)
     }
 }
 
-async fn completion(
-    s: &mut ServerSession,
-    kind: Kind,
-    req: &Value,
-    model: &str,
-    seed: u64,
-    b: &Behaviour,
-    common: &[(&str, String)],
-) -> bool {
-    let cap = req["max_completion_tokens"]
-        .as_u64()
-        .or(req["max_tokens"].as_u64())
-        .map_or(usize::MAX, |n| n as usize);
-    let n = b.words.min(cap);
-    let finish = if b.words > cap { "length" } else { "stop" };
-    let words = reply::words(seed, n);
-    let (chars, msgs) = prompt_size(req);
-    let pt = reply::prompt_tokens(chars, msgs);
-    let usage = json!({
-        "prompt_tokens": pt, "completion_tokens": n, "total_tokens": pt + n as u64,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-            "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
-    });
-    let created = now();
-    let chat = kind == Kind::Chat;
-    let id = if chat {
-        format!("chatcmpl-mock{seed:016x}")
-    } else {
-        format!("cmpl-mock{seed:016x}")
-    };
-    if req["stream"].as_bool() != Some(true) {
-        let text: String = words.concat();
-        let v = if chat {
-            json!({"id": id, "object": "chat.completion", "created": created, "model": model,
-                "system_fingerprint": "fp_mock",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": null},
-                    "logprobs": null, "finish_reason": finish}],
-                "usage": usage})
-        } else {
-            json!({"id": id, "object": "text_completion", "created": created, "model": model,
-                "choices": [{"text": text, "index": 0, "logprobs": null, "finish_reason": finish}],
-                "usage": usage})
-        };
-        return send_json(s, 200, &v, common, b.drop_after).await;
-    }
-
-    let include_usage = req["stream_options"]["include_usage"].as_bool() == Some(true);
-    let chunk = |delta: Value, finish: Option<&str>| -> Value {
-        let mut v = if chat {
-            json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "system_fingerprint": "fp_mock",
-                "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
-        } else {
-            json!({"id": id, "object": "text_completion", "created": created, "model": model,
-                "choices": [{"text": delta.as_str().unwrap_or(""), "index": 0, "logprobs": null, "finish_reason": finish}]})
-        };
-        if include_usage {
-            v["usage"] = Value::Null;
-        }
-        v
-    };
-    let mut events: Vec<Value> = Vec::with_capacity(n + 3);
-    if chat {
-        events.push(chunk(
-            json!({"role": "assistant", "content": "", "refusal": null}),
-            None,
-        ));
-    }
-    for w in &words {
-        events.push(if chat {
-            chunk(json!({"content": w}), None)
-        } else {
-            chunk(json!(w), None)
-        });
-    }
-    events.push(if chat {
-        chunk(json!({}), Some(finish))
-    } else {
-        chunk(json!(""), Some(finish))
-    });
-    if include_usage {
-        let mut last = chunk(json!({}), None);
-        last["choices"] = json!([]);
-        last["usage"] = usage;
-        events.push(last);
-    }
-
-    let Some(mut h) = header(200, common) else {
-        return false;
-    };
-    let _ = h.insert_header("content-type", "text/event-stream; charset=utf-8");
-    let _ = h.insert_header("cache-control", "no-cache");
-    let _ = h.insert_header("transfer-encoding", "chunked");
-    if s.write_response_header(Box::new(h)).await.is_err() {
-        return false;
-    }
-    for (i, ev) in events.iter().enumerate() {
-        if b.drop_after.is_some_and(|d| i >= d) {
-            // Simulate a provider dying mid-stream: close without the terminating chunk.
-            return false;
-        }
-        if i > 0 && !b.chunk_delay.is_zero() {
-            tokio::time::sleep(b.chunk_delay).await;
-        }
-        let mut line = Vec::with_capacity(256);
-        line.extend_from_slice(b"data: ");
-        let _ = serde_json::to_writer(&mut line, ev);
-        line.extend_from_slice(b"\n\n");
-        if s.write_response_body(Bytes::from(line), false)
-            .await
-            .is_err()
-        {
-            return false;
-        }
-    }
-    if !b.chunk_delay.is_zero() {
-        tokio::time::sleep(b.chunk_delay).await;
-    }
-    s.write_response_body(Bytes::from_static(b"data: [DONE]\n\n"), true)
-        .await
-        .is_ok()
+/// Whether the request carries `key` the way its API sends it (`None`: no key expected).
+pub(crate) fn key_ok(s: &ServerSession, header: &str, prefix: &str, key: Option<&str>) -> bool {
+    let Some(key) = key else { return true };
+    header_str(s, header).is_some_and(|v| v.strip_prefix(prefix) == Some(key))
 }
 
-async fn embeddings(
-    s: &mut ServerSession,
-    req: &Value,
-    model: &str,
-    common: &[(&str, String)],
-) -> bool {
-    let dims = req["dimensions"].as_u64().unwrap_or(16).clamp(1, 4096) as usize;
-    let inputs: Vec<String> = match &req["input"] {
-        Value::String(t) => vec![t.clone()],
-        Value::Array(a) => a.iter().map(|v| v.to_string()).collect(),
-        _ => return error(s, 400, common).await,
-    };
-    let base64 = req["encoding_format"].as_str() == Some("base64");
-    let mut tokens = 0u64;
-    let data: Vec<Value> = inputs
-        .iter()
-        .enumerate()
-        .map(|(i, inp)| {
-            tokens += reply::prompt_tokens(inp.len(), 0) - 3;
-            let v = reply::embedding(inp.as_bytes(), dims);
-            let emb = if base64 {
-                let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
-                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
-            } else {
-                json!(v)
-            };
-            json!({"object": "embedding", "index": i, "embedding": emb})
-        })
-        .collect();
-    let v = json!({"object": "list", "data": data, "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}});
-    send_json(s, 200, &v, common, None).await
-}
-
-fn header(status: u16, common: &[(&str, String)]) -> Option<ResponseHeader> {
+pub(crate) fn header(status: u16, common: &[(&str, String)]) -> Option<ResponseHeader> {
     let mut h = ResponseHeader::build(status, Some(common.len() + 4)).ok()?;
     for (k, v) in common {
         let _ = h.insert_header(k.to_string(), v.as_str());
@@ -397,12 +243,14 @@ fn header(status: u16, common: &[(&str, String)]) -> Option<ResponseHeader> {
     Some(h)
 }
 
-async fn send_json(
+/// A JSON reply; with `drop_after` only half the body is sent before the connection closes.
+pub(crate) async fn send_json(
     s: &mut ServerSession,
     status: u16,
     v: &Value,
     common: &[(&str, String)],
     drop_after: Option<usize>,
+    extra: &[(&str, &str)],
 ) -> bool {
     let body = serde_json::to_vec(v).unwrap_or_default();
     let Some(mut h) = header(status, common) else {
@@ -410,6 +258,9 @@ async fn send_json(
     };
     let _ = h.insert_header("content-type", "application/json");
     let _ = h.insert_header("content-length", body.len());
+    for (k, v) in extra {
+        let _ = h.insert_header(k.to_string(), *v);
+    }
     if s.write_response_header(Box::new(h)).await.is_err() {
         return false;
     }
@@ -421,53 +272,103 @@ async fn send_json(
     s.write_response_body(Bytes::from(body), true).await.is_ok()
 }
 
-/// The provider's error body for `status`, as OpenAI sends it.
-async fn error(s: &mut ServerSession, status: u16, common: &[(&str, String)]) -> bool {
-    let (kind, code, msg) = match status {
-        400 => (
-            "invalid_request_error",
-            Some("invalid_json"),
-            "We could not parse the JSON body of your request.",
-        ),
-        401 => (
-            "invalid_request_error",
-            Some("invalid_api_key"),
-            "Incorrect API key provided.",
-        ),
-        404 => (
-            "invalid_request_error",
-            Some("unknown_url"),
-            "Unknown request URL.",
-        ),
-        405 => ("invalid_request_error", None, "Method not allowed."),
-        429 => (
-            "requests",
-            Some("rate_limit_exceeded"),
-            "Rate limit reached for requests (mock).",
-        ),
-        503 => (
-            "server_error",
-            Some("server_is_overloaded"),
-            "The server is overloaded (mock).",
-        ),
-        _ => (
-            "server_error",
-            None,
-            "The server had an error while processing your request (mock).",
-        ),
-    };
-    let v = json!({"error": {"message": msg, "type": kind, "param": null, "code": code}});
-    let body = serde_json::to_vec(&v).unwrap_or_default();
-    let Some(mut h) = header(status, common) else {
+/// A stream of framed SSE events, with the faults applied: a pause between events, a dropped
+/// connection after `drop_after` events, or `error` sent after `stream_error_after` events.
+pub(crate) async fn send_events(
+    s: &mut ServerSession,
+    events: &[Vec<u8>],
+    b: &Behaviour,
+    error: &[u8],
+    common: &[(&str, String)],
+    extra: &[(&str, &str)],
+) -> bool {
+    let Some(mut h) = header(200, common) else {
         return false;
     };
-    let _ = h.insert_header("content-type", "application/json");
-    let _ = h.insert_header("content-length", body.len());
-    if status == 429 {
-        let _ = h.insert_header("retry-after", "1");
+    let _ = h.insert_header("content-type", "text/event-stream; charset=utf-8");
+    let _ = h.insert_header("cache-control", "no-cache");
+    let _ = h.insert_header("transfer-encoding", "chunked");
+    for (k, v) in extra {
+        let _ = h.insert_header(k.to_string(), *v);
     }
     if s.write_response_header(Box::new(h)).await.is_err() {
         return false;
     }
-    s.write_response_body(Bytes::from(body), true).await.is_ok()
+    for (i, ev) in events.iter().enumerate() {
+        if b.drop_after.is_some_and(|d| i >= d) {
+            // A provider dying mid-stream: close without the end of the stream.
+            return false;
+        }
+        if b.stream_error_after.is_some_and(|n| i >= n) {
+            let bytes = Bytes::copy_from_slice(error);
+            return s.write_response_body(bytes, true).await.is_ok();
+        }
+        if i > 0 && !b.chunk_delay.is_zero() {
+            tokio::time::sleep(b.chunk_delay).await;
+        }
+        if s.write_response_body(Bytes::copy_from_slice(ev), false)
+            .await
+            .is_err()
+        {
+            return false;
+        }
+    }
+    s.write_response_body(Bytes::new(), true).await.is_ok()
+}
+
+/// Characters of prompt text, number of messages and images, for the usage estimate.
+pub(crate) fn prompt_size(req: &Value) -> (usize, usize, usize) {
+    fn walk(v: &Value, chars: &mut usize, images: &mut usize) {
+        match v {
+            Value::String(s) => *chars += s.len(),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, chars, images)),
+            Value::Object(o) => {
+                if matches!(
+                    o.get("type").and_then(Value::as_str),
+                    Some("image_url" | "image")
+                ) {
+                    *images += 1;
+                } else if let Some(t) = o.get("text") {
+                    walk(t, chars, images);
+                } else if let Some(c) = o.get("content") {
+                    walk(c, chars, images);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (mut chars, mut images) = (0, 0);
+    let msgs = req["messages"].as_array().map_or(1, Vec::len);
+    for m in req["messages"].as_array().into_iter().flatten() {
+        walk(&m["content"], &mut chars, &mut images);
+    }
+    walk(&req["prompt"], &mut chars, &mut images);
+    walk(&req["system"], &mut chars, &mut images);
+    (chars, msgs, images)
+}
+
+/// Prompt tokens: the text estimate plus 85 per image (OpenAI's low-detail cost).
+pub(crate) fn prompt_tokens(req: &Value) -> u64 {
+    let (chars, msgs, images) = prompt_size(req);
+    reply::prompt_tokens(chars, msgs) + 85 * images as u64
+}
+
+/// The seed of a reply: what is asked, not how (a streamed and a plain request get the same
+/// words).
+pub(crate) fn seed(model: &str, req: &Value) -> u64 {
+    reply::seed(format!("{}|{}|{}", model, req["messages"], req["prompt"]).as_bytes())
+}
+
+/// One framed SSE event: `event: NAME` (when named) and `data: JSON`.
+pub(crate) fn sse(name: Option<&str>, data: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    if let Some(n) = name {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(n.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"data: ");
+    let _ = serde_json::to_writer(&mut out, data);
+    out.extend_from_slice(b"\n\n");
+    out
 }

@@ -1,14 +1,422 @@
-//! Requests: OpenAI chat ⇄ Anthropic Messages.
+//! Requests from OpenAI chat clients to Anthropic's Messages API (`from_chat`); the other
+//! direction is `to_chat.rs`. A field Anthropic cannot express is a 400 naming it.
 
 use crate::error::ApiError;
+use crate::formats::openai::chat::{self, ChatRequest, Content, Part};
 use crate::formats::{RequestOptions, Translated};
+use serde_json::{json, Map, Value};
 
-/// An OpenAI chat request → an Anthropic Messages request.
-pub fn from_chat(_body: &[u8], _opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
-    Err(ApiError::internal())
+pub use super::to_chat::to_chat;
+
+/// Parses a client body, naming what is wrong with it.
+pub(crate) fn parse<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.classify() == serde_json::error::Category::Data {
+            ApiError::bad_request(format!("The request body is not valid for this API: {e}"))
+        } else {
+            ApiError::invalid_json(format!("We could not parse the JSON body of your request: {e}"))
+        }
+    })
 }
 
-/// An Anthropic Messages request → an OpenAI chat request.
-pub fn to_chat(_body: &[u8], _opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
-    Err(ApiError::internal())
+pub(crate) fn unsupported(param: String, why: &str) -> ApiError {
+    let msg = format!("`{param}` {why}");
+    ApiError::unsupported(param, msg)
+}
+
+/// Rejects the first unknown field of an object at `path`.
+pub(crate) fn no_extra(extra: &Map<String, Value>, path: &str) -> Result<(), ApiError> {
+    match extra.keys().next() {
+        Some(k) => Err(unsupported(
+            join(path, k),
+            "is not supported when this model is served by another API.",
+        )),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// OpenAI fields that are fine at their neutral value, or have no effect on the reply.
+fn check_chat_extras(extra: &Map<String, Value>) -> Result<(), ApiError> {
+    const IGNORED: [&str; 6] = [
+        "store",
+        "metadata",
+        "service_tier",
+        "prompt_cache_key",
+        "safety_identifier",
+        "verbosity",
+    ];
+    for (k, v) in extra {
+        let neutral = v.is_null()
+            || IGNORED.contains(&k.as_str())
+            || match k.as_str() {
+                "n" => v.as_u64() == Some(1),
+                "logprobs" => v == &json!(false),
+                "top_logprobs" | "frequency_penalty" | "presence_penalty" => {
+                    v.as_f64() == Some(0.0)
+                }
+                "logit_bias" => v.as_object().is_some_and(|o| o.is_empty()),
+                "modalities" => v == &json!(["text"]),
+                _ => false,
+            };
+        if !neutral {
+            return Err(unsupported(
+                k.clone(),
+                "cannot be expressed for this model's provider (Anthropic).",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An OpenAI chat request → an Anthropic Messages request.
+pub fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
+    let req: ChatRequest = parse(body)?;
+    check_chat_extras(&req.extra)?;
+    let messages = req.messages.as_deref().unwrap_or_default();
+    if messages.is_empty() {
+        return Err(ApiError::bad_request("`messages` must not be empty.").with_param("messages"));
+    }
+    let max_tokens = req
+        .max_completion_tokens
+        .or(req.max_tokens)
+        .unwrap_or(u64::from(opts.default_max_tokens));
+    let (system, turns) = convert_messages(messages)?;
+    let mut out = Map::new();
+    out.insert("model".into(), json!(opts.model));
+    out.insert("max_tokens".into(), json!(max_tokens));
+    if !system.is_empty() {
+        out.insert("system".into(), Value::Array(system));
+    }
+    out.insert("messages".into(), Value::Array(turns));
+    sampling(&req, &mut out)?;
+    if let Some(tools) = &req.tools {
+        out.insert("tools".into(), convert_tools(tools)?);
+    }
+    if let Some(tc) = tool_choice(req.tool_choice.as_ref(), req.parallel_tool_calls)? {
+        out.insert("tool_choice".into(), tc);
+    }
+    if let Some(f) = response_format(req.response_format.as_ref())? {
+        out.insert("output_config".into(), json!({ "format": f }));
+    }
+    if let Some(t) = thinking(req.reasoning_effort.as_deref(), max_tokens)? {
+        out.insert("thinking".into(), t);
+    }
+    let stream = req.stream == Some(true);
+    if stream {
+        out.insert("stream".into(), json!(true));
+    }
+    let include_usage = req
+        .stream_options
+        .as_ref()
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false);
+    Ok(Translated {
+        body: serde_json::to_vec(&out).map_err(|_| ApiError::internal())?,
+        stream,
+        include_usage,
+    })
+}
+
+fn sampling(req: &ChatRequest, out: &mut Map<String, Value>) -> Result<(), ApiError> {
+    if let Some(t) = req.temperature {
+        if !(0.0..=1.0).contains(&t) {
+            return Err(unsupported(
+                "temperature".into(),
+                "must be between 0 and 1 for this model's provider (Anthropic).",
+            ));
+        }
+        out.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = req.top_p {
+        out.insert("top_p".into(), json!(p));
+    }
+    if let Some(stop) = &req.stop {
+        let v = match stop {
+            chat::Stop::One(s) => vec![s.clone()],
+            chat::Stop::Many(v) => v.clone(),
+        };
+        out.insert("stop_sequences".into(), json!(v));
+    }
+    if let Some(u) = &req.user {
+        out.insert("metadata".into(), json!({ "user_id": u }));
+    }
+    Ok(())
+}
+
+/// Collects system text and the alternating turns; adjacent same-role turns are merged
+/// (tool results and the user's next words share one user turn).
+fn convert_messages(msgs: &[chat::Message]) -> Result<(Vec<Value>, Vec<Value>), ApiError> {
+    let mut system = Vec::new();
+    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    for (i, m) in msgs.iter().enumerate() {
+        let p = format!("messages[{i}]");
+        no_extra(&m.extra, &p)?;
+        let (role, blocks) = match m.role.as_str() {
+            "system" | "developer" => {
+                let text = text_only(m.content.as_ref(), &p)?;
+                system.push(json!({"type": "text", "text": text}));
+                continue;
+            }
+            "user" => ("user", user_blocks(m.content.as_ref(), &p)?),
+            "assistant" => ("assistant", assistant_blocks(m, &p)?),
+            "tool" => ("user", vec![tool_result(m, &p)?]),
+            _ => {
+                return Err(ApiError::bad_request(format!("Unknown role `{}`.", m.role))
+                    .with_param(format!("{p}.role")))
+            }
+        };
+        if blocks.is_empty() {
+            continue;
+        }
+        match turns.last_mut() {
+            Some((r, b)) if *r == role => b.extend(blocks),
+            _ => turns.push((role, blocks)),
+        }
+    }
+    let turns = turns
+        .into_iter()
+        .map(|(role, content)| json!({"role": role, "content": content}))
+        .collect();
+    Ok((system, turns))
+}
+
+/// The text of a message that may only hold text (system, developer, tool).
+fn text_only(content: Option<&Content>, p: &str) -> Result<String, ApiError> {
+    match content {
+        None => Ok(String::new()),
+        Some(Content::Text(s)) => Ok(s.clone()),
+        Some(Content::Parts(parts)) => {
+            let mut s = String::new();
+            for (j, part) in parts.iter().enumerate() {
+                match (&*part.kind, &part.text) {
+                    ("text", Some(t)) => s.push_str(t),
+                    _ => {
+                        return Err(unsupported(
+                            format!("{p}.content[{j}].type"),
+                            "must be text in this message.",
+                        ))
+                    }
+                }
+            }
+            Ok(s)
+        }
+    }
+}
+
+fn user_blocks(content: Option<&Content>, p: &str) -> Result<Vec<Value>, ApiError> {
+    let parts = match content {
+        None => return Ok(vec![]),
+        Some(Content::Text(s)) => return Ok(vec![json!({"type": "text", "text": s})]),
+        Some(Content::Parts(parts)) => parts,
+    };
+    parts
+        .iter()
+        .enumerate()
+        .map(|(j, part)| user_part(part, &format!("{p}.content[{j}]")))
+        .collect()
+}
+
+fn user_part(part: &Part, p: &str) -> Result<Value, ApiError> {
+    no_extra(&part.extra, p)?;
+    match (&*part.kind, &part.text, &part.image_url, &part.file) {
+        ("text", Some(t), _, _) => Ok(json!({"type": "text", "text": t})),
+        ("image_url", _, Some(img), _) => {
+            no_extra(&img.extra, &format!("{p}.image_url"))?;
+            image_block(&img.url, &format!("{p}.image_url.url"))
+        }
+        ("file", _, _, Some(f)) => {
+            no_extra(&f.extra, &format!("{p}.file"))?;
+            let pdf = f
+                .file_data
+                .as_deref()
+                .and_then(|d| d.strip_prefix("data:application/pdf;base64,"));
+            match pdf {
+                Some(data) => Ok(json!({"type": "document", "source":
+                    {"type": "base64", "media_type": "application/pdf", "data": data}})),
+                None => Err(unsupported(
+                    format!("{p}.file"),
+                    "must carry a PDF as a data URL in `file_data` for this model's provider (Anthropic).",
+                )),
+            }
+        }
+        _ => Err(unsupported(
+            format!("{p}.type"),
+            "is not supported for this model's provider (Anthropic).",
+        )),
+    }
+}
+
+const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+
+/// An image URL → an Anthropic image block: `data:` URLs inline, http(s) by URL.
+pub(crate) fn image_block(url: &str, p: &str) -> Result<Value, ApiError> {
+    if let Some(rest) = url.strip_prefix("data:") {
+        let parsed = rest
+            .split_once(',')
+            .and_then(|(meta, data)| Some((meta.strip_suffix(";base64")?, data)));
+        return match parsed {
+            Some((mt, data)) if IMAGE_TYPES.contains(&mt) => Ok(json!({"type": "image",
+                "source": {"type": "base64", "media_type": mt, "data": data}})),
+            _ => Err(unsupported(
+                p.to_string(),
+                "must be a base64 data URL of a JPEG, PNG, GIF or WebP image.",
+            )),
+        };
+    }
+    if url.starts_with("https://") || url.starts_with("http://") {
+        return Ok(json!({"type": "image", "source": {"type": "url", "url": url}}));
+    }
+    Err(unsupported(
+        p.to_string(),
+        "must be an http(s) URL or a data URL.",
+    ))
+}
+
+fn assistant_blocks(m: &chat::Message, p: &str) -> Result<Vec<Value>, ApiError> {
+    let mut blocks = Vec::new();
+    let text = match &m.content {
+        None => String::new(),
+        Some(Content::Text(s)) => s.clone(),
+        Some(Content::Parts(parts)) => {
+            let mut s = String::new();
+            for (j, part) in parts.iter().enumerate() {
+                match (&*part.kind, part.text.as_ref().or(part.refusal.as_ref())) {
+                    ("text" | "refusal", Some(t)) => s.push_str(t),
+                    _ => {
+                        return Err(unsupported(
+                            format!("{p}.content[{j}].type"),
+                            "must be text or refusal in an assistant message.",
+                        ))
+                    }
+                }
+            }
+            s
+        }
+    };
+    if !text.is_empty() {
+        blocks.push(json!({"type": "text", "text": text}));
+    }
+    for (j, call) in m.tool_calls.iter().flatten().enumerate() {
+        let input = arguments(&call.function.arguments).ok_or_else(|| {
+            ApiError::bad_request("Tool call arguments must be a JSON object.")
+                .with_param(format!("{p}.tool_calls[{j}].function.arguments"))
+        })?;
+        blocks.push(json!({"type": "tool_use", "id": call.id,
+            "name": call.function.name, "input": input}));
+    }
+    Ok(blocks)
+}
+
+/// Tool-call arguments as an object: "" means none.
+pub(crate) fn arguments(s: &str) -> Option<Value> {
+    if s.trim().is_empty() {
+        return Some(json!({}));
+    }
+    serde_json::from_str::<Value>(s).ok().filter(Value::is_object)
+}
+
+fn tool_result(m: &chat::Message, p: &str) -> Result<Value, ApiError> {
+    let id = m.tool_call_id.as_deref().ok_or_else(|| {
+        ApiError::bad_request("A tool message needs `tool_call_id`.")
+            .with_param(format!("{p}.tool_call_id"))
+    })?;
+    let text = text_only(m.content.as_ref(), p)?;
+    Ok(json!({"type": "tool_result", "tool_use_id": id, "content": text}))
+}
+
+fn convert_tools(tools: &[chat::Tool]) -> Result<Value, ApiError> {
+    let mut out = Vec::with_capacity(tools.len());
+    for (i, t) in tools.iter().enumerate() {
+        let p = format!("tools[{i}]");
+        no_extra(&t.extra, &p)?;
+        let f = match (&*t.kind, &t.function) {
+            ("function", Some(f)) => f,
+            _ => {
+                return Err(unsupported(
+                    format!("{p}.type"),
+                    "must be a function tool for this model's provider (Anthropic).",
+                ))
+            }
+        };
+        no_extra(&f.extra, &format!("{p}.function"))?;
+        let mut tool = json!({"name": f.name, "input_schema": f.parameters.clone()
+            .unwrap_or_else(|| json!({"type": "object", "properties": {}}))});
+        if let Some(d) = &f.description {
+            tool["description"] = json!(d);
+        }
+        out.push(tool);
+    }
+    Ok(Value::Array(out))
+}
+
+fn tool_choice(tc: Option<&Value>, parallel: Option<bool>) -> Result<Option<Value>, ApiError> {
+    let mut choice = match tc {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(match s.as_str() {
+            "auto" => json!({"type": "auto"}),
+            "required" => json!({"type": "any"}),
+            "none" => json!({"type": "none"}),
+            _ => return Err(unsupported("tool_choice".into(), "has an unknown value.")),
+        }),
+        Some(v) => match (v["type"].as_str(), v["function"]["name"].as_str()) {
+            (Some("function"), Some(name)) => Some(json!({"type": "tool", "name": name})),
+            _ => {
+                return Err(unsupported(
+                    "tool_choice".into(),
+                    "must be auto, required, none or a named function for this model's provider (Anthropic).",
+                ))
+            }
+        },
+    };
+    if parallel == Some(false) {
+        let c = choice.get_or_insert_with(|| json!({"type": "auto"}));
+        if c["type"] != "none" {
+            c["disable_parallel_tool_use"] = json!(true);
+        }
+    }
+    Ok(choice)
+}
+
+fn response_format(rf: Option<&Value>) -> Result<Option<Value>, ApiError> {
+    let Some(rf) = rf.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    match rf["type"].as_str() {
+        Some("text") => Ok(None),
+        Some("json_schema") => {
+            let schema = rf["json_schema"]["schema"].clone();
+            let schema = if schema.is_null() { json!({"type": "object"}) } else { schema };
+            Ok(Some(json!({"type": "json_schema", "schema": schema})))
+        }
+        _ => Err(unsupported(
+            "response_format.type".into(),
+            "must be text or json_schema for this model's provider (Anthropic); use json_schema for JSON output.",
+        )),
+    }
+}
+
+fn thinking(effort: Option<&str>, max_tokens: u64) -> Result<Option<Value>, ApiError> {
+    let budget = match effort {
+        None | Some("none" | "minimal") => return Ok(None),
+        Some("low") => 1024,
+        Some("medium") => 4096,
+        Some("high") => 16384,
+        Some(_) => return Err(unsupported("reasoning_effort".into(), "has an unknown value.")),
+    };
+    if max_tokens <= 1024 {
+        return Err(unsupported(
+            "reasoning_effort".into(),
+            "needs more than 1024 max tokens for this model's provider (Anthropic thinking budgets start at 1024).",
+        ));
+    }
+    let budget = u64::min(budget, max_tokens - 1);
+    Ok(Some(json!({"type": "enabled", "budget_tokens": budget})))
 }

@@ -1,1 +1,135 @@
-//! Messages API wire types. Placeholder: filled in by the translator work.
+//! Messages API wire types (request and reply). Unknown fields are kept in `extra`, so the
+//! translator can name what it cannot express.
+
+use super::stream::WireUsage;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+pub type Extra = Map<String, Value>;
+
+#[derive(Deserialize)]
+pub struct MessagesRequest {
+    pub model: Option<String>,
+    pub messages: Option<Vec<Message>>,
+    pub max_tokens: Option<u64>,
+    pub system: Option<Content>,
+    pub stop_sequences: Option<Vec<String>>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub top_k: Option<Value>,
+    pub stream: Option<bool>,
+    pub tools: Option<Vec<Tool>>,
+    pub tool_choice: Option<ToolChoice>,
+    pub thinking: Option<Thinking>,
+    pub metadata: Option<Metadata>,
+    pub output_config: Option<OutputConfig>,
+    pub service_tier: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: Content,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Blocks(Vec<Block>),
+}
+
+/// A content block; which fields are set depends on `kind`.
+#[derive(Deserialize)]
+pub struct Block {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub text: Option<String>,
+    pub source: Option<Source>,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub input: Option<Value>,
+    pub tool_use_id: Option<String>,
+    pub content: Option<Content>,
+    pub is_error: Option<bool>,
+    pub thinking: Option<String>,
+    pub signature: Option<String>,
+    pub data: Option<String>,
+    /// Prompt-caching hints and reply metadata that have no effect on a translated request.
+    pub cache_control: Option<Value>,
+    pub citations: Option<Value>,
+    pub caller: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Deserialize)]
+pub struct Source {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub media_type: Option<String>,
+    pub data: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct Tool {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub name: String,
+    pub description: Option<String>,
+    pub input_schema: Option<Value>,
+    pub cache_control: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Deserialize)]
+pub struct ToolChoice {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: Option<String>,
+    pub disable_parallel_tool_use: Option<bool>,
+}
+
+#[derive(Deserialize)]
+pub struct Thinking {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub budget_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+pub struct Metadata {
+    pub user_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct OutputConfig {
+    pub format: Option<OutputFormat>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Deserialize)]
+pub struct OutputFormat {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub schema: Option<Value>,
+}
+
+/// A complete Messages reply (only what translation reads).
+#[derive(Deserialize)]
+pub struct Reply {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub content: Vec<Block>,
+    pub stop_reason: Option<String>,
+    #[serde(default)]
+    pub usage: WireUsage,
+}

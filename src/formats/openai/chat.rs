@@ -1,1 +1,154 @@
-//! Chat completions wire types (request, response). Placeholder: filled in by the translator work.
+//! Chat completions wire types: the pivot's request and reply. Unknown fields are kept in
+//! `extra`, so a translator can name what it cannot express instead of dropping it.
+
+use super::stream::WireUsage;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+pub type Extra = Map<String, Value>;
+
+#[derive(Deserialize)]
+pub struct ChatRequest {
+    pub model: Option<String>,
+    #[serde(default)]
+    pub messages: Option<Vec<Message>>,
+    pub max_tokens: Option<u64>,
+    pub max_completion_tokens: Option<u64>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub stop: Option<Stop>,
+    pub stream: Option<bool>,
+    pub stream_options: Option<StreamOptions>,
+    pub tools: Option<Vec<Tool>>,
+    pub tool_choice: Option<Value>,
+    pub parallel_tool_calls: Option<bool>,
+    pub response_format: Option<Value>,
+    pub reasoning_effort: Option<String>,
+    pub user: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Deserialize)]
+pub struct StreamOptions {
+    pub include_usage: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: Option<Content>,
+    pub name: Option<String>,
+    pub tool_calls: Option<Vec<ToolCall>>,
+    pub tool_call_id: Option<String>,
+    pub refusal: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+/// A content part; which fields are set depends on `kind`.
+#[derive(Deserialize)]
+pub struct Part {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub text: Option<String>,
+    pub refusal: Option<String>,
+    pub image_url: Option<ImageUrl>,
+    pub file: Option<FilePart>,
+    pub input_audio: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Deserialize)]
+pub struct ImageUrl {
+    pub url: String,
+    pub detail: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Deserialize)]
+pub struct FilePart {
+    pub file_data: Option<String>,
+    pub file_id: Option<String>,
+    pub filename: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Deserialize)]
+pub struct Tool {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: Option<FunctionDef>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Deserialize)]
+pub struct FunctionDef {
+    pub name: String,
+    pub description: Option<String>,
+    pub parameters: Option<Value>,
+    pub strict: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub function: FunctionCall,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Deserialize)]
+pub struct FunctionCall {
+    pub name: String,
+    #[serde(default)]
+    pub arguments: String,
+}
+
+/// A complete chat reply (only what translation reads).
+#[derive(Deserialize)]
+pub struct ChatCompletion {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub choices: Vec<Choice>,
+    pub usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+pub struct Choice {
+    pub message: ReplyMessage,
+    pub finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ReplyMessage {
+    pub content: Option<String>,
+    pub reasoning_content: Option<String>,
+    pub reasoning: Option<String>,
+    pub tool_calls: Option<Vec<ToolCall>>,
+}

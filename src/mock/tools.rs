@@ -1,0 +1,129 @@
+//! Deterministic tool calls, one rule for both APIs: when the request offers tools, does not
+//! forbid them, and the last turn is the user's own words (not tool results), the reply calls
+//! the forced tool or the first one, plus the second in parallel when allowed.
+
+use super::reply;
+use serde_json::{json, Map, Value};
+
+pub struct Call {
+    pub name: String,
+    pub args: Value,
+}
+
+/// (name, JSON schema) of each offered tool.
+type Offered<'a> = Vec<(&'a str, &'a Value)>;
+
+fn choose(offered: Offered<'_>, forced: Option<&str>, parallel: bool, seed: u64) -> Vec<Call> {
+    let picks: Vec<(&str, &Value)> = match forced {
+        Some(name) => offered.into_iter().filter(|(n, _)| *n == name).take(1).collect(),
+        None => offered.into_iter().take(if parallel { 2 } else { 1 }).collect(),
+    };
+    picks
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, schema))| Call {
+            name: name.to_string(),
+            args: args(schema, seed.wrapping_add(i as u64)),
+        })
+        .collect()
+}
+
+/// Arguments from a JSON schema's properties: a word for strings, 42, true, else null.
+fn args(schema: &Value, seed: u64) -> Value {
+    let mut out = Map::new();
+    let words = reply::words(seed, 8);
+    for (i, (k, p)) in schema["properties"].as_object().into_iter().flatten().enumerate() {
+        let v = match p["type"].as_str() {
+            Some("string") => json!(words[i % words.len()].trim()),
+            Some("number" | "integer") => json!(42),
+            Some("boolean") => json!(true),
+            _ => Value::Null,
+        };
+        out.insert(k.clone(), v);
+    }
+    Value::Object(out)
+}
+
+pub fn openai_calls(req: &Value, seed: u64) -> Vec<Call> {
+    let last = req["messages"].as_array().and_then(|m| m.last());
+    if last.is_none_or(|m| m["role"] != "user") {
+        return vec![];
+    }
+    let offered: Offered<'_> = req["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| Some((t["function"]["name"].as_str()?, &t["function"]["parameters"])))
+        .collect();
+    let tc = &req["tool_choice"];
+    if offered.is_empty() || tc == "none" {
+        return vec![];
+    }
+    let forced = tc["function"]["name"].as_str();
+    let parallel = req["parallel_tool_calls"] != json!(false);
+    choose(offered, forced, parallel, seed)
+}
+
+pub fn anthropic_calls(req: &Value, seed: u64) -> Vec<Call> {
+    let last = req["messages"].as_array().and_then(|m| m.last());
+    let Some(last) = last.filter(|m| m["role"] == "user") else {
+        return vec![];
+    };
+    let only_results = last["content"].as_array().is_some_and(|c| {
+        !c.is_empty() && c.iter().all(|b| b["type"] == "tool_result")
+    });
+    let offered: Offered<'_> = req["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| Some((t["name"].as_str()?, &t["input_schema"])))
+        .collect();
+    let tc = &req["tool_choice"];
+    if only_results || offered.is_empty() || tc["type"] == "none" {
+        return vec![];
+    }
+    let forced = if tc["type"] == "tool" { tc["name"].as_str() } else { None };
+    let parallel = tc["disable_parallel_tool_use"] != json!(true);
+    choose(offered, forced, parallel, seed)
+}
+
+/// Output tokens the calls count as: about four characters a token.
+pub fn tokens(calls: &[Call]) -> usize {
+    calls.iter().map(|c| (c.name.len() + c.args.to_string().len()).div_ceil(4)).sum()
+}
+
+/// `s` in up to three pieces, as providers stream argument fragments.
+pub fn fragments(s: &str) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let step = chars.len().div_ceil(3).max(1);
+    chars.chunks(step).map(|c| c.iter().collect()).collect()
+}
+
+pub fn openai_id(seed: u64, i: usize) -> String {
+    format!("call_mock{seed:012x}{i}")
+}
+
+pub fn openai_message_calls(calls: &[Call], seed: u64) -> Value {
+    Value::Array(
+        calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| json!({"id": openai_id(seed, i), "type": "function",
+                "function": {"name": c.name, "arguments": c.args.to_string()}}))
+            .collect(),
+    )
+}
+
+/// Stream deltas as OpenAI sends them: per call, a first fragment with the id, type and name
+/// and empty arguments, then the arguments in pieces.
+pub fn openai_stream_deltas(calls: &[Call], seed: u64) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (i, c) in calls.iter().enumerate() {
+        out.push(json!({"tool_calls": [{"index": i, "id": openai_id(seed, i), "type": "function",
+            "function": {"name": c.name, "arguments": ""}}]}));
+        for f in fragments(&c.args.to_string()) {
+            out.push(json!({"tool_calls": [{"index": i, "function": {"arguments": f}}]}));
+        }
+    }
+    out
+}
