@@ -50,14 +50,33 @@ pub(super) async fn handle(
     req.common.push(("x-mock-model", model.clone()));
     let reply = Reply::new(&body, &model, max, b);
     if body["stream"].as_bool() == Some(true) {
-        let err = sse(Some("error"), &json!({"type": "error",
-            "error": {"type": "overloaded_error", "message": "Overloaded"}}));
+        let err = sse(
+            Some("error"),
+            &json!({"type": "error",
+            "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        );
         let rid = reply.request_id();
-        send_events(s, &reply.events(), b, &err, &req.common, &[("request-id", &rid)]).await
+        send_events(
+            s,
+            &reply.events(),
+            b,
+            &err,
+            &req.common,
+            &[("request-id", &rid)],
+        )
+        .await
     } else {
         let rid = reply.request_id();
         let v = reply.message();
-        send_json(s, 200, &v, &req.common, b.drop_after, &[("request-id", &rid)]).await
+        send_json(
+            s,
+            200,
+            &v,
+            &req.common,
+            b.drop_after,
+            &[("request-id", &rid)],
+        )
+        .await
     }
 }
 
@@ -87,8 +106,11 @@ impl Reply {
         } else {
             (reply::words(seed, n), "end_turn")
         };
-        let output = if calls.is_empty() { n } else { 5 + tools::tokens(&calls) }
-            + thinking.as_ref().map_or(0, |_| THINKING_WORDS);
+        let output = if calls.is_empty() {
+            n
+        } else {
+            5 + tools::tokens(&calls)
+        } + thinking.as_ref().map_or(0, |_| THINKING_WORDS);
         let p = super::prompt_tokens(body);
         let (read, write) = if body.to_string().contains("\"cache_control\"") {
             (p / 2, p / 4)
@@ -97,8 +119,16 @@ impl Reply {
         };
         let usage = json!({"input_tokens": p - read - write, "cache_creation_input_tokens": write,
             "cache_read_input_tokens": read, "output_tokens": output, "service_tier": "standard"});
-        Reply { id: format!("msg_mock{seed:016x}"), model: model.to_string(), thinking, text,
-            calls, stop, usage, seed }
+        Reply {
+            id: format!("msg_mock{seed:016x}"),
+            model: model.to_string(),
+            thinking,
+            text,
+            calls,
+            stop,
+            usage,
+            seed,
+        }
     }
 
     fn request_id(&self) -> String {
@@ -116,7 +146,9 @@ impl Reply {
         }
         content.push(json!({"type": "text", "text": self.text.concat()}));
         for (i, c) in self.calls.iter().enumerate() {
-            content.push(json!({"type": "tool_use", "id": self.tool_id(i), "name": c.name, "input": c.args}));
+            content.push(
+                json!({"type": "tool_use", "id": self.tool_id(i), "name": c.name, "input": c.args}),
+            );
         }
         json!({"id": self.id, "type": "message", "role": "assistant", "model": self.model,
             "content": content, "stop_reason": self.stop, "stop_sequence": null, "usage": self.usage})
@@ -125,28 +157,53 @@ impl Reply {
     fn events(&self) -> Vec<Vec<u8>> {
         let mut start_usage = self.usage.clone();
         start_usage["output_tokens"] = json!(1);
-        let mut ev = vec![sse(Some("message_start"), &json!({"type": "message_start", "message": {
+        let mut ev = vec![sse(
+            Some("message_start"),
+            &json!({"type": "message_start", "message": {
             "id": self.id, "type": "message", "role": "assistant", "model": self.model,
-            "content": [], "stop_reason": null, "stop_sequence": null, "usage": start_usage}}))];
+            "content": [], "stop_reason": null, "stop_sequence": null, "usage": start_usage}}),
+        )];
         let mut index = 0;
         if let Some(t) = &self.thinking {
-            let deltas = vec![json!({"type": "thinking_delta", "thinking": t}),
-                json!({"type": "signature_delta", "signature": "mocksig"})];
-            block(&mut ev, index, json!({"type": "thinking", "thinking": "", "signature": ""}), deltas);
+            let deltas = vec![
+                json!({"type": "thinking_delta", "thinking": t}),
+                json!({"type": "signature_delta", "signature": "mocksig"}),
+            ];
+            block(
+                &mut ev,
+                index,
+                json!({"type": "thinking", "thinking": "", "signature": ""}),
+                deltas,
+            );
             index += 1;
         }
-        let texts = self.text.iter().map(|w| json!({"type": "text_delta", "text": w})).collect();
+        let texts = self
+            .text
+            .iter()
+            .map(|w| json!({"type": "text_delta", "text": w}))
+            .collect();
         block(&mut ev, index, json!({"type": "text", "text": ""}), texts);
         for (i, c) in self.calls.iter().enumerate() {
             index += 1;
             let mut parts = vec![json!({"type": "input_json_delta", "partial_json": ""})];
-            parts.extend(tools::fragments(&c.args.to_string()).into_iter()
-                .map(|f| json!({"type": "input_json_delta", "partial_json": f})));
-            block(&mut ev, index, json!({"type": "tool_use", "id": self.tool_id(i), "name": c.name, "input": {}}), parts);
+            parts.extend(
+                tools::fragments(&c.args.to_string())
+                    .into_iter()
+                    .map(|f| json!({"type": "input_json_delta", "partial_json": f})),
+            );
+            block(
+                &mut ev,
+                index,
+                json!({"type": "tool_use", "id": self.tool_id(i), "name": c.name, "input": {}}),
+                parts,
+            );
         }
-        ev.push(sse(Some("message_delta"), &json!({"type": "message_delta",
+        ev.push(sse(
+            Some("message_delta"),
+            &json!({"type": "message_delta",
             "delta": {"stop_reason": self.stop, "stop_sequence": null},
-            "usage": {"output_tokens": self.usage["output_tokens"]}})));
+            "usage": {"output_tokens": self.usage["output_tokens"]}}),
+        ));
         ev.push(sse(Some("message_stop"), &json!({"type": "message_stop"})));
         ev
     }
@@ -154,14 +211,23 @@ impl Reply {
 
 /// One content block's events; the first block is followed by a `ping`, as Anthropic does.
 fn block(ev: &mut Vec<Vec<u8>>, index: usize, start: Value, deltas: Vec<Value>) {
-    ev.push(sse(Some("content_block_start"), &json!({"type": "content_block_start", "index": index, "content_block": start})));
+    ev.push(sse(
+        Some("content_block_start"),
+        &json!({"type": "content_block_start", "index": index, "content_block": start}),
+    ));
     if index == 0 {
         ev.push(sse(Some("ping"), &json!({"type": "ping"})));
     }
     for d in deltas {
-        ev.push(sse(Some("content_block_delta"), &json!({"type": "content_block_delta", "index": index, "delta": d})));
+        ev.push(sse(
+            Some("content_block_delta"),
+            &json!({"type": "content_block_delta", "index": index, "delta": d}),
+        ));
     }
-    ev.push(sse(Some("content_block_stop"), &json!({"type": "content_block_stop", "index": index})));
+    ev.push(sse(
+        Some("content_block_stop"),
+        &json!({"type": "content_block_stop", "index": index}),
+    ));
 }
 
 /// Anthropic's error body for `status`.
@@ -171,11 +237,18 @@ async fn error(s: &mut ServerSession, status: u16, msg: &str, common: &[(&str, S
         401 => ("authentication_error", msg),
         403 => ("permission_error", msg),
         404 => ("not_found_error", msg),
-        429 => ("rate_limit_error", "Number of requests has exceeded your rate limit (mock)."),
+        429 => (
+            "rate_limit_error",
+            "Number of requests has exceeded your rate limit (mock).",
+        ),
         529 => ("overloaded_error", "Overloaded"),
         _ => ("api_error", "Internal server error (mock)."),
     };
     let v = json!({"type": "error", "error": {"type": kind, "message": msg}, "request_id": "req_mock_error"});
-    let retry: &[(&str, &str)] = if status == 429 { &[("retry-after", "1")] } else { &[] };
+    let retry: &[(&str, &str)] = if status == 429 {
+        &[("retry-after", "1")]
+    } else {
+        &[]
+    };
     send_json(s, status, &v, common, None, retry).await
 }

@@ -124,7 +124,10 @@ fn header_num<T: std::str::FromStr>(s: &ServerSession, name: &str) -> Option<T> 
 }
 
 fn header_str<'s>(s: &'s ServerSession, name: &str) -> Option<&'s str> {
-    s.req_header().headers.get(name).and_then(|v| v.to_str().ok())
+    s.req_header()
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
 }
 
 pub(crate) fn now() -> u64 {
@@ -196,7 +199,11 @@ impl MockApp {
         let h = s.req_header();
         let mut names: Vec<&str> = h.headers.keys().map(|k| k.as_str()).collect();
         names.sort_unstable();
-        let pq = h.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+        let pq = h
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
         let version = if s.is_http2() { "2" } else { "1.1" };
         let mut common = vec![
             ("x-mock-name", self.settings.name.clone()),

@@ -31,13 +31,22 @@ pub(super) async fn handle(
     if !authorised {
         return error(s, 401, common).await;
     }
-    if azure.is_some() && !s.req_header().uri.query().unwrap_or("").contains("api-version=") {
+    if azure.is_some()
+        && !s
+            .req_header()
+            .uri
+            .query()
+            .unwrap_or("")
+            .contains("api-version=")
+    {
         return error(s, 400, common).await;
     }
     if let Some(code) = b.status.filter(|c| (300..=599).contains(c)) {
         return error(s, code, common).await;
     }
-    let path = azure.as_ref().map_or(req.path.as_str(), |(_, op)| op.as_str());
+    let path = azure
+        .as_ref()
+        .map_or(req.path.as_str(), |(_, op)| op.as_str());
     let (method_ok, kind) = match path {
         "/v1/models" => (req.method == http::Method::GET, Kind::Models),
         "/v1/chat/completions" => (req.method == http::Method::POST, Kind::Chat),
@@ -94,7 +103,11 @@ async fn completion(
     common: &[(&str, String)],
 ) -> bool {
     let seed = super::seed(model, req);
-    let calls = if chat { tools::openai_calls(req, seed) } else { vec![] };
+    let calls = if chat {
+        tools::openai_calls(req, seed)
+    } else {
+        vec![]
+    };
     let cap = req["max_completion_tokens"]
         .as_u64()
         .or(req["max_tokens"].as_u64())
@@ -110,10 +123,19 @@ async fn completion(
     };
     let usage = usage(req, n, b);
     let created = super::now();
-    let id = if chat { format!("chatcmpl-mock{seed:016x}") } else { format!("cmpl-mock{seed:016x}") };
-    let head = |object: &str| json!({"id": id, "object": object, "created": created, "model": model});
+    let id = if chat {
+        format!("chatcmpl-mock{seed:016x}")
+    } else {
+        format!("cmpl-mock{seed:016x}")
+    };
+    let head =
+        |object: &str| json!({"id": id, "object": object, "created": created, "model": model});
     if req["stream"].as_bool() != Some(true) {
-        let mut v = head(if chat { "chat.completion" } else { "text_completion" });
+        let mut v = head(if chat {
+            "chat.completion"
+        } else {
+            "text_completion"
+        });
         let text: String = words.concat();
         v["choices"] = if chat {
             let mut msg = json!({"role": "assistant", "content": text, "refusal": null});
@@ -132,7 +154,11 @@ async fn completion(
         return send_json(s, 200, &v, common, b.drop_after, &[]).await;
     }
     let include_usage = req["stream_options"]["include_usage"].as_bool() == Some(true);
-    let object = if chat { "chat.completion.chunk" } else { "text_completion" };
+    let object = if chat {
+        "chat.completion.chunk"
+    } else {
+        "text_completion"
+    };
     let chunk = |choice: Value| {
         let mut v = head(object);
         v["choices"] = json!([choice]);
@@ -150,14 +176,22 @@ async fn completion(
             }
         }
         for delta in tools::openai_stream_deltas(&calls, seed) {
-            events.push(chunk(json!({"index": 0, "delta": delta, "logprobs": null, "finish_reason": null})));
+            events.push(chunk(
+                json!({"index": 0, "delta": delta, "logprobs": null, "finish_reason": null}),
+            ));
         }
-        events.push(chunk(json!({"index": 0, "delta": {}, "logprobs": null, "finish_reason": finish})));
+        events.push(chunk(
+            json!({"index": 0, "delta": {}, "logprobs": null, "finish_reason": finish}),
+        ));
     } else {
         for w in &words {
-            events.push(chunk(json!({"text": w, "index": 0, "logprobs": null, "finish_reason": null})));
+            events.push(chunk(
+                json!({"text": w, "index": 0, "logprobs": null, "finish_reason": null}),
+            ));
         }
-        events.push(chunk(json!({"text": "", "index": 0, "logprobs": null, "finish_reason": finish})));
+        events.push(chunk(
+            json!({"text": "", "index": 0, "logprobs": null, "finish_reason": finish}),
+        ));
     }
     if include_usage {
         let mut last = head(object);
@@ -170,7 +204,12 @@ async fn completion(
     send_events(s, &events, b, &super::sse(None, &err), common, &[]).await
 }
 
-async fn embeddings(s: &mut ServerSession, req: &Value, model: &str, common: &[(&str, String)]) -> bool {
+async fn embeddings(
+    s: &mut ServerSession,
+    req: &Value,
+    model: &str,
+    common: &[(&str, String)],
+) -> bool {
     let dims = req["dimensions"].as_u64().unwrap_or(16).clamp(1, 4096) as usize;
     let inputs: Vec<String> = match &req["input"] {
         Value::String(t) => vec![t.clone()],
@@ -202,15 +241,43 @@ async fn embeddings(s: &mut ServerSession, req: &Value, model: &str, common: &[(
 /// The provider's error body for `status`, as OpenAI sends it.
 pub(super) async fn error(s: &mut ServerSession, status: u16, common: &[(&str, String)]) -> bool {
     let (kind, code, msg) = match status {
-        400 => ("invalid_request_error", Some("invalid_json"), "We could not parse the JSON body of your request."),
-        401 => ("invalid_request_error", Some("invalid_api_key"), "Incorrect API key provided."),
-        404 => ("invalid_request_error", Some("unknown_url"), "Unknown request URL."),
+        400 => (
+            "invalid_request_error",
+            Some("invalid_json"),
+            "We could not parse the JSON body of your request.",
+        ),
+        401 => (
+            "invalid_request_error",
+            Some("invalid_api_key"),
+            "Incorrect API key provided.",
+        ),
+        404 => (
+            "invalid_request_error",
+            Some("unknown_url"),
+            "Unknown request URL.",
+        ),
         405 => ("invalid_request_error", None, "Method not allowed."),
-        429 => ("requests", Some("rate_limit_exceeded"), "Rate limit reached for requests (mock)."),
-        503 => ("server_error", Some("server_is_overloaded"), "The server is overloaded (mock)."),
-        _ => ("server_error", None, "The server had an error while processing your request (mock)."),
+        429 => (
+            "requests",
+            Some("rate_limit_exceeded"),
+            "Rate limit reached for requests (mock).",
+        ),
+        503 => (
+            "server_error",
+            Some("server_is_overloaded"),
+            "The server is overloaded (mock).",
+        ),
+        _ => (
+            "server_error",
+            None,
+            "The server had an error while processing your request (mock).",
+        ),
     };
     let v = json!({"error": {"message": msg, "type": kind, "param": null, "code": code}});
-    let retry: &[(&str, &str)] = if status == 429 { &[("retry-after", "1")] } else { &[] };
+    let retry: &[(&str, &str)] = if status == 429 {
+        &[("retry-after", "1")]
+    } else {
+        &[]
+    };
     send_json(s, status, &v, common, None, retry).await
 }

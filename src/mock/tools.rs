@@ -15,8 +15,15 @@ type Offered<'a> = Vec<(&'a str, &'a Value)>;
 
 fn choose(offered: Offered<'_>, forced: Option<&str>, parallel: bool, seed: u64) -> Vec<Call> {
     let picks: Vec<(&str, &Value)> = match forced {
-        Some(name) => offered.into_iter().filter(|(n, _)| *n == name).take(1).collect(),
-        None => offered.into_iter().take(if parallel { 2 } else { 1 }).collect(),
+        Some(name) => offered
+            .into_iter()
+            .filter(|(n, _)| *n == name)
+            .take(1)
+            .collect(),
+        None => offered
+            .into_iter()
+            .take(if parallel { 2 } else { 1 })
+            .collect(),
     };
     picks
         .into_iter()
@@ -32,7 +39,12 @@ fn choose(offered: Offered<'_>, forced: Option<&str>, parallel: bool, seed: u64)
 fn args(schema: &Value, seed: u64) -> Value {
     let mut out = Map::new();
     let words = reply::words(seed, 8);
-    for (i, (k, p)) in schema["properties"].as_object().into_iter().flatten().enumerate() {
+    for (i, (k, p)) in schema["properties"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let v = match p["type"].as_str() {
             Some("string") => json!(words[i % words.len()].trim()),
             Some("number" | "integer") => json!(42),
@@ -53,7 +65,12 @@ pub fn openai_calls(req: &Value, seed: u64) -> Vec<Call> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|t| Some((t["function"]["name"].as_str()?, &t["function"]["parameters"])))
+        .filter_map(|t| {
+            Some((
+                t["function"]["name"].as_str()?,
+                &t["function"]["parameters"],
+            ))
+        })
         .collect();
     let tc = &req["tool_choice"];
     if offered.is_empty() || tc == "none" {
@@ -69,9 +86,9 @@ pub fn anthropic_calls(req: &Value, seed: u64) -> Vec<Call> {
     let Some(last) = last.filter(|m| m["role"] == "user") else {
         return vec![];
     };
-    let only_results = last["content"].as_array().is_some_and(|c| {
-        !c.is_empty() && c.iter().all(|b| b["type"] == "tool_result")
-    });
+    let only_results = last["content"]
+        .as_array()
+        .is_some_and(|c| !c.is_empty() && c.iter().all(|b| b["type"] == "tool_result"));
     let offered: Offered<'_> = req["tools"]
         .as_array()
         .into_iter()
@@ -82,14 +99,21 @@ pub fn anthropic_calls(req: &Value, seed: u64) -> Vec<Call> {
     if only_results || offered.is_empty() || tc["type"] == "none" {
         return vec![];
     }
-    let forced = if tc["type"] == "tool" { tc["name"].as_str() } else { None };
+    let forced = if tc["type"] == "tool" {
+        tc["name"].as_str()
+    } else {
+        None
+    };
     let parallel = tc["disable_parallel_tool_use"] != json!(true);
     choose(offered, forced, parallel, seed)
 }
 
 /// Output tokens the calls count as: about four characters a token.
 pub fn tokens(calls: &[Call]) -> usize {
-    calls.iter().map(|c| (c.name.len() + c.args.to_string().len()).div_ceil(4)).sum()
+    calls
+        .iter()
+        .map(|c| (c.name.len() + c.args.to_string().len()).div_ceil(4))
+        .sum()
 }
 
 /// `s` in up to three pieces, as providers stream argument fragments.
@@ -108,8 +132,10 @@ pub fn openai_message_calls(calls: &[Call], seed: u64) -> Value {
         calls
             .iter()
             .enumerate()
-            .map(|(i, c)| json!({"id": openai_id(seed, i), "type": "function",
-                "function": {"name": c.name, "arguments": c.args.to_string()}}))
+            .map(|(i, c)| {
+                json!({"id": openai_id(seed, i), "type": "function",
+                "function": {"name": c.name, "arguments": c.args.to_string()}})
+            })
             .collect(),
     )
 }
@@ -119,8 +145,10 @@ pub fn openai_message_calls(calls: &[Call], seed: u64) -> Value {
 pub fn openai_stream_deltas(calls: &[Call], seed: u64) -> Vec<Value> {
     let mut out = Vec::new();
     for (i, c) in calls.iter().enumerate() {
-        out.push(json!({"tool_calls": [{"index": i, "id": openai_id(seed, i), "type": "function",
-            "function": {"name": c.name, "arguments": ""}}]}));
+        out.push(
+            json!({"tool_calls": [{"index": i, "id": openai_id(seed, i), "type": "function",
+            "function": {"name": c.name, "arguments": ""}}]}),
+        );
         for f in fragments(&c.args.to_string()) {
             out.push(json!({"tool_calls": [{"index": i, "function": {"arguments": f}}]}));
         }

@@ -14,7 +14,9 @@ pub(crate) fn parse<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, 
         if e.classify() == serde_json::error::Category::Data {
             ApiError::bad_request(format!("The request body is not valid for this API: {e}"))
         } else {
-            ApiError::invalid_json(format!("We could not parse the JSON body of your request: {e}"))
+            ApiError::invalid_json(format!(
+                "We could not parse the JSON body of your request: {e}"
+            ))
         }
     })
 }
@@ -320,7 +322,9 @@ pub(crate) fn arguments(s: &str) -> Option<Value> {
     if s.trim().is_empty() {
         return Some(json!({}));
     }
-    serde_json::from_str::<Value>(s).ok().filter(Value::is_object)
+    serde_json::from_str::<Value>(s)
+        .ok()
+        .filter(Value::is_object)
 }
 
 fn tool_result(m: &chat::Message, p: &str) -> Result<Value, ApiError> {
@@ -336,7 +340,6 @@ fn convert_tools(tools: &[chat::Tool]) -> Result<Value, ApiError> {
     let mut out = Vec::with_capacity(tools.len());
     for (i, t) in tools.iter().enumerate() {
         let p = format!("tools[{i}]");
-        no_extra(&t.extra, &p)?;
         let f = match (&*t.kind, &t.function) {
             ("function", Some(f)) => f,
             _ => {
@@ -346,6 +349,7 @@ fn convert_tools(tools: &[chat::Tool]) -> Result<Value, ApiError> {
                 ))
             }
         };
+        no_extra(&t.extra, &p)?;
         no_extra(&f.extra, &format!("{p}.function"))?;
         let mut tool = json!({"name": f.name, "input_schema": f.parameters.clone()
             .unwrap_or_else(|| json!({"type": "object", "properties": {}}))});
@@ -409,7 +413,12 @@ fn thinking(effort: Option<&str>, max_tokens: u64) -> Result<Option<Value>, ApiE
         Some("low") => 1024,
         Some("medium") => 4096,
         Some("high") => 16384,
-        Some(_) => return Err(unsupported("reasoning_effort".into(), "has an unknown value.")),
+        Some(_) => {
+            return Err(unsupported(
+                "reasoning_effort".into(),
+                "has an unknown value.",
+            ))
+        }
     };
     if max_tokens <= 1024 {
         return Err(unsupported(
@@ -419,4 +428,135 @@ fn thinking(effort: Option<&str>, max_tokens: u64) -> Result<Option<Value>, ApiE
     }
     let budget = u64::min(budget, max_tokens - 1);
     Ok(Some(json!({"type": "enabled", "budget_tokens": budget})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::MaxTokensField;
+
+    const OPTS: RequestOptions<'static> = RequestOptions {
+        model: "m",
+        default_max_tokens: 4096,
+        max_tokens_field: MaxTokensField::MaxCompletionTokens,
+    };
+
+    fn param_of(body: Value) -> String {
+        let e = from_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap_err();
+        assert_eq!(e.status, 400, "{e:?}");
+        e.param.map(|p| p.into_owned()).unwrap_or_default()
+    }
+
+    fn user(extra: Value) -> Value {
+        let mut v = json!({"model": "x", "messages": [{"role": "user", "content": "hi"}]});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        v
+    }
+
+    #[test]
+    fn inexpressible_fields_are_named() {
+        for (extra, param) in [
+            (json!({"n": 2}), "n"),
+            (json!({"logprobs": true}), "logprobs"),
+            (json!({"seed": 7}), "seed"),
+            (json!({"frequency_penalty": 0.5}), "frequency_penalty"),
+            (json!({"temperature": 1.5}), "temperature"),
+            (
+                json!({"response_format": {"type": "json_object"}}),
+                "response_format.type",
+            ),
+            (
+                json!({"reasoning_effort": "high", "max_tokens": 1000}),
+                "reasoning_effort",
+            ),
+            (
+                json!({"tools": [{"type": "custom", "custom": {"name": "x"}}]}),
+                "tools[0].type",
+            ),
+            (json!({"brand_new_field": 1}), "brand_new_field"),
+        ] {
+            assert_eq!(param_of(user(extra.clone())), param, "{extra}");
+        }
+    }
+
+    #[test]
+    fn neutral_and_ignored_fields_pass() {
+        let body = user(
+            json!({"n": 1, "logprobs": false, "seed": null, "store": true,
+            "metadata": {"a": "b"}, "presence_penalty": 0, "modalities": ["text"]}),
+        );
+        assert!(from_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).is_ok());
+    }
+
+    #[test]
+    fn message_errors_are_located() {
+        let bad_image = json!({"model": "x", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/bmp;base64,AA"}}]}]});
+        assert_eq!(param_of(bad_image), "messages[0].content[0].image_url.url");
+        let ftp = json!({"model": "x", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "ftp://h/x.png"}}]}]});
+        assert_eq!(param_of(ftp), "messages[0].content[0].image_url.url");
+        let audio = json!({"model": "x", "messages": [{"role": "user", "content": [
+            {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}]});
+        assert_eq!(param_of(audio), "messages[0].content[0].type");
+        let args = json!({"model": "x", "messages": [{"role": "assistant", "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]}]});
+        assert_eq!(
+            param_of(args),
+            "messages[0].tool_calls[0].function.arguments"
+        );
+        let role = json!({"model": "x", "messages": [{"role": "robot", "content": "x"}]});
+        assert_eq!(param_of(role), "messages[0].role");
+        assert_eq!(param_of(json!({"model": "x", "messages": []})), "messages");
+        let e = from_chat(b"{nope", &OPTS).unwrap_err();
+        assert_eq!(e.code.as_deref(), Some("invalid_json"));
+    }
+
+    #[test]
+    fn thinking_budget_stays_below_max_tokens() {
+        let body = user(json!({"reasoning_effort": "high", "max_tokens": 2000}));
+        let t = from_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap();
+        let v: Value = serde_json::from_slice(&t.body).unwrap();
+        assert_eq!(v["thinking"]["budget_tokens"], 1999);
+    }
+
+    #[test]
+    fn anthropic_fields_openai_cannot_express() {
+        let to = |v: Value| to_chat(&serde_json::to_vec(&v).unwrap(), &OPTS).unwrap_err();
+        let base =
+            json!({"model": "x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
+        let mut v = base.clone();
+        v["top_k"] = json!(5);
+        assert_eq!(to(v).param.as_deref(), Some("top_k"));
+        let mut v = base.clone();
+        v["tools"] = json!([{"type": "web_search_20250305", "name": "web_search"}]);
+        assert_eq!(to(v).param.as_deref(), Some("tools[0].type"));
+        let mut v = base.clone();
+        v["mcp_servers"] = json!([]);
+        assert_eq!(to(v).param.as_deref(), Some("mcp_servers"));
+        let mut v = base;
+        v["messages"][0]["content"] = json!([{"type": "tool_result", "tool_use_id": "t",
+            "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA"}}]}]);
+        assert_eq!(
+            to(v).param.as_deref(),
+            Some("messages[0].content[0].content[0].type")
+        );
+    }
+
+    #[test]
+    fn streams_always_ask_for_usage_upstream() {
+        let body = json!({"model": "x", "max_tokens": 5, "stream": true,
+            "messages": [{"role": "user", "content": "hi"}]});
+        let opts = RequestOptions {
+            max_tokens_field: MaxTokensField::MaxTokens,
+            ..OPTS
+        };
+        let t = to_chat(&serde_json::to_vec(&body).unwrap(), &opts).unwrap();
+        let v: Value = serde_json::from_slice(&t.body).unwrap();
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["max_tokens"], 5);
+        assert!(t.stream && !t.include_usage);
+    }
 }

@@ -23,9 +23,14 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
             "text" => text.push_str(b.text.as_deref().unwrap_or("")),
             "thinking" => reasoning.push_str(b.thinking.as_deref().unwrap_or("")),
             "tool_use" => {
-                let args = b.input.as_ref().map_or_else(|| "{}".into(), Value::to_string);
-                calls.push(json!({"id": b.id.as_deref().unwrap_or(""), "type": "function",
-                    "function": {"name": b.name.as_deref().unwrap_or(""), "arguments": args}}));
+                let args = b
+                    .input
+                    .as_ref()
+                    .map_or_else(|| "{}".into(), Value::to_string);
+                calls.push(
+                    json!({"id": b.id.as_deref().unwrap_or(""), "type": "function",
+                    "function": {"name": b.name.as_deref().unwrap_or(""), "arguments": args}}),
+                );
             }
             _ => {}
         }
@@ -68,7 +73,11 @@ pub fn from_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage)
         .ok_or_else(|| ApiError::bad_upstream("The upstream reply has no choices."))?;
     let m = choice.message;
     let mut content = Vec::new();
-    if let Some(t) = m.reasoning_content.or(m.reasoning).filter(|t| !t.is_empty()) {
+    if let Some(t) = m
+        .reasoning_content
+        .or(m.reasoning)
+        .filter(|t| !t.is_empty())
+    {
         content.push(json!({"type": "thinking", "thinking": t, "signature": ""}));
     }
     if let Some(t) = m.content.filter(|t| !t.is_empty()) {
@@ -76,10 +85,14 @@ pub fn from_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage)
     }
     for call in m.tool_calls.into_iter().flatten() {
         let input = super::request::arguments(&call.function.arguments).ok_or_else(|| {
-            ApiError::bad_upstream("The upstream returned tool call arguments that are not a JSON object.")
+            ApiError::bad_upstream(
+                "The upstream returned tool call arguments that are not a JSON object.",
+            )
         })?;
-        content.push(json!({"type": "tool_use", "id": call.id, "name": call.function.name,
-            "input": input}));
+        content.push(
+            json!({"type": "tool_use", "id": call.id, "name": call.function.name,
+            "input": input}),
+        );
     }
     let usage = r.usage.map(|u| u.normalise()).unwrap_or_default();
     let stop = match choice.finish_reason.as_deref().map(finish_reason) {

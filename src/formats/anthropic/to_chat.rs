@@ -18,8 +18,10 @@ pub fn to_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, Api
     }
     let msgs = req.messages.as_deref().unwrap_or_default();
     if msgs.is_empty() {
-        return Err(ApiError::bad_request("messages: at least one message is required")
-            .with_param("messages"));
+        return Err(
+            ApiError::bad_request("messages: at least one message is required")
+                .with_param("messages"),
+        );
     }
     let mut out_msgs = Vec::with_capacity(msgs.len() + 1);
     if let Some(system) = &req.system {
@@ -90,12 +92,21 @@ fn options(req: &MessagesRequest, out: &mut Map<String, Value>) -> Result<(), Ap
         match &oc.format {
             None => {}
             Some(f) if f.kind == "json_schema" => {
-                let schema = f.schema.clone().unwrap_or_else(|| json!({"type": "object"}));
-                out.insert("response_format".into(), json!({"type": "json_schema",
-                    "json_schema": {"name": "output", "schema": schema}}));
+                let schema = f
+                    .schema
+                    .clone()
+                    .unwrap_or_else(|| json!({"type": "object"}));
+                out.insert(
+                    "response_format".into(),
+                    json!({"type": "json_schema",
+                    "json_schema": {"name": "output", "schema": schema}}),
+                );
             }
             Some(_) => {
-                return Err(unsupported("output_config.format.type".into(), "has an unknown value."))
+                return Err(unsupported(
+                    "output_config.format.type".into(),
+                    "has an unknown value.",
+                ))
             }
         }
     }
@@ -156,7 +167,12 @@ fn convert_message(m: &Message, p: &str, out: &mut Vec<Value>) -> Result<(), Api
                     "tool_call_id": b.tool_use_id.as_deref().unwrap_or(""), "content": content}));
             }
             "thinking" | "redacted_thinking" => {}
-            _ => return Err(unsupported(format!("{bp}.type"), "is not supported for this model's provider (OpenAI-style).")),
+            _ => {
+                return Err(unsupported(
+                    format!("{bp}.type"),
+                    "is not supported for this model's provider (OpenAI-style).",
+                ))
+            }
         }
     }
     if !parts.is_empty() {
@@ -182,13 +198,23 @@ fn assistant(blocks: &[Block], p: &str, out: &mut Vec<Value>) -> Result<(), ApiE
         match b.kind.as_str() {
             "text" => text.push_str(b.text.as_deref().unwrap_or("")),
             "tool_use" => {
-                let args = b.input.as_ref().map_or_else(|| "{}".to_string(), Value::to_string);
-                calls.push(json!({"id": b.id.as_deref().unwrap_or(""), "type": "function",
-                    "function": {"name": b.name.as_deref().unwrap_or(""), "arguments": args}}));
+                let args = b
+                    .input
+                    .as_ref()
+                    .map_or_else(|| "{}".to_string(), Value::to_string);
+                calls.push(
+                    json!({"id": b.id.as_deref().unwrap_or(""), "type": "function",
+                    "function": {"name": b.name.as_deref().unwrap_or(""), "arguments": args}}),
+                );
             }
             // The model's earlier reasoning: OpenAI-style backends have no field for it.
             "thinking" | "redacted_thinking" => {}
-            _ => return Err(unsupported(format!("{bp}.type"), "is not supported for this model's provider (OpenAI-style).")),
+            _ => {
+                return Err(unsupported(
+                    format!("{bp}.type"),
+                    "is not supported for this model's provider (OpenAI-style).",
+                ))
+            }
         }
     }
     let mut msg = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { json!(text) }});
@@ -236,7 +262,10 @@ fn convert_tools(tools: &[Tool]) -> Result<Value, ApiError> {
                 "is a server tool, which this model's provider (OpenAI-style) does not run.",
             ));
         }
-        let params = t.input_schema.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+        let params = t
+            .input_schema
+            .clone()
+            .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
         let mut f = json!({"name": t.name, "parameters": params});
         if let Some(d) = &t.description {
             f["description"] = json!(d);
@@ -252,7 +281,12 @@ fn tool_choice(tc: &ToolChoice, out: &mut Map<String, Value>) -> Result<(), ApiE
         ("any", _) => json!("required"),
         ("none", _) => json!("none"),
         ("tool", Some(n)) => json!({"type": "function", "function": {"name": n}}),
-        _ => return Err(unsupported("tool_choice.type".into(), "has an unknown value.")),
+        _ => {
+            return Err(unsupported(
+                "tool_choice.type".into(),
+                "has an unknown value.",
+            ))
+        }
     };
     out.insert("tool_choice".into(), v);
     if tc.disable_parallel_tool_use == Some(true) {
