@@ -135,4 +135,45 @@ fn stream_translators(c: &mut Criterion) {
 }
 
 criterion_group!(streams_group, stream_translators);
-criterion_main!(benches, streams_group);
+criterion_main!(benches, streams_group, translate_group);
+
+/// Translating a complete 1 KiB chat request and a reply, each direction.
+fn translate_whole(c: &mut Criterion) {
+    use tollgate::formats::{
+        translate_request, translate_response, Format, MaxTokensField, ReplyContext, RequestOptions,
+    };
+    let opts = RequestOptions {
+        model: "claude",
+        default_max_tokens: 4096,
+        max_tokens_field: MaxTokensField::MaxCompletionTokens,
+    };
+    let ctx = ReplyContext {
+        client_model: "client-model",
+        created: 1_700_000_000,
+    };
+    let chat = chat_body(1024);
+    let anthropic_reply = serde_json::to_vec(&json!({"id": "msg_1", "type": "message",
+        "role": "assistant", "model": "claude", "content": [{"type": "text",
+        "text": "the gateway routes every request to a provider and streams tokens back"}],
+        "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 250, "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0, "output_tokens": 16}}))
+    .unwrap();
+    let mut g = c.benchmark_group("translate_whole");
+    g.bench_function("request_chat_to_anthropic_1k", |b| {
+        b.iter(|| translate_request(Format::OpenAi, Format::Anthropic, black_box(&chat), &opts))
+    });
+    g.bench_function("reply_anthropic_to_chat", |b| {
+        b.iter(|| {
+            translate_response(
+                Format::Anthropic,
+                Format::OpenAi,
+                black_box(&anthropic_reply),
+                &ctx,
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(translate_group, translate_whole);

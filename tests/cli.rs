@@ -152,7 +152,26 @@ async fn shipped_config_answers_demo_model() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["demo"]);
+    assert_eq!(ids, ["demo-claude", "demo"]);
+    // Both directions of translation work out of the box, through the mock's two APIs.
+    let v: Value = c
+        .post(g.url("/v1/chat/completions"))
+        .json(&chat("demo-claude"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["object"], "chat.completion");
+    let r = c
+        .post(g.url("/v1/messages"))
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "demo", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["type"], "message");
     let r = c
         .post(g.url("/v1/chat/completions"))
         .json(&chat("gpt-4o-mini"))

@@ -22,6 +22,38 @@ async fn post(m: &Proc, path: &str, headers: &[(&str, &str)], body: &Value) -> r
 
 const ANT: [(&str, &str); 2] = [("x-api-key", KEY), ("anthropic-version", "2023-06-01")];
 
+/// Anthropic SSE as (event name, data); every event must have both lines.
+fn anthropic_events(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let (n, d) = e.split_once('\n').unwrap();
+            let name = n.strip_prefix("event: ").unwrap_or_else(|| panic!("{e}"));
+            let data = d.strip_prefix("data: ").unwrap_or_else(|| panic!("{e}"));
+            (name.to_string(), serde_json::from_str(data).unwrap())
+        })
+        .collect()
+}
+
+/// OpenAI SSE data lines before `[DONE]`, and whether `[DONE]` came.
+fn openai_chunks(text: &str) -> (Vec<Value>, bool) {
+    let mut done = false;
+    let chunks = text
+        .split("\n\n")
+        .filter(|e| !e.is_empty())
+        .filter_map(|e| {
+            let d = e.strip_prefix("data: ").unwrap_or_else(|| panic!("{e}"));
+            done |= d == "[DONE]";
+            (d != "[DONE]").then(|| serde_json::from_str(d).unwrap())
+        })
+        .collect();
+    (chunks, done)
+}
+
+fn names(events: &[(String, Value)]) -> Vec<&str> {
+    events.iter().map(|(n, _)| n.as_str()).collect()
+}
+
 #[tokio::test]
 async fn anthropic_checks_what_anthropic_checks() {
     let m = mock("a", &["--expect-key", KEY]);
@@ -81,18 +113,8 @@ async fn anthropic_stream_has_anthropics_shape() {
         .unwrap()
         .starts_with("req_"));
     let text = r.text().await.unwrap();
-    let events: Vec<(String, Value)> = text
-        .split("\n\n")
-        .filter(|e| !e.is_empty())
-        .map(|e| {
-            let (n, d) = e.split_once('\n').unwrap();
-            (
-                n["event: ".len()..].to_string(),
-                serde_json::from_str(&d["data: ".len()..]).unwrap(),
-            )
-        })
-        .collect();
-    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    let events = anthropic_events(&text);
+    let names = names(&events);
     assert_eq!(
         names[..4],
         [
@@ -233,4 +255,401 @@ async fn openai_tool_calls_and_usage_details() {
             .unwrap()
             > 0
     );
+}
+
+#[tokio::test]
+async fn anthropic_stream_event_order_and_reported_headers() {
+    let m = mock("a", &["--words", "3"]);
+    let mut body = messages_body();
+    body["stream"] = json!(true);
+    let r = post(&m, "/v1/messages?beta=true", &ANT, &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
+    assert_eq!(r.headers()["x-mock-path"], "/v1/messages?beta=true");
+    assert_eq!(r.headers()["x-mock-anthropic-version"], "2023-06-01");
+    assert_eq!(r.headers()["x-mock-http-version"], "1.1");
+    assert_eq!(r.headers()["x-mock-model"], "claude-x");
+    let text = r.text().await.unwrap();
+    // Anthropic's ping, byte for byte, right after the first block starts.
+    assert!(text.contains("event: ping\ndata: {\"type\": \"ping\"}\n\n"));
+    assert!(text.starts_with(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_"
+    ));
+    let events = anthropic_events(&text);
+    assert_eq!(
+        names(&events),
+        [
+            "message_start",
+            "content_block_start",
+            "ping",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+    let start = &events[0].1["message"];
+    assert!(start["stop_reason"].is_null() && start["content"] == json!([]));
+    assert_eq!(start["usage"]["output_tokens"], 1);
+    assert_eq!(start["usage"]["cache_read_input_tokens"], 0);
+    let end = &events[7].1;
+    assert_eq!(end["delta"]["stop_reason"], "end_turn");
+    assert_eq!(end["usage"]["output_tokens"], 3);
+    let streamed: String = events[3..6]
+        .iter()
+        .map(|(_, d)| d["delta"]["text"].as_str().unwrap())
+        .collect();
+    body["stream"] = json!(false);
+    let r = post(&m, "/v1/messages", &ANT, &body).await;
+    assert!(r.headers()["request-id"]
+        .to_str()
+        .unwrap()
+        .starts_with("req_mock"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["content"][0]["text"], streamed,
+        "the same words either way"
+    );
+    assert_eq!(v["usage"]["service_tier"], "standard");
+    // Capped by max_tokens.
+    body["max_tokens"] = json!(2);
+    let v: Value = post(&m, "/v1/messages", &ANT, &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["stop_reason"], "max_tokens");
+    assert_eq!(v["usage"]["output_tokens"], 2);
+}
+
+#[tokio::test]
+async fn anthropic_tool_stream_fragments_rebuild_the_input() {
+    let m = mock("a", &[]);
+    let mut body = messages_body();
+    body["tools"] = json!([{"name": "get_weather", "input_schema": {"type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}}]);
+    let whole: Value = post(&m, "/v1/messages", &ANT, &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let input = &whole["content"][1]["input"];
+    assert_eq!(whole["content"][0]["text"], "I'll use the tool.");
+    assert!(whole["content"][1]["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("toolu_mock"));
+    assert_eq!(input["days"], 42);
+    body["stream"] = json!(true);
+    let text = post(&m, "/v1/messages", &ANT, &body)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let events = anthropic_events(&text);
+    let start = events
+        .iter()
+        .find(|(_, d)| d["content_block"]["type"] == "tool_use")
+        .unwrap();
+    assert_eq!(start.1["content_block"]["input"], json!({}));
+    let parts: Vec<&str> = events
+        .iter()
+        .filter(|(_, d)| d["delta"]["type"] == "input_json_delta")
+        .map(|(_, d)| d["delta"]["partial_json"].as_str().unwrap())
+        .collect();
+    assert!(
+        (2..=4).contains(&parts.len()) && parts[0].is_empty(),
+        "{parts:?}"
+    );
+    let rebuilt: Value = serde_json::from_str(&parts.concat()).unwrap();
+    assert_eq!(&rebuilt, input);
+    let end = &events[events.len() - 2].1;
+    assert_eq!(end["delta"]["stop_reason"], "tool_use");
+    assert_eq!(
+        end["usage"]["output_tokens"],
+        whole["usage"]["output_tokens"]
+    );
+}
+
+#[tokio::test]
+async fn in_stream_errors_end_the_stream_cleanly() {
+    let m = mock("a", &[]);
+    let mut body = messages_body();
+    body["stream"] = json!(true);
+    let after = [ANT[0], ANT[1], ("x-mock-stream-error-after", "3")];
+    let r = post(&m, "/v1/messages", &after, &body).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(text.ends_with("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"), "{text}");
+    let events = anthropic_events(&text);
+    assert_eq!(
+        names(&events),
+        ["message_start", "content_block_start", "ping", "error"]
+    );
+    // OpenAI: the error as a data line, and no [DONE].
+    let mut body = chat("gpt");
+    body["stream"] = json!(true);
+    let r = post(
+        &m,
+        "/v1/chat/completions",
+        &[("x-mock-stream-error-after", "2")],
+        &body,
+    )
+    .await;
+    let (chunks, done) = openai_chunks(&r.text().await.unwrap());
+    assert!(!done);
+    assert_eq!(chunks.len(), 3);
+    assert_eq!(chunks[2]["error"]["code"], "server_is_overloaded");
+    assert_error_shape(&chunks[2]);
+}
+
+#[tokio::test]
+async fn anthropic_errors_count_tokens_and_stop_sequences() {
+    let m = mock("a", &["--expect-key", KEY]);
+    let r = post(
+        &m,
+        "/v1/messages",
+        &[ANT[0], ANT[1], ("x-mock-status", "429")],
+        &messages_body(),
+    )
+    .await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "rate_limit_error");
+    assert!(v["request_id"].as_str().unwrap().starts_with("req_"));
+    let r = post(
+        &m,
+        "/v1/messages",
+        &[("x-api-key", "wrong"), ANT[1]],
+        &messages_body(),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    let r = post(
+        &m,
+        "/v1/messages",
+        &[ANT[0], ("anthropic-version", "2020-01-01")],
+        &messages_body(),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("anthropic-version"));
+    // count_tokens: the same header checks, no max_tokens.
+    let body = json!({"model": "x", "messages": [{"role": "user", "content": "Hello there"}]});
+    let r = post(&m, "/v1/messages/count_tokens", &ANT, &body).await;
+    assert_eq!(r.status(), 200);
+    let n = r.json::<Value>().await.unwrap()["input_tokens"]
+        .as_u64()
+        .unwrap();
+    let mut full = body.clone();
+    full["max_tokens"] = json!(10);
+    let v: Value = post(&m, "/v1/messages", &ANT, &full)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["usage"]["input_tokens"], n, "the same estimate");
+    let r = post(&m, "/v1/messages/count_tokens", &[ANT[0]], &body).await;
+    assert_eq!(r.status(), 400);
+    // A stop sequence that is one of the reply's words ends the reply there.
+    let word = v["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    full["stop_sequences"] = json!([word]);
+    let v: Value = post(&m, "/v1/messages", &ANT, &full)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["stop_reason"], "stop_sequence");
+    assert_eq!(v["stop_sequence"], word);
+}
+
+#[tokio::test]
+async fn openai_tool_calls_stream_as_openai_streams_them() {
+    let m = mock("o", &[]);
+    let mut body = chat("gpt");
+    body["tools"] = json!([
+        {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}},
+        {"type": "function", "function": {"name": "g", "parameters": {"type": "object", "properties": {"n": {"type": "number"}}}}}]);
+    let whole: Value = post(&m, "/v1/chat/completions", &[], &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let calls = whole["choices"][0]["message"]["tool_calls"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(calls.len(), 2, "parallel by default");
+    assert!(calls[0]["id"].as_str().unwrap().starts_with("call_mock"));
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let (chunks, done) = openai_chunks(
+        &post(&m, "/v1/chat/completions", &[], &body)
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert!(done);
+    // The first chunk carries the role and the first call's head, with empty arguments.
+    let first = &chunks[0]["choices"][0]["delta"];
+    assert_eq!(first["role"], "assistant");
+    assert!(first["content"].is_null());
+    assert_eq!(first["tool_calls"][0]["id"], calls[0]["id"]);
+    assert_eq!(first["tool_calls"][0]["function"]["arguments"], "");
+    let mut args = [String::new(), String::new()];
+    let mut fragments = [0, 0];
+    for c in &chunks {
+        for t in c["choices"][0]["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let i = t["index"].as_u64().unwrap() as usize;
+            args[i] += t["function"]["arguments"].as_str().unwrap();
+            fragments[i] += 1;
+        }
+    }
+    for i in 0..2 {
+        assert_eq!(args[i], calls[i]["function"]["arguments"].as_str().unwrap());
+        assert!(
+            (3..=5).contains(&fragments[i]),
+            "head + 2-4 argument fragments"
+        );
+    }
+    let finish = &chunks[chunks.len() - 2];
+    assert_eq!(finish["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(finish["choices"][0]["delta"], json!({}));
+    let last = &chunks[chunks.len() - 1];
+    assert_eq!(last["choices"], json!([]));
+    assert_eq!(last["usage"], whole["usage"]);
+    // Not when calls are forbidden.
+    body["stream"] = json!(false);
+    body["tool_choice"] = json!("none");
+    let v: Value = post(&m, "/v1/chat/completions", &[], &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+}
+
+#[tokio::test]
+async fn reasoning_tokens_are_counted_in_completion_tokens() {
+    let m = mock("o", &["--words", "6"]);
+    let mut body = chat("o3");
+    body["reasoning_effort"] = json!("high");
+    let v: Value = post(
+        &m,
+        "/v1/chat/completions",
+        &[("x-mock-cached-tokens", "100000")],
+        &body,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let u = &v["usage"];
+    assert_eq!(u["completion_tokens_details"]["reasoning_tokens"], 3);
+    assert_eq!(u["completion_tokens"], 9);
+    assert_eq!(
+        u["prompt_tokens_details"]["cached_tokens"],
+        u["prompt_tokens"]
+    );
+    let words = v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .split(' ')
+        .count();
+    assert_eq!(words, 6, "reasoning text is not sent");
+}
+
+/// `tollgate mock --tls` with its certificate written to a fresh directory; returns the
+/// process and a client trusting that certificate.
+fn tls_mock(http1: bool) -> (Proc, reqwest::Client) {
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-mock-test-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let m = mock(
+        "tls",
+        &[
+            "--tls",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(ca);
+    if http1 {
+        b = b.http1_only();
+    }
+    (m, b.build().unwrap())
+}
+
+#[tokio::test]
+async fn https_with_h2_and_http1_by_alpn() {
+    for (http1, version) in [(false, "2"), (true, "1.1")] {
+        let (m, c) = tls_mock(http1);
+        for host in ["localhost", "127.0.0.1"] {
+            let mut body = messages_body();
+            body["stream"] = json!(true);
+            let mut req = c.post(format!("https://{host}:{}/v1/messages", m.port));
+            for (k, v) in ANT {
+                req = req.header(k, v);
+            }
+            let r = req.json(&body).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()["x-mock-http-version"], version);
+            let events = anthropic_events(&r.text().await.unwrap());
+            assert_eq!(events.last().unwrap().0, "message_stop");
+        }
+    }
+}
+
+#[tokio::test]
+async fn tls_alone_generates_a_certificate_and_says_where() {
+    let m = mock("tls", &["--tls"]);
+    let line = m.wait_stderr("certificate ");
+    let path = line
+        .split("certificate ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(')');
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(path).unwrap()).unwrap();
+    let c = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let r = c
+        .get(format!("https://localhost:{}/v1/models", m.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-mock-http-version"], "2");
 }

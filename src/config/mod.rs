@@ -255,8 +255,7 @@ impl Validator<'_, '_> {
         }
     }
 
-    fn validate(&mut self, raw: RawConfig) -> Config {
-        let s = raw.server;
+    fn server(&mut self, s: schema::RawServer) -> ServerSettings {
         if s.listen.is_empty() {
             self.err("server.listen", "at least one address is required");
         }
@@ -287,7 +286,7 @@ impl Validator<'_, '_> {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        let server = ServerSettings {
+        ServerSettings {
             listen,
             admin_listen,
             max_body_bytes: usize::try_from(s.max_body_bytes).unwrap_or(usize::MAX),
@@ -301,13 +300,17 @@ impl Validator<'_, '_> {
             upgrade_sock: s
                 .upgrade_sock
                 .unwrap_or_else(|| "/tmp/tollgate_upgrade.sock".into()),
-        };
+        }
+    }
 
-        let (backends, names) = self.backends(raw.backends);
-
+    fn routes(
+        &mut self,
+        raw: Vec<schema::RawRoute>,
+        names: &HashMap<String, usize>,
+    ) -> Vec<RouteSpec> {
         let mut exact_seen: HashMap<String, usize> = HashMap::new();
         let mut routes = Vec::new();
-        for (i, r) in raw.routes.into_iter().enumerate() {
+        for (i, r) in raw.into_iter().enumerate() {
             let p = format!("routes[{i}]");
             if r.models.is_empty() {
                 self.err(
@@ -363,10 +366,14 @@ impl Validator<'_, '_> {
             });
         }
 
+        routes
+    }
+
+    fn keys(&mut self, raw: Vec<schema::RawKey>) -> Vec<KeySpec> {
         let mut key_names = HashSet::new();
         let mut key_hashes = HashSet::new();
         let mut keys = Vec::new();
-        for (i, k) in raw.keys.into_iter().enumerate() {
+        for (i, k) in raw.into_iter().enumerate() {
             let p = format!("keys[{i}]");
             if k.name.is_empty() {
                 self.err(format!("{p}.name"), "must not be empty");
@@ -394,6 +401,14 @@ impl Validator<'_, '_> {
             });
         }
 
+        keys
+    }
+
+    fn validate(&mut self, raw: RawConfig) -> Config {
+        let server = self.server(raw.server);
+        let (backends, names) = self.backends(raw.backends);
+        let routes = self.routes(raw.routes, &names);
+        let keys = self.keys(raw.keys);
         let access_log = match raw.log.access_log.as_str() {
             "stdout" => AccessLogTarget::Stdout,
             "off" | "" => AccessLogTarget::Off,

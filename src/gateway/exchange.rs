@@ -3,7 +3,7 @@
 //! API); fail over on connection errors, timeouts and retryable statuses before anything
 //! reaches the client; then `relay` sends the chosen response.
 
-use super::relay::{relay, Reply};
+use super::relay::{relay, Reply, Upstream};
 use super::{ApiError, Ctx, Gateway, Handled, State};
 use crate::formats;
 use crate::fronts::Front;
@@ -167,7 +167,12 @@ pub(super) async fn run(
                 }
                 // Earlier failed attempts show in `attempts`; `error` is for how it ended.
                 ctx.error = None;
-                return relay(st, session, ctx, up, &peer, backend, &plan.reply).await;
+                let up = Upstream {
+                    session: up,
+                    peer: &peer,
+                    backend,
+                };
+                return relay(st, session, ctx, up, &plan.reply).await;
             }
             Err(f) => {
                 st.metrics.upstream_failure(&backend.name, f.label());

@@ -28,6 +28,23 @@ pub(super) struct Reply {
     pub client_model: Arc<str>,
 }
 
+/// The chosen upstream response, and where its connection goes back when done.
+pub(super) struct Upstream<'a> {
+    pub session: HttpSession,
+    pub peer: &'a HttpPeer,
+    pub backend: &'a Backend,
+}
+
+impl Upstream<'_> {
+    /// Returns the connection to the pool (its body has been read to the end).
+    async fn release(self, st: &State) {
+        let idle = Some(self.backend.idle_timeout());
+        st.connector
+            .release_http_session(self.session, self.peer, idle)
+            .await;
+    }
+}
+
 /// Largest complete upstream reply translated in memory, and largest error body read.
 const MAX_REPLY: usize = 64 * 1024 * 1024;
 const MAX_ERROR_BODY: usize = 1024 * 1024;
@@ -49,12 +66,10 @@ pub(super) async fn relay(
     st: &State,
     session: &mut Session,
     ctx: &mut Ctx,
-    mut up: HttpSession,
-    peer: &HttpPeer,
-    backend: &Backend,
+    mut up: Upstream<'_>,
     reply: &Reply,
 ) -> Result<(), Handled> {
-    let Some(uh) = up.response_header() else {
+    let Some(uh) = up.session.response_header() else {
         return Err(ApiError::upstream_unreachable("", ctx.attempts).into());
     };
     let status = uh.status.as_u16();
@@ -70,10 +85,10 @@ pub(super) async fn relay(
             client: reply.client,
             sse: is_sse,
         };
-        return send(st, session, ctx, up, peer, backend, hdr, &mut w, sized).await;
+        return send(st, session, ctx, up, hdr, &mut w, sized).await;
     }
     if status >= 400 {
-        let body = read_all(&mut up, MAX_ERROR_BODY, true).await;
+        let body = read_all(&mut up.session, MAX_ERROR_BODY, true).await;
         return Err(formats::parse_error(reply.upstream, status, &body.unwrap_or_default()).into());
     }
     let rctx = ReplyContext {
@@ -91,18 +106,18 @@ pub(super) async fn relay(
             t: Translator::new(reply.upstream, reply.client, &rctx, reply.include_usage),
             out: BytesMut::with_capacity(4096),
         };
-        return send(st, session, ctx, up, peer, backend, hdr, &mut w, false).await;
+        return send(st, session, ctx, up, hdr, &mut w, false).await;
     }
     // The length is set once the translated body is known.
     let mut hdr = client_response_header(uh, &ctx.request_id, Some(("application/json", Some(0))))
         .map_err(Handled::Abort)?;
-    let body = read_all(&mut up, MAX_REPLY, false).await.map_err(|e| {
-        ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
-    })?;
+    let body = read_all(&mut up.session, MAX_REPLY, false)
+        .await
+        .map_err(|e| {
+            ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
+        })?;
     let (out, _usage) = formats::translate_response(reply.upstream, reply.client, &body, &rctx)?;
-    st.connector
-        .release_http_session(up, peer, Some(backend.idle_timeout()))
-        .await;
+    up.release(st).await;
     hdr.insert_header(http::header::CONTENT_LENGTH, out.len())
         .map_err(Handled::Abort)?;
     let ds = session.as_downstream_mut();
@@ -115,14 +130,11 @@ pub(super) async fn relay(
 }
 
 /// Writes the header, relays the body through `w`, and settles how it ended.
-#[allow(clippy::too_many_arguments)]
 async fn send(
     st: &State,
     session: &mut Session,
     ctx: &mut Ctx,
-    mut up: HttpSession,
-    peer: &HttpPeer,
-    backend: &Backend,
+    mut up: Upstream<'_>,
     hdr: ResponseHeader,
     w: &mut impl BodyWriter,
     sized: bool,
@@ -132,18 +144,16 @@ async fn send(
         .await
         .map_err(Handled::Abort)?;
     let outcome = if sized {
-        relay_sized(&mut up, ds).await
+        relay_sized(&mut up.session, ds).await
     } else {
-        relay_streamed(&mut up, ds, w).await
+        relay_streamed(&mut up.session, ds, w).await
     };
     let (label, err) = match outcome {
         Relayed::Done => {
             ds.write_response_body(Bytes::new(), true)
                 .await
                 .map_err(Handled::Abort)?;
-            st.connector
-                .release_http_session(up, peer, Some(backend.idle_timeout()))
-                .await;
+            up.release(st).await;
             return Ok(());
         }
         Relayed::ClientGone(e) => {

@@ -1,14 +1,26 @@
-//! The mock's Anthropic Messages API: `/v1/messages` (JSON and SSE in Anthropic's exact event
-//! order, with `ping`, thinking, tool use and cache usage) and `/v1/messages/count_tokens`,
-//! checking what Anthropic checks (`x-api-key`, `anthropic-version`, `max_tokens`).
+//! The mock's Anthropic Messages API: `/v1/messages` (JSON, and SSE in Anthropic's exact event
+//! order with `ping`, thinking, tool use, stop sequences and cache usage) and
+//! `/v1/messages/count_tokens`, checking what Anthropic checks and in its order: `x-api-key`,
+//! `anthropic-version`, a JSON body, `max_tokens`, `messages`.
 
-use super::{key_ok, reply, send_events, send_json, sse, tools, Behaviour, MockSettings, Request};
+use super::{
+    header_str, key_ok, raw, reply, send_events, send_json, sse, tools, Behaviour, MockSettings,
+    Obj, Request,
+};
+use base64::Engine;
 use pingora::protocols::http::ServerSession;
-use serde_json::{json, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 const VERSION: &str = "2023-06-01";
 /// Words of thinking text when the request enables thinking.
 const THINKING_WORDS: usize = 4;
+/// The text before tool calls, in the two deltas Anthropic's own streams start with.
+const TOOL_PREAMBLE: [&str; 2] = ["I", "'ll use the tool."];
+/// Output tokens of the preamble.
+const TOOL_PREAMBLE_TOKENS: usize = 5;
+/// Anthropic's `ping`, byte for byte (its JSON has a space the others lack).
+const PING: &[u8] = b"event: ping\ndata: {\"type\": \"ping\"}\n\n";
 
 pub(super) async fn handle(
     s: &mut ServerSession,
@@ -16,14 +28,14 @@ pub(super) async fn handle(
     b: &Behaviour,
     set: &MockSettings,
 ) -> bool {
+    let rid = format!("req_mock{:016x}", reply::seed(&req.body));
+    req.common.push(("request-id", rid));
     let common = &req.common;
     if !key_ok(s, "x-api-key", "", set.expect_key.as_deref()) {
         return error(s, 401, "invalid x-api-key", common).await;
     }
-    let version = s.req_header().headers.get("anthropic-version");
-    if version.is_none_or(|v| v.as_bytes() != VERSION.as_bytes()) {
-        let msg = "anthropic-version: header is required and must be a supported version";
-        return error(s, 400, msg, common).await;
+    if let Err(msg) = check_version(header_str(s, "anthropic-version")) {
+        return error(s, 400, &msg, common).await;
     }
     if let Some(code) = b.status.filter(|c| (300..=599).contains(c)) {
         return error(s, code, "mock fault", common).await;
@@ -33,50 +45,101 @@ pub(super) async fn handle(
         ("/v1/messages/count_tokens", &http::Method::POST) => true,
         _ => return error(s, 404, "Not found", common).await,
     };
-    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
-        return error(s, 400, "invalid JSON body", common).await;
+    let (body, max) = match check_body(&req.body, count) {
+        Ok(checked) => checked,
+        Err(msg) => return error(s, 400, msg, common).await,
     };
-    if body["messages"].as_array().is_none_or(Vec::is_empty) {
-        return error(s, 400, "messages: Field required", common).await;
-    }
     if count {
-        let v = json!({"input_tokens": super::prompt_tokens(&body)});
+        let v = obj! {"input_tokens": super::prompt_tokens(&body)};
         return send_json(s, 200, &v, common, None, &[]).await;
     }
-    let Some(max) = body["max_tokens"].as_u64().filter(|&n| n >= 1) else {
-        return error(s, 400, "max_tokens: Field required", common).await;
-    };
     let model = body["model"].as_str().unwrap_or("mock").to_string();
     req.common.push(("x-mock-model", model.clone()));
     let reply = Reply::new(&body, &model, max, b);
     if body["stream"].as_bool() == Some(true) {
-        let err = sse(
-            Some("error"),
-            &json!({"type": "error",
-            "error": {"type": "overloaded_error", "message": "Overloaded"}}),
-        );
-        let rid = reply.request_id();
-        send_events(
-            s,
-            &reply.events(),
-            b,
-            &err,
-            &req.common,
-            &[("request-id", &rid)],
-        )
-        .await
+        let err = obj! {"type": "error",
+        "error": obj! {"type": "overloaded_error", "message": "Overloaded"}};
+        let err = sse(Some("error"), &err);
+        send_events(s, &reply.events(), b, &err, &req.common, &[]).await
     } else {
-        let rid = reply.request_id();
-        let v = reply.message();
-        send_json(
-            s,
-            200,
-            &v,
-            &req.common,
-            b.drop_after,
-            &[("request-id", &rid)],
-        )
-        .await
+        send_json(s, 200, &reply.message(), &req.common, b.drop_after, &[]).await
+    }
+}
+
+fn check_version(v: Option<&str>) -> Result<(), String> {
+    match v {
+        Some(VERSION) => Ok(()),
+        None => Err("anthropic-version: header is required".into()),
+        Some(other) => Err(format!(
+            "anthropic-version: `{other}` is not a supported version (the mock takes {VERSION})"
+        )),
+    }
+}
+
+/// The body checks, in Anthropic's order; `count_tokens` takes no `max_tokens` (returned as 0).
+fn check_body(raw: &[u8], count: bool) -> Result<(Value, u64), &'static str> {
+    let body: Value = serde_json::from_slice(raw)
+        .map_err(|_| "There was an issue with your request body: invalid JSON.")?;
+    if !body.is_object() {
+        return Err("Input should be a valid dictionary or object to extract fields from");
+    }
+    let max = if count {
+        0
+    } else {
+        match (&body["max_tokens"], body["max_tokens"].as_i64()) {
+            (Value::Null, _) => return Err("max_tokens: Field required"),
+            (_, Some(n)) if n >= 1 => n as u64,
+            (_, Some(_)) => return Err("max_tokens: Input should be greater than or equal to 1"),
+            (_, None) => return Err("max_tokens: Input should be a valid integer"),
+        }
+    };
+    match body["messages"].as_array() {
+        None => Err("messages: Field required"),
+        Some(m) if m.is_empty() => Err("messages: at least one message is required"),
+        Some(_) => Ok((body, max)),
+    }
+}
+
+/// Whether `key` appears anywhere in `v` (as `cache_control` may, on any block or tool).
+fn mentions(v: &Value, key: &str) -> bool {
+    match v {
+        Value::Object(o) => o.contains_key(key) || o.values().any(|x| mentions(x, key)),
+        Value::Array(a) => a.iter().any(|x| mentions(x, key)),
+        _ => false,
+    }
+}
+
+/// Token counts of a reply.
+struct Usage {
+    input: u64,
+    cache_write: u64,
+    cache_read: u64,
+    output: usize,
+}
+
+impl Usage {
+    /// Prompt `p` split as Anthropic reports it (`input_tokens` excludes the cached part):
+    /// `x-mock-cached-tokens` reads that many from the cache, else any `cache_control` reads
+    /// half the prompt and writes a quarter.
+    fn new(body: &Value, b: &Behaviour, output: usize) -> Usage {
+        let p = super::prompt_tokens(body);
+        let (cache_read, cache_write) = match b.cached_tokens {
+            Some(n) => (n.min(p), 0),
+            None if mentions(body, "cache_control") => (p / 2, p / 4),
+            None => (0, 0),
+        };
+        Usage {
+            input: p - cache_read - cache_write,
+            cache_write,
+            cache_read,
+            output,
+        }
+    }
+
+    fn render(&self, output: usize) -> Obj {
+        obj! {"input_tokens": self.input, "cache_creation_input_tokens": self.cache_write,
+        "cache_read_input_tokens": self.cache_read, "output_tokens": output,
+        "service_tier": "standard"}
     }
 }
 
@@ -84,153 +147,176 @@ pub(super) async fn handle(
 struct Reply {
     id: String,
     model: String,
-    thinking: Option<String>,
+    /// Words of the thinking block (none without `thinking` enabled).
+    thinking: Vec<String>,
+    /// The text block, as its deltas.
     text: Vec<String>,
     calls: Vec<tools::Call>,
     stop: &'static str,
-    usage: Value,
+    stop_sequence: Option<String>,
+    usage: Usage,
     seed: u64,
 }
+
+/// A text reply: its words, stop reason, the stop sequence met (the reply ends before it; it
+/// counts as one output token) and the output tokens.
+fn text_reply(body: &Value, seed: u64, max: u64, words: usize) -> TextReply {
+    let n = words.min(usize::try_from(max).unwrap_or(usize::MAX));
+    let mut out = reply::words(seed, n);
+    let stops: Vec<&str> = (body["stop_sequences"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .collect();
+    if let Some(i) = out.iter().position(|w| stops.contains(&w.trim())) {
+        let seq = out[i].trim().to_string();
+        out.truncate(i);
+        return (out, "stop_sequence", Some(seq), i + 1);
+    }
+    let stop = if n < words { "max_tokens" } else { "end_turn" };
+    (out, stop, None, n)
+}
+
+type TextReply = (Vec<String>, &'static str, Option<String>, usize);
 
 impl Reply {
     fn new(body: &Value, model: &str, max: u64, b: &Behaviour) -> Reply {
         let seed = super::seed(model, body);
         let calls = tools::anthropic_calls(body, seed);
-        let thinking = (body["thinking"]["type"] == "enabled")
-            .then(|| reply::words(seed ^ 0x5eed, THINKING_WORDS).concat());
-        let n = b.words.min(max as usize);
-        let (text, stop) = if !calls.is_empty() {
-            (vec!["I'll use the tool.".to_string()], "tool_use")
-        } else if b.words > max as usize {
-            (reply::words(seed, n), "max_tokens")
+        let thinking = if body["thinking"]["type"] == "enabled" {
+            reply::words(seed ^ 0x5eed, THINKING_WORDS)
         } else {
-            (reply::words(seed, n), "end_turn")
+            vec![]
         };
-        let output = if calls.is_empty() {
-            n
+        let (text, stop, stop_sequence, tokens) = if calls.is_empty() {
+            text_reply(body, seed, max, b.words)
         } else {
-            5 + tools::tokens(&calls)
-        } + thinking.as_ref().map_or(0, |_| THINKING_WORDS);
-        let p = super::prompt_tokens(body);
-        let (read, write) = if body.to_string().contains("\"cache_control\"") {
-            (p / 2, p / 4)
-        } else {
-            (0, 0)
+            let text = TOOL_PREAMBLE.map(String::from).to_vec();
+            (
+                text,
+                "tool_use",
+                None,
+                TOOL_PREAMBLE_TOKENS + tools::tokens(&calls),
+            )
         };
-        let usage = json!({"input_tokens": p - read - write, "cache_creation_input_tokens": write,
-            "cache_read_input_tokens": read, "output_tokens": output, "service_tier": "standard"});
         Reply {
             id: format!("msg_mock{seed:016x}"),
             model: model.to_string(),
+            usage: Usage::new(body, b, tokens + thinking.len()),
             thinking,
             text,
             calls,
             stop,
-            usage,
+            stop_sequence,
             seed,
         }
-    }
-
-    fn request_id(&self) -> String {
-        format!("req_mock{:016x}", self.seed)
     }
 
     fn tool_id(&self, i: usize) -> String {
         format!("toolu_mock{:012x}{i}", self.seed)
     }
 
-    fn message(&self) -> Value {
-        let mut content = Vec::new();
-        if let Some(t) = &self.thinking {
-            content.push(json!({"type": "thinking", "thinking": t, "signature": "mocksig"}));
-        }
-        content.push(json!({"type": "text", "text": self.text.concat()}));
-        for (i, c) in self.calls.iter().enumerate() {
-            content.push(
-                json!({"type": "tool_use", "id": self.tool_id(i), "name": c.name, "input": c.args}),
-            );
-        }
-        json!({"id": self.id, "type": "message", "role": "assistant", "model": self.model,
-            "content": content, "stop_reason": self.stop, "stop_sequence": null, "usage": self.usage})
+    /// A thinking signature: opaque base64, as Anthropic's are.
+    fn signature(&self) -> String {
+        let mut rng = reply::Rng::new(self.seed ^ 0x51c0);
+        let bytes: Vec<u8> = (0..8).flat_map(|_| rng.next().to_le_bytes()).collect();
+        base64::engine::general_purpose::STANDARD.encode(bytes)
     }
 
+    fn tool_block(&self, i: usize, input: &impl serde::Serialize) -> Obj {
+        let c = &self.calls[i];
+        obj! {"type": "tool_use", "id": self.tool_id(i), "name": c.name,
+        "caller": obj! {"type": "direct"}, "input": input}
+    }
+
+    /// The `Message` around `content`: finished (stop reason set) or as `message_start` has it.
+    fn envelope(&self, content: Box<RawValue>, finished: bool, output: usize) -> Obj {
+        let (stop, seq) = if finished {
+            (Some(self.stop), self.stop_sequence.as_deref())
+        } else {
+            (None, None)
+        };
+        obj! {"id": self.id, "type": "message", "role": "assistant", "model": self.model,
+        "content": content, "stop_reason": stop, "stop_sequence": seq,
+        "usage": self.usage.render(output)}
+    }
+
+    fn message(&self) -> Obj {
+        let mut content = Vec::new();
+        if !self.thinking.is_empty() {
+            content.push(
+                obj! {"type": "thinking", "thinking": self.thinking.concat(),
+                "signature": self.signature()},
+            );
+        }
+        content.push(obj! {"type": "text", "text": self.text.concat()});
+        for (i, c) in self.calls.iter().enumerate() {
+            content.push(self.tool_block(i, &c.args));
+        }
+        self.envelope(raw(&content), true, self.usage.output)
+    }
+
+    /// The stream: `message_start`, each block (a `ping` after the first block's start), then
+    /// `message_delta` with the cumulative output tokens and `message_stop`.
     fn events(&self) -> Vec<Vec<u8>> {
-        let mut start_usage = self.usage.clone();
-        start_usage["output_tokens"] = json!(1);
+        let start = self.envelope(raw(&super::EMPTY), false, 1);
         let mut ev = vec![sse(
             Some("message_start"),
-            &json!({"type": "message_start", "message": {
-            "id": self.id, "type": "message", "role": "assistant", "model": self.model,
-            "content": [], "stop_reason": null, "stop_sequence": null, "usage": start_usage}}),
+            &obj! {"type": "message_start", "message": start},
         )];
-        let mut index = 0;
-        if let Some(t) = &self.thinking {
-            let deltas = vec![
-                json!({"type": "thinking_delta", "thinking": t}),
-                json!({"type": "signature_delta", "signature": "mocksig"}),
-            ];
-            block(
-                &mut ev,
-                index,
-                json!({"type": "thinking", "thinking": "", "signature": ""}),
+        let mut blocks = Vec::with_capacity(2 + self.calls.len());
+        if !self.thinking.is_empty() {
+            let mut deltas: Vec<Obj> = (self.thinking.iter())
+                .map(|w| obj! {"type": "thinking_delta", "thinking": w})
+                .collect();
+            deltas.push(obj! {"type": "signature_delta", "signature": self.signature()});
+            blocks.push((
+                obj! {"type": "thinking", "thinking": "", "signature": ""},
                 deltas,
-            );
-            index += 1;
+            ));
         }
-        let texts = self
-            .text
-            .iter()
-            .map(|w| json!({"type": "text_delta", "text": w}))
+        let text = (self.text.iter())
+            .map(|w| obj! {"type": "text_delta", "text": w})
             .collect();
-        block(&mut ev, index, json!({"type": "text", "text": ""}), texts);
+        blocks.push((obj! {"type": "text", "text": ""}, text));
         for (i, c) in self.calls.iter().enumerate() {
-            index += 1;
-            let mut parts = vec![json!({"type": "input_json_delta", "partial_json": ""})];
+            // Anthropic's first input fragment is empty.
+            let mut parts = vec![obj! {"type": "input_json_delta", "partial_json": ""}];
             parts.extend(
                 tools::fragments(&c.args.to_string())
                     .into_iter()
-                    .map(|f| json!({"type": "input_json_delta", "partial_json": f})),
+                    .map(|f| obj! {"type": "input_json_delta", "partial_json": f}),
             );
-            block(
-                &mut ev,
-                index,
-                json!({"type": "tool_use", "id": self.tool_id(i), "name": c.name, "input": {}}),
-                parts,
-            );
+            blocks.push((self.tool_block(i, &obj! {}), parts));
         }
-        ev.push(sse(
-            Some("message_delta"),
-            &json!({"type": "message_delta",
-            "delta": {"stop_reason": self.stop, "stop_sequence": null},
-            "usage": {"output_tokens": self.usage["output_tokens"]}}),
-        ));
-        ev.push(sse(Some("message_stop"), &json!({"type": "message_stop"})));
+        for (index, (start, deltas)) in blocks.into_iter().enumerate() {
+            block(&mut ev, index, start, deltas);
+        }
+        let delta = obj! {"stop_reason": self.stop, "stop_sequence": self.stop_sequence};
+        let end = obj! {"type": "message_delta", "delta": delta,
+        "usage": obj! {"output_tokens": self.usage.output}};
+        ev.push(sse(Some("message_delta"), &end));
+        ev.push(sse(Some("message_stop"), &obj! {"type": "message_stop"}));
         ev
     }
 }
 
-/// One content block's events; the first block is followed by a `ping`, as Anthropic does.
-fn block(ev: &mut Vec<Vec<u8>>, index: usize, start: Value, deltas: Vec<Value>) {
-    ev.push(sse(
-        Some("content_block_start"),
-        &json!({"type": "content_block_start", "index": index, "content_block": start}),
-    ));
+/// One content block's events; the first block's start is followed by a `ping`, as
+/// Anthropic's streams have it.
+fn block(ev: &mut Vec<Vec<u8>>, index: usize, start: Obj, deltas: Vec<Obj>) {
+    let start = obj! {"type": "content_block_start", "index": index, "content_block": start};
+    ev.push(sse(Some("content_block_start"), &start));
     if index == 0 {
-        ev.push(sse(Some("ping"), &json!({"type": "ping"})));
+        ev.push(PING.to_vec());
     }
     for d in deltas {
-        ev.push(sse(
-            Some("content_block_delta"),
-            &json!({"type": "content_block_delta", "index": index, "delta": d}),
-        ));
+        let d = obj! {"type": "content_block_delta", "index": index, "delta": d};
+        ev.push(sse(Some("content_block_delta"), &d));
     }
-    ev.push(sse(
-        Some("content_block_stop"),
-        &json!({"type": "content_block_stop", "index": index}),
-    ));
+    let stop = obj! {"type": "content_block_stop", "index": index};
+    ev.push(sse(Some("content_block_stop"), &stop));
 }
 
-/// Anthropic's error body for `status`.
+/// Anthropic's error body for `status` (with this request's `request_id`, as recent API
+/// versions send it); 429 adds `retry-after`.
 async fn error(s: &mut ServerSession, status: u16, msg: &str, common: &[(&str, String)]) -> bool {
     let (kind, msg) = match status {
         400 => ("invalid_request_error", msg),
@@ -244,11 +330,63 @@ async fn error(s: &mut ServerSession, status: u16, msg: &str, common: &[(&str, S
         529 => ("overloaded_error", "Overloaded"),
         _ => ("api_error", "Internal server error (mock)."),
     };
-    let v = json!({"type": "error", "error": {"type": kind, "message": msg}, "request_id": "req_mock_error"});
+    let rid = common.iter().find(|(k, _)| *k == "request-id");
+    let v = obj! {"type": "error", "error": obj! {"type": kind, "message": msg},
+    "request_id": rid.map(|(_, v)| v)};
     let retry: &[(&str, &str)] = if status == 429 {
         &[("retry-after", "1")]
     } else {
         &[]
     };
     send_json(s, status, &v, common, None, retry).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn checks_in_anthropics_order() {
+        assert!(check_body(b"{", false).is_err());
+        let no_max = json!({"messages": []}).to_string();
+        assert_eq!(
+            check_body(no_max.as_bytes(), false).err(),
+            Some("max_tokens: Field required")
+        );
+        // count_tokens takes no max_tokens.
+        assert_eq!(
+            check_body(no_max.as_bytes(), true).err(),
+            Some("messages: at least one message is required")
+        );
+        let zero = json!({"max_tokens": 0, "messages": [{}]}).to_string();
+        assert!(check_body(zero.as_bytes(), false).is_err());
+        assert!(check_version(Some("2023-01-01")).is_err());
+        assert!(check_version(None).is_err());
+    }
+
+    #[test]
+    fn stop_sequence_ends_the_reply_before_it() {
+        let body = json!({"messages": [{"role": "user", "content": "Hi"}]});
+        let (all, stop, _, n) = text_reply(&body, 7, 100, 12);
+        assert_eq!((stop, n), ("end_turn", 12));
+        let third = all[2].trim().to_string();
+        let body = json!({"stop_sequences": [third.clone()]});
+        let (words, stop, seq, n) = text_reply(&body, 7, 100, 12);
+        let first = all.iter().position(|w| w.trim() == third).unwrap_or(2);
+        assert_eq!(stop, "stop_sequence");
+        assert_eq!(seq.as_deref(), Some(third.as_str()));
+        assert_eq!((words.len(), n), (first, first + 1));
+        assert_eq!(text_reply(&json!({}), 7, 1, 12).1, "max_tokens");
+    }
+
+    #[test]
+    fn cache_control_found_anywhere() {
+        let v = json!({"tools": [{"name": "a", "cache_control": {"type": "ephemeral"}}]});
+        assert!(mentions(&v, "cache_control"));
+        assert!(!mentions(
+            &json!({"text": "cache_control"}),
+            "cache_control"
+        ));
+    }
 }

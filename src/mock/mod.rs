@@ -1,14 +1,29 @@
 //! `tollgate mock`: a provider for tests, benchmarks and demos that speaks OpenAI's, Azure
-//! OpenAI's and Anthropic's APIs byte for byte, over HTTP, h2c or HTTPS (h2 by ALPN).
+//! OpenAI's and Anthropic's APIs byte for byte (their key order, event order and framing), over
+//! HTTP/1.1, h2c or HTTPS (h2 and HTTP/1.1 by ALPN).
 //!
-//! Replies are deterministic (seeded by the request) with realistic usage; streams use each
-//! API's exact SSE format. It checks what the real providers check (each API's auth header,
-//! `anthropic-version`, `max_tokens`, Azure's `api-version`). Behaviour is set per instance by
-//! flags and per request by headers (`x-mock-status`, `x-mock-delay-ms`, `x-mock-chunk-delay-ms`,
-//! `x-mock-drop-after`, `x-mock-words`, `x-mock-stream-error-after`, `x-mock-cached-tokens`).
-//! Every response reports what arrived (`x-mock-body-sha256`, `x-mock-body-len`, `x-mock-model`,
-//! `x-mock-path`, `x-mock-http-version`, `x-mock-request-headers`) so tests can check what the
-//! gateway sent.
+//! Replies are deterministic (seeded by the request) with realistic usage, tool calls, thinking
+//! and cache figures; streams use each API's exact SSE format. It checks what the real
+//! providers check (each API's auth header, `anthropic-version`, `max_tokens`, Azure's
+//! `api-version`). Behaviour is set per instance by flags and per request by headers
+//! (`x-mock-status`, `x-mock-delay-ms`, `x-mock-chunk-delay-ms`, `x-mock-drop-after`,
+//! `x-mock-words`, `x-mock-stream-error-after`, `x-mock-cached-tokens`). Every response reports
+//! what arrived (`x-mock-body-sha256`, `x-mock-body-len`, `x-mock-model`, `x-mock-path`,
+//! `x-mock-http-version`, `x-mock-anthropic-version`, `x-mock-request-headers`) so tests can
+//! check what the gateway sent.
+//!
+//! `mod.rs` holds the app, the per-request behaviour, dispatch by API and the shared senders;
+//! `openai.rs` (with Azure's paths), `anthropic.rs`, `tools.rs` (the one tool-call rule),
+//! `reply.rs` (words and estimates) and `tls.rs` (certificates) hold the rest.
+
+/// A JSON object with its keys in the order written, like `json!` (which sorts them): the
+/// providers' own key order is part of speaking their formats byte for byte. Values are any
+/// `Serialize` (nested `obj!`, `Value`, strings, numbers, `()` for null).
+macro_rules! obj {
+    ($($k:literal : $v:expr),* $(,)?) => {
+        $crate::mock::Obj(vec![$(($k, $crate::mock::raw(&$v))),*])
+    };
+}
 
 mod anthropic;
 mod openai;
@@ -22,10 +37,34 @@ use pingora::apps::{HttpPersistentSettings, HttpServerApp, HttpServerOptions, Re
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// An ordered JSON object; build it with `obj!`.
+pub(crate) struct Obj(pub Vec<(&'static str, Box<RawValue>)>);
+
+impl Serialize for Obj {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// `v` serialised once, to be embedded in an `Obj` (null if it cannot be serialised, which
+/// the mock's own values never are).
+pub(crate) fn raw<T: Serialize + ?Sized>(v: &T) -> Box<RawValue> {
+    serde_json::value::to_raw_value(v).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
+/// An empty JSON array (`[]` has no element type to infer).
+pub(crate) const EMPTY: [(); 0] = [];
 
 /// Per-instance behaviour (the `tollgate mock` flags); each can be overridden per request by
 /// its header.
@@ -55,10 +94,12 @@ pub struct MockSettings {
     /// Models listed by GET /v1/models.
     #[arg(long, value_delimiter = ',', default_value = "mock-1")]
     pub models: Vec<String>,
-    /// Serve HTTPS (h2 and HTTP/1.1 by ALPN) with a self-signed certificate.
+    /// Serve HTTPS (h2 and HTTP/1.1 by ALPN) instead of HTTP/1.1 and h2c; without
+    /// --tls-cert/--tls-key a self-signed certificate is generated into a temp dir.
     #[arg(long)]
     pub tls: bool,
-    /// TLS certificate (PEM); generated (self-signed) and written here if the file is missing.
+    /// TLS certificate (PEM); when neither it nor the key exists, a self-signed certificate for
+    /// localhost, 127.0.0.1 and ::1 is generated and written here.
     #[arg(long, requires = "tls")]
     pub tls_cert: Option<String>,
     /// TLS private key (PEM); generated with the certificate if missing.
@@ -79,7 +120,8 @@ impl MockApp {
     }
 }
 
-/// What to do for one request after overrides.
+/// What to do for one request after overrides (`stream_error_after` and `cached_tokens` are
+/// per request only).
 pub(crate) struct Behaviour {
     pub status: Option<u16>,
     pub delay: Duration,
@@ -254,7 +296,7 @@ pub(crate) fn header(status: u16, common: &[(&str, String)]) -> Option<ResponseH
 pub(crate) async fn send_json(
     s: &mut ServerSession,
     status: u16,
-    v: &Value,
+    v: &impl Serialize,
     common: &[(&str, String)],
     drop_after: Option<usize>,
     extra: &[(&str, &str)],
@@ -367,7 +409,7 @@ pub(crate) fn seed(model: &str, req: &Value) -> u64 {
 }
 
 /// One framed SSE event: `event: NAME` (when named) and `data: JSON`.
-pub(crate) fn sse(name: Option<&str>, data: &Value) -> Vec<u8> {
+pub(crate) fn sse(name: Option<&str>, data: &impl Serialize) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     if let Some(n) = name {
         out.extend_from_slice(b"event: ");

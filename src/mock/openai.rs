@@ -1,10 +1,14 @@
 //! The mock's OpenAI API (and Azure's deployment paths): chat, completions, embeddings,
 //! models, with tool calls, cached and reasoning tokens in usage, and OpenAI's error bodies.
+//! Keys come in OpenAI's order (`obj!`), so replies read like the real ones.
 
-use super::{key_ok, reply, send_events, send_json, tools, Behaviour, MockSettings, Request};
+use super::{
+    key_ok, raw, reply, send_events, send_json, tools, Behaviour, MockSettings, Obj, Request, EMPTY,
+};
 use base64::Engine;
 use pingora::protocols::http::ServerSession;
-use serde_json::{json, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -22,6 +26,8 @@ pub(super) async fn handle(
     set: &MockSettings,
     azure: Option<(String, String)>,
 ) -> bool {
+    let rid = format!("req_mock{:016x}", reply::seed(&req.body));
+    req.common.push(("x-request-id", rid));
     let common = &req.common;
     let key = set.expect_key.as_deref();
     let authorised = match azure {
@@ -31,15 +37,9 @@ pub(super) async fn handle(
     if !authorised {
         return error(s, 401, common).await;
     }
-    if azure.is_some()
-        && !s
-            .req_header()
-            .uri
-            .query()
-            .unwrap_or("")
-            .contains("api-version=")
-    {
-        return error(s, 400, common).await;
+    if azure.is_some() && !has_api_version(s.req_header().uri.query()) {
+        let msg = "Missing required query parameter: api-version.";
+        return invalid(s, "api-version", "missing_required_parameter", msg, common).await;
     }
     if let Some(code) = b.status.filter(|c| (300..=599).contains(c)) {
         return error(s, code, common).await;
@@ -58,18 +58,17 @@ pub(super) async fn handle(
         return error(s, 405, common).await;
     }
     if kind == Kind::Models {
-        let data: Vec<Value> = set.models.iter()
-            .map(|m| json!({"id": m, "object": "model", "created": 1_700_000_000u64, "owned_by": "tollgate-mock"}))
-            .collect();
-        let v = json!({"object": "list", "data": data});
-        return send_json(s, 200, &v, common, None, &[]).await;
+        return models(s, set, common).await;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
         return error(s, 400, common).await;
     };
-    // Azure: the deployment is the model.
+    // Azure: the deployment is the model (the body's `model` is ignored, as Azure does).
     let model = match &azure {
-        Some((dep, _)) => dep.clone(),
+        Some((dep, _)) => {
+            req.common.push(("x-ms-deployment-name", dep.clone()));
+            dep.clone()
+        }
         None => body["model"].as_str().unwrap_or("mock").to_string(),
     };
     req.common.push(("x-mock-model", model.clone()));
@@ -79,19 +78,162 @@ pub(super) async fn handle(
     }
 }
 
-fn usage(req: &Value, n: usize, b: &Behaviour) -> Value {
+/// Whether the query has a non-empty `api-version`.
+fn has_api_version(query: Option<&str>) -> bool {
+    query.unwrap_or("").split('&').any(|p| {
+        p.split_once('=')
+            .is_some_and(|(k, v)| k == "api-version" && !v.is_empty())
+    })
+}
+
+async fn models(s: &mut ServerSession, set: &MockSettings, common: &[(&str, String)]) -> bool {
+    let data: Vec<Obj> = set
+        .models
+        .iter()
+        .map(|m| obj! {"id": m, "object": "model", "created": 1_700_000_000u64, "owned_by": "tollgate-mock"})
+        .collect();
+    send_json(
+        s,
+        200,
+        &obj! {"object": "list", "data": data},
+        common,
+        None,
+        &[],
+    )
+    .await
+}
+
+/// Usage for `tokens` visible output tokens. Reasoning tokens (with `reasoning_effort`) are
+/// half as many again and, as OpenAI counts them, included in `completion_tokens` though their
+/// text is never sent.
+fn usage(req: &Value, tokens: usize, b: &Behaviour) -> Obj {
     let pt = super::prompt_tokens(req);
     let cached = b.cached_tokens.unwrap_or(0).min(pt);
     let reasoning = match req["reasoning_effort"].as_str() {
-        Some("low" | "medium" | "high") => n as u64 / 2,
+        Some("low" | "medium" | "high") => tokens as u64 / 2,
         _ => 0,
     };
-    json!({
-        "prompt_tokens": pt, "completion_tokens": n, "total_tokens": pt + n as u64,
-        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0,
+    let ct = tokens as u64 + reasoning;
+    obj! {
+        "prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct,
+        "prompt_tokens_details": obj! {"cached_tokens": cached, "audio_tokens": 0},
+        "completion_tokens_details": obj! {"reasoning_tokens": reasoning, "audio_tokens": 0,
             "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
-    })
+    }
+}
+
+/// One deterministic completion, rendered whole or as chunks.
+struct Completion<'a> {
+    chat: bool,
+    id: String,
+    model: &'a str,
+    created: u64,
+    seed: u64,
+    words: Vec<String>,
+    calls: Vec<tools::Call>,
+    finish: &'static str,
+    usage: Box<RawValue>,
+}
+
+impl Completion<'_> {
+    fn object(&self, chunk: bool) -> &'static str {
+        match (self.chat, chunk) {
+            (true, false) => "chat.completion",
+            (true, true) => "chat.completion.chunk",
+            (false, _) => "text_completion",
+        }
+    }
+
+    /// `id`, `object`, `created`, `model` and `rest`, in the order OpenAI writes them; chat
+    /// adds `service_tier` and `system_fingerprint`, after `rest` in a whole reply and before
+    /// it in a chunk.
+    fn envelope(&self, chunk: bool, rest: Vec<(&'static str, Box<RawValue>)>) -> Obj {
+        let mut v = obj! {"id": self.id, "object": self.object(chunk), "created": self.created,
+        "model": self.model};
+        let tier: &[_] = if self.chat {
+            &[
+                ("service_tier", "default"),
+                ("system_fingerprint", "fp_mock"),
+            ]
+        } else {
+            &[]
+        };
+        let tier = tier.iter().map(|(k, t)| (*k, raw(t)));
+        if chunk {
+            v.0.extend(tier);
+            v.0.extend(rest);
+        } else {
+            v.0.extend(rest);
+            v.0.extend(tier);
+        }
+        v
+    }
+
+    fn whole(&self) -> Obj {
+        let text = self.words.concat();
+        let choice = if !self.chat {
+            obj! {"text": text, "index": 0, "logprobs": (), "finish_reason": self.finish}
+        } else {
+            let msg = if self.calls.is_empty() {
+                obj! {"role": "assistant", "content": text, "refusal": (), "annotations": EMPTY}
+            } else {
+                let calls = tools::openai_message_calls(&self.calls, self.seed);
+                obj! {"role": "assistant", "content": (), "tool_calls": calls, "refusal": (),
+                "annotations": EMPTY}
+            };
+            obj! {"index": 0, "message": msg, "logprobs": (), "finish_reason": self.finish}
+        };
+        let rest = vec![("choices", raw(&[choice])), ("usage", self.usage.clone())];
+        self.envelope(false, rest)
+    }
+
+    /// The one choice of each chunk, in order.
+    fn choices(&self) -> Vec<Obj> {
+        if !self.chat {
+            let mut out: Vec<Obj> = (self.words.iter())
+                .map(|w| obj! {"text": w, "index": 0, "logprobs": (), "finish_reason": ()})
+                .collect();
+            out.push(obj! {"text": "", "index": 0, "logprobs": (), "finish_reason": self.finish});
+            return out;
+        }
+        let step =
+            |delta: Obj| obj! {"index": 0, "delta": delta, "logprobs": (), "finish_reason": ()};
+        let mut out = Vec::with_capacity(self.words.len() + 8);
+        let mut frags = tools::openai_stream_fragments(&self.calls, self.seed).into_iter();
+        match frags.next() {
+            // A tool-call reply's first chunk carries the role and the first call's head.
+            Some(first) => out.push(step(obj! {"role": "assistant", "content": (),
+            "tool_calls": [first], "refusal": ()})),
+            None => {
+                out.push(step(
+                    obj! {"role": "assistant", "content": "", "refusal": ()},
+                ));
+                out.extend(self.words.iter().map(|w| step(obj! {"content": w})));
+            }
+        }
+        out.extend(frags.map(|f| step(obj! {"tool_calls": [f]})));
+        out.push(obj! {"index": 0, "delta": obj! {}, "logprobs": (), "finish_reason": self.finish});
+        out
+    }
+
+    /// The framed chunks; with `include_usage` every chunk has `"usage":null` and a last
+    /// chunk with no choices carries the usage, as OpenAI sends them.
+    fn events(&self, include_usage: bool) -> Vec<Vec<u8>> {
+        let chunk = |choices: Box<RawValue>, usage: Option<Box<RawValue>>| {
+            let mut rest = vec![("choices", choices)];
+            rest.extend(usage.map(|u| ("usage", u)));
+            super::sse(None, &self.envelope(true, rest))
+        };
+        let null = include_usage.then(|| RawValue::NULL.to_owned());
+        let mut events: Vec<Vec<u8>> = (self.choices().iter())
+            .map(|c| chunk(raw(&[c]), null.clone()))
+            .collect();
+        if include_usage {
+            events.push(chunk(raw(&EMPTY), Some(self.usage.clone())));
+        }
+        events.push(b"data: [DONE]\n\n".to_vec());
+        events
+    }
 }
 
 async fn completion(
@@ -113,94 +255,31 @@ async fn completion(
         .or(req["max_tokens"].as_u64())
         .map_or(usize::MAX, |n| n as usize);
     let n = b.words.min(cap);
-    let words = reply::words(seed, n);
-    let (finish, n) = if !calls.is_empty() {
+    let (finish, tokens) = if !calls.is_empty() {
         ("tool_calls", tools::tokens(&calls))
     } else if b.words > cap {
         ("length", n)
     } else {
         ("stop", n)
     };
-    let usage = usage(req, n, b);
-    let created = super::now();
-    let id = if chat {
-        format!("chatcmpl-mock{seed:016x}")
-    } else {
-        format!("cmpl-mock{seed:016x}")
+    let c = Completion {
+        chat,
+        id: format!("{}-mock{seed:016x}", if chat { "chatcmpl" } else { "cmpl" }),
+        model,
+        created: super::now(),
+        seed,
+        words: reply::words(seed, n),
+        calls,
+        finish,
+        usage: raw(&usage(req, tokens, b)),
     };
-    let head =
-        |object: &str| json!({"id": id, "object": object, "created": created, "model": model});
     if req["stream"].as_bool() != Some(true) {
-        let mut v = head(if chat {
-            "chat.completion"
-        } else {
-            "text_completion"
-        });
-        let text: String = words.concat();
-        v["choices"] = if chat {
-            let mut msg = json!({"role": "assistant", "content": text, "refusal": null});
-            if !calls.is_empty() {
-                msg["content"] = Value::Null;
-                msg["tool_calls"] = tools::openai_message_calls(&calls, seed);
-            }
-            json!([{"index": 0, "message": msg, "logprobs": null, "finish_reason": finish}])
-        } else {
-            json!([{"text": text, "index": 0, "logprobs": null, "finish_reason": finish}])
-        };
-        v["usage"] = usage;
-        if chat {
-            v["system_fingerprint"] = json!("fp_mock");
-        }
-        return send_json(s, 200, &v, common, b.drop_after, &[]).await;
+        return send_json(s, 200, &c.whole(), common, b.drop_after, &[]).await;
     }
     let include_usage = req["stream_options"]["include_usage"].as_bool() == Some(true);
-    let object = if chat {
-        "chat.completion.chunk"
-    } else {
-        "text_completion"
-    };
-    let chunk = |choice: Value| {
-        let mut v = head(object);
-        v["choices"] = json!([choice]);
-        if include_usage {
-            v["usage"] = Value::Null;
-        }
-        super::sse(None, &v)
-    };
-    let mut events = Vec::with_capacity(n + 4);
-    if chat {
-        events.push(chunk(json!({"index": 0, "delta": {"role": "assistant", "content": "", "refusal": null}, "logprobs": null, "finish_reason": null})));
-        if calls.is_empty() {
-            for w in &words {
-                events.push(chunk(json!({"index": 0, "delta": {"content": w}, "logprobs": null, "finish_reason": null})));
-            }
-        }
-        for delta in tools::openai_stream_deltas(&calls, seed) {
-            events.push(chunk(
-                json!({"index": 0, "delta": delta, "logprobs": null, "finish_reason": null}),
-            ));
-        }
-        events.push(chunk(
-            json!({"index": 0, "delta": {}, "logprobs": null, "finish_reason": finish}),
-        ));
-    } else {
-        for w in &words {
-            events.push(chunk(
-                json!({"text": w, "index": 0, "logprobs": null, "finish_reason": null}),
-            ));
-        }
-        events.push(chunk(
-            json!({"text": "", "index": 0, "logprobs": null, "finish_reason": finish}),
-        ));
-    }
-    if include_usage {
-        let mut last = head(object);
-        last["choices"] = json!([]);
-        last["usage"] = usage;
-        events.push(super::sse(None, &last));
-    }
-    events.push(b"data: [DONE]\n\n".to_vec());
-    let err = json!({"error": {"message": "The server is overloaded (mock).", "type": "server_error", "param": null, "code": "server_is_overloaded"}});
+    let err = obj! {"error": obj! {"message": "The server is overloaded (mock).",
+    "type": "server_error", "param": (), "code": "server_is_overloaded"}};
+    let events = c.events(include_usage);
     send_events(s, &events, b, &super::sse(None, &err), common, &[]).await
 }
 
@@ -214,11 +293,14 @@ async fn embeddings(
     let inputs: Vec<String> = match &req["input"] {
         Value::String(t) => vec![t.clone()],
         Value::Array(a) => a.iter().map(|v| v.to_string()).collect(),
-        _ => return error(s, 400, common).await,
+        _ => {
+            let msg = "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.";
+            return invalid(s, "input", "invalid_value", msg, common).await;
+        }
     };
     let base64 = req["encoding_format"].as_str() == Some("base64");
     let mut tokens = 0u64;
-    let data: Vec<Value> = inputs
+    let data: Vec<Obj> = inputs
         .iter()
         .enumerate()
         .map(|(i, inp)| {
@@ -226,21 +308,21 @@ async fn embeddings(
             let v = reply::embedding(inp.as_bytes(), dims);
             let emb = if base64 {
                 let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
-                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+                raw(&base64::engine::general_purpose::STANDARD.encode(bytes))
             } else {
-                json!(v)
+                raw(&v)
             };
-            json!({"object": "embedding", "index": i, "embedding": emb})
+            obj! {"object": "embedding", "index": i, "embedding": emb}
         })
         .collect();
-    let v = json!({"object": "list", "data": data, "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}});
+    let v = obj! {"object": "list", "data": data, "model": model,
+    "usage": obj! {"prompt_tokens": tokens, "total_tokens": tokens}};
     send_json(s, 200, &v, common, None, &[]).await
 }
 
-/// The provider's error body for `status`, as OpenAI sends it.
-pub(super) async fn error(s: &mut ServerSession, status: u16, common: &[(&str, String)]) -> bool {
-    let (kind, code, msg) = match status {
+/// OpenAI's `(type, code, message)` for a status.
+fn canned(status: u16) -> (&'static str, Option<&'static str>, &'static str) {
+    match status {
         400 => (
             "invalid_request_error",
             Some("invalid_json"),
@@ -250,6 +332,11 @@ pub(super) async fn error(s: &mut ServerSession, status: u16, common: &[(&str, S
             "invalid_request_error",
             Some("invalid_api_key"),
             "Incorrect API key provided.",
+        ),
+        403 => (
+            "request_forbidden",
+            Some("unsupported_country_region_territory"),
+            "Country, region, or territory not supported (mock).",
         ),
         404 => (
             "invalid_request_error",
@@ -272,12 +359,53 @@ pub(super) async fn error(s: &mut ServerSession, status: u16, common: &[(&str, S
             None,
             "The server had an error while processing your request (mock).",
         ),
-    };
-    let v = json!({"error": {"message": msg, "type": kind, "param": null, "code": code}});
+    }
+}
+
+/// The provider's error body for `status`, as OpenAI sends it.
+pub(super) async fn error(s: &mut ServerSession, status: u16, common: &[(&str, String)]) -> bool {
+    let (kind, code, msg) = canned(status);
+    send_error(s, status, (kind, code, None, msg), common).await
+}
+
+/// A 400 naming the parameter at fault.
+async fn invalid(
+    s: &mut ServerSession,
+    param: &str,
+    code: &str,
+    msg: &str,
+    common: &[(&str, String)],
+) -> bool {
+    let e = ("invalid_request_error", Some(code), Some(param), msg);
+    send_error(s, 400, e, common).await
+}
+
+/// `(type, code, param, message)` in OpenAI's error body; 429 adds `retry-after`.
+async fn send_error(
+    s: &mut ServerSession,
+    status: u16,
+    (kind, code, param, msg): (&str, Option<&str>, Option<&str>, &str),
+    common: &[(&str, String)],
+) -> bool {
+    let v = obj! {"error": obj! {"message": msg, "type": kind, "param": param, "code": code}};
     let retry: &[(&str, &str)] = if status == 429 {
         &[("retry-after", "1")]
     } else {
         &[]
     };
     send_json(s, status, &v, common, None, retry).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_version_is_a_query_parameter() {
+        assert!(has_api_version(Some("api-version=2024-10-21")));
+        assert!(has_api_version(Some("a=1&api-version=1")));
+        assert!(!has_api_version(Some("xapi-version=1")));
+        assert!(!has_api_version(Some("api-version=")));
+        assert!(!has_api_version(None));
+    }
 }

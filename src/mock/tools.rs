@@ -2,7 +2,7 @@
 //! forbid them, and the last turn is the user's own words (not tool results), the reply calls
 //! the forced tool or the first one, plus the second in parallel when allowed.
 
-use super::reply;
+use super::{reply, Obj};
 use serde_json::{json, Map, Value};
 
 pub struct Call {
@@ -116,7 +116,7 @@ pub fn tokens(calls: &[Call]) -> usize {
         .sum()
 }
 
-/// `s` in up to three pieces, as providers stream argument fragments.
+/// `s` in two or three pieces, as providers stream argument fragments.
 pub fn fragments(s: &str) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
     let step = chars.len().div_ceil(3).max(1);
@@ -127,31 +127,96 @@ pub fn openai_id(seed: u64, i: usize) -> String {
     format!("call_mock{seed:012x}{i}")
 }
 
-pub fn openai_message_calls(calls: &[Call], seed: u64) -> Value {
-    Value::Array(
-        calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                json!({"id": openai_id(seed, i), "type": "function",
-                "function": {"name": c.name, "arguments": c.args.to_string()}})
-            })
-            .collect(),
-    )
+/// The `tool_calls` of a whole message.
+pub fn openai_message_calls(calls: &[Call], seed: u64) -> Vec<Obj> {
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            obj! {"id": openai_id(seed, i), "type": "function",
+            "function": obj! {"name": c.name, "arguments": c.args.to_string()}}
+        })
+        .collect()
 }
 
-/// Stream deltas as OpenAI sends them: per call, a first fragment with the id, type and name
-/// and empty arguments, then the arguments in pieces.
-pub fn openai_stream_deltas(calls: &[Call], seed: u64) -> Vec<Value> {
+/// Streamed `tool_calls` items as OpenAI sends them, one per chunk: per call, a first fragment
+/// with the index, id, type and name and empty arguments, then the arguments in pieces.
+pub fn openai_stream_fragments(calls: &[Call], seed: u64) -> Vec<Obj> {
     let mut out = Vec::new();
     for (i, c) in calls.iter().enumerate() {
         out.push(
-            json!({"tool_calls": [{"index": i, "id": openai_id(seed, i), "type": "function",
-            "function": {"name": c.name, "arguments": ""}}]}),
+            obj! {"index": i, "id": openai_id(seed, i), "type": "function",
+            "function": obj! {"name": c.name, "arguments": ""}},
         );
         for f in fragments(&c.args.to_string()) {
-            out.push(json!({"tool_calls": [{"index": i, "function": {"arguments": f}}]}));
+            out.push(obj! {"index": i, "function": obj! {"arguments": f}});
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(name: &str) -> Value {
+        json!({"type": "function", "function": {"name": name, "parameters": {"type": "object",
+            "properties": {"s": {"type": "string"}, "n": {"type": "number"},
+                "b": {"type": "boolean"}, "o": {"type": "object"}}}}})
+    }
+
+    fn names(calls: &[Call]) -> Vec<&str> {
+        calls.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    #[test]
+    fn openai_rule() {
+        let user = json!([{"role": "user", "content": "hi"}]);
+        let mut req = json!({"messages": user, "tools": [tool("a"), tool("b"), tool("c")]});
+        assert_eq!(names(&openai_calls(&req, 1)), ["a", "b"]);
+        let args = &openai_calls(&req, 1)[0].args;
+        assert_eq!(
+            (args["n"].clone(), args["b"].clone()),
+            (json!(42), json!(true))
+        );
+        assert!(args["s"].is_string() && args["o"].is_null());
+        assert_eq!(openai_calls(&req, 1)[0].args, openai_calls(&req, 1)[0].args);
+        req["parallel_tool_calls"] = json!(false);
+        assert_eq!(names(&openai_calls(&req, 1)), ["a"]);
+        req["tool_choice"] = json!({"type": "function", "function": {"name": "c"}});
+        assert_eq!(names(&openai_calls(&req, 1)), ["c"]);
+        req["tool_choice"] = json!("none");
+        assert!(openai_calls(&req, 1).is_empty());
+        req["tool_choice"] = json!("auto");
+        req["messages"] = json!([{"role": "user", "content": "hi"},
+            {"role": "assistant", "tool_calls": []}, {"role": "tool", "content": "7"}]);
+        assert!(openai_calls(&req, 1).is_empty(), "after tool results: text");
+    }
+
+    #[test]
+    fn anthropic_rule() {
+        let schema = json!({"type": "object", "properties": {"x": {"type": "integer"}}});
+        let mut req = json!({"messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"name": "a", "input_schema": schema}, {"name": "b", "input_schema": schema}]});
+        assert_eq!(names(&anthropic_calls(&req, 1)), ["a", "b"]);
+        req["tool_choice"] = json!({"type": "tool", "name": "b"});
+        assert_eq!(names(&anthropic_calls(&req, 1)), ["b"]);
+        req["tool_choice"] = json!({"type": "any", "disable_parallel_tool_use": true});
+        assert_eq!(names(&anthropic_calls(&req, 1)), ["a"]);
+        req["tool_choice"] = json!({"type": "none"});
+        assert!(anthropic_calls(&req, 1).is_empty());
+        req["tool_choice"] = json!({"type": "auto"});
+        req["messages"] = json!([{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t", "content": "7"}]}]);
+        assert!(anthropic_calls(&req, 1).is_empty());
+    }
+
+    #[test]
+    fn two_or_three_fragments_that_join_up() {
+        for s in ["{}", "{\"a\":1}", "{\"city\":\"the gateway\"}"] {
+            let f = fragments(s);
+            assert!((2..=3).contains(&f.len()), "{s}: {f:?}");
+            assert_eq!(f.concat(), s);
+        }
+    }
 }

@@ -87,6 +87,7 @@ fn spawn(args: &[&str]) -> (Child, Lines, Lines) {
         .args(args)
         // Tests never reach real providers.
         .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

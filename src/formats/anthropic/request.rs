@@ -26,9 +26,10 @@ pub(crate) fn unsupported(param: String, why: &str) -> ApiError {
     ApiError::unsupported(param, msg)
 }
 
-/// Rejects the first unknown field of an object at `path`.
+/// Rejects the first unknown field of an object at `path`. A `null` field is as good as
+/// absent (SDKs that echo a reply back into history send `"audio": null` and the like).
 pub(crate) fn no_extra(extra: &Map<String, Value>, path: &str) -> Result<(), ApiError> {
-    match extra.keys().next() {
+    match extra.iter().find(|(_, v)| !v.is_null()).map(|(k, _)| k) {
         Some(k) => Err(unsupported(
             join(path, k),
             "is not supported when this model is served by another API.",
@@ -91,6 +92,12 @@ pub fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, A
         .or(req.max_tokens)
         .unwrap_or(u64::from(opts.default_max_tokens));
     let (system, turns) = convert_messages(messages)?;
+    if turns.is_empty() {
+        return Err(ApiError::bad_request(
+            "`messages` needs at least one user, assistant or tool message.",
+        )
+        .with_param("messages"));
+    }
     let mut out = Map::new();
     out.insert("model".into(), json!(opts.model));
     out.insert("max_tokens".into(), json!(max_tokens));
@@ -164,7 +171,10 @@ fn convert_messages(msgs: &[chat::Message]) -> Result<(Vec<Value>, Vec<Value>), 
         let (role, blocks) = match m.role.as_str() {
             "system" | "developer" => {
                 let text = text_only(m.content.as_ref(), &p)?;
-                system.push(json!({"type": "text", "text": text}));
+                // Anthropic rejects empty text blocks.
+                if !text.is_empty() {
+                    system.push(json!({"type": "text", "text": text}));
+                }
                 continue;
             }
             "user" => ("user", user_blocks(m.content.as_ref(), &p)?),
@@ -234,24 +244,34 @@ fn user_part(part: &Part, p: &str) -> Result<Value, ApiError> {
             no_extra(&img.extra, &format!("{p}.image_url"))?;
             image_block(&img.url, &format!("{p}.image_url.url"))
         }
-        ("file", _, _, Some(f)) => {
-            no_extra(&f.extra, &format!("{p}.file"))?;
-            let pdf = f
-                .file_data
-                .as_deref()
-                .and_then(|d| d.strip_prefix("data:application/pdf;base64,"));
-            match pdf {
-                Some(data) => Ok(json!({"type": "document", "source":
-                    {"type": "base64", "media_type": "application/pdf", "data": data}})),
-                None => Err(unsupported(
-                    format!("{p}.file"),
-                    "must carry a PDF as a data URL in `file_data` for this model's provider (Anthropic).",
-                )),
-            }
-        }
+        ("file", _, _, Some(f)) => file_block(f, p),
         _ => Err(unsupported(
             format!("{p}.type"),
             "is not supported for this model's provider (Anthropic).",
+        )),
+    }
+}
+
+/// A `file` part → a PDF document block. Uploaded files (`file_id`) live in OpenAI's storage,
+/// which Anthropic cannot read.
+fn file_block(f: &chat::FilePart, p: &str) -> Result<Value, ApiError> {
+    no_extra(&f.extra, &format!("{p}.file"))?;
+    if f.file_id.is_some() {
+        return Err(unsupported(
+            format!("{p}.file.file_id"),
+            "is not supported for this model's provider (Anthropic); send the PDF in `file_data`.",
+        ));
+    }
+    let pdf = f
+        .file_data
+        .as_deref()
+        .and_then(|d| d.strip_prefix("data:application/pdf;base64,"));
+    match pdf {
+        Some(data) => Ok(json!({"type": "document", "source":
+            {"type": "base64", "media_type": "application/pdf", "data": data}})),
+        None => Err(unsupported(
+            format!("{p}.file.file_data"),
+            "must be a PDF as a base64 data URL for this model's provider (Anthropic).",
         )),
     }
 }
@@ -307,6 +327,7 @@ fn assistant_blocks(m: &chat::Message, p: &str) -> Result<Vec<Value>, ApiError> 
         blocks.push(json!({"type": "text", "text": text}));
     }
     for (j, call) in m.tool_calls.iter().flatten().enumerate() {
+        no_extra(&call.extra, &format!("{p}.tool_calls[{j}]"))?;
         let input = arguments(&call.function.arguments).ok_or_else(|| {
             ApiError::bad_request("Tool call arguments must be a JSON object.")
                 .with_param(format!("{p}.tool_calls[{j}].function.arguments"))
@@ -514,6 +535,118 @@ mod tests {
         assert_eq!(e.code.as_deref(), Some("invalid_json"));
     }
 
+    fn anthropic(body: Value) -> Value {
+        let t = from_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap();
+        serde_json::from_slice(&t.body).unwrap()
+    }
+
+    #[test]
+    fn tool_messages_merge_into_one_user_turn() {
+        let v = anthropic(json!({"model": "x", "messages": [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": "", "tool_calls": [
+                {"id": "a", "type": "function", "function": {"name": "f", "arguments": ""}},
+                {"id": "b", "type": "function", "function": {"name": "f", "arguments": "{\"k\":1}"}}]},
+            {"role": "tool", "tool_call_id": "a", "content": "1"},
+            {"role": "tool", "tool_call_id": "b", "content": [{"type": "text", "text": "2"}]},
+            {"role": "user", "content": "and?"},
+            {"role": "user", "content": [{"type": "text", "text": "more"}]}]}));
+        let turns = v["messages"].as_array().unwrap();
+        assert_eq!(turns.len(), 3);
+        assert_eq!(
+            turns[1]["content"],
+            json!([{"type": "tool_use", "id": "a", "name": "f", "input": {}},
+                {"type": "tool_use", "id": "b", "name": "f", "input": {"k": 1}}])
+        );
+        assert_eq!(
+            turns[2],
+            json!({"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "a", "content": "1"},
+                {"type": "tool_result", "tool_use_id": "b", "content": "2"},
+                {"type": "text", "text": "and?"}, {"type": "text", "text": "more"}]})
+        );
+    }
+
+    #[test]
+    fn image_urls_become_sources() {
+        let p = "messages[0].content[0].image_url.url";
+        assert_eq!(
+            image_block("data:image/webp;base64,UklG", p).unwrap(),
+            json!({"type": "image", "source":
+                {"type": "base64", "media_type": "image/webp", "data": "UklG"}})
+        );
+        assert_eq!(
+            image_block("http://h/x.png", p).unwrap()["source"],
+            json!({"type": "url", "url": "http://h/x.png"})
+        );
+        for bad in [
+            "data:image/png,AAAA",
+            "data:image/svg+xml;base64,AA",
+            "data:image/png;base64",
+            "file:///etc/passwd",
+        ] {
+            let e = image_block(bad, p).unwrap_err();
+            assert_eq!(e.param.as_deref(), Some(p), "{bad}");
+        }
+    }
+
+    #[test]
+    fn part_and_call_errors_are_located() {
+        let file = |f: Value| {
+            json!({"model": "x", "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "read"}, {"type": "file", "file": f}]}]})
+        };
+        assert_eq!(
+            param_of(file(json!({"file_id": "file-1"}))),
+            "messages[0].content[1].file.file_id"
+        );
+        assert_eq!(
+            param_of(file(json!({"file_data": "data:text/plain;base64,AA"}))),
+            "messages[0].content[1].file.file_data"
+        );
+        let pdf = anthropic(file(
+            json!({"file_data": "data:application/pdf;base64,JVBE"}),
+        ));
+        assert_eq!(
+            pdf["messages"][0]["content"][1]["source"],
+            json!({"type": "base64", "media_type": "application/pdf", "data": "JVBE"})
+        );
+        let extra = json!({"model": "x", "messages": [{"role": "user", "content": "a"},
+            {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "x": 1,
+            "function": {"name": "f", "arguments": "{}"}}]}]});
+        assert_eq!(param_of(extra), "messages[1].tool_calls[0].x");
+        let system = json!({"model": "x", "messages": [{"role": "system", "content": [
+            {"type": "image_url", "image_url": {"url": "https://h/i.png"}}]}]});
+        assert_eq!(param_of(system), "messages[0].content[0].type");
+        let unknown =
+            json!({"model": "x", "messages": [{"role": "user", "content": "a", "foo": 1}]});
+        assert_eq!(param_of(unknown), "messages[0].foo");
+    }
+
+    #[test]
+    fn tool_choice_and_parallel_calls() {
+        let base = |extra: Value| anthropic(user(extra))["tool_choice"].clone();
+        assert_eq!(
+            base(json!({"tool_choice": "required"})),
+            json!({"type": "any"})
+        );
+        assert_eq!(
+            base(json!({"tool_choice": "none", "parallel_tool_calls": false})),
+            json!({"type": "none"})
+        );
+        assert_eq!(
+            base(json!({"parallel_tool_calls": false})),
+            json!({"type": "auto", "disable_parallel_tool_use": true})
+        );
+        let v = anthropic(user(
+            json!({"reasoning_effort": "minimal", "stop": ["a", "b"],
+            "stream": true, "user": "u"}),
+        ));
+        assert!(v.get("thinking").is_none());
+        assert_eq!(v["stop_sequences"], json!(["a", "b"]));
+        assert_eq!(v["metadata"], json!({"user_id": "u"}));
+    }
+
     #[test]
     fn thinking_budget_stays_below_max_tokens() {
         let body = user(json!({"reasoning_effort": "high", "max_tokens": 2000}));
@@ -536,6 +669,16 @@ mod tests {
         let mut v = base.clone();
         v["mcp_servers"] = json!([]);
         assert_eq!(to(v).param.as_deref(), Some("mcp_servers"));
+        let mut v = base.clone();
+        v["thinking"] = json!({"type": "enabled"});
+        assert_eq!(to(v).param.as_deref(), Some("thinking.budget_tokens"));
+        let mut v = base.clone();
+        v["messages"][0]["content"] = json!([{"type": "document",
+            "source": {"type": "text", "media_type": "text/plain", "data": "x"}}]);
+        assert_eq!(
+            to(v).param.as_deref(),
+            Some("messages[0].content[0].source")
+        );
         let mut v = base;
         v["messages"][0]["content"] = json!([{"type": "tool_result", "tool_use_id": "t",
             "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA"}}]}]);
@@ -558,5 +701,33 @@ mod tests {
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["max_tokens"], 5);
         assert!(t.stream && !t.include_usage);
+    }
+
+    #[test]
+    fn tool_results_become_tool_messages_first() {
+        let body = json!({"model": "x", "max_tokens": 5, "thinking": {"type": "adaptive"},
+            "tool_choice": {"type": "tool", "name": "f", "disable_parallel_tool_use": true},
+            "messages": [
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "a",
+                "content": "1", "is_error": true}]},
+            {"role": "user", "content": [
+                {"type": "document", "source": {"type": "base64",
+                    "media_type": "application/pdf", "data": "JVBE"}},
+                {"type": "tool_result", "tool_use_id": "b"}]}]});
+        let t = to_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap();
+        let v: Value = serde_json::from_slice(&t.body).unwrap();
+        assert_eq!(
+            v["messages"],
+            json!([{"role": "tool", "tool_call_id": "a", "content": "1"},
+                {"role": "tool", "tool_call_id": "b", "content": ""},
+                {"role": "user", "content": [{"type": "file", "file": {
+                    "filename": "document.pdf", "file_data": "data:application/pdf;base64,JVBE"}}]}])
+        );
+        assert_eq!(v["reasoning_effort"], "medium");
+        assert_eq!(
+            v["tool_choice"],
+            json!({"type": "function", "function": {"name": "f"}})
+        );
+        assert_eq!(v["parallel_tool_calls"], false);
     }
 }

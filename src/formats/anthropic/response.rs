@@ -15,23 +15,17 @@ fn unreadable(e: serde_json::Error) -> ApiError {
 /// An Anthropic Message → an OpenAI chat completion.
 pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
     let r: Reply = serde_json::from_slice(body).map_err(unreadable)?;
-    let mut text = String::new();
+    // `content` is null when the reply has no text block at all, as OpenAI sends it.
+    let mut text: Option<String> = None;
     let mut reasoning = String::new();
     let mut calls = Vec::new();
     for b in &r.content {
         match b.kind.as_str() {
-            "text" => text.push_str(b.text.as_deref().unwrap_or("")),
+            "text" => text
+                .get_or_insert_with(String::new)
+                .push_str(b.text.as_deref().unwrap_or("")),
             "thinking" => reasoning.push_str(b.thinking.as_deref().unwrap_or("")),
-            "tool_use" => {
-                let args = b
-                    .input
-                    .as_ref()
-                    .map_or_else(|| "{}".into(), Value::to_string);
-                calls.push(
-                    json!({"id": b.id.as_deref().unwrap_or(""), "type": "function",
-                    "function": {"name": b.name.as_deref().unwrap_or(""), "arguments": args}}),
-                );
-            }
+            "tool_use" => calls.push(b.to_tool_call()),
             _ => {}
         }
     }
@@ -44,7 +38,7 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
         _ => "stop",
     };
     let mut message = json!({"role": "assistant",
-        "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { json!(text) },
+        "content": text,
         "refusal": null});
     if !calls.is_empty() {
         message["tool_calls"] = Value::Array(calls);
@@ -80,7 +74,9 @@ pub fn from_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage)
     {
         content.push(json!({"type": "thinking", "thinking": t, "signature": ""}));
     }
-    if let Some(t) = m.content.filter(|t| !t.is_empty()) {
+    // A refusal is the only text a refusing reply has; Anthropic carries it as text.
+    let text = m.content.filter(|t| !t.is_empty()).or(m.refusal);
+    if let Some(t) = text.filter(|t| !t.is_empty()) {
         content.push(json!({"type": "text", "text": t}));
     }
     for call in m.tool_calls.into_iter().flatten() {
@@ -104,9 +100,105 @@ pub fn from_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage)
     let v = json!({"id": ids::message(&r.id), "type": "message", "role": "assistant",
         "model": ctx.client_model, "content": content, "stop_reason": stop,
         "stop_sequence": null,
-        "usage": {"input_tokens": usage.input.saturating_sub(usage.cached_input + usage.cache_creation),
+        "usage": {"input_tokens": usage.input
+                .saturating_sub(usage.cached_input.saturating_add(usage.cache_creation)),
             "cache_creation_input_tokens": usage.cache_creation,
             "cache_read_input_tokens": usage.cached_input,
             "output_tokens": usage.output}});
     Ok((serde_json::to_vec(&v).map_err(unreadable)?, usage))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CTX: ReplyContext<'static> = ReplyContext {
+        client_model: "c",
+        created: 1,
+    };
+
+    fn chat(body: Value) -> (Value, Usage) {
+        let (b, u) = to_chat(&serde_json::to_vec(&body).unwrap(), &CTX).unwrap();
+        (serde_json::from_slice(&b).unwrap(), u)
+    }
+
+    fn message(body: Value) -> (Value, Usage) {
+        let (b, u) = from_chat(&serde_json::to_vec(&body).unwrap(), &CTX).unwrap();
+        (serde_json::from_slice(&b).unwrap(), u)
+    }
+
+    #[test]
+    fn anthropic_usage_adds_cache_tokens_to_the_prompt() {
+        let (v, u) = chat(
+            json!({"id": "msg_1", "content": [], "stop_reason": "max_tokens",
+            "usage": {"input_tokens": 5, "cache_read_input_tokens": 100,
+                "cache_creation_input_tokens": 20, "output_tokens": 7}}),
+        );
+        assert_eq!(
+            u,
+            Usage {
+                input: 125,
+                cached_input: 100,
+                cache_creation: 20,
+                output: 7,
+                reasoning: 0
+            }
+        );
+        assert_eq!(
+            v["usage"],
+            json!({"prompt_tokens": 125, "completion_tokens": 7, "total_tokens": 132,
+                "prompt_tokens_details": {"cached_tokens": 100, "cache_write_tokens": 20},
+                "completion_tokens_details": {"reasoning_tokens": 0}})
+        );
+        assert_eq!(v["choices"][0]["message"]["content"], Value::Null);
+        assert_eq!(v["choices"][0]["finish_reason"], "length");
+    }
+
+    #[test]
+    fn openai_usage_takes_cache_tokens_out_of_the_input() {
+        let (v, u) = message(json!({"id": "x", "choices": [{"message": {"content": "hi"},
+            "finish_reason": "content_filter"}], "usage": {"prompt_tokens": 100,
+            "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 60,
+            "cache_write_tokens": 30}}}));
+        assert_eq!((u.input, u.cached_input, u.cache_creation), (100, 60, 30));
+        assert_eq!(
+            v["usage"],
+            json!({"input_tokens": 10, "cache_read_input_tokens": 60,
+                "cache_creation_input_tokens": 30, "output_tokens": 3})
+        );
+        assert_eq!(v["stop_reason"], "refusal");
+        // Inconsistent upstream numbers saturate rather than wrap.
+        let (v, _) = message(
+            json!({"id": "x", "choices": [{"message": {"content": "hi"}}],
+            "usage": {"prompt_tokens": 1, "prompt_tokens_details": {"cached_tokens": u64::MAX,
+            "cache_write_tokens": u64::MAX}}}),
+        );
+        assert_eq!(v["usage"]["input_tokens"], 0);
+    }
+
+    #[test]
+    fn refusals_and_reasoning_become_blocks() {
+        let (v, _) = message(json!({"id": "x", "choices": [{"message": {"content": null,
+            "refusal": "I can't help with that.", "reasoning": "hmm"},
+            "finish_reason": "stop"}]}));
+        assert_eq!(
+            v["content"],
+            json!([{"type": "thinking", "thinking": "hmm", "signature": ""},
+                {"type": "text", "text": "I can't help with that."}])
+        );
+        assert_eq!(v["stop_reason"], "end_turn");
+        assert_eq!(v["usage"]["output_tokens"], 0);
+    }
+
+    #[test]
+    fn unreadable_upstream_replies_are_502() {
+        for body in [
+            &b"not json"[..],
+            br#"{"id":"x","choices":[]}"#,
+            br#"{"id":"x","choices":[{"message":{"tool_calls":[{"id":"c","function":{"name":"f","arguments":"[1]"}}]}}]}"#,
+        ] {
+            assert_eq!(from_chat(body, &CTX).unwrap_err().status, 502);
+        }
+        assert_eq!(to_chat(b"[1]", &CTX).unwrap_err().status, 502);
+    }
 }

@@ -80,6 +80,12 @@ fn options(req: &MessagesRequest, out: &mut Map<String, Value>) -> Result<(), Ap
             ("enabled", Some(b)) if b < 4096 => Some("low"),
             ("enabled", Some(b)) if b < 16384 => Some("medium"),
             ("enabled", Some(_)) => Some("high"),
+            ("enabled", None) => {
+                return Err(
+                    ApiError::bad_request("`thinking.budget_tokens` is required.")
+                        .with_param("thinking.budget_tokens"),
+                )
+            }
             ("adaptive", _) => Some("medium"),
             _ => return Err(unsupported("thinking.type".into(), "has an unknown value.")),
         };
@@ -197,16 +203,7 @@ fn assistant(blocks: &[Block], p: &str, out: &mut Vec<Value>) -> Result<(), ApiE
         no_extra(&b.extra, &bp)?;
         match b.kind.as_str() {
             "text" => text.push_str(b.text.as_deref().unwrap_or("")),
-            "tool_use" => {
-                let args = b
-                    .input
-                    .as_ref()
-                    .map_or_else(|| "{}".to_string(), Value::to_string);
-                calls.push(
-                    json!({"id": b.id.as_deref().unwrap_or(""), "type": "function",
-                    "function": {"name": b.name.as_deref().unwrap_or(""), "arguments": args}}),
-                );
-            }
+            "tool_use" => calls.push(b.to_tool_call()),
             // The model's earlier reasoning: OpenAI-style backends have no field for it.
             "thinking" | "redacted_thinking" => {}
             _ => {

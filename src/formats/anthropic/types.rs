@@ -67,6 +67,18 @@ pub struct Block {
     pub extra: Extra,
 }
 
+impl Block {
+    /// A `tool_use` block as an OpenAI tool call (arguments are the input serialised).
+    pub fn to_tool_call(&self) -> Value {
+        let args = self
+            .input
+            .as_ref()
+            .map_or_else(|| "{}".to_string(), Value::to_string);
+        serde_json::json!({"id": self.id.as_deref().unwrap_or(""), "type": "function",
+            "function": {"name": self.name.as_deref().unwrap_or(""), "arguments": args}})
+    }
+}
+
 #[derive(Deserialize)]
 pub struct Source {
     #[serde(rename = "type")]

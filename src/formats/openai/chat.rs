@@ -148,6 +148,7 @@ pub struct Choice {
 #[derive(Deserialize)]
 pub struct ReplyMessage {
     pub content: Option<String>,
+    pub refusal: Option<String>,
     pub reasoning_content: Option<String>,
     pub reasoning: Option<String>,
     pub tool_calls: Option<Vec<ToolCall>>,
