@@ -35,8 +35,15 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Input tokens that were neither read from nor written to a prompt cache (Anthropic's
+    /// `input_tokens`).
+    pub fn uncached_input(&self) -> u64 {
+        self.input
+            .saturating_sub(self.cached_input.saturating_add(self.cache_creation))
+    }
+
     pub fn total(&self) -> u64 {
-        self.input + self.output
+        self.input.saturating_add(self.output)
     }
 }
 

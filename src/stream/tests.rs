@@ -332,3 +332,13 @@ mod props {
         }
     }
 }
+
+#[test]
+fn huge_usage_numbers_saturate() {
+    let max = u64::MAX;
+    let input = format!("event: message_start\ndata: {{\"type\":\"message_start\",\"message\":{{\"id\":\"m\",\"usage\":{{\"input_tokens\":{max},\"cache_read_input_tokens\":{max},\"cache_creation_input_tokens\":{max},\"output_tokens\":{max}}}}}}}\n\nevent: message_stop\ndata: {{\"type\":\"message_stop\"}}\n\n");
+    for to in [Format::OpenAi, Format::Anthropic] {
+        let (out, ok) = run(Format::Anthropic, to, &[input.as_bytes()], true);
+        assert!(ok, "{out}");
+    }
+}

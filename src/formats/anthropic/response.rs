@@ -100,8 +100,7 @@ pub fn from_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage)
     let v = json!({"id": ids::message(&r.id), "type": "message", "role": "assistant",
         "model": ctx.client_model, "content": content, "stop_reason": stop,
         "stop_sequence": null,
-        "usage": {"input_tokens": usage.input
-                .saturating_sub(usage.cached_input.saturating_add(usage.cache_creation)),
+        "usage": {"input_tokens": usage.uncached_input(),
             "cache_creation_input_tokens": usage.cache_creation,
             "cache_read_input_tokens": usage.cached_input,
             "output_tokens": usage.output}});

@@ -86,10 +86,8 @@ impl WireUsage {
         {
             let read = self.cache_read_input_tokens.unwrap_or(u.cached_input);
             let write = self.cache_creation_input_tokens.unwrap_or(u.cache_creation);
-            let plain = self
-                .input_tokens
-                .unwrap_or_else(|| u.input.saturating_sub(u.cached_input + u.cache_creation));
-            u.input = plain + read + write;
+            let plain = self.input_tokens.unwrap_or_else(|| u.uncached_input());
+            u.input = plain.saturating_add(read).saturating_add(write);
             u.cached_input = read;
             u.cache_creation = write;
         }
@@ -327,7 +325,7 @@ impl EventEncoder {
             "event: message_start\ndata: {{\"type\":\"message_start\",\"message\":{{\"id\":{},\"type\":\"message\",\"role\":\"assistant\",\"model\":{},\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{{\"input_tokens\":{},\"output_tokens\":0}}}}}}\n\nevent: ping\ndata: {{\"type\":\"ping\"}}\n\n",
             id.literal(),
             self.model,
-            self.usage.input.saturating_sub(self.usage.cached_input + self.usage.cache_creation),
+            self.usage.uncached_input(),
         );
     }
 
@@ -431,7 +429,7 @@ impl EventEncoder {
         let _ = write!(
             out,
             "event: message_delta\ndata: {{\"type\":\"message_delta\",\"delta\":{{\"stop_reason\":\"{reason}\",\"stop_sequence\":null}},\"usage\":{{\"input_tokens\":{},\"cache_creation_input_tokens\":{},\"cache_read_input_tokens\":{},\"output_tokens\":{}}}}}\n\nevent: message_stop\ndata: {{\"type\":\"message_stop\"}}\n\n",
-            u.input.saturating_sub(u.cached_input + u.cache_creation),
+            u.uncached_input(),
             u.cache_creation,
             u.cached_input,
             u.output,
