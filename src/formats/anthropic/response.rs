@@ -198,6 +198,11 @@ mod tests {
         ] {
             assert_eq!(from_chat(body, &CTX).unwrap_err().status, 502);
         }
-        assert_eq!(to_chat(b"[1]", &CTX).unwrap_err().status, 502);
+        for body in [
+            &b"[1]"[..],
+            br#"{"type":"error","error":{"type":"x","message":"y"}}"#,
+        ] {
+            assert_eq!(to_chat(body, &CTX).unwrap_err().status, 502);
+        }
     }
 }

@@ -252,13 +252,14 @@ fn convert_tools(tools: &[Tool]) -> Result<Value, ApiError> {
     let mut out = Vec::with_capacity(tools.len());
     for (i, t) in tools.iter().enumerate() {
         let p = format!("tools[{i}]");
-        no_extra(&t.extra, &p)?;
+        // The type first: a server tool's own settings (`max_uses`...) are not the problem.
         if !matches!(t.kind.as_deref(), None | Some("custom")) {
             return Err(unsupported(
                 format!("{p}.type"),
                 "is a server tool, which this model's provider (OpenAI-style) does not run.",
             ));
         }
+        no_extra(&t.extra, &p)?;
         let params = t
             .input_schema
             .clone()

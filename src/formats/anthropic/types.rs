@@ -139,7 +139,7 @@ pub struct OutputFormat {
 pub struct Reply {
     #[serde(default)]
     pub id: String,
-    #[serde(default)]
+    /// Required: a body without it is not a Message (an error body, say), not an empty reply.
     pub content: Vec<Block>,
     pub stop_reason: Option<String>,
     #[serde(default)]

@@ -51,6 +51,9 @@ pub struct Message {
     pub tool_calls: Option<Vec<ToolCall>>,
     pub tool_call_id: Option<String>,
     pub refusal: Option<String>,
+    /// Reply metadata (URL citations) that SDKs echo back with an assistant message in
+    /// history; it tells the model nothing, so it is accepted and ignored.
+    pub annotations: Option<Value>,
     #[serde(flatten)]
     pub extra: Extra,
 }
