@@ -1,60 +1,199 @@
 //! Complete replies: Anthropic Message ⇄ OpenAI chat completion, usage normalised on the way.
 
 use super::stream::stop_reason;
-use super::types::Reply;
+use super::stream::WireUsage;
 use crate::error::ApiError;
 use crate::formats::openai::chat::ChatCompletion;
 use crate::formats::openai::stream::finish_reason;
-use crate::formats::{ids, FinishReason, ReplyContext, Usage};
+use crate::formats::{ids, FinishReason, ReplyContext, Str, Usage};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 
 fn unreadable(e: serde_json::Error) -> ApiError {
     ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
 }
 
+/// What a Message reply's blocks hold, borrowed from the upstream body where possible.
+#[derive(Deserialize)]
+struct ReplyBlock<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Str<'a>,
+    #[serde(borrow, default)]
+    text: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    thinking: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    name: Option<Str<'a>>,
+    #[serde(default)]
+    input: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(borrow, default)]
+    id: Option<Str<'a>>,
+    /// Required: a body without it is not a Message (an error body, say), not an empty reply.
+    #[serde(borrow)]
+    content: Vec<ReplyBlock<'a>>,
+    #[serde(borrow, default)]
+    stop_reason: Option<Str<'a>>,
+    #[serde(default)]
+    usage: WireUsage,
+}
+
+#[derive(Serialize)]
+struct Completion<'a> {
+    id: String,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [ChoiceOut<'a>; 1],
+    usage: UsageOut,
+}
+
+#[derive(Serialize)]
+struct ChoiceOut<'a> {
+    index: u32,
+    message: MessageOut<'a>,
+    logprobs: Option<()>,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct MessageOut<'a> {
+    role: &'static str,
+    /// Null when the reply has no text block at all, as OpenAI sends it.
+    content: Option<Cow<'a, str>>,
+    refusal: Option<()>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<ToolCallOut<'a>>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    reasoning_content: Cow<'a, str>,
+}
+
+#[derive(Serialize)]
+struct ToolCallOut<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: FunctionOut<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionOut<'a> {
+    name: &'a str,
+    arguments: String,
+}
+
+/// OpenAI's `usage` for normalised usage.
+#[derive(Serialize)]
+pub(crate) struct UsageOut {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    prompt_tokens_details: PromptDetailsOut,
+    completion_tokens_details: CompletionDetailsOut,
+}
+
+#[derive(Serialize)]
+struct PromptDetailsOut {
+    cached_tokens: u64,
+    cache_write_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct CompletionDetailsOut {
+    reasoning_tokens: u64,
+}
+
+impl From<&Usage> for UsageOut {
+    fn from(u: &Usage) -> Self {
+        UsageOut {
+            prompt_tokens: u.input,
+            completion_tokens: u.output,
+            total_tokens: u.total(),
+            prompt_tokens_details: PromptDetailsOut {
+                cached_tokens: u.cached_input,
+                cache_write_tokens: u.cache_creation,
+            },
+            completion_tokens_details: CompletionDetailsOut {
+                reasoning_tokens: u.reasoning,
+            },
+        }
+    }
+}
+
+/// Appends `s` to `acc`, borrowing when it is the only piece.
+fn append<'a>(acc: &mut Option<Cow<'a, str>>, s: Cow<'a, str>) {
+    match acc {
+        None => *acc = Some(s),
+        Some(a) => a.to_mut().push_str(&s),
+    }
+}
+
 /// An Anthropic Message → an OpenAI chat completion.
 pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
-    let r: Reply = serde_json::from_slice(body).map_err(unreadable)?;
-    // `content` is null when the reply has no text block at all, as OpenAI sends it.
-    let mut text: Option<String> = None;
-    let mut reasoning = String::new();
-    let mut calls = Vec::new();
+    let r: Message<'_> = serde_json::from_slice(body).map_err(unreadable)?;
+    let mut text = None;
+    let mut reasoning = None;
+    let mut tool_calls = Vec::new();
     for b in &r.content {
-        match b.kind.as_str() {
-            "text" => text
-                .get_or_insert_with(String::new)
-                .push_str(b.text.as_deref().unwrap_or("")),
-            "thinking" => reasoning.push_str(b.thinking.as_deref().unwrap_or("")),
-            "tool_use" => calls.push(b.to_tool_call()),
+        match &*b.kind.0 {
+            "text" => append(
+                &mut text,
+                b.text.as_ref().map_or(Cow::Borrowed(""), |t| t.0.clone()),
+            ),
+            "thinking" => append(
+                &mut reasoning,
+                b.thinking
+                    .as_ref()
+                    .map_or(Cow::Borrowed(""), |t| t.0.clone()),
+            ),
+            "tool_use" => tool_calls.push(ToolCallOut {
+                id: b.id.as_ref().map_or("", |s| &s.0),
+                kind: "function",
+                function: FunctionOut {
+                    name: b.name.as_ref().map_or("", |s| &s.0),
+                    arguments: b
+                        .input
+                        .as_ref()
+                        .map_or_else(|| "{}".into(), Value::to_string),
+                },
+            }),
             _ => {}
         }
     }
     let mut usage = Usage::default();
     r.usage.apply(&mut usage);
-    let finish = match r.stop_reason.as_deref().map(stop_reason) {
+    let finish = match r.stop_reason.as_ref().map(|s| stop_reason(&s.0)) {
         Some(FinishReason::Length) => "length",
         Some(FinishReason::ToolCalls) => "tool_calls",
         Some(FinishReason::ContentFilter) => "content_filter",
         _ => "stop",
     };
-    let mut message = json!({"role": "assistant",
-        "content": text,
-        "refusal": null});
-    if !calls.is_empty() {
-        message["tool_calls"] = Value::Array(calls);
-    }
-    if !reasoning.is_empty() {
-        message["reasoning_content"] = json!(reasoning);
-    }
-    let v = json!({"id": ids::chat(&r.id), "object": "chat.completion", "created": ctx.created,
-        "model": ctx.client_model,
-        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
-        "usage": {"prompt_tokens": usage.input, "completion_tokens": usage.output,
-            "total_tokens": usage.total(),
-            "prompt_tokens_details": {"cached_tokens": usage.cached_input,
-                "cache_write_tokens": usage.cache_creation},
-            "completion_tokens_details": {"reasoning_tokens": usage.reasoning}}});
-    Ok((serde_json::to_vec(&v).map_err(unreadable)?, usage))
+    let out = Completion {
+        id: ids::chat(r.id.as_ref().map_or("", |s| &s.0)),
+        object: "chat.completion",
+        created: ctx.created,
+        model: ctx.client_model,
+        choices: [ChoiceOut {
+            index: 0,
+            message: MessageOut {
+                role: "assistant",
+                content: text,
+                refusal: None,
+                tool_calls,
+                reasoning_content: reasoning.unwrap_or_default(),
+            },
+            logprobs: None,
+            finish_reason: finish,
+        }],
+        usage: UsageOut::from(&usage),
+    };
+    Ok((serde_json::to_vec(&out).map_err(unreadable)?, usage))
 }
 
 /// An OpenAI chat completion → an Anthropic Message.

@@ -1,7 +1,6 @@
 //! Messages API wire types (request and reply). Unknown fields are kept in `extra`, so the
 //! translator can name what it cannot express.
 
-use super::stream::WireUsage;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -132,16 +131,4 @@ pub struct OutputFormat {
     #[serde(rename = "type")]
     pub kind: String,
     pub schema: Option<Value>,
-}
-
-/// A complete Messages reply (only what translation reads).
-#[derive(Deserialize)]
-pub struct Reply {
-    #[serde(default)]
-    pub id: String,
-    /// Required: a body without it is not a Message (an error body, say), not an empty reply.
-    pub content: Vec<Block>,
-    pub stop_reason: Option<String>,
-    #[serde(default)]
-    pub usage: WireUsage,
 }
