@@ -1,10 +1,12 @@
 //! Requests from OpenAI chat clients to Anthropic's Messages API (`from_chat`); the other
 //! direction is `to_chat.rs`. A field Anthropic cannot express is a 400 naming it.
 
+use super::types::{OutBlock, OutRequest, OutSource, OutTurn};
 use crate::error::ApiError;
 use crate::formats::openai::chat::{self, ChatRequest, Content, Part};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
 pub use super::to_chat::to_chat;
 
@@ -98,33 +100,26 @@ pub fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, A
         )
         .with_param("messages"));
     }
-    let mut out = Map::new();
-    out.insert("model".into(), json!(opts.model));
-    out.insert("max_tokens".into(), json!(max_tokens));
-    if !system.is_empty() {
-        out.insert("system".into(), Value::Array(system));
-    }
-    out.insert("messages".into(), Value::Array(turns));
+    let mut out = OutRequest {
+        model: opts.model,
+        max_tokens,
+        system,
+        messages: turns,
+        ..OutRequest::default()
+    };
     sampling(&req, &mut out)?;
     if let Some(tools) = &req.tools {
-        out.insert("tools".into(), convert_tools(tools)?);
+        out.tools = Some(convert_tools(tools)?);
     }
     // Anthropic refuses a tool_choice without tools, so parallelism only matters with tools.
     let has_tools = req.tools.as_ref().is_some_and(|t| !t.is_empty());
     let parallel = req.parallel_tool_calls.filter(|_| has_tools);
-    if let Some(tc) = tool_choice(req.tool_choice.as_ref(), parallel)? {
-        out.insert("tool_choice".into(), tc);
-    }
-    if let Some(f) = response_format(req.response_format.as_ref())? {
-        out.insert("output_config".into(), json!({ "format": f }));
-    }
-    if let Some(t) = thinking(req.reasoning_effort.as_deref(), max_tokens)? {
-        out.insert("thinking".into(), t);
-    }
+    out.tool_choice = tool_choice(req.tool_choice.as_ref(), parallel)?;
+    out.output_config =
+        response_format(req.response_format.as_ref())?.map(|f| json!({ "format": f }));
+    out.thinking = thinking(req.reasoning_effort.as_deref(), max_tokens)?;
     let stream = req.stream == Some(true);
-    if stream {
-        out.insert("stream".into(), json!(true));
-    }
+    out.stream = stream.then_some(true);
     let include_usage = req
         .stream_options
         .as_ref()
@@ -137,7 +132,7 @@ pub fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, A
     })
 }
 
-fn sampling(req: &ChatRequest, out: &mut Map<String, Value>) -> Result<(), ApiError> {
+fn sampling<'a>(req: &'a ChatRequest, out: &mut OutRequest<'a>) -> Result<(), ApiError> {
     if let Some(t) = req.temperature {
         if !(0.0..=1.0).contains(&t) {
             return Err(unsupported(
@@ -145,29 +140,24 @@ fn sampling(req: &ChatRequest, out: &mut Map<String, Value>) -> Result<(), ApiEr
                 "must be between 0 and 1 for this model's provider (Anthropic).",
             ));
         }
-        out.insert("temperature".into(), json!(t));
+        out.temperature = Some(t);
     }
-    if let Some(p) = req.top_p {
-        out.insert("top_p".into(), json!(p));
-    }
-    if let Some(stop) = &req.stop {
-        let v = match stop {
-            chat::Stop::One(s) => vec![s.clone()],
-            chat::Stop::Many(v) => v.clone(),
-        };
-        out.insert("stop_sequences".into(), json!(v));
-    }
-    if let Some(u) = &req.user {
-        out.insert("metadata".into(), json!({ "user_id": u }));
-    }
+    out.top_p = req.top_p;
+    out.stop_sequences = req.stop.as_ref().map(|stop| match stop {
+        chat::Stop::One(s) => vec![s.as_str()],
+        chat::Stop::Many(v) => v.iter().map(String::as_str).collect(),
+    });
+    out.metadata = req.user.as_ref().map(|u| json!({ "user_id": u }));
     Ok(())
 }
 
 /// Collects system text and the alternating turns; adjacent same-role turns are merged
 /// (tool results and the user's next words share one user turn).
-fn convert_messages(msgs: &[chat::Message]) -> Result<(Vec<Value>, Vec<Value>), ApiError> {
+type Converted<'a> = (Vec<OutBlock<'a>>, Vec<OutTurn<'a>>);
+
+fn convert_messages(msgs: &[chat::Message]) -> Result<Converted<'_>, ApiError> {
     let mut system = Vec::new();
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    let mut turns: Vec<OutTurn<'_>> = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
         let p = format!("messages[{i}]");
         no_extra(&m.extra, &p)?;
@@ -176,7 +166,7 @@ fn convert_messages(msgs: &[chat::Message]) -> Result<(Vec<Value>, Vec<Value>), 
                 let text = text_only(m.content.as_ref(), &p)?;
                 // Anthropic rejects empty text blocks.
                 if !text.is_empty() {
-                    system.push(json!({"type": "text", "text": text}));
+                    system.push(OutBlock::Text { text });
                 }
                 continue;
             }
@@ -192,27 +182,27 @@ fn convert_messages(msgs: &[chat::Message]) -> Result<(Vec<Value>, Vec<Value>), 
             continue;
         }
         match turns.last_mut() {
-            Some((r, b)) if *r == role => b.extend(blocks),
-            _ => turns.push((role, blocks)),
+            Some(t) if t.role == role => t.content.extend(blocks),
+            _ => turns.push(OutTurn {
+                role,
+                content: blocks,
+            }),
         }
     }
-    let turns = turns
-        .into_iter()
-        .map(|(role, content)| json!({"role": role, "content": content}))
-        .collect();
     Ok((system, turns))
 }
 
 /// The text of a message that may only hold text (system, developer, tool).
-fn text_only(content: Option<&Content>, p: &str) -> Result<String, ApiError> {
+fn text_only<'a>(content: Option<&'a Content>, p: &str) -> Result<Cow<'a, str>, ApiError> {
     match content {
-        None => Ok(String::new()),
-        Some(Content::Text(s)) => Ok(s.clone()),
+        None => Ok(Cow::Borrowed("")),
+        Some(Content::Text(s)) => Ok(Cow::Borrowed(s)),
         Some(Content::Parts(parts)) => {
-            let mut s = String::new();
+            let mut s = Cow::Borrowed("");
             for (j, part) in parts.iter().enumerate() {
                 match (&*part.kind, &part.text) {
-                    ("text", Some(t)) => s.push_str(t),
+                    ("text", Some(t)) if s.is_empty() => s = Cow::Borrowed(t),
+                    ("text", Some(t)) => s.to_mut().push_str(t),
                     _ => {
                         return Err(unsupported(
                             format!("{p}.content[{j}].type"),
@@ -226,10 +216,14 @@ fn text_only(content: Option<&Content>, p: &str) -> Result<String, ApiError> {
     }
 }
 
-fn user_blocks(content: Option<&Content>, p: &str) -> Result<Vec<Value>, ApiError> {
+fn user_blocks<'a>(content: Option<&'a Content>, p: &str) -> Result<Vec<OutBlock<'a>>, ApiError> {
     let parts = match content {
         None => return Ok(vec![]),
-        Some(Content::Text(s)) => return Ok(vec![json!({"type": "text", "text": s})]),
+        Some(Content::Text(s)) => {
+            return Ok(vec![OutBlock::Text {
+                text: Cow::Borrowed(s),
+            }])
+        }
         Some(Content::Parts(parts)) => parts,
     };
     parts
@@ -239,10 +233,12 @@ fn user_blocks(content: Option<&Content>, p: &str) -> Result<Vec<Value>, ApiErro
         .collect()
 }
 
-fn user_part(part: &Part, p: &str) -> Result<Value, ApiError> {
+fn user_part<'a>(part: &'a Part, p: &str) -> Result<OutBlock<'a>, ApiError> {
     no_extra(&part.extra, p)?;
     match (&*part.kind, &part.text, &part.image_url, &part.file) {
-        ("text", Some(t), _, _) => Ok(json!({"type": "text", "text": t})),
+        ("text", Some(t), _, _) => Ok(OutBlock::Text {
+            text: Cow::Borrowed(t),
+        }),
         ("image_url", _, Some(img), _) => {
             no_extra(&img.extra, &format!("{p}.image_url"))?;
             image_block(&img.url, &format!("{p}.image_url.url"))
@@ -257,7 +253,7 @@ fn user_part(part: &Part, p: &str) -> Result<Value, ApiError> {
 
 /// A `file` part → a PDF document block. Uploaded files (`file_id`) live in OpenAI's storage,
 /// which Anthropic cannot read.
-fn file_block(f: &chat::FilePart, p: &str) -> Result<Value, ApiError> {
+fn file_block<'a>(f: &'a chat::FilePart, p: &str) -> Result<OutBlock<'a>, ApiError> {
     no_extra(&f.extra, &format!("{p}.file"))?;
     if f.file_id.is_some() {
         return Err(unsupported(
@@ -270,8 +266,12 @@ fn file_block(f: &chat::FilePart, p: &str) -> Result<Value, ApiError> {
         .as_deref()
         .and_then(|d| d.strip_prefix("data:application/pdf;base64,"));
     match pdf {
-        Some(data) => Ok(json!({"type": "document", "source":
-            {"type": "base64", "media_type": "application/pdf", "data": data}})),
+        Some(data) => Ok(OutBlock::Document {
+            source: OutSource::Base64 {
+                media_type: "application/pdf",
+                data,
+            },
+        }),
         None => Err(unsupported(
             format!("{p}.file.file_data"),
             "must be a PDF as a base64 data URL for this model's provider (Anthropic).",
@@ -282,14 +282,15 @@ fn file_block(f: &chat::FilePart, p: &str) -> Result<Value, ApiError> {
 const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
 
 /// An image URL → an Anthropic image block: `data:` URLs inline, http(s) by URL.
-pub(crate) fn image_block(url: &str, p: &str) -> Result<Value, ApiError> {
+pub(crate) fn image_block<'a>(url: &'a str, p: &str) -> Result<OutBlock<'a>, ApiError> {
     if let Some(rest) = url.strip_prefix("data:") {
         let parsed = rest
             .split_once(',')
             .and_then(|(meta, data)| Some((meta.strip_suffix(";base64")?, data)));
         return match parsed {
-            Some((mt, data)) if IMAGE_TYPES.contains(&mt) => Ok(json!({"type": "image",
-                "source": {"type": "base64", "media_type": mt, "data": data}})),
+            Some((media_type, data)) if IMAGE_TYPES.contains(&media_type) => Ok(OutBlock::Image {
+                source: OutSource::Base64 { media_type, data },
+            }),
             _ => Err(unsupported(
                 p.to_string(),
                 "must be a base64 data URL of a JPEG, PNG, GIF or WebP image.",
@@ -297,7 +298,9 @@ pub(crate) fn image_block(url: &str, p: &str) -> Result<Value, ApiError> {
         };
     }
     if url.starts_with("https://") || url.starts_with("http://") {
-        return Ok(json!({"type": "image", "source": {"type": "url", "url": url}}));
+        return Ok(OutBlock::Image {
+            source: OutSource::Url { url },
+        });
     }
     Err(unsupported(
         p.to_string(),
@@ -305,11 +308,11 @@ pub(crate) fn image_block(url: &str, p: &str) -> Result<Value, ApiError> {
     ))
 }
 
-fn assistant_blocks(m: &chat::Message, p: &str) -> Result<Vec<Value>, ApiError> {
+fn assistant_blocks<'a>(m: &'a chat::Message, p: &str) -> Result<Vec<OutBlock<'a>>, ApiError> {
     let mut blocks = Vec::new();
-    let text = match &m.content {
-        None => String::new(),
-        Some(Content::Text(s)) => s.clone(),
+    let text: Cow<'a, str> = match &m.content {
+        None => Cow::Borrowed(""),
+        Some(Content::Text(s)) => Cow::Borrowed(s),
         Some(Content::Parts(parts)) => {
             let mut s = String::new();
             for (j, part) in parts.iter().enumerate() {
@@ -323,16 +326,16 @@ fn assistant_blocks(m: &chat::Message, p: &str) -> Result<Vec<Value>, ApiError> 
                     }
                 }
             }
-            s
+            Cow::Owned(s)
         }
     };
     // A refused turn in history has only `refusal`; it is what the model said.
     let text = match m.refusal.as_deref() {
-        Some(r) if text.is_empty() => r.to_string(),
+        Some(r) if text.is_empty() => Cow::Borrowed(r),
         _ => text,
     };
     if !text.is_empty() {
-        blocks.push(json!({"type": "text", "text": text}));
+        blocks.push(OutBlock::Text { text });
     }
     for (j, call) in m.tool_calls.iter().flatten().enumerate() {
         no_extra(&call.extra, &format!("{p}.tool_calls[{j}]"))?;
@@ -340,8 +343,11 @@ fn assistant_blocks(m: &chat::Message, p: &str) -> Result<Vec<Value>, ApiError> 
             ApiError::bad_request("Tool call arguments must be a JSON object.")
                 .with_param(format!("{p}.tool_calls[{j}].function.arguments"))
         })?;
-        blocks.push(json!({"type": "tool_use", "id": call.id,
-            "name": call.function.name, "input": input}));
+        blocks.push(OutBlock::ToolUse {
+            id: &call.id,
+            name: &call.function.name,
+            input,
+        });
     }
     Ok(blocks)
 }
@@ -356,13 +362,16 @@ pub(crate) fn arguments(s: &str) -> Option<Value> {
         .filter(Value::is_object)
 }
 
-fn tool_result(m: &chat::Message, p: &str) -> Result<Value, ApiError> {
+fn tool_result<'a>(m: &'a chat::Message, p: &str) -> Result<OutBlock<'a>, ApiError> {
     let id = m.tool_call_id.as_deref().ok_or_else(|| {
         ApiError::bad_request("A tool message needs `tool_call_id`.")
             .with_param(format!("{p}.tool_call_id"))
     })?;
-    let text = text_only(m.content.as_ref(), p)?;
-    Ok(json!({"type": "tool_result", "tool_use_id": id, "content": text}))
+    let content = text_only(m.content.as_ref(), p)?;
+    Ok(OutBlock::ToolResult {
+        tool_use_id: id,
+        content,
+    })
 }
 
 fn convert_tools(tools: &[chat::Tool]) -> Result<Value, ApiError> {

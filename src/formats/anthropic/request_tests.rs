@@ -116,13 +116,14 @@ fn tool_messages_merge_into_one_user_turn() {
 #[test]
 fn image_urls_become_sources() {
     let p = "messages[0].content[0].image_url.url";
+    let block = |url| serde_json::to_value(image_block(url, p).unwrap()).unwrap();
     assert_eq!(
-        image_block("data:image/webp;base64,UklG", p).unwrap(),
+        block("data:image/webp;base64,UklG"),
         json!({"type": "image", "source":
             {"type": "base64", "media_type": "image/webp", "data": "UklG"}})
     );
     assert_eq!(
-        image_block("http://h/x.png", p).unwrap()["source"],
+        block("http://h/x.png")["source"],
         json!({"type": "url", "url": "http://h/x.png"})
     );
     for bad in [

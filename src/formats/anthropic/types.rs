@@ -1,8 +1,9 @@
 //! Messages API wire types (request and reply). Unknown fields are kept in `extra`, so the
 //! translator can name what it cannot express.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 pub type Extra = Map<String, Value>;
 
@@ -131,4 +132,69 @@ pub struct OutputFormat {
     #[serde(rename = "type")]
     pub kind: String,
     pub schema: Option<Value>,
+}
+
+/// A Messages request as Tollgate writes it, borrowing the client's text instead of copying.
+#[derive(Serialize, Default)]
+pub struct OutRequest<'a> {
+    pub model: &'a str,
+    pub max_tokens: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub system: Vec<OutBlock<'a>>,
+    pub messages: Vec<OutTurn<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_sequences: Option<Vec<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_config: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+}
+
+#[derive(Serialize)]
+pub struct OutTurn<'a> {
+    pub role: &'static str,
+    pub content: Vec<OutBlock<'a>>,
+}
+
+/// A content block as Tollgate writes it.
+#[derive(Serialize, Debug)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutBlock<'a> {
+    Text {
+        text: Cow<'a, str>,
+    },
+    Image {
+        source: OutSource<'a>,
+    },
+    Document {
+        source: OutSource<'a>,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: Value,
+    },
+    ToolResult {
+        tool_use_id: &'a str,
+        content: Cow<'a, str>,
+    },
+}
+
+#[derive(Serialize, Debug)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutSource<'a> {
+    Base64 { media_type: &'a str, data: &'a str },
+    Url { url: &'a str },
 }
