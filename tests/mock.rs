@@ -580,26 +580,9 @@ async fn reasoning_tokens_are_counted_in_completion_tokens() {
     assert_eq!(words, 6, "reasoning text is not sent");
 }
 
-/// `tollgate mock --tls` with its certificate written to a fresh directory; returns the
-/// process and a client trusting that certificate.
-fn tls_mock(http1: bool) -> (Proc, reqwest::Client) {
-    let dir = std::env::temp_dir().join(format!(
-        "tollgate-mock-test-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let m = mock(
-        "tls",
-        &[
-            "--tls",
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-    );
+/// `tollgate mock --tls` and a client trusting its generated certificate.
+fn tls_client(http1: bool) -> (Proc, reqwest::Client) {
+    let (m, cert) = tls_mock();
     let ca = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
@@ -613,7 +596,7 @@ fn tls_mock(http1: bool) -> (Proc, reqwest::Client) {
 #[tokio::test]
 async fn https_with_h2_and_http1_by_alpn() {
     for (http1, version) in [(false, "2"), (true, "1.1")] {
-        let (m, c) = tls_mock(http1);
+        let (m, c) = tls_client(http1);
         for host in ["localhost", "127.0.0.1"] {
             let mut body = messages_body();
             body["stream"] = json!(true);

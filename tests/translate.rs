@@ -427,24 +427,7 @@ async fn count_tokens_and_models() {
 
 /// A gateway in front of `tollgate mock --tls`, trusting its certificate by `ca_file`.
 fn https_setup(http2: bool) -> (Proc, Gateway) {
-    let dir = std::env::temp_dir().join(format!(
-        "tollgate-tls-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    let m = mock(
-        "tls",
-        &[
-            "--tls",
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-    );
+    let (m, cert) = tls_mock();
     let cfg = format!(
         "[[backends]]\nname = \"claude\"\nprovider = \"anthropic\"\nurl = \"https://127.0.0.1:{}\"\napi_key = \"k\"\nca_file = \"{}\"\nhttp2 = {http2}\n\
          [[routes]]\nmodels = [\"claude-sonnet\"]\ntargets = [{{ backend = \"claude\" }}]\n",

@@ -333,12 +333,7 @@ async fn error(s: &mut ServerSession, status: u16, msg: &str, common: &[(&str, S
     let rid = common.iter().find(|(k, _)| *k == "request-id");
     let v = obj! {"type": "error", "error": obj! {"type": kind, "message": msg},
     "request_id": rid.map(|(_, v)| v)};
-    let retry: &[(&str, &str)] = if status == 429 {
-        &[("retry-after", "1")]
-    } else {
-        &[]
-    };
-    send_json(s, status, &v, common, None, retry).await
+    super::send_error(s, status, &v, common).await
 }
 
 #[cfg(test)]

@@ -292,6 +292,21 @@ pub(crate) fn header(status: u16, common: &[(&str, String)]) -> Option<ResponseH
     Some(h)
 }
 
+/// An error reply in either API's shape; a 429 says when to retry, as both providers do.
+pub(crate) async fn send_error(
+    s: &mut ServerSession,
+    status: u16,
+    v: &impl Serialize,
+    common: &[(&str, String)],
+) -> bool {
+    let retry: &[(&str, &str)] = if status == 429 {
+        &[("retry-after", "1")]
+    } else {
+        &[]
+    };
+    send_json(s, status, v, common, None, retry).await
+}
+
 /// A JSON reply; with `drop_after` only half the body is sent before the connection closes.
 pub(crate) async fn send_json(
     s: &mut ServerSession,

@@ -388,12 +388,7 @@ async fn send_error(
     common: &[(&str, String)],
 ) -> bool {
     let v = obj! {"error": obj! {"message": msg, "type": kind, "param": param, "code": code}};
-    let retry: &[(&str, &str)] = if status == 429 {
-        &[("retry-after", "1")]
-    } else {
-        &[]
-    };
-    send_json(s, status, &v, common, None, retry).await
+    super::send_error(s, status, &v, common).await
 }
 
 #[cfg(test)]

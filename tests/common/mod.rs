@@ -138,6 +138,29 @@ pub fn mock(name: &str, extra: &[&str]) -> Proc {
     }
 }
 
+/// `tollgate mock --tls` with a certificate it generates into a fresh directory; returns the
+/// process and the certificate's path (for a client's or a backend's trusted roots).
+pub fn tls_mock() -> (Proc, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-tls-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let m = mock(
+        "tls",
+        &[
+            "--tls",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    (m, cert)
+}
+
 pub struct Gateway {
     pub proc: Proc,
     pub admin_port: u16,
