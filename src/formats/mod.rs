@@ -9,6 +9,8 @@
 //! unescaped and re-escaped on its way through.
 
 pub mod anthropic;
+pub mod bedrock;
+pub mod gemini;
 pub mod openai;
 
 use crate::error::ApiError;

@@ -26,10 +26,13 @@ macro_rules! obj {
 }
 
 mod anthropic;
+mod bedrock;
+mod gemini;
 mod openai;
 mod reply;
 pub mod tls;
 mod tools;
+mod vertex;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -105,6 +108,20 @@ pub struct MockSettings {
     /// TLS private key (PEM); generated with the certificate if missing.
     #[arg(long, requires = "tls")]
     pub tls_key: Option<String>,
+    /// Bedrock: verify each request's SigV4 signature with this access key id and secret
+    /// (403 in Bedrock's shape when it does not match); without them signatures are not checked.
+    #[arg(long, requires = "aws_secret_access_key")]
+    pub aws_access_key_id: Option<String>,
+    #[arg(long, requires = "aws_access_key_id")]
+    pub aws_secret_access_key: Option<String>,
+    /// Vertex AI: the token endpoint (`POST /token`) verifies JWT assertions with this RSA
+    /// public key (PEM); the Vertex paths then require a token it issued. Without it, Vertex
+    /// paths accept any bearer token.
+    #[arg(long)]
+    pub vertex_public_key: Option<String>,
+    /// Vertex AI: lifetime of the tokens `/token` issues, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub vertex_token_ttl: u64,
 }
 
 pub struct MockApp {
@@ -184,11 +201,26 @@ enum Api {
     /// Azure's deployment path: the deployment and the operation after it.
     Azure(String, String),
     Anthropic,
+    /// `/model/{id}/converse`, `/converse-stream`, `/invoke`.
+    Bedrock,
+    /// Gemini's `…/models/{model}:{method}`, on AI Studio's and Vertex AI's paths.
+    Gemini,
+    /// Vertex AI's token endpoint and Claude on Vertex (`publishers/anthropic`).
+    Vertex,
 }
 
 fn api_of(path: &str) -> Api {
     if path.starts_with("/v1/messages") {
         return Api::Anthropic;
+    }
+    if path.starts_with("/model/") {
+        return Api::Bedrock;
+    }
+    if path == "/token" || path.contains("/publishers/anthropic/") {
+        return Api::Vertex;
+    }
+    if path.contains("/models/") && path.contains(':') {
+        return Api::Gemini;
     }
     if let Some(rest) = path.strip_prefix("/openai/deployments/") {
         if let Some((dep, op)) = rest.split_once('/') {
@@ -231,6 +263,9 @@ impl MockApp {
         let path = s.req_header().uri.path().to_string();
         match api_of(&path) {
             Api::Anthropic => anthropic::handle(s, req, &b, set).await,
+            Api::Bedrock => bedrock::handle(s, req, &b, set).await,
+            Api::Gemini => gemini::handle(s, req, &b, set).await,
+            Api::Vertex => vertex::handle(s, req, &b, set).await,
             Api::Azure(dep, op) => openai::handle(s, req, &b, set, Some((dep, op))).await,
             Api::OpenAi => openai::handle(s, req, &b, set, None).await,
         }

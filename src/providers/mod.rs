@@ -5,6 +5,7 @@
 
 mod anthropic;
 mod azure;
+pub mod google_auth;
 mod openai;
 pub mod presets;
 mod upstream;

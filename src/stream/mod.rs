@@ -2,6 +2,7 @@
 //! decoder, the upstream format's event decoder and the client format's encoder; the relay
 //! feeds it each upstream chunk as it arrives and writes what comes out.
 
+pub mod eventstream;
 pub mod sse;
 
 use crate::error::ApiError;

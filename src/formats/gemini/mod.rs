@@ -1,0 +1,1 @@
+//! Google's Gemini API (AI Studio and Vertex AI share it).

@@ -1,0 +1,1 @@
+//! Google service-account credentials: OAuth access tokens for Vertex AI.

@@ -1,0 +1,1 @@
+//! AWS event-stream framing (`application/vnd.amazon.eventstream`).
