@@ -1,6 +1,8 @@
 //! OpenAI chat completions: the pivot format. Wire types (`chat`), error shape (`error`) and
-//! the stream decoder and encoder (`stream`).
+//! the stream decoder and encoder (`stream`), and embeddings for non-OpenAI backends
+//! (`embeddings`).
 
 pub mod chat;
+pub mod embeddings;
 pub mod error;
 pub mod stream;
