@@ -126,7 +126,7 @@ fn stream_translators(c: &mut Criterion) {
                         t.push(p, &mut out).unwrap();
                         out.clear();
                     }
-                    black_box(t.finish().is_ok())
+                    black_box(t.finish(&mut out).is_ok())
                 })
             });
         }

@@ -176,6 +176,16 @@ impl ApiError {
             format!("No upstream for model `{model}` could be reached ({attempts} attempt(s))."),
         )
     }
+    /// A backend's credentials could not be obtained (an OAuth token refresh failed).
+    /// `reason` must not hold secrets.
+    pub fn credentials_unavailable(backend: &str, reason: &str) -> Self {
+        Self::new(
+            503,
+            ErrorKind::Unavailable,
+            Some("upstream_credentials_unavailable"),
+            format!("Backend `{backend}` has no valid access token: {reason}"),
+        )
+    }
     pub fn upstream_timeout(model: &str) -> Self {
         Self::new(
             504,

@@ -50,7 +50,7 @@ fn allocations(from: Format, to: Format, events: usize) -> usize {
         t.push(p, &mut out).unwrap();
         out.clear();
     }
-    t.finish().unwrap();
+    t.finish(&mut out).unwrap();
     ALLOCS.load(Ordering::Relaxed) - before
 }
 

@@ -32,10 +32,10 @@ impl Validator<'_, '_> {
 
     fn backend(&mut self, p: &str, b: RawBackend) -> BackendSpec {
         let (provider, default_url) = self.provider(p, &b);
-        let url = match b.url.as_deref().or(default_url) {
+        let url = match b.url.as_deref().or(default_url.as_deref()) {
             Some(u) => self.url(&format!("{p}.url"), u),
-            // An unknown provider is reported already.
-            None if !self.knows(&b.provider) => empty_url(),
+            // An unknown provider, or the setting its URL is made from, is reported already.
+            None if !self.knows(&b.provider) || b.provider != "azure" => empty_url(),
             None => {
                 self.err(
                     format!("{p}.url"),
@@ -56,7 +56,10 @@ impl Validator<'_, '_> {
             }
             headers.push((k, Secret(v)));
         }
-        let enabled = b.api_key.as_deref() != Some("");
+        // A credential set from an environment variable that is empty: off until it is set.
+        let enabled = [&b.api_key, &b.aws_access_key_id, &b.bedrock_api_key]
+            .iter()
+            .all(|v| v.as_deref() != Some(""));
         if let Some(k) = &b.api_key {
             if http::HeaderValue::from_str(&format!("Bearer {k}")).is_err() {
                 self.err(
@@ -95,38 +98,12 @@ impl Validator<'_, '_> {
 
     /// The provider and its default URL. Settings of another provider are errors, so a typo
     /// in `provider` cannot silently drop them.
-    fn provider(&mut self, p: &str, b: &RawBackend) -> (ProviderKind, Option<&'static str>) {
-        let only = |v: &mut Self, set: bool, key: &str, who: &str| {
-            if set {
-                v.err(
-                    format!("{p}.{key}"),
-                    format!("only applies to provider `{who}`"),
-                );
-            }
-        };
-        let is = |name: &str| b.provider == name;
-        only(
-            self,
-            b.api_version.is_some() && !is("azure"),
-            "api_version",
-            "azure",
-        );
-        only(
-            self,
-            b.anthropic_version.is_some() && !is("anthropic"),
-            "anthropic_version",
-            "anthropic",
-        );
-        only(
-            self,
-            b.default_max_tokens.is_some() && !is("anthropic"),
-            "default_max_tokens",
-            "anthropic",
-        );
+    fn provider(&mut self, p: &str, b: &RawBackend) -> (ProviderKind, Option<String>) {
+        self.only_for(p, b);
         match b.provider.as_str() {
             "openai" => (
                 ProviderKind::OpenAi { preset: None },
-                Some(presets::OPENAI_URL),
+                Some(presets::OPENAI_URL.into()),
             ),
             "azure" => {
                 let v = b.api_version.clone();
@@ -135,25 +112,22 @@ impl Validator<'_, '_> {
                 (ProviderKind::Azure { api_version: v }, None)
             }
             "anthropic" => {
-                let version = b.anthropic_version.clone();
-                let version = version.unwrap_or_else(|| presets::ANTHROPIC_VERSION.to_string());
-                if http::HeaderValue::from_str(&version).is_err() {
-                    self.err(format!("{p}.anthropic_version"), "not a valid header value");
-                }
-                let max = b
-                    .default_max_tokens
-                    .unwrap_or(presets::ANTHROPIC_DEFAULT_MAX_TOKENS);
-                if max == 0 {
-                    self.err(format!("{p}.default_max_tokens"), "must be greater than 0");
-                }
+                let (version, default_max_tokens) =
+                    self.anthropic_settings(p, b, presets::ANTHROPIC_VERSION);
                 let kind = ProviderKind::Anthropic {
                     version,
-                    default_max_tokens: max,
+                    default_max_tokens,
                 };
-                (kind, Some(presets::ANTHROPIC_URL))
+                (kind, Some(presets::ANTHROPIC_URL.into()))
             }
+            "bedrock" => self.bedrock(p, b),
+            "gemini" => (ProviderKind::Gemini, Some(presets::GEMINI_URL.into())),
+            "vertex" | "vertex-anthropic" => self.vertex(p, b),
             other => match presets::find(other) {
-                Some((name, url)) => (ProviderKind::OpenAi { preset: Some(name) }, Some(url)),
+                Some((name, url)) => (
+                    ProviderKind::OpenAi { preset: Some(name) },
+                    Some(url.into()),
+                ),
                 None => {
                     self.err(
                         format!("{p}.provider"),
@@ -168,8 +142,68 @@ impl Validator<'_, '_> {
         }
     }
 
+    /// `anthropic_version` and `default_max_tokens`, for the providers that speak Anthropic's
+    /// format (and Bedrock, whose Claude models need a token cap).
+    pub(super) fn anthropic_settings(
+        &mut self,
+        p: &str,
+        b: &RawBackend,
+        default_version: &str,
+    ) -> (String, u32) {
+        let version = b.anthropic_version.clone();
+        let version = version.unwrap_or_else(|| default_version.to_string());
+        if http::HeaderValue::from_str(&version).is_err() {
+            self.err(format!("{p}.anthropic_version"), "not a valid header value");
+        }
+        let max = b
+            .default_max_tokens
+            .unwrap_or(presets::ANTHROPIC_DEFAULT_MAX_TOKENS);
+        if max == 0 {
+            self.err(format!("{p}.default_max_tokens"), "must be greater than 0");
+        }
+        (version, max)
+    }
+
+    /// Rejects a provider setting on a backend of another provider.
+    fn only_for(&mut self, p: &str, b: &RawBackend) {
+        const ANTHROPIC_LIKE: &[&str] = &["anthropic", "vertex-anthropic"];
+        const VERTEX: &[&str] = &["vertex", "vertex-anthropic"];
+        const BEDROCK: &[&str] = &["bedrock"];
+        let checks: [(&str, bool, &[&str]); 13] = [
+            ("api_version", b.api_version.is_some(), &["azure"]),
+            ("anthropic_version", b.anthropic_version.is_some(), ANTHROPIC_LIKE),
+            (
+                "default_max_tokens",
+                b.default_max_tokens.is_some(),
+                &["anthropic", "vertex-anthropic", "bedrock"],
+            ),
+            ("region", b.region.is_some(), BEDROCK),
+            ("aws_access_key_id", b.aws_access_key_id.is_some(), BEDROCK),
+            ("aws_secret_access_key", b.aws_secret_access_key.is_some(), BEDROCK),
+            ("aws_session_token", b.aws_session_token.is_some(), BEDROCK),
+            ("aws_profile", b.aws_profile.is_some(), BEDROCK),
+            ("bedrock_api_key", b.bedrock_api_key.is_some(), BEDROCK),
+            ("project", b.project.is_some(), VERTEX),
+            ("location", b.location.is_some(), VERTEX),
+            ("service_account_file", b.service_account_file.is_some(), VERTEX),
+            ("token_uri", b.token_uri.is_some(), VERTEX),
+        ];
+        for (key, set, who) in checks {
+            if set && !who.contains(&b.provider.as_str()) {
+                let who = who.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>();
+                self.err(
+                    format!("{p}.{key}"),
+                    format!("only applies to provider {}", who.join(" or ")),
+                );
+            }
+        }
+    }
+
     fn knows(&self, provider: &str) -> bool {
-        matches!(provider, "openai" | "azure" | "anthropic") || presets::find(provider).is_some()
+        matches!(
+            provider,
+            "openai" | "azure" | "anthropic" | "bedrock" | "gemini" | "vertex" | "vertex-anthropic"
+        ) || presets::find(provider).is_some()
     }
 
     fn query_safe(&mut self, path: &str, v: &str) {
@@ -185,7 +219,7 @@ impl Validator<'_, '_> {
         }
     }
 
-    fn url(&mut self, path: &str, u: &str) -> UpstreamUrl {
+    pub(super) fn url(&mut self, path: &str, u: &str) -> UpstreamUrl {
         parse_url(u).unwrap_or_else(|m| {
             self.err(path.to_string(), m);
             empty_url()

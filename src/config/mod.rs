@@ -2,6 +2,7 @@
 //! secret values never appear in an error.
 
 mod backends;
+mod cloud;
 mod load;
 mod schema;
 
@@ -48,12 +49,17 @@ impl fmt::Display for ConfigErrors {
 }
 
 /// A secret string: never printed by `Debug` or `Display`.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_tests(s: &str) -> Secret {
+        Secret(s.to_string())
     }
 }
 
@@ -101,7 +107,74 @@ pub enum ProviderKind {
         version: String,
         default_max_tokens: u32,
     },
+    /// AWS Bedrock Converse, signed with SigV4 (or a Bedrock API key).
+    Bedrock {
+        region: String,
+        auth: AwsAuth,
+        default_max_tokens: u32,
+    },
+    /// Gemini on AI Studio: `x-goog-api-key`.
+    Gemini,
+    /// Gemini on Vertex AI.
+    Vertex { project: String, location: String, auth: GoogleAuth },
+    /// Claude on Vertex AI (`rawPredict`, Anthropic's format).
+    VertexAnthropic {
+        project: String,
+        location: String,
+        auth: GoogleAuth,
+        version: String,
+        default_max_tokens: u32,
+    },
 }
+
+/// How Bedrock requests are authorised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AwsAuth {
+    /// SigV4 with these credentials.
+    Keys {
+        access_key_id: Secret,
+        secret_access_key: Secret,
+        session_token: Option<Secret>,
+    },
+    /// A Bedrock API key, sent as a bearer token.
+    ApiKey(Secret),
+}
+
+/// How Vertex AI requests are authorised.
+#[derive(Debug, Clone)]
+pub enum GoogleAuth {
+    /// OAuth tokens from a service account (the file's `token_uri` unless overridden).
+    ServiceAccount {
+        file: String,
+        account: std::sync::Arc<crate::providers::google_auth::ServiceAccount>,
+        token_uri: Option<String>,
+    },
+    /// Vertex AI express mode: an API key.
+    ApiKey,
+}
+
+impl PartialEq for GoogleAuth {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                GoogleAuth::ServiceAccount {
+                    file: a,
+                    token_uri: ta,
+                    ..
+                },
+                GoogleAuth::ServiceAccount {
+                    file: b,
+                    token_uri: tb,
+                    ..
+                },
+            ) => a == b && ta == tb,
+            (GoogleAuth::ApiKey, GoogleAuth::ApiKey) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for GoogleAuth {}
 
 #[derive(Debug, Clone)]
 pub struct UpstreamUrl {
@@ -208,6 +281,7 @@ impl Config {
         let mut v = Validator {
             errors,
             spans: &spans,
+            env,
         };
         let cfg = v.validate(raw);
         if v.errors.is_empty() {
@@ -233,6 +307,8 @@ fn redact_serde_message(msg: &str) -> String {
 struct Validator<'s, 'a> {
     errors: Vec<ConfigError>,
     spans: &'s load::Spans<'a>,
+    /// The environment, for the providers' standard variables (`AWS_REGION`, ...).
+    env: &'s dyn Fn(&str) -> Option<String>,
 }
 
 impl Validator<'_, '_> {

@@ -71,6 +71,18 @@ pub struct RawBackend {
     pub connect_timeout_ms: Option<u64>,
     pub read_timeout_ms: Option<u64>,
     pub idle_timeout_ms: Option<u64>,
+    /// Bedrock.
+    pub region: Option<String>,
+    pub aws_access_key_id: Option<String>,
+    pub aws_secret_access_key: Option<String>,
+    pub aws_session_token: Option<String>,
+    pub aws_profile: Option<String>,
+    pub bedrock_api_key: Option<String>,
+    /// Vertex AI.
+    pub project: Option<String>,
+    pub location: Option<String>,
+    pub service_account_file: Option<String>,
+    pub token_uri: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -23,6 +23,10 @@ pub enum Format {
     OpenAi,
     /// Anthropic Messages.
     Anthropic,
+    /// AWS Bedrock Converse (upstream only).
+    Bedrock,
+    /// Google Gemini, on AI Studio or Vertex AI (upstream only).
+    Gemini,
 }
 
 /// Token usage in OpenAI's meaning: `input` includes cached and cache-creation tokens,
@@ -180,7 +184,8 @@ pub struct ReplyContext<'a> {
 }
 
 /// Translates a client's request body (`from`) into an upstream request (`to`). A field the
-/// upstream cannot express is a 400 naming it; nothing is dropped silently.
+/// upstream cannot express is a 400 naming it; nothing is dropped silently. Anthropic clients
+/// reach Bedrock and Gemini through the pivot (two hops).
 pub fn translate_request(
     from: Format,
     to: Format,
@@ -190,8 +195,34 @@ pub fn translate_request(
     match (from, to) {
         (Format::OpenAi, Format::Anthropic) => anthropic::request::from_chat(body, opts),
         (Format::Anthropic, Format::OpenAi) => anthropic::request::to_chat(body, opts),
+        (Format::OpenAi, Format::Bedrock) => bedrock_from_chat(body, opts),
+        (Format::OpenAi, Format::Gemini) => gemini_from_chat(body, opts),
+        (Format::Anthropic, Format::Bedrock | Format::Gemini) => {
+            let chat = anthropic::request::to_chat(body, opts)?;
+            translate_request(Format::OpenAi, to, &chat.body, opts)
+        }
         _ => Err(ApiError::internal()),
     }
+}
+
+// PENDING(lead): the Bedrock and Gemini translators land with their formats.
+fn bedrock_from_chat(_body: &[u8], _opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
+    Err(ApiError::internal())
+}
+fn gemini_from_chat(_body: &[u8], _opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
+    Err(ApiError::internal())
+}
+fn bedrock_to_chat(_body: &[u8], _ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
+    Err(ApiError::internal())
+}
+fn gemini_to_chat(_body: &[u8], _ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
+    Err(ApiError::internal())
+}
+fn bedrock_error(status: u16, body: &[u8]) -> ApiError {
+    openai::error::parse(status, body)
+}
+fn gemini_error(status: u16, body: &[u8]) -> ApiError {
+    openai::error::parse(status, body)
 }
 
 /// Translates a complete (non-streamed) upstream reply (`from`) into the client's format (`to`).
@@ -204,6 +235,13 @@ pub fn translate_response(
     match (from, to) {
         (Format::Anthropic, Format::OpenAi) => anthropic::response::to_chat(body, ctx),
         (Format::OpenAi, Format::Anthropic) => anthropic::response::from_chat(body, ctx),
+        (Format::Bedrock, Format::OpenAi) => bedrock_to_chat(body, ctx),
+        (Format::Gemini, Format::OpenAi) => gemini_to_chat(body, ctx),
+        (Format::Bedrock | Format::Gemini, Format::Anthropic) => {
+            let (chat, usage) = translate_response(from, Format::OpenAi, body, ctx)?;
+            let (out, _) = anthropic::response::from_chat(&chat, ctx)?;
+            Ok((out, usage))
+        }
         _ => Err(ApiError::internal()),
     }
 }
@@ -213,14 +251,17 @@ pub fn parse_error(from: Format, status: u16, body: &[u8]) -> ApiError {
     match from {
         Format::OpenAi => openai::error::parse(status, body),
         Format::Anthropic => anthropic::error::parse(status, body),
+        Format::Bedrock => bedrock_error(status, body),
+        Format::Gemini => gemini_error(status, body),
     }
 }
 
 /// Renders an error in a client's format: the status to send and the body.
 pub fn render_error(to: Format, e: &ApiError) -> (u16, bytes::Bytes) {
     match to {
-        Format::OpenAi => (e.status, openai::error::body(e)),
         Format::Anthropic => (anthropic::error::status(e), anthropic::error::body(e)),
+        // Clients speak OpenAI's or Anthropic's API only.
+        _ => (e.status, openai::error::body(e)),
     }
 }
 

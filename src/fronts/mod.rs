@@ -50,8 +50,13 @@ impl Front {
         match (self, upstream) {
             (Front::Chat | Front::Messages, Format::OpenAi) => Some(Operation::Chat),
             (Front::Chat | Front::Messages, Format::Anthropic) => Some(Operation::Messages),
+            (Front::Chat | Front::Messages, Format::Bedrock | Format::Gemini) => {
+                Some(Operation::Chat)
+            }
             (Front::Completions, Format::OpenAi) => Some(Operation::Completions),
-            (Front::Embeddings, Format::OpenAi) => Some(Operation::Embeddings),
+            (Front::Embeddings, Format::OpenAi | Format::Bedrock | Format::Gemini) => {
+                Some(Operation::Embeddings)
+            }
             (Front::CountTokens, Format::Anthropic) => Some(Operation::CountTokens),
             _ => None,
         }

@@ -3,9 +3,9 @@
 //! API); fail over on connection errors, timeouts and retryable statuses before anything
 //! reaches the client; then `relay` sends the chosen response.
 
-use super::relay::{relay, Reply, Upstream};
+use super::relay::{relay, EmbedReply, Reply, Upstream};
 use super::{ApiError, Ctx, Gateway, Handled, State};
-use crate::formats;
+use crate::formats::{self, Format};
 use crate::fronts::Front;
 use crate::providers::Backend;
 use crate::route::Route;
@@ -50,19 +50,9 @@ fn plan(
 ) -> Result<Planned, ApiError> {
     let p = &*backend.provider;
     let client = Front::api(Some(req.front), client_hdr);
-    let Some(op) = req.front.operation(p.format()) else {
-        if req.front == Front::CountTokens {
-            let n = formats::anthropic::count::estimate(&req.body)?;
-            return Ok(Planned::Local(Bytes::from(format!(
-                "{{\"input_tokens\":{n}}}"
-            ))));
-        }
-        return Err(ApiError::bad_request(format!(
-            "{} is not available for model `{}`: its backend `{}` does not serve it.",
-            req.front.path(),
-            req.client_model,
-            backend.name
-        )));
+    let op = req.front.operation(p.format()).filter(|op| p.supports(*op));
+    let Some(op) = op else {
+        return unserved(req, backend);
     };
     let model = target_model.unwrap_or(&req.client_model);
     let reply = |upstream, include_usage| Reply {
@@ -70,27 +60,69 @@ fn plan(
         upstream,
         include_usage,
         client_model: req.client_model.clone(),
+        embed: None,
     };
+    let base = backend.base_path();
+    if req.front == Front::Embeddings && p.format() != Format::OpenAi {
+        let e = formats::openai::embeddings::parse(&req.body)?;
+        let body = p.embed_request(&e, model)?;
+        let mut r = reply(p.format(), false);
+        r.embed = Some(EmbedReply {
+            base64: e.base64,
+            estimate: formats::anthropic::count::text_tokens(e.chars()),
+            model: model.to_string(),
+        });
+        return Ok(Planned::Send(Plan {
+            path: p.path(base, op, model, None, false),
+            body: Bytes::from(body),
+            translated: true,
+            reply: r,
+        }));
+    }
     if p.format() == client {
-        let body = match target_model {
+        let mut body = match target_model {
             Some(m) => super::with_model(&req.body, &req.model_span, m),
             None => req.body.clone(),
         };
-        let path = p.path(backend.base_path(), op, model, client_hdr.uri.query());
+        let mut stream = false;
+        if let Some(adapted) = p.adapt_body(&body) {
+            let (b, s) = adapted?;
+            (body, stream) = (Bytes::from(b), s);
+        }
         return Ok(Planned::Send(Plan {
-            path,
+            path: p.path(base, op, model, client_hdr.uri.query(), stream),
             body,
             translated: false,
             reply: reply(client, false),
         }));
     }
     let t = formats::translate_request(client, p.format(), &req.body, &p.request_options(model))?;
+    let body = match p.adapt_body(&t.body) {
+        Some(adapted) => adapted?.0,
+        None => t.body,
+    };
     Ok(Planned::Send(Plan {
-        path: p.path(backend.base_path(), op, model, None),
-        body: Bytes::from(t.body),
+        path: p.path(base, op, model, None, t.stream),
+        body: Bytes::from(body),
         translated: true,
         reply: reply(p.format(), t.include_usage),
     }))
+}
+
+/// A front the backend does not serve: token counts are estimated here, the rest is a 400.
+fn unserved(req: &Request, backend: &Backend) -> Result<Planned, ApiError> {
+    if req.front == Front::CountTokens {
+        let n = formats::anthropic::count::estimate(&req.body)?;
+        return Ok(Planned::Local(Bytes::from(format!(
+            "{{\"input_tokens\":{n}}}"
+        ))));
+    }
+    Err(ApiError::bad_request(format!(
+        "{} is not available for model `{}`: its backend `{}` does not serve it.",
+        req.front.path(),
+        req.client_model,
+        backend.name
+    )))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +130,8 @@ pub(super) enum Failure {
     Connect,
     Timeout,
     Protocol,
+    /// No access token for the backend (its OAuth refresh failed).
+    Credentials,
 }
 
 impl Failure {
@@ -123,6 +157,7 @@ impl Failure {
             Failure::Connect => "connect_error",
             Failure::Timeout => "timeout",
             Failure::Protocol => "protocol_error",
+            Failure::Credentials => "credentials_error",
         }
     }
 }
@@ -142,6 +177,7 @@ pub(super) async fn run(
         return Err(ApiError::no_enabled_backend(&model(ctx)).into());
     }
     let mut last = Failure::Connect;
+    let mut no_token = None;
     for (i, t) in route.targets.iter().filter(enabled).enumerate() {
         let backend = &st.backends[t.backend];
         let is_last = i + 1 == total;
@@ -154,8 +190,25 @@ pub(super) async fn run(
                     .map_err(Handled::Abort);
             }
         };
+        let token = match backend.provider.tokens() {
+            None => None,
+            Some(ts) => match ts.token().await {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    // Not an attempt: nothing was sent. The next target is tried.
+                    log::warn!("backend {}: {e}", backend.name);
+                    st.metrics
+                        .upstream_failure(&backend.name, Failure::Credentials.label());
+                    ctx.error = Some(Failure::Credentials.label());
+                    no_token = Some(ApiError::credentials_unavailable(&backend.name, &e.to_string()));
+                    last = Failure::Credentials;
+                    continue;
+                }
+            },
+        };
         ctx.attempts += 1;
-        match attempt(st, session.req_header(), &ctx.request_id, backend, &plan).await {
+        let sent = attempt(st, session.req_header(), &ctx.request_id, backend, &plan, token.as_deref());
+        match sent.await {
             Ok((up, peer)) => {
                 let status = up.response_header().map_or(0, |h| h.status.as_u16());
                 if !is_last && route.failover_on_status.contains(&status) {
@@ -182,6 +235,7 @@ pub(super) async fn run(
         }
     }
     Err(match last {
+        Failure::Credentials => no_token.unwrap_or_else(ApiError::internal),
         Failure::Timeout => ApiError::upstream_timeout(&model(ctx)),
         _ => ApiError::upstream_unreachable(&model(ctx), ctx.attempts),
     }
@@ -208,6 +262,7 @@ async fn attempt(
     request_id: &str,
     backend: &Backend,
     plan: &Plan,
+    token: Option<&str>,
 ) -> Result<(HttpSession, HttpPeer), Failure> {
     let peer = backend.peer().await.map_err(|e| {
         log::warn!("backend {}: {e}", backend.name);
@@ -216,7 +271,7 @@ async fn attempt(
     let mut fresh_retry = true;
     loop {
         let header = backend
-            .request_header(client, &plan.path, &plan.body, request_id, plan.translated)
+            .request_header(client, &plan.path, &plan.body, request_id, plan.translated, token)
             .map_err(|_| Failure::Protocol)?;
         let (mut up, reused) = st.connector.get_http_session(&peer).await.map_err(|e| {
             log::debug!("backend {}: connect: {e}", backend.name);

@@ -221,8 +221,8 @@ impl Gateway {
                 return Err(ApiError::method_not_allowed(method.as_str(), path).into());
             }
             let body = match ctx.api {
-                Format::OpenAi => st.router.models_json(),
                 Format::Anthropic => st.router.models_json_anthropic(),
+                _ => st.router.models_json(),
             };
             write_json(
                 session,

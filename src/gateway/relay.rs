@@ -26,6 +26,18 @@ pub(super) struct Reply {
     pub include_usage: bool,
     /// The model the client asked for; translated replies name it.
     pub client_model: Arc<str>,
+    /// An embeddings request translated to the provider's embeddings API.
+    pub embed: Option<EmbedReply>,
+}
+
+/// What an embeddings reply in another API needs.
+pub(super) struct EmbedReply {
+    /// The client asked for base64 vectors.
+    pub base64: bool,
+    /// Input tokens to report when the provider counts none.
+    pub estimate: u64,
+    /// The model asked of the provider (its family decides the reply's shape on Bedrock).
+    pub model: String,
 }
 
 /// The chosen upstream response, and where its connection goes back when done.
@@ -74,10 +86,11 @@ pub(super) async fn relay(
     };
     let status = uh.status.as_u16();
     ctx.status = status;
-    let is_sse = uh
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let ctype = uh.headers.get(http::header::CONTENT_TYPE);
+    let is_sse = ctype.is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    // Bedrock's ConverseStream: binary frames, translated like SSE.
+    let is_event_stream =
+        ctype.is_some_and(|v| v.as_bytes().starts_with(b"application/vnd.amazon.eventstream"));
     if reply.upstream == reply.client {
         let hdr = client_response_header(uh, &ctx.request_id, None).map_err(Handled::Abort)?;
         let sized = hdr.headers.contains_key(http::header::CONTENT_LENGTH);
@@ -95,7 +108,7 @@ pub(super) async fn relay(
         client_model: &reply.client_model,
         created: unix_now(),
     };
-    if is_sse {
+    if is_sse || is_event_stream {
         let hdr = client_response_header(
             uh,
             &ctx.request_id,
@@ -116,7 +129,10 @@ pub(super) async fn relay(
         .map_err(|e| {
             ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
         })?;
-    let (out, _usage) = formats::translate_response(reply.upstream, reply.client, &body, &rctx)?;
+    let (out, _usage) = match &reply.embed {
+        Some(e) => embeddings(up.backend, &body, reply, e)?,
+        None => formats::translate_response(reply.upstream, reply.client, &body, &rctx)?,
+    };
     up.release(st).await;
     hdr.insert_header(http::header::CONTENT_LENGTH, out.len())
         .map_err(Handled::Abort)?;
@@ -127,6 +143,25 @@ pub(super) async fn relay(
     ds.write_response_body(Bytes::from(out), true)
         .await
         .map_err(Handled::Abort)
+}
+
+/// A provider's embeddings reply as OpenAI's.
+fn embeddings(
+    backend: &Backend,
+    body: &[u8],
+    reply: &Reply,
+    e: &EmbedReply,
+) -> Result<(Vec<u8>, formats::Usage), ApiError> {
+    let (vectors, tokens) = backend
+        .provider
+        .embed_response(body, &e.model)?;
+    let input = tokens.unwrap_or(e.estimate);
+    let out = formats::openai::embeddings::response(&vectors, input, &reply.client_model, e.base64);
+    let usage = formats::Usage {
+        input,
+        ..Default::default()
+    };
+    Ok((out, usage))
 }
 
 /// Writes the header, relays the body through `w`, and settles how it ended.
@@ -213,8 +248,8 @@ impl BodyWriter for Passthrough {
         }
         let mut out = BytesMut::new();
         match self.client {
-            Format::OpenAi => formats::openai::error::event(e, &mut out),
             Format::Anthropic => formats::anthropic::error::event(e, &mut out),
+            _ => formats::openai::error::event(e, &mut out),
         }
         Some(out.freeze())
     }
@@ -241,8 +276,10 @@ impl BodyWriter for Translating {
         r
     }
 
-    fn end(&mut self, _tasks: &mut Vec<HttpTask>) -> Result<(), ApiError> {
-        self.t.finish()
+    fn end(&mut self, tasks: &mut Vec<HttpTask>) -> Result<(), ApiError> {
+        let r = self.t.finish(&mut self.out);
+        self.flush(tasks);
+        r
     }
 
     fn fail(&mut self, e: &ApiError) -> Option<Bytes> {

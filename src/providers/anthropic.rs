@@ -31,13 +31,25 @@ impl Provider for Anthropic {
         matches!(op, Operation::Messages | Operation::CountTokens)
     }
 
-    fn path(&self, base: &str, op: Operation, _model: &str, query: Option<&str>) -> String {
+    fn path(
+        &self,
+        base: &str,
+        op: Operation,
+        _model: &str,
+        query: Option<&str>,
+        _stream: bool,
+    ) -> String {
         join(base, op.v1_path(), query)
     }
 
     /// The client's own `anthropic-version` (and `anthropic-beta`) are kept when its request
     /// passes through; a translated request gets the backend's version.
-    fn authorize(&self, req: &mut RequestHeader, _body: &[u8]) -> pingora::Result<()> {
+    fn authorize(
+        &self,
+        req: &mut RequestHeader,
+        _body: &[u8],
+        _token: Option<&str>,
+    ) -> pingora::Result<()> {
         if let Some(k) = &self.key {
             req.insert_header("x-api-key", k.clone())?;
         }

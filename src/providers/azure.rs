@@ -29,24 +29,28 @@ impl Provider for Azure {
         !matches!(op, Operation::Messages | Operation::CountTokens)
     }
 
-    fn path(&self, base: &str, op: Operation, model: &str, _query: Option<&str>) -> String {
+    fn path(
+        &self,
+        base: &str,
+        op: Operation,
+        model: &str,
+        _query: Option<&str>,
+        _stream: bool,
+    ) -> String {
         let tail = op.v1_path().trim_start_matches("/v1");
-        // A deployment name is a path segment: percent-encode all but unreserved characters.
-        let mut deployment = String::with_capacity(model.len());
-        for b in model.bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                deployment.push(char::from(b));
-            } else {
-                deployment.push_str(&format!("%{b:02X}"));
-            }
-        }
+        let deployment = super::segment(model);
         format!(
             "{base}/openai/deployments/{deployment}{tail}?api-version={}",
             self.api_version
         )
     }
 
-    fn authorize(&self, req: &mut RequestHeader, _body: &[u8]) -> pingora::Result<()> {
+    fn authorize(
+        &self,
+        req: &mut RequestHeader,
+        _body: &[u8],
+        _token: Option<&str>,
+    ) -> pingora::Result<()> {
         if let Some(k) = &self.key {
             req.insert_header("api-key", k.clone())?;
         }
@@ -70,11 +74,11 @@ mod tests {
     fn deployment_path() {
         let a = Azure::new(Some("k"), "2024-10-21");
         assert_eq!(
-            a.path("", Operation::Chat, "gpt-4o mini/x", Some("ignored=1")),
+            a.path("", Operation::Chat, "gpt-4o mini/x", Some("ignored=1"), false),
             "/openai/deployments/gpt-4o%20mini%2Fx/chat/completions?api-version=2024-10-21"
         );
         assert_eq!(
-            a.path("/base", Operation::Embeddings, "emb", None),
+            a.path("/base", Operation::Embeddings, "emb", None, false),
             "/base/openai/deployments/emb/embeddings?api-version=2024-10-21"
         );
     }

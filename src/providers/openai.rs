@@ -35,11 +35,23 @@ impl Provider for OpenAi {
         !matches!(op, Operation::Messages | Operation::CountTokens)
     }
 
-    fn path(&self, base: &str, op: Operation, _model: &str, query: Option<&str>) -> String {
+    fn path(
+        &self,
+        base: &str,
+        op: Operation,
+        _model: &str,
+        query: Option<&str>,
+        _stream: bool,
+    ) -> String {
         join(base, op.v1_path(), query)
     }
 
-    fn authorize(&self, req: &mut RequestHeader, _body: &[u8]) -> pingora::Result<()> {
+    fn authorize(
+        &self,
+        req: &mut RequestHeader,
+        _body: &[u8],
+        _token: Option<&str>,
+    ) -> pingora::Result<()> {
         if let Some(a) = &self.auth {
             req.insert_header(http::header::AUTHORIZATION, a.clone())?;
         }

@@ -25,6 +25,9 @@ pub fn find(name: &str) -> Option<(&'static str, &'static str)> {
 /// Default URL of the first-party providers.
 pub const OPENAI_URL: &str = "https://api.openai.com";
 pub const ANTHROPIC_URL: &str = "https://api.anthropic.com";
+pub const GEMINI_URL: &str = "https://generativelanguage.googleapis.com";
+/// Claude on Vertex AI's `anthropic_version` (sent in the body).
+pub const VERTEX_ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
 /// Azure's newest GA inference api-version at the time of writing.
 pub const AZURE_API_VERSION: &str = "2024-10-21";
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -32,7 +35,15 @@ pub const ANTHROPIC_DEFAULT_MAX_TOKENS: u32 = 4096;
 
 /// Every accepted `provider` value, for error messages.
 pub fn names() -> String {
-    let mut v = vec!["openai", "azure", "anthropic"];
+    let mut v = vec![
+        "openai",
+        "azure",
+        "anthropic",
+        "bedrock",
+        "gemini",
+        "vertex",
+        "vertex-anthropic",
+    ];
     v.extend(PRESETS.iter().map(|(n, _)| *n));
     v.join(", ")
 }

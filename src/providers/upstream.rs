@@ -162,6 +162,7 @@ impl Backend {
         body: &[u8],
         request_id: &str,
         translated: bool,
+        token: Option<&str>,
     ) -> pingora::Result<RequestHeader> {
         // No case map: header names go upstream in lowercase (they are case-insensitive), and
         // keeping Pingora's second, case-preserving map costs a hash per header.
@@ -186,7 +187,9 @@ impl Backend {
         if translated {
             req.insert_header(http::header::CONTENT_TYPE, "application/json")?;
         }
-        self.provider.authorize(&mut req, body)?;
+        // SigV4 signs only `host` and `content-type` (set above), so configured headers may
+        // still override the provider's.
+        self.provider.authorize(&mut req, body, token)?;
         for (k, v) in &self.extra_headers {
             req.insert_header(k.clone(), v.clone())?;
         }
@@ -272,7 +275,7 @@ mod tests {
         c.insert_header("content-type", "application/json").unwrap();
         c.insert_header("openai-organization", "org").unwrap();
         let r = b
-            .request_header(&c, "/v1/chat/completions", &[b' '; 42], "rid", false)
+            .request_header(&c, "/v1/chat/completions", &[b' '; 42], "rid", false, None)
             .unwrap();
         let h = |n: &str| r.headers.get(n).map(|v| v.to_str().unwrap().to_string());
         assert_eq!(h("authorization").as_deref(), Some("Bearer sk-up"));
@@ -292,15 +295,15 @@ mod tests {
         let b = backend("http://10.0.0.1:8000/v1");
         let path = b
             .provider
-            .path(b.base_path(), Operation::Embeddings, "m", None);
+            .path(b.base_path(), Operation::Embeddings, "m", None, false);
         assert_eq!(path, "/v1/embeddings");
         let c = RequestHeader::build("POST", b"/v1/embeddings", None).unwrap();
-        let r = b.request_header(&c, &path, b"", "rid", false).unwrap();
+        let r = b.request_header(&c, &path, b"", "rid", false, None).unwrap();
         assert_eq!(r.headers.get("host").unwrap(), "10.0.0.1:8000");
         let b = backend("http://10.0.0.1/openai");
         let path = b
             .provider
-            .path(b.base_path(), Operation::Embeddings, "m", Some("x=1"));
+            .path(b.base_path(), Operation::Embeddings, "m", Some("x=1"), false);
         assert_eq!(path, "/openai/v1/embeddings?x=1");
     }
 
@@ -312,7 +315,7 @@ mod tests {
         c.insert_header("anthropic-beta", "x").unwrap();
         c.insert_header("x-trace", "t").unwrap();
         let r = b
-            .request_header(&c, "/v1/chat/completions", b"{}", "rid", true)
+            .request_header(&c, "/v1/chat/completions", b"{}", "rid", true, None)
             .unwrap();
         assert!(r.headers.get("anthropic-version").is_none());
         assert!(r.headers.get("anthropic-beta").is_none());

@@ -1,6 +1,7 @@
-//! Incremental stream decoding and translation. [`Translator`] joins the size-limited SSE
-//! decoder, the upstream format's event decoder and the client format's encoder; the relay
-//! feeds it each upstream chunk as it arrives and writes what comes out.
+//! Incremental stream decoding and translation. [`Translator`] joins the framing (size-limited
+//! SSE, or AWS's binary event stream for Bedrock), the upstream format's event decoder and the
+//! client format's encoder; the relay feeds it each upstream chunk as it arrives and writes
+//! what comes out.
 
 pub mod eventstream;
 pub mod sse;
@@ -12,9 +13,40 @@ use crate::formats::{Delta, Format, ReplyContext, Usage};
 use bytes::BytesMut;
 use sse::{SseDecoder, TooLarge};
 
+/// An upstream stream's framing and event decoder.
 enum Decoder {
-    OpenAi(ChunkDecoder),
-    Anthropic(EventDecoder),
+    OpenAi(SseDecoder, ChunkDecoder),
+    Anthropic(SseDecoder, EventDecoder),
+    // PENDING(lead): Gemini and Bedrock decoders land with their formats.
+    Pending,
+}
+
+impl Decoder {
+    fn new(from: Format) -> Decoder {
+        let sse = SseDecoder::default;
+        match from {
+            Format::OpenAi => Decoder::OpenAi(sse(), ChunkDecoder::default()),
+            Format::Anthropic => Decoder::Anthropic(sse(), EventDecoder::default()),
+            Format::Gemini | Format::Bedrock => Decoder::Pending,
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8], emit: &mut impl FnMut(Delta<'_>)) -> Result<(), ApiError> {
+        match self {
+            Decoder::OpenAi(sse, dec) => sse.push(chunk, |ev| dec.event(ev.data, emit)),
+            Decoder::Anthropic(sse, dec) => sse.push(chunk, |ev| dec.event(ev.data, emit)),
+            Decoder::Pending => Err(ApiError::internal()),
+        }
+    }
+
+    /// The body ended: formats without a closing event decide here whether it was complete.
+    fn end(&mut self, emit: &mut impl FnMut(Delta<'_>)) {
+        match self {
+            _ => {
+                let _ = emit;
+            }
+        }
+    }
 }
 
 enum Encoder {
@@ -53,7 +85,6 @@ impl From<TooLarge> for ApiError {
 
 /// Translates an upstream event stream (`from`) into the client's (`to`), chunk by chunk.
 pub struct Translator {
-    sse: SseDecoder,
     decoder: Decoder,
     encoder: Encoder,
     usage: Option<Usage>,
@@ -63,18 +94,15 @@ impl Translator {
     /// `include_usage`: the OpenAI client asked for the final usage chunk.
     pub fn new(from: Format, to: Format, ctx: &ReplyContext<'_>, include_usage: bool) -> Self {
         Translator {
-            sse: SseDecoder::default(),
-            decoder: match from {
-                Format::OpenAi => Decoder::OpenAi(ChunkDecoder::default()),
-                Format::Anthropic => Decoder::Anthropic(EventDecoder::default()),
-            },
+            decoder: Decoder::new(from),
             encoder: match to {
-                Format::OpenAi => Encoder::OpenAi(ChunkEncoder::new(
+                Format::Anthropic => Encoder::Anthropic(EventEncoder::new(ctx.client_model)),
+                // Clients speak OpenAI's or Anthropic's API only.
+                _ => Encoder::OpenAi(ChunkEncoder::new(
                     ctx.client_model,
                     ctx.created,
                     include_usage,
                 )),
-                Format::Anthropic => Encoder::Anthropic(EventEncoder::new(ctx.client_model)),
             },
             usage: None,
         }
@@ -84,26 +112,33 @@ impl Translator {
     /// stream cannot be read further; the caller ends the client's stream with [`Self::fail`].
     pub fn push(&mut self, chunk: &[u8], out: &mut BytesMut) -> Result<(), ApiError> {
         let Translator {
-            sse,
             decoder,
             encoder,
             usage,
         } = self;
-        let mut emit = |d: Delta<'_>| {
+        decoder.push(chunk, &mut |d: Delta<'_>| {
             if let Delta::Usage(u) = &d {
                 *usage = Some(*u);
             }
             encoder.write(&d, out);
-        };
-        sse.push(chunk, |ev| match decoder {
-            Decoder::OpenAi(dec) => dec.event(ev.data, &mut emit),
-            Decoder::Anthropic(dec) => dec.event(ev.data, &mut emit),
         })
     }
 
-    /// The upstream body ended. A stream that ended without its closing event was cut short:
-    /// that is an error for the caller to report with [`Self::fail`].
-    pub fn finish(&mut self) -> Result<(), ApiError> {
+    /// The upstream body ended; the client's closing events (if the format ends by closing the
+    /// body) go to `out`. A stream that ended without its closing event was cut short: that is
+    /// an error for the caller to report with [`Self::fail`].
+    pub fn finish(&mut self, out: &mut BytesMut) -> Result<(), ApiError> {
+        let Translator {
+            decoder,
+            encoder,
+            usage,
+        } = self;
+        decoder.end(&mut |d: Delta<'_>| {
+            if let Delta::Usage(u) = &d {
+                *usage = Some(*u);
+            }
+            encoder.write(&d, out);
+        });
         if self.encoder.ended() {
             Ok(())
         } else {

@@ -23,7 +23,7 @@ fn run(from: Format, to: Format, pieces: &[&[u8]], include_usage: bool) -> (Stri
             return (String::from_utf8(out.to_vec()).unwrap(), false);
         }
     }
-    let ok = match t.finish() {
+    let ok = match t.finish(&mut out) {
         Ok(()) => true,
         Err(e) => {
             t.fail(&e, &mut out);

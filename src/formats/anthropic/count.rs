@@ -38,6 +38,12 @@ pub fn estimate(body: &[u8]) -> Result<u64, ApiError> {
     Ok(chars.div_ceil(4) + fixed)
 }
 
+/// The same four-characters-a-token estimate for plain text (embedding inputs whose provider
+/// reports no count).
+pub fn text_tokens(chars: usize) -> u64 {
+    (chars as u64).div_ceil(4)
+}
+
 /// Characters of a value serialised as compact JSON.
 fn json_chars(v: &Value) -> u64 {
     v.to_string().chars().count() as u64

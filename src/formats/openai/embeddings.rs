@@ -28,7 +28,7 @@ enum Input<'a> {
     One(#[serde(borrow)] Cow<'a, str>),
     Many(#[serde(borrow)] Vec<Cow<'a, str>>),
     /// Token ids (one list or several): only OpenAI's own tokenizer can read them.
-    Tokens(Value),
+    Tokens(serde::de::IgnoredAny),
 }
 
 /// An embeddings request reduced to what every provider can express.
