@@ -102,16 +102,34 @@ fn stream_translators(c: &mut Criterion) {
             "anthropic_to_openai",
             Format::Anthropic,
             Format::OpenAi,
-            streams::anthropic(500),
+            streams::anthropic(500).into_bytes(),
         ),
         (
             "openai_to_anthropic",
             Format::OpenAi,
             Format::Anthropic,
-            streams::openai(500),
+            streams::openai(500).into_bytes(),
+        ),
+        (
+            "gemini_to_openai",
+            Format::Gemini,
+            Format::OpenAi,
+            streams::gemini(500).into_bytes(),
+        ),
+        (
+            "bedrock_to_openai",
+            Format::Bedrock,
+            Format::OpenAi,
+            streams::bedrock(500),
+        ),
+        (
+            "bedrock_to_anthropic",
+            Format::Bedrock,
+            Format::Anthropic,
+            streams::bedrock(500),
         ),
     ] {
-        let pieces = streams::pieces(&input, 1024);
+        let pieces = streams::bytes_pieces(&input, 1024);
         let mut g = c.benchmark_group(format!("stream_translate_{name}"));
         for (unit, t) in [
             ("events", Throughput::Elements(500)),

@@ -57,9 +57,14 @@ impl Validator<'_, '_> {
             headers.push((k, Secret(v)));
         }
         // A credential set from an environment variable that is empty: off until it is set.
-        let enabled = [&b.api_key, &b.aws_access_key_id, &b.bedrock_api_key]
-            .iter()
-            .all(|v| v.as_deref() != Some(""));
+        let enabled = [
+            &b.api_key,
+            &b.aws_access_key_id,
+            &b.bedrock_api_key,
+            &b.service_account_file,
+        ]
+        .iter()
+        .all(|v| v.as_deref() != Some(""));
         if let Some(k) = &b.api_key {
             if http::HeaderValue::from_str(&format!("Bearer {k}")).is_err() {
                 self.err(

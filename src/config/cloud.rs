@@ -58,7 +58,8 @@ impl Validator<'_, '_> {
                 return AwsAuth::Keys {
                     access_key_id: Secret(id.clone()),
                     secret_access_key: Secret(secret.clone()),
-                    session_token: b.aws_session_token.clone().map(Secret),
+                    // An unset `${AWS_SESSION_TOKEN:-}` is no token.
+                    session_token: b.aws_session_token.clone().filter(|t| !t.is_empty()).map(Secret),
                 }
             }
             (Some(_), None) | (None, Some(_)) => {
@@ -140,7 +141,8 @@ impl Validator<'_, '_> {
                 && s.bytes()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         };
-        if !label(&project) && b.api_key.is_none() {
+        let disabled = b.service_account_file.as_deref() == Some("");
+        if !label(&project) && b.api_key.is_none() && !disabled {
             self.err(format!("{p}.project"), "is required: the Google Cloud project id");
         }
         if !label(&location) {
@@ -189,7 +191,8 @@ impl Validator<'_, '_> {
             .clone()
             .or_else(|| (self.env)("GOOGLE_APPLICATION_CREDENTIALS"));
         let Some(file) = file.filter(|f| !f.is_empty()) else {
-            if b.api_key.is_none() {
+            // `Some("")`: from an unset variable, the backend is disabled, not wrong.
+            if b.api_key.is_none() && b.service_account_file.is_none() {
                 self.err(
                     format!("{p}.service_account_file"),
                     "is required (or GOOGLE_APPLICATION_CREDENTIALS, or api_key for express mode)",

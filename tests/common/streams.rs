@@ -1,5 +1,6 @@
 //! Synthetic upstream streams of a given length, for the translator benchmark and the
-//! allocation test: `n` text events framed as Anthropic and as OpenAI send them.
+//! allocation test: `n` text events framed as Anthropic, OpenAI, Gemini (SSE with CRLF) and
+//! Bedrock (binary event-stream frames) send them.
 
 /// An Anthropic Messages stream with `n` text deltas.
 pub fn anthropic(n: usize) -> String {
@@ -31,10 +32,56 @@ pub fn openai(n: usize) -> String {
     s
 }
 
+/// A Gemini `streamGenerateContent?alt=sse` stream with `n` text chunks, CRLF-framed as
+/// Google sends it; the last chunk carries the finish reason and usage.
+#[allow(dead_code)]
+pub fn gemini(n: usize) -> String {
+    let mut s = String::new();
+    for i in 0..n {
+        s += &format!("data: {{\"candidates\": [{{\"content\": {{\"parts\": [{{\"text\": \" word{i}\"}}],\"role\": \"model\"}},\"index\": 0}}],\"usageMetadata\": {{\"promptTokenCount\": 25,\"totalTokenCount\": 25}},\"modelVersion\": \"gemini-2.0-flash\",\"responseId\": \"bench\"}}\r\n\r\n");
+    }
+    s += &format!("data: {{\"candidates\": [{{\"content\": {{\"parts\": [{{\"text\": \"\"}}],\"role\": \"model\"}},\"finishReason\": \"STOP\",\"index\": 0}}],\"usageMetadata\": {{\"promptTokenCount\": 25,\"candidatesTokenCount\": {n},\"totalTokenCount\": {}}},\"modelVersion\": \"gemini-2.0-flash\",\"responseId\": \"bench\"}}\r\n\r\n", n + 25);
+    s
+}
+
+/// A Bedrock ConverseStream body with `n` text deltas: binary frames with valid CRCs.
+#[allow(dead_code)]
+pub fn bedrock(n: usize) -> Vec<u8> {
+    use aws_smithy_eventstream::frame::write_message_to;
+    use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+    let mut out = Vec::new();
+    let mut frame = |kind: &'static str, payload: String| {
+        let m = Message::new(payload.into_bytes())
+            .add_header(Header::new(":event-type", HeaderValue::String(kind.into())))
+            .add_header(Header::new(
+                ":content-type",
+                HeaderValue::String("application/json".into()),
+            ))
+            .add_header(Header::new(":message-type", HeaderValue::String("event".into())));
+        write_message_to(&m, &mut out).unwrap();
+    };
+    frame("messageStart", r#"{"p":"abcdefghijklmnopqrstuvwxyzABCDEFGHIJ","role":"assistant"}"#.into());
+    for i in 0..n {
+        frame(
+            "contentBlockDelta",
+            format!(r#"{{"contentBlockIndex":0,"delta":{{"text":" word{i}"}},"p":"abcdefghijklmn"}}"#),
+        );
+    }
+    frame("contentBlockStop", r#"{"contentBlockIndex":0,"p":"abcdefghijklmnopqrs"}"#.into());
+    frame("messageStop", r#"{"p":"abcdefghijklmnopqrstuvwxyzABCDEF","stopReason":"end_turn"}"#.into());
+    frame(
+        "metadata",
+        format!(r#"{{"metrics":{{"latencyMs":120}},"p":"abc","usage":{{"inputTokens":25,"outputTokens":{n},"totalTokens":{}}}}}"#, n + 25),
+    );
+    out
+}
+
 /// `s` cut into pieces of about `size` bytes, as a network would deliver it.
 pub fn pieces(s: &str, size: usize) -> Vec<bytes::Bytes> {
-    s.as_bytes()
-        .chunks(size)
-        .map(bytes::Bytes::copy_from_slice)
-        .collect()
+    bytes_pieces(s.as_bytes(), size)
+}
+
+/// Bytes cut into pieces of about `size` bytes.
+pub fn bytes_pieces(s: &[u8], size: usize) -> Vec<bytes::Bytes> {
+    s.chunks(size).map(bytes::Bytes::copy_from_slice).collect()
 }

@@ -1,9 +1,12 @@
 """Start one mock provider and one Tollgate gateway for the whole test session.
 
 The mock requires the backend key (``--expect-key sk-upstream``: as a Bearer token on
-OpenAI paths, as ``x-api-key`` on Anthropic's), so every successful request also proves
-the gateway replaced the client's key. ``gpt-4o-mini`` is served by the mock's OpenAI API,
-``claude-sonnet-4-5`` by its Anthropic API.
+OpenAI paths, as ``x-api-key`` on Anthropic's, as ``x-goog-api-key`` on Gemini's), verifies
+Bedrock's SigV4 signatures and Vertex AI's OAuth tokens (issued by its token endpoint for
+JWTs signed with the test service account), so every successful request also proves the
+gateway authenticated upstream as each provider expects. ``gpt-4o-mini`` is served by the
+mock's OpenAI API, ``claude-sonnet-4-5`` by its Anthropic API; the cloud models are in
+``CLOUD`` below.
 """
 
 import hashlib
@@ -20,6 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("TOLLGATE_BIN", str(REPO / "target" / "debug" / "tollgate"))
 CLIENT_KEY = "sk-client-team-a"
 UPSTREAM_KEY = "sk-upstream"
+AWS_KEY_ID, AWS_SECRET = "AKIDTOLLGATETEST", "tollgate/test/secret"
+SERVICE_ACCOUNT = REPO / "tests" / "fixtures" / "vertex" / "service-account.json"
+PUBLIC_KEY = REPO / "tests" / "fixtures" / "vertex" / "public.pem"
 DEADLINE_S = 20.0
 
 
@@ -91,6 +97,56 @@ targets = [{{ backend = "mock", model = "llama3" }}]
 [[routes]]
 models = ["text-embedding-3-small"]
 targets = [{{ backend = "mock" }}]
+[[backends]]
+name = "bedrock"
+provider = "bedrock"
+url = "http://127.0.0.1:{mock_port}"
+region = "us-east-1"
+aws_access_key_id = "{AWS_KEY_ID}"
+aws_secret_access_key = "{AWS_SECRET}"
+[[backends]]
+name = "gemini"
+provider = "gemini"
+url = "http://127.0.0.1:{mock_port}"
+api_key = "{UPSTREAM_KEY}"
+[[backends]]
+name = "vertex"
+provider = "vertex"
+url = "http://127.0.0.1:{mock_port}"
+location = "us-central1"
+service_account_file = "{SERVICE_ACCOUNT}"
+token_uri = "http://127.0.0.1:{mock_port}/token"
+[[backends]]
+name = "vertex-claude"
+provider = "vertex-anthropic"
+url = "http://127.0.0.1:{mock_port}"
+location = "us-east5"
+service_account_file = "{SERVICE_ACCOUNT}"
+token_uri = "http://127.0.0.1:{mock_port}/token"
+[[routes]]
+models = ["bedrock-claude"]
+targets = [{{ backend = "bedrock", model = "anthropic.claude-3-haiku-20240307-v1:0" }}]
+[[routes]]
+models = ["gemini-2.0-flash"]
+targets = [{{ backend = "gemini" }}]
+[[routes]]
+models = ["vertex-gemini"]
+targets = [{{ backend = "vertex", model = "gemini-2.0-flash" }}]
+[[routes]]
+models = ["vertex-claude"]
+targets = [{{ backend = "vertex-claude", model = "claude-sonnet-4-5@20250929" }}]
+[[routes]]
+models = ["titan-embed"]
+targets = [{{ backend = "bedrock", model = "amazon.titan-embed-text-v2:0" }}]
+[[routes]]
+models = ["cohere-embed"]
+targets = [{{ backend = "bedrock", model = "cohere.embed-english-v3" }}]
+[[routes]]
+models = ["gemini-embed"]
+targets = [{{ backend = "gemini", model = "text-embedding-004" }}]
+[[routes]]
+models = ["vertex-embed"]
+targets = [{{ backend = "vertex", model = "text-embedding-005" }}]
 [[keys]]
 name = "team-a"
 sha256 = "{hashlib.sha256(CLIENT_KEY.encode()).hexdigest()}"
@@ -101,7 +157,8 @@ sha256 = "{hashlib.sha256(CLIENT_KEY.encode()).hexdigest()}"
         logs.append(mock_log)
         mock = subprocess.Popen(
             [BIN, "mock", "--listen", f"127.0.0.1:{mock_port}", "--name", "mock",
-             "--expect-key", UPSTREAM_KEY],
+             "--expect-key", UPSTREAM_KEY, "--aws-access-key-id", AWS_KEY_ID,
+             "--aws-secret-access-key", AWS_SECRET, "--vertex-public-key", str(PUBLIC_KEY)],
             stdout=mock_log, stderr=subprocess.STDOUT)
         procs.append(mock)
         wait_until(lambda: accepts(mock_port), mock, "mock", mock_log)
