@@ -94,6 +94,16 @@ targets = [{{ backend = "mock" }}]
 [[routes]]
 models = ["{ANTHROPIC_MODEL}"]
 targets = [{{ backend = "mock-anthropic" }}]
+[[backends]]
+name = "mock-bedrock"
+provider = "bedrock"
+url = "http://127.0.0.1:{mock_port}"
+region = "us-east-1"
+aws_access_key_id = "AKIDBENCH"
+aws_secret_access_key = "bench-secret"
+[[routes]]
+models = ["{BEDROCK_MODEL}"]
+targets = [{{ backend = "mock-bedrock", model = "anthropic.claude-3-haiku-20240307-v1:0" }}]
 [[keys]]
 name = "bench"
 sha256 = "{hash}"
@@ -109,6 +119,10 @@ sha256 = "{hash}"
 
 /// The model an OpenAI client asks for to reach the Anthropic backend (translated both ways).
 const ANTHROPIC_MODEL: &str = "claude-bench";
+
+/// The model an OpenAI client asks for to reach the Bedrock backend (signed with SigV4,
+/// ConverseStream's binary frames translated to chat chunks).
+const BEDROCK_MODEL: &str = "bedrock-bench";
 
 /// A load target: scenario name, port, and the model its requests ask for.
 type Target = (&'static str, u16, &'static str);
@@ -450,11 +464,12 @@ fn main() {
     );
     wait_listening(pt_port);
     let (gw, gw_port) = start_gateway(mock_port, &dir, "gw");
-    let targets: [Target; 4] = [
+    let targets: [Target; 5] = [
         ("direct", mock_port, "gpt-4o-mini"),
         ("passthrough", pt_port, "gpt-4o-mini"),
         ("tollgate", gw_port, "gpt-4o-mini"),
         ("tollgate→anthropic", gw_port, ANTHROPIC_MODEL),
+        ("tollgate→bedrock", gw_port, BEDROCK_MODEL),
     ];
 
     let chat = Spec {
@@ -652,14 +667,19 @@ fn markdown(r: &Value) -> String {
             );
         }
     }
-    for (part, c) in [("chat", 16u64), ("chat", 64), ("stream", 1), ("stream", 16)] {
-        if let (Some(t), Some(p)) = (
-            find(&r[part], "tollgate→anthropic", c),
-            find(&r[part], "tollgate", c),
-        ) {
+    let translated = [
+        ("chat", 16u64, "tollgate→anthropic", "Anthropic"),
+        ("chat", 64, "tollgate→anthropic", "Anthropic"),
+        ("stream", 1, "tollgate→anthropic", "Anthropic"),
+        ("stream", 16, "tollgate→anthropic", "Anthropic"),
+        ("stream", 1, "tollgate→bedrock", "Bedrock"),
+        ("stream", 16, "tollgate→bedrock", "Bedrock"),
+    ];
+    for (part, c, scenario, to) in translated {
+        if let (Some(t), Some(p)) = (find(&r[part], scenario, c), find(&r[part], "tollgate", c)) {
             let ratio = f(t, "rps") / f(p, "rps");
             goal(
-                &format!("{part} c={c}: OpenAI client → Anthropic backend ≥ 80% of the passthrough route"),
+                &format!("{part} c={c}: OpenAI client → {to} backend ≥ 80% of the passthrough route"),
                 format!("{:.0}%", ratio * 100.0),
                 ratio >= 0.8,
             );

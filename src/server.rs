@@ -11,9 +11,12 @@ use pingora::connectors::ConnectorOptions;
 use pingora::listeners::tls::TlsSettings;
 use pingora::proxy::ProxyServiceBuilder;
 use pingora::server::configuration::{Opt, ServerConf};
-use pingora::server::Server;
+use crate::providers::google_auth::TokenSource;
+use pingora::server::{Server, ShutdownWatch};
+use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -62,6 +65,16 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         );
     }
 
+    let tokens: Vec<Arc<TokenSource>> = state
+        .backends
+        .iter()
+        .filter(|b| b.enabled)
+        .filter_map(|b| b.provider.tokens().cloned())
+        .collect();
+    if !tokens.is_empty() {
+        server.add_service(background_service("access tokens", TokenKeeper(tokens)));
+    }
+
     let mut options = HttpServerOptions::default();
     options.h2c = cfg.server.h2c;
     let mut proxy = ProxyServiceBuilder::new(&server.configuration, Gateway { state })
@@ -93,6 +106,27 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             .map_or("off".to_string(), |a| a.to_string())
     );
     server.run_forever()
+}
+
+/// Keeps the OAuth access tokens of Vertex AI backends fresh: the first is fetched at start-up,
+/// and asking again every few seconds makes a source refresh its token in the background before
+/// it expires, so requests find a valid one even after an idle spell.
+struct TokenKeeper(Vec<Arc<TokenSource>>);
+
+#[async_trait::async_trait]
+impl BackgroundService for TokenKeeper {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        loop {
+            for ts in &self.0 {
+                // A failure is logged by the source; requests report it if it lasts.
+                let _ = ts.token().await;
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    }
 }
 
 fn demo_mock_settings() -> MockSettings {

@@ -35,10 +35,12 @@ static GLOBAL: Counting = Counting;
 /// output buffer that is drained (as the relay does) after every piece.
 fn allocations(from: Format, to: Format, events: usize) -> usize {
     let input = match from {
-        Format::Anthropic => streams::anthropic(events),
-        Format::OpenAi => streams::openai(events),
+        Format::Anthropic => streams::anthropic(events).into_bytes(),
+        Format::OpenAi => streams::openai(events).into_bytes(),
+        Format::Gemini => streams::gemini(events).into_bytes(),
+        Format::Bedrock => streams::bedrock(events),
     };
-    let pieces = streams::pieces(&input, 512);
+    let pieces = streams::bytes_pieces(&input, 512);
     let ctx = ReplyContext {
         client_model: "client-model",
         created: 1_700_000_000,
@@ -59,6 +61,8 @@ fn no_allocation_per_event() {
     for (from, to) in [
         (Format::Anthropic, Format::OpenAi),
         (Format::OpenAi, Format::Anthropic),
+        (Format::Gemini, Format::OpenAi),
+        (Format::Gemini, Format::Anthropic),
     ] {
         let small = allocations(from, to, 50);
         let large = allocations(from, to, 500);

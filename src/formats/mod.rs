@@ -196,7 +196,7 @@ pub fn translate_request(
         (Format::OpenAi, Format::Anthropic) => anthropic::request::from_chat(body, opts),
         (Format::Anthropic, Format::OpenAi) => anthropic::request::to_chat(body, opts),
         (Format::OpenAi, Format::Bedrock) => bedrock_from_chat(body, opts),
-        (Format::OpenAi, Format::Gemini) => gemini_from_chat(body, opts),
+        (Format::OpenAi, Format::Gemini) => gemini::request::from_chat(body, opts),
         (Format::Anthropic, Format::Bedrock | Format::Gemini) => {
             let chat = anthropic::request::to_chat(body, opts)?;
             translate_request(Format::OpenAi, to, &chat.body, opts)
@@ -209,21 +209,13 @@ pub fn translate_request(
 fn bedrock_from_chat(_body: &[u8], _opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
     Err(ApiError::internal())
 }
-fn gemini_from_chat(_body: &[u8], _opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
-    Err(ApiError::internal())
-}
 fn bedrock_to_chat(_body: &[u8], _ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
-    Err(ApiError::internal())
-}
-fn gemini_to_chat(_body: &[u8], _ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
     Err(ApiError::internal())
 }
 fn bedrock_error(status: u16, body: &[u8]) -> ApiError {
     openai::error::parse(status, body)
 }
-fn gemini_error(status: u16, body: &[u8]) -> ApiError {
-    openai::error::parse(status, body)
-}
+
 
 /// Translates a complete (non-streamed) upstream reply (`from`) into the client's format (`to`).
 pub fn translate_response(
@@ -236,7 +228,7 @@ pub fn translate_response(
         (Format::Anthropic, Format::OpenAi) => anthropic::response::to_chat(body, ctx),
         (Format::OpenAi, Format::Anthropic) => anthropic::response::from_chat(body, ctx),
         (Format::Bedrock, Format::OpenAi) => bedrock_to_chat(body, ctx),
-        (Format::Gemini, Format::OpenAi) => gemini_to_chat(body, ctx),
+        (Format::Gemini, Format::OpenAi) => gemini::response::to_chat(body, ctx),
         (Format::Bedrock | Format::Gemini, Format::Anthropic) => {
             let (chat, usage) = translate_response(from, Format::OpenAi, body, ctx)?;
             let (out, _) = anthropic::response::from_chat(&chat, ctx)?;
@@ -252,7 +244,7 @@ pub fn parse_error(from: Format, status: u16, body: &[u8]) -> ApiError {
         Format::OpenAi => openai::error::parse(status, body),
         Format::Anthropic => anthropic::error::parse(status, body),
         Format::Bedrock => bedrock_error(status, body),
-        Format::Gemini => gemini_error(status, body),
+        Format::Gemini => gemini::error::parse(status, body),
     }
 }
 

@@ -1,7 +1,10 @@
 //! Gemini on Google AI Studio: `/v1beta/models/{model}:generateContent`,
 //! `:streamGenerateContent?alt=sse` and `:batchEmbedContents`, with `x-goog-api-key`.
 
-use super::{secret_header, segment, Operation, Provider};
+use super::{secret_header, segment, Embedded, Operation, Provider};
+use crate::error::ApiError;
+use crate::formats::gemini::embeddings;
+use crate::formats::openai::embeddings::EmbeddingRequest;
 use crate::formats::{Format, MaxTokensField, RequestOptions};
 use http::HeaderValue;
 use pingora::http::RequestHeader;
@@ -67,6 +70,14 @@ impl Provider for Gemini {
             req.insert_header("x-goog-api-key", k.clone())?;
         }
         Ok(())
+    }
+
+    fn embed_request(&self, req: &EmbeddingRequest<'_>, model: &str) -> Result<Vec<u8>, ApiError> {
+        embeddings::request(req, model, false)
+    }
+
+    fn embed_response(&self, body: &[u8], _model: &str) -> Result<Embedded, ApiError> {
+        embeddings::response(body, false)
     }
 
     fn request_options<'a>(&self, model: &'a str) -> RequestOptions<'a> {

@@ -4,8 +4,11 @@
 
 use super::gemini::{method, model_segment};
 use super::google_auth::TokenSource;
-use super::{secret_header, Operation, Provider};
+use super::{secret_header, Embedded, Operation, Provider};
 use crate::config::GoogleAuth;
+use crate::error::ApiError;
+use crate::formats::gemini::embeddings;
+use crate::formats::openai::embeddings::EmbeddingRequest;
 use crate::formats::{Format, MaxTokensField, RequestOptions};
 use http::HeaderValue;
 use pingora::http::RequestHeader;
@@ -107,6 +110,14 @@ impl Provider for Vertex {
         token: Option<&str>,
     ) -> pingora::Result<()> {
         authorize(req, token, self.key.as_ref())
+    }
+
+    fn embed_request(&self, req: &EmbeddingRequest<'_>, model: &str) -> Result<Vec<u8>, ApiError> {
+        embeddings::request(req, model, true)
+    }
+
+    fn embed_response(&self, body: &[u8], _model: &str) -> Result<Embedded, ApiError> {
+        embeddings::response(body, true)
     }
 
     fn request_options<'a>(&self, model: &'a str) -> RequestOptions<'a> {

@@ -9,6 +9,7 @@ pub mod sse;
 use crate::error::ApiError;
 use crate::formats::anthropic::stream::{EventDecoder, EventEncoder};
 use crate::formats::openai::stream::{ChunkDecoder, ChunkEncoder};
+use crate::formats::gemini;
 use crate::formats::{Delta, Format, ReplyContext, Usage};
 use bytes::BytesMut;
 use sse::{SseDecoder, TooLarge};
@@ -17,7 +18,8 @@ use sse::{SseDecoder, TooLarge};
 enum Decoder {
     OpenAi(SseDecoder, ChunkDecoder),
     Anthropic(SseDecoder, EventDecoder),
-    // PENDING(lead): Gemini and Bedrock decoders land with their formats.
+    Gemini(SseDecoder, gemini::stream::ChunkDecoder),
+    // PENDING(lead): the Bedrock decoder lands with its format.
     Pending,
 }
 
@@ -27,7 +29,8 @@ impl Decoder {
         match from {
             Format::OpenAi => Decoder::OpenAi(sse(), ChunkDecoder::default()),
             Format::Anthropic => Decoder::Anthropic(sse(), EventDecoder::default()),
-            Format::Gemini | Format::Bedrock => Decoder::Pending,
+            Format::Gemini => Decoder::Gemini(sse(), Default::default()),
+            Format::Bedrock => Decoder::Pending,
         }
     }
 
@@ -35,16 +38,15 @@ impl Decoder {
         match self {
             Decoder::OpenAi(sse, dec) => sse.push(chunk, |ev| dec.event(ev.data, emit)),
             Decoder::Anthropic(sse, dec) => sse.push(chunk, |ev| dec.event(ev.data, emit)),
+            Decoder::Gemini(sse, dec) => sse.push(chunk, |ev| dec.event(ev.data, emit)),
             Decoder::Pending => Err(ApiError::internal()),
         }
     }
 
     /// The body ended: formats without a closing event decide here whether it was complete.
     fn end(&mut self, emit: &mut impl FnMut(Delta<'_>)) {
-        match self {
-            _ => {
-                let _ = emit;
-            }
+        if let Decoder::Gemini(_, dec) = self {
+            dec.end(emit)
         }
     }
 }

@@ -1,0 +1,275 @@
+//! Complete replies: a Gemini `GenerateContentResponse` → an OpenAI chat completion. Only the
+//! first candidate is read (requests never ask for more). Thought parts become
+//! `reasoning_content`; `functionCall` parts become tool calls with minted ids (see `wire`).
+//!
+//! A prompt blocked before generation (`promptFeedback.blockReason`, no candidates) becomes a
+//! normal reply with `finish_reason: "content_filter"` and no content: OpenAI clients already
+//! handle that finish reason, while an error would hide the usage Google still reports.
+
+use super::wire::{self, UsageMetadata};
+use crate::error::ApiError;
+use crate::formats::anthropic::response::UsageOut;
+use crate::formats::{ids, FinishReason, ReplyContext, Str, Usage};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+fn unreadable(e: serde_json::Error) -> ApiError {
+    ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Reply<'a> {
+    #[serde(borrow, default)]
+    candidates: Option<Vec<Candidate<'a>>>,
+    #[serde(default)]
+    usage_metadata: Option<UsageMetadata>,
+    #[serde(borrow, default)]
+    prompt_feedback: Option<Feedback<'a>>,
+    #[serde(borrow, default)]
+    response_id: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Candidate<'a> {
+    #[serde(borrow, default)]
+    content: Option<Content<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Content<'a> {
+    #[serde(borrow, default)]
+    parts: Vec<Part<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Part<'a> {
+    #[serde(borrow, default)]
+    text: Option<Str<'a>>,
+    #[serde(default)]
+    thought: Option<bool>,
+    #[serde(borrow, default)]
+    function_call: Option<Call<'a>>,
+    #[serde(borrow, default)]
+    thought_signature: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Call<'a> {
+    #[serde(borrow)]
+    name: Str<'a>,
+    #[serde(borrow, default)]
+    args: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Feedback<'a> {
+    #[serde(borrow, default)]
+    block_reason: Option<Str<'a>>,
+}
+
+#[derive(Serialize)]
+struct Completion<'a> {
+    id: String,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [ChoiceOut<'a>; 1],
+    usage: UsageOut,
+}
+
+#[derive(Serialize)]
+struct ChoiceOut<'a> {
+    index: u32,
+    message: MessageOut<'a>,
+    logprobs: Option<()>,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct MessageOut<'a> {
+    role: &'static str,
+    /// Null when the reply has no text, as OpenAI sends it.
+    content: Option<Cow<'a, str>>,
+    refusal: Option<()>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<ToolCallOut<'a>>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    reasoning_content: Cow<'a, str>,
+}
+
+#[derive(Serialize)]
+struct ToolCallOut<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: FunctionOut<'a>,
+}
+
+#[derive(Serialize)]
+struct FunctionOut<'a> {
+    name: Cow<'a, str>,
+    arguments: String,
+}
+
+/// Appends `s` to `acc`, borrowing when it is the only piece.
+fn append<'a>(acc: &mut Option<Cow<'a, str>>, s: Cow<'a, str>) {
+    match acc {
+        None => *acc = Some(s),
+        Some(a) => a.to_mut().push_str(&s),
+    }
+}
+
+fn finish_str(r: FinishReason) -> &'static str {
+    match r {
+        FinishReason::Length => "length",
+        FinishReason::ToolCalls => "tool_calls",
+        FinishReason::ContentFilter => "content_filter",
+        FinishReason::Stop | FinishReason::StopSequence => "stop",
+    }
+}
+
+/// A Gemini `GenerateContentResponse` → an OpenAI chat completion.
+pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
+    let r: Reply<'_> = serde_json::from_slice(body).map_err(unreadable)?;
+    let blocked = r
+        .prompt_feedback
+        .as_ref()
+        .is_some_and(|f| f.block_reason.is_some());
+    if r.candidates.is_none() && !blocked {
+        // An error body or something else that is not a reply.
+        return Err(ApiError::bad_upstream(
+            "The upstream reply has no candidates.",
+        ));
+    }
+    let response_id = r.response_id.as_ref().map_or("", |s| &s.0);
+    let first = r.candidates.into_iter().flatten().next();
+    let (mut text, mut reasoning, mut tool_calls) = (None, None, Vec::new());
+    let mut reason = if blocked {
+        FinishReason::ContentFilter
+    } else {
+        FinishReason::Stop
+    };
+    if let Some(c) = first {
+        if let Some(f) = &c.finish_reason {
+            reason = wire::finish_reason(&f.0);
+        }
+        for p in c.content.map(|c| c.parts).unwrap_or_default() {
+            if let Some(call) = p.function_call {
+                let args = call
+                    .args
+                    .map_or(Cow::Borrowed("{}"), |a| wire::compact(a.get()));
+                let index = u32::try_from(tool_calls.len()).unwrap_or(u32::MAX);
+                let sig = p.thought_signature.as_ref().map(|s| &*s.0);
+                tool_calls.push(ToolCallOut {
+                    id: wire::tool_call_id(response_id, index, &call.name.0, &args, sig),
+                    kind: "function",
+                    function: FunctionOut {
+                        name: call.name.0,
+                        arguments: args.into_owned(),
+                    },
+                });
+            } else if let Some(t) = p.text {
+                let acc = if p.thought == Some(true) {
+                    &mut reasoning
+                } else {
+                    &mut text
+                };
+                append(acc, t.0);
+            }
+        }
+    }
+    let reason = wire::final_reason(reason, !tool_calls.is_empty());
+    let usage = r.usage_metadata.unwrap_or_default().normalise();
+    let out = Completion {
+        id: ids::chat(response_id),
+        object: "chat.completion",
+        created: ctx.created,
+        model: ctx.client_model,
+        choices: [ChoiceOut {
+            index: 0,
+            message: MessageOut {
+                role: "assistant",
+                content: text,
+                refusal: None,
+                tool_calls,
+                reasoning_content: reasoning.unwrap_or_default(),
+            },
+            logprobs: None,
+            finish_reason: finish_str(reason),
+        }],
+        usage: UsageOut::from(&usage),
+    };
+    Ok((serde_json::to_vec(&out).map_err(unreadable)?, usage))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    const CTX: ReplyContext<'static> = ReplyContext {
+        client_model: "c",
+        created: 1,
+    };
+
+    fn chat(body: Value) -> (Value, Usage) {
+        let (b, u) = to_chat(&serde_json::to_vec(&body).unwrap(), &CTX).unwrap();
+        (serde_json::from_slice(&b).unwrap(), u)
+    }
+
+    #[test]
+    fn blocked_prompt_is_a_content_filter_reply() {
+        let (v, u) = chat(
+            json!({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"},
+            "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9}}),
+        );
+        assert_eq!(v["choices"][0]["finish_reason"], "content_filter");
+        assert_eq!(v["choices"][0]["message"]["content"], Value::Null);
+        assert_eq!(u.input, 9);
+        assert_eq!(v["id"], "chatcmpl-tollgate");
+    }
+
+    #[test]
+    fn safety_stop_and_text_join() {
+        let (v, _) = chat(
+            json!({"responseId": "r", "candidates": [{"content": {"role": "model",
+            "parts": [{"text": "a"}, {"text": "b\n"}]}, "finishReason": "RECITATION"}]}),
+        );
+        let m = &v["choices"][0];
+        assert_eq!(m["message"]["content"], "ab\n");
+        assert_eq!(m["finish_reason"], "content_filter");
+        assert!(m["message"].get("tool_calls").is_none());
+        // A candidate without content (a safety stop) still makes a reply.
+        let (v, _) = chat(json!({"candidates": [{"finishReason": "SAFETY"}]}));
+        assert_eq!(v["choices"][0]["finish_reason"], "content_filter");
+    }
+
+    #[test]
+    fn pretty_printed_args_are_compacted() {
+        let body = b"{\n  \"candidates\": [{\"content\": {\"parts\": [{\"functionCall\": {\"name\": \"f\",\n \"args\": {\n \"a\": \"x y\"\n }}}]}, \"finishReason\": \"STOP\"}]\n}";
+        let (b, _) = to_chat(body, &CTX).unwrap();
+        let v: Value = serde_json::from_slice(&b).unwrap();
+        let call = &v["choices"][0]["message"]["tool_calls"][0];
+        assert_eq!(call["function"]["arguments"], r#"{"a":"x y"}"#);
+        assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+    }
+
+    #[test]
+    fn unreadable_replies_are_502() {
+        for body in [
+            &b"not json"[..],
+            b"[1]",
+            br#"{"error":{"code":400,"message":"x","status":"INVALID_ARGUMENT"}}"#,
+            br#"{"candidates":[{"content":{"parts":[{"functionCall":{}}]}}]}"#,
+        ] {
+            assert_eq!(to_chat(body, &CTX).unwrap_err().status, 502);
+        }
+    }
+}
