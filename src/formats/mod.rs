@@ -195,7 +195,7 @@ pub fn translate_request(
     match (from, to) {
         (Format::OpenAi, Format::Anthropic) => anthropic::request::from_chat(body, opts),
         (Format::Anthropic, Format::OpenAi) => anthropic::request::to_chat(body, opts),
-        (Format::OpenAi, Format::Bedrock) => bedrock_from_chat(body, opts),
+        (Format::OpenAi, Format::Bedrock) => bedrock::request::from_chat(body, opts),
         (Format::OpenAi, Format::Gemini) => gemini::request::from_chat(body, opts),
         (Format::Anthropic, Format::Bedrock | Format::Gemini) => {
             let chat = anthropic::request::to_chat(body, opts)?;
@@ -204,18 +204,6 @@ pub fn translate_request(
         _ => Err(ApiError::internal()),
     }
 }
-
-// PENDING(lead): the Bedrock and Gemini translators land with their formats.
-fn bedrock_from_chat(_body: &[u8], _opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
-    Err(ApiError::internal())
-}
-fn bedrock_to_chat(_body: &[u8], _ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
-    Err(ApiError::internal())
-}
-fn bedrock_error(status: u16, body: &[u8]) -> ApiError {
-    openai::error::parse(status, body)
-}
-
 
 /// Translates a complete (non-streamed) upstream reply (`from`) into the client's format (`to`).
 pub fn translate_response(
@@ -227,7 +215,7 @@ pub fn translate_response(
     match (from, to) {
         (Format::Anthropic, Format::OpenAi) => anthropic::response::to_chat(body, ctx),
         (Format::OpenAi, Format::Anthropic) => anthropic::response::from_chat(body, ctx),
-        (Format::Bedrock, Format::OpenAi) => bedrock_to_chat(body, ctx),
+        (Format::Bedrock, Format::OpenAi) => bedrock::response::to_chat(body, ctx),
         (Format::Gemini, Format::OpenAi) => gemini::response::to_chat(body, ctx),
         (Format::Bedrock | Format::Gemini, Format::Anthropic) => {
             let (chat, usage) = translate_response(from, Format::OpenAi, body, ctx)?;
@@ -243,7 +231,7 @@ pub fn parse_error(from: Format, status: u16, body: &[u8]) -> ApiError {
     match from {
         Format::OpenAi => openai::error::parse(status, body),
         Format::Anthropic => anthropic::error::parse(status, body),
-        Format::Bedrock => bedrock_error(status, body),
+        Format::Bedrock => bedrock::error::parse(status, body),
         Format::Gemini => gemini::error::parse(status, body),
     }
 }

@@ -1,8 +1,11 @@
 //! AWS Bedrock's Converse API: `/model/{id}/converse` and `/converse-stream` (and `/invoke`
 //! for embedding models), signed with SigV4 over the final bytes, or a Bedrock API key.
 
-use super::{secret_header, segment, Operation, Provider};
+use super::{secret_header, segment, Embedded, Operation, Provider};
 use crate::config::AwsAuth;
+use crate::error::ApiError;
+use crate::formats::bedrock::embeddings;
+use crate::formats::openai::embeddings::EmbeddingRequest;
 use crate::formats::{Format, MaxTokensField, RequestOptions};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
@@ -143,6 +146,14 @@ impl Provider for Bedrock {
             Auth::Bearer(None) => Ok(()),
             Auth::SigV4(id) => self.sign(id, req, body, SystemTime::now()),
         }
+    }
+
+    fn embed_request(&self, req: &EmbeddingRequest<'_>, model: &str) -> Result<Vec<u8>, ApiError> {
+        embeddings::request(req, model)
+    }
+
+    fn embed_response(&self, body: &[u8], model: &str) -> Result<Embedded, ApiError> {
+        embeddings::response(body, model)
     }
 
     fn request_options<'a>(&self, model: &'a str) -> RequestOptions<'a> {

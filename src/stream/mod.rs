@@ -9,9 +9,10 @@ pub mod sse;
 use crate::error::ApiError;
 use crate::formats::anthropic::stream::{EventDecoder, EventEncoder};
 use crate::formats::openai::stream::{ChunkDecoder, ChunkEncoder};
-use crate::formats::gemini;
+use crate::formats::{bedrock, gemini};
 use crate::formats::{Delta, Format, ReplyContext, Usage};
 use bytes::BytesMut;
+use eventstream::FrameDecoder;
 use sse::{SseDecoder, TooLarge};
 
 /// An upstream stream's framing and event decoder.
@@ -19,8 +20,7 @@ enum Decoder {
     OpenAi(SseDecoder, ChunkDecoder),
     Anthropic(SseDecoder, EventDecoder),
     Gemini(SseDecoder, gemini::stream::ChunkDecoder),
-    // PENDING(lead): the Bedrock decoder lands with its format.
-    Pending,
+    Bedrock(FrameDecoder, bedrock::stream::EventDecoder),
 }
 
 impl Decoder {
@@ -30,7 +30,7 @@ impl Decoder {
             Format::OpenAi => Decoder::OpenAi(sse(), ChunkDecoder::default()),
             Format::Anthropic => Decoder::Anthropic(sse(), EventDecoder::default()),
             Format::Gemini => Decoder::Gemini(sse(), Default::default()),
-            Format::Bedrock => Decoder::Pending,
+            Format::Bedrock => Decoder::Bedrock(FrameDecoder::default(), Default::default()),
         }
     }
 
@@ -39,14 +39,17 @@ impl Decoder {
             Decoder::OpenAi(sse, dec) => sse.push(chunk, |ev| dec.event(ev.data, emit)),
             Decoder::Anthropic(sse, dec) => sse.push(chunk, |ev| dec.event(ev.data, emit)),
             Decoder::Gemini(sse, dec) => sse.push(chunk, |ev| dec.event(ev.data, emit)),
-            Decoder::Pending => Err(ApiError::internal()),
+            Decoder::Bedrock(frames, dec) => frames.push(chunk, |f| dec.frame(f, emit)),
         }
     }
 
     /// The body ended: formats without a closing event decide here whether it was complete.
     fn end(&mut self, emit: &mut impl FnMut(Delta<'_>)) {
-        if let Decoder::Gemini(_, dec) = self {
-            dec.end(emit)
+        match self {
+            Decoder::Gemini(_, dec) => dec.end(emit),
+            // Bytes of an unfinished frame: cut short, whatever came before.
+            Decoder::Bedrock(frames, dec) if !frames.pending() => dec.end(emit),
+            _ => {}
         }
     }
 }

@@ -445,7 +445,7 @@ fn response_format(rf: Option<&Value>) -> Result<Option<Value>, ApiError> {
     }
 }
 
-fn thinking(effort: Option<&str>, max_tokens: u64) -> Result<Option<Value>, ApiError> {
+pub(crate) fn thinking(effort: Option<&str>, max_tokens: u64) -> Result<Option<Value>, ApiError> {
     let budget = match effort {
         None | Some("none" | "minimal") => return Ok(None),
         Some("low") => 1024,

@@ -1,0 +1,187 @@
+//! Chat messages → Converse `system` blocks and alternating `messages`. Bedrock wants turns
+//! to alternate, so adjacent turns of one role are merged and every tool result of an assistant
+//! turn goes into one user turn of `toolResult` blocks.
+
+use crate::error::ApiError;
+use crate::formats::anthropic::request::{arguments, no_extra, unsupported};
+use crate::formats::openai::chat::{Content, Message, Part};
+use serde_json::{json, Value};
+
+const WHO: &str = "for this model's provider (Bedrock).";
+
+/// `(system blocks, messages, whether any tool use or result is in the history)`.
+pub(super) fn convert(msgs: &[Message]) -> Result<(Vec<Value>, Vec<Value>, bool), ApiError> {
+    let mut system = Vec::new();
+    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    let mut tools_seen = false;
+    for (i, m) in msgs.iter().enumerate() {
+        let p = format!("messages[{i}]");
+        no_extra(&m.extra, &p)?;
+        let (role, blocks) = match m.role.as_str() {
+            "system" | "developer" => {
+                system.extend(text_blocks(m.content.as_ref(), &p)?);
+                continue;
+            }
+            "user" => ("user", user_blocks(m.content.as_ref(), &p)?),
+            "assistant" => {
+                tools_seen |= m.tool_calls.as_ref().is_some_and(|c| !c.is_empty());
+                ("assistant", assistant_blocks(m, &p)?)
+            }
+            "tool" => {
+                tools_seen = true;
+                ("user", vec![tool_result(m, &p)?])
+            }
+            other => {
+                return Err(unsupported(
+                    format!("{p}.role"),
+                    &format!("`{other}` is not a role {WHO}"),
+                ))
+            }
+        };
+        if blocks.is_empty() {
+            continue;
+        }
+        match turns.last_mut() {
+            Some((r, b)) if *r == role => b.extend(blocks),
+            _ => turns.push((role, blocks)),
+        }
+    }
+    let messages = turns
+        .into_iter()
+        .map(|(role, content)| json!({"role": role, "content": content}))
+        .collect();
+    Ok((system, messages, tools_seen))
+}
+
+/// Text content as `{"text"}` blocks (system prompts and tool results).
+fn text_blocks(c: Option<&Content>, p: &str) -> Result<Vec<Value>, ApiError> {
+    match c {
+        None => Ok(Vec::new()),
+        Some(Content::Text(s)) if s.is_empty() => Ok(Vec::new()),
+        Some(Content::Text(s)) => Ok(vec![json!({"text": s})]),
+        Some(Content::Parts(parts)) => parts
+            .iter()
+            .enumerate()
+            .map(|(j, part)| match (&*part.kind, &part.text) {
+                ("text", Some(t)) => Ok(json!({"text": t})),
+                _ => Err(unsupported(
+                    format!("{p}.content[{j}].type"),
+                    &format!("must be text here {WHO}"),
+                )),
+            })
+            .collect(),
+    }
+}
+
+fn user_blocks(c: Option<&Content>, p: &str) -> Result<Vec<Value>, ApiError> {
+    let Some(Content::Parts(parts)) = c else {
+        return text_blocks(c, p);
+    };
+    let mut out = Vec::with_capacity(parts.len());
+    for (j, part) in parts.iter().enumerate() {
+        let pp = format!("{p}.content[{j}]");
+        no_extra(&part.extra, &pp)?;
+        out.push(user_part(part, &pp)?);
+    }
+    Ok(out)
+}
+
+fn user_part(part: &Part, p: &str) -> Result<Value, ApiError> {
+    match (&*part.kind, &part.text, &part.image_url) {
+        ("text", Some(t), _) => Ok(json!({"text": t})),
+        ("image_url", _, Some(img)) => {
+            no_extra(&img.extra, &format!("{p}.image_url"))?;
+            image(&img.url, &format!("{p}.image_url.url"))
+        }
+        ("file", _, _) => document(part, p),
+        _ => Err(unsupported(
+            format!("{p}.type"),
+            &format!("must be text, image_url or file {WHO}"),
+        )),
+    }
+}
+
+/// `data:` URLs only: Converse takes image bytes (or S3), never a URL.
+fn image(url: &str, p: &str) -> Result<Value, ApiError> {
+    let parsed = url
+        .strip_prefix("data:")
+        .and_then(|rest| rest.split_once(','))
+        .and_then(|(meta, data)| Some((meta.strip_suffix(";base64")?, data)));
+    let format = parsed.and_then(|(mime, _)| match mime {
+        "image/png" => Some("png"),
+        "image/jpeg" | "image/jpg" => Some("jpeg"),
+        "image/gif" => Some("gif"),
+        "image/webp" => Some("webp"),
+        _ => None,
+    });
+    match (format, parsed) {
+        (Some(format), Some((_, data))) => {
+            Ok(json!({"image": {"format": format, "source": {"bytes": data}}}))
+        }
+        _ => Err(unsupported(
+            p.to_string(),
+            &format!("must be a base64 data URL of a PNG, JPEG, GIF or WebP image {WHO}"),
+        )),
+    }
+}
+
+/// A PDF as a `document` block (Converse needs a name for it).
+fn document(part: &Part, p: &str) -> Result<Value, ApiError> {
+    let f = part.file.as_ref();
+    let data = f
+        .and_then(|f| f.file_data.as_deref())
+        .and_then(|d| d.strip_prefix("data:application/pdf;base64,"));
+    match data {
+        Some(data) => {
+            let name = f.and_then(|f| f.filename.as_deref()).unwrap_or("document");
+            // Converse allows letters, digits, spaces, hyphens, parentheses and brackets.
+            let name: String = name
+                .chars()
+                .map(|c| if c.is_alphanumeric() || " -()[]".contains(c) { c } else { '-' })
+                .collect();
+            Ok(json!({"document": {"format": "pdf", "name": name, "source": {"bytes": data}}}))
+        }
+        None => Err(unsupported(
+            format!("{p}.file"),
+            &format!("must hold a base64 PDF data URL {WHO}"),
+        )),
+    }
+}
+
+fn assistant_blocks(m: &Message, p: &str) -> Result<Vec<Value>, ApiError> {
+    let mut out = text_blocks(m.content.as_ref(), p)?;
+    if out.is_empty() {
+        if let Some(r) = m.refusal.as_deref().filter(|r| !r.is_empty()) {
+            out.push(json!({"text": r}));
+        }
+    }
+    for (j, call) in m.tool_calls.iter().flatten().enumerate() {
+        no_extra(&call.extra, &format!("{p}.tool_calls[{j}]"))?;
+        let input = arguments(&call.function.arguments).ok_or_else(|| {
+            ApiError::bad_request("Tool call arguments must be a JSON object.")
+                .with_param(format!("{p}.tool_calls[{j}].function.arguments"))
+        })?;
+        out.push(json!({"toolUse": {
+            "toolUseId": call.id, "name": call.function.name, "input": input}}));
+    }
+    Ok(out)
+}
+
+/// A `tool` message → a `toolResult` block: JSON objects as `json`, anything else as text.
+fn tool_result(m: &Message, p: &str) -> Result<Value, ApiError> {
+    let id = m.tool_call_id.as_deref().ok_or_else(|| {
+        ApiError::bad_request("A tool message needs `tool_call_id`.")
+            .with_param(format!("{p}.tool_call_id"))
+    })?;
+    let mut content = text_blocks(m.content.as_ref(), p)?;
+    if let [one] = content.as_slice() {
+        let parsed = one["text"].as_str().and_then(|t| serde_json::from_str::<Value>(t).ok());
+        if let Some(obj) = parsed.filter(Value::is_object) {
+            content = vec![json!({"json": obj})];
+        }
+    }
+    if content.is_empty() {
+        content.push(json!({"text": ""}));
+    }
+    Ok(json!({"toolResult": {"toolUseId": id, "content": content, "status": "success"}}))
+}

@@ -1,0 +1,285 @@
+//! Requests from OpenAI chat clients to Bedrock's Converse API (`from_chat`). A field Converse
+//! cannot express is a 400 naming it.
+//!
+//! Accepted and ignored: `user`, `parallel_tool_calls`, a tool's `strict`, an image's `detail`,
+//! a message's `name`, and what the Anthropic translator also ignores (`store`, `metadata`,
+//! `service_tier`, ...). `reasoning_effort` becomes Claude's `thinking` in
+//! `additionalModelRequestFields`, with the Anthropic translator's budgets (Converse passes it
+//! to the model as is). `tool_choice: "none"` has no Converse form: the tools are left out,
+//! unless the history holds tool calls, which Bedrock only accepts with `toolConfig` present.
+
+use super::messages;
+use crate::error::ApiError;
+use crate::formats::anthropic::request::{no_extra, parse, thinking, unsupported};
+use crate::formats::openai::chat::{self, ChatRequest};
+use crate::formats::{RequestOptions, Translated};
+use serde_json::{json, Map, Value};
+
+const WHO: &str = "for this model's provider (Bedrock).";
+
+/// The untyped OpenAI fields: fine at their neutral value, ignored, or a 400.
+fn check_extras(extra: &Map<String, Value>) -> Result<(), ApiError> {
+    const IGNORED: [&str; 6] = [
+        "store",
+        "metadata",
+        "service_tier",
+        "prompt_cache_key",
+        "safety_identifier",
+        "verbosity",
+    ];
+    for (k, v) in extra {
+        if v.is_null() || IGNORED.contains(&k.as_str()) {
+            continue;
+        }
+        let neutral = match k.as_str() {
+            "n" => v.as_u64() == Some(1),
+            "logprobs" => v == &json!(false),
+            "presence_penalty" | "frequency_penalty" => v.as_f64() == Some(0.0),
+            "logit_bias" => v.as_object().is_some_and(|o| o.is_empty()),
+            "modalities" => v == &json!(["text"]),
+            _ => false,
+        };
+        if !neutral {
+            let why = if k == "n" { "must be 1" } else { "cannot be expressed" };
+            return Err(unsupported(k.clone(), &format!("{why} {WHO}")));
+        }
+    }
+    Ok(())
+}
+
+/// An OpenAI chat request → a Converse request (the model goes in the URL).
+pub fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
+    let req: ChatRequest = parse(body)?;
+    check_extras(&req.extra)?;
+    let msgs = req.messages.as_deref().unwrap_or_default();
+    let (system, messages, tools_seen) = messages::convert(msgs)?;
+    if messages.is_empty() {
+        return Err(ApiError::bad_request(
+            "`messages` needs at least one user, assistant or tool message.",
+        )
+        .with_param("messages"));
+    }
+    let mut out = Map::new();
+    out.insert("messages".into(), Value::Array(messages));
+    if !system.is_empty() {
+        out.insert("system".into(), Value::Array(system));
+    }
+    let max = req
+        .max_completion_tokens
+        .or(req.max_tokens)
+        .or((opts.default_max_tokens > 0).then_some(u64::from(opts.default_max_tokens)));
+    out.insert("inferenceConfig".into(), inference(&req, max));
+    if let Some(tc) = tool_config(&req, tools_seen)? {
+        out.insert("toolConfig".into(), tc);
+    }
+    if let Some(f) = output_format(req.response_format.as_ref())? {
+        out.insert("outputConfig".into(), f);
+    }
+    if let Some(t) = thinking(req.reasoning_effort.as_deref(), max.unwrap_or(0))? {
+        out.insert("additionalModelRequestFields".into(), json!({ "thinking": t }));
+    }
+    let include_usage = req
+        .stream_options
+        .as_ref()
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false);
+    Ok(Translated {
+        body: serde_json::to_vec(&out).map_err(|_| ApiError::internal())?,
+        stream: req.stream == Some(true),
+        include_usage,
+    })
+}
+
+fn inference(req: &ChatRequest, max: Option<u64>) -> Value {
+    let mut c = Map::new();
+    if let Some(m) = max {
+        c.insert("maxTokens".into(), json!(m));
+    }
+    if let Some(t) = req.temperature {
+        c.insert("temperature".into(), json!(t));
+    }
+    if let Some(t) = req.top_p {
+        c.insert("topP".into(), json!(t));
+    }
+    match &req.stop {
+        Some(chat::Stop::One(s)) => c.insert("stopSequences".into(), json!([s])),
+        Some(chat::Stop::Many(v)) if !v.is_empty() => c.insert("stopSequences".into(), json!(v)),
+        _ => None,
+    };
+    Value::Object(c)
+}
+
+fn tool_config(req: &ChatRequest, tools_seen: bool) -> Result<Option<Value>, ApiError> {
+    let tools = req.tools.as_deref().unwrap_or_default();
+    if tools.is_empty() {
+        return Ok(None);
+    }
+    let mut specs = Vec::with_capacity(tools.len());
+    for (i, t) in tools.iter().enumerate() {
+        let p = format!("tools[{i}]");
+        let f = match (&*t.kind, &t.function) {
+            ("function", Some(f)) => f,
+            _ => {
+                return Err(unsupported(
+                    format!("{p}.type"),
+                    &format!("must be a function tool {WHO}"),
+                ))
+            }
+        };
+        no_extra(&t.extra, &p)?;
+        no_extra(&f.extra, &format!("{p}.function"))?;
+        let schema = f
+            .parameters
+            .clone()
+            .filter(|v| !v.is_null())
+            .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+        let mut spec = json!({"name": f.name, "inputSchema": {"json": schema}});
+        if let Some(d) = &f.description {
+            spec["description"] = json!(d);
+        }
+        specs.push(json!({ "toolSpec": spec }));
+    }
+    let choice = match req.tool_choice.as_ref() {
+        None | Some(Value::Null) => Some(json!({"auto": {}})),
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Some(json!({"auto": {}})),
+            "required" => Some(json!({"any": {}})),
+            "none" if tools_seen => None,
+            "none" => return Ok(None),
+            _ => return Err(unsupported("tool_choice".into(), "has an unknown value.")),
+        },
+        Some(v) => match (v["type"].as_str(), v["function"]["name"].as_str()) {
+            (Some("function"), Some(name)) => Some(json!({"tool": {"name": name}})),
+            _ => {
+                return Err(unsupported(
+                    "tool_choice".into(),
+                    &format!("must be auto, required, none or a named function {WHO}"),
+                ))
+            }
+        },
+    };
+    let mut tc = json!({ "tools": specs });
+    if let Some(c) = choice {
+        tc["toolChoice"] = c;
+    }
+    Ok(Some(tc))
+}
+
+/// `response_format` json_schema → `outputConfig.textFormat` (the schema as a string).
+fn output_format(rf: Option<&Value>) -> Result<Option<Value>, ApiError> {
+    let Some(rf) = rf.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    match rf["type"].as_str() {
+        Some("text") => Ok(None),
+        Some("json_schema") => {
+            let s = &rf["json_schema"];
+            let schema = s.get("schema").filter(|v| !v.is_null()).ok_or_else(|| {
+                ApiError::bad_request("`response_format.json_schema.schema` is required.")
+                    .with_param("response_format.json_schema.schema")
+            })?;
+            let mut js = json!({"schema": schema.to_string()});
+            for k in ["name", "description"] {
+                if let Some(v) = s.get(k).filter(|v| v.is_string()) {
+                    js[k] = v.clone();
+                }
+            }
+            Ok(Some(json!({"textFormat": {
+                "type": "json_schema", "structure": {"jsonSchema": js}}})))
+        }
+        _ => Err(unsupported(
+            "response_format.type".into(),
+            &format!("must be text or json_schema {WHO}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::MaxTokensField;
+
+    fn translate(body: Value) -> Result<Value, ApiError> {
+        let opts = RequestOptions {
+            model: "m",
+            default_max_tokens: 4096,
+            max_tokens_field: MaxTokensField::MaxCompletionTokens,
+        };
+        let t = from_chat(&serde_json::to_vec(&body).unwrap(), &opts)?;
+        Ok(serde_json::from_slice(&t.body).unwrap())
+    }
+
+    #[test]
+    fn tool_results_join_one_user_turn_and_roles_alternate() {
+        let v = translate(json!({"model": "m", "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Weather in Paris and Rome?"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "a", "type": "function", "function": {"name": "w", "arguments": "{\"city\":\"Paris\"}"}},
+                {"id": "b", "type": "function", "function": {"name": "w", "arguments": "{\"city\":\"Rome\"}"}}]},
+            {"role": "tool", "tool_call_id": "a", "content": "{\"tempC\":18}"},
+            {"role": "tool", "tool_call_id": "b", "content": "sunny"},
+            {"role": "user", "content": "Thanks"}],
+            "tools": [{"type": "function", "function": {"name": "w", "parameters": {"type": "object"}}}],
+            "tool_choice": "none"}))
+        .unwrap();
+        assert_eq!(v["system"], json!([{"text": "Be brief."}]));
+        let m = v["messages"].as_array().unwrap();
+        let roles: Vec<&str> = m.iter().map(|t| t["role"].as_str().unwrap()).collect();
+        assert_eq!(roles, ["user", "assistant", "user"]);
+        assert_eq!(m[1]["content"][1]["toolUse"]["input"], json!({"city": "Rome"}));
+        let results = m[2]["content"].as_array().unwrap();
+        assert_eq!(results[0]["toolResult"]["content"], json!([{"json": {"tempC": 18}}]));
+        assert_eq!(results[1]["toolResult"]["content"], json!([{"text": "sunny"}]));
+        assert_eq!(results[2], json!({"text": "Thanks"}));
+        // `none` with tool history keeps the tools (Bedrock requires them) without a choice.
+        assert!(v["toolConfig"]["toolChoice"].is_null());
+        assert_eq!(v["toolConfig"]["tools"][0]["toolSpec"]["name"], "w");
+        assert_eq!(v["inferenceConfig"]["maxTokens"], 4096);
+    }
+
+    #[test]
+    fn parameters_schema_and_thinking() {
+        let v = translate(json!({"messages": [{"role": "user", "content": "x"}],
+            "max_tokens": 2000, "temperature": 0.5, "top_p": 0.9, "stop": "END",
+            "reasoning_effort": "low",
+            "response_format": {"type": "json_schema", "json_schema": {"name": "r",
+                "schema": {"type": "object"}}}}))
+        .unwrap();
+        assert_eq!(
+            v["inferenceConfig"],
+            json!({"maxTokens": 2000, "temperature": 0.5, "topP": 0.9, "stopSequences": ["END"]})
+        );
+        let js = &v["outputConfig"]["textFormat"]["structure"]["jsonSchema"];
+        assert_eq!(js["schema"], "{\"type\":\"object\"}");
+        assert_eq!(js["name"], "r");
+        assert_eq!(
+            v["additionalModelRequestFields"]["thinking"],
+            json!({"type": "enabled", "budget_tokens": 1024})
+        );
+    }
+
+    #[test]
+    fn what_converse_cannot_express_is_named() {
+        let base = |extra: Value| {
+            let mut b = json!({"messages": [{"role": "user", "content": "x"}]});
+            b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            translate(b).unwrap_err()
+        };
+        assert_eq!(base(json!({"n": 2})).param.as_deref(), Some("n"));
+        assert_eq!(base(json!({"seed": 1})).param.as_deref(), Some("seed"));
+        let e = base(json!({"response_format": {"type": "json_object"}}));
+        assert_eq!(e.param.as_deref(), Some("response_format.type"));
+        let e = translate(json!({"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]}))
+        .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("messages[0].content[0].image_url.url"));
+        let v = translate(json!({"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}))
+        .unwrap();
+        assert_eq!(
+            v["messages"][0]["content"][0],
+            json!({"image": {"format": "png", "source": {"bytes": "AAAA"}}})
+        );
+    }
+}
