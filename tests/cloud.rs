@@ -12,7 +12,10 @@ const SA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/vertex/service-account.json"
 );
-const PUBLIC_KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vertex/public.pem");
+const PUBLIC_KEY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/vertex/public.pem"
+);
 
 fn bedrock(port: u16, secret: &str) -> String {
     format!(
@@ -104,6 +107,6 @@ async fn unreachable_token_endpoint_is_a_503_naming_the_backend() {
     assert!(msg.contains("`vertex`"), "{msg}");
     assert!(!msg.contains("PRIVATE KEY"), "{msg}");
     let (status, body) = post(&gw, "/v1/messages", &messages("gemini"), true).await;
-    assert_eq!(status, 529, "{body}");
+    assert_eq!(status, 503, "{body}");
     assert_eq!(body["type"], "error");
 }

@@ -176,7 +176,11 @@ impl Validator<'_, '_> {
         const BEDROCK: &[&str] = &["bedrock"];
         let checks: [(&str, bool, &[&str]); 13] = [
             ("api_version", b.api_version.is_some(), &["azure"]),
-            ("anthropic_version", b.anthropic_version.is_some(), ANTHROPIC_LIKE),
+            (
+                "anthropic_version",
+                b.anthropic_version.is_some(),
+                ANTHROPIC_LIKE,
+            ),
             (
                 "default_max_tokens",
                 b.default_max_tokens.is_some(),
@@ -184,13 +188,21 @@ impl Validator<'_, '_> {
             ),
             ("region", b.region.is_some(), BEDROCK),
             ("aws_access_key_id", b.aws_access_key_id.is_some(), BEDROCK),
-            ("aws_secret_access_key", b.aws_secret_access_key.is_some(), BEDROCK),
+            (
+                "aws_secret_access_key",
+                b.aws_secret_access_key.is_some(),
+                BEDROCK,
+            ),
             ("aws_session_token", b.aws_session_token.is_some(), BEDROCK),
             ("aws_profile", b.aws_profile.is_some(), BEDROCK),
             ("bedrock_api_key", b.bedrock_api_key.is_some(), BEDROCK),
             ("project", b.project.is_some(), VERTEX),
             ("location", b.location.is_some(), VERTEX),
-            ("service_account_file", b.service_account_file.is_some(), VERTEX),
+            (
+                "service_account_file",
+                b.service_account_file.is_some(),
+                VERTEX,
+            ),
             ("token_uri", b.token_uri.is_some(), VERTEX),
         ];
         for (key, set, who) in checks {

@@ -59,8 +59,12 @@ impl Validator<'_, '_> {
                     access_key_id: Secret(id.clone()),
                     secret_access_key: Secret(secret.clone()),
                     // An unset `${AWS_SESSION_TOKEN:-}` is no token.
-                    session_token: b.aws_session_token.clone().filter(|t| !t.is_empty()).map(Secret),
-                }
+                    session_token: b
+                        .aws_session_token
+                        .clone()
+                        .filter(|t| !t.is_empty())
+                        .map(Secret),
+                };
             }
             (Some(_), None) | (None, Some(_)) => {
                 self.err(
@@ -100,7 +104,10 @@ impl Validator<'_, '_> {
     /// `~/.aws/credentials`).
     fn aws_profile(&mut self, path: &str, profile: &str) -> AwsAuth {
         let file = (self.env)("AWS_SHARED_CREDENTIALS_FILE").unwrap_or_else(|| {
-            format!("{}/.aws/credentials", (self.env)("HOME").unwrap_or_default())
+            format!(
+                "{}/.aws/credentials",
+                (self.env)("HOME").unwrap_or_default()
+            )
         });
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
@@ -143,7 +150,10 @@ impl Validator<'_, '_> {
         };
         let disabled = b.service_account_file.as_deref() == Some("");
         if !label(&project) && b.api_key.is_none() && !disabled {
-            self.err(format!("{p}.project"), "is required: the Google Cloud project id");
+            self.err(
+                format!("{p}.project"),
+                "is required: the Google Cloud project id",
+            );
         }
         if !label(&location) {
             self.err(
@@ -283,12 +293,18 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(c.backends[0].url.host, "bedrock-runtime.us-west-2.amazonaws.com");
+        assert_eq!(
+            c.backends[0].url.host,
+            "bedrock-runtime.us-west-2.amazonaws.com"
+        );
         let e = load(src, &[]).unwrap_err();
         let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["backends[0].region", "backends[0]"]);
         let text = "[default]\naws_access_key_id = A\n[profile dev]\n# c\naws_access_key_id=B\naws_secret_access_key = S2\n";
-        assert_eq!(ini_value(text, "dev", "aws_access_key_id").as_deref(), Some("B"));
+        assert_eq!(
+            ini_value(text, "dev", "aws_access_key_id").as_deref(),
+            Some("B")
+        );
         assert_eq!(ini_value(text, "default", "aws_secret_access_key"), None);
     }
 
@@ -305,7 +321,10 @@ mod tests {
 
     #[test]
     fn vertex_service_account_and_urls() {
-        let sa = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vertex/service-account.json");
+        let sa = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/vertex/service-account.json"
+        );
         let src = format!(
             "[[backends]]\nname=\"v\"\nprovider=\"vertex\"\nproject=\"p\"\nlocation=\"global\"\n\
              service_account_file=\"{sa}\"\ntoken_uri=\"http://127.0.0.1:1/token\"\n\
@@ -314,12 +333,21 @@ mod tests {
         );
         let c = load(&src, &[]).unwrap();
         assert_eq!(c.backends[0].url.host, "aiplatform.googleapis.com");
-        assert_eq!(c.backends[1].url.host, "europe-west1-aiplatform.googleapis.com");
+        assert_eq!(
+            c.backends[1].url.host,
+            "europe-west1-aiplatform.googleapis.com"
+        );
         let ProviderKind::VertexAnthropic { version, auth, .. } = &c.backends[1].provider else {
             panic!()
         };
         assert_eq!(version, "vertex-2023-10-16");
-        assert!(matches!(auth, GoogleAuth::ServiceAccount { token_uri: None, .. }));
+        assert!(matches!(
+            auth,
+            GoogleAuth::ServiceAccount {
+                token_uri: None,
+                ..
+            }
+        ));
     }
 
     #[test]

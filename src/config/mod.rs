@@ -116,7 +116,11 @@ pub enum ProviderKind {
     /// Gemini on AI Studio: `x-goog-api-key`.
     Gemini,
     /// Gemini on Vertex AI.
-    Vertex { project: String, location: String, auth: GoogleAuth },
+    Vertex {
+        project: String,
+        location: String,
+        auth: GoogleAuth,
+    },
     /// Claude on Vertex AI (`rawPredict`, Anthropic's format).
     VertexAnthropic {
         project: String,

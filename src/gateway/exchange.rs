@@ -200,14 +200,24 @@ pub(super) async fn run(
                     st.metrics
                         .upstream_failure(&backend.name, Failure::Credentials.label());
                     ctx.error = Some(Failure::Credentials.label());
-                    no_token = Some(ApiError::credentials_unavailable(&backend.name, &e.to_string()));
+                    no_token = Some(ApiError::credentials_unavailable(
+                        &backend.name,
+                        &e.to_string(),
+                    ));
                     last = Failure::Credentials;
                     continue;
                 }
             },
         };
         ctx.attempts += 1;
-        let sent = attempt(st, session.req_header(), &ctx.request_id, backend, &plan, token.as_deref());
+        let sent = attempt(
+            st,
+            session.req_header(),
+            &ctx.request_id,
+            backend,
+            &plan,
+            token.as_deref(),
+        );
         match sent.await {
             Ok((up, peer)) => {
                 let status = up.response_header().map_or(0, |h| h.status.as_u16());
@@ -271,7 +281,14 @@ async fn attempt(
     let mut fresh_retry = true;
     loop {
         let header = backend
-            .request_header(client, &plan.path, &plan.body, request_id, plan.translated, token)
+            .request_header(
+                client,
+                &plan.path,
+                &plan.body,
+                request_id,
+                plan.translated,
+                token,
+            )
             .map_err(|_| Failure::Protocol)?;
         let (mut up, reused) = st.connector.get_http_session(&peer).await.map_err(|e| {
             log::debug!("backend {}: connect: {e}", backend.name);

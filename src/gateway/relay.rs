@@ -89,8 +89,10 @@ pub(super) async fn relay(
     let ctype = uh.headers.get(http::header::CONTENT_TYPE);
     let is_sse = ctype.is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     // Bedrock's ConverseStream: binary frames, translated like SSE.
-    let is_event_stream =
-        ctype.is_some_and(|v| v.as_bytes().starts_with(b"application/vnd.amazon.eventstream"));
+    let is_event_stream = ctype.is_some_and(|v| {
+        v.as_bytes()
+            .starts_with(b"application/vnd.amazon.eventstream")
+    });
     if reply.upstream == reply.client {
         let hdr = client_response_header(uh, &ctx.request_id, None).map_err(Handled::Abort)?;
         let sized = hdr.headers.contains_key(http::header::CONTENT_LENGTH);
@@ -152,9 +154,7 @@ fn embeddings(
     reply: &Reply,
     e: &EmbedReply,
 ) -> Result<(Vec<u8>, formats::Usage), ApiError> {
-    let (vectors, tokens) = backend
-        .provider
-        .embed_response(body, &e.model)?;
+    let (vectors, tokens) = backend.provider.embed_response(body, &e.model)?;
     let input = tokens.unwrap_or(e.estimate);
     let out = formats::openai::embeddings::response(&vectors, input, &reply.client_model, e.base64);
     let usage = formats::Usage {

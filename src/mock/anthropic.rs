@@ -37,14 +37,26 @@ pub(super) async fn handle(
     if let Err(msg) = check_version(header_str(s, "anthropic-version")) {
         return error(s, 400, &msg, common).await;
     }
-    if let Some(code) = b.status.filter(|c| (300..=599).contains(c)) {
-        return error(s, code, "mock fault", common).await;
-    }
     let count = match (req.path.as_str(), &req.method) {
         ("/v1/messages", &http::Method::POST) => false,
         ("/v1/messages/count_tokens", &http::Method::POST) => true,
         _ => return error(s, 404, "Not found", common).await,
     };
+    messages(s, req, b, count).await
+}
+
+/// After the API's own checks (key, version, path; Claude on Vertex makes its own): faults,
+/// the body's checks, and the reply or token count.
+pub(super) async fn messages(
+    s: &mut ServerSession,
+    mut req: Request,
+    b: &Behaviour,
+    count: bool,
+) -> bool {
+    let common = &req.common;
+    if let Some(code) = b.status.filter(|c| (300..=599).contains(c)) {
+        return error(s, code, "mock fault", common).await;
+    }
     let (body, max) = match check_body(&req.body, count) {
         Ok(checked) => checked,
         Err(msg) => return error(s, 400, msg, common).await,
@@ -317,7 +329,12 @@ fn block(ev: &mut Vec<Vec<u8>>, index: usize, start: Obj, deltas: Vec<Obj>) {
 
 /// Anthropic's error body for `status` (with this request's `request_id`, as recent API
 /// versions send it); 429 adds `retry-after`.
-async fn error(s: &mut ServerSession, status: u16, msg: &str, common: &[(&str, String)]) -> bool {
+pub(super) async fn error(
+    s: &mut ServerSession,
+    status: u16,
+    msg: &str,
+    common: &[(&str, String)],
+) -> bool {
     let (kind, msg) = match status {
         400 => ("invalid_request_error", msg),
         401 => ("authentication_error", msg),

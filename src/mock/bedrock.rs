@@ -32,7 +32,14 @@ pub(super) async fn handle(
         return error(s, code, fault_type(code), "mock fault", &req.common).await;
     }
     let Some((model, method)) = route(&req.path) else {
-        return error(s, 404, "UnknownOperationException", "Not found", &req.common).await;
+        return error(
+            s,
+            404,
+            "UnknownOperationException",
+            "Not found",
+            &req.common,
+        )
+        .await;
     };
     req.common.push(("x-mock-model", model.clone()));
     let body: Value = match serde_json::from_slice(&req.body) {
@@ -55,7 +62,16 @@ pub(super) async fn handle(
                 stream(s, &r, b, &req.common).await
             }
         }
-        _ => error(s, 404, "UnknownOperationException", "Not found", &req.common).await,
+        _ => {
+            error(
+                s,
+                404,
+                "UnknownOperationException",
+                "Not found",
+                &req.common,
+            )
+            .await
+        }
     }
 }
 
@@ -176,7 +192,13 @@ async fn stream(
     let frames: Vec<Vec<u8>> = r
         .events()
         .into_iter()
-        .map(|(kind, payload)| frame(kind, serde_json::to_vec(&payload).unwrap_or_default(), false))
+        .map(|(kind, payload)| {
+            frame(
+                kind,
+                serde_json::to_vec(&payload).unwrap_or_default(),
+                false,
+            )
+        })
         .collect();
     let msg = br#"{"message":"Too many requests, please wait before trying again."}"#.to_vec();
     let err = frame("throttlingException", msg, true);
@@ -186,7 +208,12 @@ async fn stream(
 
 /// Titan (`inputText` → `embedding`, `inputTextTokenCount`) and Cohere (`texts` →
 /// `embeddings`) with vectors derived from the text.
-async fn embed(s: &mut ServerSession, body: &Value, model: &str, common: &[(&str, String)]) -> bool {
+async fn embed(
+    s: &mut ServerSession,
+    body: &Value,
+    model: &str,
+    common: &[(&str, String)],
+) -> bool {
     if model.contains("titan-embed") {
         let Some(text) = body["inputText"].as_str() else {
             let msg = "Malformed input request: #: required key [inputText] not found";
@@ -206,7 +233,10 @@ async fn embed(s: &mut ServerSession, body: &Value, model: &str, common: &[(&str
             let msg = "Malformed input request: #: required key [texts] not found";
             return error(s, 400, "ValidationException", msg, common).await;
         }
-        let vectors: Vec<Vec<f32>> = texts.iter().map(|t| words::embedding(t.as_bytes(), 8)).collect();
+        let vectors: Vec<Vec<f32>> = texts
+            .iter()
+            .map(|t| words::embedding(t.as_bytes(), 8))
+            .collect();
         let out = obj! {"embeddings": vectors, "id": "mock-embed", "response_type": "embeddings_floats", "texts": texts};
         return send_json(s, 200, &out, common, None, &[]).await;
     }
@@ -222,7 +252,10 @@ mod tests {
     fn routes_decode_the_model_id() {
         assert_eq!(
             route("/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream"),
-            Some(("anthropic.claude-3-haiku-20240307-v1:0".into(), "converse-stream".into()))
+            Some((
+                "anthropic.claude-3-haiku-20240307-v1:0".into(),
+                "converse-stream".into()
+            ))
         );
         assert_eq!(
             route("/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ax%2Fy/converse").map(|r| r.0),

@@ -54,11 +54,9 @@ fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
     })
 }
 
-// TODO(vertex): switch to `super::vertex::bearer_ok(s, set)` once the token endpoint exists.
-fn bearer_ok(s: &ServerSession, _set: &MockSettings) -> bool {
-    header_str(s, "authorization")
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| !t.trim().is_empty())
+/// Vertex AI's bearer token: one the mock's token endpoint issued and still live.
+fn bearer_ok(s: &ServerSession, set: &MockSettings) -> bool {
+    super::vertex::bearer_ok(s, set)
 }
 
 /// AI Studio's key check: `Err((status, message, reason))` as Google answers it.

@@ -74,7 +74,13 @@ mod tests {
     fn deployment_path() {
         let a = Azure::new(Some("k"), "2024-10-21");
         assert_eq!(
-            a.path("", Operation::Chat, "gpt-4o mini/x", Some("ignored=1"), false),
+            a.path(
+                "",
+                Operation::Chat,
+                "gpt-4o mini/x",
+                Some("ignored=1"),
+                false
+            ),
             "/openai/deployments/gpt-4o%20mini%2Fx/chat/completions?api-version=2024-10-21"
         );
         assert_eq!(

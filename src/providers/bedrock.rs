@@ -248,7 +248,13 @@ mod tests {
             "/p/model/arn%3Aaws%3Abedrock%3Ax%2Fy/converse-stream"
         );
         assert_eq!(
-            b.path("", Operation::Embeddings, "amazon.titan-embed-text-v2:0", None, false),
+            b.path(
+                "",
+                Operation::Embeddings,
+                "amazon.titan-embed-text-v2:0",
+                None,
+                false
+            ),
             "/model/amazon.titan-embed-text-v2%3A0/invoke"
         );
         let mut req = RequestHeader::build("POST", b"/model/m/converse", None).unwrap();

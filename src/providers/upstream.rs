@@ -298,12 +298,18 @@ mod tests {
             .path(b.base_path(), Operation::Embeddings, "m", None, false);
         assert_eq!(path, "/v1/embeddings");
         let c = RequestHeader::build("POST", b"/v1/embeddings", None).unwrap();
-        let r = b.request_header(&c, &path, b"", "rid", false, None).unwrap();
+        let r = b
+            .request_header(&c, &path, b"", "rid", false, None)
+            .unwrap();
         assert_eq!(r.headers.get("host").unwrap(), "10.0.0.1:8000");
         let b = backend("http://10.0.0.1/openai");
-        let path = b
-            .provider
-            .path(b.base_path(), Operation::Embeddings, "m", Some("x=1"), false);
+        let path = b.provider.path(
+            b.base_path(),
+            Operation::Embeddings,
+            "m",
+            Some("x=1"),
+            false,
+        );
         assert_eq!(path, "/openai/v1/embeddings?x=1");
     }
 

@@ -152,7 +152,11 @@ mod tests {
             v.path("", Operation::Embeddings, "text-embedding-005", None, false),
             "/v1/projects/proj/locations/us-central1/publishers/google/models/text-embedding-005:predict"
         );
-        let express = Vertex::new(Place::new("", "global", &GoogleAuth::ApiKey), None, Some("k"));
+        let express = Vertex::new(
+            Place::new("", "global", &GoogleAuth::ApiKey),
+            None,
+            Some("k"),
+        );
         assert_eq!(
             express.path("", Operation::Chat, "gemini-2.0-flash", None, false),
             "/v1/publishers/google/models/gemini-2.0-flash:generateContent"

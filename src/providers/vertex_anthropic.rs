@@ -111,7 +111,9 @@ mod tests {
             4096,
         );
         let (body, stream) = v
-            .adapt_body(br#"{"model":"claude-sonnet-4-5","max_tokens":5,"stream":true,"messages":[]}"#)
+            .adapt_body(
+                br#"{"model":"claude-sonnet-4-5","max_tokens":5,"stream":true,"messages":[]}"#,
+            )
             .unwrap()
             .unwrap();
         let b: Value = serde_json::from_slice(&body).unwrap();

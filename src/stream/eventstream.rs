@@ -175,7 +175,10 @@ mod tests {
         assert_eq!(frames[0].2, br#"{"role":"assistant"}"#);
         assert_eq!(frames[1].1, "contentBlockStart");
         assert!(String::from_utf8_lossy(&frames[1].2).contains("tooluse_abc123"));
-        assert_eq!((frames[2].0.as_str(), frames[2].1.as_str()), ("exception", "throttlingException"));
+        assert_eq!(
+            (frames[2].0.as_str(), frames[2].1.as_str()),
+            ("exception", "throttlingException")
+        );
     }
 
     #[test]
@@ -212,7 +215,9 @@ mod tests {
         assert!(decode(&[&bad]).is_err());
         // A prelude claiming 1 GiB is refused before a byte of it is buffered.
         let mut d = FrameDecoder::new(1024);
-        let e = d.push(&unhex("40000000 00000000 00000000"), |_| Ok(())).unwrap_err();
+        let e = d
+            .push(&unhex("40000000 00000000 00000000"), |_| Ok(()))
+            .unwrap_err();
         assert!(e.message.contains("limit"), "{}", e.message);
         assert!(decode(&[&unhex("00000004 00000000 00000000")]).is_err());
     }
@@ -220,9 +225,18 @@ mod tests {
     #[test]
     fn error_frames_carry_code_and_message() {
         let m = Message::new(&b""[..])
-            .add_header(Header::new(":message-type", HeaderValue::String("error".into())))
-            .add_header(Header::new(":error-code", HeaderValue::String("InternalFailure".into())))
-            .add_header(Header::new(":error-message", HeaderValue::String("boom".into())));
+            .add_header(Header::new(
+                ":message-type",
+                HeaderValue::String("error".into()),
+            ))
+            .add_header(Header::new(
+                ":error-code",
+                HeaderValue::String("InternalFailure".into()),
+            ))
+            .add_header(Header::new(
+                ":error-message",
+                HeaderValue::String("boom".into()),
+            ));
         let mut b = Vec::new();
         write_message_to(&m, &mut b).unwrap();
         let mut d = FrameDecoder::default();

@@ -57,21 +57,38 @@ pub fn bedrock(n: usize) -> Vec<u8> {
                 ":content-type",
                 HeaderValue::String("application/json".into()),
             ))
-            .add_header(Header::new(":message-type", HeaderValue::String("event".into())));
+            .add_header(Header::new(
+                ":message-type",
+                HeaderValue::String("event".into()),
+            ));
         write_message_to(&m, &mut out).unwrap();
     };
-    frame("messageStart", r#"{"p":"abcdefghijklmnopqrstuvwxyzABCDEFGHIJ","role":"assistant"}"#.into());
+    frame(
+        "messageStart",
+        r#"{"p":"abcdefghijklmnopqrstuvwxyzABCDEFGHIJ","role":"assistant"}"#.into(),
+    );
     for i in 0..n {
         frame(
             "contentBlockDelta",
-            format!(r#"{{"contentBlockIndex":0,"delta":{{"text":" word{i}"}},"p":"abcdefghijklmn"}}"#),
+            format!(
+                r#"{{"contentBlockIndex":0,"delta":{{"text":" word{i}"}},"p":"abcdefghijklmn"}}"#
+            ),
         );
     }
-    frame("contentBlockStop", r#"{"contentBlockIndex":0,"p":"abcdefghijklmnopqrs"}"#.into());
-    frame("messageStop", r#"{"p":"abcdefghijklmnopqrstuvwxyzABCDEF","stopReason":"end_turn"}"#.into());
+    frame(
+        "contentBlockStop",
+        r#"{"contentBlockIndex":0,"p":"abcdefghijklmnopqrs"}"#.into(),
+    );
+    frame(
+        "messageStop",
+        r#"{"p":"abcdefghijklmnopqrstuvwxyzABCDEF","stopReason":"end_turn"}"#.into(),
+    );
     frame(
         "metadata",
-        format!(r#"{{"metrics":{{"latencyMs":120}},"p":"abc","usage":{{"inputTokens":25,"outputTokens":{n},"totalTokens":{}}}}}"#, n + 25),
+        format!(
+            r#"{{"metrics":{{"latencyMs":120}},"p":"abc","usage":{{"inputTokens":25,"outputTokens":{n},"totalTokens":{}}}}}"#,
+            n + 25
+        ),
     );
     out
 }

@@ -93,7 +93,9 @@ def test_embeddings(client, encoding_format):
 
 def test_models_list(client):
     ids = sorted(m.id for m in client.models.list())
-    assert ids == sorted(["claude-sonnet-4-5", "gpt-4o-mini", "renamed", "text-embedding-3-small"])
+    from test_cloud import CLOUD, EMBED
+    assert ids == sorted(["claude-sonnet-4-5", "gpt-4o-mini", "renamed", "text-embedding-3-small"]
+                         + CLOUD + EMBED)
 
 
 def test_wrong_key_is_authentication_error(gateway):

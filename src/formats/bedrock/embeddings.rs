@@ -72,7 +72,9 @@ struct CohereReply {
 /// The vectors of an InvokeModel reply, and Titan's token count.
 pub fn response(body: &[u8], model: &str) -> Result<(Vec<Vec<f32>>, Option<u64>), ApiError> {
     let bad = |e: serde_json::Error| {
-        ApiError::bad_upstream(format!("The upstream embeddings reply could not be read: {e}"))
+        ApiError::bad_upstream(format!(
+            "The upstream embeddings reply could not be read: {e}"
+        ))
     };
     match family(model)? {
         Family::Titan => {
@@ -96,7 +98,8 @@ mod tests {
     fn titan_and_cohere_bodies() {
         let one = parse(br#"{"input":"hello","dimensions":256}"#).unwrap();
         let b: Value =
-            serde_json::from_slice(&request(&one, "amazon.titan-embed-text-v2:0").unwrap()).unwrap();
+            serde_json::from_slice(&request(&one, "amazon.titan-embed-text-v2:0").unwrap())
+                .unwrap();
         assert_eq!(b, json!({"inputText": "hello", "dimensions": 256}));
         let many = parse(br#"{"input":["a","b"]}"#).unwrap();
         let e = request(&many, "amazon.titan-embed-text-v2:0").unwrap_err();
@@ -122,6 +125,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!((v.len(), n), (2, None));
-        assert_eq!(response(b"{}", "cohere.embed-english-v3").unwrap_err().status, 502);
+        assert_eq!(
+            response(b"{}", "cohere.embed-english-v3")
+                .unwrap_err()
+                .status,
+            502
+        );
     }
 }

@@ -55,7 +55,10 @@ mod tests {
 
     #[test]
     fn statuses_and_messages() {
-        let e = parse(403, br#"{"message":"The request signature we calculated does not match"}"#);
+        let e = parse(
+            403,
+            br#"{"message":"The request signature we calculated does not match"}"#,
+        );
         assert_eq!((e.status, e.kind), (403, ErrorKind::Permission));
         assert!(e.message.contains("signature"));
         let e = parse(429, br#"{"message":"Too many requests"}"#);

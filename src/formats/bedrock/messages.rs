@@ -137,7 +137,13 @@ fn document(part: &Part, p: &str) -> Result<Value, ApiError> {
             // Converse allows letters, digits, spaces, hyphens, parentheses and brackets.
             let name: String = name
                 .chars()
-                .map(|c| if c.is_alphanumeric() || " -()[]".contains(c) { c } else { '-' })
+                .map(|c| {
+                    if c.is_alphanumeric() || " -()[]".contains(c) {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
                 .collect();
             Ok(json!({"document": {"format": "pdf", "name": name, "source": {"bytes": data}}}))
         }
@@ -175,7 +181,9 @@ fn tool_result(m: &Message, p: &str) -> Result<Value, ApiError> {
     })?;
     let mut content = text_blocks(m.content.as_ref(), p)?;
     if let [one] = content.as_slice() {
-        let parsed = one["text"].as_str().and_then(|t| serde_json::from_str::<Value>(t).ok());
+        let parsed = one["text"]
+            .as_str()
+            .and_then(|t| serde_json::from_str::<Value>(t).ok());
         if let Some(obj) = parsed.filter(Value::is_object) {
             content = vec![json!({"json": obj})];
         }

@@ -40,7 +40,11 @@ fn check_extras(extra: &Map<String, Value>) -> Result<(), ApiError> {
             _ => false,
         };
         if !neutral {
-            let why = if k == "n" { "must be 1" } else { "cannot be expressed" };
+            let why = if k == "n" {
+                "must be 1"
+            } else {
+                "cannot be expressed"
+            };
             return Err(unsupported(k.clone(), &format!("{why} {WHO}")));
         }
     }
@@ -76,7 +80,10 @@ pub fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, A
         out.insert("outputConfig".into(), f);
     }
     if let Some(t) = thinking(req.reasoning_effort.as_deref(), max.unwrap_or(0))? {
-        out.insert("additionalModelRequestFields".into(), json!({ "thinking": t }));
+        out.insert(
+            "additionalModelRequestFields".into(),
+            json!({ "thinking": t }),
+        );
     }
     let include_usage = req
         .stream_options
@@ -227,10 +234,19 @@ mod tests {
         let m = v["messages"].as_array().unwrap();
         let roles: Vec<&str> = m.iter().map(|t| t["role"].as_str().unwrap()).collect();
         assert_eq!(roles, ["user", "assistant", "user"]);
-        assert_eq!(m[1]["content"][1]["toolUse"]["input"], json!({"city": "Rome"}));
+        assert_eq!(
+            m[1]["content"][1]["toolUse"]["input"],
+            json!({"city": "Rome"})
+        );
         let results = m[2]["content"].as_array().unwrap();
-        assert_eq!(results[0]["toolResult"]["content"], json!([{"json": {"tempC": 18}}]));
-        assert_eq!(results[1]["toolResult"]["content"], json!([{"text": "sunny"}]));
+        assert_eq!(
+            results[0]["toolResult"]["content"],
+            json!([{"json": {"tempC": 18}}])
+        );
+        assert_eq!(
+            results[1]["toolResult"]["content"],
+            json!([{"text": "sunny"}])
+        );
         assert_eq!(results[2], json!({"text": "Thanks"}));
         // `none` with tool history keeps the tools (Bedrock requires them) without a choice.
         assert!(v["toolConfig"]["toolChoice"].is_null());
@@ -263,7 +279,9 @@ mod tests {
     fn what_converse_cannot_express_is_named() {
         let base = |extra: Value| {
             let mut b = json!({"messages": [{"role": "user", "content": "x"}]});
-            b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            b.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
             translate(b).unwrap_err()
         };
         assert_eq!(base(json!({"n": 2})).param.as_deref(), Some("n"));
@@ -273,7 +291,10 @@ mod tests {
         let e = translate(json!({"messages": [{"role": "user", "content": [
             {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]}))
         .unwrap_err();
-        assert_eq!(e.param.as_deref(), Some("messages[0].content[0].image_url.url"));
+        assert_eq!(
+            e.param.as_deref(),
+            Some("messages[0].content[0].image_url.url")
+        );
         let v = translate(json!({"messages": [{"role": "user", "content": [
             {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}))
         .unwrap();

@@ -62,7 +62,11 @@ fn unreadable(e: serde_json::Error) -> ApiError {
 
 /// Converse replies carry no id (it is in a header): a fresh one, as OpenAI's are unique.
 fn fresh_id() -> String {
-    format!("chatcmpl-{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+    format!(
+        "chatcmpl-{:016x}{:016x}",
+        fastrand::u64(..),
+        fastrand::u64(..)
+    )
 }
 
 pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
@@ -126,22 +130,30 @@ mod tests {
 
     #[test]
     fn text_tools_reasoning_and_cache_usage() {
-        let (v, u) = chat(json!({"output": {"message": {"role": "assistant", "content": [
+        let (v, u) = chat(
+            json!({"output": {"message": {"role": "assistant", "content": [
             {"reasoningContent": {"reasoningText": {"text": "hmm", "signature": "s"}}},
             {"text": "Let me check."},
             {"toolUse": {"toolUseId": "tooluse_1", "name": "w", "input": {"city": "Paris"}}}]}},
             "stopReason": "tool_use",
             "usage": {"inputTokens": 10, "outputTokens": 5, "totalTokens": 45,
                       "cacheReadInputTokens": 20, "cacheWriteInputTokens": 10},
-            "metrics": {"latencyMs": 5}}));
+            "metrics": {"latencyMs": 5}}),
+        );
         let m = &v["choices"][0]["message"];
         assert_eq!(m["content"], "Let me check.");
         assert_eq!(m["reasoning_content"], "hmm");
         assert_eq!(m["tool_calls"][0]["id"], "tooluse_1");
-        assert_eq!(m["tool_calls"][0]["function"]["arguments"], r#"{"city":"Paris"}"#);
+        assert_eq!(
+            m["tool_calls"][0]["function"]["arguments"],
+            r#"{"city":"Paris"}"#
+        );
         assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(v["model"], "client");
-        assert_eq!((u.input, u.cached_input, u.cache_creation, u.output), (40, 20, 10, 5));
+        assert_eq!(
+            (u.input, u.cached_input, u.cache_creation, u.output),
+            (40, 20, 10, 5)
+        );
         assert_eq!(v["usage"]["prompt_tokens"], 40);
         assert_eq!(v["usage"]["total_tokens"], 45);
         assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 20);

@@ -114,7 +114,9 @@ impl EventDecoder {
         })?;
         if !self.started {
             self.started = true;
-            emit(Delta::Start { id: Cow::Borrowed("") });
+            emit(Delta::Start {
+                id: Cow::Borrowed(""),
+            });
         }
         match f.kind {
             "contentBlockStart" => self.block_start(ev, emit),

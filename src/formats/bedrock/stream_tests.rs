@@ -11,14 +11,23 @@ fn frame(out: &mut Vec<u8>, kind: &'static str, payload: &str) {
             ":content-type",
             HeaderValue::String("application/json".into()),
         ))
-        .add_header(Header::new(":message-type", HeaderValue::String("event".into())));
+        .add_header(Header::new(
+            ":message-type",
+            HeaderValue::String("event".into()),
+        ));
     write_message_to(&m, out).unwrap();
 }
 
 fn exception(out: &mut Vec<u8>, kind: &'static str, message: &str) {
     let m = Message::new(format!(r#"{{"message":"{message}"}}"#).into_bytes())
-        .add_header(Header::new(":exception-type", HeaderValue::String(kind.into())))
-        .add_header(Header::new(":message-type", HeaderValue::String("exception".into())));
+        .add_header(Header::new(
+            ":exception-type",
+            HeaderValue::String(kind.into()),
+        ))
+        .add_header(Header::new(
+            ":message-type",
+            HeaderValue::String("exception".into()),
+        ));
     write_message_to(&m, out).unwrap();
 }
 
@@ -26,18 +35,50 @@ fn exception(out: &mut Vec<u8>, kind: &'static str, message: &str) {
 /// on some events, as Bedrock adds it.
 fn tool_stream() -> Vec<u8> {
     let mut b = Vec::new();
-    frame(&mut b, "messageStart", r#"{"p":"abcdefgh","role":"assistant"}"#);
-    frame(&mut b, "contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"Think"}}}"#);
-    frame(&mut b, "contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"reasoningContent":{"signature":"sig=="}}}"#);
+    frame(
+        &mut b,
+        "messageStart",
+        r#"{"p":"abcdefgh","role":"assistant"}"#,
+    );
+    frame(
+        &mut b,
+        "contentBlockDelta",
+        r#"{"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"Think"}}}"#,
+    );
+    frame(
+        &mut b,
+        "contentBlockDelta",
+        r#"{"contentBlockIndex":0,"delta":{"reasoningContent":{"signature":"sig=="}}}"#,
+    );
     frame(&mut b, "contentBlockStop", r#"{"contentBlockIndex":0}"#);
-    frame(&mut b, "contentBlockDelta", r#"{"contentBlockIndex":1,"delta":{"text":"Let me \"check\"."},"p":"xyz"}"#);
+    frame(
+        &mut b,
+        "contentBlockDelta",
+        r#"{"contentBlockIndex":1,"delta":{"text":"Let me \"check\"."},"p":"xyz"}"#,
+    );
     frame(&mut b, "contentBlockStop", r#"{"contentBlockIndex":1}"#);
-    frame(&mut b, "contentBlockStart", r#"{"contentBlockIndex":2,"start":{"toolUse":{"toolUseId":"tooluse_1","name":"get_weather"}}}"#);
-    frame(&mut b, "contentBlockDelta", r#"{"contentBlockIndex":2,"delta":{"toolUse":{"input":"{\"city\":"}}}"#);
-    frame(&mut b, "contentBlockDelta", r#"{"contentBlockIndex":2,"delta":{"toolUse":{"input":"\"Paris\"}"}}}"#);
+    frame(
+        &mut b,
+        "contentBlockStart",
+        r#"{"contentBlockIndex":2,"start":{"toolUse":{"toolUseId":"tooluse_1","name":"get_weather"}}}"#,
+    );
+    frame(
+        &mut b,
+        "contentBlockDelta",
+        r#"{"contentBlockIndex":2,"delta":{"toolUse":{"input":"{\"city\":"}}}"#,
+    );
+    frame(
+        &mut b,
+        "contentBlockDelta",
+        r#"{"contentBlockIndex":2,"delta":{"toolUse":{"input":"\"Paris\"}"}}}"#,
+    );
     frame(&mut b, "contentBlockStop", r#"{"contentBlockIndex":2}"#);
     frame(&mut b, "messageStop", r#"{"stopReason":"tool_use"}"#);
-    frame(&mut b, "metadata", r#"{"usage":{"inputTokens":8,"outputTokens":39,"totalTokens":77,"cacheReadInputTokens":30},"metrics":{"latencyMs":1506}}"#);
+    frame(
+        &mut b,
+        "metadata",
+        r#"{"usage":{"inputTokens":8,"outputTokens":39,"totalTokens":77,"cacheReadInputTokens":30},"metrics":{"latencyMs":1506}}"#,
+    );
     b
 }
 
@@ -76,8 +117,20 @@ fn tool_stream_deltas() {
                 name: JsonStr::encode("get_weather")
             }
         ),
-        format!("{:?}", Delta::ToolArgs { index: 0, json: JsonStr::encode("{\"city\":") }),
-        format!("{:?}", Delta::ToolArgs { index: 0, json: JsonStr::encode("\"Paris\"}") }),
+        format!(
+            "{:?}",
+            Delta::ToolArgs {
+                index: 0,
+                json: JsonStr::encode("{\"city\":")
+            }
+        ),
+        format!(
+            "{:?}",
+            Delta::ToolArgs {
+                index: 0,
+                json: JsonStr::encode("\"Paris\"}")
+            }
+        ),
         format!("{:?}", Delta::Finish(FinishReason::ToolCalls)),
         format!(
             "{:?}",
@@ -112,7 +165,11 @@ fn cut_streams_and_missing_metadata() {
     // Cut inside a frame, or before the stop: not complete.
     assert!(!decode(&[&all[..all.len() - 5]]).1);
     let mut stopped = Vec::new();
-    frame(&mut stopped, "contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"text":"a"}}"#);
+    frame(
+        &mut stopped,
+        "contentBlockDelta",
+        r#"{"contentBlockIndex":0,"delta":{"text":"a"}}"#,
+    );
     assert!(!decode(&[&stopped]).1);
     // Stopped without usage: complete.
     frame(&mut stopped, "messageStop", r#"{"stopReason":"end_turn"}"#);
@@ -122,12 +179,19 @@ fn cut_streams_and_missing_metadata() {
 #[test]
 fn exceptions_become_errors() {
     let mut b = Vec::new();
-    frame(&mut b, "contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"text":"a"}}"#);
+    frame(
+        &mut b,
+        "contentBlockDelta",
+        r#"{"contentBlockIndex":0,"delta":{"text":"a"}}"#,
+    );
     exception(&mut b, "throttlingException", "Too many requests");
     let (d, done) = decode(&[&b]);
     assert!(!done);
     let last = d.last().unwrap();
-    assert!(last.contains("Error") && last.contains("429") && last.contains("Too many requests"), "{last}");
+    assert!(
+        last.contains("Error") && last.contains("429") && last.contains("Too many requests"),
+        "{last}"
+    );
 }
 
 proptest::proptest! {

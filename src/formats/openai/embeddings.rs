@@ -2,8 +2,8 @@
 //! (Gemini, Vertex, Bedrock): the request read into plain inputs, the reply written back as
 //! floats or, when asked, base64 of little-endian `f32`s (what the `openai` SDK sends by default).
 
-use crate::formats::anthropic::request::{no_extra, parse as parse_json, unsupported};
 use crate::error::ApiError;
+use crate::formats::anthropic::request::{no_extra, parse as parse_json, unsupported};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -71,10 +71,10 @@ pub fn parse(body: &[u8]) -> Result<EmbeddingRequest<'_>, ApiError> {
         None | Some("float") => false,
         Some("base64") => true,
         Some(_) => {
-            return Err(ApiError::bad_request(
-                "`encoding_format` must be `float` or `base64`.",
+            return Err(
+                ApiError::bad_request("`encoding_format` must be `float` or `base64`.")
+                    .with_param("encoding_format"),
             )
-            .with_param("encoding_format"))
         }
     };
     Ok(EmbeddingRequest {
@@ -98,7 +98,10 @@ pub fn response(
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(out, "{{\"object\":\"embedding\",\"index\":{i},\"embedding\":");
+        let _ = write!(
+            out,
+            "{{\"object\":\"embedding\",\"index\":{i},\"embedding\":"
+        );
         if base64 {
             let mut bytes = Vec::with_capacity(v.len() * 4);
             for f in v {
@@ -144,8 +147,7 @@ mod tests {
         let r = parse(br#"{"model":"m","input":"hi","user":"u"}"#).unwrap();
         assert_eq!(r.inputs, vec!["hi"]);
         assert!(!r.base64);
-        let r = parse(br#"{"input":["a","b"],"encoding_format":"base64","dimensions":4}"#)
-            .unwrap();
+        let r = parse(br#"{"input":["a","b"],"encoding_format":"base64","dimensions":4}"#).unwrap();
         assert_eq!((r.inputs.len(), r.base64, r.dimensions), (2, true, Some(4)));
         assert_eq!(r.chars(), 2);
     }

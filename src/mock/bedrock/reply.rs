@@ -39,7 +39,8 @@ fn calls(body: &Value, seed: u64) -> Vec<tools::Call> {
     let last = body["messages"].as_array().and_then(|m| m.last());
     let own_words = last.is_some_and(|m| {
         m["role"] == "user"
-            && !(m["content"].as_array().into_iter().flatten()).all(|b| b.get("toolResult").is_some())
+            && !(m["content"].as_array().into_iter().flatten())
+                .all(|b| b.get("toolResult").is_some())
     });
     let offered: Vec<Value> = (body["toolConfig"]["tools"].as_array().into_iter().flatten())
         .filter_map(|t| t.get("toolSpec"))
@@ -57,7 +58,8 @@ fn calls(body: &Value, seed: u64) -> Vec<tools::Call> {
 
 impl Reply {
     pub(in crate::mock) fn new(body: &Value, model: &str, b: &Behaviour) -> Reply {
-        let seed = reply::seed(format!("{model}|{}|{}", body["messages"], body["system"]).as_bytes());
+        let seed =
+            reply::seed(format!("{model}|{}|{}", body["messages"], body["system"]).as_bytes());
         let calls = calls(body, seed);
         let thinking = if body["additionalModelRequestFields"]["thinking"]["type"] == "enabled" {
             reply::words(seed ^ 0x5eed, THINKING_WORDS)
@@ -132,32 +134,50 @@ impl Reply {
     /// The stream's events, `(event type, payload)`, in ConverseStream's order (text blocks
     /// have no `contentBlockStart`; a `p` padding field on some events, as Bedrock adds).
     pub(in crate::mock) fn events(&self) -> Vec<(&'static str, Obj)> {
-        let mut ev = vec![("messageStart", obj! {"p": "abcdefghijk", "role": "assistant"})];
+        let mut ev = vec![(
+            "messageStart",
+            obj! {"p": "abcdefghijk", "role": "assistant"},
+        )];
         let mut block = 0u32;
         if !self.thinking.is_empty() {
             for w in &self.thinking {
                 let d = obj! {"reasoningContent": obj! {"text": w}};
-                ev.push(("contentBlockDelta", obj! {"contentBlockIndex": block, "delta": d}));
+                ev.push((
+                    "contentBlockDelta",
+                    obj! {"contentBlockIndex": block, "delta": d},
+                ));
             }
             let d = obj! {"reasoningContent": obj! {"signature": "bW9jay1zaWduYXR1cmU="}};
-            ev.push(("contentBlockDelta", obj! {"contentBlockIndex": block, "delta": d}));
+            ev.push((
+                "contentBlockDelta",
+                obj! {"contentBlockIndex": block, "delta": d},
+            ));
             ev.push(("contentBlockStop", obj! {"contentBlockIndex": block}));
             block += 1;
         }
         if !self.text.is_empty() {
             for w in &self.text {
                 let d = obj! {"text": w};
-                ev.push(("contentBlockDelta", obj! {"contentBlockIndex": block, "delta": d, "p": "abcd"}));
+                ev.push((
+                    "contentBlockDelta",
+                    obj! {"contentBlockIndex": block, "delta": d, "p": "abcd"},
+                ));
             }
             ev.push(("contentBlockStop", obj! {"contentBlockIndex": block}));
             block += 1;
         }
         for (i, c) in self.calls.iter().enumerate() {
             let start = obj! {"toolUse": obj! {"toolUseId": tool_id(i), "name": c.name}};
-            ev.push(("contentBlockStart", obj! {"contentBlockIndex": block, "start": start}));
+            ev.push((
+                "contentBlockStart",
+                obj! {"contentBlockIndex": block, "start": start},
+            ));
             for piece in tools::fragments(&c.args.to_string()) {
                 let d = obj! {"toolUse": obj! {"input": piece}};
-                ev.push(("contentBlockDelta", obj! {"contentBlockIndex": block, "delta": d}));
+                ev.push((
+                    "contentBlockDelta",
+                    obj! {"contentBlockIndex": block, "delta": d},
+                ));
             }
             ev.push(("contentBlockStop", obj! {"contentBlockIndex": block}));
             block += 1;

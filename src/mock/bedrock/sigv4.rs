@@ -74,8 +74,7 @@ pub(in crate::mock) fn verify(
     body: &[u8],
     set: &MockSettings,
 ) -> Result<(), Refusal> {
-    let (Some(want_id), Some(secret)) = (&set.aws_access_key_id, &set.aws_secret_access_key)
-    else {
+    let (Some(want_id), Some(secret)) = (&set.aws_access_key_id, &set.aws_secret_access_key) else {
         return Ok(());
     };
     let missing = || {
@@ -108,7 +107,10 @@ pub(in crate::mock) fn verify(
         .map(|n| (*n, header_str(s, n).unwrap_or_default()))
         .collect();
     let host = header_str(s, "host").unwrap_or("localhost");
-    let uri = format!("https://{host}{}", h.uri.path_and_query().map_or("/", |p| p.as_str()));
+    let uri = format!(
+        "https://{host}{}",
+        h.uri.path_and_query().map_or("/", |p| p.as_str())
+    );
     let computed = (|| {
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -141,7 +143,10 @@ mod tests {
     #[test]
     fn parses_authorization_and_dates() {
         let p = parse("AWS4-HMAC-SHA256 Credential=AKID/20240501/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=abc").unwrap();
-        assert_eq!((p.key_id, p.region, p.service), ("AKID", "us-east-1", "bedrock"));
+        assert_eq!(
+            (p.key_id, p.region, p.service),
+            ("AKID", "us-east-1", "bedrock")
+        );
         assert_eq!(p.signed, ["content-type", "host", "x-amz-date"]);
         assert!(parse("Bearer x").is_none());
         assert_eq!(
