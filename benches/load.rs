@@ -679,7 +679,9 @@ fn markdown(r: &Value) -> String {
         if let (Some(t), Some(p)) = (find(&r[part], scenario, c), find(&r[part], "tollgate", c)) {
             let ratio = f(t, "rps") / f(p, "rps");
             goal(
-                &format!("{part} c={c}: OpenAI client → {to} backend ≥ 80% of the passthrough route"),
+                &format!(
+                    "{part} c={c}: OpenAI client → {to} backend ≥ 80% of the passthrough route"
+                ),
                 format!("{:.0}%", ratio * 100.0),
                 ratio >= 0.8,
             );
