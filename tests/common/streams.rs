@@ -93,12 +93,7 @@ pub fn bedrock(n: usize) -> Vec<u8> {
     out
 }
 
-/// `s` cut into pieces of about `size` bytes, as a network would deliver it.
-pub fn pieces(s: &str, size: usize) -> Vec<bytes::Bytes> {
-    bytes_pieces(s.as_bytes(), size)
-}
-
-/// Bytes cut into pieces of about `size` bytes.
+/// Bytes cut into pieces of about `size` bytes, as a network would deliver them.
 pub fn bytes_pieces(s: &[u8], size: usize) -> Vec<bytes::Bytes> {
     s.chunks(size).map(bytes::Bytes::copy_from_slice).collect()
 }
