@@ -63,12 +63,15 @@ const CTX: ReplyContext<'static> = ReplyContext {
 #[test]
 fn requests() {
     for case in CASES {
-        let ok = check(case, "chat.request.json", "bedrock.request.expected.json", |b| {
-            match request::from_chat(b, &opts()) {
+        let ok = check(
+            case,
+            "chat.request.json",
+            "bedrock.request.expected.json",
+            |b| match request::from_chat(b, &opts()) {
                 Ok(t) => serde_json::from_slice(&t.body).unwrap(),
                 Err(e) => json!({"status": e.status, "param": e.param, "message": e.message}),
-            }
-        });
+            },
+        );
         assert!(ok, "{case}: chat.request.json is expected");
     }
 }

@@ -72,4 +72,17 @@ fn no_allocation_per_event() {
             "{from:?} → {to:?}: {small} allocations for 50 events, {large} for 500"
         );
     }
+    // Bedrock's binary frames are decoded by `aws-smithy-eventstream`, which builds an owned
+    // message per frame (a header vector, each header's name and value, the payload): a fixed
+    // cost per event, bounded here so it cannot grow unnoticed. (One test: the allocation
+    // counter is global, so the cases must not run in parallel.)
+    for to in [Format::OpenAi, Format::Anthropic] {
+        let small = allocations(Format::Bedrock, to, 50);
+        let large = allocations(Format::Bedrock, to, 500);
+        let per_event = (large - small) as f64 / 450.0;
+        assert!(
+            per_event <= 30.0,
+            "Bedrock → {to:?}: {per_event:.1} allocations per event"
+        );
+    }
 }

@@ -3,9 +3,9 @@
 //! deltas. There is no closing event: the body ends after the chunk with `finishReason`, so
 //! [`ChunkDecoder::end`] emits the finish, the last usage and `Done` when a finish was seen.
 //!
-//! Text is borrowed as the JSON literal it arrives as. Parts are walked straight from the raw
-//! JSON (no vector per event), so a text event allocates nothing; function calls (which arrive
-//! whole) allocate their id and arguments string.
+//! Text is borrowed as the JSON literal it arrives as. The first parts of an event are held
+//! inline (no vector per event), so a text event allocates nothing; function calls (which
+//! arrive whole) allocate their id and arguments string.
 
 use super::error as gemini_error;
 use super::wire::{self, UsageMetadata};
@@ -43,7 +43,49 @@ struct Candidate<'a> {
 #[derive(Deserialize)]
 struct Content<'a> {
     #[serde(borrow, default)]
-    parts: Option<&'a RawValue>,
+    parts: Parts<'a>,
+}
+
+/// A chunk's parts, the first few held inline: capturing `parts` as a raw value would make
+/// serde_json allocate a nesting stack to skip over it, once per event.
+#[derive(Default)]
+struct Parts<'a> {
+    inline: [Option<Part<'a>>; 4],
+    more: Vec<Part<'a>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Parts<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Collect<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Collect<'a> {
+            type Value = Parts<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of parts")
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Parts::default())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Parts::default();
+                let mut i = 0;
+                while let Some(p) = seq.next_element::<Part<'a>>()? {
+                    match out.inline.get_mut(i) {
+                        Some(slot) => *slot = Some(p),
+                        None => out.more.push(p),
+                    }
+                    i += 1;
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_any(Collect(std::marker::PhantomData))
+    }
+}
+
+impl<'a> Parts<'a> {
+    fn into_iter(self) -> impl Iterator<Item = Part<'a>> {
+        self.inline.into_iter().flatten().chain(self.more)
+    }
 }
 
 #[derive(Deserialize)]
@@ -94,22 +136,6 @@ fn first_candidate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Candidate<'
     d.deserialize_any(First)
 }
 
-/// Calls `f` for each part of a `parts` array, in order.
-struct EachPart<'f, F>(&'f mut F);
-
-impl<'de, F: FnMut(Part<'de>)> Visitor<'de> for EachPart<'_, F> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of parts")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(p) = seq.next_element::<Part<'de>>()? {
-            (self.0)(p);
-        }
-        Ok(())
-    }
-}
-
 fn string(raw: Option<&RawValue>) -> Option<JsonStr<'_>> {
     raw.and_then(JsonStr::from_raw).filter(|s| !s.is_empty())
 }
@@ -151,8 +177,8 @@ impl ChunkDecoder {
             self.finish = Some(FinishReason::ContentFilter);
         }
         if let Some(cand) = c.candidates {
-            if let Some(parts) = cand.content.and_then(|c| c.parts) {
-                self.parts(parts, emit)?;
+            if let Some(content) = cand.content {
+                self.parts(content.parts, emit);
             }
             if let Some(r) = cand.finish_reason {
                 self.finish = Some(wire::finish_reason(&r.0));
@@ -166,13 +192,8 @@ impl ChunkDecoder {
         Ok(())
     }
 
-    fn parts<'a>(
-        &mut self,
-        parts: &'a RawValue,
-        emit: &mut impl FnMut(Delta<'a>),
-    ) -> Result<(), ApiError> {
-        let mut de = serde_json::Deserializer::from_str(parts.get());
-        let mut each = |p: Part<'a>| {
+    fn parts<'a>(&mut self, parts: Parts<'a>, emit: &mut impl FnMut(Delta<'a>)) {
+        for p in parts.into_iter() {
             if let Some(call) = p.function_call {
                 self.tool_call(call, p.thought_signature, emit);
             } else if let Some(t) = string(p.text) {
@@ -182,8 +203,7 @@ impl ChunkDecoder {
                     Delta::Text(t)
                 });
             }
-        };
-        de.deserialize_seq(EachPart(&mut each)).map_err(unreadable)
+        }
     }
 
     /// A function call arrives whole: its start and all its arguments at once.
