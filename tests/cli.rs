@@ -152,7 +152,22 @@ async fn shipped_config_answers_demo_model() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["demo-claude", "demo"]);
+    assert_eq!(ids, ["demo-claude", "demo-bedrock", "demo-gemini", "demo"]);
+    // The cloud formats too, through the built-in mock's Bedrock and Gemini APIs.
+    for model in ["demo-bedrock", "demo-gemini"] {
+        let body = json!({"model": model, "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+        let r = c
+            .post(g.url("/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{model}");
+        assert!(
+            r.text().await.unwrap().ends_with("data: [DONE]\n\n"),
+            "{model}"
+        );
+    }
     // Both directions of translation work out of the box, through the mock's two APIs.
     let v: Value = c
         .post(g.url("/v1/chat/completions"))
