@@ -152,7 +152,31 @@ fn stream_translators(c: &mut Criterion) {
     }
 }
 
-criterion_group!(streams_group, stream_translators);
+/// Bedrock's event-stream framing alone (CRC checks, header parsing) on a 500-event reply.
+fn eventstream_frames(c: &mut Criterion) {
+    use tollgate::stream::eventstream::FrameDecoder;
+    let input = streams::bedrock(500);
+    let pieces = streams::bytes_pieces(&input, 1024);
+    let mut g = c.benchmark_group("eventstream_decode");
+    g.throughput(Throughput::Elements(500));
+    g.bench_function("events", |b| {
+        b.iter(|| {
+            let mut d = FrameDecoder::default();
+            let mut n = 0usize;
+            for p in &pieces {
+                d.push(p, |f| {
+                    n += f.payload.len();
+                    Ok(())
+                })
+                .unwrap();
+            }
+            black_box(n)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(streams_group, stream_translators, eventstream_frames);
 criterion_main!(benches, streams_group, translate_group);
 
 /// Translating a complete 1 KiB chat request and a reply, each direction.
