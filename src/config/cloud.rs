@@ -3,10 +3,59 @@
 //! providers' standard environment variables and files, read once at load.
 
 use super::schema::RawBackend;
-use super::{AwsAuth, GoogleAuth, ProviderKind, Secret, Validator};
+use super::{ProviderKind, Secret, Validator};
 use crate::providers::google_auth::ServiceAccount;
 use crate::providers::presets;
 use std::sync::Arc;
+
+/// How Bedrock requests are authorised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AwsAuth {
+    /// SigV4 with these credentials.
+    Keys {
+        access_key_id: Secret,
+        secret_access_key: Secret,
+        session_token: Option<Secret>,
+    },
+    /// A Bedrock API key, sent as a bearer token.
+    ApiKey(Secret),
+}
+
+/// How Vertex AI requests are authorised.
+#[derive(Debug, Clone)]
+pub enum GoogleAuth {
+    /// OAuth tokens from a service account (the file's `token_uri` unless overridden).
+    ServiceAccount {
+        file: String,
+        account: Arc<ServiceAccount>,
+        token_uri: Option<String>,
+    },
+    /// Vertex AI express mode: an API key.
+    ApiKey,
+}
+
+impl PartialEq for GoogleAuth {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                GoogleAuth::ServiceAccount {
+                    file: a,
+                    token_uri: ta,
+                    ..
+                },
+                GoogleAuth::ServiceAccount {
+                    file: b,
+                    token_uri: tb,
+                    ..
+                },
+            ) => a == b && ta == tb,
+            (GoogleAuth::ApiKey, GoogleAuth::ApiKey) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for GoogleAuth {}
 
 impl Validator<'_, '_> {
     /// `provider = "bedrock"`: region, credentials and the default URL for the region.

@@ -4,6 +4,8 @@
 mod backends;
 mod cloud;
 mod load;
+
+pub use cloud::{AwsAuth, GoogleAuth};
 mod schema;
 
 use schema::RawConfig;
@@ -130,55 +132,6 @@ pub enum ProviderKind {
         default_max_tokens: u32,
     },
 }
-
-/// How Bedrock requests are authorised.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AwsAuth {
-    /// SigV4 with these credentials.
-    Keys {
-        access_key_id: Secret,
-        secret_access_key: Secret,
-        session_token: Option<Secret>,
-    },
-    /// A Bedrock API key, sent as a bearer token.
-    ApiKey(Secret),
-}
-
-/// How Vertex AI requests are authorised.
-#[derive(Debug, Clone)]
-pub enum GoogleAuth {
-    /// OAuth tokens from a service account (the file's `token_uri` unless overridden).
-    ServiceAccount {
-        file: String,
-        account: std::sync::Arc<crate::providers::google_auth::ServiceAccount>,
-        token_uri: Option<String>,
-    },
-    /// Vertex AI express mode: an API key.
-    ApiKey,
-}
-
-impl PartialEq for GoogleAuth {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (
-                GoogleAuth::ServiceAccount {
-                    file: a,
-                    token_uri: ta,
-                    ..
-                },
-                GoogleAuth::ServiceAccount {
-                    file: b,
-                    token_uri: tb,
-                    ..
-                },
-            ) => a == b && ta == tb,
-            (GoogleAuth::ApiKey, GoogleAuth::ApiKey) => true,
-            _ => false,
-        }
-    }
-}
-
-impl Eq for GoogleAuth {}
 
 #[derive(Debug, Clone)]
 pub struct UpstreamUrl {
