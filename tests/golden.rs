@@ -51,6 +51,7 @@ fn opts() -> RequestOptions<'static> {
         model: "target-model",
         default_max_tokens: 4096,
         max_tokens_field: MaxTokensField::MaxCompletionTokens,
+        cache_points: false,
     }
 }
 

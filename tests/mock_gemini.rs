@@ -175,6 +175,7 @@ async fn tools_thoughts_and_cache_translate_back() {
         model: "gemini-2.5-flash",
         default_max_tokens: 4096,
         max_tokens_field: MaxTokensField::MaxCompletionTokens,
+        cache_points: false,
     };
     let t = request::from_chat(&serde_json::to_vec(&chat).unwrap(), &opts).unwrap();
     let body: Value = serde_json::from_slice(&t.body).unwrap();

@@ -154,6 +154,9 @@ pub struct RequestOptions<'a> {
     pub default_max_tokens: u32,
     /// OpenAI-style upstreams: which field carries the output cap.
     pub max_tokens_field: MaxTokensField,
+    /// Anthropic clients' `cache_control` marks survive the pivot as chat `cache_control`
+    /// fields, for a provider with prompt-cache points (Bedrock).
+    pub cache_points: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -64,6 +64,7 @@ impl Provider for Anthropic {
             model,
             default_max_tokens: self.default_max_tokens,
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
+            cache_points: false,
         }
     }
 }

@@ -62,6 +62,7 @@ impl Provider for Azure {
             model,
             default_max_tokens: 0,
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
+            cache_points: false,
         }
     }
 }

@@ -161,6 +161,7 @@ impl Provider for Bedrock {
             model,
             default_max_tokens: self.default_max_tokens,
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
+            cache_points: true,
         }
     }
 }

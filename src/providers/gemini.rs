@@ -85,6 +85,7 @@ impl Provider for Gemini {
             model,
             default_max_tokens: 0,
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
+            cache_points: false,
         }
     }
 }

@@ -63,6 +63,7 @@ impl Provider for OpenAi {
             model,
             default_max_tokens: 0,
             max_tokens_field: self.max_tokens_field,
+            cache_points: false,
         }
     }
 }

@@ -125,6 +125,7 @@ impl Provider for Vertex {
             model,
             default_max_tokens: 0,
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
+            cache_points: false,
         }
     }
 

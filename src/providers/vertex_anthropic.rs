@@ -75,6 +75,7 @@ impl Provider for VertexAnthropic {
             model,
             default_max_tokens: self.default_max_tokens,
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
+            cache_points: false,
         }
     }
 

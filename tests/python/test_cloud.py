@@ -157,3 +157,18 @@ def test_base64_is_little_endian_f32(gateway, oai):
     floats = list(struct.unpack(f"<{len(raw) // 4}f", raw))
     plain = oai.embeddings.create(model="gemini-embed", input="x", encoding_format="float")
     assert floats == pytest.approx(plain.data[0].embedding)
+
+
+def test_anthropic_cache_control_becomes_bedrock_cache_points(ant):
+    """Claude Code's cache marks reach Bedrock as Converse cache points, and the cache usage
+    Bedrock reports comes back in Anthropic's fields."""
+    kw = dict(model="bedrock-claude", max_tokens=16,
+              system=[{"type": "text", "text": "A long shared context.",
+                       "cache_control": {"type": "ephemeral"}}],
+              messages=[{"role": "user", "content": "Hello"}])
+    for m in [ant.messages.create(**kw), ant.messages.stream(**kw).__enter__().get_final_message()]:
+        u = m.usage
+        assert u.cache_read_input_tokens > 0 and u.cache_creation_input_tokens > 0
+    plain = ant.messages.create(model="bedrock-claude", max_tokens=16, system="A long shared context.",
+                                messages=[{"role": "user", "content": "Hello"}])
+    assert plain.usage.cache_read_input_tokens in (0, None)

@@ -6,6 +6,7 @@ const OPTS: RequestOptions<'static> = RequestOptions {
     model: "m",
     default_max_tokens: 4096,
     max_tokens_field: MaxTokensField::MaxCompletionTokens,
+    cache_points: false,
 };
 
 fn param_of(body: Value) -> String {
@@ -261,6 +262,7 @@ fn streams_always_ask_for_usage_upstream() {
         "messages": [{"role": "user", "content": "hi"}]});
     let opts = RequestOptions {
         max_tokens_field: MaxTokensField::MaxTokens,
+        cache_points: false,
         ..OPTS
     };
     let t = to_chat(&serde_json::to_vec(&body).unwrap(), &opts).unwrap();

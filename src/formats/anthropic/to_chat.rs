@@ -24,12 +24,21 @@ pub fn to_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, Api
         );
     }
     let mut out_msgs = Vec::with_capacity(msgs.len() + 1);
+    let keep = opts.cache_points;
     if let Some(system) = &req.system {
         let text = text_of(system, "system")?;
-        out_msgs.push(json!({"role": "system", "content": text}));
+        let mut m = json!({"role": "system", "content": text});
+        if let Content::Blocks(b) = system {
+            mark(
+                &mut m,
+                keep,
+                b.iter().rev().find_map(|b| b.cache_control.as_ref()),
+            );
+        }
+        out_msgs.push(m);
     }
     for (i, m) in msgs.iter().enumerate() {
-        convert_message(m, &format!("messages[{i}]"), &mut out_msgs)?;
+        convert_message(m, &format!("messages[{i}]"), keep, &mut out_msgs)?;
     }
     let mut out = Map::new();
     out.insert("model".into(), json!(opts.model));
@@ -41,7 +50,7 @@ pub fn to_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, Api
         };
         out.insert(field.into(), json!(n));
     }
-    options(&req, &mut out)?;
+    options(&req, keep, &mut out)?;
     let stream = req.stream == Some(true);
     if stream {
         out.insert("stream".into(), json!(true));
@@ -55,7 +64,19 @@ pub fn to_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, Api
     })
 }
 
-fn options(req: &MessagesRequest, out: &mut Map<String, Value>) -> Result<(), ApiError> {
+/// Copies a block's `cache_control` onto its chat counterpart, for providers with cache points
+/// (a chat extension, as LiteLLM's; never sent to OpenAI-style servers).
+fn mark(v: &mut Value, keep: bool, cache_control: Option<&Value>) {
+    if let (true, Some(c)) = (keep, cache_control.filter(|c| !c.is_null())) {
+        v["cache_control"] = c.clone();
+    }
+}
+
+fn options(
+    req: &MessagesRequest,
+    keep: bool,
+    out: &mut Map<String, Value>,
+) -> Result<(), ApiError> {
     if let Some(t) = req.temperature {
         out.insert("temperature".into(), json!(t));
     }
@@ -69,7 +90,7 @@ fn options(req: &MessagesRequest, out: &mut Map<String, Value>) -> Result<(), Ap
         out.insert("user".into(), json!(u));
     }
     if let Some(tools) = &req.tools {
-        out.insert("tools".into(), convert_tools(tools)?);
+        out.insert("tools".into(), convert_tools(tools, keep)?);
     }
     if let Some(tc) = &req.tool_choice {
         tool_choice(tc, out)?;
@@ -143,7 +164,7 @@ fn text_of(c: &Content, p: &str) -> Result<String, ApiError> {
     }
 }
 
-fn convert_message(m: &Message, p: &str, out: &mut Vec<Value>) -> Result<(), ApiError> {
+fn convert_message(m: &Message, p: &str, keep: bool, out: &mut Vec<Value>) -> Result<(), ApiError> {
     no_extra(&m.extra, p)?;
     let blocks = match &m.content {
         Content::Text(s) => {
@@ -154,23 +175,37 @@ fn convert_message(m: &Message, p: &str, out: &mut Vec<Value>) -> Result<(), Api
     };
     check_role(&m.role, p)?;
     if m.role == "assistant" {
-        return assistant(blocks, p, out);
+        return assistant(blocks, p, keep, out);
     }
     let mut parts = Vec::new();
     for (j, b) in blocks.iter().enumerate() {
         let bp = format!("{p}.content[{j}]");
         no_extra(&b.extra, &bp)?;
+        let cc = b.cache_control.as_ref();
         match b.kind.as_str() {
-            "text" => parts.push(json!({"type": "text", "text": b.text.as_deref().unwrap_or("")})),
-            "image" => parts.push(image_part(b, &bp)?),
-            "document" => parts.push(document_part(b, &bp)?),
+            "text" => {
+                let mut part = json!({"type": "text", "text": b.text.as_deref().unwrap_or("")});
+                mark(&mut part, keep, cc);
+                parts.push(part);
+            }
+            "image" | "document" => {
+                let mut part = if b.kind == "image" {
+                    image_part(b, &bp)?
+                } else {
+                    document_part(b, &bp)?
+                };
+                mark(&mut part, keep, cc);
+                parts.push(part);
+            }
             "tool_result" => {
                 let content = match &b.content {
                     None => String::new(),
                     Some(c) => text_of(c, &join(&bp, "content"))?,
                 };
-                out.push(json!({"role": "tool",
-                    "tool_call_id": b.tool_use_id.as_deref().unwrap_or(""), "content": content}));
+                let mut msg = json!({"role": "tool",
+                    "tool_call_id": b.tool_use_id.as_deref().unwrap_or(""), "content": content});
+                mark(&mut msg, keep, cc);
+                out.push(msg);
             }
             "thinking" | "redacted_thinking" => {}
             _ => {
@@ -195,9 +230,10 @@ fn check_role(role: &str, p: &str) -> Result<(), ApiError> {
     }
 }
 
-fn assistant(blocks: &[Block], p: &str, out: &mut Vec<Value>) -> Result<(), ApiError> {
+fn assistant(blocks: &[Block], p: &str, keep: bool, out: &mut Vec<Value>) -> Result<(), ApiError> {
     let mut text = String::new();
     let mut calls = Vec::new();
+    let cc = blocks.iter().rev().find_map(|b| b.cache_control.as_ref());
     for (j, b) in blocks.iter().enumerate() {
         let bp = format!("{p}.content[{j}]");
         no_extra(&b.extra, &bp)?;
@@ -218,6 +254,7 @@ fn assistant(blocks: &[Block], p: &str, out: &mut Vec<Value>) -> Result<(), ApiE
     if !calls.is_empty() {
         msg["tool_calls"] = Value::Array(calls);
     }
+    mark(&mut msg, keep, cc);
     out.push(msg);
     Ok(())
 }
@@ -248,7 +285,7 @@ fn document_part(b: &Block, p: &str) -> Result<Value, ApiError> {
     }
 }
 
-fn convert_tools(tools: &[Tool]) -> Result<Value, ApiError> {
+fn convert_tools(tools: &[Tool], keep: bool) -> Result<Value, ApiError> {
     let mut out = Vec::with_capacity(tools.len());
     for (i, t) in tools.iter().enumerate() {
         let p = format!("tools[{i}]");
@@ -268,7 +305,9 @@ fn convert_tools(tools: &[Tool]) -> Result<Value, ApiError> {
         if let Some(d) = &t.description {
             f["description"] = json!(d);
         }
-        out.push(json!({"type": "function", "function": f}));
+        let mut tool = json!({"type": "function", "function": f});
+        mark(&mut tool, keep, t.cache_control.as_ref());
+        out.push(tool);
     }
     Ok(Value::Array(out))
 }

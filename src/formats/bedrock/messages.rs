@@ -3,11 +3,33 @@
 //! turn goes into one user turn of `toolResult` blocks.
 
 use crate::error::ApiError;
-use crate::formats::anthropic::request::{arguments, no_extra, unsupported};
+use crate::formats::anthropic::request::{arguments, join, no_extra, unsupported};
 use crate::formats::openai::chat::{Content, Message, Part};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 const WHO: &str = "for this model's provider (Bedrock).";
+
+/// Converse's prompt-cache checkpoint: the prompt up to here may be cached.
+pub(super) fn cache_point() -> Value {
+    json!({"cachePoint": {"type": "default"}})
+}
+
+/// Whether a chat object carries `cache_control` (an Anthropic client's mark kept through the
+/// pivot, or an OpenAI client's in LiteLLM's style): a cache point after it. Any other unknown
+/// field is a 400 naming it, as everywhere.
+pub(super) fn cache_mark(extra: &Map<String, Value>, p: &str) -> Result<bool, ApiError> {
+    let mut marked = false;
+    for k in extra.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k) {
+        if k != "cache_control" {
+            return Err(unsupported(
+                join(p, k),
+                "is not supported when this model is served by another API.",
+            ));
+        }
+        marked = true;
+    }
+    Ok(marked)
+}
 
 /// `(system blocks, messages, whether any tool use or result is in the history)`.
 pub(super) fn convert(msgs: &[Message]) -> Result<(Vec<Value>, Vec<Value>, bool), ApiError> {
@@ -16,10 +38,13 @@ pub(super) fn convert(msgs: &[Message]) -> Result<(Vec<Value>, Vec<Value>, bool)
     let mut tools_seen = false;
     for (i, m) in msgs.iter().enumerate() {
         let p = format!("messages[{i}]");
-        no_extra(&m.extra, &p)?;
-        let (role, blocks) = match m.role.as_str() {
+        let cached = cache_mark(&m.extra, &p)?;
+        let (role, mut blocks) = match m.role.as_str() {
             "system" | "developer" => {
                 system.extend(text_blocks(m.content.as_ref(), &p)?);
+                if cached {
+                    system.push(cache_point());
+                }
                 continue;
             }
             "user" => ("user", user_blocks(m.content.as_ref(), &p)?),
@@ -40,6 +65,9 @@ pub(super) fn convert(msgs: &[Message]) -> Result<(Vec<Value>, Vec<Value>, bool)
         };
         if blocks.is_empty() {
             continue;
+        }
+        if cached {
+            blocks.push(cache_point());
         }
         match turns.last_mut() {
             Some((r, b)) if *r == role => b.extend(blocks),
@@ -80,8 +108,11 @@ fn user_blocks(c: Option<&Content>, p: &str) -> Result<Vec<Value>, ApiError> {
     let mut out = Vec::with_capacity(parts.len());
     for (j, part) in parts.iter().enumerate() {
         let pp = format!("{p}.content[{j}]");
-        no_extra(&part.extra, &pp)?;
+        let cached = cache_mark(&part.extra, &pp)?;
         out.push(user_part(part, &pp)?);
+        if cached {
+            out.push(cache_point());
+        }
     }
     Ok(out)
 }

@@ -8,7 +8,7 @@
 //! to the model as is). `tool_choice: "none"` has no Converse form: the tools are left out,
 //! unless the history holds tool calls, which Bedrock only accepts with `toolConfig` present.
 
-use super::messages;
+use super::messages::{self, cache_mark, cache_point};
 use crate::error::ApiError;
 use crate::formats::anthropic::request::{no_extra, parse, thinking, unsupported};
 use crate::formats::openai::chat::{self, ChatRequest};
@@ -133,7 +133,7 @@ fn tool_config(req: &ChatRequest, tools_seen: bool) -> Result<Option<Value>, Api
                 ))
             }
         };
-        no_extra(&t.extra, &p)?;
+        let cached = cache_mark(&t.extra, &p)?;
         no_extra(&f.extra, &format!("{p}.function"))?;
         let schema = f
             .parameters
@@ -145,6 +145,9 @@ fn tool_config(req: &ChatRequest, tools_seen: bool) -> Result<Option<Value>, Api
             spec["description"] = json!(d);
         }
         specs.push(json!({ "toolSpec": spec }));
+        if cached {
+            specs.push(cache_point());
+        }
     }
     let choice = match req.tool_choice.as_ref() {
         None | Some(Value::Null) => Some(json!({"auto": {}})),
@@ -211,6 +214,7 @@ mod tests {
             model: "m",
             default_max_tokens: 4096,
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
+            cache_points: false,
         };
         let t = from_chat(&serde_json::to_vec(&body).unwrap(), &opts)?;
         Ok(serde_json::from_slice(&t.body).unwrap())
@@ -273,6 +277,43 @@ mod tests {
             v["additionalModelRequestFields"]["thinking"],
             json!({"type": "enabled", "budget_tokens": 1024})
         );
+    }
+
+    #[test]
+    fn cache_marks_become_cache_points() {
+        let cc = json!({"type": "ephemeral"});
+        let v = translate(json!({"messages": [
+            {"role": "system", "content": "Long context.", "cache_control": cc},
+            {"role": "user", "content": [{"type": "text", "text": "doc", "cache_control": cc},
+                                         {"type": "text", "text": "question"}]}],
+            "tools": [{"type": "function", "function": {"name": "w"}, "cache_control": cc}]}))
+        .unwrap();
+        let point = json!({"cachePoint": {"type": "default"}});
+        assert_eq!(v["system"], json!([{"text": "Long context."}, point]));
+        assert_eq!(
+            v["messages"][0]["content"],
+            json!([{"text": "doc"}, point, {"text": "question"}])
+        );
+        assert_eq!(v["toolConfig"]["tools"][1], point);
+        // Through the pivot from an Anthropic client, marks survive only for Bedrock.
+        let ant = br#"{"model":"m","max_tokens":9,"system":[{"type":"text","text":"S","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":[{"type":"text","text":"Q","cache_control":{"type":"ephemeral"}}]}]}"#;
+        let mut opts = RequestOptions {
+            model: "m",
+            default_max_tokens: 0,
+            max_tokens_field: MaxTokensField::MaxCompletionTokens,
+            cache_points: true,
+        };
+        let chat = crate::formats::anthropic::request::to_chat(ant, &opts)
+            .unwrap()
+            .body;
+        let v: Value = serde_json::from_slice(&from_chat(&chat, &opts).unwrap().body).unwrap();
+        assert_eq!(v["system"][1], point);
+        assert_eq!(v["messages"][0]["content"][1], point);
+        opts.cache_points = false;
+        let chat = crate::formats::anthropic::request::to_chat(ant, &opts)
+            .unwrap()
+            .body;
+        assert!(!String::from_utf8_lossy(&chat).contains("cache_control"));
     }
 
     #[test]

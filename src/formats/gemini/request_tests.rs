@@ -7,6 +7,7 @@ const OPTS: RequestOptions<'static> = RequestOptions {
     model: "m",
     default_max_tokens: 4096,
     max_tokens_field: MaxTokensField::MaxCompletionTokens,
+    cache_points: false,
 };
 
 fn gemini(body: Value) -> Value {

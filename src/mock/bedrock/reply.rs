@@ -14,6 +14,7 @@ pub(in crate::mock) struct Reply {
     stop: &'static str,
     input: u64,
     cache_read: u64,
+    cache_write: u64,
     output: u64,
 }
 
@@ -90,23 +91,30 @@ impl Reply {
             (text, "tool_use", 3 + tools::tokens(&calls))
         };
         let prompt = prompt_tokens(body);
-        let cache_read = b.cached_tokens.map_or(0, |n| n.min(prompt));
+        // As the Anthropic mock does for `cache_control`: cache points read half the prompt
+        // from the cache and write a quarter; `x-mock-cached-tokens` reads that many.
+        let (cache_read, cache_write) = match b.cached_tokens {
+            Some(n) => (n.min(prompt), 0),
+            None if body.to_string().contains("\"cachePoint\"") => (prompt / 2, prompt / 4),
+            None => (0, 0),
+        };
         Reply {
             output: (out + thinking.len()) as u64,
             thinking,
             text,
             calls,
             stop,
-            input: prompt - cache_read,
+            input: prompt - cache_read - cache_write,
             cache_read,
+            cache_write,
         }
     }
 
     fn usage(&self) -> Obj {
-        let total = self.input + self.cache_read + self.output;
-        if self.cache_read > 0 {
+        let total = self.input + self.cache_read + self.cache_write + self.output;
+        if self.cache_read + self.cache_write > 0 {
             obj! {"inputTokens": self.input, "outputTokens": self.output, "totalTokens": total,
-            "cacheReadInputTokens": self.cache_read, "cacheWriteInputTokens": 0}
+            "cacheReadInputTokens": self.cache_read, "cacheWriteInputTokens": self.cache_write}
         } else {
             obj! {"inputTokens": self.input, "outputTokens": self.output, "totalTokens": total}
         }
