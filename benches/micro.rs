@@ -188,6 +188,7 @@ fn translate_whole(c: &mut Criterion) {
         model: "claude",
         default_max_tokens: 4096,
         max_tokens_field: MaxTokensField::MaxCompletionTokens,
+        cache_points: false,
     };
     let ctx = ReplyContext {
         client_model: "client-model",
