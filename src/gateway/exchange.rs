@@ -190,24 +190,14 @@ pub(super) async fn run(
                     .map_err(Handled::Abort);
             }
         };
-        let token = match backend.provider.tokens() {
-            None => None,
-            Some(ts) => match ts.token().await {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    // Not an attempt: nothing was sent. The next target is tried.
-                    log::warn!("backend {}: {e}", backend.name);
-                    st.metrics
-                        .upstream_failure(&backend.name, Failure::Credentials.label());
-                    ctx.error = Some(Failure::Credentials.label());
-                    no_token = Some(ApiError::credentials_unavailable(
-                        &backend.name,
-                        &e.to_string(),
-                    ));
-                    last = Failure::Credentials;
-                    continue;
-                }
-            },
+        let token = match access_token(st, backend).await {
+            Ok(t) => t,
+            // Not an attempt: nothing was sent. The next target is tried.
+            Err(e) => {
+                ctx.error = Some(Failure::Credentials.label());
+                (no_token, last) = (Some(e), Failure::Credentials);
+                continue;
+            }
         };
         ctx.attempts += 1;
         let sent = attempt(
@@ -250,6 +240,20 @@ pub(super) async fn run(
         _ => ApiError::upstream_unreachable(&model(ctx), ctx.attempts),
     }
     .into())
+}
+
+/// The backend's access token, when it has a token source (Vertex AI); a failure is logged and
+/// counted, and is the client's error if no other target answers.
+async fn access_token(st: &State, backend: &Backend) -> Result<Option<Arc<str>>, ApiError> {
+    let Some(ts) = backend.provider.tokens() else {
+        return Ok(None);
+    };
+    ts.token().await.map(Some).map_err(|e| {
+        log::warn!("backend {}: {e}", backend.name);
+        let label = Failure::Credentials.label();
+        st.metrics.upstream_failure(&backend.name, label);
+        ApiError::credentials_unavailable(&backend.name, &e.to_string())
+    })
 }
 
 fn status_label(status: u16) -> &'static str {
