@@ -4,9 +4,10 @@ use super::stream::stop_reason;
 use super::stream::WireUsage;
 use crate::error::ApiError;
 use crate::formats::openai::chat::ChatCompletion;
+use crate::formats::openai::reply::{self, append, ToolCallOut};
 use crate::formats::openai::stream::finish_reason;
 use crate::formats::{ids, FinishReason, ReplyContext, Str, Usage};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::borrow::Cow;
 
@@ -44,94 +45,9 @@ struct Message<'a> {
     usage: WireUsage,
 }
 
-#[derive(Serialize)]
-struct Completion<'a> {
-    id: String,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: [ChoiceOut<'a>; 1],
-    usage: UsageOut,
-}
-
-#[derive(Serialize)]
-struct ChoiceOut<'a> {
-    index: u32,
-    message: MessageOut<'a>,
-    logprobs: Option<()>,
-    finish_reason: &'static str,
-}
-
-#[derive(Serialize)]
-struct MessageOut<'a> {
-    role: &'static str,
-    /// Null when the reply has no text block at all, as OpenAI sends it.
-    content: Option<Cow<'a, str>>,
-    refusal: Option<()>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<ToolCallOut<'a>>,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    reasoning_content: Cow<'a, str>,
-}
-
-#[derive(Serialize)]
-struct ToolCallOut<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: FunctionOut<'a>,
-}
-
-#[derive(Serialize)]
-struct FunctionOut<'a> {
-    name: &'a str,
-    arguments: String,
-}
-
-/// OpenAI's `usage` for normalised usage.
-#[derive(Serialize)]
-pub(crate) struct UsageOut {
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    total_tokens: u64,
-    prompt_tokens_details: PromptDetailsOut,
-    completion_tokens_details: CompletionDetailsOut,
-}
-
-#[derive(Serialize)]
-struct PromptDetailsOut {
-    cached_tokens: u64,
-    cache_write_tokens: u64,
-}
-
-#[derive(Serialize)]
-struct CompletionDetailsOut {
-    reasoning_tokens: u64,
-}
-
-impl From<&Usage> for UsageOut {
-    fn from(u: &Usage) -> Self {
-        UsageOut {
-            prompt_tokens: u.input,
-            completion_tokens: u.output,
-            total_tokens: u.total(),
-            prompt_tokens_details: PromptDetailsOut {
-                cached_tokens: u.cached_input,
-                cache_write_tokens: u.cache_creation,
-            },
-            completion_tokens_details: CompletionDetailsOut {
-                reasoning_tokens: u.reasoning,
-            },
-        }
-    }
-}
-
-/// Appends `s` to `acc`, borrowing when it is the only piece.
-fn append<'a>(acc: &mut Option<Cow<'a, str>>, s: Cow<'a, str>) {
-    match acc {
-        None => *acc = Some(s),
-        Some(a) => a.to_mut().push_str(&s),
-    }
+/// A block's string field, borrowed from the upstream body ("" when absent).
+fn field<'a>(f: &Option<Str<'a>>) -> Cow<'a, str> {
+    f.as_ref().map_or(Cow::Borrowed(""), |t| t.0.clone())
 }
 
 /// An Anthropic Message → an OpenAI chat completion.
@@ -142,58 +58,33 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
     let mut tool_calls = Vec::new();
     for b in &r.content {
         match &*b.kind.0 {
-            "text" => append(
-                &mut text,
-                b.text.as_ref().map_or(Cow::Borrowed(""), |t| t.0.clone()),
-            ),
-            "thinking" => append(
-                &mut reasoning,
-                b.thinking
+            "text" => append(&mut text, field(&b.text)),
+            "thinking" => append(&mut reasoning, field(&b.thinking)),
+            "tool_use" => tool_calls.push(ToolCallOut::new(
+                field(&b.id),
+                field(&b.name),
+                b.input
                     .as_ref()
-                    .map_or(Cow::Borrowed(""), |t| t.0.clone()),
-            ),
-            "tool_use" => tool_calls.push(ToolCallOut {
-                id: b.id.as_ref().map_or("", |s| &s.0),
-                kind: "function",
-                function: FunctionOut {
-                    name: b.name.as_ref().map_or("", |s| &s.0),
-                    arguments: b
-                        .input
-                        .as_ref()
-                        .map_or_else(|| "{}".into(), Value::to_string),
-                },
-            }),
+                    .map_or_else(|| "{}".into(), Value::to_string),
+            )),
             _ => {}
         }
     }
     let mut usage = Usage::default();
     r.usage.apply(&mut usage);
     let finish = match r.stop_reason.as_ref().map(|s| stop_reason(&s.0)) {
-        Some(FinishReason::Length) => "length",
-        Some(FinishReason::ToolCalls) => "tool_calls",
-        Some(FinishReason::ContentFilter) => "content_filter",
-        _ => "stop",
+        Some(FinishReason::StopSequence) | None => FinishReason::Stop,
+        Some(f) => f,
     };
-    let out = Completion {
+    let out = reply::Reply {
         id: ids::chat(r.id.as_ref().map_or("", |s| &s.0)),
-        object: "chat.completion",
-        created: ctx.created,
-        model: ctx.client_model,
-        choices: [ChoiceOut {
-            index: 0,
-            message: MessageOut {
-                role: "assistant",
-                content: text,
-                refusal: None,
-                tool_calls,
-                reasoning_content: reasoning.unwrap_or_default(),
-            },
-            logprobs: None,
-            finish_reason: finish,
-        }],
-        usage: UsageOut::from(&usage),
+        text,
+        reasoning,
+        tool_calls,
+        finish,
+        usage,
     };
-    Ok((serde_json::to_vec(&out).map_err(unreadable)?, usage))
+    Ok((out.to_json(ctx).map_err(unreadable)?, usage))
 }
 
 /// An OpenAI chat completion → an Anthropic Message.

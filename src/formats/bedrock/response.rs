@@ -2,10 +2,10 @@
 
 use super::{stop_reason, WireUsage};
 use crate::error::ApiError;
-use crate::formats::anthropic::response::UsageOut;
+use crate::formats::openai::reply::{self, append, ToolCallOut};
 use crate::formats::{FinishReason, ReplyContext, Usage};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -71,52 +71,43 @@ fn fresh_id() -> String {
 
 pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
     let r: Reply = serde_json::from_slice(body).map_err(unreadable)?;
-    let (mut text, mut reasoning, mut calls) = (None::<String>, String::new(), Vec::new());
+    let (mut text, mut reasoning, mut tool_calls) = (None, None, Vec::new());
     let blocks = r.output.and_then(|o| o.message).map(|m| m.content);
     for b in blocks.into_iter().flatten() {
         if let Some(t) = b.text {
-            text.get_or_insert_with(String::new).push_str(&t);
+            append(&mut text, t.into());
         } else if let Some(u) = b.tool_use {
             let args = if u.input.is_null() {
                 "{}".into()
             } else {
                 u.input.to_string()
             };
-            calls.push(json!({"id": u.tool_use_id, "type": "function",
-                "function": {"name": u.name, "arguments": args}}));
+            tool_calls.push(ToolCallOut::new(u.tool_use_id.into(), u.name.into(), args));
         } else if let Some(t) = b.reasoning_content.and_then(|r| r.reasoning_text) {
-            reasoning.push_str(&t.text);
+            append(&mut reasoning, t.text.into());
         }
     }
     let finish = match r.stop_reason.as_deref().map(stop_reason) {
-        _ if !calls.is_empty() => "tool_calls",
-        Some(FinishReason::Length) => "length",
-        Some(FinishReason::ToolCalls) => "tool_calls",
-        Some(FinishReason::ContentFilter) => "content_filter",
-        _ => "stop",
+        _ if !tool_calls.is_empty() => FinishReason::ToolCalls,
+        Some(FinishReason::StopSequence) | None => FinishReason::Stop,
+        Some(f) => f,
     };
     let usage = r.usage.normalise();
-    let mut message = json!({"role": "assistant", "content": text, "refusal": null});
-    if !calls.is_empty() {
-        message["tool_calls"] = Value::Array(calls);
-    }
-    if !reasoning.is_empty() {
-        message["reasoning_content"] = json!(reasoning);
-    }
-    let out = json!({
-        "id": fresh_id(),
-        "object": "chat.completion",
-        "created": ctx.created,
-        "model": ctx.client_model,
-        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
-        "usage": UsageOut::from(&usage),
-    });
-    Ok((serde_json::to_vec(&out).map_err(unreadable)?, usage))
+    let out = reply::Reply {
+        id: fresh_id(),
+        text,
+        reasoning,
+        tool_calls,
+        finish,
+        usage,
+    };
+    Ok((out.to_json(ctx).map_err(unreadable)?, usage))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const CTX: ReplyContext<'static> = ReplyContext {
         client_model: "client",

@@ -8,9 +8,9 @@
 
 use super::wire::{self, UsageMetadata};
 use crate::error::ApiError;
-use crate::formats::anthropic::response::UsageOut;
+use crate::formats::openai::reply::{self, append, ToolCallOut};
 use crate::formats::{ids, FinishReason, ReplyContext, Str, Usage};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
@@ -74,67 +74,6 @@ struct Feedback<'a> {
     block_reason: Option<Str<'a>>,
 }
 
-#[derive(Serialize)]
-struct Completion<'a> {
-    id: String,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: [ChoiceOut<'a>; 1],
-    usage: UsageOut,
-}
-
-#[derive(Serialize)]
-struct ChoiceOut<'a> {
-    index: u32,
-    message: MessageOut<'a>,
-    logprobs: Option<()>,
-    finish_reason: &'static str,
-}
-
-#[derive(Serialize)]
-struct MessageOut<'a> {
-    role: &'static str,
-    /// Null when the reply has no text, as OpenAI sends it.
-    content: Option<Cow<'a, str>>,
-    refusal: Option<()>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<ToolCallOut<'a>>,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    reasoning_content: Cow<'a, str>,
-}
-
-#[derive(Serialize)]
-struct ToolCallOut<'a> {
-    id: String,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: FunctionOut<'a>,
-}
-
-#[derive(Serialize)]
-struct FunctionOut<'a> {
-    name: Cow<'a, str>,
-    arguments: String,
-}
-
-/// Appends `s` to `acc`, borrowing when it is the only piece.
-fn append<'a>(acc: &mut Option<Cow<'a, str>>, s: Cow<'a, str>) {
-    match acc {
-        None => *acc = Some(s),
-        Some(a) => a.to_mut().push_str(&s),
-    }
-}
-
-fn finish_str(r: FinishReason) -> &'static str {
-    match r {
-        FinishReason::Length => "length",
-        FinishReason::ToolCalls => "tool_calls",
-        FinishReason::ContentFilter => "content_filter",
-        FinishReason::Stop | FinishReason::StopSequence => "stop",
-    }
-}
-
 /// A Gemini `GenerateContentResponse` → an OpenAI chat completion.
 pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
     let r: Reply<'_> = serde_json::from_slice(body).map_err(unreadable)?;
@@ -167,14 +106,8 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
                     .map_or(Cow::Borrowed("{}"), |a| wire::compact(a.get()));
                 let index = u32::try_from(tool_calls.len()).unwrap_or(u32::MAX);
                 let sig = p.thought_signature.as_ref().map(|s| &*s.0);
-                tool_calls.push(ToolCallOut {
-                    id: wire::tool_call_id(response_id, index, &call.name.0, &args, sig),
-                    kind: "function",
-                    function: FunctionOut {
-                        name: call.name.0,
-                        arguments: args.into_owned(),
-                    },
-                });
+                let id = wire::tool_call_id(response_id, index, &call.name.0, &args, sig);
+                tool_calls.push(ToolCallOut::new(id.into(), call.name.0, args.into_owned()));
             } else if let Some(t) = p.text {
                 let acc = if p.thought == Some(true) {
                     &mut reasoning
@@ -187,26 +120,15 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
     }
     let reason = wire::final_reason(reason, !tool_calls.is_empty());
     let usage = r.usage_metadata.unwrap_or_default().normalise();
-    let out = Completion {
+    let out = reply::Reply {
         id: ids::chat(response_id),
-        object: "chat.completion",
-        created: ctx.created,
-        model: ctx.client_model,
-        choices: [ChoiceOut {
-            index: 0,
-            message: MessageOut {
-                role: "assistant",
-                content: text,
-                refusal: None,
-                tool_calls,
-                reasoning_content: reasoning.unwrap_or_default(),
-            },
-            logprobs: None,
-            finish_reason: finish_str(reason),
-        }],
-        usage: UsageOut::from(&usage),
+        text,
+        reasoning,
+        tool_calls,
+        finish: reason,
+        usage,
     };
-    Ok((serde_json::to_vec(&out).map_err(unreadable)?, usage))
+    Ok((out.to_json(ctx).map_err(unreadable)?, usage))
 }
 
 #[cfg(test)]

@@ -5,4 +5,5 @@
 pub mod chat;
 pub mod embeddings;
 pub mod error;
+pub(crate) mod reply;
 pub mod stream;
