@@ -1,64 +1,11 @@
-//! Golden translation fixtures: one directory per case in `tests/golden/`, each input with the
-//! output expected in the other format. `GOLDEN_UPDATE=1` rewrites the expected files (read
-//! them before committing: a wrong golden is worse than none).
+//! Golden translation fixtures between OpenAI chat and Anthropic Messages (the harness is
+//! `tests/common/golden.rs`; `GOLDEN_UPDATE=1` regenerates).
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use tollgate::formats::{
-    translate_request, translate_response, Format, MaxTokensField, ReplyContext, RequestOptions,
-};
+#[path = "common/golden.rs"]
+mod golden;
 
-const CASES: [&str; 10] = [
-    "text",
-    "system",
-    "multi_turn",
-    "image",
-    "tools",
-    "parallel_tools",
-    "tool_results",
-    "json_schema",
-    "stop",
-    "thinking",
-];
-
-fn dir(case: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(case)
-}
-
-/// Translates `input` (if the case has it) and compares with `expected`.
-fn check(case: &str, input: &str, expected: &str, translate: impl Fn(&[u8]) -> Vec<u8>) -> bool {
-    let Ok(body) = std::fs::read(dir(case).join(input)) else {
-        return false;
-    };
-    let got: Value = serde_json::from_slice(&translate(&body)).unwrap();
-    let path = dir(case).join(expected);
-    if std::env::var_os("GOLDEN_UPDATE").is_some() {
-        let text = serde_json::to_string_pretty(&got).unwrap() + "\n";
-        std::fs::write(&path, text).unwrap();
-    }
-    let want: Value = serde_json::from_slice(
-        &std::fs::read(&path).unwrap_or_else(|_| panic!("{} is missing", path.display())),
-    )
-    .unwrap();
-    assert_eq!(got, want, "{case}: {input} → {expected}");
-    true
-}
-
-fn opts() -> RequestOptions<'static> {
-    RequestOptions {
-        model: "target-model",
-        default_max_tokens: 4096,
-        max_tokens_field: MaxTokensField::MaxCompletionTokens,
-        cache_points: false,
-    }
-}
-
-const CTX: ReplyContext<'static> = ReplyContext {
-    client_model: "client-model",
-    created: 1_700_000_000,
-};
+use golden::{check, json, opts, CASES, CTX};
+use tollgate::formats::{translate_request, translate_response, Format};
 
 #[test]
 fn requests() {
@@ -68,9 +15,11 @@ fn requests() {
             "chat.request.json",
             "anthropic.request.expected.json",
             |b| {
-                translate_request(Format::OpenAi, Format::Anthropic, b, &opts())
-                    .unwrap()
-                    .body
+                json(
+                    &translate_request(Format::OpenAi, Format::Anthropic, b, &opts())
+                        .unwrap()
+                        .body,
+                )
             },
         );
         let b = check(
@@ -78,9 +27,11 @@ fn requests() {
             "anthropic.request.json",
             "chat.request.expected.json",
             |b| {
-                translate_request(Format::Anthropic, Format::OpenAi, b, &opts())
-                    .unwrap()
-                    .body
+                json(
+                    &translate_request(Format::Anthropic, Format::OpenAi, b, &opts())
+                        .unwrap()
+                        .body,
+                )
             },
         );
         assert!(a && b, "{case}: both request fixtures are expected");
@@ -96,9 +47,11 @@ fn responses() {
             "anthropic.response.json",
             "chat.response.expected.json",
             |b| {
-                translate_response(Format::Anthropic, Format::OpenAi, b, &CTX)
-                    .unwrap()
-                    .0
+                json(
+                    &translate_response(Format::Anthropic, Format::OpenAi, b, &CTX)
+                        .unwrap()
+                        .0,
+                )
             },
         );
         let b = check(
@@ -106,9 +59,11 @@ fn responses() {
             "chat.response.json",
             "anthropic.response.expected.json",
             |b| {
-                translate_response(Format::OpenAi, Format::Anthropic, b, &CTX)
-                    .unwrap()
-                    .0
+                json(
+                    &translate_response(Format::OpenAi, Format::Anthropic, b, &CTX)
+                        .unwrap()
+                        .0,
+                )
             },
         );
         checked += usize::from(a) + usize::from(b);
