@@ -50,17 +50,9 @@ pub(crate) fn join(path: &str, key: &str) -> String {
 
 /// OpenAI fields that are fine at their neutral value, or have no effect on the reply.
 fn check_chat_extras(extra: &Map<String, Value>) -> Result<(), ApiError> {
-    const IGNORED: [&str; 6] = [
-        "store",
-        "metadata",
-        "service_tier",
-        "prompt_cache_key",
-        "safety_identifier",
-        "verbosity",
-    ];
     for (k, v) in extra {
         let neutral = v.is_null()
-            || IGNORED.contains(&k.as_str())
+            || chat::NO_EFFECT_FIELDS.contains(&k.as_str())
             || match k.as_str() {
                 "n" => v.as_u64() == Some(1),
                 "logprobs" => v == &json!(false),
@@ -193,7 +185,10 @@ fn convert_messages(msgs: &[chat::Message]) -> Result<Converted<'_>, ApiError> {
 }
 
 /// The text of a message that may only hold text (system, developer, tool).
-fn text_only<'a>(content: Option<&'a Content>, p: &str) -> Result<Cow<'a, str>, ApiError> {
+pub(crate) fn text_only<'a>(
+    content: Option<&'a Content>,
+    p: &str,
+) -> Result<Cow<'a, str>, ApiError> {
     match content {
         None => Ok(Cow::Borrowed("")),
         Some(Content::Text(s)) => Ok(Cow::Borrowed(s)),

@@ -19,16 +19,8 @@ const WHO: &str = "for this model's provider (Bedrock).";
 
 /// The untyped OpenAI fields: fine at their neutral value, ignored, or a 400.
 fn check_extras(extra: &Map<String, Value>) -> Result<(), ApiError> {
-    const IGNORED: [&str; 6] = [
-        "store",
-        "metadata",
-        "service_tier",
-        "prompt_cache_key",
-        "safety_identifier",
-        "verbosity",
-    ];
     for (k, v) in extra {
-        if v.is_null() || IGNORED.contains(&k.as_str()) {
+        if v.is_null() || chat::NO_EFFECT_FIELDS.contains(&k.as_str()) {
             continue;
         }
         let neutral = match k.as_str() {

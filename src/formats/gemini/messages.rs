@@ -4,7 +4,7 @@
 use super::types::{Blob, Call, CallResult, FileRef, OutContent, OutPart};
 use super::wire;
 use crate::error::ApiError;
-use crate::formats::anthropic::request::{arguments, no_extra, unsupported};
+use crate::formats::anthropic::request::{arguments, no_extra, text_only, unsupported};
 use crate::formats::openai::chat::{self, Content, Part};
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -49,30 +49,6 @@ pub(super) fn convert(msgs: &[chat::Message]) -> Result<Converted<'_>, ApiError>
         }
     }
     Ok((system, contents))
-}
-
-/// The text of a message that may only hold text (system, developer, tool).
-fn text_only<'a>(content: Option<&'a Content>, p: &str) -> Result<Cow<'a, str>, ApiError> {
-    match content {
-        None => Ok(Cow::Borrowed("")),
-        Some(Content::Text(s)) => Ok(Cow::Borrowed(s)),
-        Some(Content::Parts(parts)) => {
-            let mut s = Cow::Borrowed("");
-            for (j, part) in parts.iter().enumerate() {
-                match (&*part.kind, &part.text) {
-                    ("text", Some(t)) if s.is_empty() => s = Cow::Borrowed(t),
-                    ("text", Some(t)) => s.to_mut().push_str(t),
-                    _ => {
-                        return Err(unsupported(
-                            format!("{p}.content[{j}].type"),
-                            "must be text in this message.",
-                        ))
-                    }
-                }
-            }
-            Ok(s)
-        }
-    }
 }
 
 fn user_parts<'a>(content: Option<&'a Content>, p: &str) -> Result<Vec<OutPart<'a>>, ApiError> {

@@ -36,17 +36,9 @@ struct Extras {
 
 /// Reads the untyped OpenAI fields: mapped, fine at their neutral value, ignored, or a 400.
 fn extras(extra: &Map<String, Value>) -> Result<Extras, ApiError> {
-    const IGNORED: [&str; 6] = [
-        "store",
-        "metadata",
-        "service_tier",
-        "prompt_cache_key",
-        "safety_identifier",
-        "verbosity",
-    ];
     let mut out = Extras::default();
     for (k, v) in extra {
-        if v.is_null() || IGNORED.contains(&k.as_str()) {
+        if v.is_null() || chat::NO_EFFECT_FIELDS.contains(&k.as_str()) {
             continue;
         }
         let ok = match k.as_str() {

@@ -7,6 +7,17 @@ use serde_json::{Map, Value};
 
 pub type Extra = Map<String, Value>;
 
+/// OpenAI request fields with no effect on the reply itself (storage, billing and routing hints,
+/// verbosity), accepted and ignored when the request is translated to another API.
+pub const NO_EFFECT_FIELDS: [&str; 6] = [
+    "store",
+    "metadata",
+    "service_tier",
+    "prompt_cache_key",
+    "safety_identifier",
+    "verbosity",
+];
+
 #[derive(Deserialize)]
 pub struct ChatRequest {
     pub model: Option<String>,
