@@ -1,27 +1,14 @@
-//! `tollgate mock`'s Bedrock and Vertex AI parts on their own: SigV4 checked as AWS does
-//! (403 in Bedrock's shape), ConverseStream frames with valid CRCs, the Vertex token endpoint
-//! verifying JWT assertions and issuing short-lived tokens, and Vertex paths refusing expired
-//! or forged ones.
+//! `tollgate mock`'s Bedrock part on its own: SigV4 checked as AWS does (403 in Bedrock's
+//! shape) and ConverseStream frames with valid CRCs. Vertex's part is in `mock_vertex.rs`.
 
 mod common;
 
 use common::*;
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 use tollgate::stream::eventstream::FrameDecoder;
 
 const CONVERSE: &str = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse";
-const SA: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/vertex/service-account.json"
-);
-const PUBLIC_KEY: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/vertex/public.pem"
-);
-const CLAUDE: &str =
-    "/v1/projects/p/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5@20250929";
 
 fn converse() -> Value {
     json!({"messages": [{"role": "user", "content": [{"text": "Hi"}]}],
@@ -146,81 +133,5 @@ async fn bedrock_streams_crc_checked_frames_and_exceptions() {
             "event:contentBlockDelta",
             "exception:throttlingException"
         ]
-    );
-}
-
-fn assertion(key_pem: &[u8], exp_offset: i64) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let claims = json!({"iss": "t@x.iam.gserviceaccount.com", "aud": "http://mock/token",
-        "scope": "https://www.googleapis.com/auth/cloud-platform",
-        "iat": now - 10, "exp": now + exp_offset});
-    let key = EncodingKey::from_rsa_pem(key_pem).unwrap();
-    encode(&Header::new(Algorithm::RS256), &claims, &key).unwrap()
-}
-
-fn sa_key() -> Vec<u8> {
-    let sa: Value = serde_json::from_slice(&std::fs::read(SA).unwrap()).unwrap();
-    sa["private_key"].as_str().unwrap().as_bytes().to_vec()
-}
-
-async fn token(m: &Proc, jwt: &str) -> (u16, Value) {
-    let form =
-        format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={jwt}");
-    let r = client()
-        .post(format!("{}/token", m.url()))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
-#[tokio::test]
-async fn vertex_tokens_are_issued_for_valid_assertions_and_expire() {
-    let m = mock(
-        "vertex",
-        &["--vertex-public-key", PUBLIC_KEY, "--vertex-token-ttl", "1"],
-    );
-    let (status, v) = token(&m, &assertion(&sa_key(), 3500)).await;
-    assert_eq!(status, 200, "{v}");
-    assert_eq!(v["token_type"], "Bearer");
-    let t = v["access_token"].as_str().unwrap().to_string();
-
-    // Expired, or signed by another key: refused as Google refuses.
-    let (status, v) = token(&m, &assertion(&sa_key(), -5)).await;
-    assert_eq!((status, v["error"].as_str()), (400, Some("invalid_grant")));
-    let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let forged = encode(
-        &Header::new(Algorithm::ES256),
-        &json!({"exp": 4_000_000_000u64}),
-        &EncodingKey::from_ec_pem(other.serialize_pem().as_bytes()).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(token(&m, &forged).await.0, 400);
-
-    let body = json!({"anthropic_version": "vertex-2023-10-16", "max_tokens": 5,
-        "messages": [{"role": "user", "content": "Hi"}]});
-    let call = |t: String| {
-        client()
-            .post(format!("{}{CLAUDE}:rawPredict", m.url()))
-            .bearer_auth(t)
-            .json(&body)
-            .send()
-    };
-    let r = call(t.clone()).await.unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap()["type"], "message");
-    let forged = format!("{}0", t);
-    assert_eq!(call(forged).await.unwrap().status(), 401);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let r = call(t).await.unwrap();
-    assert_eq!(r.status(), 401);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"]["status"],
-        "UNAUTHENTICATED"
     );
 }

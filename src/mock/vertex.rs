@@ -5,8 +5,9 @@
 //! With `--vertex-public-key`, `/token` verifies each assertion's RS256 signature with that key,
 //! its expiry, audience and scope, and issues tokens that live `--vertex-token-ttl` seconds;
 //! the Vertex paths (here and the Gemini ones) then take only a live token it issued. Tokens are
-//! self-verifying (`ya29.mock.{expiry}.{mac}`, the MAC keyed by a per-process secret), so the
-//! mock keeps no state. Without the key, `/token` answers 404 and any bearer token is taken.
+//! self-verifying (`ya29.mock.{expiry in unix ms}.{mac}`, the MAC keyed by a per-process
+//! secret), so the mock keeps no state; milliseconds make a token live exactly its TTL. Without
+//! the key, `/token` answers 404 and any bearer token is taken; an unreadable key is a 500.
 
 use super::{header_str, send_json, Behaviour, MockSettings, Request};
 use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
@@ -40,6 +41,13 @@ fn secret() -> u64 {
     *SECRET.get_or_init(|| fastrand::u64(..))
 }
 
+/// Now in unix milliseconds: token expiries are kept to the millisecond.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 fn mac(expiry: u64) -> String {
     let d = Sha256::digest(format!("{}:{expiry}", secret()).as_bytes());
     hex::encode(&d[..12])
@@ -61,7 +69,7 @@ pub(super) fn bearer_ok(s: &ServerSession, set: &MockSettings) -> bool {
         return false;
     };
     let expiry: u64 = expiry.parse().unwrap_or(0);
-    m == mac(expiry) && expiry > super::now()
+    m == mac(expiry) && expiry > now_ms()
 }
 
 /// Google's 401 for a missing, forged or expired token.
@@ -91,9 +99,12 @@ fn form_value<'a>(body: &'a str, name: &str) -> Option<&'a str> {
 /// Checks the JWT-bearer grant; `Err` is Google's `error_description`.
 fn grant(body: &[u8], set: &MockSettings, key: &DecodingKey) -> Result<u64, &'static str> {
     let body = std::str::from_utf8(body).map_err(|_| "Invalid request")?;
-    if form_value(body, "grant_type")
-        != Some("urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer")
-    {
+    let jwt_bearer = [
+        "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    ];
+    let grant_type = form_value(body, "grant_type");
+    if !grant_type.is_some_and(|g| jwt_bearer.contains(&g)) {
         return Err("Invalid grant_type");
     }
     let assertion = form_value(body, "assertion").ok_or("Missing required parameter: assertion")?;
@@ -113,19 +124,23 @@ fn grant(body: &[u8], set: &MockSettings, key: &DecodingKey) -> Result<u64, &'st
     if !claims.scope.split(' ').any(|s| s == SCOPE) {
         return Err("Invalid OAuth scope or ID token audience provided.");
     }
-    Ok(super::now() + set.vertex_token_ttl)
+    Ok(now_ms().saturating_add(set.vertex_token_ttl.saturating_mul(1000)))
 }
 
 async fn token(s: &mut ServerSession, req: &Request, set: &MockSettings) -> bool {
-    let key = set
-        .vertex_public_key
-        .as_deref()
-        .and_then(|path| std::fs::read(path).ok())
-        .and_then(|pem| DecodingKey::from_rsa_pem(&pem).ok());
-    let Some(key) = key else {
+    let Some(path) = set.vertex_public_key.as_deref() else {
         let body = obj! {"error": "not_found",
         "error_description": "the mock has no token endpoint without --vertex-public-key"};
         return send_json(s, 404, &body, &req.common, None, &[]).await;
+    };
+    // Read per request: it is a mock, and a test may rewrite the file.
+    let key = std::fs::read(path)
+        .ok()
+        .and_then(|pem| DecodingKey::from_rsa_pem(&pem).ok());
+    let Some(key) = key else {
+        let body = obj! {"error": "internal_failure",
+        "error_description": format!("the mock cannot read an RSA public key from `{path}`")};
+        return send_json(s, 500, &body, &req.common, None, &[]).await;
     };
     match grant(&req.body, set, &key) {
         Ok(expiry) => {
@@ -177,10 +192,14 @@ async fn claude(s: &mut ServerSession, mut req: Request, b: &Behaviour) -> bool 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use serde_json::json;
+
+    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vertex/");
 
     #[test]
     fn tokens_verify_themselves() {
-        let expiry = super::super::now() + 60;
+        let expiry = now_ms() + 60_000;
         let m = mac(expiry);
         assert_eq!(m.len(), 24);
         assert_ne!(m, mac(expiry + 1));
@@ -188,5 +207,50 @@ mod tests {
             form_value("a=1&assertion=x.y.z", "assertion"),
             Some("x.y.z")
         );
+    }
+
+    fn form(claims: Value, grant_type: &str) -> String {
+        let sa: Value =
+            serde_json::from_slice(&std::fs::read(format!("{DIR}service-account.json")).unwrap())
+                .unwrap();
+        let pem = sa["private_key"].as_str().unwrap().as_bytes();
+        let key = EncodingKey::from_rsa_pem(pem).unwrap();
+        let jwt = encode(&Header::new(Algorithm::RS256), &claims, &key).unwrap();
+        format!("grant_type={grant_type}&assertion={jwt}")
+    }
+
+    #[test]
+    fn grants_check_signature_expiry_audience_and_scope() {
+        let pem = std::fs::read(format!("{DIR}public.pem")).unwrap();
+        let key = DecodingKey::from_rsa_pem(&pem).unwrap();
+        let set = MockSettings {
+            vertex_token_ttl: 7,
+            ..MockSettings::default()
+        };
+        let now = super::super::now();
+        let claims = |aud: &str, scope: &str, exp: u64| json!({"iss": "a@b", "aud": aud, "scope": scope, "iat": now - 5, "exp": exp});
+        let check = |c: Value, g: &str| grant(form(c, g).as_bytes(), &set, &key);
+        let jwt_bearer = "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer";
+        let expiry = check(claims("http://x/token", SCOPE, now + 600), jwt_bearer).unwrap();
+        assert!(expiry.abs_diff(now_ms() + 7000) < 2000, "{expiry}");
+        let plain = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+        assert!(check(claims("http://x/token", SCOPE, now + 600), plain).is_ok());
+        let expired = check(claims("http://x/token", SCOPE, now - 1), jwt_bearer);
+        assert!(expired
+            .unwrap_err()
+            .starts_with("Invalid JWT: Token must be a short-lived"));
+        let too_long = check(claims("http://x/token", SCOPE, now + 7200), jwt_bearer);
+        assert!(too_long.unwrap_err().contains("short-lived"));
+        assert!(check(claims("http://x/other", SCOPE, now + 600), jwt_bearer).is_err());
+        let scope = check(claims("http://x/token", "openid", now + 600), jwt_bearer);
+        assert!(scope.unwrap_err().contains("scope"));
+        let wrong = check(claims("http://x/token", SCOPE, now + 600), "password");
+        assert_eq!(wrong, Err("Invalid grant_type"));
+        let garbage = grant(
+            b"grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=a.b.c",
+            &set,
+            &key,
+        );
+        assert_eq!(garbage, Err("Invalid JWT Signature."));
     }
 }
