@@ -229,6 +229,30 @@ pub fn translate_response(
     }
 }
 
+/// The usage in a complete reply that passed through in the client's API (OpenAI's or
+/// Anthropic's); `None` when the body has none or cannot be read.
+pub fn reply_usage(format: Format, body: &[u8]) -> Option<Usage> {
+    #[derive(serde::Deserialize)]
+    struct Reply<U> {
+        usage: Option<U>,
+    }
+    match format {
+        Format::OpenAi => serde_json::from_slice::<Reply<openai::stream::WireUsage>>(body)
+            .ok()?
+            .usage
+            .map(|u| u.normalise()),
+        Format::Anthropic => {
+            let w = serde_json::from_slice::<Reply<anthropic::stream::WireUsage>>(body)
+                .ok()?
+                .usage?;
+            let mut u = Usage::default();
+            w.apply(&mut u);
+            Some(u)
+        }
+        _ => None,
+    }
+}
+
 /// Reads a provider's error reply into a shape-neutral error.
 pub fn parse_error(from: Format, status: u16, body: &[u8]) -> ApiError {
     match from {

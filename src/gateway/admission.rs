@@ -14,14 +14,38 @@ pub struct Probe {
     pub model: String,
     /// Byte range of the `model` value (with its quotes) in the body, for the override splice.
     pub model_span: Range<usize>,
+    pub stream: bool,
+    /// `stream_options` is present (`include_usage` says whether usage was asked for).
+    pub has_stream_options: bool,
+    /// OpenAI's `stream_options.include_usage`.
+    pub include_usage: bool,
+    /// The output cap the client set (`max_tokens`, `max_completion_tokens`,
+    /// `max_output_tokens`), for the limits' reservation.
+    pub max_tokens: Option<u64>,
 }
 
 pub fn probe(body: &[u8]) -> Result<Probe, ApiError> {
     #[derive(Deserialize)]
+    struct Options {
+        include_usage: Option<bool>,
+    }
+    #[derive(Deserialize)]
     struct Fields<'a> {
         #[serde(borrow)]
         model: Option<&'a RawValue>,
+        // Raw, so a wrongly typed value is left for the provider's or translator's own error.
+        #[serde(borrow)]
+        stream: Option<&'a RawValue>,
+        #[serde(borrow)]
+        stream_options: Option<&'a RawValue>,
+        #[serde(borrow)]
+        max_tokens: Option<&'a RawValue>,
+        #[serde(borrow)]
+        max_completion_tokens: Option<&'a RawValue>,
+        #[serde(borrow)]
+        max_output_tokens: Option<&'a RawValue>,
     }
+    let number = |v: Option<&RawValue>| v.and_then(|v| v.get().parse::<u64>().ok());
     let fields: Fields<'_> = serde_json::from_slice(body).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
@@ -48,6 +72,16 @@ pub fn probe(body: &[u8]) -> Result<Probe, ApiError> {
     Ok(Probe {
         model: model.into_owned(),
         model_span: start..start + text.len(),
+        stream: fields.stream.is_some_and(|v| v.get() == "true"),
+        has_stream_options: fields.stream_options.is_some_and(|v| v.get() != "null"),
+        include_usage: fields
+            .stream_options
+            .and_then(|o| serde_json::from_str::<Options>(o.get()).ok())
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
+        max_tokens: number(fields.max_completion_tokens)
+            .or(number(fields.max_tokens))
+            .or(number(fields.max_output_tokens)),
     })
 }
 
@@ -71,6 +105,19 @@ mod tests {
         let p = probe(b).unwrap();
         assert_eq!(p.model, "gpt-4o");
         assert_eq!(&b[p.model_span.clone()], br#""gpt-4o""#);
+    }
+
+    #[test]
+    fn reads_stream_usage_and_output_cap_leniently() {
+        let p = probe(br#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"max_tokens":50}"#).unwrap();
+        assert!(p.stream && p.has_stream_options && p.include_usage);
+        assert_eq!(p.max_tokens, Some(50));
+        let p = probe(br#"{"model":"m","stream":"yes","stream_options":{},"max_completion_tokens":7,"max_tokens":9}"#).unwrap();
+        assert!(!p.stream && p.has_stream_options && !p.include_usage);
+        assert_eq!(p.max_tokens, Some(7));
+        let p = probe(br#"{"model":"m","stream_options":null,"max_tokens":-1}"#).unwrap();
+        assert!(!p.has_stream_options);
+        assert_eq!(p.max_tokens, None);
     }
 
     #[test]

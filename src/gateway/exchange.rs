@@ -24,6 +24,10 @@ pub(super) struct Request {
     /// Where `model` sits in `body`, for the override splice.
     pub model_span: Range<usize>,
     pub client_model: Arc<str>,
+    pub stream: bool,
+    /// OpenAI clients: `stream_options` is in the body, and whether it asks for usage.
+    pub has_stream_options: bool,
+    pub include_usage: bool,
 }
 
 /// One target's upstream request.
@@ -61,6 +65,7 @@ fn plan(
         include_usage,
         client_model: req.client_model.clone(),
         embed: None,
+        strip_usage: false,
     };
     let base = backend.base_path();
     if req.front == Front::Embeddings && p.format() != Format::OpenAi {
@@ -89,11 +94,18 @@ fn plan(
             let (b, s) = adapted?;
             (body, stream) = (Bytes::from(b), s);
         }
+        let mut r = reply(client, false);
+        if asks_for_usage(req, client) {
+            // Billing needs the usage chunk; the client gets it only if it asked.
+            if let Some(b) = formats::openai::usage::ask_for_usage(&body, req.has_stream_options) {
+                (body, r.strip_usage) = (b, true);
+            }
+        }
         return Ok(Planned::Send(Plan {
             path: p.path(base, op, model, client_hdr.uri.query(), stream),
             body,
             translated: false,
-            reply: reply(client, false),
+            reply: r,
         }));
     }
     let t = formats::translate_request(client, p.format(), &req.body, &p.request_options(model))?;
@@ -107,6 +119,14 @@ fn plan(
         translated: true,
         reply: reply(p.format(), t.include_usage),
     }))
+}
+
+/// An OpenAI stream passing through that did not ask for its usage chunk.
+fn asks_for_usage(req: &Request, client: Format) -> bool {
+    client == Format::OpenAi
+        && req.stream
+        && !req.include_usage
+        && matches!(req.front, Front::Chat | Front::Completions)
 }
 
 /// A front the backend does not serve: token counts are estimated here, the rest is a 400.
@@ -182,6 +202,11 @@ pub(super) async fn run(
         let backend = &st.backends[t.backend];
         let is_last = i + 1 == total;
         ctx.backend = Some(backend.name.clone());
+        ctx.served_model = Some(
+            t.model
+                .as_deref()
+                .map_or(req.client_model.clone(), Arc::from),
+        );
         let plan = match plan(&req, session.req_header(), backend, t.model.as_deref())? {
             Planned::Send(p) => p,
             Planned::Local(body) => {

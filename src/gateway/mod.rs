@@ -7,6 +7,7 @@
 mod admission;
 mod exchange;
 mod relay;
+mod settle;
 
 pub use crate::error::ApiError;
 pub use admission::{probe, with_model};
@@ -81,6 +82,15 @@ pub struct Ctx {
     status: u16,
     attempts: u32,
     error: Option<&'static str>,
+    /// The request body (shared, not copied), for estimates at settlement.
+    body: Option<Bytes>,
+    /// The model asked of the provider.
+    served_model: Option<Arc<str>>,
+    /// What the relay saw: usage reported, text generated.
+    tally: crate::stream::Tally,
+    relayed: Option<settle::RelayEnd>,
+    /// When the first bytes of a streamed reply went to the client.
+    first_byte: Option<Instant>,
 }
 
 #[async_trait]
@@ -100,6 +110,11 @@ impl ProxyHttp for Gateway {
             status: 0,
             attempts: 0,
             error: None,
+            body: None,
+            served_model: None,
+            tally: Default::default(),
+            relayed: None,
+            first_byte: None,
         }
     }
 
@@ -160,6 +175,7 @@ impl ProxyHttp for Gateway {
         let backend = ctx.backend.as_deref().unwrap_or("-");
         st.metrics
             .observe_request(model_label, backend, status, elapsed.as_secs_f64());
+        let usage = settle::settle(st, ctx, status, elapsed);
         let req = session.req_header();
         let error = ctx.error.or_else(|| e.map(|e| e.etype().as_str()));
         st.access_log.write(&AccessRecord {
@@ -176,6 +192,7 @@ impl ProxyHttp for Gateway {
             attempts: ctx.attempts,
             bytes_sent: session.as_downstream().body_bytes_sent(),
             error,
+            usage,
         });
     }
 }
@@ -249,11 +266,15 @@ impl Gateway {
         ctx.route = Some(m.route.name.clone());
         let client_model: Arc<str> = Arc::from(probe.model);
         ctx.model = Some(client_model.clone());
+        ctx.body = Some(body.clone());
         let req = exchange::Request {
             front,
             body,
             model_span: probe.model_span,
             client_model,
+            stream: probe.stream,
+            has_stream_options: probe.has_stream_options,
+            include_usage: probe.include_usage,
         };
         exchange::run(self, session, ctx, m.route, req).await
     }

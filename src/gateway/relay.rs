@@ -4,10 +4,11 @@
 //! reply is rendered in the client's shape. Content type and framing come from the translator,
 //! never from the upstream's `content-length`.
 
+use super::settle::RelayEnd;
 use super::{ApiError, Ctx, Handled, State, X_REQUEST_ID};
 use crate::formats::{self, Format, ReplyContext};
 use crate::providers::{is_hop_by_hop_response_header, Backend};
-use crate::stream::Translator;
+use crate::stream::{Meter, Tally, Translator};
 use bytes::{Bytes, BytesMut};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
@@ -15,6 +16,7 @@ use pingora::protocols::http::client::HttpSession;
 use pingora::protocols::http::{HttpTask, ServerSession};
 use pingora::proxy::Session;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// How the reply reaches the client.
 pub(super) struct Reply {
@@ -28,6 +30,8 @@ pub(super) struct Reply {
     pub client_model: Arc<str>,
     /// An embeddings request translated to the provider's embeddings API.
     pub embed: Option<EmbedReply>,
+    /// A passthrough OpenAI stream: the gateway asked for the usage chunk, the client did not.
+    pub strip_usage: bool,
 }
 
 /// What an embeddings reply in another API needs.
@@ -96,10 +100,7 @@ pub(super) async fn relay(
     if reply.upstream == reply.client {
         let hdr = client_response_header(uh, &ctx.request_id, None).map_err(Handled::Abort)?;
         let sized = hdr.headers.contains_key(http::header::CONTENT_LENGTH);
-        let mut w = Passthrough {
-            client: reply.client,
-            sse: is_sse,
-        };
+        let mut w = Passthrough::new(reply, is_sse);
         return send(st, session, ctx, up, hdr, &mut w, sized).await;
     }
     if status >= 400 {
@@ -131,11 +132,14 @@ pub(super) async fn relay(
         .map_err(|e| {
             ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
         })?;
-    let (out, _usage) = match &reply.embed {
+    let (out, usage) = match &reply.embed {
         Some(e) => embeddings(up.backend, &body, reply, e)?,
         None => formats::translate_response(reply.upstream, reply.client, &body, &rctx)?,
     };
     up.release(st).await;
+    // The whole reply was generated and read: billed as reported, whatever the client does.
+    ctx.tally.usage = Some(usage);
+    ctx.relayed = Some(RelayEnd::Complete);
     hdr.insert_header(http::header::CONTENT_LENGTH, out.len())
         .map_err(Handled::Abort)?;
     let ds = session.as_downstream_mut();
@@ -179,10 +183,15 @@ async fn send(
         .await
         .map_err(Handled::Abort)?;
     let outcome = if sized {
-        relay_sized(&mut up.session, ds).await
+        relay_sized(&mut up.session, ds, w).await
     } else {
-        relay_streamed(&mut up.session, ds, w).await
+        relay_streamed(&mut up.session, ds, w, &mut ctx.first_byte).await
     };
+    ctx.tally = w.tally();
+    ctx.relayed = Some(match outcome {
+        Relayed::Done => RelayEnd::Complete,
+        _ => RelayEnd::CutShort,
+    });
     let (label, err) = match outcome {
         Relayed::Done => {
             ds.write_response_body(Bytes::new(), true)
@@ -224,22 +233,81 @@ trait BodyWriter: Send {
     fn end(&mut self, tasks: &mut Vec<HttpTask>) -> Result<(), ApiError>;
     /// The error event to send the client when the stream fails, if the body is a stream.
     fn fail(&mut self, e: &ApiError) -> Option<Bytes>;
+    /// Sees a chunk of a sized body, which is relayed as it is.
+    fn keep(&mut self, _chunk: &Bytes) {}
+    /// Usage reported and text generated so far.
+    fn tally(&self) -> Tally;
 }
 
-/// Same API on both sides: chunks go out as they came.
+/// Same API on both sides: chunks go out as they came, watched by a meter (streams) or kept
+/// by reference (complete replies, read for their usage at the end).
 struct Passthrough {
     client: Format,
     sse: bool,
+    meter: Meter,
+    /// The meter could read every event so far (a passthrough stream it cannot read still
+    /// reaches the client as it is, and is billed by estimate).
+    watching: bool,
+    kept: Vec<Bytes>,
+    kept_bytes: usize,
+    /// Re-framed events, when the meter rewrites the stream.
+    out: BytesMut,
+}
+
+impl Passthrough {
+    fn new(reply: &Reply, sse: bool) -> Passthrough {
+        Passthrough {
+            client: reply.client,
+            sse,
+            meter: Meter::new(reply.client, sse && reply.strip_usage),
+            watching: sse,
+            kept: Vec::new(),
+            kept_bytes: 0,
+            out: BytesMut::new(),
+        }
+    }
 }
 
 impl BodyWriter for Passthrough {
     fn chunk(&mut self, chunk: Bytes, tasks: &mut Vec<HttpTask>) -> Result<(), ApiError> {
+        if !self.sse {
+            self.keep(&chunk);
+        } else if self.meter.rewrites() {
+            self.meter.push(&chunk, &mut self.out)?;
+            if !self.out.is_empty() {
+                tasks.push(HttpTask::Body(Some(self.out.split().freeze()), false));
+            }
+            return Ok(());
+        } else if self.watching {
+            self.watching = self.meter.push(&chunk, &mut self.out).is_ok();
+        }
         tasks.push(HttpTask::Body(Some(chunk), false));
         Ok(())
     }
 
     fn end(&mut self, _tasks: &mut Vec<HttpTask>) -> Result<(), ApiError> {
         Ok(())
+    }
+
+    fn keep(&mut self, chunk: &Bytes) {
+        if self.kept_bytes + chunk.len() <= MAX_REPLY {
+            self.kept_bytes += chunk.len();
+            self.kept.push(chunk.clone());
+        }
+    }
+
+    fn tally(&self) -> Tally {
+        if self.sse {
+            return self.meter.tally();
+        }
+        let usage = match self.kept.as_slice() {
+            [one] => formats::reply_usage(self.client, one),
+            many => formats::reply_usage(self.client, &many.concat()),
+        };
+        Tally {
+            usage,
+            generated_bytes: 0,
+        }
     }
 
     fn fail(&mut self, e: &ApiError) -> Option<Bytes> {
@@ -286,13 +354,22 @@ impl BodyWriter for Translating {
         self.t.fail(e, &mut self.out);
         (!self.out.is_empty()).then(|| self.out.split().freeze())
     }
+
+    fn tally(&self) -> Tally {
+        self.t.tally()
+    }
 }
 
 /// A body with a known length (a JSON reply): read and write in turn; the writer flushes once.
-async fn relay_sized(up: &mut HttpSession, ds: &mut ServerSession) -> Relayed {
+async fn relay_sized(
+    up: &mut HttpSession,
+    ds: &mut ServerSession,
+    w: &mut impl BodyWriter,
+) -> Relayed {
     loop {
         match up.read_response_body().await {
             Ok(Some(chunk)) => {
+                w.keep(&chunk);
                 if let Err(e) = ds.write_response_body(chunk, false).await {
                     return Relayed::ClientGone(e);
                 }
@@ -313,6 +390,7 @@ async fn relay_streamed(
     up: &mut HttpSession,
     ds: &mut ServerSession,
     w: &mut impl BodyWriter,
+    first_byte: &mut Option<Instant>,
 ) -> Relayed {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Option<Bytes>>>(STREAM_QUEUE);
     let reader = async move {
@@ -349,6 +427,7 @@ async fn relay_streamed(
                 if let Err(e) = ds.response_duplex_vec(std::mem::take(&mut tasks)).await {
                     return Relayed::ClientGone(e);
                 }
+                first_byte.get_or_insert_with(Instant::now);
             }
             if let Some(end) = end {
                 return end;

@@ -23,6 +23,26 @@ pub struct AccessRecord<'a> {
     pub bytes_sent: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
+    /// Tokens and cost, for requests that got a reply.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageFields<'a>>,
+}
+
+/// A request's usage as the access log and the ledger name it.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct UsageFields<'a> {
+    pub served_model: Option<&'a str>,
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub cache_creation_tokens: u64,
+    pub output_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub total_tokens: u64,
+    pub estimated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<f64>,
 }
 
 /// Lines go through a bounded channel to a writer thread, so a slow disk or pipe never blocks

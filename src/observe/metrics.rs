@@ -1,5 +1,6 @@
+use crate::formats::Usage;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    CounterVec, Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 /// Label values are bounded: `model` is a configured name or glob, `backend` a configured name,
@@ -9,6 +10,98 @@ pub struct Metrics {
     requests: IntCounterVec,
     duration: HistogramVec,
     upstream_failures: IntCounterVec,
+    genai: GenAi,
+}
+
+/// The OpenTelemetry GenAI metrics, Prometheus-style, plus token and cost counters.
+struct GenAi {
+    token_usage: HistogramVec,
+    tokens: IntCounterVec,
+    estimated: IntCounterVec,
+    ttft: HistogramVec,
+    per_output_token: HistogramVec,
+    cost: CounterVec,
+}
+
+impl GenAi {
+    fn new(r: &Registry) -> Result<GenAi, prometheus::Error> {
+        let mb = ["model", "backend"];
+        let token_usage = HistogramVec::new(
+            HistogramOpts::new(
+                "gen_ai_client_token_usage",
+                "Tokens per request by token type (input, output), model and backend",
+            )
+            .buckets(prometheus::exponential_buckets(1.0, 4.0, 14)?),
+            &["gen_ai_token_type", "model", "backend"],
+        )?;
+        let tokens = IntCounterVec::new(
+            Opts::new(
+                "tollgate_tokens_total",
+                "Tokens billed by type (input, cached_input, cache_creation, output, reasoning)",
+            ),
+            &["type", "model", "backend"],
+        )?;
+        let estimated = IntCounterVec::new(
+            Opts::new(
+                "tollgate_estimated_usage_total",
+                "Requests billed by the gateway's estimate (stream cut short, no usage reported)",
+            ),
+            &mb,
+        )?;
+        let ttft = HistogramVec::new(
+            HistogramOpts::new(
+                "gen_ai_server_time_to_first_token_seconds",
+                "Time from request start to the first streamed bytes sent to the client",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
+                7.5, 10.0,
+            ]),
+            &mb,
+        )?;
+        let per_output_token = HistogramVec::new(
+            HistogramOpts::new(
+                "gen_ai_server_time_per_output_token_seconds",
+                "Time per output token after the first, for streamed replies",
+            )
+            .buckets(vec![
+                0.0001, 0.001, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
+                2.5,
+            ]),
+            &mb,
+        )?;
+        let cost = CounterVec::new(
+            Opts::new(
+                "tollgate_cost_usd_total",
+                "Spend in USD by model and backend",
+            ),
+            &mb,
+        )?;
+        r.register(Box::new(token_usage.clone()))?;
+        r.register(Box::new(tokens.clone()))?;
+        r.register(Box::new(estimated.clone()))?;
+        r.register(Box::new(ttft.clone()))?;
+        r.register(Box::new(per_output_token.clone()))?;
+        r.register(Box::new(cost.clone()))?;
+        Ok(GenAi {
+            token_usage,
+            tokens,
+            estimated,
+            ttft,
+            per_output_token,
+            cost,
+        })
+    }
+}
+
+/// What one request produced, for the GenAI metrics.
+pub struct Produced {
+    pub usage: Usage,
+    pub estimated: bool,
+    pub cost_usd: Option<f64>,
+    /// Streams: time to the first bytes, and from then to the end.
+    pub ttft: Option<f64>,
+    pub after_first: Option<f64>,
 }
 
 impl Metrics {
@@ -42,11 +135,13 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream_failures.clone()))?;
+        let genai = GenAi::new(&registry)?;
         Ok(Metrics {
             registry,
             requests,
             duration,
             upstream_failures,
+            genai,
         })
     }
 
@@ -55,6 +150,44 @@ impl Metrics {
         let labels = [model, backend, status.as_str()];
         self.requests.with_label_values(&labels).inc();
         self.duration.with_label_values(&labels).observe(seconds);
+    }
+
+    /// Tokens, cost and stream timings of a request that got a reply.
+    pub fn observe_usage(&self, model: &str, backend: &str, p: &Produced) {
+        let g = &self.genai;
+        let u = &p.usage;
+        for (kind, n) in [("input", u.input), ("output", u.output)] {
+            g.token_usage
+                .with_label_values(&[kind, model, backend])
+                .observe(n as f64);
+        }
+        for (kind, n) in [
+            ("input", u.input),
+            ("cached_input", u.cached_input),
+            ("cache_creation", u.cache_creation),
+            ("output", u.output),
+            ("reasoning", u.reasoning),
+        ] {
+            if n > 0 {
+                g.tokens
+                    .with_label_values(&[kind, model, backend])
+                    .inc_by(n);
+            }
+        }
+        let mb = [model, backend];
+        if p.estimated {
+            g.estimated.with_label_values(&mb).inc();
+        }
+        if let Some(c) = p.cost_usd.filter(|c| *c > 0.0) {
+            g.cost.with_label_values(&mb).inc_by(c);
+        }
+        if let Some(t) = p.ttft {
+            g.ttft.with_label_values(&mb).observe(t);
+        }
+        if let (Some(rest), true) = (p.after_first, u.output > 1) {
+            let per = rest / (u.output - 1) as f64;
+            g.per_output_token.with_label_values(&mb).observe(per);
+        }
     }
 
     pub fn upstream_failure(&self, backend: &str, reason: &str) {

@@ -6,6 +6,6 @@ mod admin;
 mod metrics;
 
 pub use access_log::now_rfc3339;
-pub use access_log::{AccessLog, AccessRecord};
+pub use access_log::{AccessLog, AccessRecord, UsageFields};
 pub use admin::AdminApp;
-pub use metrics::Metrics;
+pub use metrics::{Metrics, Produced};

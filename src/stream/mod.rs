@@ -4,13 +4,16 @@
 //! what comes out.
 
 pub mod eventstream;
+mod meter;
 pub mod sse;
+
+pub use meter::{Meter, Tally};
 
 use crate::error::ApiError;
 use crate::formats::anthropic::stream::{EventDecoder, EventEncoder};
 use crate::formats::openai::stream::{ChunkDecoder, ChunkEncoder};
 use crate::formats::{bedrock, gemini};
-use crate::formats::{Delta, Format, ReplyContext, Usage};
+use crate::formats::{Delta, Format, ReplyContext};
 use bytes::BytesMut;
 use eventstream::FrameDecoder;
 use sse::{SseDecoder, TooLarge};
@@ -92,7 +95,7 @@ impl From<TooLarge> for ApiError {
 pub struct Translator {
     decoder: Decoder,
     encoder: Encoder,
-    usage: Option<Usage>,
+    tally: Tally,
 }
 
 impl Translator {
@@ -109,7 +112,7 @@ impl Translator {
                     include_usage,
                 )),
             },
-            usage: None,
+            tally: Tally::default(),
         }
     }
 
@@ -119,12 +122,10 @@ impl Translator {
         let Translator {
             decoder,
             encoder,
-            usage,
+            tally,
         } = self;
         decoder.push(chunk, &mut |d: Delta<'_>| {
-            if let Delta::Usage(u) = &d {
-                *usage = Some(*u);
-            }
+            tally.see(&d);
             encoder.write(&d, out);
         })
     }
@@ -136,12 +137,10 @@ impl Translator {
         let Translator {
             decoder,
             encoder,
-            usage,
+            tally,
         } = self;
         decoder.end(&mut |d: Delta<'_>| {
-            if let Delta::Usage(u) = &d {
-                *usage = Some(*u);
-            }
+            tally.see(&d);
             encoder.write(&d, out);
         });
         if self.encoder.ended() {
@@ -156,9 +155,9 @@ impl Translator {
         self.encoder.error(e, out);
     }
 
-    /// The latest usage the upstream reported.
-    pub fn usage(&self) -> Option<Usage> {
-        self.usage
+    /// What the upstream reported and generated so far.
+    pub fn tally(&self) -> Tally {
+        self.tally
     }
 }
 

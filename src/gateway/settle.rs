@@ -1,0 +1,97 @@
+//! Settlement: what a request is billed for, decided once when it ends, whatever ended it.
+//!
+//! A reply relayed to its end is billed as the provider reported it. A stream cut short (the
+//! client left, the upstream broke) is billed for what was generated: the provider's report
+//! when it has one, raised to the text that passed by (4 bytes a token) when that is more,
+//! with the prompt estimated when the report never came; such usage is marked estimated. A
+//! request that got no reply (refused, failed before the first byte) is billed nothing.
+
+use super::{Ctx, State};
+use crate::formats::Usage;
+use crate::limits::estimate;
+use crate::observe::{Produced, UsageFields};
+use std::time::Duration;
+
+/// Bills the request and reports its usage to the metrics; the access log's usage fields.
+pub(super) fn settle<'c>(
+    st: &State,
+    ctx: &'c Ctx,
+    status: u16,
+    elapsed: Duration,
+) -> Option<UsageFields<'c>> {
+    ctx.relayed?;
+    let b = billed(ctx, status);
+    let u = b.usage;
+    let ttft = ctx.first_byte.map(|t| t.duration_since(ctx.start));
+    let produced = Produced {
+        usage: u,
+        estimated: b.estimated,
+        cost_usd: None,
+        ttft: ttft.map(|t| t.as_secs_f64()),
+        after_first: ttft.map(|t| elapsed.saturating_sub(t).as_secs_f64()),
+    };
+    let model = ctx.model_label.as_deref().unwrap_or("-");
+    let backend = ctx.backend.as_deref().unwrap_or("-");
+    st.metrics.observe_usage(model, backend, &produced);
+    Some(UsageFields {
+        served_model: ctx.served_model.as_deref(),
+        input_tokens: u.input,
+        cached_input_tokens: u.cached_input,
+        cache_creation_tokens: u.cache_creation,
+        output_tokens: u.output,
+        reasoning_tokens: u.reasoning,
+        total_tokens: u.total(),
+        estimated: b.estimated,
+        cost_usd: produced.cost_usd,
+        ttft_ms: ttft.map(|t| t.as_secs_f64() * 1000.0),
+    })
+}
+
+/// Usage to bill, and whether the gateway had to estimate it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Billed {
+    pub usage: Usage,
+    pub estimated: bool,
+}
+
+/// How the relay of a reply ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayEnd {
+    Complete,
+    CutShort,
+}
+
+fn billed(ctx: &Ctx, status: u16) -> Billed {
+    let reported = ctx.tally.usage;
+    match ctx.relayed {
+        None => Billed::default(),
+        Some(RelayEnd::Complete) if reported.is_some() || status >= 400 => Billed {
+            usage: reported.unwrap_or_default(),
+            estimated: false,
+        },
+        // A complete reply without usage (a server that does not report it), or a cut one.
+        Some(_) => {
+            let mut u = reported.unwrap_or_default();
+            let generated = estimate::output_tokens(ctx.tally.generated_bytes);
+            let mut estimated = reported.is_none();
+            if u.input == 0 {
+                u.input = prompt_estimate(ctx);
+            }
+            if generated > u.output {
+                u.output = generated;
+                estimated = true;
+            }
+            Billed {
+                usage: u,
+                estimated,
+            }
+        }
+    }
+}
+
+fn prompt_estimate(ctx: &Ctx) -> u64 {
+    let model = ctx.served_model.as_deref().unwrap_or_default();
+    ctx.body
+        .as_ref()
+        .map_or(0, |b| estimate::prompt_tokens(b, model))
+}

@@ -1,0 +1,3 @@
+//! Rate limits, token and cost reservations, budgets, prices.
+
+pub mod estimate;

@@ -1,0 +1,162 @@
+//! Billing for streams: what the upstream reported ([`Tally`]), and, for streams that pass
+//! through in the client's own API, a [`Meter`] that watches the events on the side.
+
+use super::sse::SseDecoder;
+use super::Decoder;
+use crate::error::ApiError;
+use crate::formats::openai::stream::ChunkDecoder;
+use crate::formats::{Delta, Format, Usage};
+use bytes::BytesMut;
+
+/// What a stream has produced so far: the provider's latest usage report, and the bytes of
+/// generated text and tool arguments that passed (the estimate when the report never came).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub usage: Option<Usage>,
+    pub generated_bytes: u64,
+}
+
+impl Tally {
+    pub(super) fn see(&mut self, d: &Delta<'_>) {
+        let n = match d {
+            Delta::Usage(u) => {
+                self.usage = Some(*u);
+                return;
+            }
+            Delta::Text(t) | Delta::Reasoning(t) => t.literal().len(),
+            Delta::ToolCall { name, .. } => name.literal().len(),
+            Delta::ToolArgs { json, .. } => json.literal().len(),
+            _ => return,
+        };
+        // Less the two quotes of the literal.
+        self.generated_bytes += n.saturating_sub(2) as u64;
+    }
+}
+
+/// Watches a stream that passes through unchanged. One exception: an OpenAI stream whose
+/// usage chunk the gateway asked for and the client did not is re-framed without that chunk.
+pub struct Meter(Inner);
+
+enum Inner {
+    Watch(Decoder, Tally),
+    StripUsage(SseDecoder, ChunkDecoder, Tally),
+}
+
+impl Meter {
+    /// `strip_usage`: the client did not ask for OpenAI's usage chunk (the gateway did).
+    pub fn new(format: Format, strip_usage: bool) -> Meter {
+        Meter(match (format, strip_usage) {
+            (Format::OpenAi, true) => Inner::StripUsage(
+                SseDecoder::default(),
+                ChunkDecoder::default(),
+                Tally::default(),
+            ),
+            _ => Inner::Watch(Decoder::new(format), Tally::default()),
+        })
+    }
+
+    /// Whether chunks must be replaced by what [`Self::push`] writes to `out`.
+    pub fn rewrites(&self) -> bool {
+        matches!(self.0, Inner::StripUsage(..))
+    }
+
+    /// Watches `chunk`. When [`Self::rewrites`], appends the events to pass on to `out`.
+    pub fn push(&mut self, chunk: &[u8], out: &mut BytesMut) -> Result<(), ApiError> {
+        match &mut self.0 {
+            Inner::Watch(dec, tally) => dec.push(chunk, &mut |d| tally.see(&d)),
+            Inner::StripUsage(sse, dec, tally) => sse.push(chunk, |ev| {
+                let mut usage_only = None;
+                dec.event(ev.data, &mut |d| {
+                    let only = matches!(d, Delta::Usage(_));
+                    usage_only = Some(usage_only.unwrap_or(true) && only);
+                    tally.see(&d);
+                })?;
+                if usage_only != Some(true) {
+                    out.extend_from_slice(b"data: ");
+                    write_without_null_usage(ev.data, out);
+                    out.extend_from_slice(b"\n\n");
+                }
+                Ok(())
+            }),
+        }
+    }
+
+    pub fn tally(&self) -> Tally {
+        match &self.0 {
+            Inner::Watch(_, t) | Inner::StripUsage(_, _, t) => *t,
+        }
+    }
+}
+
+/// What OpenAI adds to every chunk once usage is asked for.
+const NULL_USAGE: &[u8] = b",\"usage\":null";
+
+/// The event as the client would have had it without `include_usage`.
+fn write_without_null_usage(data: &[u8], out: &mut BytesMut) {
+    match memchr::memmem::find(data, NULL_USAGE) {
+        Some(i) => {
+            out.extend_from_slice(&data[..i]);
+            out.extend_from_slice(&data[i + NULL_USAGE.len()..]);
+        }
+        None => out.extend_from_slice(data),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPENAI: &str = concat!(
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n",
+        "data: [DONE]\n\n"
+    );
+
+    fn run(m: &mut Meter, input: &str, piece: usize) -> String {
+        let mut out = BytesMut::new();
+        for c in input.as_bytes().chunks(piece) {
+            m.push(c, &mut out).unwrap();
+        }
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn strips_only_the_usage_chunk_and_keeps_its_counts() {
+        for piece in [1, 7, 1000] {
+            let mut m = Meter::new(Format::OpenAi, true);
+            let out = run(&mut m, OPENAI, piece);
+            assert!(
+                !out.contains("prompt_tokens") && !out.contains("usage"),
+                "{out}"
+            );
+            assert_eq!(out.matches("data: ").count(), 3);
+            assert!(out.ends_with("data: [DONE]\n\n"));
+            let t = m.tally();
+            assert_eq!(t.usage.map(|u| (u.input, u.output)), Some((9, 2)));
+            assert_eq!(t.generated_bytes, 5);
+        }
+    }
+
+    #[test]
+    fn watching_writes_nothing_and_counts() {
+        let mut m = Meter::new(Format::OpenAi, false);
+        assert!(!m.rewrites());
+        assert_eq!(run(&mut m, OPENAI, 3), "");
+        assert_eq!(m.tally().usage.map(|u| u.total()), Some(11));
+    }
+
+    #[test]
+    fn anthropic_usage_combines_start_and_delta() {
+        let s = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"x\",\"usage\":{\"input_tokens\":5,\"cache_read_input_tokens\":3,\"output_tokens\":1}}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"abcd\"}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\n",
+        );
+        let mut m = Meter::new(Format::Anthropic, false);
+        run(&mut m, s, 5);
+        let u = m.tally().usage.unwrap();
+        assert_eq!((u.input, u.cached_input, u.output), (8, 3, 7));
+        assert_eq!(m.tally().generated_bytes, 4);
+    }
+}
