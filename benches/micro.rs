@@ -72,6 +72,9 @@ fn auth(c: &mut Criterion) {
                 KeySpec {
                     name: format!("k{i}"),
                     sha256: h,
+                    user: None,
+                    team: None,
+                    tags: vec![],
                 }
             })
             .collect();
@@ -84,7 +87,68 @@ fn auth(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse_and_route, auth);
+/// Admission under limits: a reservation on a key's token and request limits, then its
+/// settlement, with 1 and 10,000 keys sharing the in-memory counters.
+fn admission(c: &mut Criterion) {
+    use std::sync::Arc;
+    use tollgate::limits::counters::Local;
+    use tollgate::limits::{
+        window::Period, Cap, Demand, LimitSpec, Limiter, Measure, Scope, Subject,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let spec = LimitSpec {
+        scope: Scope::Key,
+        matching: None,
+        caps: vec![
+            Cap {
+                measure: Measure::Requests,
+                period: Period::Minute,
+                limit: 1e12,
+            },
+            Cap {
+                measure: Measure::Tokens,
+                period: Period::Minute,
+                limit: 1e15,
+            },
+        ],
+    };
+    let mut g = c.benchmark_group("admission");
+    for n in [1usize, 10_000] {
+        let limiter = Limiter::new(vec![spec.clone()], Arc::new(Local::default()), true);
+        let names: Vec<String> = (0..n).map(|i| format!("key-{i}")).collect();
+        let demand = Demand {
+            tokens: 1100.0,
+            cost: 0.0,
+        };
+        let mut i = 0;
+        g.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                i = (i + 1) % n;
+                let who = Subject {
+                    key: Some(&names[i]),
+                    ..Default::default()
+                };
+                rt.block_on(async {
+                    let r = limiter.admit(&who, false, demand).await.unwrap();
+                    limiter
+                        .settle(
+                            r,
+                            Demand {
+                                tokens: 300.0,
+                                cost: 0.0,
+                            },
+                        )
+                        .await;
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, parse_and_route, auth, admission);
 
 #[path = "../tests/common/streams.rs"]
 mod streams;

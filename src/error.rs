@@ -98,6 +98,29 @@ impl ApiError {
         }
     }
 
+    /// A limit refused the request: 429, `insufficient_quota` for a quota or budget,
+    /// `rate_limit_exceeded` otherwise.
+    pub fn limited(message: String, quota: bool) -> Self {
+        match quota {
+            true => Self::new(429, ErrorKind::Billing, Some("insufficient_quota"), message),
+            false => Self::new(
+                429,
+                ErrorKind::RateLimit,
+                Some("rate_limit_exceeded"),
+                message,
+            ),
+        }
+    }
+    /// The limit store cannot be reached and the policy is `fail_closed`.
+    pub fn limits_unavailable() -> Self {
+        Self::new(
+            503,
+            ErrorKind::Unavailable,
+            Some("limits_unavailable"),
+            "Usage limits cannot be checked right now (the limit store is unreachable); try again shortly.".into(),
+        )
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, ErrorKind::InvalidRequest, None, message.into())
     }

@@ -53,7 +53,8 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     let connector = Connector::new(Some(ConnectorOptions::from_server_conf(
         &server.configuration,
     )));
-    let state = Arc::new(State::new(&cfg, metrics.clone(), connector));
+    let counters = Arc::new(crate::limits::counters::Local::default());
+    let state = Arc::new(State::new(&cfg, metrics.clone(), connector, counters));
 
     if state.keys.is_open() {
         eprintln!("tollgate: WARNING: no [[keys]] configured; the gateway accepts any client");

@@ -15,8 +15,17 @@ pub enum AuthError {
     Unknown,
 }
 
+/// Whom a key belongs to: its name, and the user and team its limits and ledger rows name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub name: Arc<str>,
+    pub user: Option<Arc<str>>,
+    pub team: Option<Arc<str>>,
+    pub tags: Vec<Arc<str>>,
+}
+
 pub struct KeyStore {
-    keys: Vec<([u64; 4], Arc<str>)>,
+    keys: Vec<([u64; 4], Arc<Holder>)>,
 }
 
 /// A 32-byte hash as four words, so each comparison is four XORs and one constant-time check.
@@ -40,7 +49,15 @@ impl KeyStore {
         KeyStore {
             keys: keys
                 .iter()
-                .map(|k| (words(&k.sha256), Arc::from(k.name.as_str())))
+                .map(|k| {
+                    let holder = Holder {
+                        name: Arc::from(k.name.as_str()),
+                        user: k.user.as_deref().map(Arc::from),
+                        team: k.team.as_deref().map(Arc::from),
+                        tags: k.tags.iter().map(|t| Arc::from(t.as_str())).collect(),
+                    };
+                    (words(&k.sha256), Arc::new(holder))
+                })
                 .collect(),
         }
     }
@@ -50,12 +67,12 @@ impl KeyStore {
         self.keys.is_empty()
     }
 
-    /// Returns the key's name, `None` when the gateway is open.
+    /// Returns the key's holder, `None` when the gateway is open.
     pub fn authenticate(
         &self,
         authorization: Option<&[u8]>,
         x_api_key: Option<&[u8]>,
-    ) -> Result<Option<Arc<str>>, AuthError> {
+    ) -> Result<Option<Arc<Holder>>, AuthError> {
         if self.is_open() {
             return Ok(None);
         }
@@ -65,7 +82,7 @@ impl KeyStore {
             .filter(|k| !k.is_empty())
             .ok_or(AuthError::Missing)?;
         let digest = words(&Sha256::digest(presented).into());
-        let mut found: Option<&Arc<str>> = None;
+        let mut found: Option<&Arc<Holder>> = None;
         for (hash, name) in &self.keys {
             // No early exit: every hash is compared, each without data-dependent branches.
             let diff = (hash[0] ^ digest[0])
@@ -103,6 +120,9 @@ mod tests {
         KeyStore::new(&[KeySpec {
             name: "team-a".into(),
             sha256: h,
+            user: Some("ann".into()),
+            team: None,
+            tags: vec![],
         }])
     }
 
@@ -112,18 +132,20 @@ mod tests {
         assert_eq!(
             s.authenticate(Some(b"Bearer sk-team-a"), None)
                 .unwrap()
-                .as_deref(),
-            Some("team-a")
+                .map(|h| (h.name.clone(), h.user.clone())),
+            Some(("team-a".into(), Some("ann".into())))
         );
         assert_eq!(
             s.authenticate(Some(b"bearer  sk-team-a "), None)
                 .unwrap()
-                .as_deref(),
-            Some("team-a")
+                .map(|h| h.name.clone()),
+            Some("team-a".into())
         );
         assert_eq!(
-            s.authenticate(None, Some(b"sk-team-a")).unwrap().as_deref(),
-            Some("team-a")
+            s.authenticate(None, Some(b"sk-team-a"))
+                .unwrap()
+                .map(|h| h.name.clone()),
+            Some("team-a".into())
         );
         assert_eq!(s.authenticate(None, None), Err(AuthError::Missing));
         assert_eq!(

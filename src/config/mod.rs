@@ -3,7 +3,10 @@
 
 mod backends;
 mod cloud;
+mod limits;
 mod load;
+
+pub use limits::{IdentitySettings, StoreKind, StoreSettings};
 
 pub use cloud::{AwsAuth, GoogleAuth};
 mod schema;
@@ -80,6 +83,9 @@ pub struct Config {
     pub log: LogSettings,
     /// Address of the built-in mock provider to run inside the gateway process, if any.
     pub mock_listen: Option<SocketAddr>,
+    pub limits: Vec<crate::limits::LimitSpec>,
+    pub store: StoreSettings,
+    pub identity: IdentitySettings,
 }
 
 #[derive(Debug, Clone)]
@@ -167,7 +173,12 @@ pub struct RouteSpec {
     pub models: Vec<String>,
     pub targets: Vec<TargetSpec>,
     pub failover_on_status: Vec<u16>,
+    /// Output tokens reserved for a request that sets no `max_tokens`.
+    pub default_output_tokens: u64,
 }
+
+/// What a request without `max_tokens` reserves against token limits.
+pub const DEFAULT_OUTPUT_TOKENS: u64 = 4096;
 
 #[derive(Debug, Clone)]
 pub struct TargetSpec {
@@ -180,6 +191,10 @@ pub struct TargetSpec {
 pub struct KeySpec {
     pub name: String,
     pub sha256: [u8; 32],
+    /// Who the key belongs to, for limits and the ledger.
+    pub user: Option<String>,
+    pub team: Option<String>,
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -396,6 +411,7 @@ impl Validator<'_, '_> {
                 models: r.models,
                 targets,
                 failover_on_status,
+                default_output_tokens: r.default_output_tokens.unwrap_or(DEFAULT_OUTPUT_TOKENS),
             });
         }
 
@@ -431,6 +447,9 @@ impl Validator<'_, '_> {
             keys.push(KeySpec {
                 name: k.name,
                 sha256: hash,
+                user: k.user.filter(|u| !u.is_empty()),
+                team: k.team.filter(|t| !t.is_empty()),
+                tags: k.tags,
             });
         }
 
@@ -459,6 +478,9 @@ impl Validator<'_, '_> {
         let mock_listen = raw
             .mock
             .and_then(|m| self.addr("mock.listen".into(), &m.listen));
+        let limits = self.limits(raw.limits);
+        let store = self.store(raw.store);
+        let identity = self.identity(raw.identity);
 
         Config {
             server,
@@ -470,6 +492,9 @@ impl Validator<'_, '_> {
                 level: raw.log.level,
             },
             mock_listen,
+            limits,
+            store,
+            identity,
         }
     }
 }

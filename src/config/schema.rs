@@ -18,6 +18,12 @@ pub struct RawConfig {
     #[serde(default)]
     pub log: RawLog,
     pub mock: Option<RawMock>,
+    #[serde(default)]
+    pub limits: Vec<RawLimit>,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub identity: RawIdentity,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +98,8 @@ pub struct RawRoute {
     pub models: Vec<String>,
     pub targets: Vec<RawTarget>,
     pub failover_on_status: Option<Vec<u16>>,
+    /// Output tokens a request without `max_tokens` reserves against token limits.
+    pub default_output_tokens: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +114,43 @@ pub struct RawTarget {
 pub struct RawKey {
     pub name: String,
     pub sha256: String,
+    pub user: Option<String>,
+    pub team: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimit {
+    pub scope: String,
+    #[serde(rename = "match")]
+    pub matching: Option<String>,
+    pub requests_per_second: Option<f64>,
+    pub requests_per_minute: Option<f64>,
+    pub tokens_per_minute: Option<f64>,
+    pub tokens_per_hour: Option<f64>,
+    pub tokens_per_day: Option<f64>,
+    pub tokens_per_month: Option<f64>,
+    pub concurrent_requests: Option<f64>,
+    pub cost_per_day_usd: Option<f64>,
+    pub cost_per_month_usd: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub kind: Option<String>,
+    pub path: Option<String>,
+    pub redis_url: Option<String>,
+    pub on_error: Option<String>,
+    pub flush_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentity {
+    pub user_header: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

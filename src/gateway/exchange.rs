@@ -198,6 +198,7 @@ pub(super) async fn run(
     }
     let mut last = Failure::Connect;
     let mut no_token = None;
+    let mut over_limit = None;
     for (i, t) in route.targets.iter().filter(enabled).enumerate() {
         let backend = &st.backends[t.backend];
         let is_last = i + 1 == total;
@@ -215,10 +216,20 @@ pub(super) async fn run(
                     .map_err(Handled::Abort);
             }
         };
+        // A backend over its own limit is skipped like a busy one.
+        let held = match super::limit::admit_backend(st, ctx, &backend.name).await {
+            Ok(r) => r,
+            Err(d) => {
+                st.metrics.upstream_failure(&backend.name, "over_limit");
+                over_limit = Some(d);
+                continue;
+            }
+        };
         let token = match access_token(st, backend).await {
             Ok(t) => t,
             // Not an attempt: nothing was sent. The next target is tried.
             Err(e) => {
+                st.limiter.settle(held, Default::default()).await;
                 ctx.error = Some(Failure::Credentials.label());
                 (no_token, last) = (Some(e), Failure::Credentials);
                 continue;
@@ -241,8 +252,10 @@ pub(super) async fn run(
                     // the same request.
                     st.metrics
                         .upstream_failure(&backend.name, status_label(status));
+                    st.limiter.settle(held, Default::default()).await;
                     continue;
                 }
+                super::limit::hold(st, ctx, Ok(held)).map_err(Handled::from)?;
                 // Earlier failed attempts show in `attempts`; `error` is for how it ended.
                 ctx.error = None;
                 let up = Upstream {
@@ -253,10 +266,16 @@ pub(super) async fn run(
                 return relay(st, session, ctx, up, &plan.reply).await;
             }
             Err(f) => {
+                st.limiter.settle(held, Default::default()).await;
                 st.metrics.upstream_failure(&backend.name, f.label());
                 ctx.error = Some(f.label());
                 last = f;
             }
+        }
+    }
+    if ctx.attempts == 0 && no_token.is_none() {
+        if let Some(d) = over_limit {
+            return Err(super::limit::denied(st, ctx, &d).into());
         }
     }
     Err(match last {

@@ -6,6 +6,7 @@
 
 mod admission;
 mod exchange;
+mod limit;
 mod relay;
 mod settle;
 
@@ -42,10 +43,17 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     pub access_log: AccessLog,
     pub connector: Connector,
+    pub limiter: crate::limits::Limiter,
+    pub identity: crate::config::IdentitySettings,
 }
 
 impl State {
-    pub fn new(cfg: &Config, metrics: Arc<Metrics>, connector: Connector) -> State {
+    pub fn new(
+        cfg: &Config,
+        metrics: Arc<Metrics>,
+        connector: Connector,
+        counters: Arc<dyn crate::limits::counters::Counters>,
+    ) -> State {
         let backends: Vec<Backend> = cfg.backends.iter().map(Backend::new).collect();
         let router = Router::new(cfg, |i| backends.get(i).is_some_and(|b| b.enabled));
         State {
@@ -60,6 +68,8 @@ impl State {
             metrics,
             access_log: AccessLog::new(cfg.log.access_log.clone()),
             connector,
+            limiter: crate::limits::Limiter::new(cfg.limits.clone(), counters, cfg.store.fail_open),
+            identity: cfg.identity.clone(),
         }
     }
 }
@@ -72,7 +82,9 @@ pub struct Gateway {
 pub struct Ctx {
     start: Instant,
     request_id: String,
-    key: Option<Arc<str>>,
+    key: Option<Arc<crate::auth::Holder>>,
+    /// The end user: the trusted header's, else the key's.
+    user: Option<Arc<str>>,
     model: Option<Arc<str>>,
     /// The client's API: errors are rendered in it.
     api: Format,
@@ -91,6 +103,11 @@ pub struct Ctx {
     relayed: Option<settle::RelayEnd>,
     /// When the first bytes of a streamed reply went to the client.
     first_byte: Option<Instant>,
+    /// Limits: what the request reserved, its estimate, and the headers they give.
+    reservation: Option<crate::limits::Reservation>,
+    demand: crate::limits::Demand,
+    rate: crate::limits::RateHeaders,
+    retry_after: Option<u64>,
 }
 
 #[async_trait]
@@ -102,6 +119,7 @@ impl ProxyHttp for Gateway {
             start: Instant::now(),
             request_id: String::new(),
             key: None,
+            user: None,
             model: None,
             api: Format::OpenAi,
             model_label: None,
@@ -115,6 +133,10 @@ impl ProxyHttp for Gateway {
             tally: Default::default(),
             relayed: None,
             first_byte: None,
+            reservation: None,
+            demand: Default::default(),
+            rate: Default::default(),
+            retry_after: None,
         }
     }
 
@@ -175,7 +197,8 @@ impl ProxyHttp for Gateway {
         let backend = ctx.backend.as_deref().unwrap_or("-");
         st.metrics
             .observe_request(model_label, backend, status, elapsed.as_secs_f64());
-        let usage = settle::settle(st, ctx, status, elapsed);
+        let billed = settle::release(st, ctx, status).await;
+        let usage = settle::report(st, ctx, billed, elapsed);
         let req = session.req_header();
         let error = ctx.error.or_else(|| e.map(|e| e.etype().as_str()));
         st.access_log.write(&AccessRecord {
@@ -183,7 +206,7 @@ impl ProxyHttp for Gateway {
             request_id: &ctx.request_id,
             method: req.method.as_str(),
             path: req.uri.path(),
-            key: ctx.key.as_deref(),
+            key: ctx.key.as_ref().map(|k| &*k.name),
             model: ctx.model.as_deref(),
             route: ctx.route.as_deref(),
             backend: ctx.backend.as_deref(),
@@ -232,6 +255,8 @@ impl Gateway {
                 req.headers.get("x-api-key").map(|v| v.as_bytes()),
             )
             .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+        ctx.user = limit::user_from_header(st, session.req_header())
+            .or_else(|| ctx.key.as_ref().and_then(|k| k.user.clone()));
 
         if front == Front::Models {
             if method != http::Method::GET && method != http::Method::HEAD {
@@ -267,6 +292,8 @@ impl Gateway {
         let client_model: Arc<str> = Arc::from(probe.model);
         ctx.model = Some(client_model.clone());
         ctx.body = Some(body.clone());
+        let max_tokens = probe.max_tokens.unwrap_or(m.route.default_output_tokens);
+        limit::admit(st, ctx, &body, max_tokens).await?;
         let req = exchange::Request {
             front,
             body,
@@ -374,6 +401,7 @@ async fn respond_error(session: &mut Session, ctx: &mut Ctx, e: &ApiError) -> Re
     let (status, body) = crate::formats::render_error(ctx.api, e);
     let head_only = session.req_header().method == http::Method::HEAD;
     let mut hdr = json_header(status, body.len(), &ctx.request_id)?;
+    limit::write_headers(ctx, &mut hdr)?;
     if e.status == 405 {
         let allow = if session.req_header().uri.path() == Front::Models.path() {
             "GET, HEAD"
@@ -399,7 +427,8 @@ pub(super) async fn write_json(
     head_only: bool,
 ) -> Result<()> {
     ctx.status = status;
-    let hdr = json_header(status, body.len(), &ctx.request_id)?;
+    let mut hdr = json_header(status, body.len(), &ctx.request_id)?;
+    limit::write_headers(ctx, &mut hdr)?;
     let ds = session.as_downstream_mut();
     ds.write_response_header(Box::new(hdr)).await?;
     ds.write_response_body(if head_only { Bytes::new() } else { body }, true)

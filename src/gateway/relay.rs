@@ -98,7 +98,8 @@ pub(super) async fn relay(
             .starts_with(b"application/vnd.amazon.eventstream")
     });
     if reply.upstream == reply.client {
-        let hdr = client_response_header(uh, &ctx.request_id, None).map_err(Handled::Abort)?;
+        let mut hdr = client_response_header(uh, &ctx.request_id, None).map_err(Handled::Abort)?;
+        super::limit::write_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
         let sized = hdr.headers.contains_key(http::header::CONTENT_LENGTH);
         let mut w = Passthrough::new(reply, is_sse);
         return send(st, session, ctx, up, hdr, &mut w, sized).await;
@@ -112,12 +113,13 @@ pub(super) async fn relay(
         created: unix_now(),
     };
     if is_sse || is_event_stream {
-        let hdr = client_response_header(
+        let mut hdr = client_response_header(
             uh,
             &ctx.request_id,
             Some(("text/event-stream; charset=utf-8", None)),
         )
         .map_err(Handled::Abort)?;
+        super::limit::write_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
         let mut w = Translating {
             t: Translator::new(reply.upstream, reply.client, &rctx, reply.include_usage),
             out: BytesMut::with_capacity(4096),
@@ -127,6 +129,7 @@ pub(super) async fn relay(
     // The length is set once the translated body is known.
     let mut hdr = client_response_header(uh, &ctx.request_id, Some(("application/json", Some(0))))
         .map_err(Handled::Abort)?;
+    super::limit::write_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
     let body = read_all(&mut up.session, MAX_REPLY, false)
         .await
         .map_err(|e| {

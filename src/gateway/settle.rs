@@ -8,19 +8,31 @@
 
 use super::{Ctx, State};
 use crate::formats::Usage;
-use crate::limits::estimate;
+use crate::limits::{estimate, Demand};
 use crate::observe::{Produced, UsageFields};
 use std::time::Duration;
 
-/// Bills the request and reports its usage to the metrics; the access log's usage fields.
-pub(super) fn settle<'c>(
+/// Bills the request and settles its limit reservation with what it used.
+pub(super) async fn release(st: &State, ctx: &mut Ctx, status: u16) -> Option<Billed> {
+    let b = ctx.relayed.map(|_| billed(ctx, status));
+    if let Some(r) = ctx.reservation.take() {
+        let used = b.map_or(Demand::default(), |b| Demand {
+            tokens: b.usage.total() as f64,
+            cost: 0.0,
+        });
+        st.limiter.settle(r, used).await;
+    }
+    b
+}
+
+/// Reports billed usage to the metrics; the access log's usage fields.
+pub(super) fn report<'c>(
     st: &State,
     ctx: &'c Ctx,
-    status: u16,
+    b: Option<Billed>,
     elapsed: Duration,
 ) -> Option<UsageFields<'c>> {
-    ctx.relayed?;
-    let b = billed(ctx, status);
+    let b = b?;
     let u = b.usage;
     let ttft = ctx.first_byte.map(|t| t.duration_since(ctx.start));
     let produced = Produced {

@@ -1,3 +1,11 @@
 //! Rate limits, token and cost reservations, budgets, prices.
 
+pub mod counters;
 pub mod estimate;
+mod limiter;
+pub mod window;
+
+pub use limiter::{
+    reset_text, Cap, Demand, Denied, LimitSpec, Limiter, Measure, RateHeaders, Refusal, Remaining,
+    Reservation, Scope, Subject,
+};

@@ -11,6 +11,7 @@ pub struct Metrics {
     duration: HistogramVec,
     upstream_failures: IntCounterVec,
     genai: GenAi,
+    limit_rejections: IntCounterVec,
 }
 
 /// The OpenTelemetry GenAI metrics, Prometheus-style, plus token and cost counters.
@@ -136,12 +137,21 @@ impl Metrics {
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream_failures.clone()))?;
         let genai = GenAi::new(&registry)?;
+        let limit_rejections = IntCounterVec::new(
+            Opts::new(
+                "tollgate_limit_rejections_total",
+                "Requests refused by a limit, by scope (key, user, ..., store) and measure",
+            ),
+            &["scope", "measure"],
+        )?;
+        registry.register(Box::new(limit_rejections.clone()))?;
         Ok(Metrics {
             registry,
             requests,
             duration,
             upstream_failures,
             genai,
+            limit_rejections,
         })
     }
 
@@ -188,6 +198,12 @@ impl Metrics {
             let per = rest / (u.output - 1) as f64;
             g.per_output_token.with_label_values(&mb).observe(per);
         }
+    }
+
+    pub fn limit_rejection(&self, scope: &str, measure: &str) {
+        self.limit_rejections
+            .with_label_values(&[scope, measure])
+            .inc();
     }
 
     pub fn upstream_failure(&self, backend: &str, reason: &str) {

@@ -10,6 +10,8 @@ pub struct Route {
     pub name: Arc<str>,
     pub targets: Vec<Target>,
     pub failover_on_status: Vec<u16>,
+    /// Output tokens reserved for a request without `max_tokens`.
+    pub default_output_tokens: u64,
 }
 
 pub struct Target {
@@ -105,6 +107,7 @@ fn build_route(r: &RouteSpec) -> Route {
             })
             .collect(),
         failover_on_status: r.failover_on_status.clone(),
+        default_output_tokens: r.default_output_tokens,
     }
 }
 

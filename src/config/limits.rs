@@ -1,0 +1,251 @@
+//! The `[[limits]]`, `[store]` and `[identity]` sections.
+
+use super::schema::{RawIdentity, RawLimit, RawStore};
+use super::Validator;
+use crate::limits::window::Period;
+use crate::limits::{Cap, LimitSpec, Measure, Scope};
+
+/// Where counters and the ledger are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreKind {
+    /// Embedded SQLite at `path`.
+    Sqlite { path: String },
+    /// One Redis shared by every instance (the ledger stays in the local SQLite file).
+    Redis { url: String, path: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreSettings {
+    pub kind: StoreKind,
+    /// Admit requests when the store cannot be reached (`fail_open`) or refuse them.
+    pub fail_open: bool,
+    /// How often ledger rows and durable counters are written.
+    pub flush_interval_ms: u64,
+}
+
+/// Who the end user is when the key does not say: a header set by a trusted client.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IdentitySettings {
+    pub user_header: Option<http::HeaderName>,
+}
+
+pub const DEFAULT_DB: &str = "tollgate.db";
+
+impl Validator<'_, '_> {
+    pub(super) fn limits(&mut self, raw: Vec<RawLimit>) -> Vec<LimitSpec> {
+        raw.into_iter()
+            .enumerate()
+            .filter_map(|(i, l)| self.limit(&format!("limits[{i}]"), l))
+            .collect()
+    }
+
+    fn limit(&mut self, p: &str, l: RawLimit) -> Option<LimitSpec> {
+        let scope = match l.scope.as_str() {
+            "key" => Scope::Key,
+            "user" => Scope::User,
+            "team" => Scope::Team,
+            "model" => Scope::Model,
+            "route" => Scope::Route,
+            "backend" => Scope::Backend,
+            "global" => Scope::Global,
+            _ => {
+                self.err(
+                    format!("{p}.scope"),
+                    "must be one of key, user, team, model, route, backend, global",
+                );
+                return None;
+            }
+        };
+        let caps: Vec<(&str, Measure, Period, Option<f64>)> = vec![
+            (
+                "requests_per_second",
+                Measure::Requests,
+                Period::Second,
+                l.requests_per_second,
+            ),
+            (
+                "requests_per_minute",
+                Measure::Requests,
+                Period::Minute,
+                l.requests_per_minute,
+            ),
+            (
+                "tokens_per_minute",
+                Measure::Tokens,
+                Period::Minute,
+                l.tokens_per_minute,
+            ),
+            (
+                "tokens_per_hour",
+                Measure::Tokens,
+                Period::Hour,
+                l.tokens_per_hour,
+            ),
+            (
+                "tokens_per_day",
+                Measure::Tokens,
+                Period::Day,
+                l.tokens_per_day,
+            ),
+            (
+                "tokens_per_month",
+                Measure::Tokens,
+                Period::Month,
+                l.tokens_per_month,
+            ),
+            (
+                "concurrent_requests",
+                Measure::Concurrent,
+                Period::Open,
+                l.concurrent_requests,
+            ),
+            (
+                "cost_per_day_usd",
+                Measure::Cost,
+                Period::Day,
+                l.cost_per_day_usd,
+            ),
+            (
+                "cost_per_month_usd",
+                Measure::Cost,
+                Period::Month,
+                l.cost_per_month_usd,
+            ),
+        ];
+        let mut out = Vec::new();
+        for (name, measure, period, value) in caps {
+            let Some(limit) = value else { continue };
+            if !limit.is_finite() || limit < 0.0 {
+                self.err(format!("{p}.{name}"), "must be a number >= 0");
+                continue;
+            }
+            out.push(Cap {
+                measure,
+                period,
+                limit,
+            });
+        }
+        if out.is_empty() {
+            self.err(
+                p.to_string(),
+                "sets no limit (requests_per_minute, tokens_per_minute, cost_per_day_usd, ...)",
+            );
+        }
+        if l.matching.as_deref() == Some("") {
+            self.err(
+                format!("{p}.match"),
+                "must not be empty (leave it out to limit each one)",
+            );
+        }
+        if scope == Scope::Global && l.matching.is_some() {
+            self.err(format!("{p}.match"), "a global limit matches everything");
+        }
+        Some(LimitSpec {
+            scope,
+            matching: l.matching,
+            caps: out,
+        })
+    }
+
+    pub(super) fn store(&mut self, s: RawStore) -> StoreSettings {
+        let fail_open = match s.on_error.as_deref() {
+            None | Some("fail_open") => true,
+            Some("fail_closed") => false,
+            Some(_) => {
+                self.err("store.on_error", "must be `fail_open` or `fail_closed`");
+                true
+            }
+        };
+        let path = s.path.unwrap_or_else(|| DEFAULT_DB.to_string());
+        if path.is_empty() {
+            self.err("store.path", "must not be empty");
+        }
+        let kind = match (s.kind.as_deref(), s.redis_url) {
+            (None | Some("sqlite"), None) => StoreKind::Sqlite { path },
+            (None | Some("sqlite"), Some(_)) => {
+                self.err("store.redis_url", "is only for kind = \"redis\"");
+                StoreKind::Sqlite { path }
+            }
+            (Some("redis"), Some(url))
+                if url.starts_with("redis://") || url.starts_with("rediss://") =>
+            {
+                StoreKind::Redis { url, path }
+            }
+            (Some("redis"), _) => {
+                self.err(
+                    "store.redis_url",
+                    "kind = \"redis\" needs redis_url = \"redis://host:port\"",
+                );
+                StoreKind::Sqlite { path }
+            }
+            (Some(_), _) => {
+                self.err("store.kind", "must be `sqlite` or `redis`");
+                StoreKind::Sqlite { path }
+            }
+        };
+        let flush_interval_ms = s.flush_interval_ms.unwrap_or(1000);
+        if !(10..=60_000).contains(&flush_interval_ms) {
+            self.err("store.flush_interval_ms", "must be between 10 and 60000");
+        }
+        StoreSettings {
+            kind,
+            fail_open,
+            flush_interval_ms,
+        }
+    }
+
+    pub(super) fn identity(&mut self, raw: RawIdentity) -> IdentitySettings {
+        let user_header =
+            raw.user_header.and_then(
+                |h| match http::HeaderName::from_bytes(h.trim().as_bytes()) {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        self.err("identity.user_header", "is not a valid header name");
+                        None
+                    }
+                },
+            );
+        IdentitySettings { user_header }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn load(extra: &str) -> Result<Config, Vec<crate::config::ConfigError>> {
+        Config::from_str_with_env(extra, &|_| None)
+    }
+
+    #[test]
+    fn limits_store_and_identity_load() {
+        let c = load(
+            "[store]\nkind = \"redis\"\nredis_url = \"redis://127.0.0.1:6379\"\non_error = \"fail_closed\"\n\
+             [identity]\nuser_header = \"x-end-user\"\n\
+             [[limits]]\nscope = \"key\"\nmatch = \"team-a\"\nrequests_per_minute = 600\ntokens_per_minute = 100000\n\
+             cost_per_day_usd = 50\ncost_per_month_usd = 500\n",
+        )
+        .unwrap();
+        assert_eq!(c.limits[0].caps.len(), 4);
+        assert!(!c.store.fail_open);
+        assert_eq!(
+            c.identity.user_header.as_ref().unwrap().as_str(),
+            "x-end-user"
+        );
+    }
+
+    #[test]
+    fn errors_are_located() {
+        let e = load(
+            "[store]\nkind = \"redis\"\n[[limits]]\nscope = \"planet\"\n[[limits]]\nscope = \"key\"\ntokens_per_minute = -1\n",
+        )
+        .unwrap_err();
+        let at: Vec<_> = e.iter().map(|e| (e.path.as_str(), e.line)).collect();
+        assert!(at.contains(&("store.redis_url", Some(1))), "{e:?}");
+        assert!(at.contains(&("limits[0].scope", Some(4))), "{e:?}");
+        assert!(
+            at.contains(&("limits[1].tokens_per_minute", Some(7))),
+            "{e:?}"
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! Limits in the request path: the request's subject and estimate are reserved at admission
+//! (after routing, before anything is sent); `backend` limits per target in the exchange; the
+//! reservation is settled with actual usage in `logging`. OpenAI's `x-ratelimit-*` headers
+//! go on every answer the limits shaped, the 429 included.
+
+use super::{ApiError, Ctx, State};
+use crate::limits::{
+    estimate, reset_text, Demand, Denied, Refusal, Remaining, Reservation, Scope, Subject,
+};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use std::sync::Arc;
+
+/// Longest end-user name taken from the trusted header.
+const MAX_USER: usize = 128;
+
+/// The end user a trusted header names, if configured and well-formed.
+pub(super) fn user_from_header(st: &State, req: &RequestHeader) -> Option<Arc<str>> {
+    let name = st.identity.user_header.as_ref()?;
+    let v = req.headers.get(name)?.to_str().ok()?.trim();
+    (!v.is_empty() && v.len() <= MAX_USER).then(|| Arc::from(v))
+}
+
+pub(super) fn subject<'c>(ctx: &'c Ctx, backend: Option<&'c str>) -> Subject<'c> {
+    Subject {
+        key: ctx.key.as_ref().map(|k| &*k.name),
+        user: ctx.user.as_deref(),
+        team: ctx.key.as_ref().and_then(|k| k.team.as_deref()),
+        model: ctx.model.as_deref(),
+        route: ctx.route.as_deref(),
+        backend,
+    }
+}
+
+/// Reserves the request's estimate on its key, user, team, model, route and global limits.
+pub(super) async fn admit(
+    st: &State,
+    ctx: &mut Ctx,
+    body: &[u8],
+    max_tokens: u64,
+) -> Result<(), ApiError> {
+    if st.limiter.is_empty() {
+        return Ok(());
+    }
+    let model = ctx.model.as_deref().unwrap_or_default();
+    let tokens = estimate::prompt_tokens(body, model).saturating_add(max_tokens);
+    ctx.demand = Demand {
+        tokens: tokens as f64,
+        cost: 0.0,
+    };
+    let who = subject(ctx, None);
+    let r = st.limiter.admit(&who, false, ctx.demand).await;
+    hold(st, ctx, r)
+}
+
+/// Reserves on the `backend` limits of one target; `Err`: the target is over its limit and is
+/// skipped like a busy one.
+pub(super) async fn admit_backend(
+    st: &State,
+    ctx: &Ctx,
+    backend: &str,
+) -> Result<Reservation, Denied> {
+    if !st.limiter.has(Scope::Backend) {
+        return Ok(Reservation::default());
+    }
+    let who = subject(ctx, Some(backend));
+    st.limiter.admit(&who, true, ctx.demand).await
+}
+
+/// Keeps an admitted reservation (and its headers), or turns a denial into the client's error.
+pub(super) fn hold(
+    st: &State,
+    ctx: &mut Ctx,
+    r: Result<Reservation, Denied>,
+) -> Result<(), ApiError> {
+    match r {
+        Ok(r) => {
+            let held = ctx.reservation.get_or_insert_with(Reservation::default);
+            held.absorb(r);
+            ctx.rate = held.headers(crate::limits::window::now());
+            Ok(())
+        }
+        Err(d) => Err(denied(st, ctx, &d)),
+    }
+}
+
+/// The client's error for a denial, with its headers set on `ctx`.
+pub(super) fn denied(st: &State, ctx: &mut Ctx, d: &Denied) -> ApiError {
+    let Denied::Limit(r) = d else {
+        st.metrics.limit_rejection("store", "unavailable");
+        return ApiError::limits_unavailable();
+    };
+    st.metrics
+        .limit_rejection(r.scope.name(), r.cap.measure_name());
+    ctx.retry_after = Some(r.retry_after);
+    let remaining = Remaining {
+        limit: r.cap.limit,
+        remaining: (r.cap.limit - r.used).max(0.0),
+        reset_in: r.retry_after,
+    };
+    match r.cap.measure {
+        crate::limits::Measure::Requests => ctx.rate.requests = Some(remaining),
+        crate::limits::Measure::Tokens => ctx.rate.tokens = Some(remaining),
+        _ => {}
+    }
+    ApiError::limited(message(r), r.cap.is_quota())
+}
+
+fn message(r: &Refusal) -> String {
+    let what = match r.cap.measure {
+        crate::limits::Measure::Cost => "spend (USD)",
+        crate::limits::Measure::Concurrent => "concurrent requests",
+        crate::limits::Measure::Requests => "requests",
+        crate::limits::Measure::Tokens => "tokens",
+    };
+    let per = match r.cap.period {
+        crate::limits::window::Period::Open => String::new(),
+        p => format!(" per {}", p.name()),
+    };
+    let kind = if r.cap.is_quota() {
+        "Quota"
+    } else {
+        "Rate limit"
+    };
+    format!(
+        "{kind} reached for {} `{}`: {what}{per}: limit {}, used {}, this request needs {}. Try again in {}.",
+        r.scope.name(),
+        r.id,
+        round(r.cap.limit),
+        round(r.used),
+        round(r.requested),
+        reset_text(r.retry_after)
+    )
+}
+
+fn round(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+/// `x-ratelimit-*` (and `retry-after` on a refusal) on a response header.
+pub(super) fn write_headers(ctx: &Ctx, h: &mut ResponseHeader) -> Result<()> {
+    for (kind, r) in [("requests", ctx.rate.requests), ("tokens", ctx.rate.tokens)] {
+        let Some(r) = r else { continue };
+        h.insert_header(format!("x-ratelimit-limit-{kind}"), round(r.limit))?;
+        h.insert_header(
+            format!("x-ratelimit-remaining-{kind}"),
+            round(r.remaining.floor()),
+        )?;
+        h.insert_header(format!("x-ratelimit-reset-{kind}"), reset_text(r.reset_in))?;
+    }
+    if let Some(s) = ctx.retry_after {
+        h.insert_header(http::header::RETRY_AFTER, s)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! Admission and settlement against the configured limits. A request reserves its estimate
+//! on every counter that applies to it, atomically, before anything is sent; when it ends the
+//! reservation is settled with what it actually used. So concurrent requests can overshoot a
+//! limit by at most the one reservation that was admitted last, never by the requests in
+//! flight.
+
+use super::counters::{Adjustment, Charge, Counters, Standing, Verdict};
+use super::window::{self, Period};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Key,
+    User,
+    Team,
+    Model,
+    Route,
+    Backend,
+    Global,
+}
+
+impl Scope {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Key => "key",
+            Scope::User => "user",
+            Scope::Team => "team",
+            Scope::Model => "model",
+            Scope::Route => "route",
+            Scope::Backend => "backend",
+            Scope::Global => "global",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    Requests,
+    Tokens,
+    /// USD.
+    Cost,
+    /// Requests in flight.
+    Concurrent,
+}
+
+impl Measure {
+    fn name(self) -> &'static str {
+        match self {
+            Measure::Requests => "requests",
+            Measure::Tokens => "tokens",
+            Measure::Cost => "cost_usd",
+            Measure::Concurrent => "concurrent",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cap {
+    pub measure: Measure,
+    pub period: Period,
+    pub limit: f64,
+}
+
+impl Cap {
+    pub fn measure_name(&self) -> &'static str {
+        self.measure.name()
+    }
+
+    /// Quotas (tokens or spend per day or month) answer `insufficient_quota`; the rest are
+    /// rate limits.
+    pub fn is_quota(&self) -> bool {
+        self.measure == Measure::Cost
+            || (self.measure == Measure::Tokens
+                && matches!(self.period, Period::Day | Period::Month))
+    }
+}
+
+/// One `[[limits]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitSpec {
+    pub scope: Scope,
+    /// Only this key/user/...; `None`: each one separately.
+    pub matching: Option<String>,
+    pub caps: Vec<Cap>,
+}
+
+/// Who and what a request is, for limits. `None`: the request has no such attribute (a
+/// `user` limit does not apply to a request without a user).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Subject<'a> {
+    pub key: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub team: Option<&'a str>,
+    pub model: Option<&'a str>,
+    pub route: Option<&'a str>,
+    pub backend: Option<&'a str>,
+}
+
+impl Subject<'_> {
+    fn id(&self, scope: Scope) -> Option<&str> {
+        match scope {
+            Scope::Key => self.key,
+            Scope::User => self.user,
+            Scope::Team => self.team,
+            Scope::Model => self.model,
+            Scope::Route => self.route,
+            Scope::Backend => self.backend,
+            Scope::Global => Some("*"),
+        }
+    }
+}
+
+/// What a request is charged: its token and cost estimate (then its actual usage).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Demand {
+    pub tokens: f64,
+    pub cost: f64,
+}
+
+/// A held reservation, settled once when the request ends.
+#[derive(Debug, Default)]
+pub struct Reservation {
+    held: Vec<Held>,
+}
+
+#[derive(Debug)]
+struct Held {
+    charge: Charge,
+    measure: Measure,
+    standing: Standing,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub scope: Scope,
+    pub id: String,
+    pub cap: Cap,
+    pub used: f64,
+    pub requested: f64,
+    /// Seconds until the window resets.
+    pub retry_after: u64,
+}
+
+/// The limiter could not reach its store and the policy is `fail_closed`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Denied {
+    Limit(Refusal),
+    StoreDown,
+}
+
+pub struct Limiter {
+    specs: Vec<LimitSpec>,
+    counters: Arc<dyn Counters>,
+    fail_open: bool,
+}
+
+impl Limiter {
+    pub fn new(specs: Vec<LimitSpec>, counters: Arc<dyn Counters>, fail_open: bool) -> Limiter {
+        Limiter {
+            specs,
+            counters,
+            fail_open,
+        }
+    }
+
+    /// Whether any limit has `scope` (`backend` limits are checked per target).
+    pub fn has(&self, scope: Scope) -> bool {
+        self.specs.iter().any(|s| s.scope == scope)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+
+    /// Reserves `demand` on every limit of the given scopes that applies to `who`.
+    pub async fn admit(
+        &self,
+        who: &Subject<'_>,
+        backend_only: bool,
+        demand: Demand,
+    ) -> Result<Reservation, Denied> {
+        let mut held = Vec::new();
+        let mut scopes = Vec::new();
+        for spec in &self.specs {
+            if (spec.scope == Scope::Backend) != backend_only {
+                continue;
+            }
+            let Some(id) = who.id(spec.scope) else {
+                continue;
+            };
+            if spec.matching.as_deref().is_some_and(|m| m != id) {
+                continue;
+            }
+            for cap in &spec.caps {
+                let amount = match cap.measure {
+                    Measure::Requests | Measure::Concurrent => 1.0,
+                    Measure::Tokens => demand.tokens,
+                    Measure::Cost => demand.cost,
+                };
+                let name = format!(
+                    "{}:{id}:{}:{}",
+                    spec.scope.name(),
+                    cap.measure.name(),
+                    cap.period.name()
+                );
+                held.push((
+                    Charge {
+                        name,
+                        period: cap.period,
+                        limit: cap.limit,
+                        amount,
+                    },
+                    cap.measure,
+                ));
+                scopes.push((spec.scope, id, cap));
+            }
+        }
+        if held.is_empty() {
+            return Ok(Reservation::default());
+        }
+        let charges: Vec<Charge> = held.iter().map(|(c, _)| c.clone()).collect();
+        let now = window::now();
+        match self.counters.reserve(now, &charges).await {
+            Ok(Verdict::Admitted(standings)) => Ok(Reservation {
+                held: held
+                    .into_iter()
+                    .zip(standings)
+                    .map(|((charge, measure), standing)| Held {
+                        charge,
+                        measure,
+                        standing,
+                    })
+                    .collect(),
+            }),
+            Ok(Verdict::Refused { index, standing }) => {
+                let (scope, id, cap) = scopes[index];
+                Err(Denied::Limit(Refusal {
+                    scope,
+                    id: id.to_string(),
+                    cap: cap.clone(),
+                    used: standing.used,
+                    requested: charges[index].amount,
+                    retry_after: (standing.reset_at - now).max(1) as u64,
+                }))
+            }
+            Err(e) => {
+                log::warn!("limits: {e}; policy: {}", self.policy());
+                if self.fail_open {
+                    Ok(Reservation::default())
+                } else {
+                    Err(Denied::StoreDown)
+                }
+            }
+        }
+    }
+
+    fn policy(&self) -> &'static str {
+        if self.fail_open {
+            "fail_open"
+        } else {
+            "fail_closed"
+        }
+    }
+
+    /// Settles `r` with what the request used (zero for a request that never got a reply).
+    pub async fn settle(&self, r: Reservation, actual: Demand) {
+        let adjustments: Vec<Adjustment> = r
+            .held
+            .into_iter()
+            .filter_map(|h| {
+                let delta = match h.measure {
+                    Measure::Requests => return None,
+                    Measure::Concurrent => -1.0,
+                    Measure::Tokens => actual.tokens - h.charge.amount,
+                    Measure::Cost => actual.cost - h.charge.amount,
+                };
+                (delta != 0.0).then_some(Adjustment {
+                    name: h.charge.name,
+                    period: h.charge.period,
+                    window_start: h.standing.window_start,
+                    delta,
+                })
+            })
+            .collect();
+        if adjustments.is_empty() {
+            return;
+        }
+        if let Err(e) = self.counters.adjust(&adjustments).await {
+            log::warn!("limits: settlement not recorded: {e}");
+        }
+    }
+}
+
+/// OpenAI's rate-limit headers: the tightest request and token limits of a reservation.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RateHeaders {
+    pub requests: Option<Remaining>,
+    pub tokens: Option<Remaining>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Remaining {
+    pub limit: f64,
+    pub remaining: f64,
+    pub reset_in: u64,
+}
+
+impl Reservation {
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// The rate-limit headers this reservation's counters give (not quotas or concurrency).
+    pub fn headers(&self, now: i64) -> RateHeaders {
+        let tightest = |m: Measure| {
+            self.held
+                .iter()
+                .filter(|h| h.measure == m && h.charge.period != Period::Open)
+                .map(|h| Remaining {
+                    limit: h.charge.limit,
+                    remaining: (h.charge.limit - h.standing.used).max(0.0),
+                    reset_in: (h.standing.reset_at - now).max(0) as u64,
+                })
+                .min_by(|a, b| a.remaining.total_cmp(&b.remaining))
+        };
+        RateHeaders {
+            requests: tightest(Measure::Requests),
+            tokens: tightest(Measure::Tokens),
+        }
+    }
+
+    /// Merges another reservation (a backend's) into this one.
+    pub fn absorb(&mut self, other: Reservation) {
+        self.held.extend(other.held);
+    }
+}
+
+/// A duration as OpenAI writes it in `x-ratelimit-reset-*`: `1s`, `6m0s`, `1h2m3s`.
+pub fn reset_text(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s}s"),
+        _ => format!("{h}h{m}m{s}s"),
+    }
+}

@@ -1,0 +1,109 @@
+//! Counting periods: fixed windows aligned to the UTC calendar, so a quota "per day" is a
+//! calendar day and every replica (and a restarted process) agrees on where a window starts.
+
+/// How long a counter counts before it starts again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Period {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    /// A calendar month.
+    Month,
+    /// Never resets: in-flight requests (raised at admission, lowered at settlement).
+    Open,
+}
+
+impl Period {
+    pub fn name(self) -> &'static str {
+        match self {
+            Period::Second => "second",
+            Period::Minute => "minute",
+            Period::Hour => "hour",
+            Period::Day => "day",
+            Period::Month => "month",
+            Period::Open => "open",
+        }
+    }
+
+    /// The start of the window holding `now` (unix seconds), and its end.
+    pub fn window(self, now: i64) -> (i64, i64) {
+        let fixed = |len: i64| {
+            let start = now - now.rem_euclid(len);
+            (start, start + len)
+        };
+        match self {
+            Period::Second => fixed(1),
+            Period::Minute => fixed(60),
+            Period::Hour => fixed(3600),
+            Period::Day => fixed(86_400),
+            Period::Month => month(now),
+            Period::Open => (0, i64::MAX),
+        }
+    }
+}
+
+/// The calendar month (UTC) holding `now`.
+fn month(now: i64) -> (i64, i64) {
+    let days = now.div_euclid(86_400);
+    let (y, m, _) = civil_from_days(days);
+    let start = days_from_civil(y, m, 1) * 86_400;
+    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    (start, days_from_civil(ny, nm, 1) * 86_400)
+}
+
+// Howard Hinnant's civil-calendar algorithms (proleptic Gregorian, days since 1970-01-01).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_align_to_the_utc_calendar() {
+        // 2026-11-23T10:15:30Z
+        let t = 1_795_428_930;
+        assert_eq!(Period::Minute.window(t), (t - 30, t + 30));
+        assert_eq!(Period::Hour.window(t).0 % 3600, 0);
+        let (d0, d1) = Period::Day.window(t);
+        assert_eq!((d0 % 86_400, d1 - d0), (0, 86_400));
+        // November 2026: 2026-11-01 to 2026-12-01.
+        assert_eq!(Period::Month.window(t), (1_793_491_200, 1_796_083_200));
+        // December rolls into January; February in a leap year has 29 days.
+        let dec = Period::Month.window(1_796_083_200 + 5);
+        assert_eq!(dec.1 - dec.0, 31 * 86_400);
+        let feb = Period::Month.window(days_from_civil(2028, 2, 10) * 86_400);
+        assert_eq!(feb.1 - feb.0, 29 * 86_400);
+        assert_eq!(
+            civil_from_days(days_from_civil(2026, 11, 23)),
+            (2026, 11, 23)
+        );
+    }
+}

@@ -1,0 +1,4 @@
+//! Durable state: the usage ledger and quota/budget counters, in SQLite (embedded default) or Redis (a fleet).
+
+pub mod report;
+pub mod schema;

@@ -1,0 +1,331 @@
+//! The SQLite schema of the embedded store: the usage ledger (one row per request) and the
+//! quota/budget counters, with the connections that open it.
+//!
+//! The gateway opens the file read-write with [`open`] (WAL journal, so `tollgate usage` can
+//! read while it writes); the report opens it with [`open_read_only`]. [`SCHEMA`] is
+//! idempotent and applied at every read-write open.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, Transaction};
+use serde::Serialize;
+
+/// How long a statement waits for another connection's lock before `SQLITE_BUSY`.
+pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// Tables and indexes, executed with `execute_batch` at open; safe to run again.
+pub const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS ledger (
+  ts_ms INTEGER NOT NULL,          -- request start, unix milliseconds (UTC)
+  request_id TEXT NOT NULL,
+  key TEXT, user TEXT, team TEXT, route TEXT,
+  requested_model TEXT, served_model TEXT, backend TEXT,
+  input_tokens INTEGER NOT NULL, cached_input_tokens INTEGER NOT NULL,
+  cache_creation_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+  reasoning_tokens INTEGER NOT NULL, total_tokens INTEGER NOT NULL,
+  cost_usd REAL NOT NULL,           -- 0 when no price is known
+  status INTEGER NOT NULL, latency_ms REAL NOT NULL, ttft_ms REAL,
+  estimated INTEGER NOT NULL        -- 1: counted by the gateway (client cancelled / stream broke), not reported by the provider
+);
+CREATE INDEX IF NOT EXISTS ledger_ts ON ledger(ts_ms);
+CREATE TABLE IF NOT EXISTS counters (
+  name TEXT NOT NULL,               -- e.g. "key:alice:tokens_day"
+  period INTEGER NOT NULL,          -- period start, unix seconds (UTC)
+  value REAL NOT NULL,
+  PRIMARY KEY (name, period)
+);
+"#;
+
+/// The ledger's columns, in table order (what [`insert_rows`] writes).
+pub const LEDGER_COLUMNS: &[&str] = &[
+    "ts_ms",
+    "request_id",
+    "key",
+    "user",
+    "team",
+    "route",
+    "requested_model",
+    "served_model",
+    "backend",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_creation_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost_usd",
+    "status",
+    "latency_ms",
+    "ttft_ms",
+    "estimated",
+];
+
+const INSERT: &str = "INSERT INTO ledger (ts_ms, request_id, key, user, team, route, \
+     requested_model, served_model, backend, input_tokens, cached_input_tokens, \
+     cache_creation_tokens, output_tokens, reasoning_tokens, total_tokens, cost_usd, status, \
+     latency_ms, ttft_ms, estimated) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+     ?19, ?20)";
+
+/// One request's line in the ledger.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LedgerRow {
+    /// Request start, unix milliseconds (UTC).
+    pub ts_ms: i64,
+    pub request_id: String,
+    pub key: Option<String>,
+    pub user: Option<String>,
+    pub team: Option<String>,
+    pub route: Option<String>,
+    pub requested_model: Option<String>,
+    pub served_model: Option<String>,
+    pub backend: Option<String>,
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub cache_creation_tokens: u64,
+    pub output_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub total_tokens: u64,
+    /// 0 when no price is known.
+    pub cost_usd: f64,
+    pub status: u16,
+    pub latency_ms: f64,
+    pub ttft_ms: Option<f64>,
+    /// Counted by the gateway (client cancelled, stream broke), not reported by the provider.
+    pub estimated: bool,
+}
+
+/// Opens (creating it if needed) the store at `path` for reading and writing: WAL journal,
+/// `synchronous=NORMAL`, a 5 s busy timeout, and [`SCHEMA`] applied.
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+        log::warn!(
+            "store {}: journal_mode is {mode}, not WAL; readers will block the writer",
+            path.display()
+        );
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+/// Opens an existing store at `path` read-only, for reports. It reads a consistent snapshot
+/// while the gateway writes (WAL); a missing file is an error (`SQLITE_CANTOPEN`).
+pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+/// Appends `rows` to the ledger within `tx` (the caller commits). Token counts past
+/// `i64::MAX` are stored as `i64::MAX`.
+pub fn insert_rows(tx: &Transaction, rows: &[LedgerRow]) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(INSERT)?;
+    for r in rows {
+        stmt.execute(params![
+            r.ts_ms,
+            r.request_id,
+            r.key,
+            r.user,
+            r.team,
+            r.route,
+            r.requested_model,
+            r.served_model,
+            r.backend,
+            int(r.input_tokens),
+            int(r.cached_input_tokens),
+            int(r.cache_creation_tokens),
+            int(r.output_tokens),
+            int(r.reasoning_tokens),
+            int(r.total_tokens),
+            r.cost_usd,
+            r.status,
+            r.latency_ms,
+            r.ttft_ms,
+            r.estimated,
+        ])?;
+    }
+    Ok(())
+}
+
+/// SQLite integers are signed 64-bit.
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A fresh path under the temp dir; the guard removes the db and its WAL files.
+    struct TempDb(PathBuf);
+
+    impl TempDb {
+        fn new() -> TempDb {
+            static N: AtomicU32 = AtomicU32::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let name = format!("tollgate-store-{}-{n}.db", std::process::id());
+            let t = TempDb(std::env::temp_dir().join(name));
+            t.remove();
+            t
+        }
+
+        fn remove(&self) {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut p = self.0.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            self.remove();
+        }
+    }
+
+    fn row(ts_ms: i64, id: &str) -> LedgerRow {
+        LedgerRow {
+            ts_ms,
+            request_id: id.into(),
+            key: Some("alice".into()),
+            requested_model: Some("gpt-4o".into()),
+            input_tokens: 10,
+            output_tokens: 5,
+            total_tokens: 15,
+            cost_usd: 0.001,
+            status: 200,
+            latency_ms: 12.5,
+            ..LedgerRow::default()
+        }
+    }
+
+    fn count(conn: &Connection) -> i64 {
+        conn.query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn schema_is_idempotent() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let cols: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('ledger') ORDER BY cid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(cols, LEDGER_COLUMNS);
+    }
+
+    #[test]
+    fn insert_round_trips() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let mut big = row(1_000, "b");
+        big.input_tokens = u64::MAX;
+        big.ttft_ms = Some(3.25);
+        big.estimated = true;
+        big.status = 499;
+        let tx = conn.transaction().unwrap();
+        insert_rows(&tx, &[row(2_000, "a"), big]).unwrap();
+        insert_rows(&tx, &[]).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(count(&conn), 2);
+        let (input, ttft, est, status): (i64, Option<f64>, bool, u16) = conn
+            .query_row(
+                "SELECT input_tokens, ttft_ms, estimated, status FROM ledger WHERE request_id = 'b'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (input, ttft, est, status),
+            (i64::MAX, Some(3.25), true, 499)
+        );
+        let (ttft, est): (Option<f64>, bool) = conn
+            .query_row(
+                "SELECT ttft_ms, estimated FROM ledger WHERE request_id = 'a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((ttft, est), (None, false));
+    }
+
+    #[test]
+    fn open_uses_wal_and_reopens() {
+        let db = TempDb::new();
+        {
+            let mut conn = open(&db.0).unwrap();
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(mode, "wal");
+            let sync: i64 = conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(sync, 1, "NORMAL");
+            let tx = conn.transaction().unwrap();
+            insert_rows(&tx, &[row(1, "a")]).unwrap();
+            tx.commit().unwrap();
+        }
+        // Reopening applies the schema again over existing data.
+        let conn = open(&db.0).unwrap();
+        assert_eq!(count(&conn), 1);
+    }
+
+    #[test]
+    fn read_only_reads_while_the_writer_writes() {
+        let db = TempDb::new();
+        let mut writer = open(&db.0).unwrap();
+        let tx = writer.transaction().unwrap();
+        insert_rows(&tx, &[row(1, "a"), row(2, "b")]).unwrap();
+        tx.commit().unwrap();
+
+        let reader = open_read_only(&db.0).unwrap();
+        assert_eq!(count(&reader), 2);
+        // A write transaction in progress does not block the reader, which sees the last
+        // committed state.
+        let tx = writer.transaction().unwrap();
+        insert_rows(&tx, &[row(3, "c")]).unwrap();
+        assert_eq!(count(&reader), 2);
+        tx.commit().unwrap();
+        assert_eq!(count(&reader), 3);
+        // The reader cannot write.
+        assert!(reader.execute("DELETE FROM ledger", []).is_err());
+    }
+
+    #[test]
+    fn read_only_opens_a_closed_wal_store() {
+        let db = TempDb::new();
+        {
+            let mut conn = open(&db.0).unwrap();
+            let tx = conn.transaction().unwrap();
+            insert_rows(&tx, &[row(1, "a")]).unwrap();
+            tx.commit().unwrap();
+        }
+        let reader = open_read_only(&db.0).unwrap();
+        assert_eq!(count(&reader), 1);
+    }
+
+    #[test]
+    fn read_only_does_not_create_a_missing_file() {
+        let db = TempDb::new();
+        assert!(open_read_only(&db.0).is_err());
+        assert!(!db.0.exists());
+    }
+}
