@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use tollgate::config::Config;
 use tollgate::mock::MockSettings;
 use tollgate::server::{self, RunFlags};
+use tollgate::store::cli as usage;
 
 /// Tollgate: one OpenAI-compatible endpoint in front of many LLM providers.
 #[derive(Parser)]
@@ -40,6 +41,24 @@ enum Cmd {
     Check {
         #[arg(short, long, value_name = "FILE")]
         config: String,
+    },
+    /// Report usage from the ledger: every request, or totals grouped by key, user, team,
+    /// model, backend and day.
+    Usage {
+        #[arg(short, long, value_name = "FILE")]
+        config: String,
+        /// From (inclusive): RFC 3339, a date, unix seconds, or back from now (`24h`, `7d`).
+        #[arg(long)]
+        since: Option<String>,
+        /// Until (exclusive), in the same forms.
+        #[arg(long)]
+        until: Option<String>,
+        /// Comma-separated: key,user,team,model,backend,day.
+        #[arg(long)]
+        group_by: Option<String>,
+        /// table, csv or json.
+        #[arg(long, default_value = "table")]
+        format: String,
     },
     /// Print the SHA-256 of a client API key, for `[[keys]] sha256` (reads stdin without KEY).
     HashKey { key: Option<String> },
@@ -95,6 +114,34 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(code) => code,
+            };
+        }
+        Some(Cmd::Usage {
+            config,
+            since,
+            until,
+            group_by,
+            format,
+        }) => {
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let args = usage::Args {
+                since,
+                until,
+                group_by,
+                format,
+            };
+            return match usage::report(&cfg, &args) {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tollgate usage: {e}");
+                    ExitCode::from(1)
+                }
             };
         }
         Some(Cmd::HashKey { key }) => {

@@ -22,6 +22,8 @@ use std::time::Duration;
 pub enum StartError {
     #[error("metrics registry: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("store {0}: {1}")]
+    Store(String, String),
 }
 
 pub struct RunFlags {
@@ -53,8 +55,15 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     let connector = Connector::new(Some(ConnectorOptions::from_server_conf(
         &server.configuration,
     )));
-    let counters = Arc::new(crate::limits::counters::Local::default());
-    let state = Arc::new(State::new(&cfg, metrics.clone(), connector, counters));
+    let (counters, ledger) = store(&cfg)?;
+    let state = Arc::new(State::new(
+        &cfg,
+        metrics.clone(),
+        connector,
+        counters.clone(),
+        ledger,
+    ));
+    server.add_service(background_service("ledger", LedgerFlusher(state.clone())));
 
     if state.keys.is_open() {
         eprintln!("tollgate: WARNING: no [[keys]] configured; the gateway accepts any client");
@@ -107,6 +116,44 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             .map_or("off".to_string(), |a| a.to_string())
     );
     server.run_forever()
+}
+
+/// The limit counters (restored from the store) and the ledger writer.
+fn store(
+    cfg: &Config,
+) -> Result<
+    (
+        Arc<crate::limits::counters::Local>,
+        crate::store::ledger::Ledger,
+    ),
+    StartError,
+> {
+    use crate::config::StoreKind;
+    use crate::store::ledger::{load_counters, Ledger};
+    let path = match &cfg.store.kind {
+        StoreKind::Sqlite { path } => std::path::Path::new(path),
+        StoreKind::Redis { url, .. } => {
+            let why = "kind = \"redis\" is not available in this build yet; use \"sqlite\"";
+            return Err(StartError::Store(url.clone(), why.into()));
+        }
+    };
+    let fail = |e: rusqlite::Error| StartError::Store(path.display().to_string(), e.to_string());
+    let restored = load_counters(path).map_err(fail)?;
+    let counters = Arc::new(crate::limits::counters::Local::with(restored));
+    let interval = Duration::from_millis(cfg.store.flush_interval_ms);
+    Ok((counters.clone(), Ledger::new(path, interval, counters)))
+}
+
+/// Writes the ledger's last rows and the counters when the server shuts down.
+struct LedgerFlusher(Arc<State>);
+
+#[async_trait::async_trait]
+impl BackgroundService for LedgerFlusher {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let _ = shutdown.changed().await;
+        let st = self.0.clone();
+        let _ = tokio::task::spawn_blocking(move || st.ledger.flush()).await;
+    }
 }
 
 /// Keeps the OAuth access tokens of Vertex AI backends fresh: the first is fetched at start-up,

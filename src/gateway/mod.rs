@@ -45,6 +45,7 @@ pub struct State {
     pub connector: Connector,
     pub limiter: crate::limits::Limiter,
     pub identity: crate::config::IdentitySettings,
+    pub ledger: crate::store::ledger::Ledger,
 }
 
 impl State {
@@ -53,6 +54,7 @@ impl State {
         metrics: Arc<Metrics>,
         connector: Connector,
         counters: Arc<dyn crate::limits::counters::Counters>,
+        ledger: crate::store::ledger::Ledger,
     ) -> State {
         let backends: Vec<Backend> = cfg.backends.iter().map(Backend::new).collect();
         let router = Router::new(cfg, |i| backends.get(i).is_some_and(|b| b.enabled));
@@ -70,6 +72,7 @@ impl State {
             connector,
             limiter: crate::limits::Limiter::new(cfg.limits.clone(), counters, cfg.store.fail_open),
             identity: cfg.identity.clone(),
+            ledger,
         }
     }
 }
@@ -199,6 +202,10 @@ impl ProxyHttp for Gateway {
             .observe_request(model_label, backend, status, elapsed.as_secs_f64());
         let billed = settle::release(st, ctx, status).await;
         let usage = settle::report(st, ctx, billed, elapsed);
+        if ctx.model.is_some() {
+            st.ledger
+                .record(settle::ledger_row(ctx, usage.as_ref(), status, elapsed));
+        }
         let req = session.req_header();
         let error = ctx.error.or_else(|| e.map(|e| e.etype().as_str()));
         st.access_log.write(&AccessRecord {

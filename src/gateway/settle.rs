@@ -10,6 +10,7 @@ use super::{Ctx, State};
 use crate::formats::Usage;
 use crate::limits::{estimate, Demand};
 use crate::observe::{Produced, UsageFields};
+use crate::store::schema::LedgerRow;
 use std::time::Duration;
 
 /// Bills the request and settles its limit reservation with what it used.
@@ -106,4 +107,47 @@ fn prompt_estimate(ctx: &Ctx) -> u64 {
     ctx.body
         .as_ref()
         .map_or(0, |b| estimate::prompt_tokens(b, model))
+}
+
+/// The request's ledger row.
+pub(super) fn ledger_row(
+    ctx: &Ctx,
+    usage: Option<&UsageFields<'_>>,
+    status: u16,
+    elapsed: Duration,
+) -> LedgerRow {
+    let text = |s: Option<&str>| s.map(str::to_string);
+    let started = std::time::SystemTime::now()
+        .checked_sub(elapsed)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut row = LedgerRow {
+        ts_ms: started,
+        request_id: ctx.request_id.clone(),
+        key: ctx.key.as_ref().map(|k| k.name.to_string()),
+        user: text(ctx.user.as_deref()),
+        team: ctx
+            .key
+            .as_ref()
+            .and_then(|k| k.team.as_deref().map(str::to_string)),
+        route: text(ctx.route.as_deref()),
+        requested_model: text(ctx.model.as_deref()),
+        served_model: text(ctx.served_model.as_deref()),
+        backend: text(ctx.backend.as_deref()),
+        status,
+        latency_ms: elapsed.as_secs_f64() * 1000.0,
+        ..Default::default()
+    };
+    if let Some(u) = usage {
+        row.input_tokens = u.input_tokens;
+        row.cached_input_tokens = u.cached_input_tokens;
+        row.cache_creation_tokens = u.cache_creation_tokens;
+        row.output_tokens = u.output_tokens;
+        row.reasoning_tokens = u.reasoning_tokens;
+        row.total_tokens = u.total_tokens;
+        row.cost_usd = u.cost_usd.unwrap_or(0.0);
+        row.ttft_ms = u.ttft_ms;
+        row.estimated = u.estimated;
+    }
+    row
 }

@@ -184,11 +184,19 @@ impl Gateway {
     pub fn start(server_extra: &str, rest: &str) -> Gateway {
         let port = free_port();
         let admin_port = free_port();
-        let cfg = format!(
-            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nadmin_listen = \"127.0.0.1:{admin_port}\"\nthreads = 2\n{server_extra}\n{rest}"
-        );
         let dir = std::env::temp_dir().join(format!("tollgate-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        // Each gateway keeps its own store unless the test names one.
+        let store = match rest.contains("[store]") {
+            true => String::new(),
+            false => format!(
+                "[store]\npath = \"{}\"\n",
+                dir.join("tollgate.db").display()
+            ),
+        };
+        let cfg = format!(
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nadmin_listen = \"127.0.0.1:{admin_port}\"\nthreads = 2\n{server_extra}\n{store}{rest}"
+        );
         let config_path = dir.join("tollgate.toml");
         std::fs::write(&config_path, cfg).unwrap();
         let pid_file = dir.join("pid");
