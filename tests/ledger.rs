@@ -14,7 +14,8 @@ fn config(m: &Proc, store: &std::path::Path, limits: &str) -> String {
         "[store]\npath = \"{}\"\nflush_interval_ms = 50\n\
          [[keys]]\nname = \"ka\"\nsha256 = \"{}\"\nuser = \"ann\"\nteam = \"red\"\n\
          [[backends]]\nname = \"oa\"\nprovider = \"openai\"\nurl = \"http://127.0.0.1:{}\"\n\
-         [[routes]]\nmodels = [\"gpt-4o-mini\"]\ntargets = [{{ backend = \"oa\" }}]\n{limits}",
+         [[routes]]\nmodels = [\"gpt-4o-mini\"]\ntargets = [{{ backend = \"oa\" }}]\n\
+         [[prices]]\nmodel = \"gpt-4o-mini\"\ninput = 0.15\noutput = 0.6\n{limits}",
         store.display(),
         sha256_hex(b"sk-a"),
         m.port
@@ -103,6 +104,13 @@ async fn every_request_has_a_row_and_usage_reports_it() {
         let want = &reply["usage"][k.replace("input", "prompt").replace("output", "completion")];
         assert_eq!(&first[k], want, "{k}: {first}");
     }
+    let want = first["input_tokens"].as_f64().unwrap() * 0.15e-6
+        + first["output_tokens"].as_f64().unwrap() * 0.6e-6;
+    let cost = first["cost_usd"].as_f64().unwrap();
+    assert!(
+        (cost - want).abs() < 1e-12 && cost > 0.0,
+        "{cost} != {want}"
+    );
     // The stream (which did not ask for usage) is billed the same.
     assert_eq!(rows[1]["total_tokens"], first["total_tokens"]);
     assert!(rows[1]["ttft_ms"].as_f64().is_some());

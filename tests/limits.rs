@@ -52,6 +52,59 @@ async fn post(g: &Gateway, key: &str, body: &Value) -> reqwest::Response {
         .unwrap()
 }
 
+const PRICES: &str = "[[prices]]\nmodel = \"gpt-4o-*\"\ninput = 1000\noutput = 2000\n";
+
+/// 50 clients, 4 requests each, against a day's budget of $1 at $1,000 / $2,000 per 1M tokens:
+/// the cost of the admitted requests stays within the budget plus one reservation.
+#[tokio::test]
+async fn concurrent_clients_stay_within_a_cost_budget() {
+    let m = mock("oa", &["--delay-ms", "30"]);
+    let limits = "[[limits]]\nscope = \"team\"\ncost_per_day_usd = 1\n";
+    let g = std::sync::Arc::new(gateway(&m, limits, PRICES));
+    let day = minute() / 1440;
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let g = g.clone();
+            tokio::spawn(async move {
+                let (mut cost, mut refused) = (0.0, 0);
+                for _ in 0..4 {
+                    let r = post(&g, "sk-a", &chat(100)).await;
+                    if r.status() == 429 {
+                        let v: Value = r.json().await.unwrap();
+                        assert_eq!(v["error"]["code"], "insufficient_quota", "{v}");
+                        refused += 1;
+                        continue;
+                    }
+                    let v: Value = r.json().await.unwrap();
+                    let u = &v["usage"];
+                    cost += u["prompt_tokens"].as_f64().unwrap() * 0.001
+                        + u["completion_tokens"].as_f64().unwrap() * 0.002;
+                }
+                (cost, refused)
+            })
+        })
+        .collect();
+    let (mut cost, mut refused) = (0.0, 0);
+    for t in tasks {
+        let (c, r) = t.await.unwrap();
+        cost += c;
+        refused += r;
+    }
+    if minute() / 1440 != day {
+        return; // the budget's day ended mid-test
+    }
+    // One reservation: about 10 prompt tokens at $0.001 plus 100 output tokens at $0.002.
+    let reservation = 0.25;
+    assert!(
+        refused > 0,
+        "the budget never refused anything (spent ${cost})"
+    );
+    assert!(
+        cost <= 1.0 + reservation,
+        "admitted ${cost} against a $1 budget"
+    );
+}
+
 /// 50 clients, 4 requests each, against `tokens_per_minute = LIMIT`: the tokens of the
 /// admitted requests stay within the limit plus one reservation. `None`: a minute boundary
 /// fell inside the run (the window reset), so the run proves nothing.

@@ -5,6 +5,7 @@ mod backends;
 mod cloud;
 mod limits;
 mod load;
+mod prices;
 
 pub use limits::{IdentitySettings, StoreKind, StoreSettings};
 
@@ -15,6 +16,7 @@ use schema::RawConfig;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// One configuration problem, located.
@@ -86,6 +88,8 @@ pub struct Config {
     pub limits: Vec<crate::limits::LimitSpec>,
     pub store: StoreSettings,
     pub identity: IdentitySettings,
+    /// Model prices: the `[[prices]]` entries, then the price file's.
+    pub prices: crate::limits::prices::PriceTable,
 }
 
 #[derive(Debug, Clone)]
@@ -213,7 +217,8 @@ pub struct LogSettings {
 pub const DEFAULT_FAILOVER_STATUSES: [u16; 5] = [429, 500, 502, 503, 504];
 
 impl Config {
-    /// Reads and validates a file with the process environment.
+    /// Reads and validates a file with the process environment; relative paths in it (the
+    /// price file) are relative to its directory.
     pub fn load(path: &str) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
             file: path.to_string(),
@@ -223,15 +228,29 @@ impl Config {
                 message: format!("cannot read file: {e}"),
             }],
         })?;
-        Self::from_str_with_env(&text, &|k| std::env::var(k).ok()).map_err(|errors| ConfigErrors {
-            file: path.to_string(),
-            errors,
+        let base_dir = Path::new(path).parent();
+        Self::from_str_in(&text, &|k| std::env::var(k).ok(), base_dir).map_err(|errors| {
+            ConfigErrors {
+                file: path.to_string(),
+                errors,
+            }
         })
     }
 
+    /// Validates `text`; relative paths in it are relative to the current directory.
     pub fn from_str_with_env(
         text: &str,
         env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Vec<ConfigError>> {
+        Self::from_str_in(text, env, None)
+    }
+
+    /// Validates `text`, resolving relative paths in it against `base_dir` (the current
+    /// directory when `None`).
+    pub fn from_str_in(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        base_dir: Option<&Path>,
     ) -> Result<Config, Vec<ConfigError>> {
         let mut errors = Vec::new();
         let Some((value, spans)) = load::parse(text, env, &mut errors) else {
@@ -254,6 +273,7 @@ impl Config {
             errors,
             spans: &spans,
             env,
+            base_dir: base_dir.map(Path::to_path_buf),
         };
         let cfg = v.validate(raw);
         if v.errors.is_empty() {
@@ -281,6 +301,8 @@ struct Validator<'s, 'a> {
     spans: &'s load::Spans<'a>,
     /// The environment, for the providers' standard variables (`AWS_REGION`, ...).
     env: &'s dyn Fn(&str) -> Option<String>,
+    /// The config file's directory, for relative paths in it (`None`: the current directory).
+    base_dir: Option<PathBuf>,
 }
 
 impl Validator<'_, '_> {
@@ -481,6 +503,7 @@ impl Validator<'_, '_> {
         let limits = self.limits(raw.limits);
         let store = self.store(raw.store);
         let identity = self.identity(raw.identity);
+        let prices = self.prices(raw.pricing, raw.prices);
 
         Config {
             server,
@@ -495,6 +518,7 @@ impl Validator<'_, '_> {
             limits,
             store,
             identity,
+            prices,
         }
     }
 }

@@ -24,6 +24,10 @@ pub struct RawConfig {
     pub store: RawStore,
     #[serde(default)]
     pub identity: RawIdentity,
+    #[serde(default)]
+    pub pricing: RawPricing,
+    #[serde(default)]
+    pub prices: Vec<RawPrice>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,4 +177,31 @@ impl Default for RawLog {
 #[serde(deny_unknown_fields)]
 pub struct RawMock {
     pub listen: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPricing {
+    /// A price file (`[[prices]]` entries), relative to the config file's directory.
+    pub file: Option<String>,
+}
+
+/// One `[[prices]]` entry: USD per 1M tokens for a model name or glob.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrice {
+    pub model: String,
+    pub input: f64,
+    pub cached_input: Option<f64>,
+    pub cache_write: Option<f64>,
+    pub output: f64,
+}
+
+/// A price file: the same `[[prices]]` array and the date its prices were taken.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPriceFile {
+    pub updated: Option<String>,
+    #[serde(default)]
+    pub prices: Vec<RawPrice>,
 }

@@ -38,15 +38,26 @@ pub(super) async fn admit(
     ctx: &mut Ctx,
     body: &[u8],
     max_tokens: u64,
+    first_target_model: Option<&str>,
 ) -> Result<(), ApiError> {
     if st.limiter.is_empty() {
         return Ok(());
     }
     let model = ctx.model.as_deref().unwrap_or_default();
-    let tokens = estimate::prompt_tokens(body, model).saturating_add(max_tokens);
+    let prompt = estimate::prompt_tokens(body, model);
+    let usage = crate::formats::Usage {
+        input: prompt,
+        output: max_tokens,
+        ..Default::default()
+    };
+    // Priced as the model asked for, else as the route's first target.
+    let price = st
+        .prices
+        .find(model)
+        .or_else(|| first_target_model.and_then(|m| st.prices.find(m)));
     ctx.demand = Demand {
-        tokens: tokens as f64,
-        cost: 0.0,
+        tokens: prompt.saturating_add(max_tokens) as f64,
+        cost: price.map_or(0.0, |p| p.cost(&usage)),
     };
     let who = subject(ctx, None);
     let r = st.limiter.admit(&who, false, ctx.demand).await;

@@ -46,6 +46,7 @@ pub struct State {
     pub limiter: crate::limits::Limiter,
     pub identity: crate::config::IdentitySettings,
     pub ledger: crate::store::ledger::Ledger,
+    pub prices: crate::limits::prices::PriceTable,
 }
 
 impl State {
@@ -73,6 +74,7 @@ impl State {
             limiter: crate::limits::Limiter::new(cfg.limits.clone(), counters, cfg.store.fail_open),
             identity: cfg.identity.clone(),
             ledger,
+            prices: cfg.prices.clone(),
         }
     }
 }
@@ -300,7 +302,8 @@ impl Gateway {
         ctx.model = Some(client_model.clone());
         ctx.body = Some(body.clone());
         let max_tokens = probe.max_tokens.unwrap_or(m.route.default_output_tokens);
-        limit::admit(st, ctx, &body, max_tokens).await?;
+        let priced_as = m.route.targets.first().and_then(|t| t.model.as_deref());
+        limit::admit(st, ctx, &body, max_tokens, priced_as).await?;
         let req = exchange::Request {
             front,
             body,

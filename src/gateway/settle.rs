@@ -15,11 +15,11 @@ use std::time::Duration;
 
 /// Bills the request and settles its limit reservation with what it used.
 pub(super) async fn release(st: &State, ctx: &mut Ctx, status: u16) -> Option<Billed> {
-    let b = ctx.relayed.map(|_| billed(ctx, status));
+    let b = ctx.relayed.map(|_| billed(st, ctx, status));
     if let Some(r) = ctx.reservation.take() {
         let used = b.map_or(Demand::default(), |b| Demand {
             tokens: b.usage.total() as f64,
-            cost: 0.0,
+            cost: b.cost_usd.unwrap_or(0.0),
         });
         st.limiter.settle(r, used).await;
     }
@@ -39,7 +39,7 @@ pub(super) fn report<'c>(
     let produced = Produced {
         usage: u,
         estimated: b.estimated,
-        cost_usd: None,
+        cost_usd: b.cost_usd,
         ttft: ttft.map(|t| t.as_secs_f64()),
         after_first: ttft.map(|t| elapsed.saturating_sub(t).as_secs_f64()),
     };
@@ -61,10 +61,12 @@ pub(super) fn report<'c>(
 }
 
 /// Usage to bill, and whether the gateway had to estimate it.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct Billed {
     pub usage: Usage,
     pub estimated: bool,
+    /// `None`: no price is configured for the model.
+    pub cost_usd: Option<f64>,
 }
 
 /// How the relay of a reply ended.
@@ -74,13 +76,24 @@ pub enum RelayEnd {
     CutShort,
 }
 
-fn billed(ctx: &Ctx, status: u16) -> Billed {
+fn billed(st: &State, ctx: &Ctx, status: u16) -> Billed {
+    let mut b = usage(ctx, status);
+    // Priced as the model the provider served, else as the one asked for.
+    let price = [ctx.served_model.as_deref(), ctx.model.as_deref()]
+        .into_iter()
+        .flatten()
+        .find_map(|m| st.prices.find(m));
+    b.cost_usd = price.map(|p| p.cost(&b.usage));
+    b
+}
+
+fn usage(ctx: &Ctx, status: u16) -> Billed {
     let reported = ctx.tally.usage;
     match ctx.relayed {
         None => Billed::default(),
         Some(RelayEnd::Complete) if reported.is_some() || status >= 400 => Billed {
             usage: reported.unwrap_or_default(),
-            estimated: false,
+            ..Default::default()
         },
         // A complete reply without usage (a server that does not report it), or a cut one.
         Some(_) => {
@@ -97,6 +110,7 @@ fn billed(ctx: &Ctx, status: u16) -> Billed {
             Billed {
                 usage: u,
                 estimated,
+                cost_usd: None,
             }
         }
     }

@@ -3,6 +3,7 @@
 pub mod counters;
 pub mod estimate;
 mod limiter;
+pub mod prices;
 pub mod window;
 
 pub use limiter::{
