@@ -118,30 +118,37 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     server.run_forever()
 }
 
-/// The limit counters (restored from the store) and the ledger writer.
+/// The limit counters (in memory, restored from SQLite; or in Redis) and the ledger writer
+/// (always the local SQLite file).
 fn store(
     cfg: &Config,
 ) -> Result<
     (
-        Arc<crate::limits::counters::Local>,
+        Arc<dyn crate::limits::counters::Counters>,
         crate::store::ledger::Ledger,
     ),
     StartError,
 > {
     use crate::config::StoreKind;
+    use crate::limits::counters::Local;
     use crate::store::ledger::{load_counters, Ledger};
-    let path = match &cfg.store.kind {
-        StoreKind::Sqlite { path } => std::path::Path::new(path),
-        StoreKind::Redis { url, .. } => {
-            let why = "kind = \"redis\" is not available in this build yet; use \"sqlite\"";
-            return Err(StartError::Store(url.clone(), why.into()));
-        }
-    };
-    let fail = |e: rusqlite::Error| StartError::Store(path.display().to_string(), e.to_string());
-    let restored = load_counters(path).map_err(fail)?;
-    let counters = Arc::new(crate::limits::counters::Local::with(restored));
     let interval = Duration::from_millis(cfg.store.flush_interval_ms);
-    Ok((counters.clone(), Ledger::new(path, interval, counters)))
+    match &cfg.store.kind {
+        StoreKind::Sqlite { path } => {
+            let path = std::path::Path::new(path);
+            let restored = load_counters(path)
+                .map_err(|e| StartError::Store(path.display().to_string(), e.to_string()))?;
+            let counters = Arc::new(Local::with(restored));
+            Ok((counters.clone(), Ledger::new(path, interval, counters)))
+        }
+        StoreKind::Redis { url, path } => {
+            let redis = crate::store::redis::RedisCounters::new(url)
+                .map_err(|e| StartError::Store("redis_url".into(), e))?;
+            let none = Arc::new(Local::default());
+            let ledger = Ledger::new(std::path::Path::new(path), interval, none);
+            Ok((Arc::new(redis), ledger))
+        }
+    }
 }
 
 /// Writes the ledger's last rows and the counters when the server shuts down.

@@ -113,8 +113,22 @@ async fn shipped_config_answers_demo_model() {
         .replace("listen = [\"127.0.0.1:8080\"]", "")
         .replace("admin_listen = \"127.0.0.1:9091\"", "")
         .replace("[server]", "")
-        .replace("127.0.0.1:9099", &format!("127.0.0.1:{m}"));
-    assert!(text.contains("127.0.0.1:9099"));
+        .replace("127.0.0.1:9099", &format!("127.0.0.1:{m}"))
+        // The copy lives in a temporary directory: the price file by its full path, and a
+        // store of its own.
+        .replace(
+            "file = \"prices.toml\"",
+            concat!(
+                "file = \"",
+                env!("CARGO_MANIFEST_DIR"),
+                "/conf/prices.toml\""
+            ),
+        )
+        .replace(
+            "path = \"tollgate.db\"",
+            &format!("path = \"{}/cli-{m}.db\"", std::env::temp_dir().display()),
+        );
+    assert!(text.contains("127.0.0.1:9099") && text.contains("file = \"prices.toml\""));
     let g = Gateway::start("", &rest);
     g.proc.wait_stderr("no [[keys]] configured");
     let c = client();

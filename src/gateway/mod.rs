@@ -59,6 +59,9 @@ impl State {
     ) -> State {
         let backends: Vec<Backend> = cfg.backends.iter().map(Backend::new).collect();
         let router = Router::new(cfg, |i| backends.get(i).is_some_and(|b| b.enabled));
+        let limiter =
+            crate::limits::Limiter::new(cfg.limits.clone(), counters, cfg.store.fail_open)
+                .with_metrics(metrics.clone());
         State {
             router,
             backends,
@@ -71,7 +74,7 @@ impl State {
             metrics,
             access_log: AccessLog::new(cfg.log.access_log.clone()),
             connector,
-            limiter: crate::limits::Limiter::new(cfg.limits.clone(), counters, cfg.store.fail_open),
+            limiter,
             identity: cfg.identity.clone(),
             ledger,
             prices: cfg.prices.clone(),

@@ -4,8 +4,9 @@
 //! limit by at most the one reservation that was admitted last, never by the requests in
 //! flight.
 
-use super::counters::{Adjustment, Charge, Counters, Standing, Verdict};
+use super::counters::{Adjustment, Charge, Counters, Standing, StoreError, Verdict};
 use super::window::{self, Period};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -153,6 +154,9 @@ pub struct Limiter {
     specs: Vec<LimitSpec>,
     counters: Arc<dyn Counters>,
     fail_open: bool,
+    /// The store failed last time: log the outage once, and the recovery.
+    down: AtomicBool,
+    metrics: Option<Arc<crate::observe::Metrics>>,
 }
 
 impl Limiter {
@@ -161,6 +165,33 @@ impl Limiter {
             specs,
             counters,
             fail_open,
+            down: AtomicBool::new(false),
+            metrics: None,
+        }
+    }
+
+    /// Counts store errors and shows the store's state in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::observe::Metrics>) -> Limiter {
+        metrics.store_up(true);
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Notes how a store call went; logs only when the store goes down or comes back.
+    fn store_result<T>(&self, op: &str, r: &Result<T, StoreError>) {
+        let failed = r.is_err();
+        if let (Err(e), Some(m)) = (r, &self.metrics) {
+            m.store_error(op);
+            log::debug!("limits: {op}: {e}");
+        }
+        if self.down.swap(failed, Ordering::Relaxed) != failed {
+            if let Some(m) = &self.metrics {
+                m.store_up(!failed);
+            }
+            match r {
+                Err(e) => log::error!("limits: {e}; applying {} until it is back", self.policy()),
+                Ok(_) => log::warn!("limits: the store is reachable again"),
+            }
         }
     }
 
@@ -221,7 +252,9 @@ impl Limiter {
         }
         let charges: Vec<Charge> = held.iter().map(|(c, _)| c.clone()).collect();
         let now = window::now();
-        match self.counters.reserve(now, &charges).await {
+        let verdict = self.counters.reserve(now, &charges).await;
+        self.store_result("reserve", &verdict);
+        match verdict {
             Ok(Verdict::Admitted(standings)) => Ok(Reservation {
                 held: held
                     .into_iter()
@@ -244,8 +277,7 @@ impl Limiter {
                     retry_after: (standing.reset_at - now).max(1) as u64,
                 }))
             }
-            Err(e) => {
-                log::warn!("limits: {e}; policy: {}", self.policy());
+            Err(_) => {
                 if self.fail_open {
                     Ok(Reservation::default())
                 } else {
@@ -286,9 +318,8 @@ impl Limiter {
         if adjustments.is_empty() {
             return;
         }
-        if let Err(e) = self.counters.adjust(&adjustments).await {
-            log::warn!("limits: settlement not recorded: {e}");
-        }
+        let r = self.counters.adjust(&adjustments).await;
+        self.store_result("settle", &r);
     }
 }
 

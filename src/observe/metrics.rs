@@ -12,6 +12,8 @@ pub struct Metrics {
     upstream_failures: IntCounterVec,
     genai: GenAi,
     limit_rejections: IntCounterVec,
+    store_errors: IntCounterVec,
+    store_up: prometheus::IntGauge,
 }
 
 /// The OpenTelemetry GenAI metrics, Prometheus-style, plus token and cost counters.
@@ -145,6 +147,19 @@ impl Metrics {
             &["scope", "measure"],
         )?;
         registry.register(Box::new(limit_rejections.clone()))?;
+        let store_errors = IntCounterVec::new(
+            Opts::new(
+                "tollgate_store_errors_total",
+                "Failed calls to the limit store, by operation (reserve, settle)",
+            ),
+            &["op"],
+        )?;
+        let store_up = prometheus::IntGauge::new(
+            "tollgate_store_up",
+            "1 when the limit store answered its last call, 0 when it failed",
+        )?;
+        registry.register(Box::new(store_errors.clone()))?;
+        registry.register(Box::new(store_up.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -152,6 +167,8 @@ impl Metrics {
             upstream_failures,
             genai,
             limit_rejections,
+            store_errors,
+            store_up,
         })
     }
 
@@ -198,6 +215,14 @@ impl Metrics {
             let per = rest / (u.output - 1) as f64;
             g.per_output_token.with_label_values(&mb).observe(per);
         }
+    }
+
+    pub fn store_error(&self, op: &str) {
+        self.store_errors.with_label_values(&[op]).inc();
+    }
+
+    pub fn store_up(&self, up: bool) {
+        self.store_up.set(i64::from(up));
     }
 
     pub fn limit_rejection(&self, scope: &str, measure: &str) {

@@ -2,5 +2,6 @@
 
 pub mod cli;
 pub mod ledger;
+pub mod redis;
 pub mod report;
 pub mod schema;

@@ -75,6 +75,19 @@ listen = ["127.0.0.1:{gw_port}"]
 admin_listen = "127.0.0.1:{admin_port}"
 [log]
 access_log = "off"
+[store]
+path = "{tmp / 'tollgate.db'}"
+[[limits]]
+scope = "model"
+match = "over-rate"
+requests_per_minute = 0
+[[limits]]
+scope = "model"
+match = "over-quota"
+tokens_per_day = 1
+[[routes]]
+models = ["over-rate", "over-quota"]
+targets = [{{ backend = "mock" }}]
 [[backends]]
 name = "mock"
 provider = "openai"

@@ -1,0 +1,164 @@
+//! Limit counters in one Redis shared by a fleet: a reservation is one Lua script that checks
+//! every charge and then raises all of them (Redis runs a script atomically), a settlement is
+//! another. Each window is its own key (`tollgate:{name}:{window start}`) that expires after
+//! its window, so a rolled-over window is simply a different key.
+//!
+//! The connection is made on first use and re-made after a failure (at most once a second),
+//! so a gateway started while Redis is down comes up, applies its `on_error` policy, and
+//! recovers by itself. Every command times out quickly: a dead Redis never holds a request.
+//! One Redis, not a cluster: a script's keys would span slots.
+
+use crate::limits::counters::{Adjustment, Charge, Counters, Standing, StoreError, Verdict};
+use crate::limits::window::Period;
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::Script;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+const TIMEOUT: Duration = Duration::from_millis(500);
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+/// How long an in-flight counter outlives its last change (a crashed instance's requests).
+const OPEN_TTL: i64 = 3600;
+
+/// KEYS: the counters; ARGV: limit, amount, ttl for each. Returns `{0, used...}` when every
+/// charge fit (and raises them), else `{index, used}` of the first that did not.
+const RESERVE: &str = r"
+for i = 1, #KEYS do
+  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if used + tonumber(ARGV[3*i-1]) > tonumber(ARGV[3*i-2]) then
+    return {i, tostring(used)}
+  end
+end
+local out = {0}
+for i = 1, #KEYS do
+  out[i+1] = redis.call('INCRBYFLOAT', KEYS[i], ARGV[3*i-1])
+  redis.call('EXPIRE', KEYS[i], ARGV[3*i])
+end
+return out
+";
+
+/// KEYS: the counters; ARGV: a delta for each. A key that has expired is left alone.
+const ADJUST: &str = r"
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    local v = tonumber(redis.call('INCRBYFLOAT', KEYS[i], ARGV[i]))
+    if v < 0 then redis.call('SET', KEYS[i], '0', 'KEEPTTL') end
+  end
+end
+return 0
+";
+
+pub struct RedisCounters {
+    client: redis::Client,
+    conn: Mutex<Option<ConnectionManager>>,
+    last_try: std::sync::Mutex<Option<Instant>>,
+    reserve: Script,
+    adjust: Script,
+}
+
+impl RedisCounters {
+    pub fn new(url: &str) -> Result<RedisCounters, String> {
+        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+        Ok(RedisCounters {
+            client,
+            conn: Mutex::new(None),
+            last_try: std::sync::Mutex::new(None),
+            reserve: Script::new(RESERVE),
+            adjust: Script::new(ADJUST),
+        })
+    }
+
+    /// The shared connection, connecting if there is none (not more than once a second).
+    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        let mut conn = self.conn.lock().await;
+        if let Some(c) = conn.as_ref() {
+            return Ok(c.clone());
+        }
+        {
+            let mut last = self.last_try.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < RECONNECT_EVERY) {
+                return Err(StoreError("redis: not connected".into()));
+            }
+            *last = Some(Instant::now());
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(TIMEOUT)
+            .set_response_timeout(TIMEOUT)
+            .set_number_of_retries(1);
+        let fresh = ConnectionManager::new_with_config(self.client.clone(), config)
+            .await
+            .map_err(|e| StoreError(format!("redis: {e}")))?;
+        *conn = Some(fresh.clone());
+        Ok(fresh)
+    }
+}
+
+fn key(name: &str, start: i64) -> String {
+    format!("tollgate:{name}:{start}")
+}
+
+fn ttl(period: Period, end: i64, now: i64) -> i64 {
+    match period {
+        Period::Open => OPEN_TTL,
+        // A little past the window's end, for clocks a second apart.
+        _ => (end - now).max(1) + 5,
+    }
+}
+
+fn number(s: &str) -> f64 {
+    s.parse().unwrap_or(0.0)
+}
+
+#[async_trait]
+impl Counters for RedisCounters {
+    async fn reserve(&self, now: i64, charges: &[Charge]) -> Result<Verdict, StoreError> {
+        let mut conn = self.connection().await?;
+        let windows: Vec<(i64, i64)> = charges.iter().map(|c| c.period.window(now)).collect();
+        let mut call = self.reserve.prepare_invoke();
+        for (c, (start, end)) in charges.iter().zip(&windows) {
+            call.key(key(&c.name, *start))
+                .arg(c.limit)
+                .arg(c.amount)
+                .arg(ttl(c.period, *end, now));
+        }
+        let out: Vec<String> = call
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| StoreError(format!("redis: {e}")))?;
+        let standing = |i: usize, used: f64| Standing {
+            used,
+            window_start: windows[i].0,
+            reset_at: windows[i].1,
+        };
+        match out.first().map(|s| s.parse::<usize>().unwrap_or(0)) {
+            Some(0) => Ok(Verdict::Admitted(
+                out[1..]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| standing(i, number(v)))
+                    .collect(),
+            )),
+            Some(i) if i <= charges.len() => {
+                let used = out.get(1).map_or(0.0, |v| number(v));
+                Ok(Verdict::Refused {
+                    index: i - 1,
+                    standing: standing(i - 1, used),
+                })
+            }
+            _ => Err(StoreError("redis: unexpected script reply".into())),
+        }
+    }
+
+    async fn adjust(&self, adjustments: &[Adjustment]) -> Result<(), StoreError> {
+        let mut conn = self.connection().await?;
+        let mut call = self.adjust.prepare_invoke();
+        for a in adjustments {
+            call.key(key(&a.name, a.window_start)).arg(a.delta);
+        }
+        call.invoke_async::<i64>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(|e| StoreError(format!("redis: {e}")))
+    }
+}

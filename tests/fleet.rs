@@ -1,0 +1,215 @@
+//! Limits shared by a fleet through a real `redis-server` (started here on a free port; the
+//! test setup installs it): two gateways hold one token limit together, and a Redis outage is
+//! handled by each gateway's policy (`fail_open` admits, `fail_closed` answers 503) with the
+//! process up, and both recover when Redis returns.
+
+mod common;
+
+use common::{client, free_port, mock, sha256_hex, Gateway, Proc};
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A `redis-server` without persistence, killed on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start(port: u16) -> Redis {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (scripts/setup --python installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { child, port }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn gateway(m: &Proc, redis_port: u16, limits: &str, on_error: &str) -> Gateway {
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-fleet-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = format!(
+        "[store]\nkind = \"redis\"\nredis_url = \"redis://127.0.0.1:{redis_port}\"\non_error = \"{on_error}\"\n\
+         path = \"{}\"\n\
+         [[keys]]\nname = \"ka\"\nsha256 = \"{}\"\n\
+         [[backends]]\nname = \"oa\"\nprovider = \"openai\"\nurl = \"http://127.0.0.1:{}\"\n\
+         [[routes]]\nmodels = [\"gpt-4o-mini\"]\ntargets = [{{ backend = \"oa\" }}]\n{limits}",
+        dir.join("ledger.db").display(),
+        sha256_hex(b"sk-a"),
+        m.port
+    );
+    Gateway::start("", &cfg)
+}
+
+async fn post(g: &Gateway) -> reqwest::Response {
+    client()
+        .post(g.url("/v1/chat/completions"))
+        .bearer_auth("sk-a")
+        .json(&json!({"model": "gpt-4o-mini", "max_tokens": 100,
+            "messages": [{"role": "user", "content": "Say something."}]}))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn minute() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 60
+}
+
+#[tokio::test]
+async fn two_gateways_share_one_token_limit() {
+    let redis = Redis::start(free_port());
+    let m = mock("oa", &["--delay-ms", "30"]);
+    let limits = "[[limits]]\nscope = \"key\"\ntokens_per_minute = 2000\n";
+    for _ in 0..3 {
+        let gs = Arc::new([
+            gateway(&m, redis.port, limits, "fail_closed"),
+            gateway(&m, redis.port, limits, "fail_closed"),
+        ]);
+        let start = minute();
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let gs = gs.clone();
+                tokio::spawn(async move {
+                    let (mut tokens, mut refused) = (0, 0);
+                    for _ in 0..4 {
+                        let r = post(&gs[i % 2]).await;
+                        match r.status().as_u16() {
+                            200 => {
+                                let v: Value = r.json().await.unwrap();
+                                tokens += v["usage"]["total_tokens"].as_u64().unwrap();
+                            }
+                            429 => refused += 1,
+                            s => panic!("{s}: {}", r.text().await.unwrap()),
+                        }
+                    }
+                    (tokens, refused)
+                })
+            })
+            .collect();
+        let (mut tokens, mut refused) = (0, 0);
+        for t in tasks {
+            let (a, b) = t.await.unwrap();
+            tokens += a;
+            refused += b;
+        }
+        if minute() != start {
+            // The window reset mid-run; flush Redis and try again.
+            let mut c = redis::Client::open(format!("redis://127.0.0.1:{}", redis.port)).unwrap();
+            let _: () = redis::cmd("FLUSHALL").query(&mut c).unwrap();
+            continue;
+        }
+        assert!(refused > 0, "the shared limit never refused");
+        // One reservation: a prompt estimate of about 10 tokens plus max_tokens.
+        assert!(
+            tokens <= 2000 + 120,
+            "the fleet admitted {tokens} tokens against 2000"
+        );
+        return;
+    }
+    panic!("every run straddled a minute boundary");
+}
+
+async fn metric(g: &Gateway, name: &str) -> String {
+    let text = client()
+        .get(g.admin("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Polls until `g` answers `status`.
+async fn until_status(g: &Gateway, status: u16) -> reqwest::Response {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = post(g).await;
+        if r.status() == status {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {} (want {status})",
+            r.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_outage_applies_the_policy_and_recovers() {
+    let port = free_port();
+    let redis = Redis::start(port);
+    let m = mock("oa", &[]);
+    let limits = "[[limits]]\nscope = \"key\"\nrequests_per_minute = 100000\n";
+    let open = gateway(&m, port, limits, "fail_open");
+    let closed = gateway(&m, port, limits, "fail_closed");
+    assert_eq!(post(&open).await.status(), 200);
+    assert_eq!(post(&closed).await.status(), 200);
+    assert_eq!(
+        metric(&closed, "tollgate_store_up").await,
+        "tollgate_store_up 1"
+    );
+
+    drop(redis);
+    assert_eq!(post(&open).await.status(), 200);
+    let r = until_status(&closed, 503).await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "limits_unavailable", "{v}");
+    assert_eq!(
+        metric(&closed, "tollgate_store_up").await,
+        "tollgate_store_up 0"
+    );
+    assert!(metric(&closed, "tollgate_store_errors_total")
+        .await
+        .contains("reserve"));
+    // The process is up and says why.
+    closed.proc.wait_stderr("limit store is unavailable");
+
+    let _redis = Redis::start(port);
+    until_status(&closed, 200).await;
+    assert_eq!(post(&open).await.status(), 200);
+    assert_eq!(
+        metric(&closed, "tollgate_store_up").await,
+        "tollgate_store_up 1"
+    );
+}
