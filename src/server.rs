@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::gateway::{Gateway, State};
 use crate::mock::{MockApp, MockSettings};
-use crate::observe::{AdminApp, Metrics};
+use crate::observe::{AdminApp, Metrics, UsageAccess};
 use crate::providers::google_auth::TokenSource;
 use pingora::apps::HttpServerOptions;
 use pingora::connectors::http::Connector;
@@ -64,6 +64,12 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         ledger,
     ));
     server.add_service(background_service("ledger", LedgerFlusher(state.clone())));
+    if state.alerts.is_some() {
+        server.add_service(background_service(
+            "budget alerts",
+            AlertSender(state.clone()),
+        ));
+    }
 
     if state.keys.is_open() {
         eprintln!("tollgate: WARNING: no [[keys]] configured; the gateway accepts any client");
@@ -97,7 +103,11 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     server.add_service(proxy);
 
     if let Some(addr) = cfg.server.admin_listen {
-        let mut admin = Service::new("tollgate admin".into(), AdminApp { metrics });
+        let usage = cfg.server.admin_token.clone().map(|token| UsageAccess {
+            ledger: cfg.store.ledger_path().into(),
+            token,
+        });
+        let mut admin = Service::new("tollgate admin".into(), AdminApp { metrics, usage });
         admin.add_tcp(&addr.to_string());
         server.add_service(admin);
     }
@@ -147,6 +157,21 @@ fn store(
             let none = Arc::new(Local::default());
             let ledger = Ledger::new(std::path::Path::new(path), interval, none);
             Ok((Arc::new(redis), ledger))
+        }
+    }
+}
+
+/// Delivers budget notices to the webhook.
+struct AlertSender(Arc<State>);
+
+#[async_trait::async_trait]
+impl BackgroundService for AlertSender {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Some(alerts) = &self.0.alerts else { return };
+        let connector = Connector::new(None);
+        tokio::select! {
+            _ = alerts.run(&connector, &self.0.metrics) => {}
+            _ = shutdown.changed() => {}
         }
     }
 }

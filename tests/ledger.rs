@@ -87,7 +87,10 @@ async fn chat(g: &Gateway, stream: bool) -> Value {
 async fn every_request_has_a_row_and_usage_reports_it() {
     let m = mock("oa", &[]);
     let dir = store_dir();
-    let g = Gateway::start("", &config(&m, &dir.join("t.db"), ""));
+    let g = Gateway::start(
+        "admin_token = \"adm-secret\"",
+        &config(&m, &dir.join("t.db"), ""),
+    );
     let reply = chat(&g, false).await;
     chat(&g, true).await;
     let rows = rows(&g, 2);
@@ -124,6 +127,26 @@ async fn every_request_has_a_row_and_usage_reports_it() {
     let csv = usage(&g, &["--group-by", "user", "--format", "csv"]);
     assert!(csv.starts_with("user,requests,"), "{csv}");
     assert!(csv.contains("\nann,2,"), "{csv}");
+    // The admin listener serves the same JSON behind its token.
+    let admin = |token: Option<&str>| {
+        let mut r = client().get(g.admin("/usage?group_by=key%2Cmodel&since=24h"));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    assert_eq!(admin(None).await.unwrap().status(), 401);
+    assert_eq!(admin(Some("wrong")).await.unwrap().status(), 401);
+    let r = admin(Some("adm-secret")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Vec<Value>>().await.unwrap(), grouped);
+    let bad = client()
+        .get(g.admin("/usage?group_by=planet"))
+        .bearer_auth("adm-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
     // Outside the window: nothing.
     let none: Vec<Value> =
         serde_json::from_str(&usage(&g, &["--until", "2020-01-01", "--format", "json"])).unwrap();

@@ -1,7 +1,8 @@
 //! The `[[limits]]`, `[store]` and `[identity]` sections.
 
-use super::schema::{RawIdentity, RawLimit, RawStore};
+use super::schema::{RawAlerts, RawIdentity, RawLimit, RawStore};
 use super::Validator;
+use crate::limits::alerts::AlertSettings;
 use crate::limits::window::Period;
 use crate::limits::{Cap, LimitSpec, Measure, Scope};
 
@@ -27,6 +28,15 @@ pub struct StoreSettings {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IdentitySettings {
     pub user_header: Option<http::HeaderName>,
+}
+
+impl StoreSettings {
+    /// The SQLite file holding the ledger (with either kind).
+    pub fn ledger_path(&self) -> &str {
+        match &self.kind {
+            StoreKind::Sqlite { path } | StoreKind::Redis { path, .. } => path,
+        }
+    }
 }
 
 pub const DEFAULT_DB: &str = "tollgate.db";
@@ -194,6 +204,35 @@ impl Validator<'_, '_> {
         }
     }
 
+    pub(super) fn alerts(&mut self, raw: Option<RawAlerts>) -> Option<AlertSettings> {
+        let a = raw?;
+        if let Err(e) = super::parse_url(&a.webhook_url) {
+            self.err("alerts.webhook_url", e);
+        }
+        let thresholds = a.thresholds.unwrap_or_else(|| vec![0.8, 1.0]);
+        if thresholds.is_empty() {
+            self.err("alerts.thresholds", "at least one fraction is required");
+        }
+        for (i, t) in thresholds.iter().enumerate() {
+            if !(t.is_finite() && *t > 0.0 && *t <= 10.0) {
+                self.err(
+                    format!("alerts.thresholds[{i}]"),
+                    "must be a fraction of the budget in (0, 10]",
+                );
+            }
+        }
+        let mut thresholds = thresholds;
+        thresholds.sort_by(f64::total_cmp);
+        Some(AlertSettings {
+            webhook_url: a.webhook_url,
+            thresholds,
+            retries: a.retries.unwrap_or(3).min(10),
+            timeout: std::time::Duration::from_millis(
+                a.timeout_ms.unwrap_or(5000).clamp(100, 60_000),
+            ),
+        })
+    }
+
     pub(super) fn identity(&mut self, raw: RawIdentity) -> IdentitySettings {
         let user_header =
             raw.user_header.and_then(
@@ -222,6 +261,7 @@ mod tests {
         let c = load(
             "[store]\nkind = \"redis\"\nredis_url = \"redis://127.0.0.1:6379\"\non_error = \"fail_closed\"\n\
              [identity]\nuser_header = \"x-end-user\"\n\
+             [alerts]\nwebhook_url = \"http://127.0.0.1:1/hook\"\nthresholds = [1.0, 0.5]\n\
              [[limits]]\nscope = \"key\"\nmatch = \"team-a\"\nrequests_per_minute = 600\ntokens_per_minute = 100000\n\
              cost_per_day_usd = 50\ncost_per_month_usd = 500\n",
         )

@@ -88,6 +88,8 @@ pub struct Config {
     pub limits: Vec<crate::limits::LimitSpec>,
     pub store: StoreSettings,
     pub identity: IdentitySettings,
+    /// Budget threshold notices, when a webhook is configured.
+    pub alerts: Option<crate::limits::alerts::AlertSettings>,
     /// Model prices: the `[[prices]]` entries, then the price file's.
     pub prices: crate::limits::prices::PriceTable,
 }
@@ -105,6 +107,8 @@ pub struct ServerSettings {
     pub graceful_shutdown_timeout_seconds: u64,
     pub pid_file: String,
     pub upgrade_sock: String,
+    /// `None`: the admin listener's `/usage` is off.
+    pub admin_token: Option<Secret>,
 }
 
 /// Which API a backend speaks, with the provider's own settings.
@@ -370,6 +374,7 @@ impl Validator<'_, '_> {
             upgrade_sock: s
                 .upgrade_sock
                 .unwrap_or_else(|| "/tmp/tollgate_upgrade.sock".into()),
+            admin_token: s.admin_token.filter(|t| !t.is_empty()).map(Secret),
         }
     }
 
@@ -503,6 +508,7 @@ impl Validator<'_, '_> {
         let limits = self.limits(raw.limits);
         let store = self.store(raw.store);
         let identity = self.identity(raw.identity);
+        let alerts = self.alerts(raw.alerts);
         let prices = self.prices(raw.pricing, raw.prices);
 
         Config {
@@ -518,6 +524,7 @@ impl Validator<'_, '_> {
             limits,
             store,
             identity,
+            alerts,
             prices,
         }
     }

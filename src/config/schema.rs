@@ -24,6 +24,7 @@ pub struct RawConfig {
     pub store: RawStore,
     #[serde(default)]
     pub identity: RawIdentity,
+    pub alerts: Option<RawAlerts>,
     #[serde(default)]
     pub pricing: RawPricing,
     #[serde(default)]
@@ -44,6 +45,8 @@ pub struct RawServer {
     pub graceful_shutdown_timeout_seconds: u64,
     pub pid_file: Option<String>,
     pub upgrade_sock: Option<String>,
+    /// Bearer token for the admin listener's data endpoints (`/usage`).
+    pub admin_token: Option<String>,
 }
 
 impl Default for RawServer {
@@ -60,6 +63,7 @@ impl Default for RawServer {
             graceful_shutdown_timeout_seconds: 10,
             pid_file: None,
             upgrade_sock: None,
+            admin_token: None,
         }
     }
 }
@@ -149,6 +153,15 @@ pub struct RawStore {
     pub redis_url: Option<String>,
     pub on_error: Option<String>,
     pub flush_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    pub webhook_url: String,
+    pub thresholds: Option<Vec<f64>>,
+    pub retries: Option<u32>,
+    pub timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -17,6 +17,7 @@ use crate::auth::KeyStore;
 use crate::config::Config;
 use crate::formats::Format;
 use crate::fronts::Front;
+use crate::limits::alerts::Alerts;
 use crate::observe::{AccessLog, AccessRecord, Metrics};
 use crate::providers::Backend;
 use crate::route::Router;
@@ -44,6 +45,8 @@ pub struct State {
     pub access_log: AccessLog,
     pub connector: Connector,
     pub limiter: crate::limits::Limiter,
+    /// Budget notices, sent by a background service.
+    pub alerts: Option<Arc<Alerts>>,
     pub identity: crate::config::IdentitySettings,
     pub ledger: crate::store::ledger::Ledger,
     pub prices: crate::limits::prices::PriceTable,
@@ -59,9 +62,13 @@ impl State {
     ) -> State {
         let backends: Vec<Backend> = cfg.backends.iter().map(Backend::new).collect();
         let router = Router::new(cfg, |i| backends.get(i).is_some_and(|b| b.enabled));
-        let limiter =
+        let mut limiter =
             crate::limits::Limiter::new(cfg.limits.clone(), counters, cfg.store.fail_open)
                 .with_metrics(metrics.clone());
+        let alerts = cfg.alerts.clone().map(|a| Arc::new(Alerts::new(a)));
+        if let Some(a) = &alerts {
+            limiter = limiter.with_alerts(a.clone());
+        }
         State {
             router,
             backends,
@@ -75,6 +82,7 @@ impl State {
             access_log: AccessLog::new(cfg.log.access_log.clone()),
             connector,
             limiter,
+            alerts,
             identity: cfg.identity.clone(),
             ledger,
             prices: cfg.prices.clone(),

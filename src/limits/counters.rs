@@ -50,7 +50,11 @@ pub struct StoreError(pub String);
 #[async_trait]
 pub trait Counters: Send + Sync {
     async fn reserve(&self, now: i64, charges: &[Charge]) -> Result<Verdict, StoreError>;
-    async fn adjust(&self, adjustments: &[Adjustment]) -> Result<(), StoreError>;
+    /// Applies the adjustments; each counter's value afterwards (0 for a gone window).
+    async fn adjust(&self, adjustments: &[Adjustment]) -> Result<Vec<f64>, StoreError>;
+    /// True the first time `name` is marked in the window of `period` holding `now`, across
+    /// restarts (a durable period) and, with Redis, across the fleet.
+    async fn once(&self, name: &str, period: Period, now: i64) -> Result<bool, StoreError>;
 }
 
 /// A counter's current window.
@@ -120,14 +124,31 @@ impl Counters for Local {
         Ok(self.reserve_now(now, charges))
     }
 
-    async fn adjust(&self, adjustments: &[Adjustment]) -> Result<(), StoreError> {
+    async fn adjust(&self, adjustments: &[Adjustment]) -> Result<Vec<f64>, StoreError> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        for a in adjustments {
-            if let Some(w) = map.get_mut(&a.name).filter(|w| w.start == a.window_start) {
-                w.value = (w.value + a.delta).max(0.0);
-            }
+        let values = adjustments
+            .iter()
+            .map(
+                |a| match map.get_mut(&a.name).filter(|w| w.start == a.window_start) {
+                    Some(w) => {
+                        w.value = (w.value + a.delta).max(0.0);
+                        w.value
+                    }
+                    None => 0.0,
+                },
+            )
+            .collect();
+        Ok(values)
+    }
+
+    async fn once(&self, name: &str, period: Period, now: i64) -> Result<bool, StoreError> {
+        let start = period.window(now).0;
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.get(name).is_some_and(|w| w.start == start) {
+            return Ok(false);
         }
-        Ok(())
+        map.insert(name.to_string(), Window { start, value: 1.0 });
+        Ok(true)
     }
 }
 
@@ -180,8 +201,18 @@ mod tests {
             window_start: start,
             delta,
         };
-        c.adjust(&[adj(s[0].window_start, -30.0)]).await.unwrap();
-        c.adjust(&[adj(0, 1000.0)]).await.unwrap();
-        assert_eq!(c.snapshot()[0].1.value, 20.0);
+        assert_eq!(
+            c.adjust(&[adj(s[0].window_start, -30.0)]).await.unwrap(),
+            [20.0]
+        );
+        assert_eq!(c.adjust(&[adj(0, 1000.0)]).await.unwrap(), [0.0]);
+        assert!(c.once("alert:x:day", Period::Day, 100).await.unwrap());
+        assert!(!c.once("alert:x:day", Period::Day, 200).await.unwrap());
+        assert!(c
+            .once("alert:x:day", Period::Day, 86_400 + 5)
+            .await
+            .unwrap());
+        let a = c.snapshot().into_iter().find(|(k, _)| k == "a").unwrap();
+        assert_eq!(a.1.value, 20.0);
     }
 }

@@ -4,6 +4,7 @@
 //! limit by at most the one reservation that was admitted last, never by the requests in
 //! flight.
 
+use super::alerts::{Alerts, Notice};
 use super::counters::{Adjustment, Charge, Counters, Standing, StoreError, Verdict};
 use super::window::{self, Period};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -129,6 +130,8 @@ struct Held {
     charge: Charge,
     measure: Measure,
     standing: Standing,
+    scope: Scope,
+    id: String,
 }
 
 /// Why a request was refused.
@@ -157,6 +160,7 @@ pub struct Limiter {
     /// The store failed last time: log the outage once, and the recovery.
     down: AtomicBool,
     metrics: Option<Arc<crate::observe::Metrics>>,
+    alerts: Option<Arc<Alerts>>,
 }
 
 impl Limiter {
@@ -167,7 +171,14 @@ impl Limiter {
             fail_open,
             down: AtomicBool::new(false),
             metrics: None,
+            alerts: None,
         }
+    }
+
+    /// Sends budget notices through `alerts`.
+    pub fn with_alerts(mut self, alerts: Arc<Alerts>) -> Limiter {
+        self.alerts = Some(alerts);
+        self
     }
 
     /// Counts store errors and shows the store's state in `metrics`.
@@ -243,6 +254,8 @@ impl Limiter {
                         amount,
                     },
                     cap.measure,
+                    spec.scope,
+                    id,
                 ));
                 scopes.push((spec.scope, id, cap));
             }
@@ -250,7 +263,7 @@ impl Limiter {
         if held.is_empty() {
             return Ok(Reservation::default());
         }
-        let charges: Vec<Charge> = held.iter().map(|(c, _)| c.clone()).collect();
+        let charges: Vec<Charge> = held.iter().map(|(c, ..)| c.clone()).collect();
         let now = window::now();
         let verdict = self.counters.reserve(now, &charges).await;
         self.store_result("reserve", &verdict);
@@ -259,10 +272,12 @@ impl Limiter {
                 held: held
                     .into_iter()
                     .zip(standings)
-                    .map(|((charge, measure), standing)| Held {
+                    .map(|((charge, measure, scope, id), standing)| Held {
                         charge,
                         measure,
                         standing,
+                        scope,
+                        id: id.to_string(),
                     })
                     .collect(),
             }),
@@ -295,31 +310,77 @@ impl Limiter {
         }
     }
 
-    /// Settles `r` with what the request used (zero for a request that never got a reply).
+    /// Settles `r` with what the request used (zero for a request that never got a reply),
+    /// then checks the budgets it touched against the alert thresholds.
     pub async fn settle(&self, r: Reservation, actual: Demand) {
-        let adjustments: Vec<Adjustment> = r
-            .held
-            .into_iter()
-            .filter_map(|h| {
-                let delta = match h.measure {
-                    Measure::Requests => return None,
-                    Measure::Concurrent => -1.0,
-                    Measure::Tokens => actual.tokens - h.charge.amount,
-                    Measure::Cost => actual.cost - h.charge.amount,
-                };
-                (delta != 0.0).then_some(Adjustment {
-                    name: h.charge.name,
-                    period: h.charge.period,
-                    window_start: h.standing.window_start,
-                    delta,
-                })
-            })
-            .collect();
+        let mut adjustments = Vec::new();
+        let mut budgets = Vec::new();
+        for h in r.held {
+            let delta = match h.measure {
+                Measure::Requests => continue,
+                Measure::Concurrent => -1.0,
+                Measure::Tokens => actual.tokens - h.charge.amount,
+                Measure::Cost => actual.cost - h.charge.amount,
+            };
+            if delta == 0.0 && h.measure != Measure::Cost {
+                continue;
+            }
+            adjustments.push(Adjustment {
+                name: h.charge.name.clone(),
+                period: h.charge.period,
+                window_start: h.standing.window_start,
+                delta,
+            });
+            if h.measure == Measure::Cost {
+                budgets.push((adjustments.len() - 1, h));
+            }
+        }
         if adjustments.is_empty() {
             return;
         }
         let r = self.counters.adjust(&adjustments).await;
         self.store_result("settle", &r);
+        if let (Ok(values), Some(alerts)) = (r, &self.alerts) {
+            for (i, h) in budgets {
+                let spent = values.get(i).copied().unwrap_or(0.0);
+                self.check_budget(alerts, &h, spent).await;
+            }
+        }
+    }
+
+    /// Sends a notice for each threshold `spent` has reached, once per period.
+    async fn check_budget(&self, alerts: &Alerts, h: &Held, spent: f64) {
+        let limit = h.charge.limit;
+        for &t in &alerts.settings.thresholds {
+            if limit <= 0.0 || spent < t * limit {
+                continue;
+            }
+            let mark = format!("alert:{t}:{}", h.charge.name);
+            let now = window::now();
+            if !matches!(
+                self.counters.once(&mark, h.charge.period, now).await,
+                Ok(true)
+            ) {
+                continue;
+            }
+            let budget = match h.charge.period {
+                Period::Month => "cost_per_month_usd",
+                _ => "cost_per_day_usd",
+            };
+            alerts.notify(Notice {
+                kind: "budget_threshold",
+                scope: h.scope.name(),
+                id: h.id.clone(),
+                budget,
+                limit_usd: limit,
+                spent_usd: spent,
+                threshold: t,
+                period_start: crate::store::report::format_rfc3339_ms(
+                    h.standing.window_start * 1000,
+                ),
+                ts: crate::observe::now_rfc3339(),
+            });
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Rate limits, token and cost reservations, budgets, prices.
 
+pub mod alerts;
 pub mod counters;
 pub mod estimate;
 mod limiter;

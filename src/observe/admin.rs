@@ -1,14 +1,29 @@
 use super::Metrics;
+use crate::config::Secret;
+use crate::store::cli::{report_at, Args, ReportError};
 use async_trait::async_trait;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
 use std::sync::Arc;
+use subtle::ConstantTimeEq;
 
-/// The admin listener: `GET /metrics` (Prometheus text) and `GET /healthz`.
+/// The admin listener: `GET /metrics` (Prometheus text), `GET /healthz`, and, with
+/// `admin_token`, `GET /usage` (the ledger report as JSON, as `tollgate usage` prints it).
 pub struct AdminApp {
     pub metrics: Arc<Metrics>,
+    pub usage: Option<UsageAccess>,
 }
+
+/// Where the ledger is and who may read it.
+pub struct UsageAccess {
+    pub ledger: PathBuf,
+    pub token: Secret,
+}
+
+type Answer = (u16, &'static str, Vec<u8>);
 
 #[async_trait]
 impl ServeHttp for AdminApp {
@@ -16,13 +31,109 @@ impl ServeHttp for AdminApp {
         let (status, ctype, body) = match session.req_header().uri.path() {
             "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.render()),
             "/healthz" => (200, "text/plain", b"ok\n".to_vec()),
+            "/usage" => self.usage(session).await,
             _ => (404, "text/plain", b"not found\n".to_vec()),
         };
-        Response::builder()
+        let mut r = Response::builder()
             .status(status)
             .header("content-type", ctype)
-            .header("content-length", body.len())
-            .body(body)
-            .unwrap_or_default()
+            .header("content-length", body.len());
+        if status == 401 {
+            r = r.header("www-authenticate", "Bearer");
+        }
+        r.body(body).unwrap_or_default()
+    }
+}
+
+fn error(status: u16, message: &str) -> Answer {
+    let body = serde_json::json!({"error": {"message": message}});
+    (status, "application/json", body.to_string().into_bytes())
+}
+
+impl AdminApp {
+    async fn usage(&self, session: &ServerSession) -> Answer {
+        let Some(access) = &self.usage else {
+            return error(404, "/usage is off: set [server] admin_token to enable it");
+        };
+        let req = session.req_header();
+        let presented = req
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        // Digests compared in constant time: neither the token nor its length leaks.
+        let want = Sha256::digest(access.token.expose().as_bytes());
+        let got = Sha256::digest(presented.trim().as_bytes());
+        if !bool::from(want.ct_eq(&got)) {
+            return error(
+                401,
+                "a valid admin token is required (Authorization: Bearer ...)",
+            );
+        }
+        let args = query_args(req.uri.query().unwrap_or_default());
+        let path = access.ledger.clone();
+        let done = tokio::task::spawn_blocking(move || report_at(&path, &args)).await;
+        match done {
+            Ok(Ok(json)) => (200, "application/json", json.into_bytes()),
+            Ok(Err(ReportError::Args(e))) => error(400, &e),
+            Ok(Err(ReportError::Store(e))) => error(503, &e),
+            Err(_) => error(500, "the report failed"),
+        }
+    }
+}
+
+/// `since`, `until` and `group_by` from a query string; the format is always JSON.
+fn query_args(query: &str) -> Args {
+    let mut a = Args {
+        since: None,
+        until: None,
+        group_by: None,
+        format: "json".into(),
+    };
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = Some(percent_decode(v));
+        match k {
+            "since" => a.since = v,
+            "until" => a.until = v,
+            "group_by" => a.group_by = v,
+            _ => {}
+        }
+    }
+    a
+}
+
+/// `%XX` and `+` decoding of a query value (invalid escapes are kept as they are).
+fn percent_decode(s: &str) -> String {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let escaped = (b[i] == b'%' && i + 2 < b.len())
+            .then(|| Some(hex(b[i + 1])? * 16 + hex(b[i + 2])?))
+            .flatten();
+        match (b[i], escaped) {
+            (_, Some(x)) => {
+                out.push(x);
+                i += 2;
+            }
+            (b'+', None) => out.push(b' '),
+            (c, None) => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_decoded() {
+        let a = super::query_args("since=2026-11-23T10%3A00%3A00%2B01%3A00&group_by=key,day&x=1");
+        assert_eq!(a.since.as_deref(), Some("2026-11-23T10:00:00+01:00"));
+        assert_eq!(a.group_by.as_deref(), Some("key,day"));
+        assert_eq!(super::percent_decode("a%zzb%4"), "a%zzb%4");
     }
 }

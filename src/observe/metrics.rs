@@ -14,6 +14,7 @@ pub struct Metrics {
     limit_rejections: IntCounterVec,
     store_errors: IntCounterVec,
     store_up: prometheus::IntGauge,
+    budget_alerts: IntCounterVec,
 }
 
 /// The OpenTelemetry GenAI metrics, Prometheus-style, plus token and cost counters.
@@ -160,6 +161,14 @@ impl Metrics {
         )?;
         registry.register(Box::new(store_errors.clone()))?;
         registry.register(Box::new(store_up.clone()))?;
+        let budget_alerts = IntCounterVec::new(
+            Opts::new(
+                "tollgate_budget_alerts_total",
+                "Budget threshold notices, by result (sent, failed)",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(budget_alerts.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -169,6 +178,7 @@ impl Metrics {
             limit_rejections,
             store_errors,
             store_up,
+            budget_alerts,
         })
     }
 
@@ -219,6 +229,11 @@ impl Metrics {
 
     pub fn store_error(&self, op: &str) {
         self.store_errors.with_label_values(&[op]).inc();
+    }
+
+    pub fn budget_alert(&self, sent: bool) {
+        let result = if sent { "sent" } else { "failed" };
+        self.budget_alerts.with_label_values(&[result]).inc();
     }
 
     pub fn store_up(&self, up: bool) {

@@ -7,5 +7,5 @@ mod metrics;
 
 pub use access_log::now_rfc3339;
 pub use access_log::{AccessLog, AccessRecord, UsageFields};
-pub use admin::AdminApp;
+pub use admin::{AdminApp, UsageAccess};
 pub use metrics::{Metrics, Produced};

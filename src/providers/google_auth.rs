@@ -13,12 +13,9 @@
 //! is retried after `RETRY_AFTER`. A token is not used in the last tenth of its life (at most
 //! 10 s), for clock skew and travel time.
 
-use crate::config::UpstreamUrl;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use pingora::connectors::http::Connector;
-use pingora::http::RequestHeader;
-use pingora::upstreams::peer::HttpPeer;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -321,57 +318,21 @@ impl TokenSource {
         encode(&header, &claims, &key).map_err(|_| TokenError::Sign)
     }
 
-    /// The request header for the form POST.
-    fn request_header(url: &UpstreamUrl, len: usize) -> pingora::Result<RequestHeader> {
-        let path = match url.base_path.is_empty() {
-            true => "/",
-            false => &url.base_path,
-        };
-        let mut req = RequestHeader::build("POST", path.as_bytes(), None)?;
-        let default_port = if url.tls { 443 } else { 80 };
-        let host = match (url.port == default_port, url.host.contains(':')) {
-            (true, false) => url.host.clone(),
-            (true, true) => format!("[{}]", url.host),
-            (false, false) => format!("{}:{}", url.host, url.port),
-            (false, true) => format!("[{}]:{}", url.host, url.port),
-        };
-        req.insert_header("host", host)?;
-        req.insert_header("content-type", "application/x-www-form-urlencoded")?;
-        req.insert_header("content-length", len)?;
-        Ok(req)
-    }
-
-    /// POSTs the form to the token URI over Pingora's connector (rustls with the system roots
-    /// for https); the status and body.
+    /// POSTs the form to the token URI; the status and body.
     async fn post(&self, form: Bytes) -> Result<(u16, Bytes), TokenError> {
-        let unreachable = |why: String| TokenError::Unreachable(self.token_uri.clone(), why);
-        let url = crate::config::parse_url(&self.token_uri).map_err(unreachable)?;
-        let addr = tokio::net::lookup_host((url.host.as_str(), url.port))
-            .await
-            .map_err(|e| unreachable(e.to_string()))?
-            .next()
-            .ok_or_else(|| unreachable("no address".into()))?;
-        let mut peer = HttpPeer::new(addr, url.tls, url.host.clone());
-        peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
-        peer.options.total_connection_timeout = Some(CONNECT_TIMEOUT * 2);
-        peer.options.read_timeout = Some(TOTAL_TIMEOUT);
-        let io = |e: Box<pingora::Error>| unreachable(e.etype().as_str().to_string());
-        let req = Self::request_header(&url, form.len()).map_err(io)?;
-        let (mut s, _) = self.connector.get_http_session(&peer).await.map_err(io)?;
-        s.set_read_timeout(Some(TOTAL_TIMEOUT));
-        s.write_request_header(Box::new(req)).await.map_err(io)?;
-        s.write_request_body(form, true).await.map_err(io)?;
-        s.finish_request_body().await.map_err(io)?;
-        s.read_response_header().await.map_err(io)?;
-        let status = s.response_header().map_or(0, |h| h.status.as_u16());
-        let mut body = BytesMut::new();
-        while let Some(chunk) = s.read_response_body().await.map_err(io)? {
-            if body.len() + chunk.len() > MAX_REPLY {
-                return Err(TokenError::BadReply);
+        let post = super::post::Post {
+            url: &self.token_uri,
+            content_type: "application/x-www-form-urlencoded",
+            connect_timeout: CONNECT_TIMEOUT,
+            timeout: TOTAL_TIMEOUT,
+            max_reply: MAX_REPLY,
+        };
+        post.send(&self.connector, form).await.map_err(|e| match e {
+            super::post::PostError::Unreachable(why) => {
+                TokenError::Unreachable(self.token_uri.clone(), why)
             }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((status, body.freeze()))
+            super::post::PostError::TooLarge(_) => TokenError::BadReply,
+        })
     }
 }
 

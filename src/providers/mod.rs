@@ -9,6 +9,7 @@ mod bedrock;
 mod gemini;
 pub mod google_auth;
 mod openai;
+pub mod post;
 pub mod presets;
 mod upstream;
 mod vertex;

@@ -3,7 +3,7 @@
 
 use super::report::{self, Group, OutputFormat, Query};
 use super::schema;
-use crate::config::{Config, StoreKind};
+use crate::config::Config;
 
 pub struct Args {
     pub since: Option<String>,
@@ -12,30 +12,45 @@ pub struct Args {
     pub format: String,
 }
 
-/// The report as text, or what is wrong with the arguments or the store.
-pub fn report(cfg: &Config, a: &Args) -> Result<String, String> {
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The arguments are wrong (the caller's mistake).
+    #[error("{0}")]
+    Args(String),
+    /// The store cannot be read.
+    #[error("{0}")]
+    Store(String),
+}
+
+/// The report as text, from the store named by `cfg`.
+pub fn report(cfg: &Config, a: &Args) -> Result<String, ReportError> {
+    report_at(std::path::Path::new(cfg.store.ledger_path()), a)
+}
+
+/// The report as text, from the SQLite file at `path` (opened read-only).
+pub fn report_at(path: &std::path::Path, a: &Args) -> Result<String, ReportError> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
+    let bad = ReportError::Args;
     let time = |s: &Option<String>, flag: &str| {
         s.as_deref()
-            .map(|s| report::parse_time(s, now_ms).map_err(|e| format!("--{flag}: {e}")))
+            .map(|s| report::parse_time(s, now_ms).map_err(|e| bad(format!("{flag}: {e}"))))
             .transpose()
     };
     let q = Query {
         since_ms: time(&a.since, "since")?,
         until_ms: time(&a.until, "until")?,
         group_by: match &a.group_by {
-            Some(g) => Group::parse_list(g).map_err(|e| format!("--group-by: {e}"))?,
+            Some(g) => Group::parse_list(g).map_err(|e| bad(format!("group-by: {e}")))?,
             None => Vec::new(),
         },
     };
-    let format = OutputFormat::parse(&a.format).map_err(|e| format!("--format: {e}"))?;
-    let path = match &cfg.store.kind {
-        StoreKind::Sqlite { path } | StoreKind::Redis { path, .. } => path,
-    };
-    let conn = schema::open_read_only(std::path::Path::new(path))
-        .map_err(|e| format!("the store {path} cannot be read: {e}"))?;
-    let rows = report::run(&conn, &q).map_err(|e| format!("{path}: {e}"))?;
+    let format = OutputFormat::parse(&a.format).map_err(|e| bad(format!("format: {e}")))?;
+    let shown = path.display();
+    let conn = schema::open_read_only(path)
+        .map_err(|e| ReportError::Store(format!("the store {shown} cannot be read: {e}")))?;
+    let rows = report::run(&conn, &q).map_err(|e| ReportError::Store(format!("{shown}: {e}")))?;
     Ok(report::render(&rows, &report::columns(&q), format))
 }

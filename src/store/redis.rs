@@ -39,14 +39,18 @@ return out
 ";
 
 /// KEYS: the counters; ARGV: a delta for each. A key that has expired is left alone.
+/// Returns each value afterwards.
 const ADJUST: &str = r"
+local out = {}
 for i = 1, #KEYS do
+  out[i] = '0'
   if redis.call('EXISTS', KEYS[i]) == 1 then
     local v = tonumber(redis.call('INCRBYFLOAT', KEYS[i], ARGV[i]))
-    if v < 0 then redis.call('SET', KEYS[i], '0', 'KEEPTTL') end
+    if v < 0 then redis.call('SET', KEYS[i], '0', 'KEEPTTL'); v = 0 end
+    out[i] = tostring(v)
   end
 end
-return 0
+return out
 ";
 
 pub struct RedisCounters {
@@ -150,15 +154,31 @@ impl Counters for RedisCounters {
         }
     }
 
-    async fn adjust(&self, adjustments: &[Adjustment]) -> Result<(), StoreError> {
+    async fn adjust(&self, adjustments: &[Adjustment]) -> Result<Vec<f64>, StoreError> {
         let mut conn = self.connection().await?;
         let mut call = self.adjust.prepare_invoke();
         for a in adjustments {
             call.key(key(&a.name, a.window_start)).arg(a.delta);
         }
-        call.invoke_async::<i64>(&mut conn)
+        let out: Vec<String> = call
+            .invoke_async(&mut conn)
             .await
-            .map(drop)
-            .map_err(|e| StoreError(format!("redis: {e}")))
+            .map_err(|e| StoreError(format!("redis: {e}")))?;
+        Ok(out.iter().map(|v| number(v)).collect())
+    }
+
+    async fn once(&self, name: &str, period: Period, now: i64) -> Result<bool, StoreError> {
+        let mut conn = self.connection().await?;
+        let (start, end) = period.window(now);
+        let set: Option<String> = redis::cmd("SET")
+            .arg(key(name, start))
+            .arg(1)
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl(period, end, now))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| StoreError(format!("redis: {e}")))?;
+        Ok(set.is_some())
     }
 }

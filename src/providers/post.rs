@@ -1,0 +1,83 @@
+//! One small HTTP POST over Pingora's connector (rustls with the system roots for https), for
+//! the gateway's own calls: OAuth token exchanges and webhook notices.
+
+use crate::config::UpstreamUrl;
+use bytes::{Bytes, BytesMut};
+use pingora::connectors::http::Connector;
+use pingora::http::RequestHeader;
+use pingora::upstreams::peer::HttpPeer;
+use std::time::Duration;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PostError {
+    /// No answer: DNS, connect, TLS, I/O or a timeout (the reason, never a secret).
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("the reply is larger than {0} bytes")]
+    TooLarge(usize),
+}
+
+pub struct Post<'a> {
+    pub url: &'a str,
+    pub content_type: &'a str,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub max_reply: usize,
+}
+
+impl Post<'_> {
+    /// Sends `body`; the status and the reply body.
+    pub async fn send(
+        &self,
+        connector: &Connector,
+        body: Bytes,
+    ) -> Result<(u16, Bytes), PostError> {
+        let fail = |why: String| PostError::Unreachable(why);
+        let url = crate::config::parse_url(self.url).map_err(fail)?;
+        let addr = tokio::net::lookup_host((url.host.as_str(), url.port))
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .next()
+            .ok_or_else(|| fail("no address".into()))?;
+        let mut peer = HttpPeer::new(addr, url.tls, url.host.clone());
+        peer.options.connection_timeout = Some(self.connect_timeout);
+        peer.options.total_connection_timeout = Some(self.connect_timeout * 2);
+        peer.options.read_timeout = Some(self.timeout);
+        let io = |e: Box<pingora::Error>| fail(e.etype().as_str().to_string());
+        let req = request_header(&url, self.content_type, body.len()).map_err(io)?;
+        let (mut s, _) = connector.get_http_session(&peer).await.map_err(io)?;
+        s.set_read_timeout(Some(self.timeout));
+        s.write_request_header(Box::new(req)).await.map_err(io)?;
+        s.write_request_body(body, true).await.map_err(io)?;
+        s.finish_request_body().await.map_err(io)?;
+        s.read_response_header().await.map_err(io)?;
+        let status = s.response_header().map_or(0, |h| h.status.as_u16());
+        let mut reply = BytesMut::new();
+        while let Some(chunk) = s.read_response_body().await.map_err(io)? {
+            if reply.len() + chunk.len() > self.max_reply {
+                return Err(PostError::TooLarge(self.max_reply));
+            }
+            reply.extend_from_slice(&chunk);
+        }
+        Ok((status, reply.freeze()))
+    }
+}
+
+fn request_header(url: &UpstreamUrl, ctype: &str, len: usize) -> pingora::Result<RequestHeader> {
+    let path = match url.base_path.is_empty() {
+        true => "/",
+        false => &url.base_path,
+    };
+    let mut req = RequestHeader::build("POST", path.as_bytes(), None)?;
+    let default_port = if url.tls { 443 } else { 80 };
+    let host = match (url.port == default_port, url.host.contains(':')) {
+        (true, false) => url.host.clone(),
+        (true, true) => format!("[{}]", url.host),
+        (false, false) => format!("{}:{}", url.host, url.port),
+        (false, true) => format!("[{}]:{}", url.host, url.port),
+    };
+    req.insert_header("host", host)?;
+    req.insert_header("content-type", ctype.to_string())?;
+    req.insert_header("content-length", len)?;
+    Ok(req)
+}
