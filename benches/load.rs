@@ -78,6 +78,13 @@ pid_file = "{d}/{tag}.pid"
 upgrade_sock = "{d}/{tag}.sock"
 [log]
 access_log = "/dev/null"
+[store]
+path = "{d}/{tag}.db"
+[[limits]]
+scope = "model"
+match = "{LIMITED_MODEL}"
+requests_per_minute = 1000000000
+tokens_per_minute = 1000000000000
 [[backends]]
 name = "mock"
 provider = "openai"
@@ -89,7 +96,7 @@ provider = "anthropic"
 url = "http://127.0.0.1:{mock_port}"
 api_key = "sk-upstream"
 [[routes]]
-models = ["gpt-4o-mini"]
+models = ["gpt-4o-mini", "{LIMITED_MODEL}"]
 targets = [{{ backend = "mock" }}]
 [[routes]]
 models = ["{ANTHROPIC_MODEL}"]
@@ -116,6 +123,10 @@ sha256 = "{hash}"
     wait_listening(port);
     (p, port)
 }
+
+/// The model whose requests pass a request and a token limit (reserved and settled in the
+/// in-memory counters, prompt counted with tiktoken); the usage ledger is on for every model.
+const LIMITED_MODEL: &str = "gpt-4o-limited";
 
 /// The model an OpenAI client asks for to reach the Anthropic backend (translated both ways).
 const ANTHROPIC_MODEL: &str = "claude-bench";
@@ -464,10 +475,11 @@ fn main() {
     );
     wait_listening(pt_port);
     let (gw, gw_port) = start_gateway(mock_port, &dir, "gw");
-    let targets: [Target; 5] = [
+    let targets: [Target; 6] = [
         ("direct", mock_port, "gpt-4o-mini"),
         ("passthrough", pt_port, "gpt-4o-mini"),
         ("tollgate", gw_port, "gpt-4o-mini"),
+        ("tollgate+limits", gw_port, LIMITED_MODEL),
         ("tollgate→anthropic", gw_port, ANTHROPIC_MODEL),
         ("tollgate→bedrock", gw_port, BEDROCK_MODEL),
     ];
@@ -632,6 +644,19 @@ fn markdown(r: &Value) -> String {
             let ratio = f(t, "rps") / f(p, "rps");
             goal(
                 &format!("throughput at c={c} ≥ 90% of passthrough"),
+                format!("{:.0}%", ratio * 100.0),
+                ratio >= 0.9,
+            );
+        }
+    }
+    for c in [16u64, 64] {
+        if let (Some(t), Some(p)) = (
+            find(&r["chat"], "tollgate+limits", c),
+            find(&r["chat"], "passthrough", c),
+        ) {
+            let ratio = f(t, "rps") / f(p, "rps");
+            goal(
+                &format!("with a limit and the SQLite store, c={c} ≥ 90% of passthrough"),
                 format!("{:.0}%", ratio * 100.0),
                 ratio >= 0.9,
             );

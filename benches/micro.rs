@@ -148,7 +148,19 @@ fn admission(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse_and_route, auth, admission);
+/// The prompt estimate limits reserve: tiktoken (o200k) for an OpenAI model, chars ÷ 4 else.
+fn prompt_estimate(c: &mut Criterion) {
+    let body = chat_body(1024);
+    let mut g = c.benchmark_group("prompt_estimate_1KiB");
+    for model in ["gpt-4o-mini", "claude-sonnet-4-5"] {
+        g.bench_function(model, |b| {
+            b.iter(|| black_box(tollgate::limits::estimate::prompt_tokens(&body, model)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, parse_and_route, auth, admission, prompt_estimate);
 
 #[path = "../tests/common/streams.rs"]
 mod streams;

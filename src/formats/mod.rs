@@ -230,27 +230,33 @@ pub fn translate_response(
 }
 
 /// The usage in a complete reply that passed through in the client's API (OpenAI's or
-/// Anthropic's); `None` when the body has none or cannot be read.
+/// Anthropic's); `None` when the body has none or cannot be read. Both APIs put `usage` after
+/// the content, so the last `"usage":` key is found from the end and only its object is
+/// parsed (a quote inside a JSON string is escaped, so the pattern can only be a key).
 pub fn reply_usage(format: Format, body: &[u8]) -> Option<Usage> {
-    #[derive(serde::Deserialize)]
-    struct Reply<U> {
-        usage: Option<U>,
-    }
+    let value = usage_value(body)?;
+    let mut de = serde_json::Deserializer::from_slice(value);
     match format {
-        Format::OpenAi => serde_json::from_slice::<Reply<openai::stream::WireUsage>>(body)
-            .ok()?
-            .usage
-            .map(|u| u.normalise()),
+        Format::OpenAi => {
+            let w = <openai::stream::WireUsage as serde::Deserialize>::deserialize(&mut de).ok()?;
+            Some(w.normalise())
+        }
         Format::Anthropic => {
-            let w = serde_json::from_slice::<Reply<anthropic::stream::WireUsage>>(body)
-                .ok()?
-                .usage?;
+            let w =
+                <anthropic::stream::WireUsage as serde::Deserialize>::deserialize(&mut de).ok()?;
             let mut u = Usage::default();
             w.apply(&mut u);
             Some(u)
         }
         _ => None,
     }
+}
+
+/// The bytes from the value of the last `"usage":` key on.
+fn usage_value(body: &[u8]) -> Option<&[u8]> {
+    let at = memchr::memmem::rfind(body, b"\"usage\"")?;
+    let rest = body[at + 7..].trim_ascii_start();
+    rest.strip_prefix(b":").map(<[u8]>::trim_ascii_start)
 }
 
 /// Reads a provider's error reply into a shape-neutral error.
@@ -294,5 +300,23 @@ pub mod ids {
         } else {
             id
         }
+    }
+}
+
+#[cfg(test)]
+mod usage_tests {
+    use super::*;
+
+    #[test]
+    fn reply_usage_reads_the_last_usage_key() {
+        let oai = br#"{"id":"c","choices":[{"message":{"content":"the \"usage\": {} text"}}],
+            "usage" : {"prompt_tokens":9,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":3}}}"#;
+        let u = reply_usage(Format::OpenAi, oai).unwrap();
+        assert_eq!((u.input, u.cached_input, u.output), (9, 3, 2));
+        let ant = br#"{"type":"message","content":[],"usage":{"input_tokens":5,"cache_read_input_tokens":4,"output_tokens":7}}"#;
+        let u = reply_usage(Format::Anthropic, ant).unwrap();
+        assert_eq!((u.input, u.cached_input, u.output), (9, 4, 7));
+        assert_eq!(reply_usage(Format::OpenAi, br#"{"id":"x"}"#), None);
+        assert_eq!(reply_usage(Format::OpenAi, br#"{"usage":null}"#), None);
     }
 }

@@ -40,7 +40,8 @@ pub(super) async fn admit(
     max_tokens: u64,
     first_target_model: Option<&str>,
 ) -> Result<(), ApiError> {
-    if st.limiter.is_empty() {
+    let applies = st.limiter.applies(&subject(ctx, None), false);
+    if !applies && !st.limiter.has(Scope::Backend) {
         return Ok(());
     }
     let model = ctx.model.as_deref().unwrap_or_default();
@@ -59,6 +60,9 @@ pub(super) async fn admit(
         tokens: prompt.saturating_add(max_tokens) as f64,
         cost: price.map_or(0.0, |p| p.cost(&usage)),
     };
+    if !applies {
+        return Ok(());
+    }
     let who = subject(ctx, None);
     let r = st.limiter.admit(&who, false, ctx.demand).await;
     hold(st, ctx, r)
@@ -154,17 +158,35 @@ fn round(x: f64) -> String {
 
 /// `x-ratelimit-*` (and `retry-after` on a refusal) on a response header.
 pub(super) fn write_headers(ctx: &Ctx, h: &mut ResponseHeader) -> Result<()> {
-    for (kind, r) in [("requests", ctx.rate.requests), ("tokens", ctx.rate.tokens)] {
+    const NAMES: [[&str; 3]; 2] = [
+        [
+            "x-ratelimit-limit-requests",
+            "x-ratelimit-remaining-requests",
+            "x-ratelimit-reset-requests",
+        ],
+        [
+            "x-ratelimit-limit-tokens",
+            "x-ratelimit-remaining-tokens",
+            "x-ratelimit-reset-tokens",
+        ],
+    ];
+    for (names, r) in NAMES.iter().zip([ctx.rate.requests, ctx.rate.tokens]) {
         let Some(r) = r else { continue };
-        h.insert_header(format!("x-ratelimit-limit-{kind}"), round(r.limit))?;
-        h.insert_header(
-            format!("x-ratelimit-remaining-{kind}"),
-            round(r.remaining.floor()),
-        )?;
-        h.insert_header(format!("x-ratelimit-reset-{kind}"), reset_text(r.reset_in))?;
+        h.insert_header(names[0], whole(r.limit))?;
+        h.insert_header(names[1], whole(r.remaining.floor()))?;
+        h.insert_header(names[2], reset_text(r.reset_in))?;
     }
     if let Some(s) = ctx.retry_after {
         h.insert_header(http::header::RETRY_AFTER, s)?;
     }
     Ok(())
+}
+
+/// A count as a header value: an integer when it is one (no formatting machinery).
+fn whole(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e18 {
+        itoa::Buffer::new().format(x as i64).to_string()
+    } else {
+        format!("{x:.4}")
+    }
 }

@@ -2,21 +2,33 @@
 //! request is billed for when the provider never reported usage (a stream cut short).
 //!
 //! The text of a request is every string value in its body except identifiers and markers
-//! (`model`, `role`, `type`, ids, `tool_choice`...), joined by newlines; images and documents
-//! sent inline count [`PER_IMAGE`] tokens each. OpenAI-family models (`gpt-*`, `o1`/`o3`/`o4`,
-//! `chatgpt-*`, `text-embedding-*`...) are counted with their `tiktoken` encoding; any other
-//! model as `ceil(chars / 4)`. Past [`TOKENIZE_BYTES`] of text the rest is extrapolated from
-//! the tokenised part, so a huge prompt cannot hold a worker thread. Four tokens of framing
-//! per message are added, as OpenAI's own accounting does.
+//! (`model`, `role`, `type`, ids, `tool_choice`...); images and documents sent inline count
+//! [`PER_IMAGE`] tokens each. OpenAI-family models (`gpt-*`, `o1`/`o3`/`o4`, `chatgpt-*`,
+//! `text-embedding-*`...) are counted with their `tiktoken` encoding, string by string; any
+//! other model as `ceil(chars / 4)`. Four tokens of framing per message are added, as OpenAI's
+//! own accounting does.
+//!
+//! `tiktoken` is slow (about 74 µs per KiB of English here, see `benches/micro.rs`), so: past
+//! [`TOKENIZE_BYTES`] a string's count is extrapolated from its tokenised head, and the counts
+//! of strings of [`CACHE_FROM`] bytes or more are remembered by a hash of their text. Chat
+//! clients resend the whole conversation every turn and agents resend the same system prompt
+//! and tools, so most long strings have been counted before.
 
 use serde_json::Value;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Mutex, OnceLock};
 use tiktoken_rs::tokenizer::{get_tokenizer, Tokenizer};
 use tiktoken_rs::CoreBPE;
 
 /// Tokens an inline image or document is counted as (a 1-megapixel image, about).
 pub const PER_IMAGE: u64 = 1600;
-/// Text tokenised exactly; beyond it, extrapolated.
-pub const TOKENIZE_BYTES: usize = 32 * 1024;
+/// Text of one string tokenised exactly; beyond it, extrapolated.
+pub const TOKENIZE_BYTES: usize = 8 * 1024;
+/// Strings at least this long have their counts remembered.
+pub const CACHE_FROM: usize = 256;
+/// Counts remembered at most (the memory is cleared when full).
+const CACHE_ENTRIES: usize = 65_536;
 /// Framing per message (role markers).
 const PER_MESSAGE: u64 = 4;
 
@@ -55,7 +67,15 @@ pub fn prompt_tokens(body: &[u8], model: &str) -> u64 {
         .iter()
         .find_map(|k| v.get(*k).and_then(Value::as_array))
         .map_or(0, |m| m.len() as u64);
-    text_tokens(&w.text, model) + w.images * PER_IMAGE + messages * PER_MESSAGE
+    let text: u64 = match encoding(model) {
+        Some(bpe) => w.texts.iter().map(|t| cached_tokens(bpe, t)).sum(),
+        None => w
+            .texts
+            .iter()
+            .map(|t| chars_to_tokens(t.chars().count()))
+            .sum(),
+    };
+    text + w.images * PER_IMAGE + messages * PER_MESSAGE
 }
 
 /// Tokens of generated text that passed by (`bytes` of it), for a stream cut short.
@@ -84,10 +104,33 @@ fn encoding(model: &str) -> Option<&'static CoreBPE> {
     })
 }
 
-fn text_tokens(text: &str, model: &str) -> u64 {
-    let Some(bpe) = encoding(model) else {
-        return chars_to_tokens(text.chars().count());
+/// A string's tokens, remembered when it is long (keyed by the encoding and a hash of it).
+fn cached_tokens(bpe: &'static CoreBPE, text: &str) -> u64 {
+    if text.len() < CACHE_FROM {
+        return bpe_tokens(bpe, text);
+    }
+    let key = {
+        let mut h = std::hash::DefaultHasher::new();
+        (bpe as *const CoreBPE as usize, text).hash(&mut h);
+        h.finish()
     };
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(n) = cache.lock().ok().and_then(|c| c.get(&key).copied()) {
+        return n;
+    }
+    let n = bpe_tokens(bpe, text);
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= CACHE_ENTRIES {
+            c.clear();
+        }
+        c.insert(key, n);
+    }
+    n
+}
+
+static CACHE: OnceLock<Mutex<HashMap<u64, u64>>> = OnceLock::new();
+
+fn bpe_tokens(bpe: &CoreBPE, text: &str) -> u64 {
     if text.len() <= TOKENIZE_BYTES {
         return bpe.encode_ordinary(text).len() as u64;
     }
@@ -101,21 +144,16 @@ fn text_tokens(text: &str, model: &str) -> u64 {
 }
 
 #[derive(Default)]
-struct Walk {
-    text: String,
+struct Walk<'v> {
+    texts: Vec<&'v str>,
     images: u64,
 }
 
-impl Walk {
-    fn value(&mut self, v: &Value, key: &str) {
+impl<'v> Walk<'v> {
+    fn value(&mut self, v: &'v Value, key: &str) {
         match v {
             Value::String(s) if is_inline_media(key, s) => self.images += 1,
-            Value::String(s) if !NOT_TEXT.contains(&key) => {
-                if !self.text.is_empty() {
-                    self.text.push('\n');
-                }
-                self.text.push_str(s);
-            }
+            Value::String(s) if !NOT_TEXT.contains(&key) => self.texts.push(s),
             Value::Array(a) => a.iter().for_each(|x| self.value(x, key)),
             Value::Object(o) => {
                 for (k, x) in o {
@@ -149,8 +187,8 @@ mod tests {
     #[test]
     fn other_models_count_four_chars_a_token() {
         let body = br#"{"model":"claude","system":"12345678","messages":[{"role":"user","content":[{"type":"text","text":"abcd"}]}]}"#;
-        // "12345678\nabcd" = 13 chars → 4 tokens.
-        assert_eq!(prompt_tokens(body, "claude-sonnet-4-5"), 4 + PER_MESSAGE);
+        // "12345678" and "abcd": 2 + 1 tokens.
+        assert_eq!(prompt_tokens(body, "claude-sonnet-4-5"), 3 + PER_MESSAGE);
     }
 
     #[test]
@@ -168,6 +206,20 @@ mod tests {
         .unwrap();
         let n = prompt_tokens(&body, "gpt-4o");
         assert!((39_000..=41_500).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn long_strings_are_counted_once_and_remembered() {
+        let text = "The quick brown fox jumps over the lazy dog. ".repeat(20);
+        let body = serde_json::to_vec(
+            &serde_json::json!({"messages": [{"role": "user", "content": text}]}),
+        )
+        .unwrap();
+        let bpe = encoding("gpt-4o").unwrap();
+        let exact = bpe.encode_ordinary(&text).len() as u64;
+        assert_eq!(prompt_tokens(&body, "gpt-4o"), exact + PER_MESSAGE);
+        // Again, from the cache: the same count.
+        assert_eq!(prompt_tokens(&body, "gpt-4o"), exact + PER_MESSAGE);
     }
 
     #[test]

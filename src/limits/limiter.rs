@@ -215,6 +215,17 @@ impl Limiter {
         self.specs.is_empty()
     }
 
+    /// Whether any limit (of the backend scope or the others) applies to `who`: requests no
+    /// limit concerns skip the estimate.
+    pub fn applies(&self, who: &Subject<'_>, backend_only: bool) -> bool {
+        self.specs.iter().any(|spec| {
+            (spec.scope == Scope::Backend) == backend_only
+                && who
+                    .id(spec.scope)
+                    .is_some_and(|id| spec.matching.as_deref().is_none_or(|m| m == id))
+        })
+    }
+
     /// Reserves `demand` on every limit of the given scopes that applies to `who`.
     pub async fn admit(
         &self,
@@ -240,12 +251,7 @@ impl Limiter {
                     Measure::Tokens => demand.tokens,
                     Measure::Cost => demand.cost,
                 };
-                let name = format!(
-                    "{}:{id}:{}:{}",
-                    spec.scope.name(),
-                    cap.measure.name(),
-                    cap.period.name()
-                );
+                let name = counter_name(spec.scope, id, cap);
                 held.push((
                     Charge {
                         name,
@@ -384,6 +390,20 @@ impl Limiter {
     }
 }
 
+/// `scope:id:measure:period`, the counter's stable name (built without `format!`: it is
+/// made for every charge of every request).
+fn counter_name(scope: Scope, id: &str, cap: &Cap) -> String {
+    let parts = [scope.name(), id, cap.measure.name(), cap.period.name()];
+    let mut name = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            name.push(':');
+        }
+        name.push_str(p);
+    }
+    name
+}
+
 /// OpenAI's rate-limit headers: the tightest request and token limits of a reservation.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct RateHeaders {
@@ -431,9 +451,27 @@ impl Reservation {
 /// A duration as OpenAI writes it in `x-ratelimit-reset-*`: `1s`, `6m0s`, `1h2m3s`.
 pub fn reset_text(secs: u64) -> String {
     let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, _) => format!("{m}m{s}s"),
-        _ => format!("{h}h{m}m{s}s"),
+    let mut out = String::with_capacity(12);
+    let mut n = itoa::Buffer::new();
+    if h > 0 {
+        out.push_str(n.format(h));
+        out.push('h');
+    }
+    if h > 0 || m > 0 {
+        out.push_str(n.format(m));
+        out.push('m');
+    }
+    out.push_str(n.format(s));
+    out.push('s');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reset_text_reads_like_openais() {
+        assert_eq!(super::reset_text(7), "7s");
+        assert_eq!(super::reset_text(360), "6m0s");
+        assert_eq!(super::reset_text(3723), "1h2m3s");
     }
 }

@@ -1,7 +1,10 @@
 use crate::formats::Usage;
 use prometheus::{
-    CounterVec, Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Counter, CounterVec, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, Opts, Registry, TextEncoder,
 };
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 /// Label values are bounded: `model` is a configured name or glob, `backend` a configured name,
 /// `status` an HTTP status; never anything a client can mint.
@@ -25,7 +28,30 @@ struct GenAi {
     ttft: HistogramVec,
     per_output_token: HistogramVec,
     cost: CounterVec,
+    /// The series of each model and backend, resolved once: one map lookup per request
+    /// instead of a label hash for each of the ten series.
+    resolved: RwLock<HashMap<String, HashMap<String, Arc<Series>>>>,
 }
+
+/// One model and backend's GenAI series.
+struct Series {
+    usage_in: Histogram,
+    usage_out: Histogram,
+    /// input, cached_input, cache_creation, output, reasoning.
+    tokens: [IntCounter; 5],
+    estimated: IntCounter,
+    ttft: Histogram,
+    per_output_token: Histogram,
+    cost: Counter,
+}
+
+const TOKEN_TYPES: [&str; 5] = [
+    "input",
+    "cached_input",
+    "cache_creation",
+    "output",
+    "reasoning",
+];
 
 impl GenAi {
     fn new(r: &Registry) -> Result<GenAi, prometheus::Error> {
@@ -94,7 +120,39 @@ impl GenAi {
             ttft,
             per_output_token,
             cost,
+            resolved: RwLock::new(HashMap::new()),
         })
+    }
+
+    fn series(&self, model: &str, backend: &str) -> Arc<Series> {
+        let found = self
+            .resolved
+            .read()
+            .ok()
+            .and_then(|m| m.get(model)?.get(backend).cloned());
+        if let Some(s) = found {
+            return s;
+        }
+        let mb = [model, backend];
+        let series = Arc::new(Series {
+            usage_in: self
+                .token_usage
+                .with_label_values(&["input", model, backend]),
+            usage_out: self
+                .token_usage
+                .with_label_values(&["output", model, backend]),
+            tokens: TOKEN_TYPES.map(|t| self.tokens.with_label_values(&[t, model, backend])),
+            estimated: self.estimated.with_label_values(&mb),
+            ttft: self.ttft.with_label_values(&mb),
+            per_output_token: self.per_output_token.with_label_values(&mb),
+            cost: self.cost.with_label_values(&mb),
+        });
+        if let Ok(mut m) = self.resolved.write() {
+            m.entry(model.to_string())
+                .or_default()
+                .insert(backend.to_string(), series.clone());
+        }
+        series
     }
 }
 
@@ -191,49 +249,43 @@ impl Metrics {
 
     /// Tokens, cost and stream timings of a request that got a reply.
     pub fn observe_usage(&self, model: &str, backend: &str, p: &Produced) {
-        let g = &self.genai;
+        let s = self.genai.series(model, backend);
         let u = &p.usage;
-        for (kind, n) in [("input", u.input), ("output", u.output)] {
-            g.token_usage
-                .with_label_values(&[kind, model, backend])
-                .observe(n as f64);
-        }
-        for (kind, n) in [
-            ("input", u.input),
-            ("cached_input", u.cached_input),
-            ("cache_creation", u.cache_creation),
-            ("output", u.output),
-            ("reasoning", u.reasoning),
-        ] {
+        s.usage_in.observe(u.input as f64);
+        s.usage_out.observe(u.output as f64);
+        let counts = [
+            u.input,
+            u.cached_input,
+            u.cache_creation,
+            u.output,
+            u.reasoning,
+        ];
+        for (c, n) in s.tokens.iter().zip(counts) {
             if n > 0 {
-                g.tokens
-                    .with_label_values(&[kind, model, backend])
-                    .inc_by(n);
+                c.inc_by(n);
             }
         }
-        let mb = [model, backend];
         if p.estimated {
-            g.estimated.with_label_values(&mb).inc();
+            s.estimated.inc();
         }
         if let Some(c) = p.cost_usd.filter(|c| *c > 0.0) {
-            g.cost.with_label_values(&mb).inc_by(c);
+            s.cost.inc_by(c);
         }
         if let Some(t) = p.ttft {
-            g.ttft.with_label_values(&mb).observe(t);
+            s.ttft.observe(t);
         }
         if let (Some(rest), true) = (p.after_first, u.output > 1) {
-            let per = rest / (u.output - 1) as f64;
-            g.per_output_token.with_label_values(&mb).observe(per);
+            s.per_output_token.observe(rest / (u.output - 1) as f64);
         }
-    }
-
-    pub fn store_error(&self, op: &str) {
-        self.store_errors.with_label_values(&[op]).inc();
     }
 
     pub fn budget_alert(&self, sent: bool) {
         let result = if sent { "sent" } else { "failed" };
         self.budget_alerts.with_label_values(&[result]).inc();
+    }
+
+    pub fn store_error(&self, op: &str) {
+        self.store_errors.with_label_values(&[op]).inc();
     }
 
     pub fn store_up(&self, up: bool) {

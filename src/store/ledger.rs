@@ -10,7 +10,7 @@ use crate::limits::window::{self, Period};
 use rusqlite::{params, Connection};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -91,30 +91,42 @@ impl Ledger {
     }
 }
 
+/// Sleeps a flush interval, then drains the queue: senders never wake this thread (no futex
+/// wake and context switch per request). A flush request is answered within `FLUSH_POLL`.
 fn writer(mut conn: Connection, rx: Receiver<Msg>, interval: Duration, counters: &Local) {
     let mut rows: Vec<LedgerRow> = Vec::with_capacity(BATCH);
     let mut due = Instant::now() + interval;
     loop {
-        let wait = due.saturating_duration_since(Instant::now());
-        let mut ack = None;
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Row(r)) => rows.push(*r),
-            Ok(Msg::Flush(done)) => ack = Some(done),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                write(&mut conn, &mut rows, counters);
-                return;
+        std::thread::sleep(FLUSH_POLL.min(interval));
+        let mut acks = Vec::new();
+        let closed = loop {
+            match rx.try_recv() {
+                Ok(Msg::Row(r)) => {
+                    rows.push(*r);
+                    if rows.len() >= BATCH {
+                        write(&mut conn, &mut rows, counters);
+                    }
+                }
+                Ok(Msg::Flush(done)) => acks.push(done),
+                Err(TryRecvError::Empty) => break false,
+                Err(TryRecvError::Disconnected) => break true,
             }
-        }
-        if ack.is_some() || rows.len() >= BATCH || Instant::now() >= due {
+        };
+        if closed || !acks.is_empty() || Instant::now() >= due {
             write(&mut conn, &mut rows, counters);
             due = Instant::now() + interval;
         }
-        if let Some(done) = ack {
+        for done in acks {
             let _ = done.send(());
+        }
+        if closed {
+            return;
         }
     }
 }
+
+/// How often the writer looks for a flush request between writes.
+const FLUSH_POLL: Duration = Duration::from_millis(20);
 
 /// One transaction: the queued rows and the durable counters. A failure is logged and the
 /// rows are kept for the next try (bounded by the queue).
