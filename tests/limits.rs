@@ -8,6 +8,7 @@ mod common;
 
 use common::{client, mock, sha256_hex, Gateway, Proc};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn minute() -> u64 {
@@ -248,4 +249,52 @@ async fn a_backend_over_its_limit_is_skipped_for_the_next_target() {
     assert_eq!((name(&first), name(&second)), ("one".into(), "two".into()));
     assert_eq!(third.status(), 429);
     assert!(third.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn concurrent_requests_are_capped_and_released_at_the_end() {
+    use std::time::{Duration, Instant};
+    let m = mock("oa", &[]);
+    let g = Arc::new(gateway(
+        &m,
+        "[[limits]]\nscope = \"key\"\nconcurrent_requests = 1\n",
+        "",
+    ));
+    let g2 = g.clone();
+    let slow = tokio::spawn(async move {
+        client()
+            .post(g2.url("/v1/chat/completions"))
+            .bearer_auth("sk-a")
+            .header("x-mock-delay-ms", "1500")
+            .json(&chat(5))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    // While the slow request holds the only slot, another is refused.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let refused = loop {
+        let r = post(&g, "sk-a", &chat(5)).await;
+        if r.status() == 429 {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "never refused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let v: Value = refused.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "rate_limit_exceeded", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("concurrent requests"),
+        "{v}"
+    );
+    assert_eq!(slow.await.unwrap(), 200);
+    // The slot is released when the slow request is settled (just after its response).
+    while post(&g, "sk-a", &chat(5)).await.status() != 200 {
+        assert!(Instant::now() < deadline, "the slot was never released");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
