@@ -1,6 +1,7 @@
 //! Tollgate: an AI gateway on Pingora. See ARCHITECTURE.md for the map.
 
 pub mod auth;
+pub mod balance;
 pub mod config;
 pub mod error;
 pub mod formats;

@@ -193,6 +193,10 @@ pub struct TargetSpec {
     /// Index into `Config::backends`.
     pub backend: usize,
     pub model: Option<String>,
+    /// Share of traffic within its priority tier (default 1).
+    pub weight: u32,
+    /// Tier: 0 first; a later tier only when the earlier ones cannot serve (default 0).
+    pub priority: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -411,10 +415,17 @@ impl Validator<'_, '_> {
             let mut targets = Vec::new();
             for (j, t) in r.targets.into_iter().enumerate() {
                 match names.get(&t.backend) {
-                    Some(&idx) => targets.push(TargetSpec {
-                        backend: idx,
-                        model: t.model.filter(|m| !m.is_empty()),
-                    }),
+                    Some(&idx) => {
+                        if t.weight == Some(0) {
+                            self.err(format!("{p}.targets[{j}].weight"), "must be at least 1");
+                        }
+                        targets.push(TargetSpec {
+                            backend: idx,
+                            model: t.model.filter(|m| !m.is_empty()),
+                            weight: t.weight.unwrap_or(1).max(1),
+                            priority: t.priority.unwrap_or(0),
+                        })
+                    }
                     None => self.err(
                         format!("{p}.targets[{j}].backend"),
                         format!("no backend named `{}`", t.backend),

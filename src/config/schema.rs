@@ -115,6 +115,8 @@ pub struct RawRoute {
 pub struct RawTarget {
     pub backend: String,
     pub model: Option<String>,
+    pub weight: Option<u32>,
+    pub priority: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

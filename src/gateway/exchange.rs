@@ -190,8 +190,10 @@ pub(super) async fn run(
     req: Request,
 ) -> Result<(), Handled> {
     let st = &*gw.state;
-    let enabled = |t: &&crate::route::Target| st.backends[t.backend].enabled;
-    let total = route.targets.iter().filter(enabled).count();
+    let mut order = Vec::with_capacity(route.targets.len());
+    st.balancer
+        .order(route, |t| st.backends[t.backend].enabled, &mut order);
+    let total = order.len();
     let model = |ctx: &Ctx| ctx.model.clone().unwrap_or_default();
     if total == 0 {
         return Err(ApiError::no_enabled_backend(&model(ctx)).into());
@@ -199,7 +201,7 @@ pub(super) async fn run(
     let mut last = Failure::Connect;
     let mut no_token = None;
     let mut over_limit = None;
-    for (i, t) in route.targets.iter().filter(enabled).enumerate() {
+    for (i, t) in order.iter().map(|&i| &route.targets[i]).enumerate() {
         let backend = &st.backends[t.backend];
         let is_last = i + 1 == total;
         ctx.backend = Some(backend.name.clone());

@@ -50,6 +50,8 @@ pub struct State {
     pub identity: crate::config::IdentitySettings,
     pub ledger: crate::store::ledger::Ledger,
     pub prices: crate::limits::prices::PriceTable,
+    /// Target order per request (weights, priority tiers).
+    pub balancer: crate::balance::Balancer,
 }
 
 impl State {
@@ -86,6 +88,7 @@ impl State {
             identity: cfg.identity.clone(),
             ledger,
             prices: cfg.prices.clone(),
+            balancer: Default::default(),
         }
     }
 }

@@ -19,6 +19,10 @@ pub struct Target {
     pub backend: usize,
     /// Model name sent upstream instead of the client's.
     pub model: Option<Arc<str>>,
+    /// Share of traffic within its tier.
+    pub weight: u32,
+    /// Tier: 0 first.
+    pub priority: u32,
 }
 
 /// A match: the route and a bounded label for metrics (the exact name, or the glob itself,
@@ -104,6 +108,8 @@ fn build_route(r: &RouteSpec) -> Route {
             .map(|t| Target {
                 backend: t.backend,
                 model: t.model.as_deref().map(Arc::from),
+                weight: t.weight,
+                priority: t.priority,
             })
             .collect(),
         failover_on_status: r.failover_on_status.clone(),
