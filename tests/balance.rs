@@ -66,3 +66,54 @@ async fn a_later_tier_serves_only_when_the_earlier_cannot() {
     let names = answered_by(&g, "down", 16).await;
     assert!(names.iter().all(|n| n == "two"), "{names:?}");
 }
+
+#[tokio::test]
+async fn least_load_sends_new_requests_away_from_a_backend_holding_slow_ones() {
+    let (slow, fast) = (mock("slow", &["--delay-ms", "2000"]), mock("fast", &[]));
+    // `pin` reaches only the slow backend; the balanced route has both.
+    let cfg = format!(
+        "{}{}[[routes]]\nmodels = [\"pin\"]\ntargets = [{{ backend = \"b1\" }}]\n\
+         [[routes]]\nmodels = [\"gpt-4o-mini\"]\nstrategy = \"least-load\"\n\
+         targets = [{{ backend = \"b1\" }}, {{ backend = \"b2\" }}]\n",
+        backend("b1", slow.port),
+        backend("b2", fast.port)
+    );
+    let g = std::sync::Arc::new(Gateway::start("", &cfg));
+    let g2 = g.clone();
+    let held = tokio::spawn(async move {
+        client()
+            .post(g2.url("/v1/chat/completions"))
+            .json(&chat("pin"))
+            .send()
+            .await
+    });
+    // Wait until the slow backend holds it (the in-flight gauge says so).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let m = client()
+            .get(g.admin("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if m.contains("tollgate_backend_in_flight{backend=\"b1\"} 1") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{m}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // One at a time: the fast backend is idle each time, the slow one busy.
+    let c = client();
+    for _ in 0..16 {
+        let r = c
+            .post(g.url("/v1/chat/completions"))
+            .json(&chat("gpt-4o-mini"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["x-mock-name"], "fast");
+    }
+    assert!(held.await.unwrap().unwrap().status().is_success());
+}

@@ -1,11 +1,13 @@
 //! Selection: the order in which a request tries its route's targets. Priority tiers come
 //! first to last (0 first), so a later tier serves only when every target before it has
-//! failed this request (or is disabled). Within a tier, smooth weighted round robin (nginx's
-//! algorithm: each target gains its weight, the highest goes first and gives back the tier's
-//! total) picks who goes first, evenly interleaved; the rest follow by weight. The state is
-//! kept by route name, so it carries over a config reload.
+//! failed this request (or is disabled). Within a tier the route's strategy orders them:
+//! `weighted` (default): smooth weighted round robin (nginx's algorithm: each target gains
+//! its weight, the highest goes first and gives back the tier's total) picks who goes first,
+//! the rest follow by weight; `least-load`: fewest requests in flight first, ties by weight.
+//! Round-robin state is kept by route name, so it carries over a config reload.
 
-use crate::route::{Route, Target};
+use crate::route::{Route, Strategy, Target};
+use prometheus::IntGauge;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -13,9 +15,39 @@ use std::sync::{Arc, Mutex};
 pub struct Balancer {
     /// Per route: each target's current weight.
     current: Mutex<HashMap<Arc<str>, Vec<i64>>>,
+    /// Requests in flight per backend (by index): the metric's gauges themselves.
+    inflight: Vec<IntGauge>,
+}
+
+/// One request in flight at a backend, counted until dropped.
+pub struct InFlight(IntGauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Balancer {
+    /// `inflight`: one gauge per backend, in backend order.
+    pub fn new(inflight: Vec<IntGauge>) -> Balancer {
+        Balancer {
+            current: Mutex::default(),
+            inflight,
+        }
+    }
+
+    /// Counts a request at `backend` until the returned guard is dropped.
+    pub fn start(&self, backend: usize) -> Option<InFlight> {
+        let g = self.inflight.get(backend)?;
+        g.inc();
+        Some(InFlight(g.clone()))
+    }
+
+    fn load(&self, backend: usize) -> i64 {
+        self.inflight.get(backend).map_or(0, IntGauge::get)
+    }
+
     /// Fills `out` with the indices of `route`'s usable targets in the order to try them.
     pub fn order(&self, route: &Route, usable: impl Fn(&Target) -> bool, out: &mut Vec<usize>) {
         out.clear();
@@ -35,7 +67,13 @@ impl Balancer {
                 (0..route.targets.len())
                     .filter(|&i| route.targets[i].priority == tier && usable(&route.targets[i])),
             );
-            pick_first(route, current, &mut out[start..]);
+            match route.strategy {
+                Strategy::Weighted => pick_first(route, current, &mut out[start..]),
+                Strategy::LeastLoad => out[start..].sort_by_key(|&i| {
+                    let t = &route.targets[i];
+                    (self.load(t.backend), std::cmp::Reverse(t.weight), i)
+                }),
+            }
         }
     }
 }
@@ -78,7 +116,25 @@ mod tests {
                 .collect(),
             failover_on_status: vec![],
             default_output_tokens: 1,
+            strategy: Strategy::Weighted,
         }
+    }
+
+    #[test]
+    fn least_load_prefers_the_idle_backend() {
+        let mut r = route(&[(5, 0), (1, 0)]);
+        r.strategy = Strategy::LeastLoad;
+        let gauge = || IntGauge::new("g", "g").unwrap();
+        let b = Balancer::new(vec![gauge(), gauge()]);
+        let mut out = Vec::new();
+        b.order(&r, |_| true, &mut out);
+        assert_eq!(out, [0, 1]);
+        let held = b.start(0);
+        b.order(&r, |_| true, &mut out);
+        assert_eq!(out, [1, 0]);
+        drop(held);
+        b.order(&r, |_| true, &mut out);
+        assert_eq!(out, [0, 1]);
     }
 
     #[test]

@@ -183,6 +183,16 @@ pub struct RouteSpec {
     pub failover_on_status: Vec<u16>,
     /// Output tokens reserved for a request that sets no `max_tokens`.
     pub default_output_tokens: u64,
+    pub strategy: Strategy,
+}
+
+/// How a route orders the targets of one priority tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Smooth weighted round robin.
+    Weighted,
+    /// Fewest requests in flight, ties by weight.
+    LeastLoad,
 }
 
 /// What a request without `max_tokens` reserves against token limits.
@@ -443,6 +453,17 @@ impl Validator<'_, '_> {
                     );
                 }
             }
+            let strategy = match r.strategy.as_deref() {
+                None | Some("weighted") => Strategy::Weighted,
+                Some("least-load") => Strategy::LeastLoad,
+                Some(other) => {
+                    self.err(
+                        format!("{p}.strategy"),
+                        format!("`{other}` is not a strategy: use `weighted` or `least-load`"),
+                    );
+                    Strategy::Weighted
+                }
+            };
             let name = r.name.unwrap_or_else(|| format!("route{i}"));
             routes.push(RouteSpec {
                 name,
@@ -450,6 +471,7 @@ impl Validator<'_, '_> {
                 targets,
                 failover_on_status,
                 default_output_tokens: r.default_output_tokens.unwrap_or(DEFAULT_OUTPUT_TOKENS),
+                strategy,
             });
         }
 

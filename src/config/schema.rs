@@ -108,6 +108,7 @@ pub struct RawRoute {
     pub failover_on_status: Option<Vec<u16>>,
     /// Output tokens a request without `max_tokens` reserves against token limits.
     pub default_output_tokens: Option<u64>,
+    pub strategy: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -204,6 +204,8 @@ pub(super) async fn run(
     for (i, t) in order.iter().map(|&i| &route.targets[i]).enumerate() {
         let backend = &st.backends[t.backend];
         let is_last = i + 1 == total;
+        // In flight at this backend until the attempt fails or the relay ends.
+        let _inflight = st.balancer.start(t.backend);
         ctx.backend = Some(backend.name.clone());
         ctx.served_model = Some(
             t.model

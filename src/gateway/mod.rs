@@ -68,6 +68,12 @@ impl State {
             crate::limits::Limiter::new(cfg.limits.clone(), counters, cfg.store.fail_open)
                 .with_metrics(metrics.clone());
         let alerts = cfg.alerts.clone().map(|a| Arc::new(Alerts::new(a)));
+        let balancer = crate::balance::Balancer::new(
+            backends
+                .iter()
+                .map(|b| metrics.in_flight(&b.name))
+                .collect(),
+        );
         if let Some(a) = &alerts {
             limiter = limiter.with_alerts(a.clone());
         }
@@ -88,7 +94,7 @@ impl State {
             identity: cfg.identity.clone(),
             ledger,
             prices: cfg.prices.clone(),
-            balancer: Default::default(),
+            balancer,
         }
     }
 }

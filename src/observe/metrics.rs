@@ -18,6 +18,7 @@ pub struct Metrics {
     store_errors: IntCounterVec,
     store_up: prometheus::IntGauge,
     budget_alerts: IntCounterVec,
+    in_flight: prometheus::IntGaugeVec,
 }
 
 /// The OpenTelemetry GenAI metrics, Prometheus-style, plus token and cost counters.
@@ -227,6 +228,14 @@ impl Metrics {
             &["result"],
         )?;
         registry.register(Box::new(budget_alerts.clone()))?;
+        let in_flight = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "tollgate_backend_in_flight",
+                "Requests in flight at each backend (attempt start to the end of its relay)",
+            ),
+            &["backend"],
+        )?;
+        registry.register(Box::new(in_flight.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -237,6 +246,7 @@ impl Metrics {
             store_errors,
             store_up,
             budget_alerts,
+            in_flight,
         })
     }
 
@@ -277,6 +287,11 @@ impl Metrics {
         if let (Some(rest), true) = (p.after_first, u.output > 1) {
             s.per_output_token.observe(rest / (u.output - 1) as f64);
         }
+    }
+
+    /// The in-flight gauge of `backend` (the balancer counts with it).
+    pub fn in_flight(&self, backend: &str) -> prometheus::IntGauge {
+        self.in_flight.with_label_values(&[backend])
     }
 
     pub fn budget_alert(&self, sent: bool) {

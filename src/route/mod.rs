@@ -12,7 +12,10 @@ pub struct Route {
     pub failover_on_status: Vec<u16>,
     /// Output tokens reserved for a request without `max_tokens`.
     pub default_output_tokens: u64,
+    pub strategy: Strategy,
 }
+
+pub use crate::config::Strategy;
 
 pub struct Target {
     /// Index into the gateway's backends.
@@ -114,6 +117,7 @@ fn build_route(r: &RouteSpec) -> Route {
             .collect(),
         failover_on_status: r.failover_on_status.clone(),
         default_output_tokens: r.default_output_tokens,
+        strategy: r.strategy,
     }
 }
 
