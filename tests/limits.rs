@@ -265,23 +265,36 @@ async fn concurrent_requests_are_capped_and_released_at_the_end() {
         client()
             .post(g2.url("/v1/chat/completions"))
             .bearer_auth("sk-a")
-            .header("x-mock-delay-ms", "1500")
+            .header("x-mock-delay-ms", "2000")
             .json(&chat(5))
             .send()
             .await
             .unwrap()
             .status()
     });
-    // While the slow request holds the only slot, another is refused.
+    // Once the slow request is at its backend (the in-flight gauge says so), it holds the
+    // only slot: another request is refused.
     let deadline = Instant::now() + Duration::from_secs(5);
-    let refused = loop {
-        let r = post(&g, "sk-a", &chat(5)).await;
-        if r.status() == 429 {
-            break r;
+    loop {
+        let m = client()
+            .get(g.admin("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if m.contains("tollgate_backend_in_flight{backend=\"oa\"} 1") {
+            break;
         }
-        assert!(Instant::now() < deadline, "never refused");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        assert!(
+            Instant::now() < deadline,
+            "the slow request never started: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let refused = post(&g, "sk-a", &chat(5)).await;
+    assert_eq!(refused.status(), 429);
     let v: Value = refused.json().await.unwrap();
     assert_eq!(v["error"]["code"], "rate_limit_exceeded", "{v}");
     assert!(
@@ -293,6 +306,7 @@ async fn concurrent_requests_are_capped_and_released_at_the_end() {
     );
     assert_eq!(slow.await.unwrap(), 200);
     // The slot is released when the slow request is settled (just after its response).
+    let deadline = Instant::now() + Duration::from_secs(5);
     while post(&g, "sk-a", &chat(5)).await.status() != 200 {
         assert!(Instant::now() < deadline, "the slot was never released");
         tokio::time::sleep(Duration::from_millis(20)).await;
