@@ -4,7 +4,7 @@
 mod common;
 
 use common::Gateway;
-use common::{chat, client, dead_port, mock};
+use common::{chat, client, dead_port, mock, wait_metrics};
 use futures_util::future::join_all;
 
 fn backend(name: &str, port: u16) -> String {
@@ -88,22 +88,7 @@ async fn least_load_sends_new_requests_away_from_a_backend_holding_slow_ones() {
             .await
     });
     // Wait until the slow backend holds it (the in-flight gauge says so).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let m = client()
-            .get(g.admin("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if m.contains("tollgate_backend_in_flight{backend=\"b1\"} 1") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{m}");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_metrics(&g, "tollgate_backend_in_flight{backend=\"b1\"} 1").await;
     // One at a time: the fast backend is idle each time, the slow one busy.
     let c = client();
     for _ in 0..16 {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{client, mock, sha256_hex, Gateway, Proc};
+use common::{client, mock, sha256_hex, wait_metrics, Gateway, Proc};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -274,25 +274,7 @@ async fn concurrent_requests_are_capped_and_released_at_the_end() {
     });
     // Once the slow request is at its backend (the in-flight gauge says so), it holds the
     // only slot: another request is refused.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let m = client()
-            .get(g.admin("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if m.contains("tollgate_backend_in_flight{backend=\"oa\"} 1") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the slow request never started: {m}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_metrics(&g, "tollgate_backend_in_flight{backend=\"oa\"} 1").await;
     let refused = post(&g, "sk-a", &chat(5)).await;
     assert_eq!(refused.status(), 429);
     let v: Value = refused.json().await.unwrap();

@@ -598,26 +598,3 @@ async fn access_log_and_metrics() {
     let r = c.get(g.admin("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }
-
-/// Polls `/metrics` until it contains `needle`; returns the scrape.
-async fn wait_metrics(g: &Gateway, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = client()
-            .get(g.admin("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if text.contains(needle) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "metrics never showed {needle}: {text}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}

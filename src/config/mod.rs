@@ -274,18 +274,8 @@ impl Config {
         let Some((value, spans)) = load::parse(text, env, &mut errors) else {
             return Err(errors);
         };
-        let raw: RawConfig = match serde_path_to_error::deserialize(value) {
-            Ok(r) => r,
-            Err(e) => {
-                let path = e.path().to_string();
-                let path = if path == "." { String::new() } else { path };
-                errors.push(ConfigError {
-                    line: spans.line_of(&path),
-                    message: redact_serde_message(&e.inner().to_string()),
-                    path,
-                });
-                return Err(errors);
-            }
+        let Some(raw) = deserialize_located::<RawConfig>(value, &spans, &mut errors) else {
+            return Err(errors);
         };
         let mut v = Validator {
             errors,
@@ -300,6 +290,25 @@ impl Config {
             Err(v.errors)
         }
     }
+}
+
+/// Deserialises a parsed file; a failure is one error located by key path and line.
+fn deserialize_located<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    spans: &load::Spans<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            errors.push(ConfigError {
+                line: spans.line_of(&path),
+                message: redact_serde_message(&e.inner().to_string()),
+                path,
+            });
+        })
+        .ok()
 }
 
 /// serde quotes offending string values; a value may be an expanded secret, so drop it.

@@ -4,7 +4,7 @@
 //! pattern and is checked before the file's entries.
 
 use super::schema::{RawPrice, RawPriceFile, RawPricing};
-use super::{load, redact_serde_message, ConfigError, Validator};
+use super::{load, ConfigError, Validator};
 use crate::limits::prices::{Price, PriceTable};
 use std::collections::{HashMap, HashSet};
 
@@ -66,19 +66,7 @@ fn parse_price_file(
     errors: &mut Vec<ConfigError>,
 ) -> Option<Vec<(String, Price)>> {
     let (value, spans) = load::parse(text, env, errors)?;
-    let raw: RawPriceFile = match serde_path_to_error::deserialize(value) {
-        Ok(r) => r,
-        Err(e) => {
-            let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            errors.push(ConfigError {
-                line: spans.line_of(&path),
-                message: redact_serde_message(&e.inner().to_string()),
-                path,
-            });
-            return None;
-        }
-    };
+    let raw: RawPriceFile = super::deserialize_located(value, &spans, errors)?;
     let mut problems = Vec::new();
     if let Some(d) = raw.updated.as_deref() {
         if !is_date(d) {

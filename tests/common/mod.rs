@@ -278,3 +278,27 @@ pub fn assert_error_shape(v: &serde_json::Value) -> serde_json::Map<String, serd
     assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()));
     e.clone()
 }
+
+/// Polls the gateway's `/metrics` until it contains `needle`; returns the scrape.
+#[allow(dead_code)]
+pub async fn wait_metrics(g: &Gateway, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = client()
+            .get(g.admin("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics never showed {needle}: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
