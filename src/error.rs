@@ -191,6 +191,33 @@ impl ApiError {
             format!("No backend for model `{model}` is enabled (is its API key set?)."),
         )
     }
+    /// Every target is at its concurrency cap (after the route's queue time).
+    pub fn backends_busy(model: &str) -> Self {
+        Self::new(
+            503,
+            ErrorKind::Unavailable,
+            Some("backends_busy"),
+            format!("Every backend for model `{model}` is at capacity; retry shortly."),
+        )
+    }
+    /// Every target asked (Retry-After) to be left alone for now.
+    pub fn upstream_rate_limited(model: &str) -> Self {
+        Self::new(
+            429,
+            ErrorKind::RateLimit,
+            Some("upstream_rate_limited"),
+            format!("Every backend for model `{model}` asked to wait (rate limited); retry after the time given."),
+        )
+    }
+    /// No target can take a request now (ejected, cooling down, failing health checks).
+    pub fn backends_unavailable(model: &str, why: &str) -> Self {
+        Self::new(
+            503,
+            ErrorKind::Unavailable,
+            Some("no_available_backend"),
+            format!("No backend for model `{model}` is available now ({why})."),
+        )
+    }
     pub fn upstream_unreachable(model: &str, attempts: u32) -> Self {
         Self::new(
             502,

@@ -91,6 +91,12 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         server.add_service(background_service("access tokens", TokenKeeper(tokens)));
     }
 
+    if crate::balance::checks::ActiveChecks::any(&state) {
+        let checks = crate::balance::checks::ActiveChecks(state.clone());
+        server.add_service(background_service("health checks", checks));
+    }
+    let balancer = state.balancer.clone();
+
     let mut options = HttpServerOptions::default();
     options.h2c = cfg.server.h2c;
     let mut proxy = ProxyServiceBuilder::new(&server.configuration, Gateway { state })
@@ -107,7 +113,14 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             ledger: cfg.store.ledger_path().into(),
             token,
         });
-        let mut admin = Service::new("tollgate admin".into(), AdminApp { metrics, usage });
+        let mut admin = Service::new(
+            "tollgate admin".into(),
+            AdminApp {
+                metrics,
+                usage,
+                balancer,
+            },
+        );
         admin.add_tcp(&addr.to_string());
         server.add_service(admin);
     }

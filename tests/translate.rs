@@ -284,18 +284,19 @@ async fn provider_errors_in_the_clients_shape() {
     let v: Value = r.json().await.unwrap();
     let e = assert_error_shape(&v);
     assert_eq!(e["message"], "Overloaded");
-    // OpenAI 429 → 429 rate_limit_error for an Anthropic client.
+    // OpenAI 503 → 529 overloaded_error for an Anthropic client.
     let body = json!({"model": "gpt-4o-mini", "max_tokens": 3, "messages": [{"role": "user", "content": "Hi"}]});
+    let r = anthropic(&g, "/v1/messages", &body, &[("x-mock-status", "503")]).await;
+    assert_eq!(r.status(), 529);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "overloaded_error");
+    // OpenAI 429 → 429 rate_limit_error for an Anthropic client (last: its `retry-after`
+    // cools the backend down).
     let r = anthropic(&g, "/v1/messages", &body, &[("x-mock-status", "429")]).await;
     assert_eq!(r.status(), 429);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["type"], "error");
     assert_eq!(v["error"]["type"], "rate_limit_error");
-    // OpenAI 503 → 529 overloaded_error for an Anthropic client.
-    let r = anthropic(&g, "/v1/messages", &body, &[("x-mock-status", "503")]).await;
-    assert_eq!(r.status(), 529);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["error"]["type"], "overloaded_error");
 }
 
 #[tokio::test]

@@ -1,166 +1,160 @@
 //! Selection: the order in which a request tries its route's targets. Priority tiers come
-//! first to last (0 first), so a later tier serves only when every target before it has
-//! failed this request (or is disabled). Within a tier the route's strategy orders them:
-//! `weighted` (default): smooth weighted round robin (nginx's algorithm: each target gains
-//! its weight, the highest goes first and gives back the tier's total) picks who goes first,
-//! the rest follow by weight; `least-load`: fewest requests in flight first, ties by weight.
-//! Round-robin state is kept by route name, so it carries over a config reload.
+//! first to last (0 first), so a later tier serves only when every target before it is
+//! unusable (disabled, failing its active check, ejected, cooling down, busy) or has failed
+//! this request. Within a tier the route's strategy orders the usable targets (see
+//! `strategy.rs`), then targets in the request's region move to the front.
+//!
+//! Runtime state (round-robin weights per route, each backend's load, latency and health)
+//! is kept by name, so a config reload can carry it over.
 
-use crate::route::{Route, Strategy, Target};
-use prometheus::IntGauge;
+mod backend;
+pub mod checks;
+pub mod cooldown;
+mod strategy;
+
+pub use backend::{now_ms, Avail, BackendState, BackendView, InFlight};
+
+use crate::config::Config;
+use crate::limits::prices::PriceTable;
+use crate::observe::Metrics;
+use crate::route::{Route, Target};
+use prometheus::IntCounter;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 
+/// What selection knows about one request.
 #[derive(Default)]
-pub struct Balancer {
-    /// Per route: each target's current weight.
-    current: Mutex<HashMap<Arc<str>, Vec<i64>>>,
-    /// Requests in flight per backend (by index): the metric's gauges themselves.
-    inflight: Vec<IntGauge>,
+pub struct Pick<'a> {
+    /// The affinity strategy's key (client key name, header value or prompt prefix).
+    pub affinity: Option<&'a [u8]>,
+    /// The request's region.
+    pub region: Option<&'a str>,
+    /// The client's model: the upstream model of targets that do not rename it.
+    pub model: &'a str,
 }
 
-/// One request in flight at a backend, counted until dropped.
-pub struct InFlight(IntGauge);
+struct RouteState {
+    /// Smooth weighted round robin: each target's current weight.
+    current: Mutex<Vec<i64>>,
+    /// `tollgate_selections_total` per target.
+    selected: Vec<IntCounter>,
+}
 
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
+pub struct Balancer {
+    routes: HashMap<Arc<str>, RouteState>,
+    backends: Vec<Arc<BackendState>>,
+    /// Signalled when a slot frees at a backend with a concurrency cap.
+    freed: Arc<Notify>,
+    prices: PriceTable,
 }
 
 impl Balancer {
-    /// `inflight`: one gauge per backend, in backend order.
-    pub fn new(inflight: Vec<IntGauge>) -> Balancer {
+    pub fn new(cfg: &Config, metrics: &Metrics) -> Balancer {
+        let freed = Arc::new(Notify::new());
+        let sel = &metrics.selection;
+        let backends = cfg
+            .backends
+            .iter()
+            .map(|b| {
+                Arc::new(BackendState::new(
+                    Arc::from(b.name.as_str()),
+                    b.enabled,
+                    b.max_concurrent,
+                    b.ejection,
+                    sel.backend(&b.name),
+                    freed.clone(),
+                ))
+            })
+            .collect::<Vec<_>>();
+        let routes = cfg
+            .routes
+            .iter()
+            .map(|r| {
+                let state = RouteState {
+                    current: Mutex::new(vec![0; r.targets.len()]),
+                    selected: r
+                        .targets
+                        .iter()
+                        .map(|t| sel.selections(&r.name, &backends[t.backend].name))
+                        .collect(),
+                };
+                (Arc::from(r.name.as_str()), state)
+            })
+            .collect();
         Balancer {
-            current: Mutex::default(),
-            inflight,
+            routes,
+            backends,
+            freed,
+            prices: cfg.prices.clone(),
         }
     }
 
-    /// Counts a request at `backend` until the returned guard is dropped.
-    pub fn start(&self, backend: usize) -> Option<InFlight> {
-        let g = self.inflight.get(backend)?;
-        g.inc();
-        Some(InFlight(g.clone()))
+    pub fn backend(&self, i: usize) -> &Arc<BackendState> {
+        &self.backends[i]
     }
 
-    fn load(&self, backend: usize) -> i64 {
-        self.inflight.get(backend).map_or(0, IntGauge::get)
+    pub fn backends(&self) -> &[Arc<BackendState>] {
+        &self.backends
     }
 
-    /// Fills `out` with the indices of `route`'s usable targets in the order to try them.
-    pub fn order(&self, route: &Route, usable: impl Fn(&Target) -> bool, out: &mut Vec<usize>) {
+    /// Resolves when a slot may have freed at a capped backend (register before checking).
+    pub fn freed(&self) -> &Notify {
+        &self.freed
+    }
+
+    /// Every backend's live state as JSON (the admin listener's `/backends`).
+    pub fn views_json(&self) -> Vec<u8> {
+        let views: Vec<BackendView> = self.backends.iter().map(|b| b.view()).collect();
+        serde_json::to_vec_pretty(&serde_json::json!({ "backends": views })).unwrap_or_default()
+    }
+
+    /// Counts an attempt at `route`'s target `i`.
+    pub fn selected(&self, route: &Route, i: usize) {
+        if let Some(c) = self.routes.get(&route.name).and_then(|r| r.selected.get(i)) {
+            c.inc();
+        }
+    }
+
+    fn upstream_model<'a>(t: &'a Target, pick: &Pick<'a>) -> &'a str {
+        t.model.as_deref().unwrap_or(pick.model)
+    }
+
+    /// Each target's availability now, in file order.
+    pub fn availability(&self, route: &Route, pick: &Pick<'_>) -> Vec<Avail> {
+        let now = now_ms();
+        route
+            .targets
+            .iter()
+            .map(|t| self.backends[t.backend].avail(Self::upstream_model(t, pick), now))
+            .collect()
+    }
+
+    /// Fills `out` with the indices of `route`'s usable targets in the order to try them;
+    /// `avail` is each target's availability (see `availability`).
+    pub fn order(&self, route: &Route, pick: &Pick<'_>, avail: &[Avail], out: &mut Vec<usize>) {
         out.clear();
         let mut tiers: Vec<u32> = route.targets.iter().map(|t| t.priority).collect();
         tiers.sort_unstable();
         tiers.dedup();
-        let mut map = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        let current = map
-            .entry(route.name.clone())
-            .or_insert_with(|| vec![0; route.targets.len()]);
-        if current.len() != route.targets.len() {
-            *current = vec![0; route.targets.len()];
-        }
         for tier in tiers {
             let start = out.len();
             out.extend(
                 (0..route.targets.len())
-                    .filter(|&i| route.targets[i].priority == tier && usable(&route.targets[i])),
+                    .filter(|&i| route.targets[i].priority == tier && avail[i].usable()),
             );
-            match route.strategy {
-                Strategy::Weighted => pick_first(route, current, &mut out[start..]),
-                Strategy::LeastLoad => out[start..].sort_by_key(|&i| {
-                    let t = &route.targets[i];
-                    (self.load(t.backend), std::cmp::Reverse(t.weight), i)
-                }),
+            let members = &mut out[start..];
+            if members.len() < 2 {
+                continue;
+            }
+            self.sort_tier(route, pick, members);
+            if let Some(region) = pick.region {
+                // Stable: the strategy's order holds within each side.
+                members.sort_by_key(|&i| route.targets[i].region.as_deref() != Some(region));
             }
         }
     }
 }
 
-/// Smooth weighted round robin over `members`: the winner is moved to the front, the others
-/// ordered by weight (heaviest first, then file order).
-fn pick_first(route: &Route, current: &mut [i64], members: &mut [usize]) {
-    if members.len() < 2 {
-        return;
-    }
-    let weight = |i: usize| i64::from(route.targets[i].weight);
-    let total: i64 = members.iter().map(|&i| weight(i)).sum();
-    let mut best = members[0];
-    for &i in members.iter() {
-        current[i] += weight(i);
-        if current[i] > current[best] {
-            best = i;
-        }
-    }
-    current[best] -= total;
-    members.sort_by_key(|&i| (i != best, std::cmp::Reverse(weight(i)), i));
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn route(targets: &[(u32, u32)]) -> Route {
-        Route {
-            name: Arc::from("r"),
-            targets: targets
-                .iter()
-                .enumerate()
-                .map(|(i, &(weight, priority))| Target {
-                    backend: i,
-                    model: None,
-                    weight,
-                    priority,
-                })
-                .collect(),
-            failover_on_status: vec![],
-            default_output_tokens: 1,
-            strategy: Strategy::Weighted,
-        }
-    }
-
-    #[test]
-    fn least_load_prefers_the_idle_backend() {
-        let mut r = route(&[(5, 0), (1, 0)]);
-        r.strategy = Strategy::LeastLoad;
-        let gauge = || IntGauge::new("g", "g").unwrap();
-        let b = Balancer::new(vec![gauge(), gauge()]);
-        let mut out = Vec::new();
-        b.order(&r, |_| true, &mut out);
-        assert_eq!(out, [0, 1]);
-        let held = b.start(0);
-        b.order(&r, |_| true, &mut out);
-        assert_eq!(out, [1, 0]);
-        drop(held);
-        b.order(&r, |_| true, &mut out);
-        assert_eq!(out, [0, 1]);
-    }
-
-    #[test]
-    fn weights_are_honoured_and_interleaved() {
-        let r = route(&[(5, 0), (1, 0), (1, 0)]);
-        let b = Balancer::default();
-        let mut out = Vec::new();
-        let firsts: Vec<usize> = (0..7)
-            .map(|_| {
-                b.order(&r, |_| true, &mut out);
-                assert_eq!(out.len(), 3);
-                out[0]
-            })
-            .collect();
-        // nginx's smooth sequence for 5:1:1.
-        assert_eq!(firsts, [0, 0, 1, 0, 2, 0, 0]);
-    }
-
-    #[test]
-    fn tiers_follow_each_other_and_unusable_targets_are_left_out() {
-        let r = route(&[(1, 1), (1, 0), (3, 0), (1, 2)]);
-        let b = Balancer::default();
-        let mut out = Vec::new();
-        b.order(&r, |t| t.backend != 3, &mut out);
-        assert_eq!(out.len(), 3);
-        assert!(out[..2].contains(&1) && out[..2].contains(&2));
-        assert_eq!(out[2], 0);
-    }
-}
+mod tests;

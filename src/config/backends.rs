@@ -45,16 +45,16 @@ impl Validator<'_, '_> {
             }
         };
         let mut headers = Vec::new();
-        for (k, v) in b.headers {
+        for (k, v) in &b.headers {
             if http::HeaderName::from_bytes(k.as_bytes()).is_err()
-                || http::HeaderValue::from_str(&v).is_err()
+                || http::HeaderValue::from_str(v).is_err()
             {
                 self.err(
                     format!("{p}.headers.{k}"),
                     "not a valid HTTP header name and value",
                 );
             }
-            headers.push((k, Secret(v)));
+            headers.push((k.clone(), Secret(v.clone())));
         }
         // A credential set from an environment variable that is empty: off until it is set.
         let enabled = [
@@ -76,6 +76,9 @@ impl Validator<'_, '_> {
         for (field, val) in [
             ("connect_timeout_ms", b.connect_timeout_ms),
             ("read_timeout_ms", b.read_timeout_ms),
+            ("first_byte_timeout_ms", b.first_byte_timeout_ms),
+            ("total_timeout_ms", b.total_timeout_ms),
+            ("max_concurrent", b.max_concurrent.map(u64::from)),
         ] {
             if val == Some(0) {
                 self.err(format!("{p}.{field}"), "must be greater than 0");
@@ -86,7 +89,14 @@ impl Validator<'_, '_> {
             .as_deref()
             .and_then(|f| self.ca_file(&format!("{p}.ca_file"), f));
         let ms = |v: Option<u64>, d: u64| Duration::from_millis(v.unwrap_or(d));
+        let ejection = self.ejection(p, &b);
+        let health_check = b.health_check.as_ref().map(|h| self.health_check(p, h));
         BackendSpec {
+            first_byte_timeout: b.first_byte_timeout_ms.map(Duration::from_millis),
+            total_timeout: b.total_timeout_ms.map(Duration::from_millis),
+            max_concurrent: b.max_concurrent,
+            ejection,
+            health_check,
             name: b.name,
             provider,
             url,

@@ -3,17 +3,24 @@
 
 mod backends;
 mod cloud;
+mod health;
 mod limits;
 mod load;
 mod prices;
+mod routes;
 
 pub use limits::{IdentitySettings, StoreKind, StoreSettings};
+pub use routes::{
+    AffinityKey, BalanceSettings, RetryPolicy, RouteSpec, Strategy, TargetSpec,
+    DEFAULT_OUTPUT_TOKENS,
+};
 
 pub use cloud::{AwsAuth, GoogleAuth};
+pub use health::{Ejection, HealthCheckSpec};
 mod schema;
 
 use schema::RawConfig;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -92,6 +99,8 @@ pub struct Config {
     pub alerts: Option<crate::limits::alerts::AlertSettings>,
     /// Model prices: the `[[prices]]` entries, then the price file's.
     pub prices: crate::limits::prices::PriceTable,
+    /// Where a request comes from, for region-aware selection.
+    pub balance: BalanceSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -169,44 +178,18 @@ pub struct BackendSpec {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Longest wait for a streamed reply's first event (default: `read_timeout`).
+    pub first_byte_timeout: Option<Duration>,
+    /// Longest a whole exchange may take, relay included (default: none).
+    pub total_timeout: Option<Duration>,
+    /// Requests in flight at most; over it the backend is busy.
+    pub max_concurrent: Option<u32>,
+    pub ejection: Ejection,
+    pub health_check: Option<HealthCheckSpec>,
     /// Extra trusted roots for this backend's TLS (DER), from `ca_file`.
     pub ca: Option<Vec<Vec<u8>>>,
     /// Offer h2 by ALPN on HTTPS (false: HTTP/1.1 only).
     pub http2: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct RouteSpec {
-    pub name: String,
-    pub models: Vec<String>,
-    pub targets: Vec<TargetSpec>,
-    pub failover_on_status: Vec<u16>,
-    /// Output tokens reserved for a request that sets no `max_tokens`.
-    pub default_output_tokens: u64,
-    pub strategy: Strategy,
-}
-
-/// How a route orders the targets of one priority tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// Smooth weighted round robin.
-    Weighted,
-    /// Fewest requests in flight, ties by weight.
-    LeastLoad,
-}
-
-/// What a request without `max_tokens` reserves against token limits.
-pub const DEFAULT_OUTPUT_TOKENS: u64 = 4096;
-
-#[derive(Debug, Clone)]
-pub struct TargetSpec {
-    /// Index into `Config::backends`.
-    pub backend: usize,
-    pub model: Option<String>,
-    /// Share of traffic within its priority tier (default 1).
-    pub weight: u32,
-    /// Tier: 0 first; a later tier only when the earlier ones cannot serve (default 0).
-    pub priority: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -231,8 +214,6 @@ pub struct LogSettings {
     pub access_log: AccessLogTarget,
     pub level: String,
 }
-
-pub const DEFAULT_FAILOVER_STATUSES: [u16; 5] = [429, 500, 502, 503, 504];
 
 impl Config {
     /// Reads and validates a file with the process environment; relative paths in it (the
@@ -401,92 +382,6 @@ impl Validator<'_, '_> {
         }
     }
 
-    fn routes(
-        &mut self,
-        raw: Vec<schema::RawRoute>,
-        names: &HashMap<String, usize>,
-    ) -> Vec<RouteSpec> {
-        let mut exact_seen: HashMap<String, usize> = HashMap::new();
-        let mut routes = Vec::new();
-        for (i, r) in raw.into_iter().enumerate() {
-            let p = format!("routes[{i}]");
-            if r.models.is_empty() {
-                self.err(
-                    format!("{p}.models"),
-                    "at least one model name or glob is required",
-                );
-            }
-            for (j, m) in r.models.iter().enumerate() {
-                if m.is_empty() {
-                    self.err(format!("{p}.models[{j}]"), "must not be empty");
-                } else if !m.contains('*') {
-                    if let Some(prev) = exact_seen.insert(m.clone(), i) {
-                        self.err(
-                            format!("{p}.models[{j}]"),
-                            format!("model `{m}` is already routed by routes[{prev}]"),
-                        );
-                    }
-                }
-            }
-            if r.targets.is_empty() {
-                self.err(format!("{p}.targets"), "at least one target is required");
-            }
-            let mut targets = Vec::new();
-            for (j, t) in r.targets.into_iter().enumerate() {
-                match names.get(&t.backend) {
-                    Some(&idx) => {
-                        if t.weight == Some(0) {
-                            self.err(format!("{p}.targets[{j}].weight"), "must be at least 1");
-                        }
-                        targets.push(TargetSpec {
-                            backend: idx,
-                            model: t.model.filter(|m| !m.is_empty()),
-                            weight: t.weight.unwrap_or(1).max(1),
-                            priority: t.priority.unwrap_or(0),
-                        })
-                    }
-                    None => self.err(
-                        format!("{p}.targets[{j}].backend"),
-                        format!("no backend named `{}`", t.backend),
-                    ),
-                }
-            }
-            let failover_on_status = r
-                .failover_on_status
-                .unwrap_or_else(|| DEFAULT_FAILOVER_STATUSES.to_vec());
-            for (j, code) in failover_on_status.iter().enumerate() {
-                if !(400..=599).contains(code) {
-                    self.err(
-                        format!("{p}.failover_on_status[{j}]"),
-                        format!("{code} is not an HTTP error status (400-599)"),
-                    );
-                }
-            }
-            let strategy = match r.strategy.as_deref() {
-                None | Some("weighted") => Strategy::Weighted,
-                Some("least-load") => Strategy::LeastLoad,
-                Some(other) => {
-                    self.err(
-                        format!("{p}.strategy"),
-                        format!("`{other}` is not a strategy: use `weighted` or `least-load`"),
-                    );
-                    Strategy::Weighted
-                }
-            };
-            let name = r.name.unwrap_or_else(|| format!("route{i}"));
-            routes.push(RouteSpec {
-                name,
-                models: r.models,
-                targets,
-                failover_on_status,
-                default_output_tokens: r.default_output_tokens.unwrap_or(DEFAULT_OUTPUT_TOKENS),
-                strategy,
-            });
-        }
-
-        routes
-    }
-
     fn keys(&mut self, raw: Vec<schema::RawKey>) -> Vec<KeySpec> {
         let mut key_names = HashSet::new();
         let mut key_hashes = HashSet::new();
@@ -552,6 +447,7 @@ impl Validator<'_, '_> {
         let identity = self.identity(raw.identity);
         let alerts = self.alerts(raw.alerts);
         let prices = self.prices(raw.pricing, raw.prices);
+        let balance = self.balance(raw.balance);
 
         Config {
             server,
@@ -568,6 +464,7 @@ impl Validator<'_, '_> {
             identity,
             alerts,
             prices,
+            balance,
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct RawConfig {
     pub pricing: RawPricing,
     #[serde(default)]
     pub prices: Vec<RawPrice>,
+    #[serde(default)]
+    pub balance: RawBalance,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +87,13 @@ pub struct RawBackend {
     pub connect_timeout_ms: Option<u64>,
     pub read_timeout_ms: Option<u64>,
     pub idle_timeout_ms: Option<u64>,
+    pub first_byte_timeout_ms: Option<u64>,
+    pub total_timeout_ms: Option<u64>,
+    pub max_concurrent: Option<u32>,
+    pub eject_after_failures: Option<u32>,
+    pub eject_base_ms: Option<u64>,
+    pub eject_max_ms: Option<u64>,
+    pub health_check: Option<RawHealthCheck>,
     /// Bedrock.
     pub region: Option<String>,
     pub aws_access_key_id: Option<String>,
@@ -105,10 +114,48 @@ pub struct RawRoute {
     pub name: Option<String>,
     pub models: Vec<String>,
     pub targets: Vec<RawTarget>,
-    pub failover_on_status: Option<Vec<u16>>,
     /// Output tokens a request without `max_tokens` reserves against token limits.
     pub default_output_tokens: Option<u64>,
     pub strategy: Option<String>,
+    /// `least-load` by `requests` (default) or `tokens`.
+    pub by: Option<String>,
+    /// `affinity`: `key`, `header:NAME` or `prompt`.
+    pub affinity: Option<String>,
+    pub affinity_prompt_bytes: Option<usize>,
+    pub queue_timeout_ms: Option<u64>,
+    pub retry: Option<RawRetry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    pub attempts: Option<u32>,
+    /// `connect`, `timeout`, a status (`"503"`) or a class (`"5xx"`).
+    pub on: Option<Vec<String>>,
+    pub per_try_timeout_ms: Option<u64>,
+    pub deadline_ms: Option<u64>,
+    pub backoff_ms: Option<u64>,
+    pub backoff_max_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    pub path: String,
+    pub method: Option<String>,
+    pub interval_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub healthy_threshold: Option<u32>,
+    pub unhealthy_threshold: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBalance {
+    /// The request header naming the client's region (set by the edge in front).
+    pub region_header: Option<String>,
+    /// This gateway's region, for requests without the header.
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +165,7 @@ pub struct RawTarget {
     pub model: Option<String>,
     pub weight: Option<u32>,
     pub priority: Option<u32>,
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,149 +1,22 @@
-//! Selection and upstream request: try the route's targets in order; for each, the provider
-//! addresses the request and the body passes through (same API) or is translated (another
-//! API); fail over on connection errors, timeouts and retryable statuses before anything
-//! reaches the client; then `relay` sends the chosen response.
+//! The upstream exchange: try the route's targets in the balancer's order, each planned for
+//! its provider (`plan.rs`); move on, as the route's retry policy allows, on connect errors,
+//! timeouts (a stream's first event included) and retryable statuses, before anything reaches
+//! the client; then `relay` sends the chosen response. Each answer feeds the backend's health
+//! (ejection, cool-downs, latency).
 
-use super::relay::{relay, EmbedReply, Reply, Upstream};
+use super::plan::{plan, Plan, Planned, Request};
+use super::relay::{relay, Upstream};
 use super::{ApiError, Ctx, Gateway, Handled, State};
-use crate::formats::{self, Format};
-use crate::fronts::Front;
+use crate::balance::{cooldown, InFlight, Pick};
 use crate::providers::Backend;
-use crate::route::Route;
+use crate::route::{AffinityKey, RetryPolicy, Route, Strategy};
 use bytes::Bytes;
 use pingora::http::RequestHeader;
 use pingora::prelude::*;
 use pingora::protocols::http::client::HttpSession;
 use pingora::proxy::Session;
-use std::ops::Range;
 use std::sync::Arc;
-
-/// What the exchange needs from admission.
-pub(super) struct Request {
-    pub front: Front,
-    pub body: Bytes,
-    /// Where `model` sits in `body`, for the override splice.
-    pub model_span: Range<usize>,
-    pub client_model: Arc<str>,
-    pub stream: bool,
-    /// OpenAI clients: `stream_options` is in the body, and whether it asks for usage.
-    pub has_stream_options: bool,
-    pub include_usage: bool,
-}
-
-/// One target's upstream request.
-struct Plan {
-    path: String,
-    body: Bytes,
-    translated: bool,
-    reply: Reply,
-}
-
-enum Planned {
-    Send(Plan),
-    /// Answered by the gateway itself (a token estimate for a backend that cannot count).
-    Local(Bytes),
-}
-
-/// Addresses the request for `backend` and passes the body through or translates it. A request
-/// the provider cannot express is a 400 here, before anything is sent.
-fn plan(
-    req: &Request,
-    client_hdr: &RequestHeader,
-    backend: &Backend,
-    target_model: Option<&str>,
-) -> Result<Planned, ApiError> {
-    let p = &*backend.provider;
-    let client = Front::api(Some(req.front), client_hdr);
-    let op = req.front.operation(p.format()).filter(|op| p.supports(*op));
-    let Some(op) = op else {
-        return unserved(req, backend);
-    };
-    let model = target_model.unwrap_or(&req.client_model);
-    let reply = |upstream, include_usage| Reply {
-        client,
-        upstream,
-        include_usage,
-        client_model: req.client_model.clone(),
-        embed: None,
-        strip_usage: false,
-    };
-    let base = backend.base_path();
-    if req.front == Front::Embeddings && p.format() != Format::OpenAi {
-        let e = formats::openai::embeddings::parse(&req.body)?;
-        let body = p.embed_request(&e, model)?;
-        let mut r = reply(p.format(), false);
-        r.embed = Some(EmbedReply {
-            base64: e.base64,
-            estimate: formats::anthropic::count::text_tokens(e.chars()),
-            model: model.to_string(),
-        });
-        return Ok(Planned::Send(Plan {
-            path: p.path(base, op, model, None, false),
-            body: Bytes::from(body),
-            translated: true,
-            reply: r,
-        }));
-    }
-    if p.format() == client {
-        let mut body = match target_model {
-            Some(m) => super::with_model(&req.body, &req.model_span, m),
-            None => req.body.clone(),
-        };
-        let mut stream = false;
-        if let Some(adapted) = p.adapt_body(&body) {
-            let (b, s) = adapted?;
-            (body, stream) = (Bytes::from(b), s);
-        }
-        let mut r = reply(client, false);
-        if asks_for_usage(req, client) {
-            // Billing needs the usage chunk; the client gets it only if it asked.
-            if let Some(b) = formats::openai::usage::ask_for_usage(&body, req.has_stream_options) {
-                (body, r.strip_usage) = (b, true);
-            }
-        }
-        return Ok(Planned::Send(Plan {
-            path: p.path(base, op, model, client_hdr.uri.query(), stream),
-            body,
-            translated: false,
-            reply: r,
-        }));
-    }
-    let t = formats::translate_request(client, p.format(), &req.body, &p.request_options(model))?;
-    let body = match p.adapt_body(&t.body) {
-        Some(adapted) => adapted?.0,
-        None => t.body,
-    };
-    Ok(Planned::Send(Plan {
-        path: p.path(base, op, model, None, t.stream),
-        body: Bytes::from(body),
-        translated: true,
-        reply: reply(p.format(), t.include_usage),
-    }))
-}
-
-/// An OpenAI stream passing through that did not ask for its usage chunk.
-fn asks_for_usage(req: &Request, client: Format) -> bool {
-    client == Format::OpenAi
-        && req.stream
-        && !req.include_usage
-        && matches!(req.front, Front::Chat | Front::Completions)
-}
-
-/// A front the backend does not serve: token counts are estimated here, the rest is a 400.
-fn unserved(req: &Request, backend: &Backend) -> Result<Planned, ApiError> {
-    if req.front == Front::CountTokens {
-        let n = formats::anthropic::count::estimate(&req.body)?;
-        return Ok(Planned::Local(Bytes::from(format!(
-            "{{\"input_tokens\":{n}}}"
-        ))));
-    }
-    Err(ApiError::bad_request(format!(
-        "{} is not available for model `{}`: its backend `{}` does not serve it.",
-        req.front.path(),
-        req.client_model,
-        backend.name
-    )))
-}
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Failure {
@@ -190,28 +63,27 @@ pub(super) async fn run(
     req: Request,
 ) -> Result<(), Handled> {
     let st = &*gw.state;
+    let started = Instant::now();
+    let keys = PickKeys::new(st, session, ctx, route, &req);
+    let pick = keys.pick(&req);
     let mut order = Vec::with_capacity(route.targets.len());
-    st.balancer
-        .order(route, |t| st.backends[t.backend].enabled, &mut order);
-    let total = order.len();
-    let model = |ctx: &Ctx| ctx.model.clone().unwrap_or_default();
-    if total == 0 {
-        return Err(ApiError::no_enabled_backend(&model(ctx)).into());
-    }
-    let mut last = Failure::Connect;
-    let mut no_token = None;
-    let mut over_limit = None;
-    for (i, t) in order.iter().map(|&i| &route.targets[i]).enumerate() {
+    super::select::choose(st, ctx, route, &pick, &mut order).await?;
+    let policy = &route.retry;
+    let deadline = policy.deadline.map(|d| started + d);
+    // A cheap estimate for the least-tokens strategy: body bytes ÷ 4 plus the output cap.
+    let tokens = req.body.len() as u64 / 4 + req.max_tokens;
+    let mut end = Ending::default();
+    for (n, &ti) in order.iter().enumerate() {
+        let t = &route.targets[ti];
         let backend = &st.backends[t.backend];
-        let is_last = i + 1 == total;
-        // In flight at this backend until the attempt fails or the relay ends.
-        let _inflight = st.balancer.start(t.backend);
+        let served = t.model.clone().unwrap_or_else(|| req.client_model.clone());
+        // Counted in flight at this backend until the attempt fails or the relay ends.
+        let Some(inflight) = st.balancer.backend(t.backend).acquire(&served, tokens) else {
+            end.busy = true;
+            continue;
+        };
         ctx.backend = Some(backend.name.clone());
-        ctx.served_model = Some(
-            t.model
-                .as_deref()
-                .map_or(req.client_model.clone(), Arc::from),
-        );
+        ctx.served_model = Some(served.clone());
         let plan = match plan(&req, session.req_header(), backend, t.model.as_deref())? {
             Planned::Send(p) => p,
             Planned::Local(body) => {
@@ -225,7 +97,7 @@ pub(super) async fn run(
             Ok(r) => r,
             Err(d) => {
                 st.metrics.upstream_failure(&backend.name, "over_limit");
-                over_limit = Some(d);
+                end.over_limit = Some(d);
                 continue;
             }
         };
@@ -235,11 +107,20 @@ pub(super) async fn run(
             Err(e) => {
                 st.limiter.settle(held, Default::default()).await;
                 ctx.error = Some(Failure::Credentials.label());
-                (no_token, last) = (Some(e), Failure::Credentials);
+                (end.no_token, end.last) = (Some(e), Some(Failure::Credentials));
                 continue;
             }
         };
+        if ctx.attempts > 0 {
+            backoff(policy, ctx.attempts).await;
+        }
         ctx.attempts += 1;
+        st.balancer.selected(route, ti);
+        let more = n + 1 < order.len()
+            && ctx.attempts < policy.attempts
+            && deadline.is_none_or(|d| Instant::now() < d);
+        let t0 = Instant::now();
+        let limit = per_try_limit(policy, backend, req.stream, deadline);
         let sent = attempt(
             st,
             session.req_header(),
@@ -247,47 +128,209 @@ pub(super) async fn run(
             backend,
             &plan,
             token.as_deref(),
+            req.stream,
         );
-        match sent.await {
-            Ok((up, peer)) => {
-                let status = up.response_header().map_or(0, |h| h.status.as_u16());
-                if !is_last && route.failover_on_status.contains(&status) {
-                    // The connection is dropped with its unread body; the next target gets
-                    // the same request.
-                    st.metrics
-                        .upstream_failure(&backend.name, status_label(status));
-                    st.limiter.settle(held, Default::default()).await;
-                    continue;
-                }
-                super::limit::hold(st, ctx, Ok(held)).map_err(Handled::from)?;
-                // Earlier failed attempts show in `attempts`; `error` is for how it ended.
-                ctx.error = None;
-                let up = Upstream {
-                    session: up,
-                    peer: &peer,
-                    backend,
-                };
-                return relay(st, session, ctx, up, &plan.reply).await;
-            }
+        let sent = match limit {
+            Some(l) => tokio::time::timeout(l, sent)
+                .await
+                .unwrap_or(Err(Failure::Timeout)),
+            None => sent.await,
+        };
+        let got = match sent {
+            Ok(got) => got,
             Err(f) => {
+                inflight.failed();
                 st.limiter.settle(held, Default::default()).await;
                 st.metrics.upstream_failure(&backend.name, f.label());
                 ctx.error = Some(f.label());
-                last = f;
+                end.last = Some(f);
+                if !(more && retries(policy, f)) {
+                    break;
+                }
+                st.metrics.selection.retry(&route.name, f.label());
+                continue;
+            }
+        };
+        let status = got.status();
+        judge(&inflight, &got, status, &served, t0);
+        if more && policy.statuses.contains(&status) {
+            // The connection is dropped with its unread body; the next target gets the same
+            // request.
+            let label = status_label(status);
+            st.metrics.upstream_failure(&backend.name, label);
+            st.metrics.selection.retry(&route.name, label);
+            st.limiter.settle(held, Default::default()).await;
+            continue;
+        }
+        super::limit::hold(st, ctx, Ok(held)).map_err(Handled::from)?;
+        // Earlier failed attempts show in `attempts`; `error` is for how it ended.
+        ctx.error = None;
+        let up = Upstream {
+            session: got.session,
+            peer: &got.peer,
+            backend,
+            first: got.first,
+            until: backend.total_timeout().map(|d| (t0 + d).into()),
+        };
+        let out = relay(st, session, ctx, up, &plan.reply).await;
+        drop(inflight);
+        return out;
+    }
+    Err(end.error(st, ctx))
+}
+
+/// Whether the policy moves on after `f` (a connection reset before the reply counts as a
+/// connect error; a credentials failure sent nothing, so it always moves on).
+fn retries(policy: &RetryPolicy, f: Failure) -> bool {
+    match f {
+        Failure::Connect | Failure::Protocol => policy.on_connect,
+        Failure::Timeout => policy.on_timeout,
+        Failure::Credentials => true,
+    }
+}
+
+/// How the request ends when no target answered.
+#[derive(Default)]
+struct Ending {
+    last: Option<Failure>,
+    no_token: Option<ApiError>,
+    over_limit: Option<crate::limits::Denied>,
+    /// A target was at its concurrency cap when its turn came.
+    busy: bool,
+}
+
+impl Ending {
+    fn error(self, st: &State, ctx: &mut Ctx) -> Handled {
+        let model = ctx.model.clone().unwrap_or_default();
+        if ctx.attempts == 0 && self.no_token.is_none() {
+            if let Some(d) = self.over_limit {
+                return super::limit::denied(st, ctx, &d).into();
+            }
+            if self.busy {
+                ctx.retry_after = Some(1);
+                return ApiError::backends_busy(&model).into();
             }
         }
+        match self.last {
+            Some(Failure::Credentials) => self.no_token.unwrap_or_else(ApiError::internal),
+            Some(Failure::Timeout) => ApiError::upstream_timeout(&model),
+            _ => ApiError::upstream_unreachable(&model, ctx.attempts),
+        }
+        .into()
     }
-    if ctx.attempts == 0 && no_token.is_none() {
-        if let Some(d) = over_limit {
-            return Err(super::limit::denied(st, ctx, &d).into());
+}
+
+/// What an answer says about its backend: a 5xx counts toward ejection, anything else is a
+/// working backend (its time to first byte feeds the latency strategy); a 429 or 503 that
+/// says when to come back cools the backend down for that model.
+fn judge(inflight: &InFlight, got: &Sent, status: u16, served: &str, t0: Instant) {
+    if status >= 500 {
+        inflight.failed();
+    } else {
+        inflight.succeeded();
+        if status < 400 {
+            inflight.backend().observe_latency(t0.elapsed());
         }
     }
-    Err(match last {
-        Failure::Credentials => no_token.unwrap_or_else(ApiError::internal),
-        Failure::Timeout => ApiError::upstream_timeout(&model(ctx)),
-        _ => ApiError::upstream_unreachable(&model(ctx), ctx.attempts),
+    if matches!(status, 429 | 503) {
+        if let Some(d) = got.session.response_header().and_then(cooldown::requested) {
+            inflight.backend().cool_down(served, d);
+        }
     }
-    .into())
+}
+
+/// The bound on one attempt until its first byte: the route's per-try timeout, a stream's
+/// first-event timeout, and what is left of the deadline, whichever is shortest.
+fn per_try_limit(
+    policy: &RetryPolicy,
+    backend: &Backend,
+    stream: bool,
+    deadline: Option<Instant>,
+) -> Option<Duration> {
+    let mut limit = policy.per_try_timeout;
+    let mut tighten = |d: Duration| limit = Some(limit.map_or(d, |l| l.min(d)));
+    if stream {
+        tighten(backend.first_byte_timeout());
+    }
+    if let Some(d) = deadline {
+        tighten(d.saturating_duration_since(Instant::now()));
+    }
+    limit
+}
+
+/// Exponential backoff with full jitter before attempt `n + 1`.
+async fn backoff(policy: &RetryPolicy, n: u32) {
+    if policy.backoff.is_zero() {
+        return;
+    }
+    let cap = policy
+        .backoff
+        .saturating_mul(1 << (n - 1).min(16))
+        .min(policy.backoff_max);
+    let ms = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
+    tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=ms))).await;
+}
+
+/// The selection keys of one request, copied before the session is borrowed again.
+struct PickKeys {
+    affinity: Option<Bytes>,
+    region: Option<Arc<str>>,
+}
+
+impl PickKeys {
+    fn new(st: &State, session: &Session, ctx: &Ctx, route: &Route, req: &Request) -> PickKeys {
+        let header = |n: &http::HeaderName| {
+            session
+                .req_header()
+                .headers
+                .get(n)
+                .filter(|v| !v.is_empty())
+                .map(|v| Bytes::copy_from_slice(v.as_bytes()))
+        };
+        let affinity = match &route.strategy {
+            Strategy::Affinity(AffinityKey::Key) => ctx
+                .key
+                .as_ref()
+                .map(|h| Bytes::copy_from_slice(h.name.as_bytes())),
+            Strategy::Affinity(AffinityKey::Header(n)) => header(n),
+            Strategy::Affinity(AffinityKey::Prompt(n)) => Some(prompt_prefix(&req.body, *n)),
+            _ => None,
+        };
+        let b = &st.balance;
+        let region = b
+            .region_header
+            .as_ref()
+            .and_then(header)
+            .and_then(|v| std::str::from_utf8(&v).ok().map(Arc::from))
+            .or_else(|| b.region.clone());
+        PickKeys { affinity, region }
+    }
+
+    fn pick<'a>(&'a self, req: &'a Request) -> Pick<'a> {
+        Pick {
+            affinity: self.affinity.as_deref(),
+            region: self.region.as_deref(),
+            model: &req.client_model,
+        }
+    }
+}
+
+/// The first `n` bytes of the prompt: from the first prompt field in the body (so the model
+/// name and options before it do not split a shared prompt), else from the start.
+fn prompt_prefix(body: &Bytes, n: usize) -> Bytes {
+    let head = &body[..body.len().min(4096)];
+    let start = [
+        &b"\"system\""[..],
+        b"\"messages\"",
+        b"\"input\"",
+        b"\"contents\"",
+        b"\"instructions\"",
+    ]
+    .iter()
+    .filter_map(|k| memchr::memmem::find(head, k))
+    .min()
+    .unwrap_or(0);
+    body.slice(start..body.len().min(start + n))
 }
 
 /// The backend's access token, when it has a token source (Vertex AI); a failure is logged and
@@ -316,8 +359,25 @@ fn status_label(status: u16) -> &'static str {
     }
 }
 
+/// An upstream that answered: its header, and for a stream its first chunk.
+struct Sent {
+    session: HttpSession,
+    peer: HttpPeer,
+    first: Option<Bytes>,
+}
+
+impl Sent {
+    fn status(&self) -> u16 {
+        self.session
+            .response_header()
+            .map_or(0, |h| h.status.as_u16())
+    }
+}
+
 /// One target: connect (or reuse a pooled connection), send the request, read the response
-/// header. A pooled connection that turns out dead is retried once on a fresh one.
+/// header, and for a successful stream its first chunk (a stream silent before its first
+/// event fails over like a timeout). A pooled connection that turns out dead is retried once
+/// on a fresh one.
 async fn attempt(
     st: &State,
     client: &RequestHeader,
@@ -325,7 +385,8 @@ async fn attempt(
     backend: &Backend,
     plan: &Plan,
     token: Option<&str>,
-) -> Result<(HttpSession, HttpPeer), Failure> {
+    stream: bool,
+) -> Result<Sent, Failure> {
     let peer = backend.peer().await.map_err(|e| {
         log::warn!("backend {}: {e}", backend.name);
         Failure::Connect
@@ -349,15 +410,26 @@ async fn attempt(
         // The connector leaves these to the caller (Pingora's proxy loop sets them per session).
         up.set_read_timeout(peer.options.read_timeout);
         up.set_write_timeout(peer.options.write_timeout);
-        let sent: Result<()> = async {
+        let sent: Result<Option<Bytes>> = async {
             up.write_request_header(Box::new(header)).await?;
             up.write_request_body(plan.body.clone(), true).await?;
             up.finish_request_body().await?;
-            up.read_response_header().await
+            up.read_response_header().await?;
+            let ok = up.response_header().is_some_and(|h| h.status.is_success());
+            if stream && ok {
+                return up.read_response_body().await;
+            }
+            Ok(None)
         }
         .await;
         match sent {
-            Ok(()) => return Ok((up, peer)),
+            Ok(first) => {
+                return Ok(Sent {
+                    session: up,
+                    peer,
+                    first,
+                })
+            }
             Err(e) => {
                 let f = Failure::of(&e);
                 if reused && fresh_retry && f != Failure::Timeout {

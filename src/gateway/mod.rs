@@ -7,7 +7,9 @@
 mod admission;
 mod exchange;
 mod limit;
+mod plan;
 mod relay;
+mod select;
 mod settle;
 
 pub use crate::error::ApiError;
@@ -50,8 +52,10 @@ pub struct State {
     pub identity: crate::config::IdentitySettings,
     pub ledger: crate::store::ledger::Ledger,
     pub prices: crate::limits::prices::PriceTable,
-    /// Target order per request (weights, priority tiers).
-    pub balancer: crate::balance::Balancer,
+    /// Target order per request, and each backend's load and health.
+    pub balancer: Arc<crate::balance::Balancer>,
+    /// How a request's region is known.
+    pub balance: crate::config::BalanceSettings,
 }
 
 impl State {
@@ -68,12 +72,7 @@ impl State {
             crate::limits::Limiter::new(cfg.limits.clone(), counters, cfg.store.fail_open)
                 .with_metrics(metrics.clone());
         let alerts = cfg.alerts.clone().map(|a| Arc::new(Alerts::new(a)));
-        let balancer = crate::balance::Balancer::new(
-            backends
-                .iter()
-                .map(|b| metrics.in_flight(&b.name))
-                .collect(),
-        );
+        let balancer = Arc::new(crate::balance::Balancer::new(cfg, &metrics));
         if let Some(a) = &alerts {
             limiter = limiter.with_alerts(a.clone());
         }
@@ -95,6 +94,7 @@ impl State {
             ledger,
             prices: cfg.prices.clone(),
             balancer,
+            balance: cfg.balance.clone(),
         }
     }
 }
@@ -324,7 +324,7 @@ impl Gateway {
         let max_tokens = probe.max_tokens.unwrap_or(m.route.default_output_tokens);
         let priced_as = m.route.targets.first().and_then(|t| t.model.as_deref());
         limit::admit(st, ctx, &body, max_tokens, priced_as).await?;
-        let req = exchange::Request {
+        let req = plan::Request {
             front,
             body,
             model_span: probe.model_span,
@@ -332,6 +332,7 @@ impl Gateway {
             stream: probe.stream,
             has_stream_options: probe.has_stream_options,
             include_usage: probe.include_usage,
+            max_tokens,
         };
         exchange::run(self, session, ctx, m.route, req).await
     }

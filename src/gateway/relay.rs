@@ -49,9 +49,30 @@ pub(super) struct Upstream<'a> {
     pub session: HttpSession,
     pub peer: &'a HttpPeer,
     pub backend: &'a Backend,
+    /// A stream's first chunk, read before the reply was chosen.
+    pub first: Option<Bytes>,
+    /// The backend's total timeout for the exchange.
+    pub until: Option<tokio::time::Instant>,
 }
 
 impl Upstream<'_> {
+    /// The next chunk of the body (the first one kept aside, if any), within the total timeout.
+    async fn read(&mut self) -> Result<Option<Bytes>> {
+        if let Some(first) = self.first.take() {
+            return Ok(Some(first));
+        }
+        let Some(until) = self.until else {
+            return self.session.read_response_body().await;
+        };
+        match tokio::time::timeout_at(until, self.session.read_response_body()).await {
+            Ok(r) => r,
+            Err(_) => Error::e_explain(
+                ErrorType::ReadTimedout,
+                "the backend's total_timeout_ms passed",
+            ),
+        }
+    }
+
     /// Returns the connection to the pool (its body has been read to the end).
     async fn release(self, st: &State) {
         let idle = Some(self.backend.idle_timeout());
@@ -105,7 +126,7 @@ pub(super) async fn relay(
         return send(st, session, ctx, up, hdr, &mut w, sized).await;
     }
     if status >= 400 {
-        let body = read_all(&mut up.session, MAX_ERROR_BODY, true).await;
+        let body = read_all(&mut up, MAX_ERROR_BODY, true).await;
         return Err(formats::parse_error(reply.upstream, status, &body.unwrap_or_default()).into());
     }
     let rctx = ReplyContext {
@@ -130,11 +151,9 @@ pub(super) async fn relay(
     let mut hdr = client_response_header(uh, &ctx.request_id, Some(("application/json", Some(0))))
         .map_err(Handled::Abort)?;
     super::limit::write_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
-    let body = read_all(&mut up.session, MAX_REPLY, false)
-        .await
-        .map_err(|e| {
-            ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
-        })?;
+    let body = read_all(&mut up, MAX_REPLY, false).await.map_err(|e| {
+        ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
+    })?;
     let (out, usage) = match &reply.embed {
         Some(e) => embeddings(up.backend, &body, reply, e)?,
         None => formats::translate_response(reply.upstream, reply.client, &body, &rctx)?,
@@ -186,9 +205,9 @@ async fn send(
         .await
         .map_err(Handled::Abort)?;
     let outcome = if sized {
-        relay_sized(&mut up.session, ds, w).await
+        relay_sized(&mut up, ds, w).await
     } else {
-        relay_streamed(&mut up.session, ds, w, &mut ctx.first_byte).await
+        relay_streamed(&mut up, ds, w, &mut ctx.first_byte).await
     };
     ctx.tally = w.tally();
     ctx.relayed = Some(match outcome {
@@ -365,12 +384,12 @@ impl BodyWriter for Translating {
 
 /// A body with a known length (a JSON reply): read and write in turn; the writer flushes once.
 async fn relay_sized(
-    up: &mut HttpSession,
+    up: &mut Upstream<'_>,
     ds: &mut ServerSession,
     w: &mut impl BodyWriter,
 ) -> Relayed {
     loop {
-        match up.read_response_body().await {
+        match up.read().await {
             Ok(Some(chunk)) => {
                 w.keep(&chunk);
                 if let Err(e) = ds.write_response_body(chunk, false).await {
@@ -390,7 +409,7 @@ const STREAM_QUEUE: usize = 64;
 /// proxy loop does. Whatever has arrived by the time the client is writable goes through the
 /// writer `w` and out in one write and one flush; nothing waits for more.
 async fn relay_streamed(
-    up: &mut HttpSession,
+    up: &mut Upstream<'_>,
     ds: &mut ServerSession,
     w: &mut impl BodyWriter,
     first_byte: &mut Option<Instant>,
@@ -398,7 +417,7 @@ async fn relay_streamed(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Option<Bytes>>>(STREAM_QUEUE);
     let reader = async move {
         loop {
-            let r = up.read_response_body().await;
+            let r = up.read().await;
             let last = !matches!(r, Ok(Some(_)));
             if tx.send(r).await.is_err() || last {
                 return;
@@ -451,9 +470,9 @@ async fn relay_streamed(
 
 /// Reads a whole body up to `limit` bytes. With `truncate`, a longer body is cut at the
 /// limit (error bodies); otherwise it is an error.
-async fn read_all(up: &mut HttpSession, limit: usize, truncate: bool) -> Result<Bytes> {
+async fn read_all(up: &mut Upstream<'_>, limit: usize, truncate: bool) -> Result<Bytes> {
     let mut buf = BytesMut::new();
-    while let Some(chunk) = up.read_response_body().await? {
+    while let Some(chunk) = up.read().await? {
         if buf.len() + chunk.len() > limit {
             if truncate {
                 buf.extend_from_slice(&chunk[..limit - buf.len()]);

@@ -10,7 +10,9 @@
 //! `x-mock-words`, `x-mock-stream-error-after`, `x-mock-cached-tokens`). Every response reports
 //! what arrived (`x-mock-body-sha256`, `x-mock-body-len`, `x-mock-model`, `x-mock-path`,
 //! `x-mock-http-version`, `x-mock-anthropic-version`, `x-mock-request-headers`) so tests can
-//! check what the gateway sent.
+//! check what the gateway sent. `GET /mock/stats` counts requests and streams (completed, or
+//! cut by the caller) and gives the last body's digest; `POST /mock/fault?status=N` makes every
+//! later request (health checks too) answer N until `status=0`.
 //!
 //! `mod.rs` holds the app, the per-request behaviour, dispatch by API and the shared senders;
 //! `openai.rs` (with Azure's paths), `anthropic.rs`, `tools.rs` (the one tool-call rule),
@@ -44,7 +46,8 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// An ordered JSON object; build it with `obj!`.
@@ -122,18 +125,40 @@ pub struct MockSettings {
     /// Vertex AI: lifetime of the tokens `/token` issues, in seconds.
     #[arg(long, default_value_t = 3600)]
     pub vertex_token_ttl: u64,
+    /// Streams: pause after the response header, before the first event, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub first_event_delay_ms: u64,
+    /// `Retry-After` on error replies (default: `1` on 429s, none otherwise).
+    #[arg(long)]
+    pub retry_after: Option<String>,
 }
 
 pub struct MockApp {
     settings: MockSettings,
     options: HttpServerOptions,
+    stats: Arc<Stats>,
+}
+
+/// What the instance has seen, for `GET /mock/stats`, and the runtime fault.
+#[derive(Default)]
+pub(crate) struct Stats {
+    requests: AtomicU64,
+    streams_started: AtomicU64,
+    streams_completed: AtomicU64,
+    streams_cut: AtomicU64,
+    last_body_sha256: Mutex<String>,
+    fault: AtomicU16,
 }
 
 impl MockApp {
     pub fn new(settings: MockSettings) -> MockApp {
         let mut options = HttpServerOptions::default();
         options.h2c = true;
-        MockApp { settings, options }
+        MockApp {
+            settings,
+            options,
+            stats: Arc::default(),
+        }
     }
 }
 
@@ -147,6 +172,8 @@ pub(crate) struct Behaviour {
     pub words: usize,
     pub stream_error_after: Option<usize>,
     pub cached_tokens: Option<u64>,
+    pub first_event_delay: Duration,
+    pub(crate) stats: Arc<Stats>,
 }
 
 const MAX_BODY: usize = 256 * 1024 * 1024;
@@ -252,11 +279,25 @@ impl MockApp {
             words: header_num(s, "x-mock-words").unwrap_or(set.words),
             stream_error_after: header_num(s, "x-mock-stream-error-after"),
             cached_tokens: header_num(s, "x-mock-cached-tokens"),
+            first_event_delay: Duration::from_millis(set.first_event_delay_ms),
+            stats: self.stats.clone(),
         };
         let Some(body) = read_body(s).await else {
             return false;
         };
+        if s.req_header().uri.path().starts_with("/mock/") {
+            return self.control(s).await;
+        }
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let req = self.describe(s, body);
+        if let Ok(mut last) = self.stats.last_body_sha256.lock() {
+            last.clone_from(&req.common[2].1);
+        }
+        let fault = self.stats.fault.load(Ordering::Relaxed);
+        if fault != 0 {
+            let v = obj!("error": obj!("message": "mock fault", "type": "server_error"));
+            return send_error(s, fault, &v, &req.common).await;
+        }
         if !b.delay.is_zero() {
             tokio::time::sleep(b.delay).await;
         }
@@ -269,6 +310,36 @@ impl MockApp {
             Api::Azure(dep, op) => openai::handle(s, req, &b, set, Some((dep, op))).await,
             Api::OpenAi => openai::handle(s, req, &b, set, None).await,
         }
+    }
+
+    /// `GET /mock/stats` and `POST /mock/fault?status=N`.
+    async fn control(&self, s: &mut ServerSession) -> bool {
+        let st = &self.stats;
+        let h = s.req_header();
+        if h.uri.path() == "/mock/fault" {
+            let status = h
+                .uri
+                .query()
+                .and_then(|q| q.strip_prefix("status="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            st.fault.store(status, Ordering::Relaxed);
+        }
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let last = st
+            .last_body_sha256
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default();
+        let v = obj!(
+            "requests": n(&st.requests),
+            "streams_started": n(&st.streams_started),
+            "streams_completed": n(&st.streams_completed),
+            "streams_cut": n(&st.streams_cut),
+            "last_body_sha256": last,
+            "fault": st.fault.load(Ordering::Relaxed),
+        );
+        send_json(s, 200, &v, &[], None, &[]).await
     }
 
     /// What arrived, reported back in `x-mock-*` headers.
@@ -292,6 +363,9 @@ impl MockApp {
         ];
         if let Some(v) = header_str(s, "anthropic-version") {
             common.push(("x-mock-anthropic-version", v.to_string()));
+        }
+        if let Some(v) = &self.settings.retry_after {
+            common.push(("x-mock-retry-after", v.clone()));
         }
         Request {
             path: h.uri.path().to_string(),
@@ -327,19 +401,22 @@ pub(crate) fn header(status: u16, common: &[(&str, String)]) -> Option<ResponseH
     Some(h)
 }
 
-/// An error reply in either API's shape; a 429 says when to retry, as both providers do.
+/// An error reply in either API's shape; a 429 says when to retry, as both providers do
+/// (`--retry-after`, reported in `x-mock-retry-after`, sets it on every error status).
 pub(crate) async fn send_error(
     s: &mut ServerSession,
     status: u16,
     v: &impl Serialize,
     common: &[(&str, String)],
 ) -> bool {
-    let retry: &[(&str, &str)] = if status == 429 {
-        &[("retry-after", "1")]
-    } else {
-        &[]
+    let set = common.iter().find(|(k, _)| *k == "x-mock-retry-after");
+    let retry = match (set, status) {
+        (Some((_, v)), _) => Some(v.as_str()),
+        (None, 429) => Some("1"),
+        _ => None,
     };
-    send_json(s, status, v, common, None, retry).await
+    let extra: Vec<(&str, &str)> = retry.map(|v| ("retry-after", v)).into_iter().collect();
+    send_json(s, status, v, common, None, &extra).await
 }
 
 /// A JSON reply; with `drop_after` only half the body is sent before the connection closes.
@@ -393,6 +470,26 @@ pub(crate) async fn send_events(
     if s.write_response_header(Box::new(h)).await.is_err() {
         return false;
     }
+    b.stats.streams_started.fetch_add(1, Ordering::Relaxed);
+    if !b.first_event_delay.is_zero() {
+        tokio::time::sleep(b.first_event_delay).await;
+    }
+    let sent = write_events(s, events, b, error).await;
+    let counter = if sent {
+        &b.stats.streams_completed
+    } else {
+        &b.stats.streams_cut
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    sent
+}
+
+async fn write_events(
+    s: &mut ServerSession,
+    events: &[Vec<u8>],
+    b: &Behaviour,
+    error: &[u8],
+) -> bool {
     for (i, ev) in events.iter().enumerate() {
         if b.drop_after.is_some_and(|d| i >= d) {
             // A provider dying mid-stream: close without the end of the stream.

@@ -10,11 +10,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-/// The admin listener: `GET /metrics` (Prometheus text), `GET /healthz`, and, with
-/// `admin_token`, `GET /usage` (the ledger report as JSON, as `tollgate usage` prints it).
+/// The admin listener: `GET /metrics` (Prometheus text), `GET /healthz`, `GET /backends`
+/// (every backend's live selection state as JSON; behind `admin_token` when one is set) and,
+/// with `admin_token`, `GET /usage` (the ledger report as JSON, as `tollgate usage` prints it).
 pub struct AdminApp {
     pub metrics: Arc<Metrics>,
     pub usage: Option<UsageAccess>,
+    pub balancer: Arc<crate::balance::Balancer>,
 }
 
 /// Where the ledger is and who may read it.
@@ -32,6 +34,7 @@ impl ServeHttp for AdminApp {
             "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.render()),
             "/healthz" => (200, "text/plain", b"ok\n".to_vec()),
             "/usage" => self.usage(session).await,
+            "/backends" => self.backends(session),
             _ => (404, "text/plain", b"not found\n".to_vec()),
         };
         let mut r = Response::builder()
@@ -51,26 +54,23 @@ fn error(status: u16, message: &str) -> Answer {
 }
 
 impl AdminApp {
+    fn backends(&self, session: &ServerSession) -> Answer {
+        if let Some(access) = &self.usage {
+            if !authorized(session, access) {
+                return unauthorized();
+            }
+        }
+        (200, "application/json", self.balancer.views_json())
+    }
+
     async fn usage(&self, session: &ServerSession) -> Answer {
         let Some(access) = &self.usage else {
             return error(404, "/usage is off: set [server] admin_token to enable it");
         };
-        let req = session.req_header();
-        let presented = req
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
-        // Digests compared in constant time: neither the token nor its length leaks.
-        let want = Sha256::digest(access.token.expose().as_bytes());
-        let got = Sha256::digest(presented.trim().as_bytes());
-        if !bool::from(want.ct_eq(&got)) {
-            return error(
-                401,
-                "a valid admin token is required (Authorization: Bearer ...)",
-            );
+        if !authorized(session, access) {
+            return unauthorized();
         }
+        let req = session.req_header();
         let args = query_args(req.uri.query().unwrap_or_default());
         let path = access.ledger.clone();
         let done = tokio::task::spawn_blocking(move || report_at(&path, &args)).await;
@@ -81,6 +81,28 @@ impl AdminApp {
             Err(_) => error(500, "the report failed"),
         }
     }
+}
+
+/// Whether the request presents the admin token.
+fn authorized(session: &ServerSession, access: &UsageAccess) -> bool {
+    let presented = session
+        .req_header()
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Digests compared in constant time: neither the token nor its length leaks.
+    let want = Sha256::digest(access.token.expose().as_bytes());
+    let got = Sha256::digest(presented.trim().as_bytes());
+    bool::from(want.ct_eq(&got))
+}
+
+fn unauthorized() -> Answer {
+    error(
+        401,
+        "a valid admin token is required (Authorization: Bearer ...)",
+    )
 }
 
 /// `since`, `until` and `group_by` from a query string; the format is always JSON.

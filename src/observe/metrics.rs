@@ -18,7 +18,7 @@ pub struct Metrics {
     store_errors: IntCounterVec,
     store_up: prometheus::IntGauge,
     budget_alerts: IntCounterVec,
-    in_flight: prometheus::IntGaugeVec,
+    pub selection: super::selection::SelectionMetrics,
 }
 
 /// The OpenTelemetry GenAI metrics, Prometheus-style, plus token and cost counters.
@@ -228,14 +228,7 @@ impl Metrics {
             &["result"],
         )?;
         registry.register(Box::new(budget_alerts.clone()))?;
-        let in_flight = prometheus::IntGaugeVec::new(
-            Opts::new(
-                "tollgate_backend_in_flight",
-                "Requests in flight at each backend (attempt start to the end of its relay)",
-            ),
-            &["backend"],
-        )?;
-        registry.register(Box::new(in_flight.clone()))?;
+        let selection = super::selection::SelectionMetrics::new(&registry)?;
         Ok(Metrics {
             registry,
             requests,
@@ -246,7 +239,7 @@ impl Metrics {
             store_errors,
             store_up,
             budget_alerts,
-            in_flight,
+            selection,
         })
     }
 
@@ -287,11 +280,6 @@ impl Metrics {
         if let (Some(rest), true) = (p.after_first, u.output > 1) {
             s.per_output_token.observe(rest / (u.output - 1) as f64);
         }
-    }
-
-    /// The in-flight gauge of `backend` (the balancer counts with it).
-    pub fn in_flight(&self, backend: &str) -> prometheus::IntGauge {
-        self.in_flight.with_label_values(&[backend])
     }
 
     pub fn budget_alert(&self, sent: bool) {

@@ -4,8 +4,10 @@
 mod access_log;
 mod admin;
 mod metrics;
+mod selection;
 
 pub use access_log::now_rfc3339;
 pub use access_log::{AccessLog, AccessRecord, UsageFields};
 pub use admin::{AdminApp, UsageAccess};
 pub use metrics::{Metrics, Produced};
+pub use selection::{BackendSeries, SelectionMetrics};

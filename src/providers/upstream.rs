@@ -37,6 +37,9 @@ pub struct Backend {
     connect_timeout: Duration,
     read_timeout: Duration,
     idle_timeout: Duration,
+    first_byte_timeout: Duration,
+    total_timeout: Option<Duration>,
+    pub health_check: Option<crate::config::HealthCheckSpec>,
     /// Roots to trust instead of the system's (`ca_file`), checked at config load.
     ca: Option<Arc<[WrappedX509]>>,
     http2: bool,
@@ -94,6 +97,9 @@ impl Backend {
             connect_timeout: spec.connect_timeout,
             read_timeout: spec.read_timeout,
             idle_timeout: spec.idle_timeout,
+            first_byte_timeout: spec.first_byte_timeout.unwrap_or(spec.read_timeout),
+            total_timeout: spec.total_timeout,
+            health_check: spec.health_check.clone(),
             resolved: RwLock::new(None),
         }
     }
@@ -104,6 +110,39 @@ impl Backend {
 
     pub fn idle_timeout(&self) -> Duration {
         self.idle_timeout
+    }
+
+    /// Longest wait for a streamed reply's first event.
+    pub fn first_byte_timeout(&self) -> Duration {
+        self.first_byte_timeout
+    }
+
+    /// Longest a whole exchange may take, relay included.
+    pub fn total_timeout(&self) -> Option<Duration> {
+        self.total_timeout
+    }
+
+    /// The `Host` header value.
+    pub fn authority(&self) -> &str {
+        self.authority.to_str().unwrap_or_default()
+    }
+
+    /// An active health check's request: the path under the backend's base path, with its
+    /// credentials and configured headers.
+    pub fn probe_header(
+        &self,
+        method: &http::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> pingora::Result<RequestHeader> {
+        let full = format!("{}{path}", self.base_path);
+        let mut req = RequestHeader::build_no_case(method.clone(), full.as_bytes(), None)?;
+        req.insert_header(http::header::HOST, self.authority.clone())?;
+        self.provider.authorize(&mut req, b"", token)?;
+        for (k, v) in &self.extra_headers {
+            req.insert_header(k.clone(), v.clone())?;
+        }
+        Ok(req)
     }
 
     /// The peer for one attempt. Resolves hostnames off the runtime's threads (tokio's

@@ -9,13 +9,15 @@ use std::sync::Arc;
 pub struct Route {
     pub name: Arc<str>,
     pub targets: Vec<Target>,
-    pub failover_on_status: Vec<u16>,
+    pub retry: RetryPolicy,
     /// Output tokens reserved for a request without `max_tokens`.
     pub default_output_tokens: u64,
     pub strategy: Strategy,
+    /// How long a request waits for a slot when every target is busy.
+    pub queue_timeout: std::time::Duration,
 }
 
-pub use crate::config::Strategy;
+pub use crate::config::{AffinityKey, RetryPolicy, Strategy};
 
 pub struct Target {
     /// Index into the gateway's backends.
@@ -26,6 +28,7 @@ pub struct Target {
     pub weight: u32,
     /// Tier: 0 first.
     pub priority: u32,
+    pub region: Option<Arc<str>>,
 }
 
 /// A match: the route and a bounded label for metrics (the exact name, or the glob itself,
@@ -113,11 +116,13 @@ fn build_route(r: &RouteSpec) -> Route {
                 model: t.model.as_deref().map(Arc::from),
                 weight: t.weight,
                 priority: t.priority,
+                region: t.region.as_deref().map(Arc::from),
             })
             .collect(),
-        failover_on_status: r.failover_on_status.clone(),
+        retry: r.retry.clone(),
         default_output_tokens: r.default_output_tokens,
-        strategy: r.strategy,
+        strategy: r.strategy.clone(),
+        queue_timeout: r.queue_timeout,
     }
 }
 

@@ -1,0 +1,143 @@
+//! Planning one attempt: the provider addresses the request, and the body passes through
+//! (same API) or is translated (another API). A request the provider cannot express is a 400
+//! before anything is sent.
+
+use super::relay::{EmbedReply, Reply};
+use super::ApiError;
+use crate::formats::{self, Format};
+use crate::fronts::Front;
+use crate::providers::Backend;
+use bytes::Bytes;
+use pingora::http::RequestHeader;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// What the exchange needs from admission.
+pub(crate) struct Request {
+    pub front: Front,
+    pub body: Bytes,
+    /// Where `model` sits in `body`, for the override splice.
+    pub model_span: Range<usize>,
+    pub client_model: Arc<str>,
+    pub stream: bool,
+    /// OpenAI clients: `stream_options` is in the body, and whether it asks for usage.
+    pub has_stream_options: bool,
+    pub include_usage: bool,
+    /// Output tokens the request may produce (its cap, or the route's default).
+    pub max_tokens: u64,
+}
+
+/// One target's upstream request.
+pub(super) struct Plan {
+    pub path: String,
+    pub body: Bytes,
+    pub translated: bool,
+    pub reply: Reply,
+}
+
+pub(super) enum Planned {
+    Send(Plan),
+    /// Answered by the gateway itself (a token estimate for a backend that cannot count).
+    Local(Bytes),
+}
+
+/// Addresses the request for `backend` and passes the body through or translates it. A request
+/// the provider cannot express is a 400 here, before anything is sent.
+pub(super) fn plan(
+    req: &Request,
+    client_hdr: &RequestHeader,
+    backend: &Backend,
+    target_model: Option<&str>,
+) -> Result<Planned, ApiError> {
+    let p = &*backend.provider;
+    let client = Front::api(Some(req.front), client_hdr);
+    let op = req.front.operation(p.format()).filter(|op| p.supports(*op));
+    let Some(op) = op else {
+        return unserved(req, backend);
+    };
+    let model = target_model.unwrap_or(&req.client_model);
+    let reply = |upstream, include_usage| Reply {
+        client,
+        upstream,
+        include_usage,
+        client_model: req.client_model.clone(),
+        embed: None,
+        strip_usage: false,
+    };
+    let base = backend.base_path();
+    if req.front == Front::Embeddings && p.format() != Format::OpenAi {
+        let e = formats::openai::embeddings::parse(&req.body)?;
+        let body = p.embed_request(&e, model)?;
+        let mut r = reply(p.format(), false);
+        r.embed = Some(EmbedReply {
+            base64: e.base64,
+            estimate: formats::anthropic::count::text_tokens(e.chars()),
+            model: model.to_string(),
+        });
+        return Ok(Planned::Send(Plan {
+            path: p.path(base, op, model, None, false),
+            body: Bytes::from(body),
+            translated: true,
+            reply: r,
+        }));
+    }
+    if p.format() == client {
+        let mut body = match target_model {
+            Some(m) => super::with_model(&req.body, &req.model_span, m),
+            None => req.body.clone(),
+        };
+        let mut stream = false;
+        if let Some(adapted) = p.adapt_body(&body) {
+            let (b, s) = adapted?;
+            (body, stream) = (Bytes::from(b), s);
+        }
+        let mut r = reply(client, false);
+        if asks_for_usage(req, client) {
+            // Billing needs the usage chunk; the client gets it only if it asked.
+            if let Some(b) = formats::openai::usage::ask_for_usage(&body, req.has_stream_options) {
+                (body, r.strip_usage) = (b, true);
+            }
+        }
+        return Ok(Planned::Send(Plan {
+            path: p.path(base, op, model, client_hdr.uri.query(), stream),
+            body,
+            translated: false,
+            reply: r,
+        }));
+    }
+    let t = formats::translate_request(client, p.format(), &req.body, &p.request_options(model))?;
+    let body = match p.adapt_body(&t.body) {
+        Some(adapted) => adapted?.0,
+        None => t.body,
+    };
+    Ok(Planned::Send(Plan {
+        path: p.path(base, op, model, None, t.stream),
+        body: Bytes::from(body),
+        translated: true,
+        reply: reply(p.format(), t.include_usage),
+    }))
+}
+
+/// An OpenAI stream passing through that did not ask for its usage chunk.
+fn asks_for_usage(req: &Request, client: Format) -> bool {
+    client == Format::OpenAi
+        && req.stream
+        && !req.include_usage
+        && matches!(req.front, Front::Chat | Front::Completions)
+}
+
+/// A front the backend does not serve: token counts are estimated here, the rest is a 400.
+fn unserved(req: &Request, backend: &Backend) -> Result<Planned, ApiError> {
+    if req.front == Front::CountTokens {
+        let n = formats::anthropic::count::estimate(&req.body)?;
+        return Ok(Planned::Local(Bytes::from(format!(
+            "{{\"input_tokens\":{n}}}"
+        ))));
+    }
+    Err(ApiError::bad_request(format!(
+        "{} is not available for model `{}`: its backend `{}` does not serve it.",
+        req.front.path(),
+        req.client_model,
+        backend.name
+    )))
+}
