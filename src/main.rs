@@ -60,6 +60,20 @@ enum Cmd {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// Print the targets of a model's route in the order the next request would try them,
+    /// with each one's state (live from the running gateway's admin listener when it answers).
+    Route {
+        #[arg(short, long, value_name = "FILE")]
+        config: String,
+        #[arg(long)]
+        model: String,
+        /// The client key's name (the affinity strategy's key).
+        #[arg(long)]
+        key: Option<String>,
+        /// The request's region.
+        #[arg(long)]
+        region: Option<String>,
+    },
     /// Print the SHA-256 of a client API key, for `[[keys]] sha256` (reads stdin without KEY).
     HashKey { key: Option<String> },
     /// Run the mock provider (OpenAI, Azure and Anthropic APIs).
@@ -140,6 +154,28 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("tollgate usage: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        Some(Cmd::Route {
+            config,
+            model,
+            key,
+            region,
+        }) => {
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let q = tollgate::balance::explain::Query { model, key, region };
+            return match tollgate::balance::explain::explain(&cfg, &q) {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tollgate route: {e}");
                     ExitCode::from(1)
                 }
             };

@@ -319,6 +319,23 @@ impl BackendState {
         self.series.healthy.set(i64::from(ok));
     }
 
+    /// Takes on another process's state (`tollgate route` showing a running gateway's).
+    pub fn restore(&self, v: &BackendView) {
+        let now = now_ms();
+        self.in_flight.store(v.in_flight, Relaxed);
+        self.tokens.store(v.outstanding_tokens, Relaxed);
+        *self.latency.lock().unwrap_or_else(|p| p.into_inner()) = Ewma {
+            ms: v.latency_ms,
+            at: now,
+        };
+        let until = v.ejected_for_ms.map_or(0, |ms| now + ms);
+        self.ejected_until.store(until, Relaxed);
+        self.probe_down.store(v.active_check == "down", Relaxed);
+        for c in &v.cooldowns {
+            self.cool_down(&c.model, Duration::from_millis(c.remaining_ms));
+        }
+    }
+
     /// The live state, for the admin listener and `tollgate route`.
     pub fn view(&self) -> BackendView {
         let now = now_ms();
@@ -337,7 +354,7 @@ impl BackendState {
         let until = self.ejected_until.load(Relaxed);
         BackendView {
             name: self.name.to_string(),
-            state: self.avail("", now).label(),
+            state: self.avail("", now).label().into(),
             in_flight: self.in_flight(),
             max_concurrent: (self.cap != i64::MAX).then_some(self.cap),
             outstanding_tokens: self.outstanding_tokens(),
@@ -349,16 +366,17 @@ impl BackendState {
                 "down"
             } else {
                 "up"
-            },
+            }
+            .into(),
             cooldowns,
         }
     }
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct BackendView {
     pub name: String,
-    pub state: &'static str,
+    pub state: String,
     pub in_flight: i64,
     pub max_concurrent: Option<i64>,
     pub outstanding_tokens: i64,
@@ -366,11 +384,11 @@ pub struct BackendView {
     pub consecutive_failures: u32,
     pub ejected_for_ms: Option<u64>,
     pub ejections_in_a_row: u32,
-    pub active_check: &'static str,
+    pub active_check: String,
     pub cooldowns: Vec<Cooldown>,
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Cooldown {
     pub model: String,
     pub remaining_ms: u64,

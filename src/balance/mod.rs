@@ -10,6 +10,7 @@
 mod backend;
 pub mod checks;
 pub mod cooldown;
+pub mod explain;
 mod strategy;
 
 pub use backend::{now_ms, Avail, BackendState, BackendView, InFlight};
@@ -116,7 +117,7 @@ impl Balancer {
         }
     }
 
-    fn upstream_model<'a>(t: &'a Target, pick: &Pick<'a>) -> &'a str {
+    pub(crate) fn upstream_model<'a>(t: &'a Target, pick: &Pick<'a>) -> &'a str {
         t.model.as_deref().unwrap_or(pick.model)
     }
 
