@@ -95,9 +95,28 @@ name = "mock-anthropic"
 provider = "anthropic"
 url = "http://127.0.0.1:{mock_port}"
 api_key = "sk-upstream"
+[[backends]]
+name = "pool-2"
+provider = "openai"
+url = "http://127.0.0.1:{mock_port}"
+api_key = "sk-upstream"
+[[backends]]
+name = "pool-3"
+provider = "openai"
+url = "http://127.0.0.1:{mock_port}"
+api_key = "sk-upstream"
+[[backends]]
+name = "pool-4"
+provider = "openai"
+url = "http://127.0.0.1:{mock_port}"
+api_key = "sk-upstream"
 [[routes]]
 models = ["gpt-4o-mini", "{LIMITED_MODEL}"]
 targets = [{{ backend = "mock" }}]
+[[routes]]
+models = ["{POOL_MODEL}"]
+strategy = "least-load"
+targets = [{{ backend = "mock" }}, {{ backend = "pool-2" }}, {{ backend = "pool-3" }}, {{ backend = "pool-4" }}]
 [[routes]]
 models = ["{ANTHROPIC_MODEL}"]
 targets = [{{ backend = "mock-anthropic" }}]
@@ -127,6 +146,9 @@ sha256 = "{hash}"
 /// The model whose requests pass a request and a token limit (reserved and settled in the
 /// in-memory counters, prompt counted with tiktoken); the usage ledger is on for every model.
 const LIMITED_MODEL: &str = "gpt-4o-limited";
+
+/// The model routed to four targets (four backends on the one mock) with `least-load`.
+const POOL_MODEL: &str = "gpt-4o-pool";
 
 /// The model an OpenAI client asks for to reach the Anthropic backend (translated both ways).
 const ANTHROPIC_MODEL: &str = "claude-bench";
@@ -475,11 +497,12 @@ fn main() {
     );
     wait_listening(pt_port);
     let (gw, gw_port) = start_gateway(mock_port, &dir, "gw");
-    let targets: [Target; 6] = [
+    let targets: [Target; 7] = [
         ("direct", mock_port, "gpt-4o-mini"),
         ("passthrough", pt_port, "gpt-4o-mini"),
         ("tollgate", gw_port, "gpt-4o-mini"),
         ("tollgate+limits", gw_port, LIMITED_MODEL),
+        ("tollgate least-load×4", gw_port, POOL_MODEL),
         ("tollgate→anthropic", gw_port, ANTHROPIC_MODEL),
         ("tollgate→bedrock", gw_port, BEDROCK_MODEL),
     ];
@@ -657,6 +680,19 @@ fn markdown(r: &Value) -> String {
             let ratio = f(t, "rps") / f(p, "rps");
             goal(
                 &format!("with a limit and the SQLite store, c={c} ≥ 90% of passthrough"),
+                format!("{:.0}%", ratio * 100.0),
+                ratio >= 0.9,
+            );
+        }
+    }
+    for c in [16u64, 64] {
+        if let (Some(t), Some(p)) = (
+            find(&r["chat"], "tollgate least-load×4", c),
+            find(&r["chat"], "passthrough", c),
+        ) {
+            let ratio = f(t, "rps") / f(p, "rps");
+            goal(
+                &format!("four targets, least-load, c={c} ≥ 90% of passthrough"),
                 format!("{:.0}%", ratio * 100.0),
                 ratio >= 0.9,
             );

@@ -14,9 +14,14 @@ pub(super) async fn choose(
     pick: &Pick<'_>,
     out: &mut Vec<usize>,
 ) -> Result<(), Handled> {
+    let avail = st.balancer.availability(route, pick);
+    st.balancer.order(route, pick, &avail, out);
+    if !out.is_empty() {
+        return Ok(());
+    }
     let until = Instant::now() + route.queue_timeout;
     loop {
-        // Registered before looking, so a slot freed in between is not missed.
+        // Registered before looking again, so a slot freed in between is not missed.
         let freed = st.balancer.freed().notified();
         tokio::pin!(freed);
         freed.as_mut().enable();
