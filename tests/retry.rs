@@ -331,3 +331,56 @@ async fn a_busy_backend_queues_then_refuses_with_retry_after() {
     assert_eq!(r.status(), 200);
     assert_eq!(first.await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn a_total_timeout_ends_a_long_stream_with_an_error_event() {
+    let slow = mock("slow", &["--chunk-delay-ms", "100", "--words", "100"]);
+    let cfg = format!(
+        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"slow\" }}]\n",
+        backend(
+            "slow",
+            slow.port,
+            "total_timeout_ms = 600\nread_timeout_ms = 5000"
+        )
+    );
+    let g = Gateway::start("", &cfg);
+    let mut body = chat("m");
+    body["stream"] = true.into();
+    let r = client()
+        .post(g.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let line = log_line(&g, &r).await;
+    // The body is cut short (a transport error at the end), after the error event.
+    let mut text = String::new();
+    let mut r = r;
+    while let Ok(Some(c)) = r.chunk().await {
+        text.push_str(&String::from_utf8_lossy(&c));
+    }
+    assert!(text.contains("upstream_stream_error"), "{text}");
+    assert!(!text.contains("[DONE]"));
+    assert_eq!(line["error"], "upstream_timeout_mid_response");
+}
+
+#[tokio::test]
+async fn the_deadline_bounds_all_attempts() {
+    let (s1, s2) = (
+        mock("s1", &["--delay-ms", "3000"]),
+        mock("s2", &["--delay-ms", "3000"]),
+    );
+    let cfg = format!(
+        "{}{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"s1\" }}, {{ backend = \"s2\", priority = 1 }}]\n\
+         [routes.retry]\ndeadline_ms = 500\n",
+        backend("s1", s1.port, ""),
+        backend("s2", s2.port, "")
+    );
+    let g = Gateway::start("", &cfg);
+    let started = Instant::now();
+    let r = ask(&g, "m").await;
+    assert_eq!(r.status(), 504);
+    assert!(started.elapsed() < Duration::from_millis(2500));
+    assert_eq!(log_line(&g, &r).await["attempts"], 1);
+}

@@ -116,9 +116,6 @@ pub(super) async fn run(
         }
         ctx.attempts += 1;
         st.balancer.selected(route, ti);
-        let more = n + 1 < order.len()
-            && ctx.attempts < policy.attempts
-            && deadline.is_none_or(|d| Instant::now() < d);
         let t0 = Instant::now();
         let limit = per_try_limit(policy, backend, req.stream, deadline);
         let sent = attempt(
@@ -136,6 +133,10 @@ pub(super) async fn run(
                 .unwrap_or(Err(Failure::Timeout)),
             None => sent.await,
         };
+        // Whether another target may still follow (the deadline is checked after the attempt).
+        let more = n + 1 < order.len()
+            && ctx.attempts < policy.attempts
+            && deadline.is_none_or(|d| Instant::now() < d);
         let got = match sent {
             Ok(got) => got,
             Err(f) => {

@@ -68,6 +68,7 @@ def gateway(tmp_path_factory):
     """Yield ``(base_url, client_key)`` of a running gateway in front of a mock."""
     tmp = tmp_path_factory.mktemp("tollgate")
     mock_port, gw_port, admin_port = free_port(), free_port(), free_port()
+    down_port = free_port()
     config = tmp / "tollgate.toml"
     config.write_text(f"""
 [server]
@@ -101,6 +102,15 @@ api_key = "{UPSTREAM_KEY}"
 [[routes]]
 models = ["claude-sonnet-4-5"]
 targets = [{{ backend = "claude" }}]
+[[backends]]
+name = "down"
+provider = "openai"
+url = "http://127.0.0.1:{down_port}"
+api_key = "{UPSTREAM_KEY}"
+eject_after_failures = 0
+[[routes]]
+models = ["failover-gpt"]
+targets = [{{ backend = "down" }}, {{ backend = "claude", model = "claude-sonnet-4-5", priority = 1 }}]
 [[routes]]
 models = ["gpt-4o-mini", "gpt-4o-*"]
 targets = [{{ backend = "mock" }}]
@@ -171,10 +181,19 @@ sha256 = "{hashlib.sha256(CLIENT_KEY.encode()).hexdigest()}"
         mock = subprocess.Popen(
             [BIN, "mock", "--listen", f"127.0.0.1:{mock_port}", "--name", "mock",
              "--expect-key", UPSTREAM_KEY, "--aws-access-key-id", AWS_KEY_ID,
-             "--aws-secret-access-key", AWS_SECRET, "--vertex-public-key", str(PUBLIC_KEY)],
+             "--aws-secret-access-key", AWS_SECRET, "--vertex-public-key", str(PUBLIC_KEY),
+             # A fault injected into one request must not cool its backend down for the next
+             # test: error replies say `retry-after: 0` (cool-downs: tests/retry.rs).
+             "--retry-after", "0"],
             stdout=mock_log, stderr=subprocess.STDOUT)
         procs.append(mock)
         wait_until(lambda: accepts(mock_port), mock, "mock", mock_log)
+        # An OpenAI backend that answers every request 503 (cross-provider failover).
+        down = subprocess.Popen(
+            [BIN, "mock", "--listen", f"127.0.0.1:{down_port}", "--name", "down", "--status", "503"],
+            stdout=mock_log, stderr=subprocess.STDOUT)
+        procs.append(down)
+        wait_until(lambda: accepts(down_port), down, "503 mock", mock_log)
 
         gw_log = open(tmp / "gateway.log", "w+b")
         logs.append(gw_log)

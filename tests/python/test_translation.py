@@ -205,3 +205,16 @@ def test_anthropic_stream_error_event(ant):
             for _ in s:
                 pass
     assert "overloaded" in str(e.value).lower()
+
+
+def test_openai_request_fails_over_from_a_503_openai_backend_to_anthropic(oai):
+    """The first target (OpenAI) answers 503; the second (Anthropic) answers, translated back."""
+    r = oai.chat.completions.create(model="failover-gpt", messages=[{"role": "user", "content": "Hi"}])
+    direct = oai.chat.completions.create(model=CLAUDE, messages=[{"role": "user", "content": "Hi"}])
+    assert r.object == "chat.completion" and r.model == "failover-gpt"
+    assert r.choices[0].message.content == direct.choices[0].message.content
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens > 0
+    chunks = list(oai.chat.completions.create(model="failover-gpt", stream=True,
+                                              messages=[{"role": "user", "content": "Hi"}]))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == r.choices[0].message.content
