@@ -154,9 +154,7 @@ async fn error(
 ) -> bool {
     let t = format!("{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/");
     let mut extra = vec![("x-amzn-errortype", t.as_str())];
-    if status == 429 {
-        extra.push(("retry-after", "1"));
-    }
+    extra.extend(super::retry_after(status, common));
     send_json(s, status, &obj! {"message": msg}, common, None, &extra).await
 }
 

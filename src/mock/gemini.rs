@@ -147,12 +147,9 @@ async fn send_pretty(
     let body = RawValue::from_string(pretty).unwrap_or_else(|_| RawValue::NULL.to_owned());
     let ct = ("content-type", "application/json; charset=UTF-8");
     // A 429 says when to retry, as `send_error` does for every API.
-    let extra: &[(&str, &str)] = if status == 429 {
-        &[ct, ("retry-after", "1")]
-    } else {
-        &[ct]
-    };
-    send_json(s, status, &body, common, drop_after, extra).await
+    let mut extra = vec![ct];
+    extra.extend(super::retry_after(status, common));
+    send_json(s, status, &body, common, drop_after, &extra).await
 }
 
 /// The `google.rpc.Code` name of an HTTP status.

@@ -401,22 +401,29 @@ pub(crate) fn header(status: u16, common: &[(&str, String)]) -> Option<ResponseH
     Some(h)
 }
 
-/// An error reply in either API's shape; a 429 says when to retry, as both providers do
-/// (`--retry-after`, reported in `x-mock-retry-after`, sets it on every error status).
+/// An error reply in either API's shape; a 429 says when to retry, as both providers do.
 pub(crate) async fn send_error(
     s: &mut ServerSession,
     status: u16,
     v: &impl Serialize,
     common: &[(&str, String)],
 ) -> bool {
-    let set = common.iter().find(|(k, _)| *k == "x-mock-retry-after");
-    let retry = match (set, status) {
-        (Some((_, v)), _) => Some(v.as_str()),
-        (None, 429) => Some("1"),
-        _ => None,
-    };
-    let extra: Vec<(&str, &str)> = retry.map(|v| ("retry-after", v)).into_iter().collect();
+    let extra: Vec<(&str, &str)> = retry_after(status, common).into_iter().collect();
     send_json(s, status, v, common, None, &extra).await
+}
+
+/// The `retry-after` header of an error reply: `1` on a 429, as the providers send; with
+/// `--retry-after` (reported in `x-mock-retry-after`) that value, on every error status.
+pub(crate) fn retry_after<'a>(
+    status: u16,
+    common: &'a [(&str, String)],
+) -> Option<(&'static str, &'a str)> {
+    let set = common.iter().find(|(k, _)| *k == "x-mock-retry-after");
+    match (set, status) {
+        (Some((_, v)), _) => Some(("retry-after", v.as_str())),
+        (None, 429) => Some(("retry-after", "1")),
+        _ => None,
+    }
 }
 
 /// A JSON reply; with `drop_after` only half the body is sent before the connection closes.
