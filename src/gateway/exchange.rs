@@ -8,10 +8,10 @@ use super::plan::{plan, Plan, Planned, Request};
 use super::relay::{relay, Upstream};
 use super::{ApiError, Ctx, Gateway, Handled, State};
 use crate::balance::{cooldown, InFlight, Pick};
+use crate::limits::Reservation;
 use crate::providers::Backend;
-use crate::route::{AffinityKey, RetryPolicy, Route, Strategy};
+use crate::route::{AffinityKey, RetryPolicy, Route, Strategy, Target};
 use bytes::Bytes;
-use pingora::http::RequestHeader;
 use pingora::prelude::*;
 use pingora::protocols::http::client::HttpSession;
 use pingora::proxy::Session;
@@ -64,10 +64,7 @@ pub(super) async fn run(
 ) -> Result<(), Handled> {
     let st = &*gw.state;
     let started = Instant::now();
-    let keys = PickKeys::new(st, session, ctx, route, &req);
-    let pick = keys.pick(&req);
-    let mut order = Vec::with_capacity(route.targets.len());
-    super::select::choose(st, ctx, route, &pick, &mut order).await?;
+    let order = target_order(st, session, ctx, route, &req).await?;
     let policy = &route.retry;
     let deadline = policy.deadline.map(|d| started + d);
     // A cheap estimate for the least-tokens strategy: body bytes ÷ 4 plus the output cap.
@@ -84,32 +81,11 @@ pub(super) async fn run(
         };
         ctx.backend = Some(backend.name.clone());
         ctx.served_model = Some(served.clone());
-        let plan = match plan(&req, session.req_header(), backend, t.model.as_deref())? {
-            Planned::Send(p) => p,
-            Planned::Local(body) => {
-                return super::write_json(session, ctx, 200, body, false)
-                    .await
-                    .map_err(Handled::Abort);
-            }
-        };
-        // A backend over its own limit is skipped like a busy one.
-        let held = match super::limit::admit_backend(st, ctx, &backend.name).await {
-            Ok(r) => r,
-            Err(d) => {
-                st.metrics.upstream_failure(&backend.name, "over_limit");
-                end.over_limit = Some(d);
-                continue;
-            }
-        };
-        let token = match access_token(st, backend).await {
-            Ok(t) => t,
-            // Not an attempt: nothing was sent. The next target is tried.
-            Err(e) => {
-                st.limiter.settle(held, Default::default()).await;
-                ctx.error = Some(Failure::Credentials.label());
-                (end.no_token, end.last) = (Some(e), Some(Failure::Credentials));
-                continue;
-            }
+        let Ready { plan, held, token } = match prepare(st, session, ctx, &req, t, &mut end).await?
+        {
+            Prepared::Ready(r) => r,
+            Prepared::Skip => continue,
+            Prepared::Answered => return Ok(()),
         };
         if ctx.attempts > 0 {
             backoff(policy, ctx.attempts).await;
@@ -118,21 +94,11 @@ pub(super) async fn run(
         st.balancer.selected(route, ti);
         let t0 = Instant::now();
         let limit = per_try_limit(policy, backend, req.stream, deadline);
-        let sent = attempt(
-            st,
-            session.req_header(),
-            &ctx.request_id,
-            backend,
-            &plan,
-            token.as_deref(),
-            req.stream,
-        );
-        let sent = match limit {
-            Some(l) => tokio::time::timeout(l, sent)
-                .await
-                .unwrap_or(Err(Failure::Timeout)),
-            None => sent.await,
-        };
+        let sent = bounded(
+            limit,
+            attempt(st, session, ctx, backend, &plan, token, req.stream),
+        )
+        .await;
         // Whether another target may still follow (the deadline is checked after the attempt).
         let more = n + 1 < order.len()
             && ctx.attempts < policy.attempts
@@ -143,8 +109,7 @@ pub(super) async fn run(
                 inflight.failed();
                 st.limiter.settle(held, Default::default()).await;
                 st.metrics.upstream_failure(&backend.name, f.label());
-                ctx.error = Some(f.label());
-                end.last = Some(f);
+                (ctx.error, end.last) = (Some(f.label()), Some(f));
                 if !(more && retries(policy, f)) {
                     break;
                 }
@@ -166,18 +131,117 @@ pub(super) async fn run(
         super::limit::hold(st, ctx, Ok(held)).map_err(Handled::from)?;
         // Earlier failed attempts show in `attempts`; `error` is for how it ended.
         ctx.error = None;
-        let up = Upstream {
-            session: got.session,
-            peer: &got.peer,
-            backend,
-            first: got.first,
-            until: backend.total_timeout().map(|d| (t0 + d).into()),
-        };
-        let out = relay(st, session, ctx, up, &plan.reply).await;
+        let until = backend.total_timeout().map(|d| (t0 + d).into());
+        let out = answer(st, session, ctx, got, backend, &plan, until).await;
+        // In flight until the relay ends.
         drop(inflight);
         return out;
     }
     Err(end.error(st, ctx))
+}
+
+/// The order in which the request tries the route's targets (waiting for a slot if all are
+/// busy).
+async fn target_order(
+    st: &State,
+    session: &Session,
+    ctx: &mut Ctx,
+    route: &Route,
+    req: &Request,
+) -> Result<Vec<usize>, Handled> {
+    let keys = PickKeys::new(st, session, ctx, route, req);
+    let mut order = Vec::with_capacity(route.targets.len());
+    super::select::choose(st, ctx, route, &keys.pick(req), &mut order).await?;
+    Ok(order)
+}
+
+/// What an attempt at a target needs.
+struct Ready {
+    plan: Plan,
+    /// The backend's own limits, reserved.
+    held: Reservation,
+    token: Option<Arc<str>>,
+}
+
+enum Prepared {
+    Ready(Ready),
+    /// Not tried now (over its backend's limit, no access token): noted in the ending.
+    Skip,
+    /// Answered by the gateway itself.
+    Answered,
+}
+
+/// Plans the request for target `t`, reserves its backend's limits and gets its access token.
+async fn prepare(
+    st: &State,
+    session: &mut Session,
+    ctx: &mut Ctx,
+    req: &Request,
+    t: &Target,
+    end: &mut Ending,
+) -> Result<Prepared, Handled> {
+    let backend = &st.backends[t.backend];
+    let plan = match plan(req, session.req_header(), backend, t.model.as_deref())? {
+        Planned::Send(p) => p,
+        Planned::Local(body) => {
+            super::write_json(session, ctx, 200, body, false)
+                .await
+                .map_err(Handled::Abort)?;
+            return Ok(Prepared::Answered);
+        }
+    };
+    // A backend over its own limit is skipped like a busy one.
+    let held = match super::limit::admit_backend(st, ctx, &backend.name).await {
+        Ok(r) => r,
+        Err(d) => {
+            st.metrics.upstream_failure(&backend.name, "over_limit");
+            end.over_limit = Some(d);
+            return Ok(Prepared::Skip);
+        }
+    };
+    match access_token(st, backend).await {
+        Ok(token) => Ok(Prepared::Ready(Ready { plan, held, token })),
+        // Not an attempt: nothing was sent. The next target is tried.
+        Err(e) => {
+            st.limiter.settle(held, Default::default()).await;
+            ctx.error = Some(Failure::Credentials.label());
+            (end.no_token, end.last) = (Some(e), Some(Failure::Credentials));
+            Ok(Prepared::Skip)
+        }
+    }
+}
+
+/// Relays the chosen reply.
+async fn answer(
+    st: &State,
+    session: &mut Session,
+    ctx: &mut Ctx,
+    got: Sent,
+    backend: &Backend,
+    plan: &Plan,
+    until: Option<tokio::time::Instant>,
+) -> Result<(), Handled> {
+    let up = Upstream {
+        session: got.session,
+        peer: &got.peer,
+        backend,
+        first: got.first,
+        until,
+    };
+    relay(st, session, ctx, up, &plan.reply).await
+}
+
+/// `f` within `limit` (a timeout when it passes).
+async fn bounded<T>(
+    limit: Option<Duration>,
+    f: impl std::future::Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    match limit {
+        Some(l) => tokio::time::timeout(l, f)
+            .await
+            .unwrap_or(Err(Failure::Timeout)),
+        None => f.await,
+    }
 }
 
 /// Whether the policy moves on after `f` (a connection reset before the reply counts as a
@@ -381,13 +445,14 @@ impl Sent {
 /// on a fresh one.
 async fn attempt(
     st: &State,
-    client: &RequestHeader,
-    request_id: &str,
+    session: &Session,
+    ctx: &Ctx,
     backend: &Backend,
     plan: &Plan,
-    token: Option<&str>,
+    token: Option<Arc<str>>,
     stream: bool,
 ) -> Result<Sent, Failure> {
+    let (client, request_id, token) = (session.req_header(), &ctx.request_id, token.as_deref());
     let peer = backend.peer().await.map_err(|e| {
         log::warn!("backend {}: {e}", backend.name);
         Failure::Connect
