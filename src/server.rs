@@ -63,7 +63,8 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         counters.clone(),
         ledger,
     ));
-    server.add_service(background_service("ledger", LedgerFlusher(state.clone())));
+    let grace = Duration::from_secs(cfg.server.grace_period_seconds);
+    server.add_service(background_service("drain", Drain(state.clone(), grace)));
     if state.alerts.is_some() {
         server.add_service(background_service(
             "budget alerts",
@@ -190,14 +191,34 @@ impl BackgroundService for AlertSender {
 }
 
 /// Writes the ledger's last rows and the counters when the server shuts down.
-struct LedgerFlusher(Arc<State>);
+/// A graceful stop (SIGTERM, or the old process of an upgrade): once Pingora stops accepting,
+/// waits until no request is live (up to the grace period), flushes the ledger and the access
+/// log, and exits 0 at once. Pingora's own grace period sleeps its whole length even when idle;
+/// past it, Pingora shuts the runtimes down as before.
+struct Drain(Arc<State>, Duration);
 
 #[async_trait::async_trait]
-impl BackgroundService for LedgerFlusher {
+impl BackgroundService for Drain {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let _ = shutdown.changed().await;
         let st = self.0.clone();
-        let _ = tokio::task::spawn_blocking(move || st.ledger.flush()).await;
+        let until = std::time::Instant::now() + self.1;
+        while st.live.load(std::sync::atomic::Ordering::Relaxed) > 0
+            && std::time::Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let idle = st.live.load(std::sync::atomic::Ordering::Relaxed) == 0;
+        let flushed = st.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            flushed.ledger.flush();
+            flushed.access_log.flush(Duration::from_secs(2));
+        })
+        .await;
+        if idle {
+            log::info!("drained: no request in flight; exiting");
+            std::process::exit(0);
+        }
     }
 }
 

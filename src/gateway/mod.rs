@@ -30,6 +30,7 @@ use pingora::http::ResponseHeader;
 use pingora::modules::http::HttpModules;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -56,6 +57,24 @@ pub struct State {
     pub balancer: Arc<crate::balance::Balancer>,
     /// How a request's region is known.
     pub balance: crate::config::BalanceSettings,
+    /// Requests being handled now (a graceful stop waits for none).
+    pub live: Arc<AtomicUsize>,
+}
+
+/// Counts one request as live until its context is dropped (after `logging`).
+struct Live(Arc<AtomicUsize>);
+
+impl Live {
+    fn new(n: &Arc<AtomicUsize>) -> Live {
+        n.fetch_add(1, Ordering::Relaxed);
+        Live(n.clone())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl State {
@@ -95,6 +114,7 @@ impl State {
             prices: cfg.prices.clone(),
             balancer,
             balance: cfg.balance.clone(),
+            live: Arc::default(),
         }
     }
 }
@@ -133,6 +153,7 @@ pub struct Ctx {
     demand: crate::limits::Demand,
     rate: crate::limits::RateHeaders,
     retry_after: Option<u64>,
+    _live: Live,
 }
 
 #[async_trait]
@@ -162,6 +183,7 @@ impl ProxyHttp for Gateway {
             demand: Default::default(),
             rate: Default::default(),
             retry_after: None,
+            _live: Live::new(&self.state.live),
         }
     }
 

@@ -51,8 +51,15 @@ pub struct AccessLog {
     target: AccessLogTarget,
     // Started on first use: Pingora's daemon mode forks after config load, and threads started
     // before the fork would be lost.
-    tx: OnceLock<Option<SyncSender<String>>>,
+    tx: OnceLock<Option<SyncSender<Msg>>>,
     dropped: AtomicU64,
+}
+
+/// What the writer thread is asked to do.
+enum Msg {
+    Line(String),
+    /// Write out everything queued before this, then answer.
+    Flush(SyncSender<()>),
 }
 
 const QUEUE: usize = 16 * 1024;
@@ -73,12 +80,23 @@ impl AccessLog {
         let Ok(line) = serde_json::to_string(rec) else {
             return;
         };
-        if let Err(TrySendError::Full(_)) = tx.try_send(line) {
+        if let Err(TrySendError::Full(_)) = tx.try_send(Msg::Line(line)) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    fn start(&self) -> Option<SyncSender<String>> {
+    /// Blocks until every line queued so far is written (at most `wait`), for a clean exit.
+    pub fn flush(&self, wait: std::time::Duration) {
+        let Some(Some(tx)) = self.tx.get() else {
+            return;
+        };
+        let (done_tx, done_rx) = sync_channel(1);
+        if tx.send(Msg::Flush(done_tx)).is_ok() {
+            let _ = done_rx.recv_timeout(wait);
+        }
+    }
+
+    fn start(&self) -> Option<SyncSender<Msg>> {
         let out: Box<dyn Write + Send> = match &self.target {
             AccessLogTarget::Off => return None,
             AccessLogTarget::Stdout => Box::new(std::io::stdout()),
@@ -105,17 +123,17 @@ impl AccessLog {
     }
 }
 
-fn writer(rx: Receiver<String>, out: Box<dyn Write + Send>) {
+fn writer(rx: Receiver<Msg>, out: Box<dyn Write + Send>) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     // Block while idle; under load, drain in batches every BATCH_PAUSE so senders never have
     // to wake this thread (a futex wake and a context switch per request otherwise).
     while let Ok(first) = rx.recv() {
-        let _ = writeln!(out, "{first}");
+        handle(first, &mut out);
         loop {
             std::thread::sleep(BATCH_PAUSE);
             let mut wrote = 0usize;
-            while let Ok(line) = rx.try_recv() {
-                let _ = writeln!(out, "{line}");
+            while let Ok(m) = rx.try_recv() {
+                handle(m, &mut out);
                 wrote += 1;
             }
             let _ = out.flush();
@@ -125,6 +143,18 @@ fn writer(rx: Receiver<String>, out: Box<dyn Write + Send>) {
         }
     }
     let _ = out.flush();
+}
+
+fn handle(m: Msg, out: &mut impl Write) {
+    match m {
+        Msg::Line(line) => {
+            let _ = writeln!(out, "{line}");
+        }
+        Msg::Flush(done) => {
+            let _ = out.flush();
+            let _ = done.try_send(());
+        }
+    }
 }
 
 const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);

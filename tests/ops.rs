@@ -1,0 +1,87 @@
+//! Operations through the real binary: a graceful stop drains in-flight streams and exits as
+//! soon as nothing is in flight.
+
+mod common;
+
+use common::{backend, chat, client, mock, Gateway};
+use std::time::{Duration, Instant};
+
+fn one_route(port: u16) -> String {
+    format!(
+        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n",
+        backend("b", port, "")
+    )
+}
+
+#[tokio::test]
+async fn an_idle_gateway_exits_at_once_on_sigterm() {
+    let m = mock("m", &[]);
+    // A long grace period: the exit must not wait for it.
+    let mut g = Gateway::start("grace_period_seconds = 60", &one_route(m.port));
+    let r = client()
+        .post(g.url("/v1/chat/completions"))
+        .json(&chat("m"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let started = Instant::now();
+    g.proc.signal("TERM");
+    let status = g
+        .proc
+        .wait_exit(Duration::from_secs(5))
+        .expect("still running");
+    assert!(status.success(), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // The access log was flushed before the exit.
+    g.proc.wait_line(&rid);
+}
+
+#[tokio::test]
+async fn a_busy_gateway_drains_its_streams_then_exits() {
+    let m = mock("m", &["--chunk-delay-ms", "50", "--words", "30"]);
+    let mut g = Gateway::start("grace_period_seconds = 60", &one_route(m.port));
+    let mut body = chat("m");
+    body["stream"] = true.into();
+    let mut r = client()
+        .post(g.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let mut text = String::from_utf8(r.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+    g.proc.signal("TERM");
+    // No new connections once the stop began.
+    let refused = async {
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", g.proc.port))
+                .await
+                .is_err()
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    };
+    assert!(refused.await, "the gateway still accepts connections");
+    // The stream in flight finishes with all its events.
+    while let Some(c) = r.chunk().await.unwrap() {
+        text.push_str(&String::from_utf8_lossy(&c));
+    }
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    assert_eq!(text.matches("chat.completion.chunk").count(), 32, "{text}");
+    let status = g
+        .proc
+        .wait_exit(Duration::from_secs(3))
+        .expect("still running");
+    assert!(status.success(), "{status}");
+    g.proc.wait_line(&rid);
+}
