@@ -93,12 +93,15 @@ pub(super) async fn run(
         ctx.attempts += 1;
         st.balancer.selected(route, ti);
         let t0 = Instant::now();
-        let limit = per_try_limit(policy, backend, req.stream, deadline);
-        let sent = bounded(
+        // One timeout expression around the attempt (a wrapper future would hold the attempt
+        // twice: it is large, and every request's future carries it).
+        let limit = per_try_limit(policy, backend, req.stream, deadline).unwrap_or(NO_LIMIT);
+        let sent = tokio::time::timeout(
             limit,
             attempt(st, session, ctx, backend, &plan, token, req.stream),
         )
-        .await;
+        .await
+        .unwrap_or(Err(Failure::Timeout));
         // Whether another target may still follow (the deadline is checked after the attempt).
         let more = n + 1 < order.len()
             && ctx.attempts < policy.attempts
@@ -231,18 +234,8 @@ async fn answer(
     relay(st, session, ctx, up, &plan.reply).await
 }
 
-/// `f` within `limit` (a timeout when it passes).
-async fn bounded<T>(
-    limit: Option<Duration>,
-    f: impl std::future::Future<Output = Result<T, Failure>>,
-) -> Result<T, Failure> {
-    match limit {
-        Some(l) => tokio::time::timeout(l, f)
-            .await
-            .unwrap_or(Err(Failure::Timeout)),
-        None => f.await,
-    }
-}
+/// The per-try limit when nothing bounds an attempt (read timeouts still apply per read).
+const NO_LIMIT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Whether the policy moves on after `f` (a connection reset before the reply counts as a
 /// connect error; a credentials failure sent nothing, so it always moves on).
@@ -404,7 +397,9 @@ async fn access_token(st: &State, backend: &Backend) -> Result<Option<Arc<str>>,
     let Some(ts) = backend.provider.tokens() else {
         return Ok(None);
     };
-    ts.token().await.map(Some).map_err(|e| {
+    // Boxed: the token source's future is large, and only Vertex backends have one; inline it
+    // would grow every request's future.
+    Box::pin(ts.token()).await.map(Some).map_err(|e| {
         log::warn!("backend {}: {e}", backend.name);
         let label = Failure::Credentials.label();
         st.metrics.upstream_failure(&backend.name, label);
