@@ -96,7 +96,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         let checks = crate::balance::checks::ActiveChecks(state.clone());
         server.add_service(background_service("health checks", checks));
     }
-    let balancer = state.balancer.clone();
+    let admin_state = state.clone();
 
     let mut options = HttpServerOptions::default();
     options.h2c = cfg.server.h2c;
@@ -119,7 +119,8 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             AdminApp {
                 metrics,
                 usage,
-                balancer,
+                state: admin_state,
+                require_token: cfg.server.admin_require_token,
             },
         );
         admin.add_tcp(&addr.to_string());

@@ -85,3 +85,50 @@ async fn a_busy_gateway_drains_its_streams_then_exits() {
     assert!(status.success(), "{status}");
     g.proc.wait_line(&rid);
 }
+
+#[tokio::test]
+async fn readyz_reports_routes_without_a_usable_target_and_the_token_guards_the_rest() {
+    let m = mock("m", &[]);
+    let check = "[backends.health_check]\npath = \"/v1/models\"\ninterval_ms = 100\nunhealthy_threshold = 1\n";
+    let cfg = format!(
+        "{}[[routes]]\nname = \"main\"\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n",
+        backend("b", m.port, check)
+    );
+    let g = Gateway::start(
+        "admin_token = \"adm-secret\"\nadmin_require_token = true",
+        &cfg,
+    );
+    let c = client();
+    let get = |path: &str, token: bool| {
+        let mut r = c.get(g.admin(path));
+        if token {
+            r = r.bearer_auth("adm-secret");
+        }
+        r.send()
+    };
+    assert_eq!(get("/healthz", false).await.unwrap().status(), 200);
+    assert_eq!(get("/metrics", false).await.unwrap().status(), 401);
+    assert_eq!(get("/backends", false).await.unwrap().status(), 401);
+    assert_eq!(get("/metrics", true).await.unwrap().status(), 200);
+    let r = get("/readyz", false).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["usable_targets"]["main"], 1);
+    client()
+        .post(format!("http://127.0.0.1:{}/mock/fault?status=503", m.port))
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = get("/readyz", false).await.unwrap();
+        if r.status() == 503 {
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(v["ready"], false);
+            assert_eq!(v["usable_targets"]["main"], 0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never unready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -104,6 +104,19 @@ impl Balancer {
         &self.freed
     }
 
+    /// How many of `route`'s targets could take a request now (for its own model names).
+    pub fn usable_targets(&self, route: &Route) -> usize {
+        let now = now_ms();
+        route
+            .targets
+            .iter()
+            .filter(|t| {
+                let model = t.model.as_deref().unwrap_or("");
+                self.backends[t.backend].avail(model, now).usable()
+            })
+            .count()
+    }
+
     /// Every backend's live state as JSON (the admin listener's `/backends`).
     pub fn views_json(&self) -> Vec<u8> {
         let views: Vec<BackendView> = self.backends.iter().map(|b| b.view()).collect();

@@ -118,6 +118,7 @@ pub struct ServerSettings {
     pub upgrade_sock: String,
     /// `None`: the admin listener's `/usage` is off.
     pub admin_token: Option<Secret>,
+    pub admin_require_token: bool,
 }
 
 /// Which API a backend speaks, with the provider's own settings.
@@ -356,6 +357,9 @@ impl Validator<'_, '_> {
         if s.max_body_bytes == 0 {
             self.err("server.max_body_bytes", "must be greater than 0");
         }
+        if s.admin_require_token && s.admin_token.as_deref().unwrap_or("").is_empty() {
+            self.err("server.admin_require_token", "needs `admin_token`");
+        }
         let threads = match s.threads {
             Some(0) => {
                 self.err("server.threads", "must be at least 1");
@@ -378,6 +382,7 @@ impl Validator<'_, '_> {
             upgrade_sock: s
                 .upgrade_sock
                 .unwrap_or_else(|| "/tmp/tollgate_upgrade.sock".into()),
+            admin_require_token: s.admin_require_token,
             admin_token: s.admin_token.filter(|t| !t.is_empty()).map(Secret),
         }
     }

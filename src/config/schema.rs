@@ -49,6 +49,8 @@ pub struct RawServer {
     pub upgrade_sock: Option<String>,
     /// Bearer token for the admin listener's data endpoints (`/usage`).
     pub admin_token: Option<String>,
+    /// Every admin endpoint but `/healthz` and `/readyz` needs the token (`/metrics` too).
+    pub admin_require_token: bool,
 }
 
 impl Default for RawServer {
@@ -66,6 +68,7 @@ impl Default for RawServer {
             pid_file: None,
             upgrade_sock: None,
             admin_token: None,
+            admin_require_token: false,
         }
     }
 }

@@ -206,6 +206,11 @@ impl Limiter {
         }
     }
 
+    /// The store's last call failed (readiness).
+    pub fn store_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
+
     /// Whether any limit has `scope` (`backend` limits are checked per target).
     pub fn has(&self, scope: Scope) -> bool {
         self.specs.iter().any(|s| s.scope == scope)

@@ -10,13 +10,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-/// The admin listener: `GET /metrics` (Prometheus text), `GET /healthz`, `GET /backends`
-/// (every backend's live selection state as JSON; behind `admin_token` when one is set) and,
-/// with `admin_token`, `GET /usage` (the ledger report as JSON, as `tollgate usage` prints it).
+/// The admin listener: `GET /healthz` (alive), `GET /readyz` (config loaded, store reachable,
+/// a usable target for every route), `GET /metrics` (Prometheus text), `GET /backends` (every
+/// backend's live selection state as JSON) and `GET /usage` (the ledger report as JSON, as
+/// `tollgate usage` prints it). With `admin_token`, `/backends` and `/usage` need it, and with
+/// `admin_require_token` everything but the probes does.
 pub struct AdminApp {
     pub metrics: Arc<Metrics>,
     pub usage: Option<UsageAccess>,
-    pub balancer: Arc<crate::balance::Balancer>,
+    pub state: Arc<crate::gateway::State>,
+    /// `/metrics` needs the token too.
+    pub require_token: bool,
 }
 
 /// Where the ledger is and who may read it.
@@ -30,9 +34,15 @@ type Answer = (u16, &'static str, Vec<u8>);
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let (status, ctype, body) = match session.req_header().uri.path() {
+        let path = session.req_header().uri.path();
+        let locked = self.require_token && !matches!(path, "/healthz" | "/readyz");
+        let (status, ctype, body) = match path {
+            _ if locked && !self.usage.as_ref().is_some_and(|a| authorized(session, a)) => {
+                unauthorized()
+            }
             "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.render()),
             "/healthz" => (200, "text/plain", b"ok\n".to_vec()),
+            "/readyz" => self.ready(),
             "/usage" => self.usage(session).await,
             "/backends" => self.backends(session),
             _ => (404, "text/plain", b"not found\n".to_vec()),
@@ -60,7 +70,25 @@ impl AdminApp {
                 return unauthorized();
             }
         }
-        (200, "application/json", self.balancer.views_json())
+        (200, "application/json", self.state.balancer.views_json())
+    }
+
+    /// Ready: the config is loaded (this answers at all), the limit store answered its last
+    /// call, and every route has a target that can take a request now.
+    fn ready(&self) -> Answer {
+        let st = &self.state;
+        let store_up = !st.limiter.store_down();
+        let routes: serde_json::Map<String, serde_json::Value> = st
+            .router
+            .routes()
+            .iter()
+            .map(|r| (r.name.to_string(), st.balancer.usable_targets(r).into()))
+            .collect();
+        let ready = store_up && routes.values().all(|n| n.as_u64() > Some(0));
+        let body =
+            serde_json::json!({"ready": ready, "store_up": store_up, "usable_targets": routes});
+        let status = if ready { 200 } else { 503 };
+        (status, "application/json", body.to_string().into_bytes())
     }
 
     async fn usage(&self, session: &ServerSession) -> Answer {

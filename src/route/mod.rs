@@ -94,6 +94,10 @@ impl Router {
             })
     }
 
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
     /// The body of `GET /v1/models`: the configured exact names whose route has an enabled backend.
     pub fn models_json(&self) -> &Bytes {
         &self.models_json
