@@ -63,6 +63,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         counters.clone(),
         ledger,
     ));
+    server.add_service(background_service("log reopen", LogReopener(state.clone())));
     let grace = Duration::from_secs(cfg.server.grace_period_seconds);
     server.add_service(background_service("drain", Drain(state.clone(), grace)));
     if state.alerts.is_some() {
@@ -219,6 +220,26 @@ impl BackgroundService for Drain {
         if idle {
             log::info!("drained: no request in flight; exiting");
             std::process::exit(0);
+        }
+    }
+}
+
+/// SIGUSR1 reopens the access log file (logrotate's `postrotate`).
+struct LogReopener(Arc<State>);
+
+#[async_trait::async_trait]
+impl BackgroundService for LogReopener {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+            log::warn!("cannot listen for SIGUSR1; the access log will not be reopened");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = usr1.recv() => self.0.access_log.reopen(),
+            }
         }
     }
 }

@@ -132,3 +132,55 @@ async fn readyz_reports_routes_without_a_usable_target_and_the_token_guards_the_
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+async fn request_id(g: &Gateway) -> String {
+    let r = client()
+        .post(g.url("/v1/chat/completions"))
+        .json(&chat("m"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.headers()["x-request-id"].to_str().unwrap().to_string()
+}
+
+/// Waits until `path` holds `needle`.
+async fn file_has(path: &std::path::Path, needle: &str) -> bool {
+    for _ in 0..200 {
+        if std::fs::read_to_string(path).is_ok_and(|s| s.contains(needle)) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn sigusr1_reopens_the_access_log_after_logrotate_moved_it() {
+    let m = mock("m", &[]);
+    let dir =
+        std::env::temp_dir().join(format!("tollgate-rotate-{}-{}", std::process::id(), m.port));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (log, rotated) = (dir.join("access.log"), dir.join("access.log.1"));
+    let cfg = format!(
+        "[log]\naccess_log = \"{}\"\n{}",
+        log.display(),
+        one_route(m.port)
+    );
+    let g = Gateway::start("", &cfg);
+    let before = request_id(&g).await;
+    assert!(file_has(&log, &before).await);
+    std::fs::rename(&log, &rotated).unwrap();
+    g.proc.signal("USR1");
+    // Until the reopen, lines still reach the moved file; after it, the new one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let rid = request_id(&g).await;
+        if file_has(&log, &rid).await {
+            break rid;
+        }
+        assert!(Instant::now() < deadline, "never reopened");
+    };
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    assert!(old.contains(&before) && !old.contains(&after));
+}

@@ -60,6 +60,8 @@ enum Msg {
     Line(String),
     /// Write out everything queued before this, then answer.
     Flush(SyncSender<()>),
+    /// Reopen the file (after logrotate moved it away).
+    Reopen,
 }
 
 const QUEUE: usize = 16 * 1024;
@@ -85,6 +87,14 @@ impl AccessLog {
         }
     }
 
+    /// Reopens the log file at its path (SIGUSR1, after logrotate moved it): lines queued before
+    /// go to the old file, later ones to the new.
+    pub fn reopen(&self) {
+        if let Some(Some(tx)) = self.tx.get() {
+            let _ = tx.send(Msg::Reopen);
+        }
+    }
+
     /// Blocks until every line queued so far is written (at most `wait`), for a clean exit.
     pub fn flush(&self, wait: std::time::Duration) {
         let Some(Some(tx)) = self.tx.get() else {
@@ -100,40 +110,47 @@ impl AccessLog {
         let out: Box<dyn Write + Send> = match &self.target {
             AccessLogTarget::Off => return None,
             AccessLogTarget::Stdout => Box::new(std::io::stdout()),
-            AccessLogTarget::File(p) => {
-                match std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                {
-                    Ok(f) => Box::new(f),
-                    Err(e) => {
-                        log::error!("access log {p}: {e}; access logging disabled");
-                        return None;
-                    }
+            AccessLogTarget::File(p) => match open(p) {
+                Ok(f) => Box::new(f),
+                Err(e) => {
+                    log::error!("access log {p}: {e}; access logging disabled");
+                    return None;
                 }
-            }
+            },
+        };
+        let path = match &self.target {
+            AccessLogTarget::File(p) => Some(p.clone()),
+            _ => None,
         };
         let (tx, rx) = sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("access-log".into())
-            .spawn(move || writer(rx, out))
+            .spawn(move || writer(rx, out, path))
             .ok()?;
         Some(tx)
     }
 }
 
-fn writer(rx: Receiver<Msg>, out: Box<dyn Write + Send>) {
+fn open(path: &str) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
+type Out = std::io::BufWriter<Box<dyn Write + Send>>;
+
+fn writer(rx: Receiver<Msg>, out: Box<dyn Write + Send>, path: Option<String>) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     // Block while idle; under load, drain in batches every BATCH_PAUSE so senders never have
     // to wake this thread (a futex wake and a context switch per request otherwise).
     while let Ok(first) = rx.recv() {
-        handle(first, &mut out);
+        handle(first, &mut out, path.as_deref());
         loop {
             std::thread::sleep(BATCH_PAUSE);
             let mut wrote = 0usize;
             while let Ok(m) = rx.try_recv() {
-                handle(m, &mut out);
+                handle(m, &mut out, path.as_deref());
                 wrote += 1;
             }
             let _ = out.flush();
@@ -145,7 +162,7 @@ fn writer(rx: Receiver<Msg>, out: Box<dyn Write + Send>) {
     let _ = out.flush();
 }
 
-fn handle(m: Msg, out: &mut impl Write) {
+fn handle(m: Msg, out: &mut Out, path: Option<&str>) {
     match m {
         Msg::Line(line) => {
             let _ = writeln!(out, "{line}");
@@ -153,6 +170,16 @@ fn handle(m: Msg, out: &mut impl Write) {
         Msg::Flush(done) => {
             let _ = out.flush();
             let _ = done.try_send(());
+        }
+        Msg::Reopen => {
+            let _ = out.flush();
+            let Some(p) = path else { return };
+            match open(p) {
+                Ok(f) => *out = std::io::BufWriter::with_capacity(64 * 1024, Box::new(f)),
+                Err(e) => {
+                    log::error!("access log {p}: cannot reopen: {e}; still writing the old file")
+                }
+            }
         }
     }
 }
