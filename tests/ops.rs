@@ -184,3 +184,61 @@ async fn sigusr1_reopens_the_access_log_after_logrotate_moved_it() {
     let old = std::fs::read_to_string(&rotated).unwrap();
     assert!(old.contains(&before) && !old.contains(&after));
 }
+
+#[test]
+fn the_systemd_unit_passes_systemd_analyze_verify() {
+    let unit = include_str!("../systemd/tollgate.service");
+    let dir = std::env::temp_dir().join(format!("tollgate-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The binary where this build put it, instead of /usr/bin.
+    let path = dir.join("tollgate.service");
+    std::fs::write(&path, unit.replace("/usr/bin/tollgate", common::BIN)).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (scripts/setup --python installs it)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Unknown keys are only warnings: none may be printed.
+    assert!(!stderr.contains("tollgate.service"), "{stderr}");
+}
+
+#[tokio::test]
+async fn run_d_returns_once_the_daemon_serves() {
+    let m = mock("m", &[]);
+    let dir =
+        std::env::temp_dir().join(format!("tollgate-daemon-{}-{}", std::process::id(), m.port));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (port, pid_file) = (common::free_port(), dir.join("pid"));
+    let cfg = format!(
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\nadmin_listen = \"\"\npid_file = \"{}\"\n\
+         upgrade_sock = \"{}\"\n[log]\naccess_log = \"off\"\n[store]\npath = \"{}\"\n{}",
+        pid_file.display(),
+        dir.join("upgrade.sock").display(),
+        dir.join("t.db").display(),
+        one_route(m.port)
+    );
+    let conf = dir.join("t.toml");
+    std::fs::write(&conf, cfg).unwrap();
+    let status = std::process::Command::new(common::BIN)
+        .args(["run", "-d", "-c", conf.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    // Ready the moment `run -d` returned.
+    let served = client()
+        .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+        .json(&chat("m"))
+        .send()
+        .await;
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert_eq!(served.unwrap().status(), 200);
+}
