@@ -213,3 +213,43 @@ async fn shipped_config_answers_demo_model() {
         "backend_disabled"
     );
 }
+
+#[test]
+fn check_validates_a_composition_and_locates_errors_in_included_files() {
+    let dir = std::env::temp_dir().join(format!("tollgate-compose-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+    let put = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    put(
+        "tollgate.toml",
+        "include = [\"conf.d\", \"secrets.toml\"]\n[server]\nlisten = [\"127.0.0.1:8080\"]\n",
+    );
+    put(
+        "conf.d/10-backends.toml",
+        "[[backends]]\nname = \"local\"\nprovider = \"openai\"\nurl = \"http://127.0.0.1:9\"\n",
+    );
+    put(
+        "conf.d/20-routes.toml",
+        "[[routes]]\nmodels = [\"m\"]\ntargets = [{ backend = \"local\" }]\n",
+    );
+    put(
+        "secrets.toml",
+        "[[keys]]\nname = \"team\"\nsha256 = \"0000000000000000000000000000000000000000000000000000000000000000\"\n",
+    );
+    let main = dir.join("tollgate.toml");
+    let main = main.to_str().unwrap();
+    let (code, out, err) = run(&["check", "-c", main], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 backends, 1 routes, 1 keys"), "{out}");
+    // A mistake in an included file names that file and its own line.
+    put(
+        "conf.d/20-routes.toml",
+        "[[routes]]\nmodels = [\"m\"]\ntargets = [{ backend = \"nope\" }]\n",
+    );
+    let (code, _, err) = run(&["check", "-c", main], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("20-routes.toml) line 3: `routes[0].targets[0].backend`"),
+        "{err}"
+    );
+}

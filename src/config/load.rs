@@ -47,6 +47,7 @@ pub fn parse<'a>(
         Ok(d) => d,
         Err(e) => {
             errors.push(ConfigError {
+                file: None,
                 path: String::new(),
                 line: e.span().map(|s| line_at(src, s.start)),
                 message: format!("invalid TOML: {}", e.message().trim()),
@@ -134,6 +135,7 @@ impl Walker<'_, '_> {
                 Err(msg) => {
                     let line = v.span().map(|s| line_at(self.src, s.start));
                     self.errors.push(ConfigError {
+                        file: None,
                         path: path.to_string(),
                         line,
                         message: msg,

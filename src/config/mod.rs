@@ -4,6 +4,7 @@
 mod backends;
 mod cloud;
 mod health;
+mod include;
 mod limits;
 mod load;
 mod prices;
@@ -29,6 +30,8 @@ use std::time::Duration;
 /// One configuration problem, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The included file it is in (`None`: the file named on the command line).
+    pub file: Option<String>,
     pub path: String,
     pub line: Option<usize>,
     pub message: String,
@@ -36,6 +39,9 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "(in {file}) ")?;
+        }
         match (self.path.is_empty(), self.line) {
             (false, Some(l)) => write!(f, "line {l}: `{}`: {}", self.path, self.message),
             (false, None) => write!(f, "`{}`: {}", self.path, self.message),
@@ -220,20 +226,32 @@ impl Config {
     /// Reads and validates a file with the process environment; relative paths in it (the
     /// price file) are relative to its directory.
     pub fn load(path: &str) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+        let fail = |errors| ConfigErrors {
             file: path.to_string(),
-            errors: vec![ConfigError {
+            errors,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            fail(vec![ConfigError {
+                file: None,
                 path: String::new(),
                 line: None,
                 message: format!("cannot read file: {e}"),
-            }],
+            }])
         })?;
+        let composed = include::compose(Path::new(path), &text).map_err(|e| fail(vec![e]))?;
         let base_dir = Path::new(path).parent();
-        Self::from_str_in(&text, &|k| std::env::var(k).ok(), base_dir).map_err(|errors| {
-            ConfigErrors {
-                file: path.to_string(),
-                errors,
+        let env = |k: &str| std::env::var(k).ok();
+        Self::from_str_in(&composed.text, &env, base_dir).map_err(|mut errors| {
+            if !composed.is_single() {
+                for e in &mut errors {
+                    if let Some(l) = e.line {
+                        let (file, line) = composed.locate(l);
+                        e.line = Some(line);
+                        e.file = (file != path).then(|| file.to_string());
+                    }
+                }
             }
+            fail(errors)
         })
     }
 
@@ -285,6 +303,7 @@ fn deserialize_located<T: serde::de::DeserializeOwned>(
             let path = e.path().to_string();
             let path = if path == "." { String::new() } else { path };
             errors.push(ConfigError {
+                file: None,
                 line: spans.line_of(&path),
                 message: redact_serde_message(&e.inner().to_string()),
                 path,
@@ -318,6 +337,7 @@ impl Validator<'_, '_> {
     fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
         let path = path.into();
         self.errors.push(ConfigError {
+            file: None,
             line: self.spans.line_of(&path),
             path,
             message: message.into(),

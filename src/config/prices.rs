@@ -78,6 +78,7 @@ fn parse_price_file(
     }
     let entries = price_entries(raw.prices, &mut problems);
     errors.extend(problems.into_iter().map(|(path, message)| ConfigError {
+        file: None,
         line: spans.line_of(&path),
         path,
         message,

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// Files or directories composed into this one (read by `include.rs`).
+    #[serde(rename = "include")]
+    pub _include: Option<serde_json::Value>,
     #[serde(default)]
     pub server: RawServer,
     #[serde(default)]
