@@ -9,6 +9,7 @@ mod limits;
 mod load;
 mod prices;
 mod routes;
+mod server;
 
 pub use limits::{IdentitySettings, StoreKind, StoreSettings};
 pub use routes::{
@@ -351,59 +352,6 @@ impl Validator<'_, '_> {
                 self.err(path, format!("`{s}` is not an IP:port address"));
                 None
             }
-        }
-    }
-
-    fn server(&mut self, s: schema::RawServer) -> ServerSettings {
-        if s.listen.is_empty() {
-            self.err("server.listen", "at least one address is required");
-        }
-        let listen = s
-            .listen
-            .iter()
-            .enumerate()
-            .filter_map(|(i, a)| self.addr(format!("server.listen[{i}]"), a))
-            .collect();
-        let admin_listen = match s.admin_listen.as_deref() {
-            None | Some("") => None,
-            Some(a) => self.addr("server.admin_listen".into(), a),
-        };
-        if s.client_read_timeout_seconds == 0 {
-            self.err(
-                "server.client_read_timeout_seconds",
-                "must be greater than 0",
-            );
-        }
-        if s.max_body_bytes == 0 {
-            self.err("server.max_body_bytes", "must be greater than 0");
-        }
-        if s.admin_require_token && s.admin_token.as_deref().unwrap_or("").is_empty() {
-            self.err("server.admin_require_token", "needs `admin_token`");
-        }
-        let threads = match s.threads {
-            Some(0) => {
-                self.err("server.threads", "must be at least 1");
-                1
-            }
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        ServerSettings {
-            listen,
-            admin_listen,
-            max_body_bytes: usize::try_from(s.max_body_bytes).unwrap_or(usize::MAX),
-            threads,
-            h2c: s.h2c,
-            keepalive_timeout_seconds: s.keepalive_timeout_seconds,
-            client_read_timeout_seconds: s.client_read_timeout_seconds,
-            grace_period_seconds: s.grace_period_seconds,
-            graceful_shutdown_timeout_seconds: s.graceful_shutdown_timeout_seconds,
-            pid_file: s.pid_file.unwrap_or_else(|| "/tmp/tollgate.pid".into()),
-            upgrade_sock: s
-                .upgrade_sock
-                .unwrap_or_else(|| "/tmp/tollgate_upgrade.sock".into()),
-            admin_require_token: s.admin_require_token,
-            admin_token: s.admin_token.filter(|t| !t.is_empty()).map(Secret),
         }
     }
 
