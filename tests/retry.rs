@@ -88,6 +88,15 @@ async fn a_stream_silent_before_its_first_event_fails_over() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(served_by(&r), "good");
+    // The same bytes reached both targets.
+    let sent_to_good = r.headers()["x-mock-body-sha256"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        stats(&slow).await["last_body_sha256"],
+        sent_to_good.as_str()
+    );
     let line = log_line(&g, &r).await;
     let text = r.text().await.unwrap();
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
