@@ -46,15 +46,10 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         pid_file: cfg.server.pid_file.clone(),
         upgrade_sock: cfg.server.upgrade_sock.clone(),
         daemon: flags.daemon,
-        // `run -d` returns once the daemon has bound its listeners (systemd's readiness for
-        // `Type=forking`, and a reload completes only when the new process serves).
-        daemon_wait_for_ready: flags.daemon,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
-    // Bootstrap (taking over an old process's sockets on upgrade, and telling a daemon's
-    // parent it is ready) runs after the fork, before the listeners start.
-    let boot = server.bootstrap_as_a_service();
+    server.bootstrap();
 
     let metrics = Arc::new(Metrics::new()?);
     let connector = Connector::new(Some(ConnectorOptions::from_server_conf(
@@ -113,7 +108,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     for addr in &cfg.server.listen {
         proxy.add_tcp(&addr.to_string());
     }
-    server.add_service(proxy).add_dependency(&boot);
+    server.add_service(proxy);
 
     if let Some(addr) = cfg.server.admin_listen {
         let usage = cfg.server.admin_token.clone().map(|token| UsageAccess {
@@ -130,12 +125,12 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             },
         );
         admin.add_tcp(&addr.to_string());
-        server.add_service(admin).add_dependency(&boot);
+        server.add_service(admin);
     }
     if let Some(addr) = cfg.mock_listen {
         let mut mock = Service::new("tollgate mock".into(), MockApp::new(demo_mock_settings()));
         mock.add_tcp(&addr.to_string());
-        server.add_service(mock).add_dependency(&boot);
+        server.add_service(mock);
     }
     let listen: Vec<String> = cfg.server.listen.iter().map(|a| a.to_string()).collect();
     eprintln!(
