@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{backend, chat, client, mock, Gateway};
+use common::{backend, chat, client, mock, stream_chat, Gateway};
 use std::time::{Duration, Instant};
 
 fn one_route(port: u16) -> String {
@@ -46,14 +46,7 @@ async fn an_idle_gateway_exits_at_once_on_sigterm() {
 async fn a_busy_gateway_drains_its_streams_then_exits() {
     let m = mock("m", &["--chunk-delay-ms", "50", "--words", "30"]);
     let mut g = Gateway::start("grace_period_seconds = 60", &one_route(m.port));
-    let mut body = chat("m");
-    body["stream"] = true.into();
-    let mut r = client()
-        .post(g.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let mut r = stream_chat(&g, "m").await;
     assert_eq!(r.status(), 200);
     let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
     let mut text = String::from_utf8(r.chunk().await.unwrap().unwrap().to_vec()).unwrap();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{backend, chat, client, dead_port, mock, wait_metrics, Gateway, Proc};
+use common::{backend, chat, client, dead_port, mock, stream_chat, wait_metrics, Gateway, Proc};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -77,15 +77,8 @@ async fn a_stream_silent_before_its_first_event_fails_over() {
         two_tier("slow", "good")
     );
     let g = Gateway::start("", &cfg);
-    let mut body = chat("m");
-    body["stream"] = true.into();
     let started = Instant::now();
-    let r = client()
-        .post(g.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = stream_chat(&g, "m").await;
     assert_eq!(r.status(), 200);
     assert_eq!(served_by(&r), "good");
     // The same bytes reached both targets.
@@ -224,14 +217,7 @@ async fn a_client_that_disconnects_stops_the_upstream_stream() {
         backend("slow", slow.port, "")
     );
     let g = Gateway::start("", &cfg);
-    let mut body = chat("m");
-    body["stream"] = true.into();
-    let mut r = client()
-        .post(g.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let mut r = stream_chat(&g, "m").await;
     assert_eq!(r.status(), 200);
     assert!(r.chunk().await.unwrap().is_some());
     drop(r);
@@ -272,15 +258,7 @@ async fn a_503_from_openai_fails_over_to_anthropic_in_openai_shape() {
     );
     assert!(v["usage"]["total_tokens"].as_u64().unwrap() > 0);
     // Streamed too: OpenAI chunks, ending in [DONE].
-    let mut body = chat("gpt-4o");
-    body["stream"] = true.into();
-    let r = client()
-        .post(g.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let text = r.text().await.unwrap();
+    let text = stream_chat(&g, "gpt-4o").await.text().await.unwrap();
     assert!(
         text.contains("\"object\":\"chat.completion.chunk\""),
         "{text}"
@@ -353,14 +331,7 @@ async fn a_total_timeout_ends_a_long_stream_with_an_error_event() {
         )
     );
     let g = Gateway::start("", &cfg);
-    let mut body = chat("m");
-    body["stream"] = true.into();
-    let r = client()
-        .post(g.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = stream_chat(&g, "m").await;
     assert_eq!(r.status(), 200);
     let line = log_line(&g, &r).await;
     // The body is cut short (a transport error at the end), after the error event.

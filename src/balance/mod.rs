@@ -148,10 +148,7 @@ impl Balancer {
     /// `avail` is each target's availability (see `availability`).
     pub fn order(&self, route: &Route, pick: &Pick<'_>, avail: &[Avail], out: &mut Vec<usize>) {
         out.clear();
-        let mut tiers: Vec<u32> = route.targets.iter().map(|t| t.priority).collect();
-        tiers.sort_unstable();
-        tiers.dedup();
-        for tier in tiers {
+        for &tier in &route.tiers {
             let start = out.len();
             out.extend(
                 (0..route.targets.len())

@@ -9,6 +9,8 @@ use std::sync::Arc;
 pub struct Route {
     pub name: Arc<str>,
     pub targets: Vec<Target>,
+    /// The targets' priorities, distinct and in order (computed once, not per request).
+    pub tiers: Vec<u32>,
     pub retry: RetryPolicy,
     /// Output tokens reserved for a request without `max_tokens`.
     pub default_output_tokens: u64,
@@ -110,7 +112,11 @@ impl Router {
 }
 
 fn build_route(r: &RouteSpec) -> Route {
+    let mut tiers: Vec<u32> = r.targets.iter().map(|t| t.priority).collect();
+    tiers.sort_unstable();
+    tiers.dedup();
     Route {
+        tiers,
         name: Arc::from(r.name.as_str()),
         targets: r
             .targets

@@ -303,6 +303,19 @@ pub fn assert_error_shape(v: &serde_json::Value) -> serde_json::Map<String, serd
     e.clone()
 }
 
+/// A streamed chat request for `model` (`"stream": true`).
+#[allow(dead_code)]
+pub async fn stream_chat(g: &Gateway, model: &str) -> reqwest::Response {
+    let mut body = chat(model);
+    body["stream"] = true.into();
+    client()
+        .post(g.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Polls the gateway's `/metrics` until it contains `needle`; returns the scrape.
 #[allow(dead_code)]
 pub async fn wait_metrics(g: &Gateway, needle: &str) -> String {
