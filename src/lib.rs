@@ -11,6 +11,7 @@ pub mod limits;
 pub mod mock;
 pub mod observe;
 pub mod providers;
+pub mod reload;
 pub mod route;
 pub mod server;
 pub mod store;

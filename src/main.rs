@@ -209,12 +209,25 @@ fn main() -> ExitCode {
             };
         }
     };
-    let cfg = match load(&config) {
+    let (cfg, version) = match Config::load_versioned(&config) {
         Ok(c) => c,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
     };
     init_logging(&cfg.log.level);
-    match server::run(cfg, RunFlags { daemon, upgrade }) {
+    let flags = RunFlags {
+        daemon,
+        upgrade,
+        // Absolute: a daemon runs from `/`, and reloads re-read this path (symlinks are not
+        // resolved, so a swapped link is followed).
+        path: std::path::absolute(&config)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or(config),
+        version,
+    };
+    match server::run(cfg, flags) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tollgate: {e}");

@@ -2,10 +2,12 @@
 //! listener, and (optionally) the built-in mock provider.
 
 use crate::config::Config;
-use crate::gateway::{Gateway, State};
+use crate::gateway::{Gateway, Runtime};
+use crate::limits::alerts::Alerts;
+use crate::reload::triggers::{OnChange, OnSignal};
+use crate::reload::Current;
 use crate::mock::{MockApp, MockSettings};
-use crate::observe::{AdminApp, Metrics, UsageAccess};
-use crate::providers::google_auth::TokenSource;
+use crate::observe::{AccessLog, AdminApp, Metrics};
 use pingora::apps::HttpServerOptions;
 use pingora::connectors::http::Connector;
 use pingora::connectors::ConnectorOptions;
@@ -29,6 +31,9 @@ pub enum StartError {
 pub struct RunFlags {
     pub daemon: bool,
     pub upgrade: bool,
+    /// The config file (reloads re-read it) and its version.
+    pub path: String,
+    pub version: String,
 }
 
 pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
@@ -56,52 +61,25 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         &server.configuration,
     )));
     let (counters, ledger) = store(&cfg)?;
-    let state = Arc::new(State::new(
-        &cfg,
-        metrics.clone(),
-        connector,
-        counters.clone(),
-        ledger,
-    ));
-    server.add_service(background_service("log reopen", LogReopener(state.clone())));
+    let runtime = Runtime {
+        metrics: metrics.clone(),
+        access_log: Arc::new(AccessLog::new(cfg.log.access_log.clone())),
+        connector: Arc::new(connector),
+        counters,
+        ledger: Arc::new(ledger),
+        alerts: cfg.alerts.clone().map(|a| Arc::new(Alerts::new(a))),
+        live: Arc::default(),
+    };
+    warn_open(&cfg);
+    let current = Current::new(&flags.path, cfg.clone(), flags.version, runtime.clone());
     let grace = Duration::from_secs(cfg.server.grace_period_seconds);
-    server.add_service(background_service("drain", Drain(state.clone(), grace)));
-    if state.alerts.is_some() {
-        server.add_service(background_service(
-            "budget alerts",
-            AlertSender(state.clone()),
-        ));
-    }
-
-    if state.keys.is_open() {
-        eprintln!("tollgate: WARNING: no [[keys]] configured; the gateway accepts any client");
-    }
-    for b in cfg.backends.iter().filter(|b| !b.enabled) {
-        eprintln!(
-            "tollgate: backend `{}` disabled: its api_key is empty (set the environment variable)",
-            b.name
-        );
-    }
-
-    let tokens: Vec<Arc<TokenSource>> = state
-        .backends
-        .iter()
-        .filter(|b| b.enabled)
-        .filter_map(|b| b.provider.tokens().cloned())
-        .collect();
-    if !tokens.is_empty() {
-        server.add_service(background_service("access tokens", TokenKeeper(tokens)));
-    }
-
-    if crate::balance::checks::ActiveChecks::any(&state) {
-        let checks = crate::balance::checks::ActiveChecks(state.clone());
-        server.add_service(background_service("health checks", checks));
-    }
-    let admin_state = state.clone();
-
+    add_background(&mut server, &current, &runtime, grace);
     let mut options = HttpServerOptions::default();
     options.h2c = cfg.server.h2c;
-    let mut proxy = ProxyServiceBuilder::new(&server.configuration, Gateway { state })
+    let gateway = Gateway {
+        config: current.clone(),
+    };
+    let mut proxy = ProxyServiceBuilder::new(&server.configuration, gateway)
         .name("tollgate")
         .server_options(options)
         .build();
@@ -111,17 +89,12 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     server.add_service(proxy);
 
     if let Some(addr) = cfg.server.admin_listen {
-        let usage = cfg.server.admin_token.clone().map(|token| UsageAccess {
-            ledger: cfg.store.ledger_path().into(),
-            token,
-        });
         let mut admin = Service::new(
             "tollgate admin".into(),
             AdminApp {
                 metrics,
-                usage,
-                state: admin_state,
-                require_token: cfg.server.admin_require_token,
+                ledger: cfg.store.ledger_path().into(),
+                config: current.clone(),
             },
         );
         admin.add_tcp(&addr.to_string());
@@ -142,6 +115,33 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
             .map_or("off".to_string(), |a| a.to_string())
     );
     server.run_forever()
+}
+
+fn warn_open(cfg: &Config) {
+    if cfg.keys.is_empty() {
+        eprintln!("tollgate: WARNING: no [[keys]] configured; the gateway accepts any client");
+    }
+    for b in cfg.backends.iter().filter(|b| !b.enabled) {
+        eprintln!(
+            "tollgate: backend `{}` disabled: its api_key is empty (set the environment variable)",
+            b.name
+        );
+    }
+}
+
+/// The services beside the listeners: log reopening, drain, reload triggers, budget alerts,
+/// access tokens and active health checks (the last two follow the running snapshot).
+fn add_background(server: &mut Server, current: &Arc<Current>, rt: &Runtime, grace: Duration) {
+    server.add_service(background_service("log reopen", LogReopener(rt.clone())));
+    server.add_service(background_service("drain", Drain(rt.clone(), grace)));
+    server.add_service(background_service("reload on SIGHUP", OnSignal(current.clone())));
+    server.add_service(background_service("config watch", OnChange(current.clone())));
+    if rt.alerts.is_some() {
+        server.add_service(background_service("budget alerts", AlertSender(rt.clone())));
+    }
+    server.add_service(background_service("access tokens", TokenKeeper(current.clone())));
+    let checks = crate::balance::checks::ActiveChecks(current.clone());
+    server.add_service(background_service("health checks", checks));
 }
 
 /// The limit counters (in memory, restored from SQLite; or in Redis) and the ledger writer
@@ -178,7 +178,7 @@ fn store(
 }
 
 /// Delivers budget notices to the webhook.
-struct AlertSender(Arc<State>);
+struct AlertSender(Runtime);
 
 #[async_trait::async_trait]
 impl BackgroundService for AlertSender {
@@ -192,12 +192,11 @@ impl BackgroundService for AlertSender {
     }
 }
 
-/// Writes the ledger's last rows and the counters when the server shuts down.
 /// A graceful stop (SIGTERM, or the old process of an upgrade): once Pingora stops accepting,
 /// waits until no request is live (up to the grace period), flushes the ledger and the access
 /// log, and exits 0 at once. Pingora's own grace period sleeps its whole length even when idle;
 /// past it, Pingora shuts the runtimes down as before.
-struct Drain(Arc<State>, Duration);
+struct Drain(Runtime, Duration);
 
 #[async_trait::async_trait]
 impl BackgroundService for Drain {
@@ -225,7 +224,7 @@ impl BackgroundService for Drain {
 }
 
 /// SIGUSR1 reopens the access log file (logrotate's `postrotate`).
-struct LogReopener(Arc<State>);
+struct LogReopener(Runtime);
 
 #[async_trait::async_trait]
 impl BackgroundService for LogReopener {
@@ -244,21 +243,30 @@ impl BackgroundService for LogReopener {
     }
 }
 
-/// Keeps the OAuth access tokens of Vertex AI backends fresh: the first is fetched at start-up,
-/// and asking again every few seconds makes a source refresh its token in the background before
-/// it expires, so requests find a valid one even after an idle spell.
-struct TokenKeeper(Vec<Arc<TokenSource>>);
+/// Keeps the OAuth access tokens of Vertex AI backends fresh: the first is fetched at start-up
+/// (and after a reload), and asking again every few seconds makes a source refresh its token
+/// in the background before it expires, so requests find a valid one even after an idle spell.
+struct TokenKeeper(Arc<Current>);
 
 #[async_trait::async_trait]
 impl BackgroundService for TokenKeeper {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut changed = self.0.subscribe();
         loop {
-            for ts in &self.0 {
+            let snap = self.0.load();
+            let sources = snap
+                .backends
+                .iter()
+                .filter(|b| b.enabled)
+                .filter_map(|b| b.provider.tokens());
+            for ts in sources {
                 // A failure is logged by the source; requests report it if it lasts.
                 let _ = ts.token().await;
             }
+            drop(snap);
             tokio::select! {
                 _ = shutdown.changed() => return,
+                _ = changed.changed() => {}
                 _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             }
         }

@@ -319,6 +319,34 @@ impl BackendState {
         self.series.healthy.set(i64::from(ok));
     }
 
+    /// Whether this state can serve a backend with these settings as it is (a reload that
+    /// left them alone keeps the very same state, in-flight counts included).
+    pub fn same_settings(&self, enabled: bool, cap: Option<u32>, policy: Ejection) -> bool {
+        self.enabled == enabled && self.cap == cap.map_or(i64::MAX, i64::from) && self.policy == policy
+    }
+
+    /// Takes on the health a backend of the same name had under the previous config (a reload
+    /// that changed its settings): failures, ejection, the active check's verdict, cool-downs,
+    /// latency. Requests in flight stay counted where they started.
+    pub fn carry_from(&self, old: &BackendState) {
+        let lat = *old.latency.lock().unwrap_or_else(|p| p.into_inner());
+        *self.latency.lock().unwrap_or_else(|p| p.into_inner()) = lat;
+        self.failures.store(old.failures.load(Relaxed), Relaxed);
+        self.ejected_until.store(old.ejected_until.load(Relaxed), Relaxed);
+        self.ejections_in_a_row
+            .store(old.ejections_in_a_row.load(Relaxed), Relaxed);
+        self.probe_down.store(old.probe_down.load(Relaxed), Relaxed);
+        let cooling = old.cooldowns.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.cool_max.store(old.cool_max.load(Relaxed), Relaxed);
+        *self.cooldowns.lock().unwrap_or_else(|p| p.into_inner()) = cooling;
+        self.set_healthy();
+    }
+
+    /// The active check's current verdict (a restarted probe loop starts from it).
+    pub fn probe_up(&self) -> bool {
+        !self.probe_down.load(Relaxed)
+    }
+
     /// Takes on another process's state (`tollgate route` showing a running gateway's).
     pub fn restore(&self, v: &BackendView) {
         let now = now_ms();

@@ -7,6 +7,7 @@
 use super::BackendState;
 use crate::config::HealthCheckSpec;
 use crate::gateway::State;
+use crate::reload::Current;
 use crate::providers::Backend;
 use async_trait::async_trait;
 use pingora::lb::health_check::{HealthCheck, HttpHealthCheck};
@@ -15,37 +16,45 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use std::sync::Arc;
 
-/// The probes of every enabled backend with a `health_check`.
-pub struct ActiveChecks(pub Arc<State>);
-
-impl ActiveChecks {
-    pub fn any(st: &State) -> bool {
-        st.backends
-            .iter()
-            .any(|b| b.enabled && b.health_check.is_some())
-    }
-}
+/// The probes of every enabled backend with a `health_check` in the running config. A reload
+/// restarts them on the new snapshot; each starts from its backend's current verdict (kept
+/// in the backend's state, which a reload carries over by name).
+pub struct ActiveChecks(pub Arc<Current>);
 
 #[async_trait]
 impl BackgroundService for ActiveChecks {
-    async fn start(&self, shutdown: ShutdownWatch) {
-        let st = &self.0;
-        let mut tasks = Vec::new();
-        for (i, b) in st.backends.iter().enumerate() {
-            if b.enabled && b.health_check.is_some() {
-                let (st, shutdown) = (st.clone(), shutdown.clone());
-                tasks.push(tokio::spawn(async move {
-                    let b = &st.backends[i];
-                    if let Some(spec) = &b.health_check {
-                        probe_loop(st.balancer.backend(i), b, spec, shutdown).await;
-                    }
-                }));
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut changed = self.0.subscribe();
+        loop {
+            let tasks = spawn_probes(self.0.load(), &shutdown);
+            let stop = tokio::select! {
+                _ = shutdown.changed() => true,
+                r = changed.changed() => r.is_err(),
+            };
+            for t in &tasks {
+                t.abort();
+            }
+            if stop {
+                return;
             }
         }
-        for t in tasks {
-            let _ = t.await;
+    }
+}
+
+fn spawn_probes(st: Arc<State>, shutdown: &ShutdownWatch) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for (i, b) in st.backends.iter().enumerate() {
+        if b.enabled && b.health_check.is_some() {
+            let (st, shutdown) = (st.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                let b = &st.backends[i];
+                if let Some(spec) = &b.health_check {
+                    probe_loop(st.balancer.backend(i), b, spec, shutdown).await;
+                }
+            }));
         }
     }
+    tasks
 }
 
 async fn probe_loop(
@@ -55,7 +64,7 @@ async fn probe_loop(
     mut shutdown: ShutdownWatch,
 ) {
     let (mut passes, mut fails) = (0u32, 0u32);
-    let mut up = true;
+    let mut up = state.probe_up();
     loop {
         let ok = tokio::select! {
             _ = shutdown.changed() => return,

@@ -52,28 +52,47 @@ pub struct Balancer {
 
 impl Balancer {
     pub fn new(cfg: &Config, metrics: &Metrics) -> Balancer {
-        let freed = Arc::new(Notify::new());
+        Self::carried(cfg, metrics, None)
+    }
+
+    /// Builds the balancer of `cfg`, carrying `prev`'s state over by name (a config reload):
+    /// a backend whose settings did not change keeps its very state; one that changed keeps
+    /// its health and cool-downs; a route with as many targets keeps its round-robin weights.
+    pub fn carried(cfg: &Config, metrics: &Metrics, prev: Option<&Balancer>) -> Balancer {
+        let freed = prev.map_or_else(|| Arc::new(Notify::new()), |p| p.freed.clone());
         let sel = &metrics.selection;
+        let old = |name: &str| prev.and_then(|p| p.backends.iter().find(|b| &*b.name == name));
         let backends = cfg
             .backends
             .iter()
-            .map(|b| {
-                Arc::new(BackendState::new(
-                    Arc::from(b.name.as_str()),
-                    b.enabled,
-                    b.max_concurrent,
-                    b.ejection,
-                    sel.backend(&b.name),
-                    freed.clone(),
-                ))
+            .map(|b| match old(&b.name) {
+                Some(o) if o.same_settings(b.enabled, b.max_concurrent, b.ejection) => o.clone(),
+                o => {
+                    let state = Arc::new(BackendState::new(
+                        Arc::from(b.name.as_str()),
+                        b.enabled,
+                        b.max_concurrent,
+                        b.ejection,
+                        sel.backend(&b.name),
+                        freed.clone(),
+                    ));
+                    if let Some(o) = o {
+                        state.carry_from(o);
+                    }
+                    state
+                }
             })
             .collect::<Vec<_>>();
         let routes = cfg
             .routes
             .iter()
             .map(|r| {
+                let weights = prev
+                    .and_then(|p| p.routes.get(r.name.as_str()))
+                    .map(|s| s.current.lock().unwrap_or_else(|p| p.into_inner()).clone())
+                    .filter(|w| w.len() == r.targets.len());
                 let state = RouteState {
-                    current: Mutex::new(vec![0; r.targets.len()]),
+                    current: Mutex::new(weights.unwrap_or_else(|| vec![0; r.targets.len()])),
                     selected: r
                         .targets
                         .iter()

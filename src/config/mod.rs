@@ -126,6 +126,9 @@ pub struct ServerSettings {
     /// `None`: the admin listener's `/usage` is off.
     pub admin_token: Option<Secret>,
     pub admin_require_token: bool,
+    /// Reload when the config's files change, checked every `watch_interval_ms`.
+    pub watch_config: bool,
+    pub watch_interval_ms: u64,
 }
 
 /// Which API a backend speaks, with the provider's own settings.
@@ -227,22 +230,20 @@ impl Config {
     /// Reads and validates a file with the process environment; relative paths in it (the
     /// price file) are relative to its directory.
     pub fn load(path: &str) -> Result<Config, ConfigErrors> {
+        Self::load_versioned(path).map(|(cfg, _)| cfg)
+    }
+
+    /// As `load`, with the config's version: the hash of its text and its included files'.
+    pub fn load_versioned(path: &str) -> Result<(Config, String), ConfigErrors> {
         let fail = |errors| ConfigErrors {
             file: path.to_string(),
             errors,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            fail(vec![ConfigError {
-                file: None,
-                path: String::new(),
-                line: None,
-                message: format!("cannot read file: {e}"),
-            }])
-        })?;
-        let composed = include::compose(Path::new(path), &text).map_err(|e| fail(vec![e]))?;
+        let composed = compose_file(path).map_err(|e| fail(vec![e]))?;
+        let version = version_of(&composed.text);
         let base_dir = Path::new(path).parent();
         let env = |k: &str| std::env::var(k).ok();
-        Self::from_str_in(&composed.text, &env, base_dir).map_err(|mut errors| {
+        let cfg = Self::from_str_in(&composed.text, &env, base_dir).map_err(|mut errors| {
             if !composed.is_single() {
                 for e in &mut errors {
                     if let Some(l) = e.line {
@@ -253,7 +254,8 @@ impl Config {
                 }
             }
             fail(errors)
-        })
+        })?;
+        Ok((cfg, version))
     }
 
     /// Validates `text`; relative paths in it are relative to the current directory.
@@ -290,6 +292,32 @@ impl Config {
         } else {
             Err(v.errors)
         }
+    }
+}
+
+/// Reads `path` and the files it includes, as one text.
+fn compose_file(path: &str) -> Result<include::Composed, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: None,
+        path: String::new(),
+        line: None,
+        message: format!("cannot read file: {e}"),
+    })?;
+    include::compose(Path::new(path), &text)
+}
+
+/// A config's version: the first 12 hex digits of the SHA-256 of its composed text.
+fn version_of(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(text.as_bytes())[..6])
+}
+
+/// What a config's files hold now, as a version (or the reason they cannot be read): a
+/// watcher compares it with the last one it saw.
+pub fn current_version(path: &str) -> String {
+    match compose_file(path) {
+        Ok(c) => version_of(&c.text),
+        Err(e) => format!("unreadable: {}", e.message),
     }
 }
 

@@ -54,6 +54,9 @@ pub struct RawServer {
     pub admin_token: Option<String>,
     /// Every admin endpoint but `/healthz` and `/readyz` needs the token (`/metrics` too).
     pub admin_require_token: bool,
+    /// Reload the config when its files change.
+    pub watch_config: bool,
+    pub watch_interval_ms: u64,
 }
 
 impl Default for RawServer {
@@ -72,6 +75,8 @@ impl Default for RawServer {
             upgrade_sock: None,
             admin_token: None,
             admin_require_token: false,
+            watch_config: false,
+            watch_interval_ms: 1000,
         }
     }
 }

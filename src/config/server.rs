@@ -30,6 +30,9 @@ impl Validator<'_, '_> {
         if s.admin_require_token && s.admin_token.as_deref().unwrap_or("").is_empty() {
             self.err("server.admin_require_token", "needs `admin_token`");
         }
+        if s.watch_interval_ms < 100 {
+            self.err("server.watch_interval_ms", "must be at least 100");
+        }
         let threads = match s.threads {
             Some(0) => {
                 self.err("server.threads", "must be at least 1");
@@ -54,6 +57,8 @@ impl Validator<'_, '_> {
                 .unwrap_or_else(|| "/tmp/tollgate_upgrade.sock".into()),
             admin_require_token: s.admin_require_token,
             admin_token: s.admin_token.filter(|t| !t.is_empty()).map(Secret),
+            watch_config: s.watch_config,
+            watch_interval_ms: s.watch_interval_ms,
         }
     }
 }

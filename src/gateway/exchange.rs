@@ -6,7 +6,7 @@
 
 use super::plan::{plan, Plan, Planned, Request};
 use super::relay::{relay, Upstream};
-use super::{ApiError, Ctx, Gateway, Handled, State};
+use super::{ApiError, Ctx, Handled, State};
 use crate::balance::{cooldown, InFlight, Pick};
 use crate::limits::Reservation;
 use crate::providers::Backend;
@@ -56,13 +56,12 @@ impl Failure {
 }
 
 pub(super) async fn run(
-    gw: &Gateway,
+    st: &State,
     session: &mut Session,
     ctx: &mut Ctx,
     route: &Route,
     req: Request,
 ) -> Result<(), Handled> {
-    let st = &*gw.state;
     let started = Instant::now();
     let order = target_order(st, session, ctx, route, &req).await?;
     let policy = &route.retry;

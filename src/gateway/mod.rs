@@ -36,7 +36,23 @@ use std::time::Instant;
 
 pub(crate) const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
-/// Everything a request needs, built once from the validated config.
+/// What lives as long as the process, whatever config is loaded: shared by every snapshot.
+#[derive(Clone)]
+pub struct Runtime {
+    pub metrics: Arc<Metrics>,
+    pub access_log: Arc<AccessLog>,
+    pub connector: Arc<Connector>,
+    pub counters: Arc<dyn crate::limits::counters::Counters>,
+    pub ledger: Arc<crate::store::ledger::Ledger>,
+    /// Budget notices, sent by a background service.
+    pub alerts: Option<Arc<Alerts>>,
+    /// Requests being handled now (a graceful stop waits for none).
+    pub live: Arc<AtomicUsize>,
+}
+
+/// Everything a request needs, built from one validated config (a snapshot: a reload builds
+/// a new one, and a request keeps the one it started with). Runtime state inside it (the
+/// balancer's health and load, the limit counters) is carried over by name.
 pub struct State {
     pub router: Router,
     pub backends: Vec<Backend>,
@@ -45,20 +61,30 @@ pub struct State {
     pub keepalive_seconds: u64,
     pub client_read_timeout: std::time::Duration,
     pub metrics: Arc<Metrics>,
-    pub access_log: AccessLog,
-    pub connector: Connector,
+    pub access_log: Arc<AccessLog>,
+    pub connector: Arc<Connector>,
     pub limiter: crate::limits::Limiter,
-    /// Budget notices, sent by a background service.
     pub alerts: Option<Arc<Alerts>>,
     pub identity: crate::config::IdentitySettings,
-    pub ledger: crate::store::ledger::Ledger,
+    pub ledger: Arc<crate::store::ledger::Ledger>,
     pub prices: crate::limits::prices::PriceTable,
     /// Target order per request, and each backend's load and health.
     pub balancer: Arc<crate::balance::Balancer>,
     /// How a request's region is known.
     pub balance: crate::config::BalanceSettings,
-    /// Requests being handled now (a graceful stop waits for none).
     pub live: Arc<AtomicUsize>,
+    /// Who may use the admin listener.
+    pub admin: AdminAccess,
+    /// Reload the config when its files change (polled every `interval`).
+    pub watch: Option<std::time::Duration>,
+}
+
+/// The admin listener's token, from the config (so a reload can rotate it).
+#[derive(Clone, Default)]
+pub struct AdminAccess {
+    pub token: Option<crate::config::Secret>,
+    /// Every endpoint but the probes needs the token.
+    pub require_token: bool,
 }
 
 /// Counts one request as live until its context is dropped (after `logging`).
@@ -78,23 +104,28 @@ impl Drop for Live {
 }
 
 impl State {
-    pub fn new(
-        cfg: &Config,
-        metrics: Arc<Metrics>,
-        connector: Connector,
-        counters: Arc<dyn crate::limits::counters::Counters>,
-        ledger: crate::store::ledger::Ledger,
-    ) -> State {
+    /// Builds a snapshot of `cfg`; `prev` is the running one, whose backends' health and
+    /// load carry over to backends of the same name.
+    pub fn new(cfg: &Config, rt: &Runtime, prev: Option<&State>) -> State {
         let backends: Vec<Backend> = cfg.backends.iter().map(Backend::new).collect();
         let router = Router::new(cfg, |i| backends.get(i).is_some_and(|b| b.enabled));
-        let mut limiter =
-            crate::limits::Limiter::new(cfg.limits.clone(), counters, cfg.store.fail_open)
-                .with_metrics(metrics.clone());
-        let alerts = cfg.alerts.clone().map(|a| Arc::new(Alerts::new(a)));
-        let balancer = Arc::new(crate::balance::Balancer::new(cfg, &metrics));
-        if let Some(a) = &alerts {
+        let mut limiter = crate::limits::Limiter::new(
+            cfg.limits.clone(),
+            rt.counters.clone(),
+            cfg.store.fail_open,
+        )
+        .with_metrics(rt.metrics.clone());
+        if let Some(p) = prev {
+            limiter.carry_health(&p.limiter);
+        }
+        if let Some(a) = &rt.alerts {
             limiter = limiter.with_alerts(a.clone());
         }
+        let balancer = crate::balance::Balancer::carried(
+            cfg,
+            &rt.metrics,
+            prev.map(|p| &*p.balancer),
+        );
         State {
             router,
             backends,
@@ -104,27 +135,36 @@ impl State {
             client_read_timeout: std::time::Duration::from_secs(
                 cfg.server.client_read_timeout_seconds,
             ),
-            metrics,
-            access_log: AccessLog::new(cfg.log.access_log.clone()),
-            connector,
+            metrics: rt.metrics.clone(),
+            access_log: rt.access_log.clone(),
+            connector: rt.connector.clone(),
             limiter,
-            alerts,
+            alerts: rt.alerts.clone(),
             identity: cfg.identity.clone(),
-            ledger,
+            ledger: rt.ledger.clone(),
             prices: cfg.prices.clone(),
-            balancer,
+            balancer: Arc::new(balancer),
             balance: cfg.balance.clone(),
-            live: Arc::default(),
+            live: rt.live.clone(),
+            admin: AdminAccess {
+                token: cfg.server.admin_token.clone(),
+                require_token: cfg.server.admin_require_token,
+            },
+            watch: cfg.server.watch_config.then_some(std::time::Duration::from_millis(
+                cfg.server.watch_interval_ms,
+            )),
         }
     }
 }
 
 pub struct Gateway {
-    pub state: Arc<State>,
+    pub config: Arc<crate::reload::Current>,
 }
 
 /// Per-request context: what settlement (the `logging` hook) reports.
 pub struct Ctx {
+    /// The config snapshot this request runs on, start to end.
+    state: Arc<State>,
     start: Instant,
     request_id: String,
     key: Option<Arc<crate::auth::Holder>>,
@@ -161,7 +201,10 @@ impl ProxyHttp for Gateway {
     type CTX = Ctx;
 
     fn new_ctx(&self) -> Ctx {
+        let state = self.config.load();
+        let live = Live::new(&state.live);
         Ctx {
+            state,
             start: Instant::now(),
             request_id: String::new(),
             key: None,
@@ -183,7 +226,7 @@ impl ProxyHttp for Gateway {
             demand: Default::default(),
             rate: Default::default(),
             retry_after: None,
-            _live: Live::new(&self.state.live),
+            _live: live,
         }
     }
 
@@ -193,9 +236,9 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         // `ctx.start` was set by `new_ctx`, right after the request header was read.
         ctx.request_id = request_id(session);
-        session.set_keepalive(Some(self.state.keepalive_seconds));
+        session.set_keepalive(Some(ctx.state.keepalive_seconds));
         // Bounds each read of the client's body, so a stalled upload cannot hold a request.
-        session.set_read_timeout(Some(self.state.client_read_timeout));
+        session.set_read_timeout(Some(ctx.state.client_read_timeout));
         match self.handle(session, ctx).await {
             Ok(()) => Ok(true),
             Err(Handled::Respond(e)) => {
@@ -234,7 +277,8 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
-        let st = &self.state;
+        let snap = ctx.state.clone();
+        let st = &*snap;
         let status = match session.response_written() {
             Some(h) if ctx.status == 0 => h.status.as_u16(),
             _ => ctx.status,
@@ -287,7 +331,8 @@ impl From<ApiError> for Handled {
 
 impl Gateway {
     async fn handle(&self, session: &mut Session, ctx: &mut Ctx) -> Result<(), Handled> {
-        let st = &self.state;
+        let snap = ctx.state.clone();
+        let st = &*snap;
         let method = session.req_header().method.clone();
         let path = session.req_header().uri.path();
         let front = Front::of(path);
@@ -356,7 +401,7 @@ impl Gateway {
             include_usage: probe.include_usage,
             max_tokens,
         };
-        exchange::run(self, session, ctx, m.route, req).await
+        exchange::run(st, session, ctx, m.route, req).await
     }
 }
 

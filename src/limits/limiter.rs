@@ -206,6 +206,11 @@ impl Limiter {
         }
     }
 
+    /// Takes on what the running limiter knows of the store (a config reload).
+    pub fn carry_health(&mut self, prev: &Limiter) {
+        self.down.store(prev.store_down(), Ordering::Relaxed);
+    }
+
     /// The store's last call failed (readiness).
     pub fn store_down(&self) -> bool {
         self.down.load(Ordering::Relaxed)

@@ -187,6 +187,14 @@ fn handle(m: Msg, out: &mut Out, path: Option<&str>) {
 const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// RFC 3339 UTC timestamp with milliseconds, without pulling in a date crate.
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
 pub fn now_rfc3339() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -1,5 +1,6 @@
 use super::Metrics;
-use crate::config::Secret;
+use crate::gateway::{AdminAccess, State};
+use crate::reload::Current;
 use crate::store::cli::{report_at, Args, ReportError};
 use async_trait::async_trait;
 use http::Response;
@@ -12,41 +13,44 @@ use subtle::ConstantTimeEq;
 
 /// The admin listener: `GET /healthz` (alive), `GET /readyz` (config loaded, store reachable,
 /// a usable target for every route), `GET /metrics` (Prometheus text), `GET /backends` (every
-/// backend's live selection state as JSON) and `GET /usage` (the ledger report as JSON, as
-/// `tollgate usage` prints it). With `admin_token`, `/backends` and `/usage` need it, and with
-/// `admin_require_token` everything but the probes does.
+/// backend's live selection state as JSON), `GET /usage` (the ledger report as JSON, as
+/// `tollgate usage` prints it) and the config endpoints (`GET /config`, `POST /config/reload`,
+/// `POST /config/rollback?version=ID`). With `admin_token`, `/backends`, `/usage` and
+/// `/config` need it (the config's changes always do), and with `admin_require_token`
+/// everything but the probes does. The token comes from the running config, so a reload
+/// rotates it.
 pub struct AdminApp {
     pub metrics: Arc<Metrics>,
-    pub usage: Option<UsageAccess>,
-    pub state: Arc<crate::gateway::State>,
-    /// `/metrics` needs the token too.
-    pub require_token: bool,
-}
-
-/// Where the ledger is and who may read it.
-pub struct UsageAccess {
+    /// The ledger `/usage` reads.
     pub ledger: PathBuf,
-    pub token: Secret,
+    pub config: Arc<Current>,
 }
 
-type Answer = (u16, &'static str, Vec<u8>);
+pub(crate) type Answer = (u16, &'static str, Vec<u8>);
 
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let snap = self.config.load();
+        let access = &snap.admin;
         let path = session.req_header().uri.path();
-        let locked = self.require_token && !matches!(path, "/healthz" | "/readyz");
+        let open = matches!(path, "/healthz" | "/readyz")
+            || (!access.require_token && path == "/metrics");
         let (status, ctype, body) = match path {
-            _ if locked && !self.usage.as_ref().is_some_and(|a| authorized(session, a)) => {
+            _ if !open && access.token.is_some() && !authorized(session, access) => {
                 unauthorized()
+            }
+            _ if path.starts_with("/config") => {
+                crate::reload::admin::answer(&self.config, session, access).await
             }
             "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.render()),
             "/healthz" => (200, "text/plain", b"ok\n".to_vec()),
-            "/readyz" => self.ready(),
-            "/usage" => self.usage(session).await,
-            "/backends" => self.backends(session),
+            "/readyz" => ready(&snap),
+            "/usage" => self.usage(session, access).await,
+            "/backends" => (200, "application/json", snap.balancer.views_json()),
             _ => (404, "text/plain", b"not found\n".to_vec()),
         };
+        drop(snap);
         let mut r = Response::builder()
             .status(status)
             .header("content-type", ctype)
@@ -58,49 +62,35 @@ impl ServeHttp for AdminApp {
     }
 }
 
-fn error(status: u16, message: &str) -> Answer {
+pub(crate) fn error(status: u16, message: &str) -> Answer {
     let body = serde_json::json!({"error": {"message": message}});
     (status, "application/json", body.to_string().into_bytes())
 }
 
+/// Ready: the config is loaded (this answers at all), the limit store answered its last
+/// call, and every route has a target that can take a request now.
+fn ready(st: &State) -> Answer {
+    let store_up = !st.limiter.store_down();
+    let routes: serde_json::Map<String, serde_json::Value> = st
+        .router
+        .routes()
+        .iter()
+        .map(|r| (r.name.to_string(), st.balancer.usable_targets(r).into()))
+        .collect();
+    let ready = store_up && routes.values().all(|n| n.as_u64() > Some(0));
+    let body = serde_json::json!({"ready": ready, "store_up": store_up, "usable_targets": routes});
+    let status = if ready { 200 } else { 503 };
+    (status, "application/json", body.to_string().into_bytes())
+}
+
 impl AdminApp {
-    fn backends(&self, session: &ServerSession) -> Answer {
-        if let Some(access) = &self.usage {
-            if !authorized(session, access) {
-                return unauthorized();
-            }
-        }
-        (200, "application/json", self.state.balancer.views_json())
-    }
-
-    /// Ready: the config is loaded (this answers at all), the limit store answered its last
-    /// call, and every route has a target that can take a request now.
-    fn ready(&self) -> Answer {
-        let st = &self.state;
-        let store_up = !st.limiter.store_down();
-        let routes: serde_json::Map<String, serde_json::Value> = st
-            .router
-            .routes()
-            .iter()
-            .map(|r| (r.name.to_string(), st.balancer.usable_targets(r).into()))
-            .collect();
-        let ready = store_up && routes.values().all(|n| n.as_u64() > Some(0));
-        let body =
-            serde_json::json!({"ready": ready, "store_up": store_up, "usable_targets": routes});
-        let status = if ready { 200 } else { 503 };
-        (status, "application/json", body.to_string().into_bytes())
-    }
-
-    async fn usage(&self, session: &ServerSession) -> Answer {
-        let Some(access) = &self.usage else {
+    async fn usage(&self, session: &ServerSession, access: &AdminAccess) -> Answer {
+        if access.token.is_none() {
             return error(404, "/usage is off: set [server] admin_token to enable it");
-        };
-        if !authorized(session, access) {
-            return unauthorized();
         }
         let req = session.req_header();
         let args = query_args(req.uri.query().unwrap_or_default());
-        let path = access.ledger.clone();
+        let path = self.ledger.clone();
         let done = tokio::task::spawn_blocking(move || report_at(&path, &args)).await;
         match done {
             Ok(Ok(json)) => (200, "application/json", json.into_bytes()),
@@ -111,8 +101,11 @@ impl AdminApp {
     }
 }
 
-/// Whether the request presents the admin token.
-fn authorized(session: &ServerSession, access: &UsageAccess) -> bool {
+/// Whether the request presents the admin token (false when none is configured).
+pub(crate) fn authorized(session: &ServerSession, access: &AdminAccess) -> bool {
+    let Some(token) = &access.token else {
+        return false;
+    };
     let presented = session
         .req_header()
         .headers
@@ -121,12 +114,12 @@ fn authorized(session: &ServerSession, access: &UsageAccess) -> bool {
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     // Digests compared in constant time: neither the token nor its length leaks.
-    let want = Sha256::digest(access.token.expose().as_bytes());
+    let want = Sha256::digest(token.expose().as_bytes());
     let got = Sha256::digest(presented.trim().as_bytes());
     bool::from(want.ct_eq(&got))
 }
 
-fn unauthorized() -> Answer {
+pub(crate) fn unauthorized() -> Answer {
     error(
         401,
         "a valid admin token is required (Authorization: Bearer ...)",
@@ -134,7 +127,7 @@ fn unauthorized() -> Answer {
 }
 
 /// `since`, `until` and `group_by` from a query string; the format is always JSON.
-fn query_args(query: &str) -> Args {
+pub(crate) fn query_args(query: &str) -> Args {
     let mut a = Args {
         since: None,
         until: None,
@@ -155,7 +148,7 @@ fn query_args(query: &str) -> Args {
 }
 
 /// `%XX` and `+` decoding of a query value (invalid escapes are kept as they are).
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());

@@ -19,6 +19,7 @@ pub struct Metrics {
     store_up: prometheus::IntGauge,
     budget_alerts: IntCounterVec,
     pub selection: super::selection::SelectionMetrics,
+    pub config: super::config::ConfigMetrics,
 }
 
 /// The OpenTelemetry GenAI metrics, Prometheus-style, plus token and cost counters.
@@ -229,6 +230,7 @@ impl Metrics {
         )?;
         registry.register(Box::new(budget_alerts.clone()))?;
         let selection = super::selection::SelectionMetrics::new(&registry)?;
+        let config = super::config::ConfigMetrics::new(&registry)?;
         Ok(Metrics {
             registry,
             requests,
@@ -240,6 +242,7 @@ impl Metrics {
             store_up,
             budget_alerts,
             selection,
+            config,
         })
     }
 

@@ -87,6 +87,12 @@ impl SelectionMetrics {
         }
     }
 
+    /// Drops the gauges of a backend a reload removed (its counters keep their totals).
+    pub fn forget(&self, name: &str) {
+        let _ = self.in_flight.remove_label_values(&[name]);
+        let _ = self.healthy.remove_label_values(&[name]);
+    }
+
     pub fn selections(&self, route: &str, backend: &str) -> IntCounter {
         self.selections.with_label_values(&[route, backend])
     }
