@@ -4,10 +4,10 @@
 use crate::config::Config;
 use crate::gateway::{Gateway, Runtime};
 use crate::limits::alerts::Alerts;
-use crate::reload::triggers::{OnChange, OnSignal};
-use crate::reload::Current;
 use crate::mock::{MockApp, MockSettings};
 use crate::observe::{AccessLog, AdminApp, Metrics};
+use crate::reload::triggers::{OnChange, OnSignal};
+use crate::reload::Current;
 use pingora::apps::HttpServerOptions;
 use pingora::connectors::http::Connector;
 use pingora::connectors::ConnectorOptions;
@@ -134,12 +134,21 @@ fn warn_open(cfg: &Config) {
 fn add_background(server: &mut Server, current: &Arc<Current>, rt: &Runtime, grace: Duration) {
     server.add_service(background_service("log reopen", LogReopener(rt.clone())));
     server.add_service(background_service("drain", Drain(rt.clone(), grace)));
-    server.add_service(background_service("reload on SIGHUP", OnSignal(current.clone())));
-    server.add_service(background_service("config watch", OnChange(current.clone())));
+    server.add_service(background_service(
+        "reload on SIGHUP",
+        OnSignal(current.clone()),
+    ));
+    server.add_service(background_service(
+        "config watch",
+        OnChange(current.clone()),
+    ));
     if rt.alerts.is_some() {
         server.add_service(background_service("budget alerts", AlertSender(rt.clone())));
     }
-    server.add_service(background_service("access tokens", TokenKeeper(current.clone())));
+    server.add_service(background_service(
+        "access tokens",
+        TokenKeeper(current.clone()),
+    ));
     let checks = crate::balance::checks::ActiveChecks(current.clone());
     server.add_service(background_service("health checks", checks));
 }

@@ -322,7 +322,9 @@ impl BackendState {
     /// Whether this state can serve a backend with these settings as it is (a reload that
     /// left them alone keeps the very same state, in-flight counts included).
     pub fn same_settings(&self, enabled: bool, cap: Option<u32>, policy: Ejection) -> bool {
-        self.enabled == enabled && self.cap == cap.map_or(i64::MAX, i64::from) && self.policy == policy
+        self.enabled == enabled
+            && self.cap == cap.map_or(i64::MAX, i64::from)
+            && self.policy == policy
     }
 
     /// Takes on the health a backend of the same name had under the previous config (a reload
@@ -332,11 +334,16 @@ impl BackendState {
         let lat = *old.latency.lock().unwrap_or_else(|p| p.into_inner());
         *self.latency.lock().unwrap_or_else(|p| p.into_inner()) = lat;
         self.failures.store(old.failures.load(Relaxed), Relaxed);
-        self.ejected_until.store(old.ejected_until.load(Relaxed), Relaxed);
+        self.ejected_until
+            .store(old.ejected_until.load(Relaxed), Relaxed);
         self.ejections_in_a_row
             .store(old.ejections_in_a_row.load(Relaxed), Relaxed);
         self.probe_down.store(old.probe_down.load(Relaxed), Relaxed);
-        let cooling = old.cooldowns.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let cooling = old
+            .cooldowns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         self.cool_max.store(old.cool_max.load(Relaxed), Relaxed);
         *self.cooldowns.lock().unwrap_or_else(|p| p.into_inner()) = cooling;
         self.set_healthy();

@@ -7,8 +7,8 @@
 use super::BackendState;
 use crate::config::HealthCheckSpec;
 use crate::gateway::State;
-use crate::reload::Current;
 use crate::providers::Backend;
+use crate::reload::Current;
 use async_trait::async_trait;
 use pingora::lb::health_check::{HealthCheck, HttpHealthCheck};
 use pingora::prelude::*;

@@ -121,11 +121,8 @@ impl State {
         if let Some(a) = &rt.alerts {
             limiter = limiter.with_alerts(a.clone());
         }
-        let balancer = crate::balance::Balancer::carried(
-            cfg,
-            &rt.metrics,
-            prev.map(|p| &*p.balancer),
-        );
+        let balancer =
+            crate::balance::Balancer::carried(cfg, &rt.metrics, prev.map(|p| &*p.balancer));
         State {
             router,
             backends,
@@ -150,9 +147,12 @@ impl State {
                 token: cfg.server.admin_token.clone(),
                 require_token: cfg.server.admin_require_token,
             },
-            watch: cfg.server.watch_config.then_some(std::time::Duration::from_millis(
-                cfg.server.watch_interval_ms,
-            )),
+            watch: cfg
+                .server
+                .watch_config
+                .then_some(std::time::Duration::from_millis(
+                    cfg.server.watch_interval_ms,
+                )),
         }
     }
 }

@@ -34,12 +34,10 @@ impl ServeHttp for AdminApp {
         let snap = self.config.load();
         let access = &snap.admin;
         let path = session.req_header().uri.path();
-        let open = matches!(path, "/healthz" | "/readyz")
-            || (!access.require_token && path == "/metrics");
+        let open =
+            matches!(path, "/healthz" | "/readyz") || (!access.require_token && path == "/metrics");
         let (status, ctype, body) = match path {
-            _ if !open && access.token.is_some() && !authorized(session, access) => {
-                unauthorized()
-            }
+            _ if !open && access.token.is_some() && !authorized(session, access) => unauthorized(),
             _ if path.starts_with("/config") => {
                 crate::reload::admin::answer(&self.config, session, access).await
             }

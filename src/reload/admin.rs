@@ -8,7 +8,11 @@ use crate::observe::{authorized, error, percent_decode, Answer};
 use pingora::protocols::http::ServerSession;
 use std::sync::Arc;
 
-pub async fn answer(current: &Arc<Current>, session: &ServerSession, access: &AdminAccess) -> Answer {
+pub async fn answer(
+    current: &Arc<Current>,
+    session: &ServerSession,
+    access: &AdminAccess,
+) -> Answer {
     let req = session.req_header();
     let post = req.method == http::Method::POST;
     match (req.uri.path(), post) {
@@ -31,9 +35,10 @@ pub async fn answer(current: &Arc<Current>, session: &ServerSession, access: &Ad
             let c = current.clone();
             outcome(tokio::task::spawn_blocking(move || c.rollback(&version)).await)
         }
-        ("/config" | "/config/reload" | "/config/rollback", _) => {
-            error(405, "method not allowed (GET /config; POST to reload or roll back)")
-        }
+        ("/config" | "/config/reload" | "/config/rollback", _) => error(
+            405,
+            "method not allowed (GET /config; POST to reload or roll back)",
+        ),
         _ => error(404, "not found"),
     }
 }
