@@ -110,6 +110,10 @@ fn spawn(args: &[&str]) -> (Child, Lines, Lines) {
 }
 
 impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends a signal (`TERM`, `HUP`, `QUIT`, ...) to the process.
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")

@@ -1,6 +1,9 @@
 //! Builds the Pingora server from a validated config: the client-facing proxy, the admin
 //! listener, and (optionally) the built-in mock provider.
 
+mod ready;
+mod services;
+
 use crate::config::Config;
 use crate::gateway::{Gateway, Runtime};
 use crate::limits::alerts::Alerts;
@@ -14,9 +17,10 @@ use pingora::connectors::ConnectorOptions;
 use pingora::listeners::tls::TlsSettings;
 use pingora::proxy::ProxyServiceBuilder;
 use pingora::server::configuration::{Opt, ServerConf};
-use pingora::server::{Server, ShutdownWatch};
-use pingora::services::background::{background_service, BackgroundService};
+use pingora::server::Server;
+use pingora::services::background::background_service;
 use pingora::services::listening::Service;
+use services::{AlertSender, Drain, LogReopener, TokenKeeper};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,6 +55,8 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         pid_file: cfg.server.pid_file.clone(),
         upgrade_sock: cfg.server.upgrade_sock.clone(),
         daemon: flags.daemon,
+        // `run -d` returns once the daemon's listeners accept (signalled by `ready.rs`).
+        daemon_wait_for_ready: flags.daemon,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
@@ -105,6 +111,14 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         mock.add_tcp(&addr.to_string());
         server.add_service(mock);
     }
+    let mut addrs = cfg.server.listen.clone();
+    addrs.extend(cfg.server.admin_listen);
+    let ready = ready::Ready {
+        addrs,
+        pid_file: cfg.server.pid_file.clone(),
+        parent: flags.daemon.then(std::process::id),
+    };
+    server.add_service(background_service("readiness", ready));
     let listen: Vec<String> = cfg.server.listen.iter().map(|a| a.to_string()).collect();
     eprintln!(
         "tollgate {} listening on {} (admin {})",
@@ -182,102 +196,6 @@ fn store(
             let none = Arc::new(Local::default());
             let ledger = Ledger::new(std::path::Path::new(path), interval, none);
             Ok((Arc::new(redis), ledger))
-        }
-    }
-}
-
-/// Delivers budget notices to the webhook.
-struct AlertSender(Runtime);
-
-#[async_trait::async_trait]
-impl BackgroundService for AlertSender {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        let Some(alerts) = &self.0.alerts else { return };
-        let connector = Connector::new(None);
-        tokio::select! {
-            _ = alerts.run(&connector, &self.0.metrics) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
-}
-
-/// A graceful stop (SIGTERM, or the old process of an upgrade): once Pingora stops accepting,
-/// waits until no request is live (up to the grace period), flushes the ledger and the access
-/// log, and exits 0 at once. Pingora's own grace period sleeps its whole length even when idle;
-/// past it, Pingora shuts the runtimes down as before.
-struct Drain(Runtime, Duration);
-
-#[async_trait::async_trait]
-impl BackgroundService for Drain {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        let _ = shutdown.changed().await;
-        let st = self.0.clone();
-        let until = std::time::Instant::now() + self.1;
-        while st.live.load(std::sync::atomic::Ordering::Relaxed) > 0
-            && std::time::Instant::now() < until
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let idle = st.live.load(std::sync::atomic::Ordering::Relaxed) == 0;
-        let flushed = st.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            flushed.ledger.flush();
-            flushed.access_log.flush(Duration::from_secs(2));
-        })
-        .await;
-        if idle {
-            log::info!("drained: no request in flight; exiting");
-            std::process::exit(0);
-        }
-    }
-}
-
-/// SIGUSR1 reopens the access log file (logrotate's `postrotate`).
-struct LogReopener(Runtime);
-
-#[async_trait::async_trait]
-impl BackgroundService for LogReopener {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
-            log::warn!("cannot listen for SIGUSR1; the access log will not be reopened");
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = usr1.recv() => self.0.access_log.reopen(),
-            }
-        }
-    }
-}
-
-/// Keeps the OAuth access tokens of Vertex AI backends fresh: the first is fetched at start-up
-/// (and after a reload), and asking again every few seconds makes a source refresh its token
-/// in the background before it expires, so requests find a valid one even after an idle spell.
-struct TokenKeeper(Arc<Current>);
-
-#[async_trait::async_trait]
-impl BackgroundService for TokenKeeper {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut changed = self.0.subscribe();
-        loop {
-            let snap = self.0.load();
-            let sources = snap
-                .backends
-                .iter()
-                .filter(|b| b.enabled)
-                .filter_map(|b| b.provider.tokens());
-            for ts in sources {
-                // A failure is logged by the source; requests report it if it lasts.
-                let _ = ts.token().await;
-            }
-            drop(snap);
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = changed.changed() => {}
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-            }
         }
     }
 }
