@@ -148,7 +148,9 @@ async fn exec_reload_upgrades_the_binary_under_load_without_a_failed_request() {
     // main process.
     notify.set_nonblocking(true).unwrap();
     let mut buf = [0u8; 256];
-    let n = notify.recv(&mut buf).expect("no readiness notice when the command returned");
+    let n = notify
+        .recv(&mut buf)
+        .expect("no readiness notice when the command returned");
     let msg = String::from_utf8_lossy(&buf[..n]).to_string();
     let new_pid: u32 = std::fs::read_to_string(dir.join("pid"))
         .unwrap()
@@ -187,4 +189,39 @@ async fn exec_reload_upgrades_the_binary_under_load_without_a_failed_request() {
     // Streams started on the new process complete too.
     let text = long_stream(url).await;
     assert!(text.trim_end().ends_with("data: [DONE]"));
+}
+
+#[test]
+fn run_as_a_daemon_returns_once_the_listeners_accept() {
+    let (port, admin) = (common::free_port(), common::free_port());
+    let dir = std::env::temp_dir().join(format!("tollgate-daemon-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = format!(
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\nadmin_listen = \"127.0.0.1:{admin}\"\nthreads = 1\n\
+         pid_file = \"{pid}\"\nupgrade_sock = \"{sock}\"\n[store]\npath = \"{db}\"\n{}\
+         [[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n",
+        backend("b", common::dead_port(), ""),
+        pid = dir.join("pid").display(),
+        sock = dir.join("upgrade.sock").display(),
+        db = dir.join("t.db").display(),
+    );
+    let path = dir.join("tollgate.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let status = Command::new(BIN)
+        .args(["run", "-d", "-c", path.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let pid: u32 = std::fs::read_to_string(dir.join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _daemon = Daemon(Some(pid));
+    // No polling: both listeners accept the moment the command has returned.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", admin)).is_ok());
 }
