@@ -59,7 +59,7 @@ async fn keep_asking(
                 false
             }
             Err(e) => {
-                eprintln!("request failed: {e}");
+                eprintln!("request failed: {e:?}");
                 false
             }
         };
@@ -191,14 +191,15 @@ async fn exec_reload_upgrades_the_binary_under_load_without_a_failed_request() {
     assert!(text.trim_end().ends_with("data: [DONE]"));
 }
 
-#[test]
-fn run_as_a_daemon_returns_once_the_listeners_accept() {
+#[tokio::test]
+async fn run_as_a_daemon_returns_once_the_listeners_accept() {
     let (port, admin) = (common::free_port(), common::free_port());
     let dir = std::env::temp_dir().join(format!("tollgate-daemon-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = format!(
         "[server]\nlisten = [\"127.0.0.1:{port}\"]\nadmin_listen = \"127.0.0.1:{admin}\"\nthreads = 1\n\
-         pid_file = \"{pid}\"\nupgrade_sock = \"{sock}\"\n[store]\npath = \"{db}\"\n{}\
+         pid_file = \"{pid}\"\nupgrade_sock = \"{sock}\"\n[store]\npath = \"{db}\"\n\
+         [log]\naccess_log = \"access.log\"\n{}\
          [[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n",
         backend("b", common::dead_port(), ""),
         pid = dir.join("pid").display(),
@@ -209,6 +210,7 @@ fn run_as_a_daemon_returns_once_the_listeners_accept() {
     std::fs::write(&path, cfg).unwrap();
     let status = Command::new(BIN)
         .args(["run", "-d", "-c", path.to_str().unwrap()])
+        .current_dir(&dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -224,4 +226,20 @@ fn run_as_a_daemon_returns_once_the_listeners_accept() {
     // No polling: both listeners accept the moment the command has returned.
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
     assert!(std::net::TcpStream::connect(("127.0.0.1", admin)).is_ok());
+    // A relative path means the directory the daemon was started from, as before the fork.
+    let r = client()
+        .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+        .json(&chat("m"))
+        .send()
+        .await
+        .unwrap();
+    let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(dir.join("access.log")).is_ok_and(|t| t.contains(&rid)) {
+        assert!(
+            Instant::now() < deadline,
+            "no access log line in the start directory"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

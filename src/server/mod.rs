@@ -3,6 +3,7 @@
 
 mod ready;
 mod services;
+mod settle;
 
 use crate::config::Config;
 use crate::gateway::{Gateway, Runtime};
@@ -15,12 +16,13 @@ use pingora::apps::HttpServerOptions;
 use pingora::connectors::http::Connector;
 use pingora::connectors::ConnectorOptions;
 use pingora::listeners::tls::TlsSettings;
-use pingora::proxy::ProxyServiceBuilder;
+use pingora::proxy::HttpProxy;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use services::{AlertSender, Drain, LogReopener, TokenKeeper};
+use settle::Settling;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,6 +59,9 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         daemon: flags.daemon,
         // `run -d` returns once the daemon's listeners accept (signalled by `ready.rs`).
         daemon_wait_for_ready: flags.daemon,
+        // A daemon stays in the directory it was started from (Pingora's default is `/`), so
+        // relative paths (store, access log) mean the same before and after the fork.
+        working_directory: std::env::current_dir().ok(),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
@@ -85,10 +90,10 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     let gateway = Gateway {
         config: current.clone(),
     };
-    let mut proxy = ProxyServiceBuilder::new(&server.configuration, gateway)
-        .name("tollgate")
-        .server_options(options)
-        .build();
+    let mut app = HttpProxy::new(gateway, server.configuration.clone());
+    app.server_options = Some(options);
+    app.handle_init_modules();
+    let mut proxy = Service::new("tollgate".into(), Settling(Arc::new(app)));
     for addr in &cfg.server.listen {
         proxy.add_tcp(&addr.to_string());
     }

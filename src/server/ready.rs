@@ -52,11 +52,35 @@ impl BackgroundService for Ready {
             log::warn!("cannot notify systemd of readiness: {e}");
         }
         if let Some(parent) = self.parent.and_then(|p| i32::try_from(p).ok()) {
-            // SAFETY: kill(2) with a valid signal number touches no memory of ours.
-            if unsafe { libc::kill(parent, libc::SIGUSR1) } != 0 {
-                log::warn!("cannot tell the starting process (pid {parent}) this daemon is ready");
-            }
+            release(parent).await;
         }
         log::info!("ready: pid {pid}");
     }
+}
+
+/// Sends the starting process the SIGUSR1 it waits for, once it catches that signal: it
+/// installs its handler only after the fork, and an early SIGUSR1 would kill it (its default
+/// action), failing `run -d` although the daemon runs.
+async fn release(parent: i32) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !catches_usr1(parent) && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // SAFETY: kill(2) with a valid signal number touches no memory of ours.
+    if unsafe { libc::kill(parent, libc::SIGUSR1) } != 0 {
+        log::warn!("cannot tell the starting process (pid {parent}) this daemon is ready");
+    }
+}
+
+/// Whether `pid` has a handler for SIGUSR1 (Linux: `SigCgt` in /proc/PID/status). Without
+/// /proc the answer is yes: nothing better is known.
+fn catches_usr1(pid: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_none_or(|mask| mask & (1 << (libc::SIGUSR1 - 1)) != 0)
 }

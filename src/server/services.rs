@@ -34,6 +34,9 @@ pub(super) struct Drain(pub(super) Runtime, pub(super) Duration);
 impl BackgroundService for Drain {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let _ = shutdown.changed().await;
+        // A request on a connection accepted just before the stop is still admitted for a
+        // moment (see `settle.rs`): let it arrive and be counted.
+        tokio::time::sleep(super::settle::SETTLE).await;
         let st = self.0.clone();
         let until = std::time::Instant::now() + self.1;
         while st.live.load(std::sync::atomic::Ordering::Relaxed) > 0
