@@ -39,6 +39,7 @@ fn allocations(from: Format, to: Format, events: usize) -> usize {
         Format::OpenAi => streams::openai(events).into_bytes(),
         Format::Gemini => streams::gemini(events).into_bytes(),
         Format::Bedrock => streams::bedrock(events),
+        Format::Responses => unreachable!("no Responses translation yet"),
     };
     let pieces = streams::bytes_pieces(&input, 512);
     let ctx = ReplyContext {

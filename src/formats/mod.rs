@@ -12,6 +12,7 @@ pub mod anthropic;
 pub mod bedrock;
 pub mod gemini;
 pub mod openai;
+pub mod responses;
 
 use crate::error::ApiError;
 use std::borrow::Cow;
@@ -27,6 +28,8 @@ pub enum Format {
     Bedrock,
     /// Google Gemini, on AI Studio or Vertex AI (upstream only).
     Gemini,
+    /// OpenAI Responses (`/v1/responses`); errors are OpenAI's.
+    Responses,
 }
 
 /// Token usage in OpenAI's meaning: `input` includes cached and cache-creation tokens,
@@ -248,6 +251,10 @@ pub fn reply_usage(format: Format, body: &[u8]) -> Option<Usage> {
             w.apply(&mut u);
             Some(u)
         }
+        Format::Responses => {
+            let w = <responses::WireUsage as serde::Deserialize>::deserialize(&mut de).ok()?;
+            Some(w.normalise())
+        }
         _ => None,
     }
 }
@@ -262,7 +269,7 @@ fn usage_value(body: &[u8]) -> Option<&[u8]> {
 /// Reads a provider's error reply into a shape-neutral error.
 pub fn parse_error(from: Format, status: u16, body: &[u8]) -> ApiError {
     match from {
-        Format::OpenAi => openai::error::parse(status, body),
+        Format::OpenAi | Format::Responses => openai::error::parse(status, body),
         Format::Anthropic => anthropic::error::parse(status, body),
         Format::Bedrock => bedrock::error::parse(status, body),
         Format::Gemini => gemini::error::parse(status, body),
@@ -273,7 +280,7 @@ pub fn parse_error(from: Format, status: u16, body: &[u8]) -> ApiError {
 pub fn render_error(to: Format, e: &ApiError) -> (u16, bytes::Bytes) {
     match to {
         Format::Anthropic => (anthropic::error::status(e), anthropic::error::body(e)),
-        // Clients speak OpenAI's or Anthropic's API only.
+        // Clients speak OpenAI's (chat or Responses) or Anthropic's API.
         _ => (e.status, openai::error::body(e)),
     }
 }

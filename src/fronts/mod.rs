@@ -1,6 +1,6 @@
 //! Client APIs: which API a request path speaks, what each front asks a provider to do, and
 //! the API errors are rendered in. OpenAI's chat, completions, embeddings and models; Anthropic's
-//! messages, count_tokens and models.
+//! messages, count_tokens and models; OpenAI's Responses and its input-token count.
 
 use crate::formats::Format;
 use crate::providers::Operation;
@@ -14,6 +14,8 @@ pub enum Front {
     Messages,
     CountTokens,
     Models,
+    Responses,
+    ResponsesInputTokens,
 }
 
 impl Front {
@@ -25,6 +27,8 @@ impl Front {
             "/v1/messages" => Front::Messages,
             "/v1/messages/count_tokens" => Front::CountTokens,
             "/v1/models" => Front::Models,
+            "/v1/responses" => Front::Responses,
+            "/v1/responses/input_tokens" => Front::ResponsesInputTokens,
             _ => return None,
         })
     }
@@ -35,6 +39,7 @@ impl Front {
         match front {
             Some(Front::Messages | Front::CountTokens) => Format::Anthropic,
             Some(Front::Chat | Front::Completions | Front::Embeddings) => Format::OpenAi,
+            Some(Front::Responses | Front::ResponsesInputTokens) => Format::Responses,
             Some(Front::Models) | None => {
                 if req.headers.contains_key("anthropic-version") {
                     Format::Anthropic
@@ -58,6 +63,9 @@ impl Front {
                 Some(Operation::Embeddings)
             }
             (Front::CountTokens, Format::Anthropic) => Some(Operation::CountTokens),
+            // Passed through to OpenAI and Azure; translation to the others is to come.
+            (Front::Responses, Format::OpenAi) => Some(Operation::Responses),
+            (Front::ResponsesInputTokens, Format::OpenAi) => Some(Operation::ResponsesInputTokens),
             _ => None,
         }
     }
@@ -70,6 +78,8 @@ impl Front {
             Front::Messages => "/v1/messages",
             Front::CountTokens => "/v1/messages/count_tokens",
             Front::Models => "/v1/models",
+            Front::Responses => "/v1/responses",
+            Front::ResponsesInputTokens => "/v1/responses/input_tokens",
         }
     }
 }

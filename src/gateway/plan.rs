@@ -81,7 +81,9 @@ pub(super) fn plan(
             reply: r,
         }));
     }
-    if p.format() == client {
+    // The client's own API: Responses is OpenAI's second one, served by OpenAI-format
+    // providers that support it (`op` above).
+    if p.format() == client || client == Format::Responses {
         let mut body = match target_model {
             Some(m) => super::with_model(&req.body, &req.model_span, m),
             None => req.body.clone(),
@@ -132,6 +134,12 @@ fn unserved(req: &Request, backend: &Backend) -> Result<Planned, ApiError> {
         let n = formats::anthropic::count::estimate(&req.body)?;
         return Ok(Planned::Local(Bytes::from(format!(
             "{{\"input_tokens\":{n}}}"
+        ))));
+    }
+    if req.front == Front::ResponsesInputTokens {
+        let n = formats::responses::count::estimate(&req.body)?;
+        return Ok(Planned::Local(Bytes::from(format!(
+            "{{\"object\":\"response.input_tokens\",\"input_tokens\":{n}}}"
         ))));
     }
     Err(ApiError::bad_request(format!(

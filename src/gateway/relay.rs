@@ -339,6 +339,9 @@ impl BodyWriter for Passthrough {
         let mut out = BytesMut::new();
         match self.client {
             Format::Anthropic => formats::anthropic::error::event(e, &mut out),
+            Format::Responses => {
+                formats::responses::error_event(e, self.meter.next_sequence(), &mut out)
+            }
             _ => formats::openai::error::event(e, &mut out),
         }
         Some(out.freeze())

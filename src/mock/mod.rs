@@ -32,6 +32,7 @@ mod bedrock;
 mod gemini;
 mod openai;
 mod reply;
+mod responses;
 pub mod tls;
 mod tools;
 mod vertex;

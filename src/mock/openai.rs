@@ -16,6 +16,7 @@ enum Kind {
     Chat,
     Completion,
     Embeddings,
+    Responses,
 }
 
 /// `azure`: the deployment and the operation path (`/v1/chat/completions`) of an Azure path.
@@ -30,14 +31,17 @@ pub(super) async fn handle(
     req.common.push(("x-request-id", rid));
     let common = &req.common;
     let key = set.expect_key.as_deref();
+    // Azure's Responses API is not per deployment: `/openai/responses?api-version=…`.
+    let azure_responses = req.path == "/openai/responses";
     let authorised = match azure {
+        _ if azure_responses => key_ok(s, "api-key", "", key),
         Some(_) => key_ok(s, "api-key", "", key),
         None => key_ok(s, "authorization", "Bearer ", key),
     };
     if !authorised {
         return error(s, 401, common).await;
     }
-    if azure.is_some() && !has_api_version(s.req_header().uri.query()) {
+    if (azure.is_some() || azure_responses) && !has_api_version(s.req_header().uri.query()) {
         let msg = "Missing required query parameter: api-version.";
         return invalid(s, "api-version", "missing_required_parameter", msg, common).await;
     }
@@ -52,6 +56,9 @@ pub(super) async fn handle(
         "/v1/chat/completions" => (req.method == http::Method::POST, Kind::Chat),
         "/v1/completions" => (req.method == http::Method::POST, Kind::Completion),
         "/v1/embeddings" => (req.method == http::Method::POST, Kind::Embeddings),
+        "/v1/responses" | "/v1/responses/input_tokens" | "/openai/responses" => {
+            (req.method == http::Method::POST, Kind::Responses)
+        }
         _ => return error(s, 404, common).await,
     };
     if !method_ok {
@@ -74,6 +81,7 @@ pub(super) async fn handle(
     req.common.push(("x-mock-model", model.clone()));
     match kind {
         Kind::Embeddings => embeddings(s, &body, &model, &req.common).await,
+        Kind::Responses => super::responses::handle(s, &req, &body, &model, b).await,
         _ => completion(s, kind == Kind::Chat, &body, &model, b, &req.common).await,
     }
 }

@@ -36,7 +36,7 @@ fn choose(offered: Offered<'_>, forced: Option<&str>, parallel: bool, seed: u64)
 }
 
 /// Arguments from a JSON schema's properties: a word for strings, 42, true, else null.
-fn args(schema: &Value, seed: u64) -> Value {
+pub fn args(schema: &Value, seed: u64) -> Value {
     let mut out = Map::new();
     let words = reply::words(seed, 8);
     for (i, (k, p)) in schema["properties"]
@@ -77,6 +77,34 @@ pub fn openai_calls(req: &Value, seed: u64) -> Vec<Call> {
         return vec![];
     }
     let forced = tc["function"]["name"].as_str();
+    let parallel = req["parallel_tool_calls"] != json!(false);
+    choose(offered, forced, parallel, seed)
+}
+
+/// The Responses API's calls: function tools are flat (`{type, name, parameters}`), and the
+/// last input item must be the user's words (not a `function_call_output`).
+pub fn responses_calls(req: &Value, seed: u64) -> Vec<Call> {
+    let last = match &req["input"] {
+        Value::Array(items) => items.last(),
+        _ => None,
+    };
+    if last.is_some_and(|i| i["type"] == "function_call_output" || i["role"] == "assistant") {
+        return vec![];
+    }
+    let offered: Offered<'_> = req["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["type"] == "function")
+        .filter_map(|t| Some((t["name"].as_str()?, &t["parameters"])))
+        .collect();
+    let tc = &req["tool_choice"];
+    if offered.is_empty() || tc == "none" {
+        return vec![];
+    }
+    let forced = (tc["type"] == "function")
+        .then(|| tc["name"].as_str())
+        .flatten();
     let parallel = req["parallel_tool_calls"] != json!(false);
     choose(offered, forced, parallel, seed)
 }

@@ -26,7 +26,10 @@ impl Provider for Azure {
     }
 
     fn supports(&self, op: Operation) -> bool {
-        !matches!(op, Operation::Messages | Operation::CountTokens)
+        !matches!(
+            op,
+            Operation::Messages | Operation::CountTokens | Operation::ResponsesInputTokens
+        )
     }
 
     fn path(
@@ -38,6 +41,10 @@ impl Provider for Azure {
         _stream: bool,
     ) -> String {
         let tail = op.v1_path().trim_start_matches("/v1");
+        if op == Operation::Responses {
+            // Not per deployment: the deployment is the body's `model`.
+            return format!("{base}/openai{tail}?api-version={}", self.api_version);
+        }
         let deployment = super::segment(model);
         format!(
             "{base}/openai/deployments/{deployment}{tail}?api-version={}",

@@ -33,6 +33,9 @@ pub enum Operation {
     Embeddings,
     Messages,
     CountTokens,
+    /// OpenAI's Responses API and its input-token count.
+    Responses,
+    ResponsesInputTokens,
 }
 
 impl Operation {
@@ -44,6 +47,8 @@ impl Operation {
             Operation::Embeddings => "/v1/embeddings",
             Operation::Messages => "/v1/messages",
             Operation::CountTokens => "/v1/messages/count_tokens",
+            Operation::Responses => "/v1/responses",
+            Operation::ResponsesInputTokens => "/v1/responses/input_tokens",
         }
     }
 }

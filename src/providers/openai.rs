@@ -11,6 +11,8 @@ pub struct OpenAi {
     /// OpenAI itself takes `max_completion_tokens` (reasoning models refuse `max_tokens`);
     /// most compatible servers know only `max_tokens`.
     max_tokens_field: MaxTokensField,
+    /// OpenAI serves the Responses API; compatible servers are assumed not to.
+    responses: bool,
 }
 
 impl OpenAi {
@@ -22,6 +24,7 @@ impl OpenAi {
             } else {
                 MaxTokensField::MaxCompletionTokens
             },
+            responses: !compatible,
         }
     }
 }
@@ -32,7 +35,11 @@ impl Provider for OpenAi {
     }
 
     fn supports(&self, op: Operation) -> bool {
-        !matches!(op, Operation::Messages | Operation::CountTokens)
+        match op {
+            Operation::Messages | Operation::CountTokens => false,
+            Operation::Responses | Operation::ResponsesInputTokens => self.responses,
+            _ => true,
+        }
     }
 
     fn path(

@@ -81,6 +81,14 @@ impl Meter {
         }
     }
 
+    /// The `sequence_number` an event added after those seen takes (Responses streams).
+    pub fn next_sequence(&self) -> u64 {
+        match &self.0 {
+            Inner::Watch(dec, _) => dec.last_sequence().map_or(0, |n| n + 1),
+            Inner::StripUsage(..) => 0,
+        }
+    }
+
     pub fn tally(&self) -> Tally {
         match &self.0 {
             Inner::Watch(_, t) | Inner::StripUsage(_, _, t) => *t,

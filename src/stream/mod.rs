@@ -12,7 +12,7 @@ pub use meter::{Meter, Tally};
 use crate::error::ApiError;
 use crate::formats::anthropic::stream::{EventDecoder, EventEncoder};
 use crate::formats::openai::stream::{ChunkDecoder, ChunkEncoder};
-use crate::formats::{bedrock, gemini};
+use crate::formats::{bedrock, gemini, responses};
 use crate::formats::{Delta, Format, ReplyContext};
 use bytes::BytesMut;
 use eventstream::FrameDecoder;
@@ -24,6 +24,7 @@ enum Decoder {
     Anthropic(SseDecoder, EventDecoder),
     Gemini(SseDecoder, gemini::stream::ChunkDecoder),
     Bedrock(FrameDecoder, bedrock::stream::EventDecoder),
+    Responses(SseDecoder, responses::stream::EventDecoder),
 }
 
 impl Decoder {
@@ -34,6 +35,7 @@ impl Decoder {
             Format::Anthropic => Decoder::Anthropic(sse(), EventDecoder::default()),
             Format::Gemini => Decoder::Gemini(sse(), Default::default()),
             Format::Bedrock => Decoder::Bedrock(FrameDecoder::default(), Default::default()),
+            Format::Responses => Decoder::Responses(sse(), Default::default()),
         }
     }
 
@@ -43,6 +45,15 @@ impl Decoder {
             Decoder::Anthropic(sse, dec) => sse.push(chunk, |ev| dec.event(ev.data, emit)),
             Decoder::Gemini(sse, dec) => sse.push(chunk, |ev| dec.event(ev.data, emit)),
             Decoder::Bedrock(frames, dec) => frames.push(chunk, |f| dec.frame(f, emit)),
+            Decoder::Responses(sse, dec) => sse.push(chunk, |ev| dec.event(ev.data, emit)),
+        }
+    }
+
+    /// The last event's `sequence_number` (Responses streams number their events).
+    fn last_sequence(&self) -> Option<u64> {
+        match self {
+            Decoder::Responses(_, dec) => dec.last_sequence,
+            _ => None,
         }
     }
 

@@ -1,0 +1,65 @@
+//! OpenAI's Responses API (`/v1/responses`), OpenAI's second wire format: its usage and its
+//! typed event stream. Passed through to OpenAI and Azure; see wire-formats.md §9.
+
+pub mod count;
+pub mod stream;
+
+use super::Usage;
+use crate::error::ApiError;
+use bytes::BytesMut;
+use serde::Deserialize;
+
+/// A failure after the stream began, as a Responses `error` event numbered `sequence`: the
+/// error nested under `error` as OpenAI sends it (the `openai` SDK raises it as `APIError`).
+pub fn error_event(e: &ApiError, sequence: u64, out: &mut BytesMut) {
+    let body = super::openai::error::body(e);
+    out.extend_from_slice(b"event: error\ndata: {\"type\":\"error\",\"sequence_number\":");
+    out.extend_from_slice(sequence.to_string().as_bytes());
+    out.extend_from_slice(b",");
+    // `{"error":{…}}` without its opening brace.
+    out.extend_from_slice(&body[1..]);
+    out.extend_from_slice(b"\n\n");
+}
+
+/// `usage` of a Response: `input_tokens` includes the cached ones, `output_tokens` the
+/// reasoning ones (as in chat).
+#[derive(Deserialize, Default)]
+pub struct WireUsage {
+    #[serde(default)]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub output_tokens: u64,
+    #[serde(default)]
+    pub input_tokens_details: Option<InputDetails>,
+    #[serde(default)]
+    pub output_tokens_details: Option<OutputDetails>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct InputDetails {
+    #[serde(default)]
+    pub cached_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_write_tokens: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct OutputDetails {
+    #[serde(default)]
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    pub fn normalise(&self) -> Usage {
+        let i = self.input_tokens_details.as_ref();
+        Usage {
+            input: self.input_tokens,
+            cached_input: i.and_then(|d| d.cached_tokens).unwrap_or(0),
+            cache_creation: i.and_then(|d| d.cache_write_tokens).unwrap_or(0),
+            output: self.output_tokens,
+            reasoning: (self.output_tokens_details.as_ref())
+                .and_then(|d| d.reasoning_tokens)
+                .unwrap_or(0),
+        }
+    }
+}

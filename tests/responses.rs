@@ -1,0 +1,111 @@
+//! The Responses front through the real binary (the `openai` SDK's view is in
+//! tests/python/test_responses.py): usage is read from the reply or the stream's terminal event
+//! for billing and the access log, a stream cut short ends with a numbered `error` event, and
+//! Azure gets its own path.
+
+mod common;
+
+use common::{client, mock, Gateway};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+fn gateway(m: &common::Proc) -> Gateway {
+    let cfg = format!(
+        "[[backends]]\nname = \"oa\"\nprovider = \"openai\"\nurl = \"http://127.0.0.1:{port}\"\n\
+         [[backends]]\nname = \"az\"\nprovider = \"azure\"\nurl = \"http://127.0.0.1:{port}\"\napi_key = \"k\"\n\
+         [[routes]]\nmodels = [\"gpt-4o-mini\"]\ntargets = [{{ backend = \"oa\" }}]\n\
+         [[routes]]\nmodels = [\"azure-gpt\"]\ntargets = [{{ backend = \"az\", model = \"my-deployment\" }}]\n",
+        port = m.port
+    );
+    Gateway::start("", &cfg)
+}
+
+async fn post(g: &Gateway, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut r = client().post(g.url("/v1/responses")).json(body);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.send().await.unwrap()
+}
+
+fn log_line(g: &Gateway, r: &reqwest::Response) -> Value {
+    let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    serde_json::from_str(&g.proc.wait_line(&rid)).unwrap()
+}
+
+#[tokio::test]
+async fn usage_is_billed_from_the_reply_and_the_terminal_event() {
+    let m = mock("m", &[]);
+    let g = gateway(&m);
+    let cached = [("x-mock-cached-tokens", "2")];
+    let body =
+        json!({"model": "gpt-4o-mini", "input": "Say something.", "reasoning": {"effort": "low"}});
+    let r = post(&g, &body, &cached).await;
+    assert_eq!(r.status(), 200);
+    let line = log_line(&g, &r);
+    let v: Value = r.json().await.unwrap();
+    let u = &v["usage"];
+    assert_eq!(line["input_tokens"], u["input_tokens"]);
+    assert_eq!(line["cached_input_tokens"], 2);
+    assert_eq!(line["output_tokens"], u["output_tokens"]);
+    assert_eq!(
+        line["reasoning_tokens"],
+        u["output_tokens_details"]["reasoning_tokens"]
+    );
+    assert_eq!(line["estimated"], false);
+
+    let mut streamed = body.clone();
+    streamed["stream"] = true.into();
+    let r = post(&g, &streamed, &cached).await;
+    let line = log_line(&g, &r);
+    let text = r.text().await.unwrap();
+    assert!(!text.contains("[DONE]"));
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("data: "))
+        .unwrap();
+    let done: Value = serde_json::from_str(&last[6..]).unwrap();
+    assert_eq!(done["type"], "response.completed");
+    assert_eq!(
+        line["output_tokens"],
+        done["response"]["usage"]["output_tokens"]
+    );
+    assert_eq!(line["input_tokens"], u["input_tokens"]);
+    assert_eq!(line["estimated"], false);
+}
+
+#[tokio::test]
+async fn a_stream_cut_short_ends_with_a_numbered_error_event() {
+    let m = mock("m", &[]);
+    let g = gateway(&m);
+    let body = json!({"model": "gpt-4o-mini", "input": "Say something.", "stream": true});
+    let r = post(&g, &body, &[("x-mock-drop-after", "4")]).await;
+    let mut s = r.bytes_stream();
+    let (mut got, mut cut) = (Vec::new(), false);
+    while let Some(c) = s.next().await {
+        match c {
+            Ok(b) => got.extend_from_slice(&b),
+            Err(_) => cut = true,
+        }
+    }
+    assert!(cut, "the body must not end cleanly");
+    let text = String::from_utf8(got).unwrap();
+    let tail = text.rsplit("event: ").next().unwrap();
+    assert!(tail.starts_with("error\n"), "{text}");
+    let data: Value = serde_json::from_str(tail.split("data: ").nth(1).unwrap().trim()).unwrap();
+    // Events 0 to 3 came through: the gateway's is number 4.
+    assert_eq!(data["sequence_number"], 4, "{data}");
+    assert_eq!(data["error"]["code"], "upstream_stream_error", "{data}");
+}
+
+#[tokio::test]
+async fn azure_gets_its_responses_path_with_the_deployment_as_model() {
+    let m = mock("m", &[]);
+    let g = gateway(&m);
+    let r = post(&g, &json!({"model": "azure-gpt", "input": "Hi"}), &[]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-mock-model"], "my-deployment");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["object"], "response");
+}
