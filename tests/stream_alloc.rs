@@ -39,7 +39,8 @@ fn allocations(from: Format, to: Format, events: usize) -> usize {
         Format::OpenAi => streams::openai(events).into_bytes(),
         Format::Gemini => streams::gemini(events).into_bytes(),
         Format::Bedrock => streams::bedrock(events),
-        Format::Responses => unreachable!("no Responses translation yet"),
+        // Responses streams reach only Responses clients, passed through.
+        Format::Responses => unreachable!("Responses streams are never translated from"),
     };
     let pieces = streams::bytes_pieces(&input, 512);
     let ctx = ReplyContext {
@@ -71,6 +72,16 @@ fn no_allocation_per_event() {
         assert!(
             large <= small + 4 && large < 40,
             "{from:?} → {to:?}: {small} allocations for 50 events, {large} for 500"
+        );
+    }
+    // A Responses client's done events repeat each item's whole text, so the encoder keeps it:
+    // one growing buffer per item (amortised doubling, a few more for ten times the text).
+    for from in [Format::Anthropic, Format::OpenAi, Format::Gemini] {
+        let small = allocations(from, Format::Responses, 50);
+        let large = allocations(from, Format::Responses, 500);
+        assert!(
+            large <= small + 6 && large < 60,
+            "{from:?} → Responses: {small} allocations for 50 events, {large} for 500"
         );
     }
     // Bedrock's binary frames are decoded by `aws-smithy-eventstream`, which builds an owned

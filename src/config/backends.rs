@@ -117,7 +117,10 @@ impl Validator<'_, '_> {
         self.only_for(p, b);
         match b.provider.as_str() {
             "openai" => (
-                ProviderKind::OpenAi { preset: None },
+                ProviderKind::OpenAi {
+                    preset: None,
+                    responses: b.responses.unwrap_or(true),
+                },
                 Some(presets::OPENAI_URL.into()),
             ),
             "azure" => {
@@ -140,7 +143,10 @@ impl Validator<'_, '_> {
             "vertex" | "vertex-anthropic" => self.vertex(p, b),
             other => match presets::find(other) {
                 Some((name, url)) => (
-                    ProviderKind::OpenAi { preset: Some(name) },
+                    ProviderKind::OpenAi {
+                        preset: Some(name),
+                        responses: b.responses.unwrap_or(false),
+                    },
                     Some(url.into()),
                 ),
                 None => {
@@ -151,7 +157,11 @@ impl Validator<'_, '_> {
                             presets::names()
                         ),
                     );
-                    (ProviderKind::OpenAi { preset: None }, None)
+                    let kind = ProviderKind::OpenAi {
+                        preset: None,
+                        responses: false,
+                    };
+                    (kind, None)
                 }
             },
         }
@@ -215,6 +225,13 @@ impl Validator<'_, '_> {
             ),
             ("token_uri", b.token_uri.is_some(), VERTEX),
         ];
+        let openai_like = b.provider == "openai" || presets::find(&b.provider).is_some();
+        if b.responses.is_some() && !openai_like {
+            self.err(
+                format!("{p}.responses"),
+                "only applies to provider `openai` and the OpenAI-compatible presets",
+            );
+        }
         for (key, set, who) in checks {
             if set && !who.contains(&b.provider.as_str()) {
                 let who = who.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>();
@@ -320,7 +337,8 @@ mod tests {
         assert_eq!(
             b[1].provider,
             ProviderKind::OpenAi {
-                preset: Some("groq")
+                preset: Some("groq"),
+                responses: false
             }
         );
         assert_eq!(b[2].url.host, "api.openai.com");

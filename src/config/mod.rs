@@ -135,7 +135,11 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderKind {
     /// OpenAI, or an OpenAI-compatible server; `preset` names a known one (`groq`, `vllm`...).
-    OpenAi { preset: Option<&'static str> },
+    /// `responses`: the server has the Responses API (default: OpenAI yes, presets no).
+    OpenAi {
+        preset: Option<&'static str>,
+        responses: bool,
+    },
     /// Azure OpenAI deployments: `/openai/deployments/{model}/...?api-version=...`, `api-key`.
     Azure { api_version: String },
     /// Anthropic Messages: `x-api-key`, `anthropic-version`.

@@ -91,6 +91,9 @@ pub struct RawBackend {
     pub anthropic_version: Option<String>,
     pub default_max_tokens: Option<u32>,
     pub api_version: Option<String>,
+    /// OpenAI and its presets: the server has the Responses API (else Responses requests
+    /// are translated to chat).
+    pub responses: Option<bool>,
     pub ca_file: Option<String>,
     pub http2: Option<bool>,
     #[serde(default)]

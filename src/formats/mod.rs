@@ -190,8 +190,8 @@ pub struct ReplyContext<'a> {
 }
 
 /// Translates a client's request body (`from`) into an upstream request (`to`). A field the
-/// upstream cannot express is a 400 naming it; nothing is dropped silently. Anthropic clients
-/// reach Bedrock and Gemini through the pivot (two hops).
+/// upstream cannot express is a 400 naming it; nothing is dropped silently. Anthropic and
+/// Responses clients reach the other formats through the pivot (two hops).
 pub fn translate_request(
     from: Format,
     to: Format,
@@ -206,6 +206,12 @@ pub fn translate_request(
         (Format::Anthropic, Format::Bedrock | Format::Gemini) => {
             let chat = anthropic::request::to_chat(body, opts)?;
             translate_request(Format::OpenAi, to, &chat.body, opts)
+        }
+        (Format::Responses, Format::OpenAi) => responses::request::to_chat(body, opts),
+        (Format::Responses, Format::Anthropic | Format::Bedrock | Format::Gemini) => {
+            let chat = responses::request::to_chat(body, opts)?;
+            translate_request(Format::OpenAi, to, &chat.body, opts)
+                .map_err(responses::request::in_responses_terms)
         }
         _ => Err(ApiError::internal()),
     }
@@ -226,6 +232,12 @@ pub fn translate_response(
         (Format::Bedrock | Format::Gemini, Format::Anthropic) => {
             let (chat, usage) = translate_response(from, Format::OpenAi, body, ctx)?;
             let (out, _) = anthropic::response::from_chat(&chat, ctx)?;
+            Ok((out, usage))
+        }
+        (Format::OpenAi, Format::Responses) => responses::reply::from_chat(body, ctx),
+        (Format::Anthropic | Format::Bedrock | Format::Gemini, Format::Responses) => {
+            let (chat, usage) = translate_response(from, Format::OpenAi, body, ctx)?;
+            let (out, _) = responses::reply::from_chat(&chat, ctx)?;
             Ok((out, usage))
         }
         _ => Err(ApiError::internal()),

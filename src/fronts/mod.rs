@@ -63,11 +63,20 @@ impl Front {
                 Some(Operation::Embeddings)
             }
             (Front::CountTokens, Format::Anthropic) => Some(Operation::CountTokens),
-            // Passed through to OpenAI and Azure; translation to the others is to come.
+            // Passed through where the backend serves it (else chat; see `fallback`), translated
+            // through the pivot to the others.
             (Front::Responses, Format::OpenAi) => Some(Operation::Responses),
+            (Front::Responses, Format::Anthropic) => Some(Operation::Messages),
+            (Front::Responses, Format::Bedrock | Format::Gemini) => Some(Operation::Chat),
             (Front::ResponsesInputTokens, Format::OpenAi) => Some(Operation::ResponsesInputTokens),
             _ => None,
         }
+    }
+
+    /// What to ask instead when the provider does not support [`Self::operation`]'s answer: a
+    /// chat-only OpenAI-style server gets Responses requests translated to chat.
+    pub fn fallback(self) -> Option<Operation> {
+        (self == Front::Responses).then_some(Operation::Chat)
     }
 
     pub fn path(self) -> &'static str {

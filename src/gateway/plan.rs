@@ -6,7 +6,7 @@ use super::relay::{EmbedReply, Reply};
 use super::ApiError;
 use crate::formats::{self, Format};
 use crate::fronts::Front;
-use crate::providers::Backend;
+use crate::providers::{Backend, Operation};
 use bytes::Bytes;
 use pingora::http::RequestHeader;
 use std::ops::Range;
@@ -51,7 +51,9 @@ pub(super) fn plan(
 ) -> Result<Planned, ApiError> {
     let p = &*backend.provider;
     let client = Front::api(Some(req.front), client_hdr);
-    let op = req.front.operation(p.format()).filter(|op| p.supports(*op));
+    let supported = |op: &Operation| p.supports(*op);
+    let op = (req.front.operation(p.format()).filter(supported))
+        .or_else(|| req.front.fallback().filter(supported));
     let Some(op) = op else {
         return unserved(req, backend);
     };
@@ -81,9 +83,10 @@ pub(super) fn plan(
             reply: r,
         }));
     }
-    // The client's own API: Responses is OpenAI's second one, served by OpenAI-format
-    // providers that support it (`op` above).
-    if p.format() == client || client == Format::Responses {
+    // The client's own API: Responses is OpenAI's second one, served by the OpenAI-format
+    // providers that support it (`op` above); the others get it translated.
+    let responses = matches!(op, Operation::Responses | Operation::ResponsesInputTokens);
+    if p.format() == client || responses {
         let mut body = match target_model {
             Some(m) => super::with_model(&req.body, &req.model_span, m),
             None => req.body.clone(),

@@ -174,7 +174,7 @@ struct Reply {
 /// counts as one output token) and the output tokens.
 fn text_reply(body: &Value, seed: u64, max: u64, words: usize) -> TextReply {
     let n = words.min(usize::try_from(max).unwrap_or(usize::MAX));
-    let mut out = reply::words(seed, n);
+    let mut out = tools::structured_or(body, seed, || reply::words(seed, n));
     let stops: Vec<&str> = (body["stop_sequences"].as_array().into_iter().flatten())
         .filter_map(Value::as_str)
         .collect();

@@ -276,7 +276,7 @@ async fn completion(
         model,
         created: super::now(),
         seed,
-        words: reply::words(seed, n),
+        words: tools::structured_or(req, seed, || reply::words(seed, n)),
         calls,
         finish,
         usage: raw(&usage(req, tokens, b)),

@@ -79,8 +79,7 @@ impl<'a> Reply<'a> {
         let (words, incomplete) = if !calls.is_empty() {
             (vec![], false)
         } else if format["type"] == "json_schema" {
-            let doc = tools::args(&format["schema"], seed).to_string();
-            (tools::fragments(&doc), false)
+            (tools::structured_or(body, seed, Vec::new), false)
         } else {
             (reply::words(seed, b.words.min(cap)), b.words > cap)
         };

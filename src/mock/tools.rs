@@ -136,6 +136,33 @@ pub fn anthropic_calls(req: &Value, seed: u64) -> Vec<Call> {
     choose(offered, forced, parallel, seed)
 }
 
+/// The JSON schema a request asks its reply to follow, in any of the mock's formats (chat,
+/// Anthropic, Gemini, Responses; Bedrock's is a JSON string).
+pub fn requested_schema(body: &Value) -> Option<Value> {
+    let found = [
+        &body["response_format"]["json_schema"]["schema"],
+        &body["output_config"]["format"]["schema"],
+        &body["generationConfig"]["responseJsonSchema"],
+        &body["text"]["format"]["schema"],
+    ]
+    .into_iter()
+    .find(|v| v.is_object());
+    if let Some(v) = found {
+        return Some(v.clone());
+    }
+    let bedrock = &body["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["schema"];
+    bedrock.as_str().and_then(|s| serde_json::from_str(s).ok())
+}
+
+/// A document valid for the requested schema's properties, in fragments as a model streams
+/// it; else `words()`.
+pub fn structured_or(body: &Value, seed: u64, words: impl FnOnce() -> Vec<String>) -> Vec<String> {
+    match requested_schema(body) {
+        Some(schema) => fragments(&args(&schema, seed).to_string()),
+        None => words(),
+    }
+}
+
 /// Output tokens the calls count as: about four characters a token.
 pub fn tokens(calls: &[Call]) -> usize {
     calls

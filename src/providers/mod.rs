@@ -117,7 +117,9 @@ pub type Embedded = (Vec<Vec<f32>>, Option<u64>);
 pub fn build(spec: &BackendSpec) -> Box<dyn Provider> {
     let key = spec.api_key.as_ref().map(|k| k.expose());
     match &spec.provider {
-        ProviderKind::OpenAi { preset } => Box::new(openai::OpenAi::new(key, preset.is_some())),
+        ProviderKind::OpenAi { preset, responses } => {
+            Box::new(openai::OpenAi::new(key, preset.is_some(), *responses))
+        }
         ProviderKind::Azure { api_version } => Box::new(azure::Azure::new(key, api_version)),
         ProviderKind::Anthropic {
             version,

@@ -11,12 +11,12 @@ pub struct OpenAi {
     /// OpenAI itself takes `max_completion_tokens` (reasoning models refuse `max_tokens`);
     /// most compatible servers know only `max_tokens`.
     max_tokens_field: MaxTokensField,
-    /// OpenAI serves the Responses API; compatible servers are assumed not to.
+    /// The server has the Responses API (OpenAI does; presets say so with `responses = true`).
     responses: bool,
 }
 
 impl OpenAi {
-    pub fn new(key: Option<&str>, compatible: bool) -> OpenAi {
+    pub fn new(key: Option<&str>, compatible: bool, responses: bool) -> OpenAi {
         OpenAi {
             auth: key.and_then(|k| secret_header(&format!("Bearer {k}"))),
             max_tokens_field: if compatible {
@@ -24,7 +24,7 @@ impl OpenAi {
             } else {
                 MaxTokensField::MaxCompletionTokens
             },
-            responses: !compatible,
+            responses,
         }
     }
 }

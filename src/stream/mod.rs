@@ -71,6 +71,7 @@ impl Decoder {
 enum Encoder {
     OpenAi(ChunkEncoder),
     Anthropic(EventEncoder),
+    Responses(responses::encode::EventEncoder),
 }
 
 impl Encoder {
@@ -78,6 +79,7 @@ impl Encoder {
         match self {
             Encoder::OpenAi(e) => e.write(d, out),
             Encoder::Anthropic(e) => e.write(d, out),
+            Encoder::Responses(e) => e.write(d, out),
         }
     }
 
@@ -85,6 +87,7 @@ impl Encoder {
         match self {
             Encoder::OpenAi(e) => e.error(err, out),
             Encoder::Anthropic(e) => e.error(err, out),
+            Encoder::Responses(e) => e.error(err, out),
         }
     }
 
@@ -92,6 +95,7 @@ impl Encoder {
         match self {
             Encoder::OpenAi(e) => e.ended(),
             Encoder::Anthropic(e) => e.ended(),
+            Encoder::Responses(e) => e.ended(),
         }
     }
 }
@@ -116,7 +120,11 @@ impl Translator {
             decoder: Decoder::new(from),
             encoder: match to {
                 Format::Anthropic => Encoder::Anthropic(EventEncoder::new(ctx.client_model)),
-                // Clients speak OpenAI's or Anthropic's API only.
+                Format::Responses => Encoder::Responses(responses::encode::EventEncoder::new(
+                    ctx.client_model,
+                    ctx.created,
+                )),
+                // Clients speak OpenAI's (chat or Responses) or Anthropic's API only.
                 _ => Encoder::OpenAi(ChunkEncoder::new(
                     ctx.client_model,
                     ctx.created,

@@ -146,6 +146,14 @@ url = "http://127.0.0.1:{mock_port}"
 location = "us-east5"
 service_account_file = "{SERVICE_ACCOUNT}"
 token_uri = "http://127.0.0.1:{mock_port}/token"
+[[backends]]
+name = "local-vllm"
+provider = "vllm"
+url = "http://127.0.0.1:{mock_port}/v1"
+api_key = "{UPSTREAM_KEY}"
+[[routes]]
+models = ["local-llama"]
+targets = [{{ backend = "local-vllm" }}]
 [[routes]]
 models = ["bedrock-claude"]
 targets = [{{ backend = "bedrock", model = "anthropic.claude-3-haiku-20240307-v1:0" }}]

@@ -1,7 +1,13 @@
-//! OpenAI's Responses API (`/v1/responses`), OpenAI's second wire format: its usage and its
-//! typed event stream. Passed through to OpenAI and Azure; see wire-formats.md §9.
+//! OpenAI's Responses API (`/v1/responses`), OpenAI's second wire format: its usage, its typed
+//! event stream (decoded for passthrough accounting), and translation through the chat pivot
+//! for every backend without it (request, reply, event encoder). See wire-formats.md §9.
 
 pub mod count;
+pub mod encode;
+mod input;
+mod output;
+pub mod reply;
+pub mod request;
 pub mod stream;
 
 use super::Usage;

@@ -72,7 +72,7 @@ impl Reply {
             .map_or(usize::MAX, |n| n as usize);
         let (text, stop, out) = if calls.is_empty() {
             let n = b.words.min(cap);
-            let mut words = reply::words(seed, n);
+            let mut words = tools::structured_or(body, seed, || reply::words(seed, n));
             let stops: Vec<&str> = (body["inferenceConfig"]["stopSequences"].as_array())
                 .into_iter()
                 .flatten()

@@ -114,7 +114,7 @@ fn text(body: &Value, seed: u64, words: usize) -> (Vec<String>, &'static str) {
     let cap = cfg["maxOutputTokens"]
         .as_u64()
         .map_or(usize::MAX, |n| n as usize);
-    let mut out = reply::words(seed, words.min(cap));
+    let mut out = tools::structured_or(body, seed, || reply::words(seed, words.min(cap)));
     let stops: Vec<&str> = (cfg["stopSequences"].as_array().into_iter().flatten())
         .filter_map(Value::as_str)
         .collect();

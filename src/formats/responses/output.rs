@@ -1,0 +1,202 @@
+//! The Response object the gateway writes for a translated reply, complete or streamed: output
+//! items (message, function call, reasoning), status and usage. Texts are kept as the inside of
+//! JSON string literals, so upstream text is copied, never unescaped and escaped again.
+
+use crate::error::ApiError;
+use crate::formats::{FinishReason, Usage};
+use bytes::BytesMut;
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Message,
+    /// A message whose only part is a refusal.
+    Refusal,
+    FunctionCall,
+    Reasoning,
+}
+
+/// One output item. `text` is the text, the arguments or the reasoning summary, as the inside
+/// of a JSON string literal (escapes kept).
+pub(crate) struct Item {
+    pub kind: Kind,
+    /// `msg_…`, `fc_…` or `rs_…`: plain ASCII, needs no escaping.
+    pub id: String,
+    pub text: String,
+    /// Function calls: `call_id` and `name` as JSON literals, quotes included.
+    pub call_id: String,
+    pub name: String,
+    /// Streams: its done events were sent.
+    pub closed: bool,
+}
+
+impl Item {
+    pub fn new(kind: Kind, id: String) -> Item {
+        Item {
+            kind,
+            id,
+            text: String::new(),
+            call_id: String::new(),
+            name: String::new(),
+            closed: false,
+        }
+    }
+
+    /// Appends a JSON string literal's content (quotes stripped).
+    pub fn push_literal(&mut self, literal: &str) {
+        self.text.push_str(inner(literal));
+    }
+
+    /// The item as JSON; `done` says whether it is complete (else `in_progress`, empty).
+    pub fn write(&self, done: bool, out: &mut BytesMut) {
+        let status = if done { "completed" } else { "in_progress" };
+        let text = if done { self.text.as_str() } else { "" };
+        let _ = match self.kind {
+            Kind::Message | Kind::Refusal => write!(
+                out,
+                "{{\"id\":\"{}\",\"type\":\"message\",\"status\":\"{status}\",\"role\":\"assistant\",\"content\":[",
+                self.id
+            ),
+            Kind::FunctionCall => write!(
+                out,
+                "{{\"id\":\"{}\",\"type\":\"function_call\",\"status\":\"{status}\",\"call_id\":{},\"name\":{},\"arguments\":\"{text}\"}}",
+                self.id, self.call_id, self.name
+            ),
+            Kind::Reasoning => write!(
+                out,
+                "{{\"id\":\"{}\",\"type\":\"reasoning\",\"summary\":[",
+                self.id
+            ),
+        };
+        let has_part = match self.kind {
+            Kind::Message | Kind::Refusal => done,
+            Kind::Reasoning => done && !self.text.is_empty(),
+            Kind::FunctionCall => false,
+        };
+        if has_part {
+            self.write_part(out);
+        }
+        match self.kind {
+            Kind::Message | Kind::Refusal | Kind::Reasoning => out.extend_from_slice(b"]}"),
+            Kind::FunctionCall => {}
+        }
+    }
+
+    /// The item's content part (message) or summary part (reasoning), complete.
+    pub fn write_part(&self, out: &mut BytesMut) {
+        self.write_part_text(&self.text, out);
+    }
+
+    /// The part with `text` (empty in `content_part.added`).
+    pub fn write_part_text(&self, text: &str, out: &mut BytesMut) {
+        let _ = match self.kind {
+            Kind::Refusal => write!(out, "{{\"type\":\"refusal\",\"refusal\":\"{text}\"}}"),
+            Kind::Reasoning => write!(out, "{{\"type\":\"summary_text\",\"text\":\"{text}\"}}"),
+            _ => write!(
+                out,
+                "{{\"type\":\"output_text\",\"text\":\"{text}\",\"annotations\":[],\"logprobs\":[]}}"
+            ),
+        };
+    }
+}
+
+/// A JSON string literal without its quotes.
+fn inner(literal: &str) -> &str {
+    literal
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or("")
+}
+
+/// Where a Response stands.
+pub(crate) enum Status<'a> {
+    InProgress,
+    Done(Option<FinishReason>),
+    Failed(&'a ApiError),
+}
+
+/// What every Response object of one reply shares.
+pub(crate) struct Head {
+    /// `resp_…`, plain ASCII.
+    pub id: String,
+    /// The model the client asked for, as a JSON literal.
+    pub model: String,
+    pub created: u64,
+}
+
+impl Head {
+    /// The Response object; `items` are written complete unless it is in progress (then `[]`).
+    pub fn write(
+        &self,
+        status: &Status<'_>,
+        items: &[Item],
+        usage: Option<&Usage>,
+        out: &mut BytesMut,
+    ) {
+        let (name, incomplete) = match status {
+            Status::InProgress => ("in_progress", None),
+            Status::Done(Some(FinishReason::Length)) => ("incomplete", Some("max_output_tokens")),
+            Status::Done(Some(FinishReason::ContentFilter)) => {
+                ("incomplete", Some("content_filter"))
+            }
+            Status::Done(_) => ("completed", None),
+            Status::Failed(_) => ("failed", None),
+        };
+        let _ = write!(
+            out,
+            "{{\"id\":\"{}\",\"object\":\"response\",\"created_at\":{},\"status\":\"{name}\",\"model\":{},\"output\":[",
+            self.id, self.created, self.model
+        );
+        if !matches!(status, Status::InProgress) {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b",");
+                }
+                item.write(true, out);
+            }
+        }
+        out.extend_from_slice(b"],\"error\":");
+        match status {
+            Status::Failed(e) => write_error(e, out),
+            _ => out.extend_from_slice(b"null"),
+        }
+        match incomplete {
+            Some(r) => {
+                let _ = write!(out, ",\"incomplete_details\":{{\"reason\":\"{r}\"}}");
+            }
+            None => out.extend_from_slice(b",\"incomplete_details\":null"),
+        }
+        // Request settings are not echoed; `store` is false because nothing is kept.
+        out.extend_from_slice(b",\"instructions\":null,\"metadata\":{},\"parallel_tool_calls\":true,\"temperature\":null,\"top_p\":null,\"tool_choice\":\"auto\",\"tools\":[],\"store\":false,\"usage\":");
+        match usage {
+            Some(u) => write_usage(u, out),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b"}");
+    }
+}
+
+/// A failed Response's `error`: `{code, message}`.
+pub(crate) fn write_error(e: &ApiError, out: &mut BytesMut) {
+    let code = e.code.as_deref().unwrap_or_else(|| e.label());
+    let _ = write!(
+        out,
+        "{{\"code\":{},\"message\":{}}}",
+        crate::formats::JsonStr::encode(code).literal(),
+        crate::formats::JsonStr::encode(&e.message).literal()
+    );
+}
+
+/// Responses `usage`: input includes cached tokens, output includes reasoning tokens.
+pub(crate) fn write_usage(u: &Usage, out: &mut BytesMut) {
+    let _ = write!(
+        out,
+        "{{\"input_tokens\":{},\"input_tokens_details\":{{\"cached_tokens\":{},\"cache_write_tokens\":{}}},\"output_tokens\":{},\"output_tokens_details\":{{\"reasoning_tokens\":{}}},\"total_tokens\":{}}}",
+        u.input,
+        u.cached_input,
+        u.cache_creation,
+        u.output,
+        u.reasoning,
+        u.total()
+    );
+}

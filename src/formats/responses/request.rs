@@ -1,0 +1,373 @@
+//! Requests from Responses clients to backends without the Responses API: a Responses request
+//! → a chat completions request (the pivot), statelessly. State the gateway does not keep
+//! (`previous_response_id`, `store: true`, `background`, `conversation`, stored prompts, item
+//! references) is a 400 naming the field, never ignored. Mapping: wire-formats.md §9.8.
+
+use super::input;
+use crate::error::ApiError;
+use crate::formats::anthropic::request::{no_extra, parse, unsupported};
+use crate::formats::{MaxTokensField, RequestOptions, Translated};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+#[derive(Deserialize)]
+struct CreateResponse {
+    /// Replaced by the target's model.
+    #[allow(dead_code)]
+    model: Option<Value>,
+    input: Option<Value>,
+    instructions: Option<String>,
+    tools: Option<Vec<Value>>,
+    tool_choice: Option<Value>,
+    parallel_tool_calls: Option<bool>,
+    text: Option<TextOptions>,
+    max_output_tokens: Option<u64>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    reasoning: Option<Reasoning>,
+    stream: Option<bool>,
+    /// `include_obfuscation` only: padding the gateway's events never carry.
+    #[allow(dead_code)]
+    stream_options: Option<Value>,
+    store: Option<bool>,
+    background: Option<bool>,
+    include: Option<Vec<String>>,
+    truncation: Option<String>,
+    top_logprobs: Option<u64>,
+    user: Option<String>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct TextOptions {
+    format: Option<Value>,
+    verbosity: Option<String>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct Reasoning {
+    effort: Option<String>,
+    /// Thinking text comes back as a reasoning summary wherever the provider returns it.
+    #[allow(dead_code)]
+    summary: Option<String>,
+    #[allow(dead_code)]
+    generate_summary: Option<String>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+/// Fields that need a response store: Tollgate keeps none, so they are refused by name.
+const STATEFUL: [&str; 4] = [
+    "previous_response_id",
+    "conversation",
+    "prompt",
+    "context_management",
+];
+
+/// Fields copied to chat under the same name (routing, billing and caching hints).
+const SAME_NAME: [&str; 4] = [
+    "metadata",
+    "service_tier",
+    "safety_identifier",
+    "prompt_cache_key",
+];
+
+/// A Responses request → an OpenAI chat request.
+pub fn to_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
+    let req: CreateResponse = parse(body)?;
+    stateless(&req)?;
+    let mut out = Map::new();
+    out.insert("model".into(), json!(opts.model));
+    let mut messages = Vec::new();
+    if let Some(i) = req.instructions.as_deref().filter(|i| !i.is_empty()) {
+        messages.push(json!({"role": "system", "content": i}));
+    }
+    match req.input.as_ref() {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => messages.push(json!({"role": "user", "content": s})),
+        Some(Value::Array(items)) => input::items(items, &mut messages)?,
+        Some(_) => {
+            return Err(
+                ApiError::bad_request("`input` must be a string or a list of items.")
+                    .with_param("input"),
+            )
+        }
+    }
+    if !messages.iter().any(|m| m["role"] != "system") {
+        return Err(
+            ApiError::bad_request("`input` must hold at least one item.").with_param("input"),
+        );
+    }
+    out.insert("messages".into(), Value::Array(messages));
+    if let Some(n) = req.max_output_tokens {
+        let field = match opts.max_tokens_field {
+            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
+            MaxTokensField::MaxTokens => "max_tokens",
+        };
+        out.insert(field.into(), json!(n));
+    }
+    options(&req, &mut out)?;
+    let stream = req.stream == Some(true);
+    if stream {
+        out.insert("stream".into(), json!(true));
+        // The terminal event carries usage, so the pivot stream must report it.
+        out.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    Ok(Translated {
+        body: serde_json::to_vec(&out).map_err(|_| ApiError::internal())?,
+        stream,
+        include_usage: false,
+    })
+}
+
+fn stateful(param: &str, why: &str) -> ApiError {
+    unsupported(
+        param.to_string(),
+        &format!(
+            "{why} This model's provider has no Responses API and Tollgate keeps no responses: \
+             send the whole conversation in `input` instead."
+        ),
+    )
+}
+
+/// Refuses what only a stored-response backend can honour.
+fn stateless(req: &CreateResponse) -> Result<(), ApiError> {
+    for key in STATEFUL {
+        if req.extra.get(key).is_some_and(|v| !v.is_null()) {
+            return Err(stateful(key, "refers to state kept by OpenAI."));
+        }
+    }
+    if req.store == Some(true) {
+        return Err(stateful("store", "asks for the response to be stored."));
+    }
+    if req.background == Some(true) {
+        return Err(stateful(
+            "background",
+            "asks for a stored, polled response.",
+        ));
+    }
+    Ok(())
+}
+
+fn options(req: &CreateResponse, out: &mut Map<String, Value>) -> Result<(), ApiError> {
+    for (k, v) in &req.extra {
+        if v.is_null() || STATEFUL.contains(&k.as_str()) {
+            continue;
+        }
+        if SAME_NAME.contains(&k.as_str()) {
+            out.insert(k.clone(), v.clone());
+        } else if !neutral(v) {
+            return Err(unsupported(
+                k.clone(),
+                "is not supported when this model is served by another API.",
+            ));
+        }
+    }
+    if let Some(t) = req.temperature {
+        out.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = req.top_p {
+        out.insert("top_p".into(), json!(p));
+    }
+    if let Some(u) = &req.user {
+        out.insert("user".into(), json!(u));
+    }
+    if let Some(p) = req.parallel_tool_calls {
+        out.insert("parallel_tool_calls".into(), json!(p));
+    }
+    if let Some(tools) = &req.tools {
+        out.insert("tools".into(), tools_to_chat(tools)?);
+    }
+    if let Some(tc) = req.tool_choice.as_ref().filter(|v| !v.is_null()) {
+        out.insert("tool_choice".into(), tool_choice(tc)?);
+    }
+    if let Some(t) = &req.text {
+        no_extra(&t.extra, "text")?;
+        if let Some(f) = text_format(t.format.as_ref())? {
+            out.insert("response_format".into(), f);
+        }
+        if let Some(v) = &t.verbosity {
+            out.insert("verbosity".into(), json!(v));
+        }
+    }
+    if let Some(r) = &req.reasoning {
+        no_extra(&r.extra, "reasoning")?;
+        if let Some(e) = &r.effort {
+            out.insert("reasoning_effort".into(), json!(e));
+        }
+    }
+    settings(req)
+}
+
+/// Request settings that are fine at their neutral value only.
+fn settings(req: &CreateResponse) -> Result<(), ApiError> {
+    // Thinking is returned wherever the provider has it, so asking for it changes nothing.
+    let include_ok = |i: &String| i == "reasoning.encrypted_content";
+    if let Some(i) = req
+        .include
+        .as_ref()
+        .and_then(|v| v.iter().find(|i| !include_ok(i)))
+    {
+        return Err(unsupported(
+            "include".into(),
+            &format!("asks for `{i}`, which this model's provider cannot return."),
+        ));
+    }
+    if req.truncation.as_deref().is_some_and(|t| t != "disabled") {
+        return Err(unsupported(
+            "truncation".into(),
+            "must be `disabled` for this model's provider: Tollgate does not drop input items.",
+        ));
+    }
+    if req.top_logprobs.is_some_and(|n| n > 0) {
+        return Err(unsupported(
+            "top_logprobs".into(),
+            "is not supported when this model is served by another API.",
+        ));
+    }
+    Ok(())
+}
+
+/// An unknown field is fine only when empty (`{}`); anything else could change the reply.
+fn neutral(v: &Value) -> bool {
+    v.as_object().is_some_and(|o| o.is_empty())
+}
+
+/// Flat Responses function tools → chat's nested ones; hosted tools are refused.
+fn tools_to_chat(tools: &[Value]) -> Result<Value, ApiError> {
+    let mut out = Vec::with_capacity(tools.len());
+    for (i, t) in tools.iter().enumerate() {
+        let p = format!("tools[{i}]");
+        if t["type"] != "function" {
+            return Err(unsupported(
+                format!("{p}.type"),
+                "is a hosted tool, which this model's provider does not run; only function tools are translated.",
+            ));
+        }
+        let Some(name) = t["name"].as_str() else {
+            return Err(ApiError::bad_request("A function tool needs a `name`.")
+                .with_param(format!("{p}.name")));
+        };
+        let mut f = json!({"name": name});
+        let params = &t["parameters"];
+        f["parameters"] = if params.is_null() {
+            json!({"type": "object", "properties": {}})
+        } else {
+            params.clone()
+        };
+        for k in ["description", "strict"] {
+            if !t[k].is_null() {
+                f[k] = t[k].clone();
+            }
+        }
+        out.push(json!({"type": "function", "function": f}));
+    }
+    Ok(Value::Array(out))
+}
+
+fn tool_choice(tc: &Value) -> Result<Value, ApiError> {
+    if let Some(s) = tc.as_str() {
+        return match s {
+            "auto" | "none" | "required" => Ok(json!(s)),
+            _ => Err(unsupported("tool_choice".into(), "has an unknown value.")),
+        };
+    }
+    match (tc["type"].as_str(), tc["name"].as_str()) {
+        (Some("function"), Some(name)) => Ok(json!({"type": "function", "function": {"name": name}})),
+        (Some("allowed_tools"), _) => {
+            let mode = tc["mode"].as_str().unwrap_or("auto");
+            let mut names = Vec::new();
+            for (i, t) in tc["tools"].as_array().into_iter().flatten().enumerate() {
+                match (t["type"].as_str(), t["name"].as_str()) {
+                    (Some("function"), Some(n)) => names.push(n),
+                    _ => {
+                        return Err(unsupported(
+                            format!("tool_choice.tools[{i}]"),
+                            "must be a function for this model's provider.",
+                        ))
+                    }
+                }
+            }
+            allowed_tools(mode, &names)
+        }
+        _ => Err(unsupported(
+            "tool_choice".into(),
+            "must be auto, none, required, a function or allowed function tools for this model's provider.",
+        )),
+    }
+}
+
+/// `allowed_tools` with one tool is that tool (or auto among one); other subsets have no
+/// form every provider takes.
+fn allowed_tools(mode: &str, names: &[&str]) -> Result<Value, ApiError> {
+    match (mode, names) {
+        ("required", [one]) => Ok(json!({"type": "function", "function": {"name": one}})),
+        ("auto" | "required", _) if !names.is_empty() => Err(unsupported(
+            "tool_choice".into(),
+            "restricts the tools to a subset, which this model's provider cannot express: send only the allowed tools in `tools`.",
+        )),
+        _ => Err(unsupported("tool_choice.mode".into(), "has an unknown value.")),
+    }
+}
+
+/// `text.format` → chat's `response_format` (flat → nested `json_schema`).
+fn text_format(f: Option<&Value>) -> Result<Option<Value>, ApiError> {
+    let Some(f) = f.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    match f["type"].as_str() {
+        Some("text") => Ok(None),
+        Some("json_object") => Ok(Some(json!({"type": "json_object"}))),
+        Some("json_schema") => {
+            let mut js = json!({"name": f["name"].as_str().unwrap_or("output")});
+            js["schema"] = match &f["schema"] {
+                Value::Null => json!({"type": "object"}),
+                s => s.clone(),
+            };
+            for k in ["strict", "description"] {
+                if !f[k].is_null() {
+                    js[k] = f[k].clone();
+                }
+            }
+            Ok(Some(json!({"type": "json_schema", "json_schema": js})))
+        }
+        _ => Err(unsupported(
+            "text.format.type".into(),
+            "has an unknown value.",
+        )),
+    }
+}
+
+/// An error of the second hop (chat → the provider's API) named in the client's terms: the
+/// chat fields the Responses ones became.
+pub fn in_responses_terms(mut e: ApiError) -> ApiError {
+    const NAMES: [(&str, &str); 5] = [
+        ("reasoning_effort", "reasoning.effort"),
+        ("response_format", "text.format"),
+        ("max_completion_tokens", "max_output_tokens"),
+        ("max_tokens", "max_output_tokens"),
+        ("messages", "input"),
+    ];
+    let Some(param) = e.param.clone() else {
+        return e;
+    };
+    for (chat, ours) in NAMES {
+        if param.starts_with(chat) {
+            // Message indexes shift (instructions, joined calls): name the input as a whole.
+            let renamed = if chat == "messages" {
+                ours.to_string()
+            } else {
+                param.replacen(chat, ours, 1)
+            };
+            e.message = e
+                .message
+                .replace(&format!("`{param}`"), &format!("`{renamed}`"));
+            e.param = Some(renamed.into());
+            break;
+        }
+    }
+    e
+}
