@@ -3,10 +3,14 @@
 use super::*;
 use serde_json::{json, Value};
 
-const ANT_TOOLS: &str = include_str!("../../tests/fixtures/streams/anthropic_tool_use.sse");
-const ANT_THINKING: &str =
+mod responses;
+
+pub(super) const ANT_TOOLS: &str =
+    include_str!("../../tests/fixtures/streams/anthropic_tool_use.sse");
+pub(super) const ANT_THINKING: &str =
     include_str!("../../tests/fixtures/streams/anthropic_thinking_cache.sse");
-const OAI_TOOLS: &str = include_str!("../../tests/fixtures/streams/openai_tool_calls.sse");
+pub(super) const OAI_TOOLS: &str =
+    include_str!("../../tests/fixtures/streams/openai_tool_calls.sse");
 
 const CTX: ReplyContext<'static> = ReplyContext {
     client_model: "client-model",
@@ -14,7 +18,12 @@ const CTX: ReplyContext<'static> = ReplyContext {
 };
 
 /// Feeds `input` in the given pieces; returns the client bytes and whether it ended properly.
-fn run(from: Format, to: Format, pieces: &[&[u8]], include_usage: bool) -> (String, bool) {
+pub(super) fn run(
+    from: Format,
+    to: Format,
+    pieces: &[&[u8]],
+    include_usage: bool,
+) -> (String, bool) {
     let mut t = Translator::new(from, to, &CTX, include_usage);
     let mut out = BytesMut::new();
     for p in pieces {
@@ -34,7 +43,7 @@ fn run(from: Format, to: Format, pieces: &[&[u8]], include_usage: bool) -> (Stri
 }
 
 /// The same output however the input is split (at every byte, and byte by byte).
-fn run_all_splits(from: Format, to: Format, input: &str, include_usage: bool) -> String {
+pub(super) fn run_all_splits(from: Format, to: Format, input: &str, include_usage: bool) -> String {
     let b = input.as_bytes();
     let (whole, ok) = run(from, to, &[b], include_usage);
     assert!(ok, "{whole}");
@@ -288,7 +297,7 @@ mod props {
         #[test]
         fn arbitrary_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..2048), cut in 0usize..2048) {
             for from in [Format::OpenAi, Format::Anthropic] {
-                for to in [Format::OpenAi, Format::Anthropic] {
+                for to in [Format::OpenAi, Format::Anthropic, Format::Responses] {
                     let cut = cut.min(input.len());
                     let _ = run(from, to, &[&input[..cut], &input[cut..]], true);
                 }
@@ -305,7 +314,7 @@ mod props {
                     let i = (x as usize) % b.len();
                     b[i] = (x >> 32) as u8;
                 }
-                for to in [Format::OpenAi, Format::Anthropic] {
+                for to in [Format::OpenAi, Format::Anthropic, Format::Responses] {
                     let _ = run(from, to, &[&b], true);
                 }
             }

@@ -64,7 +64,7 @@ impl Item {
             ),
             Kind::Reasoning => write!(
                 out,
-                "{{\"id\":\"{}\",\"type\":\"reasoning\",\"summary\":[",
+                "{{\"id\":\"{}\",\"type\":\"reasoning\",\"status\":\"{status}\",\"summary\":[",
                 self.id
             ),
         };
