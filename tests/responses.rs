@@ -1,7 +1,8 @@
 //! The Responses front through the real binary (the `openai` SDK's view is in
 //! tests/python/test_responses.py): usage is read from the reply or the stream's terminal event
 //! for billing and the access log, a stream cut short ends with a numbered `error` event, and
-//! Azure gets its own path.
+//! Azure gets its own path. Translated to Anthropic, a Responses request is billed, limited and
+//! failed over like any other front.
 
 mod common;
 
@@ -14,8 +15,14 @@ fn gateway(m: &common::Proc) -> Gateway {
         "[[backends]]\nname = \"oa\"\nprovider = \"openai\"\nurl = \"http://127.0.0.1:{port}\"\n\
          [[backends]]\nname = \"az\"\nprovider = \"azure\"\nurl = \"http://127.0.0.1:{port}\"\napi_key = \"k\"\n\
          [[routes]]\nmodels = [\"gpt-4o-mini\"]\ntargets = [{{ backend = \"oa\" }}]\n\
-         [[routes]]\nmodels = [\"azure-gpt\"]\ntargets = [{{ backend = \"az\", model = \"my-deployment\" }}]\n",
-        port = m.port
+         [[routes]]\nmodels = [\"azure-gpt\"]\ntargets = [{{ backend = \"az\", model = \"my-deployment\" }}]\n\
+         [[backends]]\nname = \"claude\"\nprovider = \"anthropic\"\nurl = \"http://127.0.0.1:{port}\"\n\
+         [[backends]]\nname = \"down\"\nprovider = \"openai\"\nurl = \"http://127.0.0.1:{closed}\"\n\
+         [[routes]]\nmodels = [\"claude-sonnet-4-5\", \"limited\"]\ntargets = [{{ backend = \"claude\" }}]\n\
+         [[routes]]\nmodels = [\"chain\"]\ntargets = [{{ backend = \"down\" }}, {{ backend = \"claude\", model = \"claude-sonnet-4-5\", priority = 1 }}]\n\
+         [[limits]]\nscope = \"model\"\nmatch = \"limited\"\nrequests_per_minute = 1\n",
+        port = m.port,
+        closed = common::free_port(),
     );
     Gateway::start("", &cfg)
 }
@@ -108,4 +115,74 @@ async fn azure_gets_its_responses_path_with_the_deployment_as_model() {
     assert_eq!(r.headers()["x-mock-model"], "my-deployment");
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["object"], "response");
+}
+
+/// The last `data:` line of an SSE body, parsed.
+fn last_event(text: &str) -> Value {
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("data: "))
+        .unwrap();
+    serde_json::from_str(&last[6..]).unwrap()
+}
+
+#[tokio::test]
+async fn translated_to_anthropic_it_is_billed_from_the_translated_usage() {
+    let m = mock("m", &[]);
+    let g = gateway(&m);
+    let cached = [("x-mock-cached-tokens", "3")];
+    let body = json!({"model": "claude-sonnet-4-5", "input": "Say something.", "instructions": "Be terse."});
+    let r = post(&g, &body, &cached).await;
+    assert_eq!(r.status(), 200);
+    let line = log_line(&g, &r);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["object"], "response");
+    assert_eq!(line["backend"], "claude");
+    assert_eq!(line["input_tokens"], v["usage"]["input_tokens"]);
+    assert_eq!(line["cached_input_tokens"], 3);
+    assert_eq!(v["usage"]["input_tokens_details"]["cached_tokens"], 3);
+    assert_eq!(line["output_tokens"], v["usage"]["output_tokens"]);
+    assert_eq!(line["estimated"], false);
+
+    let mut streamed = body.clone();
+    streamed["stream"] = true.into();
+    let r = post(&g, &streamed, &cached).await;
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
+    let line = log_line(&g, &r);
+    let done = last_event(&r.text().await.unwrap());
+    assert_eq!(done["type"], "response.completed");
+    let u = &done["response"]["usage"];
+    assert_eq!(line["input_tokens"], u["input_tokens"]);
+    assert_eq!(line["output_tokens"], u["output_tokens"]);
+    assert_eq!(line["estimated"], false);
+}
+
+#[tokio::test]
+async fn translated_requests_fail_over_and_are_limited_like_any_front() {
+    let m = mock("m", &[]);
+    let g = gateway(&m);
+    // The OpenAI target is down: the request moves on, translated for Anthropic.
+    let body = json!({"model": "chain", "input": "Hi", "stream": true});
+    let r = post(&g, &body, &[]).await;
+    assert_eq!(r.status(), 200);
+    let line = log_line(&g, &r);
+    assert_eq!(
+        (line["backend"].as_str(), line["attempts"].as_u64()),
+        (Some("claude"), Some(2))
+    );
+    let done = last_event(&r.text().await.unwrap());
+    assert_eq!(done["response"]["model"], "chain");
+    assert_eq!(done["response"]["status"], "completed");
+    // One request a minute: the second is refused in OpenAI's shape.
+    let body = json!({"model": "limited", "input": "Hi"});
+    assert_eq!(post(&g, &body, &[]).await.status(), 200);
+    let r = post(&g, &body, &[]).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "rate_limit_error", "{v}");
 }

@@ -371,3 +371,7 @@ pub fn in_responses_terms(mut e: ApiError) -> ApiError {
     }
     e
 }
+
+#[cfg(test)]
+#[path = "request_tests.rs"]
+mod tests;

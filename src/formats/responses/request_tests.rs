@@ -1,0 +1,123 @@
+//! Responses → chat: what cannot be translated is a 400 naming the field in the client's terms.
+
+use crate::formats::{translate_request, Format, MaxTokensField, RequestOptions};
+use serde_json::{json, Value};
+
+fn opts() -> RequestOptions<'static> {
+    RequestOptions {
+        model: "m",
+        default_max_tokens: 1024,
+        max_tokens_field: MaxTokensField::MaxTokens,
+        cache_points: false,
+    }
+}
+
+fn to(format: Format, body: Value) -> Result<Value, (String, String)> {
+    match translate_request(
+        Format::Responses,
+        format,
+        body.to_string().as_bytes(),
+        &opts(),
+    ) {
+        Ok(t) => Ok(serde_json::from_slice(&t.body).unwrap()),
+        Err(e) => Err((e.param.unwrap_or_default().into_owned(), e.message)),
+    }
+}
+
+fn param(format: Format, body: Value) -> String {
+    to(format, body).unwrap_err().0
+}
+
+#[test]
+fn refused_by_name() {
+    let cases = [
+        (
+            json!({"input": "x", "tools": [{"type": "web_search"}]}),
+            "tools[0].type",
+        ),
+        (
+            json!({"input": [{"type": "item_reference", "id": "msg_1"}]}),
+            "input[0].type",
+        ),
+        (
+            json!({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "f"}]}]}),
+            "input[0].content[0].file_id",
+        ),
+        (
+            json!({"input": [{"type": "function_call", "call_id": "c", "name": "f"}]}),
+            "input[0].arguments",
+        ),
+        (json!({"input": "x", "truncation": "auto"}), "truncation"),
+        (
+            json!({"input": "x", "include": ["message.output_text.logprobs"]}),
+            "include",
+        ),
+        (json!({"input": "x", "max_tool_calls": 3}), "max_tool_calls"),
+        (json!({"input": "x", "prompt": {"id": "pmpt_1"}}), "prompt"),
+        (
+            json!({"input": "x", "text": {"format": {"type": "grammar"}}}),
+            "text.format.type",
+        ),
+        (
+            json!({"input": "x", "reasoning": {"effort": "high", "mode": "x"}}),
+            "reasoning.mode",
+        ),
+        (json!({"input": []}), "input"),
+        (json!({"input": 7}), "input"),
+    ];
+    for (body, want) in cases {
+        assert_eq!(param(Format::OpenAi, body.clone()), want, "{body}");
+    }
+}
+
+#[test]
+fn second_hop_errors_speak_responses() {
+    // Anthropic's thinking budget needs room: the chat field it came from is renamed back.
+    let (p, msg) = to(
+        Format::Anthropic,
+        json!({"input": "x", "max_output_tokens": 500, "reasoning": {"effort": "high"}}),
+    )
+    .unwrap_err();
+    assert_eq!(p, "reasoning.effort");
+    assert!(msg.starts_with("`reasoning.effort`"), "{msg}");
+    let p = param(
+        Format::Anthropic,
+        json!({"input": "x", "text": {"format": {"type": "json_object"}}}),
+    );
+    assert_eq!(p, "text.format.type");
+}
+
+#[test]
+fn neutral_settings_pass() {
+    let v = to(
+        Format::OpenAi,
+        json!({"input": "x", "store": false, "background": false, "truncation": "disabled",
+            "include": ["reasoning.encrypted_content"], "stream_options": {"include_obfuscation": false},
+            "previous_response_id": null, "top_logprobs": 0, "max_output_tokens": 20}),
+    )
+    .unwrap();
+    assert_eq!(v["max_tokens"], 20, "the preset's max-tokens field");
+    assert_eq!(v["messages"], json!([{"role": "user", "content": "x"}]));
+}
+
+#[test]
+fn calls_join_the_assistant_text_before_them() {
+    let v = to(
+        Format::OpenAi,
+        json!({"input": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "Let me look."},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+            {"type": "function_call", "call_id": "c2", "name": "g", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "1"},
+            {"type": "function_call_output", "call_id": "c2", "output": "2"},
+        ], "stream": true}),
+    )
+    .unwrap();
+    let m = v["messages"].as_array().unwrap();
+    assert_eq!(m.len(), 4);
+    assert_eq!(m[1]["content"], "Let me look.");
+    assert_eq!(m[1]["tool_calls"].as_array().unwrap().len(), 2);
+    assert_eq!(m[3]["tool_call_id"], "c2");
+    assert_eq!(v["stream_options"]["include_usage"], true);
+}
