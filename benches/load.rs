@@ -23,6 +23,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
+#[path = "load/report.rs"]
+mod report;
+
 const TOLLGATE: &str = env!("CARGO_BIN_EXE_tollgate");
 const PASSTHROUGH: &str = env!("CARGO_BIN_EXE_tollgate-passthrough");
 const KEY: &str = "sk-bench-client";
@@ -157,29 +160,63 @@ const ANTHROPIC_MODEL: &str = "claude-bench";
 /// ConverseStream's binary frames translated to chat chunks).
 const BEDROCK_MODEL: &str = "bedrock-bench";
 
-/// A load target: scenario name, port, and the model its requests ask for.
-type Target = (&'static str, u16, &'static str);
+/// The client API a scenario's requests speak.
+#[derive(Clone, Copy, PartialEq)]
+enum Api {
+    Chat,
+    /// OpenAI's Responses API (`/v1/responses`), the same prompt as the chat request.
+    Responses,
+}
+
+/// A load target: scenario name, port, the model its requests ask for, and their API.
+type Target = (&'static str, u16, &'static str, Api);
 
 #[derive(Clone)]
 struct Spec {
+    path: &'static str,
     body: Bytes,
     extra: Vec<(&'static str, String)>,
 }
 
 impl Spec {
+    fn chat(body: Bytes, extra: Vec<(&'static str, String)>) -> Spec {
+        Spec {
+            path: "/v1/chat/completions",
+            body,
+            extra,
+        }
+    }
+
     /// The same request asking for another model (same length, so the comparison is fair
-    /// up to the name).
-    fn for_model(&self, model: &str) -> Spec {
+    /// up to the name), in the scenario's API.
+    fn for_target(&self, model: &str, api: Api) -> Spec {
         let body = String::from_utf8_lossy(&self.body).replacen(
             "\"model\":\"gpt-4o-mini\"",
             &format!("\"model\":\"{model}\""),
             1,
         );
-        Spec {
+        let mut spec = Spec {
             body: Bytes::from(body),
-            extra: self.extra.clone(),
+            ..self.clone()
+        };
+        if api == Api::Responses {
+            spec.path = "/v1/responses";
+            spec.body = responses_body(&spec.body);
         }
+        spec
     }
+}
+
+/// A chat request's prompt as a Responses request: the system message as `instructions`, the
+/// user's as `input`.
+fn responses_body(chat: &[u8]) -> Bytes {
+    let c: Value = serde_json::from_slice(chat).unwrap_or_default();
+    let mut v = json!({"model": c["model"], "instructions": c["messages"][0]["content"],
+        "input": c["messages"][1]["content"], "temperature": c["temperature"]});
+    if c["stream"] == true {
+        v["stream"] = json!(true);
+    }
+    Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
 }
 
 #[derive(Default)]
@@ -218,7 +255,7 @@ async fn one(
     sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     spec: &Spec,
 ) -> Option<(Duration, Duration)> {
-    let mut req = hyper::Request::post("/v1/chat/completions")
+    let mut req = hyper::Request::post(spec.path)
         .header("host", "bench")
         .header("content-type", "application/json")
         .header("authorization", format!("Bearer {KEY}"));
@@ -311,13 +348,13 @@ async fn interleaved(
 ) -> Vec<(&'static str, Point)> {
     let mut pooled: Vec<(&'static str, Point)> = targets
         .iter()
-        .map(|(n, _, _)| (*n, Point::default()))
+        .map(|(n, ..)| (*n, Point::default()))
         .collect();
     for r in 0..rounds {
         for k in 0..targets.len() {
             let i = (k + r) % targets.len();
-            let (_, port, model) = targets[i];
-            let spec = spec.for_model(model);
+            let (_, port, model, api) = targets[i];
+            let spec = spec.for_target(model, api);
             let p = run_point(port, &spec, conc, warmup, dur).await;
             let acc = &mut pooled[i].1;
             acc.totals.extend(p.totals);
@@ -342,10 +379,7 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 
 /// Idle RSS, then peak RSS while `n` slow streams are open at once.
 async fn memory(pid: u32, port: u16, n: usize, slow: &Spec) -> Value {
-    let warm = Spec {
-        body: slow.body.clone(),
-        extra: vec![],
-    };
+    let warm = Spec::chat(slow.body.clone(), vec![]);
     let idle_point = run_point(port, &warm, 1, Duration::ZERO, Duration::from_millis(200)).await;
     let idle = rss_kib(pid, "VmRSS:");
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -497,24 +531,25 @@ fn main() {
     );
     wait_listening(pt_port);
     let (gw, gw_port) = start_gateway(mock_port, &dir, "gw");
-    let targets: [Target; 7] = [
-        ("direct", mock_port, "gpt-4o-mini"),
-        ("passthrough", pt_port, "gpt-4o-mini"),
-        ("tollgate", gw_port, "gpt-4o-mini"),
-        ("tollgate+limits", gw_port, LIMITED_MODEL),
-        ("tollgate least-load×4", gw_port, POOL_MODEL),
-        ("tollgate→anthropic", gw_port, ANTHROPIC_MODEL),
-        ("tollgate→bedrock", gw_port, BEDROCK_MODEL),
+    let chat_api = Api::Chat;
+    let targets: [Target; 8] = [
+        ("direct", mock_port, "gpt-4o-mini", chat_api),
+        ("passthrough", pt_port, "gpt-4o-mini", chat_api),
+        ("tollgate", gw_port, "gpt-4o-mini", chat_api),
+        ("tollgate+limits", gw_port, LIMITED_MODEL, chat_api),
+        ("tollgate least-load×4", gw_port, POOL_MODEL, chat_api),
+        ("tollgate→anthropic", gw_port, ANTHROPIC_MODEL, chat_api),
+        ("tollgate→bedrock", gw_port, BEDROCK_MODEL, chat_api),
+        (
+            "responses→anthropic",
+            gw_port,
+            ANTHROPIC_MODEL,
+            Api::Responses,
+        ),
     ];
 
-    let chat = Spec {
-        body: chat_body(1024, false),
-        extra: vec![],
-    };
-    let sse = Spec {
-        body: chat_body(1024, true),
-        extra: vec![("x-mock-words", "48".into())],
-    };
+    let chat = Spec::chat(chat_body(1024, false), vec![]);
+    let sse = Spec::chat(chat_body(1024, true), vec![("x-mock-words", "48".into())]);
     let mut report = json!({"machine": machine(),
         "seconds_per_point": dur.as_secs_f64() * rounds as f64, "rounds": rounds,
         "chat": [], "stream": [], "memory": {}});
@@ -557,7 +592,7 @@ fn main() {
         }
     });
     report["errors"] = json!(errors);
-    let md = markdown(&report);
+    let md = report::markdown(&report);
     println!("{md}");
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-results");
     if full && only == "chat,stream,memory" && std::fs::create_dir_all(&out).is_ok() {
@@ -573,190 +608,4 @@ fn main() {
         eprintln!("load benchmark: {errors} request(s) failed");
         std::process::exit(1);
     }
-}
-
-fn find<'a>(rows: &'a Value, scenario: &str, c: u64) -> Option<&'a Value> {
-    rows.as_array()?
-        .iter()
-        .find(|r| r["scenario"] == scenario && r["concurrency"] == c)
-}
-
-fn f(v: &Value, k: &str) -> f64 {
-    v[k].as_f64().unwrap_or(f64::NAN)
-}
-
-fn markdown(r: &Value) -> String {
-    let mut s = String::new();
-    let m = &r["machine"];
-    s += &format!(
-        "Machine: {} cores, {}; load generator, mock and proxies all share it. {} s measured per point in {} interleaved rounds.\n\n",
-        m["cores"], m["cpu"].as_str().unwrap_or("?"), r["seconds_per_point"],
-        r["rounds"]
-    );
-    s += "Non-streaming chat (1 KiB request), latency in µs; overhead = scenario minus direct at the same concurrency.\n\n";
-    s += "| scenario | c | req/s | p50 | p90 | p99 | max | +p50 vs direct | +p99 vs direct | errors |\n|---|---|---|---|---|---|---|---|---|---|\n";
-    for row in r["chat"].as_array().into_iter().flatten() {
-        let c = row["concurrency"].as_u64().unwrap_or(0);
-        let d = find(&r["chat"], "direct", c);
-        let (op50, op99) = d.map_or((f64::NAN, f64::NAN), |d| {
-            (
-                f(row, "p50_us") - f(d, "p50_us"),
-                f(row, "p99_us") - f(d, "p99_us"),
-            )
-        });
-        s += &format!(
-            "| {} | {c} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} |\n",
-            row["scenario"].as_str().unwrap_or("?"),
-            f(row, "rps"),
-            f(row, "p50_us"),
-            f(row, "p90_us"),
-            f(row, "p99_us"),
-            f(row, "max_us"),
-            op50,
-            op99,
-            row["errors"]
-        );
-    }
-    s += "\nStreaming chat (51 SSE events), µs: time to first byte and total.\n\n";
-    s += "| scenario | c | streams/s | TTFB p50 | TTFB p99 | total p50 | total p99 | +TTFB p99 vs direct | +total p99 vs direct | errors |\n|---|---|---|---|---|---|---|---|---|---|\n";
-    for row in r["stream"].as_array().into_iter().flatten() {
-        let c = row["concurrency"].as_u64().unwrap_or(0);
-        let d = find(&r["stream"], "direct", c);
-        let (ot, oa) = d.map_or((f64::NAN, f64::NAN), |d| {
-            (
-                f(row, "ttfb_p99_us") - f(d, "ttfb_p99_us"),
-                f(row, "p99_us") - f(d, "p99_us"),
-            )
-        });
-        s += &format!(
-            "| {} | {c} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} |\n",
-            row["scenario"].as_str().unwrap_or("?"),
-            f(row, "rps"),
-            f(row, "ttfb_p50_us"),
-            f(row, "ttfb_p99_us"),
-            f(row, "p50_us"),
-            f(row, "p99_us"),
-            ot,
-            oa,
-            row["errors"]
-        );
-    }
-    s += "\nMemory (RSS, MiB).\n\n| proxy | idle | with N slow streams open | peak | N (open at once) | errors |\n|---|---|---|---|---|---|\n";
-    for name in ["tollgate", "passthrough"] {
-        let m = &r["memory"][name];
-        let mib = |k: &str| m[k].as_f64().unwrap_or(f64::NAN) / 1024.0;
-        s += &format!(
-            "| {name} | {:.1} | {:.1} | {:.1} | {} ({}) | {} |\n",
-            mib("idle_rss_kib"),
-            mib("rss_with_streams_open_kib"),
-            mib("peak_rss_kib"),
-            m["streams"],
-            m["streams_open_at_once"],
-            m["errors"]
-        );
-    }
-    s += "\nGoals (ratios against the bare passthrough, or against Tollgate's own passthrough route, in this run):\n\n| goal | measured | met |\n|---|---|---|\n";
-    let mut goal = |name: &str, val: String, ok: bool| {
-        s += &format!("| {name} | {val} | {} |\n", if ok { "yes" } else { "no" });
-    };
-    for c in [16u64, 64] {
-        if let (Some(t), Some(p)) = (
-            find(&r["chat"], "tollgate", c),
-            find(&r["chat"], "passthrough", c),
-        ) {
-            let ratio = f(t, "rps") / f(p, "rps");
-            goal(
-                &format!("throughput at c={c} ≥ 90% of passthrough"),
-                format!("{:.0}%", ratio * 100.0),
-                ratio >= 0.9,
-            );
-        }
-    }
-    for c in [16u64, 64] {
-        if let (Some(t), Some(p)) = (
-            find(&r["chat"], "tollgate+limits", c),
-            find(&r["chat"], "passthrough", c),
-        ) {
-            let ratio = f(t, "rps") / f(p, "rps");
-            goal(
-                &format!("with a limit and the SQLite store, c={c} ≥ 90% of passthrough"),
-                format!("{:.0}%", ratio * 100.0),
-                ratio >= 0.9,
-            );
-        }
-    }
-    for c in [16u64, 64] {
-        if let (Some(t), Some(p)) = (
-            find(&r["chat"], "tollgate least-load×4", c),
-            find(&r["chat"], "passthrough", c),
-        ) {
-            let ratio = f(t, "rps") / f(p, "rps");
-            goal(
-                &format!("four targets, least-load, c={c} ≥ 90% of passthrough"),
-                format!("{:.0}%", ratio * 100.0),
-                ratio >= 0.9,
-            );
-        }
-    }
-    if let (Some(t), Some(p)) = (
-        find(&r["chat"], "tollgate", 1),
-        find(&r["chat"], "passthrough", 1),
-    ) {
-        let d50 = f(t, "p50_us") - f(p, "p50_us");
-        let d99 = f(t, "p99_us") - f(p, "p99_us");
-        goal(
-            "c=1 p50 within 50 µs of passthrough",
-            format!("{d50:+.0} µs"),
-            d50 <= 50.0,
-        );
-        goal(
-            "c=1 p99 within 0.2 ms of passthrough",
-            format!("{d99:+.0} µs"),
-            d99 <= 200.0,
-        );
-    }
-    for c in [1u64, 16] {
-        if let (Some(t), Some(p)) = (
-            find(&r["stream"], "tollgate", c),
-            find(&r["stream"], "passthrough", c),
-        ) {
-            let d = f(t, "ttfb_p99_us") - f(p, "ttfb_p99_us");
-            goal(
-                &format!("stream c={c}: TTFB p99 within 0.2 ms of passthrough"),
-                format!("{d:+.0} µs"),
-                d <= 200.0,
-            );
-        }
-    }
-    let translated = [
-        ("chat", 16u64, "tollgate→anthropic", "Anthropic"),
-        ("chat", 64, "tollgate→anthropic", "Anthropic"),
-        ("stream", 1, "tollgate→anthropic", "Anthropic"),
-        ("stream", 16, "tollgate→anthropic", "Anthropic"),
-        ("stream", 1, "tollgate→bedrock", "Bedrock"),
-        ("stream", 16, "tollgate→bedrock", "Bedrock"),
-    ];
-    for (part, c, scenario, to) in translated {
-        if let (Some(t), Some(p)) = (find(&r[part], scenario, c), find(&r[part], "tollgate", c)) {
-            let ratio = f(t, "rps") / f(p, "rps");
-            goal(
-                &format!(
-                    "{part} c={c}: OpenAI client → {to} backend ≥ 80% of the passthrough route"
-                ),
-                format!("{:.0}%", ratio * 100.0),
-                ratio >= 0.8,
-            );
-        }
-    }
-    let peak = r["memory"]["tollgate"]["peak_rss_kib"]
-        .as_f64()
-        .unwrap_or(f64::NAN)
-        / 1024.0;
-    let n = &r["memory"]["tollgate"]["streams"];
-    goal(
-        &format!("RSS < 64 MiB with {n} streams open"),
-        format!("{peak:.1} MiB"),
-        peak < 64.0,
-    );
-    s
 }
