@@ -186,3 +186,49 @@ async fn translated_requests_fail_over_and_are_limited_like_any_front() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["type"], "rate_limit_error", "{v}");
 }
+
+#[tokio::test]
+async fn stored_responses_go_to_the_named_route_unbilled() {
+    let m = mock("m", &[]);
+    let g = gateway(&m);
+    let get = |path: &str, model: &str| {
+        client()
+            .get(g.url(path))
+            .header("x-tollgate-model", model)
+            .send()
+    };
+    let r = get("/v1/responses/resp_42", "gpt-4o-mini").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let line = log_line(&g, &r);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["id"], "resp_42");
+    // The stored reply reports usage; reading it back bills nothing.
+    assert_eq!(v["usage"]["input_tokens"], 5);
+    assert_eq!(
+        (
+            line["input_tokens"].as_u64(),
+            line["output_tokens"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    // Azure: `/openai/responses/{id}?api-version=…`.
+    let r = get("/v1/responses/resp_43/input_items", "azure-gpt")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["object"], "list");
+    // A method the path does not take.
+    let r = client()
+        .put(g.url("/v1/responses/resp_42"))
+        .header("x-tollgate-model", "gpt-4o-mini")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET, DELETE");
+    // Not a stored-response path: never forwarded with the backend's key.
+    let r = get("/v1/responses/a%2F..%2F..%2Ffiles", "gpt-4o-mini")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}

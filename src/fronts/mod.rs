@@ -16,6 +16,9 @@ pub enum Front {
     Models,
     Responses,
     ResponsesInputTokens,
+    /// OpenAI's stored-response endpoints: `GET`/`DELETE /v1/responses/{id}`,
+    /// `POST …/{id}/cancel`, `GET …/{id}/input_items`.
+    StoredResponse,
 }
 
 impl Front {
@@ -29,6 +32,7 @@ impl Front {
             "/v1/models" => Front::Models,
             "/v1/responses" => Front::Responses,
             "/v1/responses/input_tokens" => Front::ResponsesInputTokens,
+            p if stored_op(p).is_some() => Front::StoredResponse,
             _ => return None,
         })
     }
@@ -39,7 +43,9 @@ impl Front {
         match front {
             Some(Front::Messages | Front::CountTokens) => Format::Anthropic,
             Some(Front::Chat | Front::Completions | Front::Embeddings) => Format::OpenAi,
-            Some(Front::Responses | Front::ResponsesInputTokens) => Format::Responses,
+            Some(Front::Responses | Front::ResponsesInputTokens | Front::StoredResponse) => {
+                Format::Responses
+            }
             Some(Front::Models) | None => {
                 if req.headers.contains_key("anthropic-version") {
                     Format::Anthropic
@@ -69,6 +75,8 @@ impl Front {
             (Front::Responses, Format::Anthropic) => Some(Operation::Messages),
             (Front::Responses, Format::Bedrock | Format::Gemini) => Some(Operation::Chat),
             (Front::ResponsesInputTokens, Format::OpenAi) => Some(Operation::ResponsesInputTokens),
+            // Only where the responses are stored: the path is the Responses one plus the id.
+            (Front::StoredResponse, Format::OpenAi) => Some(Operation::Responses),
             _ => None,
         }
     }
@@ -89,8 +97,36 @@ impl Front {
             Front::Models => "/v1/models",
             Front::Responses => "/v1/responses",
             Front::ResponsesInputTokens => "/v1/responses/input_tokens",
+            Front::StoredResponse => "/v1/responses/{id}",
         }
     }
+
+    /// The methods a path takes (the `Allow` of a 405).
+    pub fn allow(path: &str) -> &'static str {
+        match (Front::of(path), stored_op(path)) {
+            (Some(Front::Models), _) => "GET, HEAD",
+            (_, Some("")) => "GET, DELETE",
+            (_, Some("input_items")) => "GET",
+            _ => "POST",
+        }
+    }
+
+    /// Whether `method` is one the path takes.
+    pub fn allows(path: &str, method: &http::Method) -> bool {
+        Front::allow(path).split(", ").any(|m| m == method.as_str())
+    }
+}
+
+/// A stored-response path's operation after the id (`""`, `cancel`, `input_items`). Ids are
+/// OpenAI's (`resp_…`): letters, digits, `_` and `-`; anything else is not a path to forward.
+fn stored_op(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/v1/responses/")?;
+    let (id, op) = rest.split_once('/').unwrap_or((rest, ""));
+    let id_ok = !id.is_empty()
+        && id.len() <= 128
+        && id != "input_tokens"
+        && (id.bytes()).all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    (id_ok && matches!(op, "" | "cancel" | "input_items")).then_some(op)
 }
 
 #[cfg(test)]
@@ -118,5 +154,40 @@ mod tests {
         );
         assert_eq!(Front::Embeddings.operation(Format::Anthropic), None);
         assert_eq!(Front::CountTokens.operation(Format::OpenAi), None);
+    }
+
+    #[test]
+    fn stored_response_paths() {
+        let of = Front::of;
+        assert_eq!(of("/v1/responses/resp_1A-b"), Some(Front::StoredResponse));
+        assert_eq!(
+            of("/v1/responses/resp_1/cancel"),
+            Some(Front::StoredResponse)
+        );
+        assert_eq!(
+            of("/v1/responses/resp_1/input_items"),
+            Some(Front::StoredResponse)
+        );
+        assert_eq!(
+            of("/v1/responses/input_tokens"),
+            Some(Front::ResponsesInputTokens)
+        );
+        for bad in [
+            "/v1/responses/",
+            "/v1/responses/../files",
+            "/v1/responses/a/../../files",
+            "/v1/responses/a%2F..",
+            "/v1/responses/a/b",
+            "/v1/responses/input_tokens/cancel",
+        ] {
+            assert_eq!(of(bad), None, "{bad}");
+        }
+        assert_eq!(Front::allow("/v1/responses/r"), "GET, DELETE");
+        assert!(Front::allows("/v1/responses/r/cancel", &http::Method::POST));
+        assert!(!Front::allows(
+            "/v1/responses/r/input_items",
+            &http::Method::DELETE
+        ));
+        assert_eq!(Front::StoredResponse.operation(Format::Anthropic), None);
     }
 }

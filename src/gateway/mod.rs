@@ -11,6 +11,7 @@ mod plan;
 mod relay;
 mod select;
 mod settle;
+mod stored;
 
 pub use crate::error::ApiError;
 pub use admission::{probe, with_model};
@@ -186,6 +187,8 @@ pub struct Ctx {
     /// What the relay saw: usage reported, text generated.
     tally: crate::stream::Tally,
     relayed: Option<settle::RelayEnd>,
+    /// Nothing is generated (a stored response read back): billed as zero whatever it says.
+    unbilled: bool,
     /// When the first bytes of a streamed reply went to the client.
     first_byte: Option<Instant>,
     /// Limits: what the request reserved, its estimate, and the headers they give.
@@ -221,6 +224,7 @@ impl ProxyHttp for Gateway {
             served_model: None,
             tally: Default::default(),
             relayed: None,
+            unbilled: false,
             first_byte: None,
             reservation: None,
             demand: Default::default(),
@@ -373,9 +377,12 @@ impl Gateway {
             .map_err(Handled::Abort)?;
             return Ok(());
         }
-        if method != http::Method::POST {
+        if !Front::allows(session.req_header().uri.path(), &method) {
             let path = session.req_header().uri.path();
             return Err(ApiError::method_not_allowed(method.as_str(), path).into());
+        }
+        if front == Front::StoredResponse {
+            return stored::handle(st, session, ctx).await;
         }
 
         let body = read_body(session, st.max_body_bytes).await?;
@@ -501,11 +508,7 @@ async fn respond_error(session: &mut Session, ctx: &mut Ctx, e: &ApiError) -> Re
     let mut hdr = json_header(status, body.len(), &ctx.request_id)?;
     limit::write_headers(ctx, &mut hdr)?;
     if e.status == 405 {
-        let allow = if session.req_header().uri.path() == Front::Models.path() {
-            "GET, HEAD"
-        } else {
-            "POST"
-        };
+        let allow = Front::allow(session.req_header().uri.path());
         hdr.insert_header(http::header::ALLOW, allow)?;
     }
     if e.status == 401 {

@@ -88,8 +88,11 @@ pub(super) fn plan(
     let responses = matches!(op, Operation::Responses | Operation::ResponsesInputTokens);
     if p.format() == client || responses {
         let mut body = match target_model {
-            Some(m) => super::with_model(&req.body, &req.model_span, m),
-            None => req.body.clone(),
+            // A stored-response request has no body to carry the model.
+            Some(m) if req.front != Front::StoredResponse => {
+                super::with_model(&req.body, &req.model_span, m)
+            }
+            _ => req.body.clone(),
         };
         let mut stream = false;
         if let Some(adapted) = p.adapt_body(&body) {
@@ -103,8 +106,12 @@ pub(super) fn plan(
                 (body, r.strip_usage) = (b, true);
             }
         }
+        let mut path = p.path(base, op, model, client_hdr.uri.query(), stream);
+        if req.front == Front::StoredResponse {
+            stored_path(&mut path, client_hdr.uri.path());
+        }
         return Ok(Planned::Send(Plan {
-            path: p.path(base, op, model, client_hdr.uri.query(), stream),
+            path,
             body,
             translated: false,
             reply: r,
@@ -121,6 +128,16 @@ pub(super) fn plan(
         translated: true,
         reply: reply(p.format(), t.include_usage),
     }))
+}
+
+/// The provider's Responses path with the client's id (and operation) after it, before any
+/// query: `/v1/responses/{id}/cancel`, Azure's `/openai/responses/{id}?api-version=…`.
+fn stored_path(path: &mut String, client_path: &str) {
+    let tail = client_path
+        .strip_prefix("/v1/responses")
+        .unwrap_or_default();
+    let at = path.find('?').unwrap_or(path.len());
+    path.insert_str(at, tail);
 }
 
 /// An OpenAI stream passing through that did not ask for its usage chunk.
@@ -144,6 +161,14 @@ fn unserved(req: &Request, backend: &Backend) -> Result<Planned, ApiError> {
         return Ok(Planned::Local(Bytes::from(format!(
             "{{\"object\":\"response.input_tokens\",\"input_tokens\":{n}}}"
         ))));
+    }
+    if req.front == Front::StoredResponse {
+        return Err(ApiError::bad_request(format!(
+            "{} is not available for model `{}`: stored responses are kept by OpenAI and Azure, its backend `{}` has no Responses API, and Tollgate keeps no responses.",
+            req.front.path(),
+            req.client_model,
+            backend.name
+        )));
     }
     Err(ApiError::bad_request(format!(
         "{} is not available for model `{}`: its backend `{}` does not serve it.",

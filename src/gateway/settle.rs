@@ -89,6 +89,9 @@ fn billed(st: &State, ctx: &Ctx, status: u16) -> Billed {
 
 fn usage(ctx: &Ctx, status: u16) -> Billed {
     let reported = ctx.tally.usage;
+    if ctx.unbilled {
+        return Billed::default();
+    }
     match ctx.relayed {
         None => Billed::default(),
         Some(RelayEnd::Complete) if reported.is_some() || status >= 400 => Billed {

@@ -33,6 +33,7 @@ mod gemini;
 mod openai;
 mod reply;
 mod responses;
+mod stored;
 pub mod tls;
 mod tools;
 mod vertex;

@@ -32,7 +32,7 @@ pub(super) async fn handle(
     let common = &req.common;
     let key = set.expect_key.as_deref();
     // Azure's Responses API is not per deployment: `/openai/responses?api-version=…`.
-    let azure_responses = req.path == "/openai/responses";
+    let azure_responses = req.path.starts_with("/openai/responses");
     let authorised = match azure {
         _ if azure_responses => key_ok(s, "api-key", "", key),
         Some(_) => key_ok(s, "api-key", "", key),
@@ -51,6 +51,12 @@ pub(super) async fn handle(
     let path = azure
         .as_ref()
         .map_or(req.path.as_str(), |(_, op)| op.as_str());
+    let stored = (path.strip_prefix("/v1/responses/"))
+        .or_else(|| path.strip_prefix("/openai/responses/"))
+        .filter(|rest| *rest != "input_tokens");
+    if let Some(rest) = stored {
+        return super::stored::handle(s, rest, &req.method, common).await;
+    }
     let (method_ok, kind) = match path {
         "/v1/models" => (req.method == http::Method::GET, Kind::Models),
         "/v1/chat/completions" => (req.method == http::Method::POST, Kind::Chat),

@@ -95,7 +95,7 @@ def test_models_list(client):
     ids = sorted(m.id for m in client.models.list())
     from test_cloud import CLOUD, EMBED
     assert ids == sorted(["claude-sonnet-4-5", "gpt-4o-mini", "renamed", "text-embedding-3-small",
-                          "over-rate", "over-quota", "failover-gpt"]
+                          "over-rate", "over-quota", "failover-gpt", "local-llama"]
                          + CLOUD + EMBED)
 
 

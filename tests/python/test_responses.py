@@ -178,3 +178,22 @@ def test_images_and_developer_messages_are_translated(client):
             ]},
         ])
         assert r.status == "completed" and r.output_text, model
+
+
+def test_stored_responses_pass_through_to_openai(client):
+    # No body and no model: the client names the model's route in a header.
+    h = {"x-tollgate-model": GPT}
+    r = client.responses.retrieve("resp_abc123", extra_headers=h)
+    assert r.id == "resp_abc123" and r.status == "completed" and r.output_text == "Stored."
+    assert client.responses.cancel("resp_abc123", extra_headers=h).status == "cancelled"
+    assert client.responses.input_items.list("resp_abc123", extra_headers=h).data == []
+    client.responses.delete("resp_abc123", extra_headers=h)
+
+
+def test_stored_responses_need_a_model_and_a_backend_that_stores_them(client):
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.retrieve("resp_abc123")
+    assert err.value.body["param"] == "x-tollgate-model"
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.retrieve("resp_abc123", extra_headers={"x-tollgate-model": CLAUDE})
+    assert "keeps no responses" in err.value.body["message"]
