@@ -50,11 +50,13 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-fn spawn(bin: &str, args: &[&str]) -> Proc {
+/// Starts `bin` with its stderr in `log` (printed when the run fails).
+fn spawn(bin: &str, args: &[&str], log: &std::path::Path) -> Proc {
+    let stderr = std::fs::File::create(log).map_or_else(|_| Stdio::null(), Stdio::from);
     let child = Command::new(bin)
         .args(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("spawn");
     Proc(child)
@@ -141,7 +143,12 @@ sha256 = "{hash}"
     );
     let path = dir.join(format!("{tag}.toml"));
     std::fs::write(&path, cfg).expect("write config");
-    let p = spawn(TOLLGATE, &["run", "-c", path.to_str().unwrap_or_default()]);
+    let log = dir.join(format!("{tag}.log"));
+    let p = spawn(
+        TOLLGATE,
+        &["run", "-c", path.to_str().unwrap_or_default()],
+        &log,
+    );
     wait_listening(port);
     (p, port)
 }
@@ -250,11 +257,12 @@ impl Point {
     }
 }
 
-/// One request; returns (total, time to first body byte) or None on a non-2xx/transport error.
+/// One request; returns (total, time to first body byte), or why it failed (a non-2xx status
+/// with the start of its body, or the transport error) so a failed run says what went wrong.
 async fn one(
     sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     spec: &Spec,
-) -> Option<(Duration, Duration)> {
+) -> Result<(Duration, Duration), String> {
     let mut req = hyper::Request::post(spec.path)
         .header("host", "bench")
         .header("content-type", "application/json")
@@ -262,20 +270,36 @@ async fn one(
     for (k, v) in &spec.extra {
         req = req.header(*k, v.as_str());
     }
-    let req = req.body(Full::new(spec.body.clone())).ok()?;
+    let req = req
+        .body(Full::new(spec.body.clone()))
+        .map_err(|e| format!("request: {e}"))?;
+    sender
+        .ready()
+        .await
+        .map_err(|e| format!("connection not ready: {e}"))?;
     let t0 = Instant::now();
-    let resp = sender.send_request(req).await.ok()?;
-    let ok = resp.status().is_success();
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    let status = resp.status();
     let mut body = resp.into_body();
     let mut first = None;
+    let mut head = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.ok()?;
-        if first.is_none() && frame.data_ref().is_some_and(|d| !d.is_empty()) {
-            first = Some(t0.elapsed());
+        let frame = frame.map_err(|e| format!("body after {:?}: {e}", t0.elapsed()))?;
+        if let Some(d) = frame.data_ref().filter(|d| !d.is_empty()) {
+            first.get_or_insert_with(|| t0.elapsed());
+            if !status.is_success() && head.len() < 300 {
+                head.extend_from_slice(d);
+            }
         }
     }
     let total = t0.elapsed();
-    ok.then_some((total, first.unwrap_or(total)))
+    if !status.is_success() {
+        return Err(format!("{status}: {}", String::from_utf8_lossy(&head)));
+    }
+    Ok((total, first.unwrap_or(total)))
 }
 
 async fn connect(addr: SocketAddr) -> Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
@@ -301,18 +325,20 @@ async fn run_point(port: u16, spec: &Spec, conc: usize, warmup: Duration, dur: D
             while Instant::now() < end {
                 let Some(s) = sender.as_mut() else {
                     p.errors += 1;
+                    eprintln!("load: could not connect to port {port}");
                     sender = connect(addr).await;
                     continue;
                 };
                 let t = Instant::now();
                 match one(s, &spec).await {
-                    Some((total, ttfb)) if t >= start && t < end => {
+                    Ok((total, ttfb)) if t >= start && t < end => {
                         p.totals.push(total);
                         p.ttfbs.push(ttfb);
                     }
-                    Some(_) => {}
-                    None => {
+                    Ok(_) => {}
+                    Err(why) => {
                         p.errors += 1;
+                        eprintln!("load: request to port {port} failed: {why}");
                         sender = connect(addr).await;
                     }
                 }
@@ -522,12 +548,14 @@ fn main() {
             "--words",
             "16",
         ],
+        &dir.join("mock.log"),
     );
     wait_listening(mock_port);
     let pt_port = free_port();
     let pt = spawn(
         PASSTHROUGH,
         &[&format!("127.0.0.1:{pt_port}"), &mock_addr, "2"],
+        &dir.join("passthrough.log"),
     );
     wait_listening(pt_port);
     let (gw, gw_port) = start_gateway(mock_port, &dir, "gw");
@@ -602,6 +630,17 @@ fn main() {
             serde_json::to_string_pretty(&report).unwrap_or_default(),
         );
         eprintln!("wrote {}", out.display());
+    }
+    if errors > 0 {
+        for log in ["mock", "passthrough", "gw"] {
+            let text = std::fs::read_to_string(dir.join(format!("{log}.log"))).unwrap_or_default();
+            // From the first panic if there is one, else the end.
+            let lines: Vec<&str> = text.lines().collect();
+            let from = lines.iter().position(|l| l.contains("panicked"));
+            let from = from.unwrap_or(lines.len().saturating_sub(20));
+            eprintln!("--- {log} stderr ---");
+            lines[from..].iter().take(40).for_each(|l| eprintln!("{l}"));
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     if errors > 0 {

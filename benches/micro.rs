@@ -151,6 +151,7 @@ fn admission(c: &mut Criterion) {
 /// The prompt estimate limits reserve: tiktoken (o200k) for an OpenAI model, chars ÷ 4 else.
 fn prompt_estimate(c: &mut Criterion) {
     let body = chat_body(1024);
+    tollgate::limits::estimate::warm(["gpt-4o-mini"]);
     let mut g = c.benchmark_group("prompt_estimate_1KiB");
     for model in ["gpt-4o-mini", "claude-sonnet-4-5"] {
         g.bench_function(model, |b| {

@@ -238,10 +238,11 @@ impl BackendState {
         if e.at == 0 || sample > e.ms {
             e.ms = sample;
         } else {
-            let w = (-((now - e.at) as f64) / TAU_MS).exp();
+            // Another thread may have stored a later `at` since `now` was read.
+            let w = (-(now.saturating_sub(e.at) as f64) / TAU_MS).exp();
             e.ms = e.ms * w + sample * (1.0 - w);
         }
-        e.at = now;
+        e.at = e.at.max(now);
     }
 
     /// Failures are forgotten; a passed trial brings an ejected backend back.
@@ -502,5 +503,16 @@ mod tests {
         assert_eq!(b.latency_ms(), 300.0);
         b.observe_latency(Duration::from_millis(10));
         assert!(b.latency_ms() > 250.0, "a fast sample decays in slowly");
+    }
+
+    #[test]
+    fn a_sample_older_than_the_estimate_has_no_weight_and_no_overflow() {
+        // Another thread stored its sample between this one's clock read and its lock.
+        let b = state(None, 5);
+        b.observe_latency(Duration::from_millis(100));
+        b.latency.lock().unwrap().at = u64::MAX;
+        b.observe_latency(Duration::from_millis(10));
+        assert_eq!(b.latency_ms(), 100.0);
+        assert_eq!(b.latency.lock().unwrap().at, u64::MAX);
     }
 }

@@ -106,7 +106,8 @@ impl Drop for Live {
 
 impl State {
     /// Builds a snapshot of `cfg`; `prev` is the running one, whose backends' health and
-    /// load carry over to backends of the same name.
+    /// load carry over to backends of the same name. Blocking (it may load a tokenizer): call
+    /// it off the async runtime.
     pub fn new(cfg: &Config, rt: &Runtime, prev: Option<&State>) -> State {
         let backends: Vec<Backend> = cfg.backends.iter().map(Backend::new).collect();
         let router = Router::new(cfg, |i| backends.get(i).is_some_and(|b| b.enabled));
@@ -118,6 +119,11 @@ impl State {
         .with_metrics(rt.metrics.clone());
         if let Some(p) = prev {
             limiter.carry_health(&p.limiter);
+        }
+        if !limiter.is_empty() {
+            // Limits estimate every prompt: load its tokenizer now, not on a request.
+            let models = cfg.routes.iter().flat_map(|r| r.models.iter());
+            crate::limits::estimate::warm(models.map(String::as_str));
         }
         if let Some(a) = &rt.alerts {
             limiter = limiter.with_alerts(a.clone());

@@ -17,6 +17,7 @@
 use serde_json::Value;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use tiktoken_rs::tokenizer::{get_tokenizer, Tokenizer};
 use tiktoken_rs::CoreBPE;
@@ -87,21 +88,73 @@ fn chars_to_tokens(chars: usize) -> u64 {
     (chars as u64).div_ceil(4)
 }
 
-/// The tokenizer of an OpenAI-family model, if `model` is one.
-fn encoding(model: &str) -> Option<&'static CoreBPE> {
-    let family = get_tokenizer(model).or_else(|| {
+/// The two BPE tables Tollgate counts with (every other OpenAI encoding is counted as cl100k).
+#[derive(Clone, Copy)]
+enum Family {
+    O200k,
+    Cl100k,
+}
+
+impl Family {
+    /// The family of an OpenAI-family model, if `model` is one.
+    fn of(model: &str) -> Option<Family> {
         let o200k = [
             "gpt-5", "gpt-4.1", "gpt-4o", "o1", "o3", "o4", "chatgpt-", "gpt-oss",
         ];
-        o200k
-            .iter()
-            .any(|p| model.starts_with(p))
-            .then_some(Tokenizer::O200kBase)
-    })?;
-    Some(match family {
-        Tokenizer::O200kBase => tiktoken_rs::o200k_base_singleton(),
-        _ => tiktoken_rs::cl100k_base_singleton(),
-    })
+        match get_tokenizer(model) {
+            Some(Tokenizer::O200kBase) => Some(Family::O200k),
+            Some(_) => Some(Family::Cl100k),
+            None => o200k
+                .iter()
+                .any(|p| model.starts_with(p))
+                .then_some(Family::O200k),
+        }
+    }
+
+    fn slot(self) -> &'static (OnceLock<&'static CoreBPE>, AtomicBool) {
+        static SLOTS: [(OnceLock<&'static CoreBPE>, AtomicBool); 2] = [
+            (OnceLock::new(), AtomicBool::new(false)),
+            (OnceLock::new(), AtomicBool::new(false)),
+        ];
+        &SLOTS[self as usize]
+    }
+
+    /// Builds the table (about 100 ms and 48 MiB for o200k): blocking, never on a request.
+    fn load(self) -> &'static CoreBPE {
+        *self.slot().0.get_or_init(|| match self {
+            Family::O200k => tiktoken_rs::o200k_base_singleton(),
+            Family::Cl100k => tiktoken_rs::cl100k_base_singleton(),
+        })
+    }
+}
+
+/// The tokenizer of an OpenAI-family model, if `model` is one and its table is loaded. A table
+/// not loaded yet is loaded on a thread of its own and the request counts characters meanwhile:
+/// building it on the request's thread would stall every connection that thread serves.
+fn encoding(model: &str) -> Option<&'static CoreBPE> {
+    let family = Family::of(model)?;
+    let (table, started) = family.slot();
+    if let Some(bpe) = table.get() {
+        return Some(bpe);
+    }
+    if !started.swap(true, Ordering::AcqRel) {
+        let spawned = std::thread::Builder::new()
+            .name("tollgate-tiktoken".into())
+            .spawn(move || family.load());
+        if spawned.is_err() {
+            started.store(false, Ordering::Release);
+        }
+    }
+    None
+}
+
+/// Loads the tables `models` are counted with, blocking: called off the async runtime when a
+/// config with limits is loaded, so its first requests are counted exactly without waiting.
+pub fn warm<'a>(models: impl IntoIterator<Item = &'a str>) {
+    for family in models.into_iter().filter_map(Family::of) {
+        family.slot().1.store(true, Ordering::Release);
+        family.load();
+    }
 }
 
 /// A string's tokens, remembered when it is long (keyed by the encoding and a hash of it).
@@ -178,10 +231,29 @@ mod tests {
 
     #[test]
     fn openai_models_use_tiktoken() {
+        warm(["gpt-4o"]);
         let body = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"Hello, world!"}]}"#;
         // "Hello, world!" is 4 tokens in o200k_base; plus one message's framing.
         assert_eq!(prompt_tokens(body, "gpt-4o"), 4 + PER_MESSAGE);
         assert_eq!(prompt_tokens(body, "gpt-5-mini"), 4 + PER_MESSAGE);
+    }
+
+    #[test]
+    fn a_table_not_loaded_is_loaded_aside_and_characters_count_meanwhile() {
+        const TEXT: &str = "internationalization internationalization";
+        let body = br#"{"messages":[{"role":"user","content":"internationalization internationalization"}]}"#;
+        // Nothing else in these tests loads cl100k (gpt-4's table).
+        let first = prompt_tokens(body, "gpt-4");
+        let by_chars = chars_to_tokens(TEXT.len()) + PER_MESSAGE;
+        let bpe = tiktoken_rs::cl100k_base_singleton();
+        let exact = bpe.encode_ordinary(TEXT).len() as u64 + PER_MESSAGE;
+        assert_ne!(by_chars, exact);
+        assert!(first == by_chars || first == exact, "{first}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while prompt_tokens(body, "gpt-4") != exact {
+            assert!(std::time::Instant::now() < deadline, "never loaded");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     #[test]
@@ -199,6 +271,7 @@ mod tests {
 
     #[test]
     fn long_text_is_extrapolated_not_tokenised_whole() {
+        warm(["gpt-4o"]);
         let text = "word ".repeat(40_000);
         let body = serde_json::to_vec(
             &serde_json::json!({"messages": [{"role": "user", "content": text}]}),
@@ -210,6 +283,7 @@ mod tests {
 
     #[test]
     fn long_strings_are_counted_once_and_remembered() {
+        warm(["gpt-4o"]);
         let text = "The quick brown fox jumps over the lazy dog. ".repeat(20);
         let body = serde_json::to_vec(
             &serde_json::json!({"messages": [{"role": "user", "content": text}]}),
