@@ -121,7 +121,7 @@ impl Family {
 
     /// Builds the table (about 100 ms and 48 MiB for o200k): blocking, never on a request.
     fn load(self) -> &'static CoreBPE {
-        *self.slot().0.get_or_init(|| match self {
+        self.slot().0.get_or_init(|| match self {
             Family::O200k => tiktoken_rs::o200k_base_singleton(),
             Family::Cl100k => tiktoken_rs::cl100k_base_singleton(),
         })
