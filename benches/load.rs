@@ -16,75 +16,28 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use std::net::{SocketAddr, TcpListener, TcpStream as StdTcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "load/report.rs"]
 mod report;
 
-const TOLLGATE: &str = env!("CARGO_BIN_EXE_tollgate");
+use common::{free_port, Gateway, Proc};
+
 const PASSTHROUGH: &str = env!("CARGO_BIN_EXE_tollgate-passthrough");
 const KEY: &str = "sk-bench-client";
 
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-impl Proc {
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// Starts `bin` with its stderr in `log` (printed when the run fails).
-fn spawn(bin: &str, args: &[&str], log: &std::path::Path) -> Proc {
-    let stderr = std::fs::File::create(log).map_or_else(|_| Stdio::null(), Stdio::from);
-    let child = Command::new(bin)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("spawn");
-    Proc(child)
-}
-
-fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while StdTcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "port {port} never opened");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn start_gateway(mock_port: u16, dir: &std::path::Path, tag: &str) -> (Proc, u16) {
-    let port = free_port();
-    let admin = free_port();
+/// Tollgate in front of the mock with every scenario's route.
+fn start_gateway(mock_port: u16) -> Gateway {
     let hash = tollgate::auth::hash_key(KEY);
-    let cfg = format!(
-        r#"[server]
-listen = ["127.0.0.1:{port}"]
-admin_listen = "127.0.0.1:{admin}"
-threads = 2
-pid_file = "{d}/{tag}.pid"
-upgrade_sock = "{d}/{tag}.sock"
-[log]
+    let rest = format!(
+        r#"[log]
 access_log = "/dev/null"
-[store]
-path = "{d}/{tag}.db"
 [[limits]]
 scope = "model"
 match = "{LIMITED_MODEL}"
@@ -138,19 +91,18 @@ targets = [{{ backend = "mock-bedrock", model = "anthropic.claude-3-haiku-202403
 [[keys]]
 name = "bench"
 sha256 = "{hash}"
-"#,
-        d = dir.display()
+"#
     );
-    let path = dir.join(format!("{tag}.toml"));
-    std::fs::write(&path, cfg).expect("write config");
-    let log = dir.join(format!("{tag}.log"));
-    let p = spawn(
-        TOLLGATE,
-        &["run", "-c", path.to_str().unwrap_or_default()],
-        &log,
-    );
-    wait_listening(port);
-    (p, port)
+    Gateway::start("", &rest)
+}
+
+/// A process's stderr from its first panic if it has one, else its last lines.
+fn print_stderr(name: &str, p: &Proc) {
+    let lines = p.stderr();
+    let from = lines.iter().position(|l| l.contains("panicked"));
+    let from = from.unwrap_or(lines.len().saturating_sub(20));
+    eprintln!("--- {name} stderr ---");
+    lines[from..].iter().take(40).for_each(|l| eprintln!("{l}"));
 }
 
 /// The model whose requests pass a request and a token limit (reserved and settled in the
@@ -532,33 +484,16 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let dir = std::env::temp_dir().join(format!("tollgate-load-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-
-    let mock_port = free_port();
-    let mock_addr = format!("127.0.0.1:{mock_port}");
-    let _mock = spawn(
-        TOLLGATE,
-        &[
-            "mock",
-            "--listen",
-            &mock_addr,
-            "--threads",
-            "1",
-            "--words",
-            "16",
-        ],
-        &dir.join("mock.log"),
-    );
-    wait_listening(mock_port);
+    let mock = common::mock("bench", &["--threads", "1", "--words", "16"]);
+    let mock_port = mock.port;
     let pt_port = free_port();
-    let pt = spawn(
-        PASSTHROUGH,
-        &[&format!("127.0.0.1:{pt_port}"), &mock_addr, "2"],
-        &dir.join("passthrough.log"),
+    let (pt_listen, upstream) = (
+        format!("127.0.0.1:{pt_port}"),
+        format!("127.0.0.1:{mock_port}"),
     );
-    wait_listening(pt_port);
-    let (gw, gw_port) = start_gateway(mock_port, &dir, "gw");
+    let pt = common::start(PASSTHROUGH, &[&pt_listen, &upstream, "2"], pt_port);
+    let gw = start_gateway(mock_port);
+    let gw_port = gw.proc.port;
     let chat_api = Api::Chat;
     let targets: [Target; 8] = [
         ("direct", mock_port, "gpt-4o-mini", chat_api),
@@ -609,7 +544,7 @@ fn main() {
             }
         }
         let mem_targets = [
-            ("tollgate", gw.pid(), gw_port),
+            ("tollgate", gw.proc.pid(), gw_port),
             ("passthrough", pt.pid(), pt_port),
         ];
         for (name, pid, port) in mem_targets.into_iter().filter(|_| want("memory")) {
@@ -632,18 +567,9 @@ fn main() {
         eprintln!("wrote {}", out.display());
     }
     if errors > 0 {
-        for log in ["mock", "passthrough", "gw"] {
-            let text = std::fs::read_to_string(dir.join(format!("{log}.log"))).unwrap_or_default();
-            // From the first panic if there is one, else the end.
-            let lines: Vec<&str> = text.lines().collect();
-            let from = lines.iter().position(|l| l.contains("panicked"));
-            let from = from.unwrap_or(lines.len().saturating_sub(20));
-            eprintln!("--- {log} stderr ---");
-            lines[from..].iter().take(40).for_each(|l| eprintln!("{l}"));
+        for (name, p) in [("mock", &mock), ("passthrough", &pt), ("gateway", &gw.proc)] {
+            print_stderr(name, p);
         }
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    if errors > 0 {
         eprintln!("load benchmark: {errors} request(s) failed");
         std::process::exit(1);
     }

@@ -83,7 +83,11 @@ fn collect(r: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
 type Lines = Arc<Mutex<Vec<String>>>;
 
 fn spawn(args: &[&str]) -> (Child, Lines, Lines) {
-    let mut cmd = Command::new(BIN);
+    spawn_bin(BIN, args)
+}
+
+fn spawn_bin(bin: &str, args: &[&str]) -> (Child, Lines, Lines) {
+    let mut cmd = Command::new(bin);
     cmd.args(args);
     // Tests never reach real providers.
     for k in [
@@ -103,7 +107,7 @@ fn spawn(args: &[&str]) -> (Child, Lines, Lines) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn tollgate");
+        .expect("spawn");
     let out = collect(child.stdout.take().unwrap());
     let err = collect(child.stderr.take().unwrap());
     (child, out, err)
@@ -162,13 +166,9 @@ impl Proc {
     }
 }
 
-/// `tollgate mock --name NAME` plus extra flags.
-pub fn mock(name: &str, extra: &[&str]) -> Proc {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut args = vec!["mock", "--listen", &listen, "--name", name];
-    args.extend_from_slice(extra);
-    let (mut child, lines, stderr) = spawn(&args);
+/// Any of the package's binaries (`CARGO_BIN_EXE_*`), once it listens on `port`.
+pub fn start(bin: &str, args: &[&str], port: u16) -> Proc {
+    let (mut child, lines, stderr) = spawn_bin(bin, args);
     wait_port(port, &mut child);
     Proc {
         child,
@@ -176,6 +176,15 @@ pub fn mock(name: &str, extra: &[&str]) -> Proc {
         lines,
         stderr,
     }
+}
+
+/// `tollgate mock --name NAME` plus extra flags.
+pub fn mock(name: &str, extra: &[&str]) -> Proc {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["mock", "--listen", &listen, "--name", name];
+    args.extend_from_slice(extra);
+    start(BIN, &args, port)
 }
 
 /// `tollgate mock --tls` with a certificate it generates into a fresh directory; returns the
