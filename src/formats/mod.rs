@@ -180,6 +180,38 @@ pub struct Translated {
     pub include_usage: bool,
 }
 
+impl MaxTokensField {
+    /// The chat request's field name.
+    pub fn key(self) -> &'static str {
+        match self {
+            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
+            MaxTokensField::MaxTokens => "max_tokens",
+        }
+    }
+}
+
+impl Translated {
+    /// A chat (pivot) request built from another client API. Its stream always reports usage:
+    /// Tollgate counts it, and the client's own API carries it whether or not it asked.
+    pub(crate) fn chat(
+        mut out: serde_json::Map<String, serde_json::Value>,
+        stream: bool,
+    ) -> Result<Translated, ApiError> {
+        if stream {
+            out.insert("stream".into(), true.into());
+            out.insert(
+                "stream_options".into(),
+                serde_json::json!({"include_usage": true}),
+            );
+        }
+        Ok(Translated {
+            body: serde_json::to_vec(&out).map_err(|_| ApiError::internal())?,
+            stream,
+            include_usage: false,
+        })
+    }
+}
+
 /// What a translated reply needs to know about the request.
 #[derive(Debug, Clone, Copy)]
 pub struct ReplyContext<'a> {

@@ -3,7 +3,7 @@
 use super::request::{join, no_extra, parse, unsupported};
 use super::types::{Block, Content, Message, MessagesRequest, Tool, ToolChoice};
 use crate::error::ApiError;
-use crate::formats::{MaxTokensField, RequestOptions, Translated};
+use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Map, Value};
 
 /// An Anthropic Messages request → an OpenAI chat request.
@@ -44,24 +44,10 @@ pub fn to_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, Api
     out.insert("model".into(), json!(opts.model));
     out.insert("messages".into(), Value::Array(out_msgs));
     if let Some(n) = req.max_tokens {
-        let field = match opts.max_tokens_field {
-            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
-            MaxTokensField::MaxTokens => "max_tokens",
-        };
-        out.insert(field.into(), json!(n));
+        out.insert(opts.max_tokens_field.key().into(), json!(n));
     }
     options(&req, keep, &mut out)?;
-    let stream = req.stream == Some(true);
-    if stream {
-        out.insert("stream".into(), json!(true));
-        // Usage is always counted, whether or not the client could ask for it.
-        out.insert("stream_options".into(), json!({"include_usage": true}));
-    }
-    Ok(Translated {
-        body: serde_json::to_vec(&out).map_err(|_| ApiError::internal())?,
-        stream,
-        include_usage: false,
-    })
+    Translated::chat(out, req.stream == Some(true))
 }
 
 /// Copies a block's `cache_control` onto its chat counterpart, for providers with cache points

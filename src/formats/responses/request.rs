@@ -6,7 +6,7 @@
 use super::input;
 use crate::error::ApiError;
 use crate::formats::anthropic::request::{no_extra, parse, unsupported};
-use crate::formats::{MaxTokensField, RequestOptions, Translated};
+use crate::formats::{RequestOptions, Translated};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -103,24 +103,10 @@ pub fn to_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, Api
     }
     out.insert("messages".into(), Value::Array(messages));
     if let Some(n) = req.max_output_tokens {
-        let field = match opts.max_tokens_field {
-            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
-            MaxTokensField::MaxTokens => "max_tokens",
-        };
-        out.insert(field.into(), json!(n));
+        out.insert(opts.max_tokens_field.key().into(), json!(n));
     }
     options(&req, &mut out)?;
-    let stream = req.stream == Some(true);
-    if stream {
-        out.insert("stream".into(), json!(true));
-        // The terminal event carries usage, so the pivot stream must report it.
-        out.insert("stream_options".into(), json!({"include_usage": true}));
-    }
-    Ok(Translated {
-        body: serde_json::to_vec(&out).map_err(|_| ApiError::internal())?,
-        stream,
-        include_usage: false,
-    })
+    Translated::chat(out, req.stream == Some(true))
 }
 
 fn stateful(param: &str, why: &str) -> ApiError {
