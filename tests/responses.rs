@@ -211,12 +211,16 @@ async fn stored_responses_go_to_the_named_route_unbilled() {
         ),
         (Some(0), Some(0))
     );
-    // Azure: `/openai/responses/{id}?api-version=…`.
-    let r = get("/v1/responses/resp_43/input_items", "azure-gpt")
-        .await
-        .unwrap();
+    // Azure: `/openai/responses/{id}?api-version=…`, the client's pagination kept.
+    let path = "/v1/responses/resp_43/input_items?limit=1&after=msg_in_3";
+    let r = get(path, "azure-gpt").await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap()["object"], "list");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["object"].as_str(), v["has_more"].as_bool()),
+        (Some("list"), Some(true))
+    );
+    assert_eq!(v["data"][0]["id"], "msg_in_2", "{v}");
     // A method the path does not take.
     let r = client()
         .put(g.url("/v1/responses/resp_42"))

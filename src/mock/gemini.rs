@@ -45,15 +45,6 @@ impl Route {
     }
 }
 
-/// The value of `name` in a query string.
-fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
-    query?.split('&').find_map(|p| {
-        p.split_once('=')
-            .filter(|(k, _)| *k == name)
-            .map(|(_, v)| v)
-    })
-}
-
 /// Vertex AI's bearer token: one the mock's token endpoint issued and still live.
 fn bearer_ok(s: &ServerSession, set: &MockSettings) -> bool {
     super::vertex::bearer_ok(s, set)
@@ -64,8 +55,8 @@ fn api_key(s: &ServerSession, set: &MockSettings) -> Result<(), (u16, &'static s
     let Some(want) = set.expect_key.as_deref() else {
         return Ok(());
     };
-    let got =
-        header_str(s, "x-goog-api-key").or_else(|| query_param(s.req_header().uri.query(), "key"));
+    let got = header_str(s, "x-goog-api-key")
+        .or_else(|| super::query_param(s.req_header().uri.query(), "key"));
     match got {
         Some(k) if k == want => Ok(()),
         Some(_) => Err((400, "API key not valid. Please pass a valid API key.", true)),
@@ -105,7 +96,7 @@ pub(super) async fn handle(
     if req.method != http::Method::POST {
         return error(s, 404, "Method not found.", common).await;
     }
-    let sse = query_param(s.req_header().uri.query(), "alt") == Some("sse");
+    let sse = super::query_param(s.req_header().uri.query(), "alt") == Some("sse");
     let out = match (route.method.as_str(), route.vertex) {
         ("generateContent", _) => check::generate(&req.body).map(|body| {
             let r = reply::Reply::new(&body, &route.model, route.vertex, b);
@@ -225,8 +216,8 @@ mod tests {
         assert!(!r.vertex);
         assert!(Route::of("/v1beta/models/:generateContent").is_none());
         assert!(Route::of("/v1beta/models/m").is_none());
-        assert_eq!(query_param(Some("alt=sse&key=k"), "key"), Some("k"));
-        assert_eq!(query_param(Some("alt=sse"), "key"), None);
+        assert_eq!(crate::mock::query_param(Some("alt=sse&key=k"), "key"), Some("k"));
+        assert_eq!(crate::mock::query_param(Some("alt=sse"), "key"), None);
         assert_eq!(status_name(429), "RESOURCE_EXHAUSTED");
     }
 }

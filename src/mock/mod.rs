@@ -553,6 +553,15 @@ pub(crate) fn prompt_size(req: &Value) -> (usize, usize, usize) {
 }
 
 /// Prompt tokens: the text estimate plus 85 per image (OpenAI's low-detail cost).
+/// The value of `name` in a query string (as sent, not decoded).
+fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
+    query?.split('&').find_map(|p| {
+        p.split_once('=')
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    })
+}
+
 pub(crate) fn prompt_tokens(req: &Value) -> u64 {
     let (chars, msgs, images) = prompt_size(req);
     reply::prompt_tokens(chars, msgs) + 85 * images as u64

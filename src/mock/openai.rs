@@ -55,7 +55,8 @@ pub(super) async fn handle(
         .or_else(|| path.strip_prefix("/openai/responses/"))
         .filter(|rest| *rest != "input_tokens");
     if let Some(rest) = stored {
-        return super::stored::handle(s, rest, &req.method, common).await;
+        let query = s.req_header().uri.query().map(str::to_string);
+        return super::stored::handle(s, rest, &req.method, query.as_deref(), common).await;
     }
     let (method_ok, kind) = match path {
         "/v1/models" => (req.method == http::Method::GET, Kind::Models),
@@ -94,10 +95,7 @@ pub(super) async fn handle(
 
 /// Whether the query has a non-empty `api-version`.
 fn has_api_version(query: Option<&str>) -> bool {
-    query.unwrap_or("").split('&').any(|p| {
-        p.split_once('=')
-            .is_some_and(|(k, v)| k == "api-version" && !v.is_empty())
-    })
+    super::query_param(query, "api-version").is_some_and(|v| !v.is_empty())
 }
 
 async fn models(s: &mut ServerSession, set: &MockSettings, common: &[(&str, String)]) -> bool {

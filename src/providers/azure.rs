@@ -37,13 +37,20 @@ impl Provider for Azure {
         base: &str,
         op: Operation,
         model: &str,
-        _query: Option<&str>,
+        query: Option<&str>,
         _stream: bool,
     ) -> String {
         let tail = op.v1_path().trim_start_matches("/v1");
         if op == Operation::Responses {
-            // Not per deployment: the deployment is the body's `model`.
-            return format!("{base}/openai{tail}?api-version={}", self.api_version);
+            // Not per deployment: the deployment is the body's `model`. A stored response's
+            // reads take the client's query (`include`, `limit`, `after`, `order`, `stream`).
+            let mut path = format!("{base}/openai{tail}?api-version={}", self.api_version);
+            let client = query.into_iter().flat_map(|q| q.split('&'));
+            for pair in client.filter(|p| !p.is_empty() && !p.starts_with("api-version=")) {
+                path.push('&');
+                path.push_str(pair);
+            }
+            return path;
         }
         let deployment = super::segment(model);
         format!(
@@ -94,6 +101,20 @@ mod tests {
         assert_eq!(
             a.path("/base", Operation::Embeddings, "emb", None, false),
             "/base/openai/deployments/emb/embeddings?api-version=2024-10-21"
+        );
+    }
+
+    #[test]
+    fn responses_keep_the_clients_query_but_not_its_api_version() {
+        let a = Azure::new(Some("k"), "2025-04-01-preview");
+        let q = Some("limit=2&api-version=1999-01-01&&after=msg_1");
+        assert_eq!(
+            a.path("", Operation::Responses, "dep", q, false),
+            "/openai/responses?api-version=2025-04-01-preview&limit=2&after=msg_1"
+        );
+        assert_eq!(
+            a.path("", Operation::Responses, "dep", None, false),
+            "/openai/responses?api-version=2025-04-01-preview"
         );
     }
 }

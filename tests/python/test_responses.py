@@ -186,7 +186,11 @@ def test_stored_responses_pass_through_to_openai(client):
     r = client.responses.retrieve("resp_abc123", extra_headers=h)
     assert r.id == "resp_abc123" and r.status == "completed" and r.output_text == "Stored."
     assert client.responses.cancel("resp_abc123", extra_headers=h).status == "cancelled"
-    assert client.responses.input_items.list("resp_abc123", extra_headers=h).data == []
+    # The SDK pages with `after` in the query: every page reaches the backend.
+    items = client.responses.input_items.list("resp_abc123", limit=1, extra_headers=h)
+    assert [i.id for i in items] == ["msg_in_3", "msg_in_2", "msg_in_1"]
+    items = client.responses.input_items.list("resp_abc123", order="asc", extra_headers=h)
+    assert [i.content[0].text for i in items.data] == ["Item 1", "Item 2", "Item 3"]
     client.responses.delete("resp_abc123", extra_headers=h)
 
 
