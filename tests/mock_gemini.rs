@@ -20,14 +20,6 @@ fn hello() -> Value {
     json!({"contents": [{"role": "user", "parts": [{"text": "Say hello"}]}]})
 }
 
-async fn post(m: &Proc, path: &str, headers: &[(&str, &str)], body: &Value) -> reqwest::Response {
-    let mut r = client().post(format!("{}{path}", m.url())).json(body);
-    for (k, v) in headers {
-        r = r.header(*k, *v);
-    }
-    r.send().await.unwrap()
-}
-
 const AUTH: [(&str, &str); 1] = [("x-goog-api-key", KEY)];
 
 /// Decodes an SSE body with Tollgate's decoders: (text, reasoning, tool names, finish, usage
@@ -65,7 +57,7 @@ fn decode(
 #[tokio::test]
 async fn generate_content_has_googles_shape() {
     let m = mock("g", &["--expect-key", KEY]);
-    let r = post(&m, &format!("{STUDIO}:generateContent"), &AUTH, &hello()).await;
+    let r = post_json(&m, &format!("{STUDIO}:generateContent"), &AUTH, &hello()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-mock-model"], "gemini-2.5-flash");
     let text = r.text().await.unwrap();
@@ -87,21 +79,21 @@ async fn generate_content_has_googles_shape() {
     assert!(v["responseId"].as_str().is_some_and(|s| s.len() >= 20));
     // The legacy `?key=` works too.
     let path = format!("{STUDIO}:generateContent?key={KEY}");
-    assert_eq!(post(&m, &path, &[], &hello()).await.status(), 200);
+    assert_eq!(post_json(&m, &path, &[], &hello()).await.status(), 200);
 }
 
 #[tokio::test]
 async fn keys_and_bodies_are_checked_as_google_does() {
     let m = mock("g", &["--expect-key", KEY]);
     let path = format!("{STUDIO}:generateContent");
-    let r = post(&m, &path, &[("x-goog-api-key", "nope")], &hello()).await;
+    let r = post_json(&m, &path, &[("x-goog-api-key", "nope")], &hello()).await;
     assert_eq!(r.status(), 400);
     let body = r.bytes().await.unwrap();
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["error"]["status"], "INVALID_ARGUMENT");
     assert_eq!(v["error"]["details"][0]["reason"], "API_KEY_INVALID");
     assert_eq!(error::parse(400, &body).kind, ErrorKind::Authentication);
-    let r = post(&m, &path, &[], &hello()).await;
+    let r = post_json(&m, &path, &[], &hello()).await;
     assert_eq!(r.status(), 403);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["status"], "PERMISSION_DENIED");
@@ -110,14 +102,14 @@ async fn keys_and_bodies_are_checked_as_google_does() {
         json!({"contents": [{"role": "assistant", "parts": [{"text": "hi"}]}]}),
         json!({"contents": [{"role": "user", "parts": []}]}),
     ] {
-        let r = post(&m, &path, &AUTH, &bad).await;
+        let r = post_json(&m, &path, &AUTH, &bad).await;
         assert_eq!(r.status(), 400, "{bad}");
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["error"]["code"], 400);
         assert_eq!(v["error"]["status"], "INVALID_ARGUMENT");
     }
     let faults = [("x-goog-api-key", KEY), ("x-mock-status", "429")];
-    let r = post(&m, &path, &faults, &hello()).await;
+    let r = post_json(&m, &path, &faults, &hello()).await;
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "1");
     let e = error::parse(429, &r.bytes().await.unwrap());
@@ -127,10 +119,10 @@ async fn keys_and_bodies_are_checked_as_google_does() {
 #[tokio::test]
 async fn sse_stream_uses_crlf_and_decodes() {
     let m = mock("g", &[]);
-    let whole = post(&m, &format!("{STUDIO}:generateContent"), &[], &hello()).await;
+    let whole = post_json(&m, &format!("{STUDIO}:generateContent"), &[], &hello()).await;
     let whole: Value = whole.json().await.unwrap();
     let path = format!("{STUDIO}:streamGenerateContent?alt=sse");
-    let r = post(&m, &path, &[], &hello()).await;
+    let r = post_json(&m, &path, &[], &hello()).await;
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"]
         .to_str()
@@ -148,10 +140,14 @@ async fn sse_stream_uses_crlf_and_decodes() {
     assert_eq!(finish, Some(FinishReason::Stop));
     // Without alt=sse: one JSON array, streamed.
     let path = format!("{STUDIO}:streamGenerateContent");
-    let v: Value = post(&m, &path, &[], &hello()).await.json().await.unwrap();
+    let v: Value = post_json(&m, &path, &[], &hello())
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v.as_array().map(Vec::len), Some(16));
     // A stream error after two chunks: Google's error event, which the decoder reports.
-    let r = post(
+    let r = post_json(
         &m,
         &format!("{STUDIO}:streamGenerateContent?alt=sse"),
         &[("x-mock-stream-error-after", "2")],
@@ -180,7 +176,7 @@ async fn tools_thoughts_and_cache_translate_back() {
     let t = request::from_chat(&serde_json::to_vec(&chat).unwrap(), &opts).unwrap();
     let body: Value = serde_json::from_slice(&t.body).unwrap();
     let cached = [("x-mock-cached-tokens", "5")];
-    let r = post(&m, &format!("{STUDIO}:generateContent"), &cached, &body).await;
+    let r = post_json(&m, &format!("{STUDIO}:generateContent"), &cached, &body).await;
     assert_eq!(r.status(), 200);
     let raw = r.bytes().await.unwrap();
     let v: Value = serde_json::from_slice(&raw).unwrap();
@@ -217,7 +213,7 @@ async fn tools_thoughts_and_cache_translate_back() {
         parts[1]["thoughtSignature"]
     );
     let path = format!("{STUDIO}:streamGenerateContent?alt=sse");
-    let r = post(&m, &path, &[], &body).await;
+    let r = post_json(&m, &path, &[], &body).await;
     let (text, _, tools, finish, _, done, _) = decode(&r.bytes().await.unwrap());
     assert!(!text.is_empty() && tools.is_empty() && done);
     assert_eq!(finish, Some(FinishReason::Stop));
@@ -230,7 +226,7 @@ async fn golden_requests_are_accepted() {
     for case in std::fs::read_dir(&dir).unwrap() {
         let p = case.unwrap().path().join("gemini.request.expected.json");
         let body: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-        let r = post(&m, &format!("{STUDIO}:generateContent"), &[], &body).await;
+        let r = post_json(&m, &format!("{STUDIO}:generateContent"), &[], &body).await;
         assert_eq!(
             r.status(),
             200,
@@ -245,18 +241,18 @@ async fn golden_requests_are_accepted() {
 async fn vertex_paths_take_a_bearer_token() {
     let m = mock("v", &["--expect-key", KEY]);
     let path = format!("{VERTEX}:generateContent");
-    let r = post(&m, &path, &AUTH, &hello()).await;
+    let r = post_json(&m, &path, &AUTH, &hello()).await;
     assert_eq!(r.status(), 401);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["status"], "UNAUTHENTICATED");
     let bearer = [("authorization", "Bearer ya29.token")];
-    let r = post(&m, &path, &bearer, &hello()).await;
+    let r = post_json(&m, &path, &bearer, &hello()).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["usageMetadata"]["trafficType"], "ON_DEMAND");
     assert!(v["createTime"].is_string());
     let path = path.replace("/v1/", "/v1beta1/");
-    assert_eq!(post(&m, &path, &bearer, &hello()).await.status(), 200);
+    assert_eq!(post_json(&m, &path, &bearer, &hello()).await.status(), 200);
 }
 
 #[tokio::test]
@@ -270,14 +266,14 @@ async fn embeddings_both_ways() {
     let body = embeddings::request(&req, "gemini-embedding-001", false).unwrap();
     let path = "/v1beta/models/gemini-embedding-001:batchEmbedContents";
     let body: Value = serde_json::from_slice(&body).unwrap();
-    let r = post(&m, path, &AUTH, &body).await;
+    let r = post_json(&m, path, &AUTH, &body).await;
     assert_eq!(r.status(), 200);
     let (vectors, tokens) = embeddings::response(&r.bytes().await.unwrap(), false).unwrap();
     assert_eq!((vectors.len(), vectors[0].len(), tokens), (2, 4, None));
     let body = embeddings::request(&req, "text-embedding-005", true).unwrap();
     let body: Value = serde_json::from_slice(&body).unwrap();
     let path = "/v1/projects/p/locations/l/publishers/google/models/text-embedding-005:predict";
-    let r = post(&m, path, &[("authorization", "Bearer t")], &body).await;
+    let r = post_json(&m, path, &[("authorization", "Bearer t")], &body).await;
     assert_eq!(r.status(), 200);
     let (v2, tokens) = embeddings::response(&r.bytes().await.unwrap(), true).unwrap();
     assert_eq!((v2.len(), v2[1].len()), (2, 4));

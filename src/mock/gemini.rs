@@ -216,7 +216,10 @@ mod tests {
         assert!(!r.vertex);
         assert!(Route::of("/v1beta/models/:generateContent").is_none());
         assert!(Route::of("/v1beta/models/m").is_none());
-        assert_eq!(crate::mock::query_param(Some("alt=sse&key=k"), "key"), Some("k"));
+        assert_eq!(
+            crate::mock::query_param(Some("alt=sse&key=k"), "key"),
+            Some("k")
+        );
         assert_eq!(crate::mock::query_param(Some("alt=sse"), "key"), None);
         assert_eq!(status_name(429), "RESOURCE_EXHAUSTED");
     }

@@ -352,3 +352,32 @@ pub async fn wait_metrics(g: &Gateway, needle: &str) -> String {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// POSTs `body` as JSON to `path` on a process with extra headers.
+pub async fn post_json(
+    m: &Proc,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    let mut r = client().post(format!("{}{path}", m.url())).json(body);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.send().await.unwrap()
+}
+
+/// OpenAI SSE data lines before `[DONE]`, and whether `[DONE]` came.
+pub fn openai_chunks(text: &str) -> (Vec<serde_json::Value>, bool) {
+    let mut done = false;
+    let chunks = text
+        .split("\n\n")
+        .filter(|e| !e.is_empty())
+        .filter_map(|e| {
+            let d = e.strip_prefix("data: ").unwrap_or_else(|| panic!("{e}"));
+            done |= d == "[DONE]";
+            (d != "[DONE]").then(|| serde_json::from_str(d).unwrap())
+        })
+        .collect();
+    (chunks, done)
+}

@@ -1,0 +1,171 @@
+//! `tollgate mock` on its own, as OpenAI and Azure: Azure's paths, key and version checks,
+//! tool calls and usage details plain and streamed as OpenAI streams them.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+const KEY: &str = "sk-mock";
+
+#[tokio::test]
+async fn azure_paths_key_and_version() {
+    let m = mock("az", &["--expect-key", KEY]);
+    let path = "/openai/deployments/dep-1/chat/completions";
+    let ok = post_json(
+        &m,
+        &format!("{path}?api-version=2024-10-21"),
+        &[("api-key", KEY)],
+        &chat("ignored"),
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["x-mock-model"], "dep-1");
+    assert_eq!(ok.json::<Value>().await.unwrap()["model"], "dep-1");
+    let r = post_json(&m, path, &[("api-key", KEY)], &chat("x")).await;
+    assert_eq!(r.status(), 400, "api-version is required");
+    let bearer = format!("Bearer {KEY}");
+    let r = post_json(
+        &m,
+        &format!("{path}?api-version=1"),
+        &[("authorization", &bearer)],
+        &chat("x"),
+    )
+    .await;
+    assert_eq!(r.status(), 401, "Azure takes api-key, not a Bearer token");
+    assert_error_shape(&r.json::<Value>().await.unwrap());
+}
+
+#[tokio::test]
+async fn openai_tool_calls_and_usage_details() {
+    let m = mock("o", &[]);
+    let mut body = chat("gpt");
+    body["tools"] = json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"s": {"type": "string"}}}}}]);
+    body["reasoning_effort"] = json!("low");
+    let r = post_json(
+        &m,
+        "/v1/chat/completions",
+        &[("x-mock-cached-tokens", "2")],
+        &body,
+    )
+    .await;
+    let v: Value = r.json().await.unwrap();
+    let c = &v["choices"][0];
+    assert_eq!(c["finish_reason"], "tool_calls");
+    assert!(c["message"]["content"].is_null());
+    let args: Value = serde_json::from_str(
+        c["message"]["tool_calls"][0]["function"]["arguments"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(args["s"].is_string());
+    assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 2);
+    assert!(
+        v["usage"]["completion_tokens_details"]["reasoning_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+#[tokio::test]
+async fn openai_tool_calls_stream_as_openai_streams_them() {
+    let m = mock("o", &[]);
+    let mut body = chat("gpt");
+    body["tools"] = json!([
+        {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}},
+        {"type": "function", "function": {"name": "g", "parameters": {"type": "object", "properties": {"n": {"type": "number"}}}}}]);
+    let whole: Value = post_json(&m, "/v1/chat/completions", &[], &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let calls = whole["choices"][0]["message"]["tool_calls"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(calls.len(), 2, "parallel by default");
+    assert!(calls[0]["id"].as_str().unwrap().starts_with("call_mock"));
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let (chunks, done) = openai_chunks(
+        &post_json(&m, "/v1/chat/completions", &[], &body)
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert!(done);
+    // The first chunk carries the role and the first call's head, with empty arguments.
+    let first = &chunks[0]["choices"][0]["delta"];
+    assert_eq!(first["role"], "assistant");
+    assert!(first["content"].is_null());
+    assert_eq!(first["tool_calls"][0]["id"], calls[0]["id"]);
+    assert_eq!(first["tool_calls"][0]["function"]["arguments"], "");
+    let mut args = [String::new(), String::new()];
+    let mut fragments = [0, 0];
+    for c in &chunks {
+        for t in c["choices"][0]["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let i = t["index"].as_u64().unwrap() as usize;
+            args[i] += t["function"]["arguments"].as_str().unwrap();
+            fragments[i] += 1;
+        }
+    }
+    for i in 0..2 {
+        assert_eq!(args[i], calls[i]["function"]["arguments"].as_str().unwrap());
+        assert!(
+            (3..=5).contains(&fragments[i]),
+            "head + 2-4 argument fragments"
+        );
+    }
+    let finish = &chunks[chunks.len() - 2];
+    assert_eq!(finish["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(finish["choices"][0]["delta"], json!({}));
+    let last = &chunks[chunks.len() - 1];
+    assert_eq!(last["choices"], json!([]));
+    assert_eq!(last["usage"], whole["usage"]);
+    // Not when calls are forbidden.
+    body["stream"] = json!(false);
+    body["tool_choice"] = json!("none");
+    let v: Value = post_json(&m, "/v1/chat/completions", &[], &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+}
+
+#[tokio::test]
+async fn reasoning_tokens_are_counted_in_completion_tokens() {
+    let m = mock("o", &["--words", "6"]);
+    let mut body = chat("o3");
+    body["reasoning_effort"] = json!("high");
+    let v: Value = post_json(
+        &m,
+        "/v1/chat/completions",
+        &[("x-mock-cached-tokens", "100000")],
+        &body,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let u = &v["usage"];
+    assert_eq!(u["completion_tokens_details"]["reasoning_tokens"], 3);
+    assert_eq!(u["completion_tokens"], 9);
+    assert_eq!(
+        u["prompt_tokens_details"]["cached_tokens"],
+        u["prompt_tokens"]
+    );
+    let words = v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .split(' ')
+        .count();
+    assert_eq!(words, 6, "reasoning text is not sent");
+}
