@@ -1,6 +1,8 @@
 //! Counting periods: fixed windows aligned to the UTC calendar, so a quota "per day" is a
 //! calendar day and every replica (and a restarted process) agrees on where a window starts.
 
+use crate::store::time::{civil_from_days, days_from_civil};
+
 /// How long a counter counts before it starts again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Period {
@@ -50,29 +52,6 @@ fn month(now: i64) -> (i64, i64) {
     let start = days_from_civil(y, m, 1) * 86_400;
     let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
     (start, days_from_civil(ny, nm, 1) * 86_400)
-}
-
-// Howard Hinnant's civil-calendar algorithms (proleptic Gregorian, days since 1970-01-01).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Unix seconds now.

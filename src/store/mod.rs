@@ -5,3 +5,4 @@ pub mod ledger;
 pub mod redis;
 pub mod report;
 pub mod schema;
+pub mod time;

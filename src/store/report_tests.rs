@@ -1,6 +1,7 @@
 //! Tests of the ledger report (`report.rs`).
 use super::*;
 use crate::store::schema::{insert_rows, LedgerRow, SCHEMA};
+use crate::store::time::{civil_from_days, days_from_civil, days_in_month, MS_PER_DAY};
 
 const NOW: i64 = 1_795_428_000_000; // 2026-11-23T10:00:00Z
 const MIDNIGHT: i64 = 1_795_392_000_000; // 2026-11-23T00:00:00Z
