@@ -152,14 +152,7 @@ async fn shipped_config_answers_demo_model() {
         .unwrap();
     assert!(r.text().await.unwrap().ends_with("data: [DONE]\n\n"));
     // OpenAI is off without its key: listed nowhere, and a clear 503 instead of a 401 upstream.
-    let v: Value = c
-        .get(g.url("/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(g.url("/v1/models"), None).await;
     let ids: Vec<&str> = v["data"]
         .as_array()
         .unwrap()

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{backend, chat, client, mock, stream_chat, wait_metrics, Gateway};
+use common::{backend, chat, client, get_json, mock, stream_chat, wait_metrics, Gateway};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -217,15 +217,7 @@ async fn limit_counters_and_backend_health_survive_a_reload() {
     });
     let (status, v) = admin_post(&g, "/config/reload", Some(TOKEN)).await;
     assert_eq!(status, 200, "{v}");
-    let state: Value = client()
-        .get(g.admin("/backends"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = get_json(g.admin("/backends"), Some(TOKEN)).await;
     let b = &state["backends"][0];
     assert_eq!(b["name"], "busy");
     assert_eq!(b["max_concurrent"], 10);
@@ -234,14 +226,7 @@ async fn limit_counters_and_backend_health_survive_a_reload() {
     assert_eq!(status_of(&g, "n").await, 200);
     assert_eq!(status_of(&g, "m").await, 429);
     // `busy` was asked once: its cool-down held across the reload.
-    let stats: Value = client()
-        .get(format!("http://127.0.0.1:{}/mock/stats", busy.port))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = get_json(format!("{}/mock/stats", busy.url()), None).await;
     assert_eq!(stats["requests"], 1);
 }
 

@@ -3,21 +3,15 @@
 
 mod common;
 
-use common::{backend, chat, client, dead_port, mock, stream_chat, wait_metrics, Gateway, Proc};
+use common::{
+    backend, chat, client, dead_port, get_json, mock, stream_chat, wait_metrics, Gateway, Proc,
+};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// What a mock instance has seen.
 async fn stats(m: &Proc) -> Value {
-    let url = format!("http://127.0.0.1:{}/mock/stats", m.port);
-    client()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(format!("{}/mock/stats", m.url()), None).await
 }
 
 /// Makes every later request to `m` answer `status` (0: back to normal).
@@ -123,14 +117,7 @@ async fn retry_after_cools_a_backend_down_for_that_long() {
     }
     assert_eq!(stats(&busy).await["requests"], 1);
     wait_metrics(&g, "tollgate_backend_cooldowns_total{backend=\"busy\"} 1").await;
-    let v: Value = client()
-        .get(g.admin("/backends"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(g.admin("/backends"), None).await;
     let b = &v["backends"][0];
     assert_eq!(b["name"], "busy");
     assert_eq!(b["cooldowns"][0]["model"], "m");

@@ -381,3 +381,12 @@ pub fn openai_chunks(text: &str) -> (Vec<serde_json::Value>, bool) {
         .collect();
     (chunks, done)
 }
+
+/// GETs `url` (with a bearer token if given) and reads its JSON body, whatever the status.
+pub async fn get_json(url: String, token: Option<&str>) -> serde_json::Value {
+    let mut r = client().get(url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().await.unwrap().json().await.unwrap()
+}
