@@ -75,6 +75,7 @@ fn auth(c: &mut Criterion) {
                     user: None,
                     team: None,
                     tags: vec![],
+                    fields: Default::default(),
                 }
             })
             .collect();
@@ -173,6 +174,7 @@ fn stream_translators(c: &mut Criterion) {
     let ctx = ReplyContext {
         client_model: "client-model",
         created: 1_700_000_000,
+        tool_names: None,
     };
     for (name, from, to, input) in [
         (
@@ -266,10 +268,12 @@ fn translate_whole(c: &mut Criterion) {
         default_max_tokens: 4096,
         max_tokens_field: MaxTokensField::MaxCompletionTokens,
         cache_points: false,
+        fields: Default::default(),
     };
     let ctx = ReplyContext {
         client_model: "client-model",
         created: 1_700_000_000,
+        tool_names: None,
     };
     let chat = chat_body(1024);
     let anthropic_reply = serde_json::to_vec(&json!({"id": "msg_1", "type": "message",

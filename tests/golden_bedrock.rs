@@ -9,7 +9,7 @@ mod golden;
 
 use golden::{check, opts, CASES, CTX};
 use serde_json::{json, Value};
-use tollgate::formats::bedrock::{request, response};
+use tollgate::formats::bedrock::response;
 
 #[test]
 fn requests() {
@@ -18,7 +18,12 @@ fn requests() {
             case,
             "chat.request.json",
             "bedrock.request.expected.json",
-            |b| match request::from_chat(b, &opts()) {
+            |b| match tollgate::formats::translate_request(
+                tollgate::formats::Format::OpenAi,
+                tollgate::formats::Format::Bedrock,
+                b,
+                &opts(),
+            ) {
                 Ok(t) => serde_json::from_slice(&t.body).unwrap(),
                 Err(e) => json!({"status": e.status, "param": e.param, "message": e.message}),
             },

@@ -7,7 +7,7 @@
 mod golden;
 
 use golden::{check, json, opts, CASES, CTX};
-use tollgate::formats::gemini::{request, response};
+use tollgate::formats::gemini::response;
 
 #[test]
 fn requests() {
@@ -16,7 +16,18 @@ fn requests() {
             case,
             "chat.request.json",
             "gemini.request.expected.json",
-            |b| json(&request::from_chat(b, &opts()).unwrap().body),
+            |b| {
+                json(
+                    &tollgate::formats::translate_request(
+                        tollgate::formats::Format::OpenAi,
+                        tollgate::formats::Format::Gemini,
+                        b,
+                        &opts(),
+                    )
+                    .unwrap()
+                    .body,
+                )
+            },
         );
         assert!(ok, "{case}: chat.request.json is expected");
     }

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use tollgate::error::ErrorKind;
-use tollgate::formats::gemini::{embeddings, error, request, response, stream::ChunkDecoder};
+use tollgate::formats::gemini::{embeddings, error, response, stream::ChunkDecoder};
 use tollgate::formats::openai::embeddings::EmbeddingRequest;
 use tollgate::formats::{Delta, FinishReason, MaxTokensField, ReplyContext, RequestOptions};
 use tollgate::stream::sse::SseDecoder;
@@ -172,8 +172,15 @@ async fn tools_thoughts_and_cache_translate_back() {
         default_max_tokens: 4096,
         max_tokens_field: MaxTokensField::MaxCompletionTokens,
         cache_points: false,
+        fields: tollgate::formats::fields::FieldPolicy::DEFAULT,
     };
-    let t = request::from_chat(&serde_json::to_vec(&chat).unwrap(), &opts).unwrap();
+    let t = tollgate::formats::translate_request(
+        tollgate::formats::Format::OpenAi,
+        tollgate::formats::Format::Gemini,
+        &serde_json::to_vec(&chat).unwrap(),
+        &opts,
+    )
+    .unwrap();
     let body: Value = serde_json::from_slice(&t.body).unwrap();
     let cached = [("x-mock-cached-tokens", "5")];
     let r = post_json(&m, &format!("{STUDIO}:generateContent"), &cached, &body).await;
@@ -188,6 +195,7 @@ async fn tools_thoughts_and_cache_translate_back() {
     let ctx = ReplyContext {
         client_model: "g",
         created: 1,
+        tool_names: None,
     };
     let (out, usage) = response::to_chat(&raw, &ctx).unwrap();
     let out: Value = serde_json::from_slice(&out).unwrap();
@@ -206,7 +214,13 @@ async fn tools_thoughts_and_cache_translate_back() {
             "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
         {"role": "tool", "tool_call_id": id, "content": "18C"}],
         "tools": chat["tools"], "stream": true});
-    let t = request::from_chat(&serde_json::to_vec(&next).unwrap(), &opts).unwrap();
+    let t = tollgate::formats::translate_request(
+        tollgate::formats::Format::OpenAi,
+        tollgate::formats::Format::Gemini,
+        &serde_json::to_vec(&next).unwrap(),
+        &opts,
+    )
+    .unwrap();
     let body: Value = serde_json::from_slice(&t.body).unwrap();
     assert_eq!(
         body["contents"][1]["parts"][0]["thoughtSignature"],
@@ -262,6 +276,7 @@ async fn embeddings_both_ways() {
         inputs: vec!["hello".into(), "a longer piece of text".into()],
         base64: false,
         dimensions: Some(4),
+        dropped: vec![],
     };
     let body = embeddings::request(&req, "gemini-embedding-001", false).unwrap();
     let path = "/v1beta/models/gemini-embedding-001:batchEmbedContents";

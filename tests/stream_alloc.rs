@@ -46,6 +46,7 @@ fn allocations(from: Format, to: Format, events: usize) -> usize {
     let ctx = ReplyContext {
         client_model: "client-model",
         created: 1_700_000_000,
+        tool_names: None,
     };
     let mut out = BytesMut::with_capacity(64 * 1024);
     let mut t = Translator::new(from, to, &ctx, true);

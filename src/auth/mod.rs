@@ -22,6 +22,8 @@ pub struct Holder {
     pub user: Option<Arc<str>>,
     pub team: Option<Arc<str>>,
     pub tags: Vec<Arc<str>>,
+    /// The key's field policy, over its route's.
+    pub fields: crate::config::FieldRules,
 }
 
 pub struct KeyStore {
@@ -55,6 +57,7 @@ impl KeyStore {
                         user: k.user.as_deref().map(Arc::from),
                         team: k.team.as_deref().map(Arc::from),
                         tags: k.tags.iter().map(|t| Arc::from(t.as_str())).collect(),
+                        fields: k.fields,
                     };
                     (words(&k.sha256), Arc::new(holder))
                 })
@@ -123,6 +126,7 @@ mod tests {
             user: Some("ann".into()),
             team: None,
             tags: vec![],
+            fields: Default::default(),
         }])
     }
 

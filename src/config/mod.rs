@@ -13,7 +13,7 @@ mod server;
 
 pub use limits::{IdentitySettings, StoreKind, StoreSettings};
 pub use routes::{
-    AffinityKey, BalanceSettings, RetryPolicy, RouteSpec, Strategy, TargetSpec,
+    AffinityKey, BalanceSettings, FieldRules, RetryPolicy, RouteSpec, Strategy, TargetSpec,
     DEFAULT_OUTPUT_TOKENS,
 };
 
@@ -215,6 +215,8 @@ pub struct KeySpec {
     pub user: Option<String>,
     pub team: Option<String>,
     pub tags: Vec<String>,
+    /// Overrides the route's field policy for this key's requests.
+    pub fields: FieldRules,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -419,6 +421,7 @@ impl Validator<'_, '_> {
                 user: k.user.filter(|u| !u.is_empty()),
                 team: k.team.filter(|t| !t.is_empty()),
                 tags: k.tags,
+                fields: self.field_rules(&p, k.drop_params, k.unknown_fields.as_deref()),
             });
         }
 

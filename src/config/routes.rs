@@ -16,6 +16,27 @@ pub struct RouteSpec {
     pub strategy: Strategy,
     /// How long a request waits for a slot when every target is at its concurrency cap.
     pub queue_timeout: Duration,
+    /// What translations do with fields they do not carry.
+    pub fields: FieldRules,
+}
+
+/// The field policy a route or a key sets (README "Field policy"); `None`: not set here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FieldRules {
+    /// Drop fields that change the reply and that the target cannot honour (`drop_params`).
+    pub drop_params: Option<bool>,
+    /// Refuse unknown fields (`unknown_fields = "reject"`) instead of dropping them.
+    pub reject_unknown: Option<bool>,
+}
+
+impl FieldRules {
+    /// These rules where set, else `under`'s (a key's rules over its route's).
+    pub fn over(self, under: FieldRules) -> FieldRules {
+        FieldRules {
+            drop_params: self.drop_params.or(under.drop_params),
+            reject_unknown: self.reject_unknown.or(under.reject_unknown),
+        }
+    }
 }
 
 /// How a route orders the targets of one priority tier.
@@ -127,9 +148,35 @@ impl Validator<'_, '_> {
                 default_output_tokens: r.default_output_tokens.unwrap_or(DEFAULT_OUTPUT_TOKENS),
                 strategy,
                 queue_timeout: Duration::from_millis(r.queue_timeout_ms.unwrap_or(0)),
+                fields: self.field_rules(&p, r.drop_params, r.unknown_fields.as_deref()),
             });
         }
         routes
+    }
+
+    /// `drop_params` and `unknown_fields` of a route or a key at `p`.
+    pub(super) fn field_rules(
+        &mut self,
+        p: &str,
+        drop_params: Option<bool>,
+        unknown: Option<&str>,
+    ) -> FieldRules {
+        let reject_unknown = match unknown {
+            None => None,
+            Some("drop") => Some(false),
+            Some("reject") => Some(true),
+            Some(_) => {
+                self.err(
+                    format!("{p}.unknown_fields"),
+                    "must be \"drop\" or \"reject\"",
+                );
+                None
+            }
+        };
+        FieldRules {
+            drop_params,
+            reject_unknown,
+        }
     }
 
     fn route_models(

@@ -138,6 +138,10 @@ pub struct RawRoute {
     pub affinity_prompt_bytes: Option<usize>,
     pub queue_timeout_ms: Option<u64>,
     pub retry: Option<RawRetry>,
+    /// Translated requests: drop fields the target cannot honour instead of refusing them.
+    pub drop_params: Option<bool>,
+    /// Translated requests: `drop` (default) or `reject` fields Tollgate does not know.
+    pub unknown_fields: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -191,6 +195,9 @@ pub struct RawKey {
     pub team: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// As the route's; set here, it wins over the route's for this key's requests.
+    pub drop_params: Option<bool>,
+    pub unknown_fields: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,11 +10,13 @@
 
 pub mod anthropic;
 pub mod bedrock;
+pub mod fields;
 pub mod gemini;
 pub mod openai;
 pub mod responses;
 
 use crate::error::ApiError;
+use fields::{FieldPolicy, Fields};
 use std::borrow::Cow;
 
 /// A wire format: what a front speaks to clients and what a provider speaks upstream.
@@ -160,6 +162,8 @@ pub struct RequestOptions<'a> {
     /// Anthropic clients' `cache_control` marks survive the pivot as chat `cache_control`
     /// fields, for a provider with prompt-cache points (Bedrock).
     pub cache_points: bool,
+    /// What to do with fields the translation does not carry (the route's and key's policy).
+    pub fields: FieldPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +182,10 @@ pub struct Translated {
     pub stream: bool,
     /// The client asked for a usage chunk at the end of an OpenAI stream.
     pub include_usage: bool,
+    /// The client's fields the translation dropped (README "Field policy"), by name.
+    pub dropped: Vec<String>,
+    /// Responses clients' namespaced tools, flattened: how to name their calls in the reply.
+    pub tool_names: Option<std::sync::Arc<responses::namespaces::ToolNames>>,
 }
 
 impl MaxTokensField {
@@ -191,6 +199,17 @@ impl MaxTokensField {
 }
 
 impl Translated {
+    /// A request built by a format's own translator (nothing dropped yet: the caller knows).
+    pub(crate) fn new(body: Vec<u8>, stream: bool, include_usage: bool) -> Translated {
+        Translated {
+            body,
+            stream,
+            include_usage,
+            dropped: Vec::new(),
+            tool_names: None,
+        }
+    }
+
     /// A chat (pivot) request built from another client API. Its stream always reports usage:
     /// Tollgate counts it, and the client's own API carries it whether or not it asked.
     pub(crate) fn chat(
@@ -204,11 +223,8 @@ impl Translated {
                 serde_json::json!({"include_usage": true}),
             );
         }
-        Ok(Translated {
-            body: serde_json::to_vec(&out).map_err(|_| ApiError::internal())?,
-            stream,
-            include_usage: false,
-        })
+        let body = serde_json::to_vec(&out).map_err(|_| ApiError::internal())?;
+        Ok(Translated::new(body, stream, false))
     }
 }
 
@@ -219,31 +235,48 @@ pub struct ReplyContext<'a> {
     pub client_model: &'a str,
     /// Unix seconds, for OpenAI's `created`.
     pub created: u64,
+    /// A Responses client's namespaced tools, flattened for the target: calls are named back.
+    pub tool_names: Option<&'a std::sync::Arc<responses::namespaces::ToolNames>>,
 }
 
-/// Translates a client's request body (`from`) into an upstream request (`to`). A field the
-/// upstream cannot express is a 400 naming it; nothing is dropped silently. Anthropic and
-/// Responses clients reach the other formats through the pivot (two hops).
+/// Translates a client's request body (`from`) into an upstream request (`to`), under the
+/// field policy in `opts` (module `fields`): what it drops is named in `Translated::dropped`.
+/// Anthropic and Responses clients reach the other formats through the pivot (two hops).
 pub fn translate_request(
     from: Format,
     to: Format,
     body: &[u8],
     opts: &RequestOptions<'_>,
 ) -> Result<Translated, ApiError> {
+    let f = Fields::new(opts.fields);
+    let mut t = translate(from, to, body, opts, &f)?;
+    t.dropped = f.take();
+    Ok(t)
+}
+
+fn translate(
+    from: Format,
+    to: Format,
+    body: &[u8],
+    opts: &RequestOptions<'_>,
+    f: &Fields,
+) -> Result<Translated, ApiError> {
     match (from, to) {
-        (Format::OpenAi, Format::Anthropic) => anthropic::request::from_chat(body, opts),
-        (Format::Anthropic, Format::OpenAi) => anthropic::request::to_chat(body, opts),
-        (Format::OpenAi, Format::Bedrock) => bedrock::request::from_chat(body, opts),
-        (Format::OpenAi, Format::Gemini) => gemini::request::from_chat(body, opts),
+        (Format::OpenAi, Format::Anthropic) => anthropic::request::from_chat(body, opts, f),
+        (Format::Anthropic, Format::OpenAi) => anthropic::request::to_chat(body, opts, f, false),
+        (Format::OpenAi, Format::Bedrock) => bedrock::request::from_chat(body, opts, f),
+        (Format::OpenAi, Format::Gemini) => gemini::request::from_chat(body, opts, f),
         (Format::Anthropic, Format::Bedrock | Format::Gemini) => {
-            let chat = anthropic::request::to_chat(body, opts)?;
-            translate_request(Format::OpenAi, to, &chat.body, opts)
+            let chat = anthropic::request::to_chat(body, opts, f, true)?;
+            translate(Format::OpenAi, to, &chat.body, opts, f)
         }
-        (Format::Responses, Format::OpenAi) => responses::request::to_chat(body, opts),
+        (Format::Responses, Format::OpenAi) => responses::request::to_chat(body, opts, f),
         (Format::Responses, Format::Anthropic | Format::Bedrock | Format::Gemini) => {
-            let chat = responses::request::to_chat(body, opts)?;
-            translate_request(Format::OpenAi, to, &chat.body, opts)
-                .map_err(responses::request::in_responses_terms)
+            let chat = responses::request::to_chat(body, opts, f)?;
+            let mut t = translate(Format::OpenAi, to, &chat.body, opts, f)
+                .map_err(responses::request::in_responses_terms)?;
+            t.tool_names = chat.tool_names;
+            Ok(t)
         }
         _ => Err(ApiError::internal()),
     }

@@ -183,7 +183,7 @@ async fn prepare(
     end: &mut Ending,
 ) -> Result<Prepared, Handled> {
     let backend = &st.backends[t.backend];
-    let plan = match plan(req, session.req_header(), backend, t.model.as_deref())? {
+    let mut plan = match plan(req, session.req_header(), backend, t.model.as_deref())? {
         Planned::Send(p) => p,
         Planned::Local(body) => {
             super::write_json(session, ctx, 200, body, false)
@@ -192,6 +192,7 @@ async fn prepare(
             return Ok(Prepared::Answered);
         }
     };
+    ctx.ignored_fields = std::mem::take(&mut plan.dropped);
     // A backend over its own limit is skipped like a busy one.
     let held = match super::limit::admit_backend(st, ctx, &backend.name).await {
         Ok(r) => r,

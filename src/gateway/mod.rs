@@ -202,6 +202,8 @@ pub struct Ctx {
     demand: crate::limits::Demand,
     rate: crate::limits::RateHeaders,
     retry_after: Option<u64>,
+    /// Client fields the translation dropped: the access log and a response header name them.
+    ignored_fields: Vec<String>,
     _live: Live,
 }
 
@@ -216,6 +218,7 @@ impl ProxyHttp for Gateway {
             state,
             start: Instant::now(),
             request_id: String::new(),
+            ignored_fields: Vec::new(),
             key: None,
             user: None,
             model: None,
@@ -320,6 +323,7 @@ impl ProxyHttp for Gateway {
             attempts: ctx.attempts,
             bytes_sent: session.as_downstream().body_bytes_sent(),
             error,
+            ignored_fields: &ctx.ignored_fields,
             usage,
         });
     }
@@ -413,8 +417,24 @@ impl Gateway {
             has_stream_options: probe.has_stream_options,
             include_usage: probe.include_usage,
             max_tokens,
+            fields: field_policy(ctx.key.as_deref(), m.route),
         };
         exchange::run(st, session, ctx, m.route, req).await
+    }
+}
+
+/// The field policy of a request: the key's rules over its route's.
+fn field_policy(
+    key: Option<&crate::auth::Holder>,
+    route: &crate::route::Route,
+) -> crate::formats::fields::FieldPolicy {
+    let rules = match key {
+        Some(k) => k.fields.over(route.fields),
+        None => route.fields,
+    };
+    crate::formats::fields::FieldPolicy {
+        drop_unsupported: rules.drop_params.unwrap_or(false),
+        reject_unknown: rules.reject_unknown.unwrap_or(false),
     }
 }
 

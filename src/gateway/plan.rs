@@ -25,6 +25,8 @@ pub(crate) struct Request {
     pub include_usage: bool,
     /// Output tokens the request may produce (its cap, or the route's default).
     pub max_tokens: u64,
+    /// What a translation does with fields it does not carry (the key's and route's rules).
+    pub fields: formats::fields::FieldPolicy,
 }
 
 /// One target's upstream request.
@@ -33,6 +35,8 @@ pub(super) struct Plan {
     pub body: Bytes,
     pub translated: bool,
     pub reply: Reply,
+    /// The client's fields the translation dropped, by name.
+    pub dropped: Vec<String>,
 }
 
 pub(super) enum Planned {
@@ -65,10 +69,11 @@ pub(super) fn plan(
         client_model: req.client_model.clone(),
         embed: None,
         strip_usage: false,
+        tool_names: None,
     };
     let base = backend.base_path();
     if req.front == Front::Embeddings && p.format() != Format::OpenAi {
-        let e = formats::openai::embeddings::parse(&req.body)?;
+        let e = formats::openai::embeddings::parse(&req.body, req.fields)?;
         let body = p.embed_request(&e, model)?;
         let mut r = reply(p.format(), false);
         r.embed = Some(EmbedReply {
@@ -81,6 +86,7 @@ pub(super) fn plan(
             body: Bytes::from(body),
             translated: true,
             reply: r,
+            dropped: e.dropped,
         }));
     }
     // The client's own API: Responses is OpenAI's second one, served by the OpenAI-format
@@ -115,18 +121,24 @@ pub(super) fn plan(
             body,
             translated: false,
             reply: r,
+            dropped: Vec::new(),
         }));
     }
-    let t = formats::translate_request(client, p.format(), &req.body, &p.request_options(model))?;
+    let mut opts = p.request_options(model);
+    opts.fields = req.fields;
+    let t = formats::translate_request(client, p.format(), &req.body, &opts)?;
     let body = match p.adapt_body(&t.body) {
         Some(adapted) => adapted?.0,
         None => t.body,
     };
+    let mut r = reply(p.format(), t.include_usage);
+    r.tool_names = t.tool_names;
     Ok(Planned::Send(Plan {
         path: p.path(base, op, model, None, t.stream),
         body: Bytes::from(body),
         translated: true,
-        reply: reply(p.format(), t.include_usage),
+        reply: r,
+        dropped: t.dropped,
     }))
 }
 

@@ -32,6 +32,8 @@ pub(super) struct Reply {
     pub embed: Option<EmbedReply>,
     /// A passthrough OpenAI stream: the gateway asked for the usage chunk, the client did not.
     pub strip_usage: bool,
+    /// A Responses client's namespaced tools, flattened for the target: named back here.
+    pub tool_names: Option<Arc<formats::responses::namespaces::ToolNames>>,
 }
 
 /// What an embeddings reply in another API needs.
@@ -132,6 +134,7 @@ pub(super) async fn relay(
     let rctx = ReplyContext {
         client_model: &reply.client_model,
         created: unix_now(),
+        tool_names: reply.tool_names.as_ref(),
     };
     if is_sse || is_event_stream {
         let mut hdr = client_response_header(
@@ -141,6 +144,7 @@ pub(super) async fn relay(
         )
         .map_err(Handled::Abort)?;
         super::limit::write_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
+        write_ignored(ctx, &mut hdr).map_err(Handled::Abort)?;
         let mut w = Translating {
             t: Translator::new(reply.upstream, reply.client, &rctx, reply.include_usage),
             out: BytesMut::with_capacity(4096),
@@ -151,6 +155,7 @@ pub(super) async fn relay(
     let mut hdr = client_response_header(uh, &ctx.request_id, Some(("application/json", Some(0))))
         .map_err(Handled::Abort)?;
     super::limit::write_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
+    write_ignored(ctx, &mut hdr).map_err(Handled::Abort)?;
     let body = read_all(&mut up, MAX_REPLY, false).await.map_err(|e| {
         ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
     })?;
@@ -492,6 +497,15 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Names the client's fields a translation dropped (README "Field policy").
+fn write_ignored(ctx: &Ctx, h: &mut ResponseHeader) -> Result<()> {
+    if !ctx.ignored_fields.is_empty() {
+        let v = formats::fields::header_value(&ctx.ignored_fields);
+        h.insert_header("x-tollgate-ignored-fields", v)?;
+    }
+    Ok(())
 }
 
 /// The upstream's header minus hop-by-hop fields, with the gateway's request id; the

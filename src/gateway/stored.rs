@@ -55,6 +55,7 @@ pub(super) async fn handle(
         has_stream_options: false,
         include_usage: false,
         max_tokens: 0,
+        fields: Default::default(),
     };
     exchange::run(st, session, ctx, m.route, req).await
 }

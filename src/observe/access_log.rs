@@ -23,6 +23,9 @@ pub struct AccessRecord<'a> {
     pub bytes_sent: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a str>,
+    /// Client fields a translation dropped (README "Field policy").
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub ignored_fields: &'a [String],
     /// Tokens and cost, for requests that got a reply.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageFields<'a>>,

@@ -162,6 +162,7 @@ impl Provider for Bedrock {
             default_max_tokens: self.default_max_tokens,
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
             cache_points: true,
+            fields: crate::formats::fields::FieldPolicy::DEFAULT,
         }
     }
 }

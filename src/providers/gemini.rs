@@ -86,6 +86,7 @@ impl Provider for Gemini {
             default_max_tokens: 0,
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
             cache_points: false,
+            fields: crate::formats::fields::FieldPolicy::DEFAULT,
         }
     }
 }

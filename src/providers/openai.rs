@@ -71,6 +71,7 @@ impl Provider for OpenAi {
             default_max_tokens: 0,
             max_tokens_field: self.max_tokens_field,
             cache_points: false,
+            fields: crate::formats::fields::FieldPolicy::DEFAULT,
         }
     }
 }

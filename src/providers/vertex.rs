@@ -126,6 +126,7 @@ impl Provider for Vertex {
             default_max_tokens: 0,
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
             cache_points: false,
+            fields: crate::formats::fields::FieldPolicy::DEFAULT,
         }
     }
 

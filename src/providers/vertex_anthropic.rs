@@ -76,6 +76,7 @@ impl Provider for VertexAnthropic {
             default_max_tokens: self.default_max_tokens,
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
             cache_points: false,
+            fields: crate::formats::fields::FieldPolicy::DEFAULT,
         }
     }
 

@@ -17,6 +17,8 @@ pub struct Route {
     pub strategy: Strategy,
     /// How long a request waits for a slot when every target is busy.
     pub queue_timeout: std::time::Duration,
+    /// What translations do with fields they do not carry.
+    pub fields: crate::config::FieldRules,
 }
 
 pub use crate::config::{AffinityKey, RetryPolicy, Strategy};
@@ -130,6 +132,7 @@ fn build_route(r: &RouteSpec) -> Route {
             })
             .collect(),
         retry: r.retry.clone(),
+        fields: r.fields,
         default_output_tokens: r.default_output_tokens,
         strategy: r.strategy.clone(),
         queue_timeout: r.queue_timeout,

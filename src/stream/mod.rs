@@ -120,10 +120,10 @@ impl Translator {
             decoder: Decoder::new(from),
             encoder: match to {
                 Format::Anthropic => Encoder::Anthropic(EventEncoder::new(ctx.client_model)),
-                Format::Responses => Encoder::Responses(responses::encode::EventEncoder::new(
-                    ctx.client_model,
-                    ctx.created,
-                )),
+                Format::Responses => Encoder::Responses(
+                    responses::encode::EventEncoder::new(ctx.client_model, ctx.created)
+                        .with_tool_names(ctx.tool_names.cloned()),
+                ),
                 // Clients speak OpenAI's (chat or Responses) or Anthropic's API only.
                 _ => Encoder::OpenAi(ChunkEncoder::new(
                     ctx.client_model,

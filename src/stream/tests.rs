@@ -15,6 +15,7 @@ pub(super) const OAI_TOOLS: &str =
 const CTX: ReplyContext<'static> = ReplyContext {
     client_model: "client-model",
     created: 1_700_000_000,
+    tool_names: None,
 };
 
 /// Feeds `input` in the given pieces; returns the client bytes and whether it ended properly.

@@ -57,10 +57,12 @@ pub fn opts() -> RequestOptions<'static> {
         default_max_tokens: 4096,
         max_tokens_field: MaxTokensField::MaxCompletionTokens,
         cache_points: false,
+        fields: tollgate::formats::fields::FieldPolicy::DEFAULT,
     }
 }
 
 pub const CTX: ReplyContext<'static> = ReplyContext {
     client_model: "client-model",
     created: 1_700_000_000,
+    tool_names: None,
 };

@@ -3,9 +3,10 @@
 
 use super::types::{OutBlock, OutRequest, OutSource, OutTurn};
 use crate::error::ApiError;
+use crate::formats::fields::Fields;
 use crate::formats::openai::chat::{self, ChatRequest, Content, Part};
 use crate::formats::{RequestOptions, Translated};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::borrow::Cow;
 
 pub use super::to_chat::to_chat;
@@ -23,60 +24,18 @@ pub(crate) fn parse<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, 
     })
 }
 
-pub(crate) fn unsupported(param: String, why: &str) -> ApiError {
-    let msg = format!("`{param}` {why}");
-    ApiError::unsupported(param, msg)
-}
+pub(crate) use crate::formats::fields::{join, unsupported};
 
-/// Rejects the first unknown field of an object at `path`. A `null` field is as good as
-/// absent (SDKs that echo a reply back into history send `"audio": null` and the like).
-pub(crate) fn no_extra(extra: &Map<String, Value>, path: &str) -> Result<(), ApiError> {
-    match extra.iter().find(|(_, v)| !v.is_null()).map(|(k, _)| k) {
-        Some(k) => Err(unsupported(
-            join(path, k),
-            "is not supported when this model is served by another API.",
-        )),
-        None => Ok(()),
-    }
-}
-
-pub(crate) fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-/// OpenAI fields that are fine at their neutral value, or have no effect on the reply.
-fn check_chat_extras(extra: &Map<String, Value>) -> Result<(), ApiError> {
-    for (k, v) in extra {
-        let neutral = v.is_null()
-            || chat::NO_EFFECT_FIELDS.contains(&k.as_str())
-            || match k.as_str() {
-                "n" => v.as_u64() == Some(1),
-                "logprobs" => v == &json!(false),
-                "top_logprobs" | "frequency_penalty" | "presence_penalty" => {
-                    v.as_f64() == Some(0.0)
-                }
-                "logit_bias" => v.as_object().is_some_and(|o| o.is_empty()),
-                "modalities" => v == &json!(["text"]),
-                _ => false,
-            };
-        if !neutral {
-            return Err(unsupported(
-                k.clone(),
-                "cannot be expressed for this model's provider (Anthropic).",
-            ));
-        }
-    }
-    Ok(())
-}
+const WHO: &str = "for this model's provider (Anthropic).";
 
 /// An OpenAI chat request → an Anthropic Messages request.
-pub fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
+pub fn from_chat(
+    body: &[u8],
+    opts: &RequestOptions<'_>,
+    f: &Fields,
+) -> Result<Translated, ApiError> {
     let req: ChatRequest = parse(body)?;
-    check_chat_extras(&req.extra)?;
+    chat::check_extras(&req.extra, &["top_k"], WHO, f)?;
     let messages = req.messages.as_deref().unwrap_or_default();
     if messages.is_empty() {
         return Err(ApiError::bad_request("`messages` must not be empty.").with_param("messages"));
@@ -85,7 +44,7 @@ pub fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, A
         .max_completion_tokens
         .or(req.max_tokens)
         .unwrap_or(u64::from(opts.default_max_tokens));
-    let (system, turns) = convert_messages(messages)?;
+    let (system, turns) = convert_messages(messages, f)?;
     if turns.is_empty() {
         return Err(ApiError::bad_request(
             "`messages` needs at least one user, assistant or tool message.",
@@ -99,41 +58,36 @@ pub fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, A
         messages: turns,
         ..OutRequest::default()
     };
-    sampling(&req, &mut out)?;
+    sampling(&req, &mut out, f)?;
     if let Some(tools) = &req.tools {
-        out.tools = Some(convert_tools(tools)?);
+        out.tools = Some(convert_tools(tools, f)?);
     }
     // Anthropic refuses a tool_choice without tools, so parallelism only matters with tools.
     let has_tools = req.tools.as_ref().is_some_and(|t| !t.is_empty());
     let parallel = req.parallel_tool_calls.filter(|_| has_tools);
     out.tool_choice = tool_choice(req.tool_choice.as_ref(), parallel)?;
     out.output_config =
-        response_format(req.response_format.as_ref())?.map(|f| json!({ "format": f }));
-    out.thinking = thinking(req.reasoning_effort.as_deref(), max_tokens)?;
+        response_format(req.response_format.as_ref(), f)?.map(|rf| json!({ "format": rf }));
+    out.thinking = thinking(req.reasoning_effort.as_deref(), max_tokens, f)?;
     let stream = req.stream == Some(true);
     out.stream = stream.then_some(true);
-    let include_usage = req
-        .stream_options
-        .as_ref()
-        .and_then(|o| o.include_usage)
-        .unwrap_or(false);
-    Ok(Translated {
-        body: serde_json::to_vec(&out).map_err(|_| ApiError::internal())?,
-        stream,
-        include_usage,
-    })
+    let body = serde_json::to_vec(&out).map_err(|_| ApiError::internal())?;
+    Ok(Translated::new(body, stream, req.include_usage()))
 }
 
-fn sampling<'a>(req: &'a ChatRequest, out: &mut OutRequest<'a>) -> Result<(), ApiError> {
-    if let Some(t) = req.temperature {
-        if !(0.0..=1.0).contains(&t) {
-            return Err(unsupported(
-                "temperature".into(),
-                "must be between 0 and 1 for this model's provider (Anthropic).",
-            ));
-        }
-        out.temperature = Some(t);
+fn sampling<'a>(
+    req: &'a ChatRequest,
+    out: &mut OutRequest<'a>,
+    f: &Fields,
+) -> Result<(), ApiError> {
+    match req.temperature {
+        Some(t) if !(0.0..=1.0).contains(&t) => f.unsupported(
+            "temperature".into(),
+            "must be between 0 and 1 for this model's provider (Anthropic).",
+        )?,
+        t => out.temperature = t,
     }
+    out.top_k = chat::top_k(&req.extra, WHO)?;
     out.top_p = req.top_p;
     out.stop_sequences = req.stop.as_ref().map(|stop| match stop {
         chat::Stop::One(s) => vec![s.as_str()],
@@ -147,12 +101,12 @@ fn sampling<'a>(req: &'a ChatRequest, out: &mut OutRequest<'a>) -> Result<(), Ap
 /// (tool results and the user's next words share one user turn).
 type Converted<'a> = (Vec<OutBlock<'a>>, Vec<OutTurn<'a>>);
 
-fn convert_messages(msgs: &[chat::Message]) -> Result<Converted<'_>, ApiError> {
+fn convert_messages<'a>(msgs: &'a [chat::Message], f: &Fields) -> Result<Converted<'a>, ApiError> {
     let mut system = Vec::new();
     let mut turns: Vec<OutTurn<'_>> = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
         let p = format!("messages[{i}]");
-        no_extra(&m.extra, &p)?;
+        f.unknown(&m.extra, &p)?;
         let (role, blocks) = match m.role.as_str() {
             "system" | "developer" => {
                 let text = text_only(m.content.as_ref(), &p)?;
@@ -162,8 +116,8 @@ fn convert_messages(msgs: &[chat::Message]) -> Result<Converted<'_>, ApiError> {
                 }
                 continue;
             }
-            "user" => ("user", user_blocks(m.content.as_ref(), &p)?),
-            "assistant" => ("assistant", assistant_blocks(m, &p)?),
+            "user" => ("user", user_blocks(m.content.as_ref(), &p, f)?),
+            "assistant" => ("assistant", assistant_blocks(m, &p, f)?),
             "tool" => ("user", vec![tool_result(m, &p)?]),
             _ => {
                 return Err(ApiError::bad_request(format!("Unknown role `{}`.", m.role))
@@ -211,7 +165,11 @@ pub(crate) fn text_only<'a>(
     }
 }
 
-fn user_blocks<'a>(content: Option<&'a Content>, p: &str) -> Result<Vec<OutBlock<'a>>, ApiError> {
+fn user_blocks<'a>(
+    content: Option<&'a Content>,
+    p: &str,
+    f: &Fields,
+) -> Result<Vec<OutBlock<'a>>, ApiError> {
     let parts = match content {
         None => return Ok(vec![]),
         Some(Content::Text(s)) => {
@@ -221,35 +179,40 @@ fn user_blocks<'a>(content: Option<&'a Content>, p: &str) -> Result<Vec<OutBlock
         }
         Some(Content::Parts(parts)) => parts,
     };
-    parts
-        .iter()
-        .enumerate()
-        .map(|(j, part)| user_part(part, &format!("{p}.content[{j}]")))
-        .collect()
+    let mut out = Vec::with_capacity(parts.len());
+    for (j, part) in parts.iter().enumerate() {
+        let pp = format!("{p}.content[{j}]");
+        f.unknown(&part.extra, &pp)?;
+        if let Some(b) = user_part(part, &pp, f)? {
+            out.push(b);
+        }
+    }
+    Ok(out)
 }
 
-fn user_part<'a>(part: &'a Part, p: &str) -> Result<OutBlock<'a>, ApiError> {
-    no_extra(&part.extra, p)?;
+/// A user content part as a block; `None` when the policy dropped it.
+fn user_part<'a>(part: &'a Part, p: &str, f: &Fields) -> Result<Option<OutBlock<'a>>, ApiError> {
     match (&*part.kind, &part.text, &part.image_url, &part.file) {
-        ("text", Some(t), _, _) => Ok(OutBlock::Text {
+        ("text", Some(t), _, _) => Ok(Some(OutBlock::Text {
             text: Cow::Borrowed(t),
-        }),
+        })),
         ("image_url", _, Some(img), _) => {
-            no_extra(&img.extra, &format!("{p}.image_url"))?;
-            image_block(&img.url, &format!("{p}.image_url.url"))
+            f.unknown(&img.extra, &format!("{p}.image_url"))?;
+            image_block(&img.url, &format!("{p}.image_url.url")).map(Some)
         }
-        ("file", _, _, Some(f)) => file_block(f, p),
-        _ => Err(unsupported(
-            format!("{p}.type"),
-            "is not supported for this model's provider (Anthropic).",
-        )),
+        ("file", _, _, Some(file)) => {
+            f.unknown(&file.extra, &format!("{p}.file"))?;
+            file_block(file, p).map(Some)
+        }
+        _ => f
+            .unsupported(format!("{p}.type"), &format!("is not supported {WHO}"))
+            .map(|()| None),
     }
 }
 
 /// A `file` part → a PDF document block. Uploaded files (`file_id`) live in OpenAI's storage,
 /// which Anthropic cannot read.
 fn file_block<'a>(f: &'a chat::FilePart, p: &str) -> Result<OutBlock<'a>, ApiError> {
-    no_extra(&f.extra, &format!("{p}.file"))?;
     if f.file_id.is_some() {
         return Err(unsupported(
             format!("{p}.file.file_id"),
@@ -303,7 +266,11 @@ pub(crate) fn image_block<'a>(url: &'a str, p: &str) -> Result<OutBlock<'a>, Api
     ))
 }
 
-fn assistant_blocks<'a>(m: &'a chat::Message, p: &str) -> Result<Vec<OutBlock<'a>>, ApiError> {
+fn assistant_blocks<'a>(
+    m: &'a chat::Message,
+    p: &str,
+    f: &Fields,
+) -> Result<Vec<OutBlock<'a>>, ApiError> {
     let mut blocks = Vec::new();
     let text: Cow<'a, str> = match &m.content {
         None => Cow::Borrowed(""),
@@ -333,7 +300,7 @@ fn assistant_blocks<'a>(m: &'a chat::Message, p: &str) -> Result<Vec<OutBlock<'a
         blocks.push(OutBlock::Text { text });
     }
     for (j, call) in m.tool_calls.iter().flatten().enumerate() {
-        no_extra(&call.extra, &format!("{p}.tool_calls[{j}]"))?;
+        f.unknown(&call.extra, &format!("{p}.tool_calls[{j}]"))?;
         let input = arguments(&call.function.arguments).ok_or_else(|| {
             ApiError::bad_request("Tool call arguments must be a JSON object.")
                 .with_param(format!("{p}.tool_calls[{j}].function.arguments"))
@@ -369,21 +336,14 @@ fn tool_result<'a>(m: &'a chat::Message, p: &str) -> Result<OutBlock<'a>, ApiErr
     })
 }
 
-fn convert_tools(tools: &[chat::Tool]) -> Result<Value, ApiError> {
+fn convert_tools(tools: &[chat::Tool], fields: &Fields) -> Result<Value, ApiError> {
     let mut out = Vec::with_capacity(tools.len());
     for (i, t) in tools.iter().enumerate() {
         let p = format!("tools[{i}]");
-        let f = match (&*t.kind, &t.function) {
-            ("function", Some(f)) => f,
-            _ => {
-                return Err(unsupported(
-                    format!("{p}.type"),
-                    "must be a function tool for this model's provider (Anthropic).",
-                ))
-            }
+        let Some(f) = chat::function_tool(t, &p, WHO, fields)? else {
+            continue;
         };
-        no_extra(&t.extra, &p)?;
-        no_extra(&f.extra, &format!("{p}.function"))?;
+        fields.unknown(&t.extra, &p)?;
         let mut tool = json!({"name": f.name, "input_schema": f.parameters.clone()
             .unwrap_or_else(|| json!({"type": "object", "properties": {}}))});
         if let Some(d) = &f.description {
@@ -422,7 +382,7 @@ fn tool_choice(tc: Option<&Value>, parallel: Option<bool>) -> Result<Option<Valu
     Ok(choice)
 }
 
-fn response_format(rf: Option<&Value>) -> Result<Option<Value>, ApiError> {
+fn response_format(rf: Option<&Value>, f: &Fields) -> Result<Option<Value>, ApiError> {
     let Some(rf) = rf.filter(|v| !v.is_null()) else {
         return Ok(None);
     };
@@ -433,19 +393,27 @@ fn response_format(rf: Option<&Value>) -> Result<Option<Value>, ApiError> {
             let schema = if schema.is_null() { json!({"type": "object"}) } else { schema };
             Ok(Some(json!({"type": "json_schema", "schema": schema})))
         }
-        _ => Err(unsupported(
-            "response_format.type".into(),
-            "must be text or json_schema for this model's provider (Anthropic); use json_schema for JSON output.",
-        )),
+        _ => f
+            .unsupported(
+                "response_format.type".into(),
+                "must be text or json_schema for this model's provider (Anthropic); use json_schema for JSON output.",
+            )
+            .map(|()| None),
     }
 }
 
-pub(crate) fn thinking(effort: Option<&str>, max_tokens: u64) -> Result<Option<Value>, ApiError> {
+/// A reasoning effort → Anthropic's `thinking` with a budget below `max_tokens`.
+pub(crate) fn thinking(
+    effort: Option<&str>,
+    max_tokens: u64,
+    f: &Fields,
+) -> Result<Option<Value>, ApiError> {
     let budget = match effort {
         None | Some("none" | "minimal") => return Ok(None),
         Some("low") => 1024,
         Some("medium") => 4096,
         Some("high") => 16384,
+        Some("xhigh" | "max") => 32768,
         Some(_) => {
             return Err(unsupported(
                 "reasoning_effort".into(),
@@ -454,10 +422,11 @@ pub(crate) fn thinking(effort: Option<&str>, max_tokens: u64) -> Result<Option<V
         }
     };
     if max_tokens <= 1024 {
-        return Err(unsupported(
+        f.unsupported(
             "reasoning_effort".into(),
             "needs more than 1024 max tokens for this model's provider (Anthropic thinking budgets start at 1024).",
-        ));
+        )?;
+        return Ok(None);
     }
     let budget = u64::min(budget, max_tokens - 1);
     Ok(Some(json!({"type": "enabled", "budget_tokens": budget})))

@@ -2,11 +2,28 @@
 use super::*;
 use crate::formats::MaxTokensField;
 
+/// The translator with its own field list, as `translate_request` runs it.
+fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
+    let f = crate::formats::fields::Fields::new(opts.fields);
+    let mut t = super::from_chat(body, opts, &f)?;
+    t.dropped = f.take();
+    Ok(t)
+}
+
+/// Anthropic → chat for an OpenAI-style backend (the final hop, not the pivot).
+fn to_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
+    let f = crate::formats::fields::Fields::new(opts.fields);
+    let mut t = super::to_chat(body, opts, &f, false)?;
+    t.dropped = f.take();
+    Ok(t)
+}
+
 const OPTS: RequestOptions<'static> = RequestOptions {
     model: "m",
     default_max_tokens: 4096,
     max_tokens_field: MaxTokensField::MaxCompletionTokens,
     cache_points: false,
+    fields: crate::formats::fields::FieldPolicy::DEFAULT,
 };
 
 fn param_of(body: Value) -> String {
@@ -28,7 +45,6 @@ fn inexpressible_fields_are_named() {
     for (extra, param) in [
         (json!({"n": 2}), "n"),
         (json!({"logprobs": true}), "logprobs"),
-        (json!({"seed": 7}), "seed"),
         (json!({"frequency_penalty": 0.5}), "frequency_penalty"),
         (json!({"temperature": 1.5}), "temperature"),
         (
@@ -43,10 +59,68 @@ fn inexpressible_fields_are_named() {
             json!({"tools": [{"type": "custom", "custom": {"name": "x"}}]}),
             "tools[0].type",
         ),
-        (json!({"brand_new_field": 1}), "brand_new_field"),
     ] {
         assert_eq!(param_of(user(extra.clone())), param, "{extra}");
+        // `drop_params` turns each refusal into a drop that is named.
+        let t = from_chat(&serde_json::to_vec(&user(extra.clone())).unwrap(), &LENIENT).unwrap();
+        assert_eq!(t.dropped, [param.replace("[0]", "[]")], "{extra}");
     }
+}
+
+const LENIENT: RequestOptions<'static> = RequestOptions {
+    fields: crate::formats::fields::FieldPolicy {
+        drop_unsupported: true,
+        reject_unknown: false,
+    },
+    ..OPTS
+};
+
+#[test]
+fn fields_without_effect_and_unknown_fields_are_dropped_and_named() {
+    let body = user(json!({"seed": 7, "brand_new_field": 1, "store": true,
+        "messages": [{"role": "user", "content": "hi", "cache_control": {"type": "ephemeral"}}],
+        "tools": [{"type": "function", "function": {"name": "f"}, "eager_input_streaming": true}]}));
+    let t = from_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap();
+    let mut names = t.dropped.clone();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "brand_new_field",
+            "messages[].cache_control",
+            "seed",
+            "store",
+            "tools[].eager_input_streaming"
+        ]
+    );
+    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    assert!(v.get("seed").is_none() && v.get("brand_new_field").is_none());
+    // A strict route refuses the unknown one by name.
+    let strict = RequestOptions {
+        fields: crate::formats::fields::FieldPolicy {
+            drop_unsupported: false,
+            reject_unknown: true,
+        },
+        ..OPTS
+    };
+    let e = from_chat(
+        &serde_json::to_vec(&user(json!({"brand_new_field": 1}))).unwrap(),
+        &strict,
+    )
+    .unwrap_err();
+    assert_eq!(e.param.as_deref(), Some("brand_new_field"));
+}
+
+#[test]
+fn top_k_reaches_anthropic() {
+    let t = from_chat(
+        &serde_json::to_vec(&user(json!({"top_k": 40}))).unwrap(),
+        &OPTS,
+    )
+    .unwrap();
+    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    assert_eq!(v["top_k"], 40);
+    assert!(t.dropped.is_empty());
 }
 
 #[test]
@@ -159,15 +233,15 @@ fn part_and_call_errors_are_located() {
         pdf["messages"][0]["content"][1]["source"],
         json!({"type": "base64", "media_type": "application/pdf", "data": "JVBE"})
     );
-    let extra = json!({"model": "x", "messages": [{"role": "user", "content": "a"},
-        {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "x": 1,
-        "function": {"name": "f", "arguments": "{}"}}]}]});
-    assert_eq!(param_of(extra), "messages[1].tool_calls[0].x");
     let system = json!({"model": "x", "messages": [{"role": "system", "content": [
         {"type": "image_url", "image_url": {"url": "https://h/i.png"}}]}]});
     assert_eq!(param_of(system), "messages[0].content[0].type");
-    let unknown = json!({"model": "x", "messages": [{"role": "user", "content": "a", "foo": 1}]});
-    assert_eq!(param_of(unknown), "messages[0].foo");
+    // Unknown fields deep in the request are dropped and named by their path.
+    let extra = json!({"model": "x", "messages": [{"role": "user", "content": "a", "foo": 1},
+        {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "x": 1,
+        "function": {"name": "f", "arguments": "{}"}}]}]});
+    let t = from_chat(&serde_json::to_vec(&extra).unwrap(), &OPTS).unwrap();
+    assert_eq!(t.dropped, ["messages[].foo", "messages[].tool_calls[].x"]);
 }
 
 #[test]
@@ -263,6 +337,7 @@ fn streams_always_ask_for_usage_upstream() {
     let opts = RequestOptions {
         max_tokens_field: MaxTokensField::MaxTokens,
         cache_points: false,
+        fields: crate::formats::fields::FieldPolicy::DEFAULT,
         ..OPTS
     };
     let t = to_chat(&serde_json::to_vec(&body).unwrap(), &opts).unwrap();
@@ -298,4 +373,81 @@ fn tool_results_become_tool_messages_first() {
         json!({"type": "function", "function": {"name": "f"}})
     );
     assert_eq!(v["parallel_tool_calls"], false);
+}
+
+/// What Claude Code sends, in the shape it sends it (tests/clients/ has whole captures).
+fn claude_code_like() -> Value {
+    json!({"model": "claude-sonnet-4-5", "max_tokens": 32000, "stream": true,
+        "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "list files"}]},
+            {"role": "system", "content": "Reminder: be brief."},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "hm", "signature": "sig"},
+                {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "ls"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+                "content": "denied", "is_error": true}]}],
+        "tools": [{"name": "Bash", "description": "run", "input_schema": {"type": "object"},
+            "eager_input_streaming": true}],
+        "thinking": {"type": "enabled", "budget_tokens": 31999},
+        "output_config": {"effort": "medium"},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "metadata": {"user_id": "u1"}})
+}
+
+#[test]
+fn claude_code_requests_translate_with_hints_dropped_and_named() {
+    let t = to_chat(&serde_json::to_vec(&claude_code_like()).unwrap(), &OPTS).unwrap();
+    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    // The system message stays in place; effort wins over the thinking budget.
+    assert_eq!(
+        v["messages"][2],
+        json!({"role": "system", "content": "Reminder: be brief."})
+    );
+    assert_eq!(v["reasoning_effort"], "medium");
+    assert_eq!(v["tools"][0]["function"]["name"], "Bash");
+    assert!(v["tools"][0].get("eager_input_streaming").is_none());
+    // `is_error` has no chat field: named when the chat request is final.
+    assert!(v["messages"][4].get("is_error").is_none());
+    assert_eq!(
+        t.dropped,
+        [
+            "context_management",
+            "messages[].content[].is_error",
+            "tools[].eager_input_streaming"
+        ]
+    );
+}
+
+#[test]
+fn the_pivot_carries_top_k_and_is_error_to_the_next_hop() {
+    let mut body = claude_code_like();
+    body["top_k"] = json!(20);
+    let f = crate::formats::fields::Fields::default();
+    let t = super::to_chat(&serde_json::to_vec(&body).unwrap(), &OPTS, &f, true).unwrap();
+    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    assert_eq!(v["top_k"], 20);
+    assert_eq!(v["messages"][4]["is_error"], true);
+    // For an OpenAI-style backend `top_k` is beyond the target: refused, or dropped on request.
+    let e = to_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap_err();
+    assert_eq!(e.param.as_deref(), Some("top_k"));
+    let t = to_chat(&serde_json::to_vec(&body).unwrap(), &LENIENT).unwrap();
+    assert!(t.dropped.contains(&"top_k".to_string()));
+}
+
+#[test]
+fn output_effort_levels_map_onto_reasoning_effort() {
+    for (effort, want) in [("low", "low"), ("high", "high"), ("max", "high")] {
+        let mut body = claude_code_like();
+        body["output_config"] = json!({"effort": effort});
+        body.as_object_mut().unwrap().remove("thinking");
+        let t = to_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap();
+        let v: Value = serde_json::from_slice(&t.body).unwrap();
+        assert_eq!(v["reasoning_effort"], want, "{effort}");
+    }
+    let mut body = claude_code_like();
+    body["thinking"] = json!({"type": "disabled"});
+    let t = to_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap();
+    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    assert!(v.get("reasoning_effort").is_none());
 }

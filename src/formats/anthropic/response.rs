@@ -144,6 +144,7 @@ mod tests {
     const CTX: ReplyContext<'static> = ReplyContext {
         client_model: "c",
         created: 1,
+        tool_names: None,
     };
 
     fn chat(body: Value) -> (Value, Usage) {

@@ -118,11 +118,15 @@ pub struct Thinking {
 #[derive(Deserialize)]
 pub struct Metadata {
     pub user_id: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Deserialize)]
 pub struct OutputConfig {
     pub format: Option<OutputFormat>,
+    /// How much effort (tokens, thinking) the model spends: `low` to `max`.
+    pub effort: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -146,6 +150,8 @@ pub struct OutRequest<'a> {
     pub temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_sequences: Option<Vec<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -96,12 +96,20 @@ mod tests {
 
     #[test]
     fn titan_and_cohere_bodies() {
-        let one = parse(br#"{"input":"hello","dimensions":256}"#).unwrap();
+        let one = parse(
+            br#"{"input":"hello","dimensions":256}"#,
+            crate::formats::fields::FieldPolicy::DEFAULT,
+        )
+        .unwrap();
         let b: Value =
             serde_json::from_slice(&request(&one, "amazon.titan-embed-text-v2:0").unwrap())
                 .unwrap();
         assert_eq!(b, json!({"inputText": "hello", "dimensions": 256}));
-        let many = parse(br#"{"input":["a","b"]}"#).unwrap();
+        let many = parse(
+            br#"{"input":["a","b"]}"#,
+            crate::formats::fields::FieldPolicy::DEFAULT,
+        )
+        .unwrap();
         let e = request(&many, "amazon.titan-embed-text-v2:0").unwrap_err();
         assert_eq!(e.param.as_deref(), Some("input"));
         let b: Value =

@@ -3,7 +3,8 @@
 //! turn goes into one user turn of `toolResult` blocks.
 
 use crate::error::ApiError;
-use crate::formats::anthropic::request::{arguments, join, no_extra, unsupported};
+use crate::formats::anthropic::request::{arguments, join, unsupported};
+use crate::formats::fields::Fields;
 use crate::formats::openai::chat::{Content, Message, Part};
 use serde_json::{json, Map, Value};
 
@@ -15,30 +16,37 @@ pub(super) fn cache_point() -> Value {
 }
 
 /// Whether a chat object carries `cache_control` (an Anthropic client's mark kept through the
-/// pivot, or an OpenAI client's in LiteLLM's style): a cache point after it. Any other unknown
-/// field is a 400 naming it, as everywhere.
-pub(super) fn cache_mark(extra: &Map<String, Value>, p: &str) -> Result<bool, ApiError> {
+/// pivot, or an OpenAI client's in LiteLLM's style): a cache point after it. Other unknown
+/// fields go by the field policy, but for the extensions in `known` that the caller reads.
+pub(super) fn cache_mark(
+    extra: &Map<String, Value>,
+    p: &str,
+    f: &Fields,
+    known: &[&str],
+) -> Result<bool, ApiError> {
     let mut marked = false;
     for k in extra.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k) {
-        if k != "cache_control" {
-            return Err(unsupported(
-                join(p, k),
-                "is not supported when this model is served by another API.",
-            ));
+        if k == "cache_control" {
+            marked = true;
+        } else if !known.contains(&k.as_str()) {
+            f.unknown_field(join(p, k))?;
         }
-        marked = true;
     }
     Ok(marked)
 }
 
-/// `(system blocks, messages, whether any tool use or result is in the history)`.
-pub(super) fn convert(msgs: &[Message]) -> Result<(Vec<Value>, Vec<Value>, bool), ApiError> {
+/// `(system blocks, messages, whether any tool use or result is in the history)`. System
+/// messages anywhere in the list join the system prompt, in order.
+pub(super) fn convert(
+    msgs: &[Message],
+    f: &Fields,
+) -> Result<(Vec<Value>, Vec<Value>, bool), ApiError> {
     let mut system = Vec::new();
     let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
     let mut tools_seen = false;
     for (i, m) in msgs.iter().enumerate() {
         let p = format!("messages[{i}]");
-        let cached = cache_mark(&m.extra, &p)?;
+        let cached = cache_mark(&m.extra, &p, f, &["is_error"])?;
         let (role, mut blocks) = match m.role.as_str() {
             "system" | "developer" => {
                 system.extend(text_blocks(m.content.as_ref(), &p)?);
@@ -47,10 +55,10 @@ pub(super) fn convert(msgs: &[Message]) -> Result<(Vec<Value>, Vec<Value>, bool)
                 }
                 continue;
             }
-            "user" => ("user", user_blocks(m.content.as_ref(), &p)?),
+            "user" => ("user", user_blocks(m.content.as_ref(), &p, f)?),
             "assistant" => {
                 tools_seen |= m.tool_calls.as_ref().is_some_and(|c| !c.is_empty());
-                ("assistant", assistant_blocks(m, &p)?)
+                ("assistant", assistant_blocks(m, &p, f)?)
             }
             "tool" => {
                 tools_seen = true;
@@ -101,15 +109,15 @@ fn text_blocks(c: Option<&Content>, p: &str) -> Result<Vec<Value>, ApiError> {
     }
 }
 
-fn user_blocks(c: Option<&Content>, p: &str) -> Result<Vec<Value>, ApiError> {
+fn user_blocks(c: Option<&Content>, p: &str, f: &Fields) -> Result<Vec<Value>, ApiError> {
     let Some(Content::Parts(parts)) = c else {
         return text_blocks(c, p);
     };
     let mut out = Vec::with_capacity(parts.len());
     for (j, part) in parts.iter().enumerate() {
         let pp = format!("{p}.content[{j}]");
-        let cached = cache_mark(&part.extra, &pp)?;
-        out.push(user_part(part, &pp)?);
+        let cached = cache_mark(&part.extra, &pp, f, &[])?;
+        out.push(user_part(part, &pp, f)?);
         if cached {
             out.push(cache_point());
         }
@@ -117,11 +125,11 @@ fn user_blocks(c: Option<&Content>, p: &str) -> Result<Vec<Value>, ApiError> {
     Ok(out)
 }
 
-fn user_part(part: &Part, p: &str) -> Result<Value, ApiError> {
+fn user_part(part: &Part, p: &str, f: &Fields) -> Result<Value, ApiError> {
     match (&*part.kind, &part.text, &part.image_url) {
         ("text", Some(t), _) => Ok(json!({"text": t})),
         ("image_url", _, Some(img)) => {
-            no_extra(&img.extra, &format!("{p}.image_url"))?;
+            f.unknown(&img.extra, &format!("{p}.image_url"))?;
             image(&img.url, &format!("{p}.image_url.url"))
         }
         ("file", _, _) => document(part, p),
@@ -185,7 +193,7 @@ fn document(part: &Part, p: &str) -> Result<Value, ApiError> {
     }
 }
 
-fn assistant_blocks(m: &Message, p: &str) -> Result<Vec<Value>, ApiError> {
+fn assistant_blocks(m: &Message, p: &str, f: &Fields) -> Result<Vec<Value>, ApiError> {
     let mut out = text_blocks(m.content.as_ref(), p)?;
     if out.is_empty() {
         if let Some(r) = m.refusal.as_deref().filter(|r| !r.is_empty()) {
@@ -193,7 +201,7 @@ fn assistant_blocks(m: &Message, p: &str) -> Result<Vec<Value>, ApiError> {
         }
     }
     for (j, call) in m.tool_calls.iter().flatten().enumerate() {
-        no_extra(&call.extra, &format!("{p}.tool_calls[{j}]"))?;
+        f.unknown(&call.extra, &format!("{p}.tool_calls[{j}]"))?;
         let input = arguments(&call.function.arguments).ok_or_else(|| {
             ApiError::bad_request("Tool call arguments must be a JSON object.")
                 .with_param(format!("{p}.tool_calls[{j}].function.arguments"))
@@ -222,5 +230,11 @@ fn tool_result(m: &Message, p: &str) -> Result<Value, ApiError> {
     if content.is_empty() {
         content.push(json!({"text": ""}));
     }
-    Ok(json!({"toolResult": {"toolUseId": id, "content": content, "status": "success"}}))
+    // An Anthropic client's `is_error`, carried through the pivot.
+    let status = if m.extra.get("is_error") == Some(&json!(true)) {
+        "error"
+    } else {
+        "success"
+    };
+    Ok(json!({"toolResult": {"toolUseId": id, "content": content, "status": status}}))
 }

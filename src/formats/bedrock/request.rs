@@ -1,5 +1,5 @@
-//! Requests from OpenAI chat clients to Bedrock's Converse API (`from_chat`). A field Converse
-//! cannot express is a 400 naming it.
+//! Requests from OpenAI chat clients to Bedrock's Converse API (`from_chat`), under the field
+//! policy (`formats::fields`).
 //!
 //! Accepted and ignored: `user`, `parallel_tool_calls`, a tool's `strict`, an image's `detail`,
 //! a message's `name`, and what the Anthropic translator also ignores (`store`, `metadata`,
@@ -10,45 +10,24 @@
 
 use super::messages::{self, cache_mark, cache_point};
 use crate::error::ApiError;
-use crate::formats::anthropic::request::{no_extra, parse, thinking, unsupported};
+use crate::formats::anthropic::request::{parse, thinking, unsupported};
+use crate::formats::fields::Fields;
 use crate::formats::openai::chat::{self, ChatRequest};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Map, Value};
 
 const WHO: &str = "for this model's provider (Bedrock).";
 
-/// The untyped OpenAI fields: fine at their neutral value, ignored, or a 400.
-fn check_extras(extra: &Map<String, Value>) -> Result<(), ApiError> {
-    for (k, v) in extra {
-        if v.is_null() || chat::NO_EFFECT_FIELDS.contains(&k.as_str()) {
-            continue;
-        }
-        let neutral = match k.as_str() {
-            "n" => v.as_u64() == Some(1),
-            "logprobs" => v == &json!(false),
-            "presence_penalty" | "frequency_penalty" => v.as_f64() == Some(0.0),
-            "logit_bias" => v.as_object().is_some_and(|o| o.is_empty()),
-            "modalities" => v == &json!(["text"]),
-            _ => false,
-        };
-        if !neutral {
-            let why = if k == "n" {
-                "must be 1"
-            } else {
-                "cannot be expressed"
-            };
-            return Err(unsupported(k.clone(), &format!("{why} {WHO}")));
-        }
-    }
-    Ok(())
-}
-
 /// An OpenAI chat request → a Converse request (the model goes in the URL).
-pub fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
+pub fn from_chat(
+    body: &[u8],
+    opts: &RequestOptions<'_>,
+    f: &Fields,
+) -> Result<Translated, ApiError> {
     let req: ChatRequest = parse(body)?;
-    check_extras(&req.extra)?;
+    chat::check_extras(&req.extra, &["top_k"], WHO, f)?;
     let msgs = req.messages.as_deref().unwrap_or_default();
-    let (system, messages, tools_seen) = messages::convert(msgs)?;
+    let (system, messages, tools_seen) = messages::convert(msgs, f)?;
     if messages.is_empty() {
         return Err(ApiError::bad_request(
             "`messages` needs at least one user, assistant or tool message.",
@@ -65,28 +44,49 @@ pub fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, A
         .or(req.max_tokens)
         .or((opts.default_max_tokens > 0).then_some(u64::from(opts.default_max_tokens)));
     out.insert("inferenceConfig".into(), inference(&req, max));
-    if let Some(tc) = tool_config(&req, tools_seen)? {
+    if let Some(tc) = tool_config(&req, tools_seen, f)? {
         out.insert("toolConfig".into(), tc);
     }
-    if let Some(f) = output_format(req.response_format.as_ref())? {
-        out.insert("outputConfig".into(), f);
+    if let Some(of) = output_format(req.response_format.as_ref(), f)? {
+        out.insert("outputConfig".into(), of);
     }
-    if let Some(t) = thinking(req.reasoning_effort.as_deref(), max.unwrap_or(0))? {
-        out.insert(
-            "additionalModelRequestFields".into(),
-            json!({ "thinking": t }),
-        );
+    let extra = model_fields(&req, opts.model, max.unwrap_or(0), f)?;
+    if !extra.is_empty() {
+        out.insert("additionalModelRequestFields".into(), Value::Object(extra));
     }
-    let include_usage = req
-        .stream_options
-        .as_ref()
-        .and_then(|o| o.include_usage)
-        .unwrap_or(false);
-    Ok(Translated {
-        body: serde_json::to_vec(&out).map_err(|_| ApiError::internal())?,
-        stream: req.stream == Some(true),
-        include_usage,
-    })
+    let body = serde_json::to_vec(&out).map_err(|_| ApiError::internal())?;
+    Ok(Translated::new(
+        body,
+        req.stream == Some(true),
+        req.include_usage(),
+    ))
+}
+
+/// Model-native fields Converse passes on: Claude's `thinking` (with the Anthropic
+/// translator's budgets) and `top_k` (Claude's own name; Nova's `inferenceConfig.topK`).
+fn model_fields(
+    req: &ChatRequest,
+    model: &str,
+    max: u64,
+    f: &Fields,
+) -> Result<Map<String, Value>, ApiError> {
+    let mut out = Map::new();
+    if let Some(t) = thinking(req.reasoning_effort.as_deref(), max, f)? {
+        out.insert("thinking".into(), t);
+    }
+    if let Some(k) = chat::top_k(&req.extra, WHO)? {
+        if model.contains("anthropic.") {
+            out.insert("top_k".into(), json!(k));
+        } else if model.contains("amazon.nova") {
+            out.insert("inferenceConfig".into(), json!({ "topK": k }));
+        } else {
+            f.unsupported(
+                "top_k".into(),
+                &format!("cannot be expressed for this model {WHO}"),
+            )?;
+        }
+    }
+    Ok(out)
 }
 
 fn inference(req: &ChatRequest, max: Option<u64>) -> Value {
@@ -108,7 +108,11 @@ fn inference(req: &ChatRequest, max: Option<u64>) -> Value {
     Value::Object(c)
 }
 
-fn tool_config(req: &ChatRequest, tools_seen: bool) -> Result<Option<Value>, ApiError> {
+fn tool_config(
+    req: &ChatRequest,
+    tools_seen: bool,
+    fields: &Fields,
+) -> Result<Option<Value>, ApiError> {
     let tools = req.tools.as_deref().unwrap_or_default();
     if tools.is_empty() {
         return Ok(None);
@@ -116,17 +120,10 @@ fn tool_config(req: &ChatRequest, tools_seen: bool) -> Result<Option<Value>, Api
     let mut specs = Vec::with_capacity(tools.len());
     for (i, t) in tools.iter().enumerate() {
         let p = format!("tools[{i}]");
-        let f = match (&*t.kind, &t.function) {
-            ("function", Some(f)) => f,
-            _ => {
-                return Err(unsupported(
-                    format!("{p}.type"),
-                    &format!("must be a function tool {WHO}"),
-                ))
-            }
+        let Some(f) = chat::function_tool(t, &p, WHO, fields)? else {
+            continue;
         };
-        let cached = cache_mark(&t.extra, &p)?;
-        no_extra(&f.extra, &format!("{p}.function"))?;
+        let cached = cache_mark(&t.extra, &p, fields, &[])?;
         let schema = f
             .parameters
             .clone()
@@ -160,6 +157,9 @@ fn tool_config(req: &ChatRequest, tools_seen: bool) -> Result<Option<Value>, Api
             }
         },
     };
+    if specs.is_empty() {
+        return Ok(None);
+    }
     let mut tc = json!({ "tools": specs });
     if let Some(c) = choice {
         tc["toolChoice"] = c;
@@ -168,7 +168,7 @@ fn tool_config(req: &ChatRequest, tools_seen: bool) -> Result<Option<Value>, Api
 }
 
 /// `response_format` json_schema → `outputConfig.textFormat` (the schema as a string).
-fn output_format(rf: Option<&Value>) -> Result<Option<Value>, ApiError> {
+fn output_format(rf: Option<&Value>, f: &Fields) -> Result<Option<Value>, ApiError> {
     let Some(rf) = rf.filter(|v| !v.is_null()) else {
         return Ok(None);
     };
@@ -189,10 +189,12 @@ fn output_format(rf: Option<&Value>) -> Result<Option<Value>, ApiError> {
             Ok(Some(json!({"textFormat": {
                 "type": "json_schema", "structure": {"jsonSchema": js}}})))
         }
-        _ => Err(unsupported(
-            "response_format.type".into(),
-            &format!("must be text or json_schema {WHO}"),
-        )),
+        _ => f
+            .unsupported(
+                "response_format.type".into(),
+                &format!("must be text or json_schema {WHO}"),
+            )
+            .map(|()| None),
     }
 }
 
@@ -201,15 +203,65 @@ mod tests {
     use super::*;
     use crate::formats::MaxTokensField;
 
+    /// The translator with its own field list, as `translate_request` runs it.
+    fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
+        let f = crate::formats::fields::Fields::new(opts.fields);
+        let mut t = super::from_chat(body, opts, &f)?;
+        t.dropped = f.take();
+        Ok(t)
+    }
+
     fn translate(body: Value) -> Result<Value, ApiError> {
-        let opts = RequestOptions {
-            model: "m",
-            default_max_tokens: 4096,
-            max_tokens_field: MaxTokensField::MaxCompletionTokens,
-            cache_points: false,
-        };
-        let t = from_chat(&serde_json::to_vec(&body).unwrap(), &opts)?;
+        let t = from_chat(&serde_json::to_vec(&body).unwrap(), &OPTS)?;
         Ok(serde_json::from_slice(&t.body).unwrap())
+    }
+
+    const OPTS: RequestOptions<'static> = RequestOptions {
+        model: "anthropic.claude-3-haiku",
+        default_max_tokens: 4096,
+        max_tokens_field: MaxTokensField::MaxCompletionTokens,
+        cache_points: false,
+        fields: crate::formats::fields::FieldPolicy::DEFAULT,
+    };
+
+    #[test]
+    fn top_k_and_tool_errors_reach_claude_on_bedrock() {
+        let v = translate(json!({"top_k": 7, "messages": [
+            {"role": "user", "content": "go"},
+            {"role": "system", "content": "late system text"},
+            {"role": "assistant", "tool_calls": [
+                {"id": "a", "type": "function", "function": {"name": "w", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "a", "content": "boom", "is_error": true}],
+            "tools": [{"type": "function", "function": {"name": "w"}}]}))
+        .unwrap();
+        assert_eq!(v["additionalModelRequestFields"]["top_k"], 7);
+        assert_eq!(v["system"], json!([{"text": "late system text"}]));
+        assert_eq!(
+            v["messages"][2]["content"][0]["toolResult"]["status"],
+            "error"
+        );
+        let nova = RequestOptions {
+            model: "amazon.nova-pro-v1:0",
+            ..OPTS
+        };
+        let t = from_chat(
+            br#"{"top_k":3,"messages":[{"role":"user","content":"x"}]}"#,
+            &nova,
+        );
+        let v: Value = serde_json::from_slice(&t.unwrap().body).unwrap();
+        assert_eq!(
+            v["additionalModelRequestFields"]["inferenceConfig"]["topK"],
+            3
+        );
+        let llama = RequestOptions {
+            model: "meta.llama3",
+            ..OPTS
+        };
+        let e = from_chat(
+            br#"{"top_k":3,"messages":[{"role":"user","content":"x"}]}"#,
+            &llama,
+        );
+        assert_eq!(e.unwrap_err().param.as_deref(), Some("top_k"));
     }
 
     #[test]
@@ -294,17 +346,20 @@ mod tests {
             default_max_tokens: 0,
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
             cache_points: true,
+            fields: crate::formats::fields::FieldPolicy::DEFAULT,
         };
-        let chat = crate::formats::anthropic::request::to_chat(ant, &opts)
-            .unwrap()
-            .body;
+        let chat =
+            crate::formats::anthropic::request::to_chat(ant, &opts, &Fields::default(), true)
+                .unwrap()
+                .body;
         let v: Value = serde_json::from_slice(&from_chat(&chat, &opts).unwrap().body).unwrap();
         assert_eq!(v["system"][1], point);
         assert_eq!(v["messages"][0]["content"][1], point);
         opts.cache_points = false;
-        let chat = crate::formats::anthropic::request::to_chat(ant, &opts)
-            .unwrap()
-            .body;
+        let chat =
+            crate::formats::anthropic::request::to_chat(ant, &opts, &Fields::default(), true)
+                .unwrap()
+                .body;
         assert!(!String::from_utf8_lossy(&chat).contains("cache_control"));
     }
 
@@ -318,7 +373,12 @@ mod tests {
             translate(b).unwrap_err()
         };
         assert_eq!(base(json!({"n": 2})).param.as_deref(), Some("n"));
-        assert_eq!(base(json!({"seed": 1})).param.as_deref(), Some("seed"));
+        // A reproducibility hint changes no reply's meaning: dropped and named.
+        let t = from_chat(
+            br#"{"messages":[{"role":"user","content":"x"}],"seed":1}"#,
+            &OPTS,
+        );
+        assert_eq!(t.unwrap().dropped, ["seed"]);
         let e = base(json!({"response_format": {"type": "json_object"}}));
         assert_eq!(e.param.as_deref(), Some("response_format.type"));
         let e = translate(json!({"messages": [{"role": "user", "content": [

@@ -112,6 +112,7 @@ mod tests {
     const CTX: ReplyContext<'static> = ReplyContext {
         client_model: "client",
         created: 7,
+        tool_names: None,
     };
 
     fn chat(v: Value) -> (Value, Usage) {

@@ -144,6 +144,7 @@ mod tests {
             inputs: vec![Cow::Borrowed("a"), Cow::Borrowed("b \"c\"")],
             base64: false,
             dimensions,
+            dropped: vec![],
         }
     }
 

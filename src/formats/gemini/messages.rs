@@ -4,7 +4,8 @@
 use super::types::{Blob, Call, CallResult, FileRef, OutContent, OutPart};
 use super::wire;
 use crate::error::ApiError;
-use crate::formats::anthropic::request::{arguments, no_extra, text_only, unsupported};
+use crate::formats::anthropic::request::{arguments, text_only, unsupported};
+use crate::formats::fields::Fields;
 use crate::formats::openai::chat::{self, Content, Part};
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -14,7 +15,11 @@ const WHO: &str = "for this model's provider (Gemini).";
 /// System text parts and the conversation.
 pub(super) type Converted<'a> = (Vec<OutPart<'a>>, Vec<OutContent<'a>>);
 
-pub(super) fn convert(msgs: &[chat::Message]) -> Result<Converted<'_>, ApiError> {
+/// System messages anywhere in the list join `systemInstruction`, in order.
+pub(super) fn convert<'a>(
+    msgs: &'a [chat::Message],
+    f: &Fields,
+) -> Result<Converted<'a>, ApiError> {
     let mut system = Vec::new();
     let mut contents: Vec<OutContent<'_>> = Vec::new();
     // tool_call id → function name, from the assistant turns so far (Gemini matches a
@@ -22,7 +27,7 @@ pub(super) fn convert(msgs: &[chat::Message]) -> Result<Converted<'_>, ApiError>
     let mut calls: Vec<(&str, &str)> = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
         let p = format!("messages[{i}]");
-        no_extra(&m.extra, &p)?;
+        f.unknown_except(&m.extra, &p, &["is_error"])?;
         let (role, parts) = match m.role.as_str() {
             "system" | "developer" => {
                 let text = text_only(m.content.as_ref(), &p)?;
@@ -32,8 +37,8 @@ pub(super) fn convert(msgs: &[chat::Message]) -> Result<Converted<'_>, ApiError>
                 }
                 continue;
             }
-            "user" => ("user", user_parts(m.content.as_ref(), &p)?),
-            "assistant" => ("model", model_parts(m, &p, &mut calls)?),
+            "user" => ("user", user_parts(m.content.as_ref(), &p, f)?),
+            "assistant" => ("model", model_parts(m, &p, &mut calls, f)?),
             "tool" => ("user", vec![function_response(m, &p, &calls)?]),
             _ => {
                 return Err(ApiError::bad_request(format!("Unknown role `{}`.", m.role))
@@ -51,7 +56,11 @@ pub(super) fn convert(msgs: &[chat::Message]) -> Result<Converted<'_>, ApiError>
     Ok((system, contents))
 }
 
-fn user_parts<'a>(content: Option<&'a Content>, p: &str) -> Result<Vec<OutPart<'a>>, ApiError> {
+fn user_parts<'a>(
+    content: Option<&'a Content>,
+    p: &str,
+    f: &Fields,
+) -> Result<Vec<OutPart<'a>>, ApiError> {
     let parts = match content {
         None => return Ok(vec![]),
         Some(Content::Text(s)) if s.is_empty() => return Ok(vec![]),
@@ -64,15 +73,15 @@ fn user_parts<'a>(content: Option<&'a Content>, p: &str) -> Result<Vec<OutPart<'
     };
     let mut out = Vec::with_capacity(parts.len());
     for (j, part) in parts.iter().enumerate() {
-        if let Some(part) = user_part(part, &format!("{p}.content[{j}]"))? {
+        if let Some(part) = user_part(part, &format!("{p}.content[{j}]"), f)? {
             out.push(part);
         }
     }
     Ok(out)
 }
 
-fn user_part<'a>(part: &'a Part, p: &str) -> Result<Option<OutPart<'a>>, ApiError> {
-    no_extra(&part.extra, p)?;
+fn user_part<'a>(part: &'a Part, p: &str, f: &Fields) -> Result<Option<OutPart<'a>>, ApiError> {
+    f.unknown(&part.extra, p)?;
     let out = match (&*part.kind, &part.text, &part.image_url) {
         ("text", Some(t), _) if t.is_empty() => return Ok(None),
         ("text", Some(t), _) => OutPart::Text {
@@ -80,18 +89,16 @@ fn user_part<'a>(part: &'a Part, p: &str) -> Result<Option<OutPart<'a>>, ApiErro
         },
         ("image_url", _, Some(img)) => {
             // `detail` has no per-part equivalent; like OpenAI's `auto`, Gemini picks.
-            no_extra(&img.extra, &format!("{p}.image_url"))?;
+            f.unknown(&img.extra, &format!("{p}.image_url"))?;
             image_part(&img.url, &format!("{p}.image_url.url"))?
         }
-        ("file", _, _) if part.file.is_some() => file_part(part.file.as_ref(), p)?,
+        ("file", _, _) if part.file.is_some() => file_part(part.file.as_ref(), p, f)?,
         ("input_audio", _, _) if part.input_audio.is_some() => {
             audio_part(part.input_audio.as_ref(), p)?
         }
         _ => {
-            return Err(unsupported(
-                format!("{p}.type"),
-                &format!("is not supported {WHO}"),
-            ))
+            f.unsupported(format!("{p}.type"), &format!("is not supported {WHO}"))?;
+            return Ok(None);
         }
     };
     Ok(Some(out))
@@ -153,11 +160,15 @@ fn image_part<'a>(url: &'a str, p: &str) -> Result<OutPart<'a>, ApiError> {
 
 /// A `file` part: inline data of the type its data URL names. Uploaded files (`file_id`) live
 /// in OpenAI's storage, which Gemini cannot read.
-fn file_part<'a>(f: Option<&'a chat::FilePart>, p: &str) -> Result<OutPart<'a>, ApiError> {
+fn file_part<'a>(
+    f: Option<&'a chat::FilePart>,
+    p: &str,
+    fields: &Fields,
+) -> Result<OutPart<'a>, ApiError> {
     let Some(f) = f else {
         return Err(unsupported(format!("{p}.file"), "is missing."));
     };
-    no_extra(&f.extra, &format!("{p}.file"))?;
+    fields.unknown(&f.extra, &format!("{p}.file"))?;
     if f.file_id.is_some() {
         return Err(unsupported(
             format!("{p}.file.file_id"),
@@ -209,6 +220,7 @@ fn model_parts<'a>(
     m: &'a chat::Message,
     p: &str,
     calls: &mut Vec<(&'a str, &'a str)>,
+    f: &Fields,
 ) -> Result<Vec<OutPart<'a>>, ApiError> {
     let mut parts = Vec::new();
     let text: Cow<'a, str> = match &m.content {
@@ -240,7 +252,7 @@ fn model_parts<'a>(
     }
     for (j, call) in m.tool_calls.iter().flatten().enumerate() {
         let q = format!("{p}.tool_calls[{j}]");
-        no_extra(&call.extra, &q)?;
+        f.unknown(&call.extra, &q)?;
         if call.kind.as_deref().is_some_and(|k| k != "function") {
             return Err(unsupported(format!("{q}.type"), "must be function."));
         }
@@ -283,7 +295,10 @@ fn function_response<'a>(
             .with_param(format!("{p}.tool_call_id"))
         })?;
     let text = text_only(m.content.as_ref(), p)?;
+    // An Anthropic client's `is_error`, carried through the pivot: Gemini's convention for a
+    // failed call is an `error` key.
     let response = match serde_json::from_str::<Value>(&text) {
+        _ if m.extra.get("is_error") == Some(&json!(true)) => json!({ "error": text }),
         Ok(v @ Value::Object(_)) => v,
         _ => json!({ "output": text }),
     };

@@ -19,10 +19,11 @@ use super::types::{
     OutTools, ThinkingConfig,
 };
 use crate::error::ApiError;
-use crate::formats::anthropic::request::{no_extra, parse, unsupported};
+use crate::formats::anthropic::request::{parse, unsupported};
+use crate::formats::fields::Fields;
 use crate::formats::openai::chat::{self, ChatRequest};
 use crate::formats::{RequestOptions, Translated};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 const WHO: &str = "for this model's provider (Gemini).";
 
@@ -32,62 +33,52 @@ struct Extras {
     seed: Option<i64>,
     presence_penalty: Option<f64>,
     frequency_penalty: Option<f64>,
+    top_k: Option<u64>,
 }
 
-/// Reads the untyped OpenAI fields: mapped, fine at their neutral value, ignored, or a 400.
-fn extras(extra: &Map<String, Value>) -> Result<Extras, ApiError> {
+/// Reads the untyped OpenAI fields Gemini expresses; the rest go by the field policy.
+fn extras(extra: &Map<String, Value>, f: &Fields) -> Result<Extras, ApiError> {
+    const MAPPED: [&str; 4] = ["seed", "presence_penalty", "frequency_penalty", "top_k"];
+    chat::check_extras(extra, &MAPPED, WHO, f)?;
     let mut out = Extras::default();
-    for (k, v) in extra {
-        if v.is_null() || chat::NO_EFFECT_FIELDS.contains(&k.as_str()) {
-            continue;
-        }
-        let ok = match k.as_str() {
-            // Gemini's seed is an int32.
-            "seed" => {
-                out.seed = v.as_i64().filter(|s| i32::try_from(*s).is_ok());
-                out.seed.is_some()
-            }
-            // Some models refuse penalties outright, so a neutral 0 is not sent.
-            "presence_penalty" | "frequency_penalty" => match v.as_f64() {
-                Some(f) => {
-                    let slot = if k == "presence_penalty" {
-                        &mut out.presence_penalty
-                    } else {
-                        &mut out.frequency_penalty
-                    };
-                    *slot = (f != 0.0).then_some(f);
-                    true
-                }
-                None => false,
-            },
-            "n" => v.as_u64() == Some(1),
-            "logprobs" => v == &json!(false),
-            "top_logprobs" => v.as_f64() == Some(0.0),
-            "logit_bias" => v.as_object().is_some_and(|o| o.is_empty()),
-            "modalities" => v == &json!(["text"]),
-            _ => false,
-        };
-        if !ok {
-            let why = match k.as_str() {
-                "seed" => "must be an integer that fits in 32 bits",
-                "n" => "must be 1",
-                _ => "cannot be expressed",
-            };
-            return Err(unsupported(k.clone(), &format!("{why} {WHO}")));
+    if let Some(v) = extra.get("seed").filter(|v| !v.is_null()) {
+        // Gemini's seed is an int32.
+        out.seed = v.as_i64().filter(|s| i32::try_from(*s).is_ok());
+        if out.seed.is_none() {
+            return Err(unsupported(
+                "seed".into(),
+                &format!("must be an integer that fits in 32 bits {WHO}"),
+            ));
         }
     }
+    for (k, slot) in [
+        ("presence_penalty", &mut out.presence_penalty),
+        ("frequency_penalty", &mut out.frequency_penalty),
+    ] {
+        match extra.get(k).filter(|v| !v.is_null()).map(Value::as_f64) {
+            None => {}
+            // Some models refuse penalties outright, so a neutral 0 is not sent.
+            Some(Some(p)) => *slot = (p != 0.0).then_some(p),
+            Some(None) => return Err(unsupported(k.into(), &format!("must be a number {WHO}"))),
+        }
+    }
+    out.top_k = chat::top_k(extra, WHO)?;
     Ok(out)
 }
 
 /// An OpenAI chat request → a Gemini `GenerateContentRequest` (the model goes in the URL).
-pub fn from_chat(body: &[u8], _opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
+pub fn from_chat(
+    body: &[u8],
+    _opts: &RequestOptions<'_>,
+    f: &Fields,
+) -> Result<Translated, ApiError> {
     let req: ChatRequest = parse(body)?;
-    let ex = extras(&req.extra)?;
+    let ex = extras(&req.extra, f)?;
     let msgs = req.messages.as_deref().unwrap_or_default();
     if msgs.is_empty() {
         return Err(ApiError::bad_request("`messages` must not be empty.").with_param("messages"));
     }
-    let (system, contents) = messages::convert(msgs)?;
+    let (system, contents) = messages::convert(msgs, f)?;
     if contents.is_empty() {
         return Err(ApiError::bad_request(
             "`messages` needs at least one user, assistant or tool message.",
@@ -95,9 +86,10 @@ pub fn from_chat(body: &[u8], _opts: &RequestOptions<'_>) -> Result<Translated, 
         .with_param("messages"));
     }
     let tools = match req.tools.as_deref() {
-        Some(t) if !t.is_empty() => Some([tools_of(t)?]),
+        Some(t) if !t.is_empty() => Some([tools_of(t, f)?]),
         _ => None,
-    };
+    }
+    .filter(|[t]| !t.function_declarations.is_empty());
     // A tool choice without tools changes nothing (and OpenAI itself refuses it).
     let tool_config = match tools {
         Some(_) => tool_choice(req.tool_choice.as_ref())?,
@@ -112,12 +104,13 @@ pub fn from_chat(body: &[u8], _opts: &RequestOptions<'_>) -> Result<Translated, 
             chat::Stop::Many(v) => v.iter().map(String::as_str).collect(),
         }),
         seed: ex.seed,
+        top_k: ex.top_k,
         presence_penalty: ex.presence_penalty,
         frequency_penalty: ex.frequency_penalty,
         thinking_config: thinking(req.reasoning_effort.as_deref())?,
         ..GenerationConfig::default()
     };
-    response_format(req.response_format.as_ref(), &mut gen)?;
+    response_format(req.response_format.as_ref(), &mut gen, f)?;
     let out = OutRequest {
         contents,
         system_instruction: (!system.is_empty()).then_some(OutSystem { parts: system }),
@@ -125,35 +118,23 @@ pub fn from_chat(body: &[u8], _opts: &RequestOptions<'_>) -> Result<Translated, 
         tool_config,
         generation_config: gen,
     };
-    let stream = req.stream == Some(true);
-    let include_usage = req
-        .stream_options
-        .as_ref()
-        .and_then(|o| o.include_usage)
-        .unwrap_or(false);
-    Ok(Translated {
-        body: serde_json::to_vec(&out).map_err(|_| ApiError::internal())?,
-        stream,
-        include_usage,
-    })
+    let body = serde_json::to_vec(&out).map_err(|_| ApiError::internal())?;
+    Ok(Translated::new(
+        body,
+        req.stream == Some(true),
+        req.include_usage(),
+    ))
 }
 
 /// `tools` → one `Tool` with a function declaration each.
-fn tools_of(tools: &[chat::Tool]) -> Result<OutTools<'_>, ApiError> {
+fn tools_of<'a>(tools: &'a [chat::Tool], fields: &Fields) -> Result<OutTools<'a>, ApiError> {
     let mut decls = Vec::with_capacity(tools.len());
     for (i, t) in tools.iter().enumerate() {
         let p = format!("tools[{i}]");
-        let f = match (&*t.kind, &t.function) {
-            ("function", Some(f)) => f,
-            _ => {
-                return Err(unsupported(
-                    format!("{p}.type"),
-                    &format!("must be a function tool {WHO}"),
-                ))
-            }
+        let Some(f) = chat::function_tool(t, &p, WHO, fields)? else {
+            continue;
         };
-        no_extra(&t.extra, &p)?;
-        no_extra(&f.extra, &format!("{p}.function"))?;
+        fields.unknown(&t.extra, &p)?;
         decls.push(FunctionDecl {
             name: &f.name,
             description: f.description.as_deref(),
@@ -195,6 +176,7 @@ fn tool_choice(tc: Option<&Value>) -> Result<Option<OutToolConfig<'_>>, ApiError
 fn response_format<'a>(
     rf: Option<&'a Value>,
     gen: &mut GenerationConfig<'a>,
+    f: &Fields,
 ) -> Result<(), ApiError> {
     let Some(rf) = rf.filter(|v| !v.is_null()) else {
         return Ok(());
@@ -209,12 +191,10 @@ fn response_format<'a>(
                 .and_then(|s| s.get("schema"))
                 .filter(|s| !s.is_null());
         }
-        _ => {
-            return Err(unsupported(
-                "response_format.type".into(),
-                "must be text, json_object or json_schema.",
-            ))
-        }
+        _ => f.unsupported(
+            "response_format.type".into(),
+            "must be text, json_object or json_schema.",
+        )?,
     }
     Ok(())
 }
@@ -232,6 +212,7 @@ fn thinking(effort: Option<&str>) -> Result<Option<ThinkingConfig>, ApiError> {
         Some("low") => 1024,
         Some("medium") => 8192,
         Some("high") => 24576,
+        Some("xhigh" | "max") => 32768,
         Some(_) => {
             return Err(unsupported(
                 "reasoning_effort".into(),

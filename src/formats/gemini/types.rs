@@ -135,6 +135,8 @@ pub struct GenerationConfig<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub presence_penalty: Option<f64>,
@@ -153,6 +155,7 @@ impl GenerationConfig<'_> {
             && self.temperature.is_none()
             && self.top_p.is_none()
             && self.seed.is_none()
+            && self.top_k.is_none()
             && self.presence_penalty.is_none()
             && self.frequency_penalty.is_none()
             && self.thinking_config.is_none()

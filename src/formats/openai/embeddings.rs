@@ -3,7 +3,8 @@
 //! floats or, when asked, base64 of little-endian `f32`s (what the `openai` SDK sends by default).
 
 use crate::error::ApiError;
-use crate::formats::anthropic::request::{no_extra, parse as parse_json, unsupported};
+use crate::formats::anthropic::request::{parse as parse_json, unsupported};
+use crate::formats::fields::{FieldPolicy, Fields};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -38,6 +39,8 @@ pub struct EmbeddingRequest<'a> {
     /// `encoding_format: "base64"`.
     pub base64: bool,
     pub dimensions: Option<u32>,
+    /// Fields dropped under the field policy, by name.
+    pub dropped: Vec<String>,
 }
 
 impl EmbeddingRequest<'_> {
@@ -47,13 +50,15 @@ impl EmbeddingRequest<'_> {
     }
 }
 
-/// Reads a client's embeddings request. Token-id inputs and unknown fields are a 400 naming
-/// the field; `model` and `user` are the gateway's business, not the provider's.
-pub fn parse(body: &[u8]) -> Result<EmbeddingRequest<'_>, ApiError> {
+/// Reads a client's embeddings request. Token-id inputs are a 400 naming the field, unknown
+/// fields go by the field policy; `model` and `user` are the gateway's business, not the
+/// provider's.
+pub fn parse(body: &[u8], policy: FieldPolicy) -> Result<EmbeddingRequest<'_>, ApiError> {
     let mut w: Wire<'_> = parse_json(body)?;
     w.extra.remove("model");
     w.extra.remove("user");
-    no_extra(&w.extra, "")?;
+    let f = Fields::new(policy);
+    f.unknown(&w.extra, "")?;
     let inputs = match w.input {
         Input::One(s) => vec![s],
         Input::Many(v) => v,
@@ -81,6 +86,7 @@ pub fn parse(body: &[u8]) -> Result<EmbeddingRequest<'_>, ApiError> {
         inputs,
         base64,
         dimensions: w.dimensions,
+        dropped: f.take(),
     })
 }
 
@@ -144,24 +150,48 @@ mod tests {
 
     #[test]
     fn reads_one_or_many_inputs() {
-        let r = parse(br#"{"model":"m","input":"hi","user":"u"}"#).unwrap();
+        let r = parse(
+            br#"{"model":"m","input":"hi","user":"u"}"#,
+            crate::formats::fields::FieldPolicy::DEFAULT,
+        )
+        .unwrap();
         assert_eq!(r.inputs, vec!["hi"]);
         assert!(!r.base64);
-        let r = parse(br#"{"input":["a","b"],"encoding_format":"base64","dimensions":4}"#).unwrap();
+        let r = parse(
+            br#"{"input":["a","b"],"encoding_format":"base64","dimensions":4}"#,
+            crate::formats::fields::FieldPolicy::DEFAULT,
+        )
+        .unwrap();
         assert_eq!((r.inputs.len(), r.base64, r.dimensions), (2, true, Some(4)));
         assert_eq!(r.chars(), 2);
     }
 
     #[test]
     fn rejects_what_other_apis_cannot_take() {
-        let e = parse(br#"{"input":[1,2,3]}"#).unwrap_err();
+        let e = parse(
+            br#"{"input":[1,2,3]}"#,
+            crate::formats::fields::FieldPolicy::DEFAULT,
+        )
+        .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("input"));
-        let e = parse(br#"{"input":"a","encoding_format":"int8"}"#).unwrap_err();
+        let e = parse(
+            br#"{"input":"a","encoding_format":"int8"}"#,
+            crate::formats::fields::FieldPolicy::DEFAULT,
+        )
+        .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("encoding_format"));
-        let e = parse(br#"{"input":"a","extra_thing":1}"#).unwrap_err();
-        assert_eq!(e.param.as_deref(), Some("extra_thing"));
-        assert!(parse(br#"{"input":[]}"#).is_err());
-        assert!(parse(b"{").is_err());
+        let r = parse(
+            br#"{"input":"a","extra_thing":1}"#,
+            crate::formats::fields::FieldPolicy::DEFAULT,
+        )
+        .unwrap();
+        assert_eq!(r.dropped, ["extra_thing"]);
+        assert!(parse(
+            br#"{"input":[]}"#,
+            crate::formats::fields::FieldPolicy::DEFAULT
+        )
+        .is_err());
+        assert!(parse(b"{", crate::formats::fields::FieldPolicy::DEFAULT).is_err());
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! `response.completed` (or `.incomplete`) last, with every item and the usage. Every event
 //! has the next `sequence_number` from 0; `output_index` counts items in the order added.
 
+use super::namespaces::ToolNames;
 use super::output::{Head, Item, Kind, Status};
 use crate::error::ApiError;
 use crate::formats::{Delta, FinishReason, JsonStr, Usage};
 use bytes::BytesMut;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// Most tool calls one reply may make; a bound on the call → item map.
 const MAX_CALLS: usize = 4096;
@@ -27,9 +29,16 @@ pub struct EventEncoder {
     finish: Option<FinishReason>,
     usage: Option<Usage>,
     ended: bool,
+    /// Namespaced tools flattened for the target: their calls are named back.
+    tool_names: Option<Arc<ToolNames>>,
 }
 
 impl EventEncoder {
+    pub fn with_tool_names(mut self, names: Option<Arc<ToolNames>>) -> EventEncoder {
+        self.tool_names = names;
+        self
+    }
+
     pub fn new(client_model: &str, created: u64) -> EventEncoder {
         EventEncoder {
             head: Head {
@@ -46,6 +55,7 @@ impl EventEncoder {
             finish: None,
             usage: None,
             ended: false,
+            tool_names: None,
         }
     }
 
@@ -188,7 +198,7 @@ impl EventEncoder {
         let i = self.add(Kind::FunctionCall);
         let item = &mut self.items[i];
         item.call_id = id.literal().to_string();
-        item.name = name.literal().to_string();
+        item.set_name(name, self.tool_names.as_deref());
         if self.calls.len() <= slot {
             self.calls.resize(slot + 1, u32::MAX);
         }

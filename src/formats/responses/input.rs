@@ -2,12 +2,18 @@
 //! (consecutive ones join one assistant message) and their outputs (tool messages). Reasoning
 //! items are dropped: their `encrypted_content` only means something to OpenAI.
 
+use super::namespaces::ToolNames;
 use crate::error::ApiError;
 use crate::formats::anthropic::request::unsupported;
 use serde_json::{json, Value};
 
-/// Appends the chat messages for `items` to `out`.
-pub(super) fn items(items: &[Value], out: &mut Vec<Value>) -> Result<(), ApiError> {
+/// Appends the chat messages for `items` to `out`; calls of namespaced tools take their flat
+/// names from `names`.
+pub(super) fn items(
+    items: &[Value],
+    names: &ToolNames,
+    out: &mut Vec<Value>,
+) -> Result<(), ApiError> {
     for (i, item) in items.iter().enumerate() {
         let p = format!("input[{i}]");
         let kind = match item["type"].as_str() {
@@ -20,7 +26,7 @@ pub(super) fn items(items: &[Value], out: &mut Vec<Value>) -> Result<(), ApiErro
         };
         match kind {
             "message" => message(item, &p, out)?,
-            "function_call" => function_call(item, &p, out)?,
+            "function_call" => function_call(item, &p, names, out)?,
             "function_call_output" => {
                 let call_id = required_str(item, "call_id", &p)?;
                 let content = tool_output(&item["output"], &format!("{p}.output"))?;
@@ -180,12 +186,22 @@ fn assistant(content: &Value, p: &str) -> Result<Value, ApiError> {
 
 /// A function call joins the assistant message right before it (text or other calls), as chat
 /// puts a turn's calls in one message.
-fn function_call(item: &Value, p: &str, out: &mut Vec<Value>) -> Result<(), ApiError> {
+fn function_call(
+    item: &Value,
+    p: &str,
+    names: &ToolNames,
+    out: &mut Vec<Value>,
+) -> Result<(), ApiError> {
+    let name = required_str(item, "name", p)?;
+    let name = match item["namespace"].as_str() {
+        Some(ns) => names.flat(ns, name),
+        None => name.to_string(),
+    };
     let call = json!({
         "id": required_str(item, "call_id", p)?,
         "type": "function",
         "function": {
-            "name": required_str(item, "name", p)?,
+            "name": name,
             "arguments": required_str(item, "arguments", p)?,
         },
     });

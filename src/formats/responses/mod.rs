@@ -5,6 +5,7 @@
 pub mod count;
 pub mod encode;
 mod input;
+pub mod namespaces;
 mod output;
 pub mod reply;
 pub mod request;

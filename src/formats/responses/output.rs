@@ -2,8 +2,9 @@
 //! items (message, function call, reasoning), status and usage. Texts are kept as the inside of
 //! JSON string literals, so upstream text is copied, never unescaped and escaped again.
 
+use super::namespaces::ToolNames;
 use crate::error::ApiError;
-use crate::formats::{FinishReason, Usage};
+use crate::formats::{FinishReason, JsonStr, Usage};
 use bytes::BytesMut;
 use std::fmt::Write as _;
 
@@ -23,9 +24,11 @@ pub(crate) struct Item {
     /// `msg_…`, `fc_…` or `rs_…`: plain ASCII, needs no escaping.
     pub id: String,
     pub text: String,
-    /// Function calls: `call_id` and `name` as JSON literals, quotes included.
+    /// Function calls: `call_id` and `name` as JSON literals, quotes included, and the
+    /// namespace of a flattened namespaced tool (a literal too; empty when none).
     pub call_id: String,
     pub name: String,
+    pub namespace: String,
     /// Streams: its done events were sent.
     pub closed: bool,
 }
@@ -38,7 +41,20 @@ impl Item {
             text: String::new(),
             call_id: String::new(),
             name: String::new(),
+            namespace: String::new(),
             closed: false,
+        }
+    }
+
+    /// A function call's name; a flattened namespaced tool's gets its namespace and own name back.
+    pub fn set_name(&mut self, name: &JsonStr<'_>, names: Option<&ToolNames>) {
+        let original = names.and_then(|n| n.original(&name.decode()));
+        match original {
+            Some((ns, own)) => {
+                self.name = JsonStr::encode(own).literal().to_string();
+                self.namespace = JsonStr::encode(ns).literal().to_string();
+            }
+            None => self.name = name.literal().to_string(),
         }
     }
 
@@ -57,11 +73,17 @@ impl Item {
                 "{{\"id\":\"{}\",\"type\":\"message\",\"status\":\"{status}\",\"role\":\"assistant\",\"content\":[",
                 self.id
             ),
-            Kind::FunctionCall => write!(
-                out,
-                "{{\"id\":\"{}\",\"type\":\"function_call\",\"status\":\"{status}\",\"call_id\":{},\"name\":{},\"arguments\":\"{text}\"}}",
-                self.id, self.call_id, self.name
-            ),
+            Kind::FunctionCall => {
+                let _ = write!(
+                    out,
+                    "{{\"id\":\"{}\",\"type\":\"function_call\",\"status\":\"{status}\",\"call_id\":{},\"name\":{},",
+                    self.id, self.call_id, self.name
+                );
+                if !self.namespace.is_empty() {
+                    let _ = write!(out, "\"namespace\":{},", self.namespace);
+                }
+                write!(out, "\"arguments\":\"{text}\"}}")
+            }
             Kind::Reasoning => write!(
                 out,
                 "{{\"id\":\"{}\",\"type\":\"reasoning\",\"status\":\"{status}\",\"summary\":[",

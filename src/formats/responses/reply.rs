@@ -39,7 +39,10 @@ pub fn from_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage)
     for tc in m.tool_calls.iter().flatten() {
         let i = add(&mut items, Kind::FunctionCall, "fc", &tc.function.arguments);
         items[i].call_id = JsonStr::encode(&tc.id).literal().to_string();
-        items[i].name = JsonStr::encode(&tc.function.name).literal().to_string();
+        items[i].set_name(
+            &JsonStr::encode(&tc.function.name),
+            ctx.tool_names.map(|n| &**n),
+        );
     }
     let head = Head {
         id: format!("resp_{stem}"),

@@ -1,14 +1,18 @@
 //! Requests from Responses clients to backends without the Responses API: a Responses request
 //! → a chat completions request (the pivot), statelessly. State the gateway does not keep
 //! (`previous_response_id`, `store: true`, `background`, `conversation`, stored prompts, item
-//! references) is a 400 naming the field, never ignored. Mapping: wire-formats.md §9.8.
+//! references) is a 400 naming the field, never ignored; the rest goes by the field policy
+//! (`formats::fields`). Mapping: wire-formats.md §9.8.
 
 use super::input;
+use super::namespaces::{plain_names, ToolNames};
 use crate::error::ApiError;
-use crate::formats::anthropic::request::{no_extra, parse, unsupported};
+use crate::formats::anthropic::request::{parse, unsupported};
+use crate::formats::fields::Fields;
 use crate::formats::{RequestOptions, Translated};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
 #[derive(Deserialize)]
 struct CreateResponse {
@@ -60,12 +64,19 @@ struct Reasoning {
 }
 
 /// Fields that need a response store: Tollgate keeps none, so they are refused by name.
-const STATEFUL: [&str; 4] = [
-    "previous_response_id",
-    "conversation",
-    "prompt",
+const STATEFUL: [&str; 3] = ["previous_response_id", "conversation", "prompt"];
+
+/// Fields without effect on the reply's content: client metadata (Codex's `client_metadata`),
+/// server-side compaction of a context that is sent whole, moderation and caching settings.
+const NO_EFFECT: [&str; 4] = [
+    "client_metadata",
     "context_management",
+    "prompt_cache_retention",
+    "moderation",
 ];
+
+/// Fields that change the reply and that a chat target cannot honour.
+const MEANINGFUL: [&str; 1] = ["max_tool_calls"];
 
 /// Fields copied to chat under the same name (routing, billing and caching hints).
 const SAME_NAME: [&str; 4] = [
@@ -76,9 +87,14 @@ const SAME_NAME: [&str; 4] = [
 ];
 
 /// A Responses request → an OpenAI chat request.
-pub fn to_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
+pub fn to_chat(body: &[u8], opts: &RequestOptions<'_>, f: &Fields) -> Result<Translated, ApiError> {
     let req: CreateResponse = parse(body)?;
     stateless(&req)?;
+    let mut names = ToolNames::default();
+    let tools = match &req.tools {
+        Some(tools) => Some(tools_to_chat(tools, &mut names, f)?),
+        None => None,
+    };
     let mut out = Map::new();
     out.insert("model".into(), json!(opts.model));
     let mut messages = Vec::new();
@@ -88,7 +104,7 @@ pub fn to_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, Api
     match req.input.as_ref() {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) => messages.push(json!({"role": "user", "content": s})),
-        Some(Value::Array(items)) => input::items(items, &mut messages)?,
+        Some(Value::Array(items)) => input::items(items, &names, &mut messages)?,
         Some(_) => {
             return Err(
                 ApiError::bad_request("`input` must be a string or a list of items.")
@@ -105,8 +121,13 @@ pub fn to_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, Api
     if let Some(n) = req.max_output_tokens {
         out.insert(opts.max_tokens_field.key().into(), json!(n));
     }
-    options(&req, &mut out)?;
-    Translated::chat(out, req.stream == Some(true))
+    if let Some(tools) = tools {
+        out.insert("tools".into(), tools);
+    }
+    options(&req, &mut out, f)?;
+    let mut t = Translated::chat(out, req.stream == Some(true))?;
+    t.tool_names = (!names.is_empty()).then(|| Arc::new(names));
+    Ok(t)
 }
 
 fn stateful(param: &str, why: &str) -> ApiError {
@@ -138,18 +159,20 @@ fn stateless(req: &CreateResponse) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn options(req: &CreateResponse, out: &mut Map<String, Value>) -> Result<(), ApiError> {
-    for (k, v) in &req.extra {
-        if v.is_null() || STATEFUL.contains(&k.as_str()) {
-            continue;
-        }
-        if SAME_NAME.contains(&k.as_str()) {
-            out.insert(k.clone(), v.clone());
-        } else if !neutral(v) {
-            return Err(unsupported(
-                k.clone(),
+fn options(req: &CreateResponse, out: &mut Map<String, Value>, f: &Fields) -> Result<(), ApiError> {
+    for (k, v) in req.extra.iter().filter(|(_, v)| !v.is_null()) {
+        let k = k.as_str();
+        if SAME_NAME.contains(&k) {
+            out.insert(k.into(), v.clone());
+        } else if NO_EFFECT.contains(&k) {
+            f.ignore(k);
+        } else if MEANINGFUL.contains(&k) {
+            f.unsupported(
+                k.into(),
                 "is not supported when this model is served by another API.",
-            ));
+            )?;
+        } else if !STATEFUL.contains(&k) {
+            f.unknown_field(k.into())?;
         }
     }
     if let Some(t) = req.temperature {
@@ -164,32 +187,29 @@ fn options(req: &CreateResponse, out: &mut Map<String, Value>) -> Result<(), Api
     if let Some(p) = req.parallel_tool_calls {
         out.insert("parallel_tool_calls".into(), json!(p));
     }
-    if let Some(tools) = &req.tools {
-        out.insert("tools".into(), tools_to_chat(tools)?);
-    }
     if let Some(tc) = req.tool_choice.as_ref().filter(|v| !v.is_null()) {
         out.insert("tool_choice".into(), tool_choice(tc)?);
     }
     if let Some(t) = &req.text {
-        no_extra(&t.extra, "text")?;
-        if let Some(f) = text_format(t.format.as_ref())? {
-            out.insert("response_format".into(), f);
+        f.unknown(&t.extra, "text")?;
+        if let Some(rf) = text_format(t.format.as_ref())? {
+            out.insert("response_format".into(), rf);
         }
         if let Some(v) = &t.verbosity {
             out.insert("verbosity".into(), json!(v));
         }
     }
     if let Some(r) = &req.reasoning {
-        no_extra(&r.extra, "reasoning")?;
+        f.unknown(&r.extra, "reasoning")?;
         if let Some(e) = &r.effort {
             out.insert("reasoning_effort".into(), json!(e));
         }
     }
-    settings(req)
+    settings(req, f)
 }
 
 /// Request settings that are fine at their neutral value only.
-fn settings(req: &CreateResponse) -> Result<(), ApiError> {
+fn settings(req: &CreateResponse, f: &Fields) -> Result<(), ApiError> {
     // Thinking is returned wherever the provider has it, so asking for it changes nothing.
     let include_ok = |i: &String| i == "reasoning.encrypted_content";
     if let Some(i) = req
@@ -197,61 +217,78 @@ fn settings(req: &CreateResponse) -> Result<(), ApiError> {
         .as_ref()
         .and_then(|v| v.iter().find(|i| !include_ok(i)))
     {
-        return Err(unsupported(
+        f.unsupported(
             "include".into(),
             &format!("asks for `{i}`, which this model's provider cannot return."),
-        ));
+        )?;
     }
+    // `auto` drops input items only when the context overflows; the target then refuses
+    // instead, which never changes a reply silently.
     if req.truncation.as_deref().is_some_and(|t| t != "disabled") {
-        return Err(unsupported(
-            "truncation".into(),
-            "must be `disabled` for this model's provider: Tollgate does not drop input items.",
-        ));
+        f.ignore("truncation");
     }
     if req.top_logprobs.is_some_and(|n| n > 0) {
-        return Err(unsupported(
+        f.unsupported(
             "top_logprobs".into(),
             "is not supported when this model is served by another API.",
-        ));
+        )?;
     }
     Ok(())
 }
 
-/// An unknown field is fine only when empty (`{}`); anything else could change the reply.
-fn neutral(v: &Value) -> bool {
-    v.as_object().is_some_and(|o| o.is_empty())
-}
-
-/// Flat Responses function tools → chat's nested ones; hosted tools are refused.
-fn tools_to_chat(tools: &[Value]) -> Result<Value, ApiError> {
+/// Flat Responses function tools → chat's nested ones; a namespace's functions are flattened
+/// (module `namespaces`); hosted tools go by the field policy (refused, or dropped).
+fn tools_to_chat(tools: &[Value], names: &mut ToolNames, f: &Fields) -> Result<Value, ApiError> {
+    let plain = plain_names(tools);
     let mut out = Vec::with_capacity(tools.len());
     for (i, t) in tools.iter().enumerate() {
         let p = format!("tools[{i}]");
-        if t["type"] != "function" {
-            return Err(unsupported(
+        match t["type"].as_str() {
+            Some("function") => out.push(function(t, None, &p)?),
+            Some("namespace") => {
+                let ns = t["name"].as_str().unwrap_or_default();
+                for (j, inner) in t["tools"].as_array().into_iter().flatten().enumerate() {
+                    let q = format!("{p}.tools[{j}]");
+                    if inner["type"] != "function" {
+                        f.unsupported(
+                            format!("{q}.type"),
+                            "must be a function tool for this model's provider.",
+                        )?;
+                        continue;
+                    }
+                    let name = inner["name"].as_str().unwrap_or_default();
+                    let flat = names.add(ns, name, &plain);
+                    out.push(function(inner, Some(&flat), &q)?);
+                }
+            }
+            _ => f.unsupported(
                 format!("{p}.type"),
                 "is a hosted tool, which this model's provider does not run; only function tools are translated.",
-            ));
+            )?,
         }
-        let Some(name) = t["name"].as_str() else {
-            return Err(ApiError::bad_request("A function tool needs a `name`.")
-                .with_param(format!("{p}.name")));
-        };
-        let mut f = json!({"name": name});
-        let params = &t["parameters"];
-        f["parameters"] = if params.is_null() {
-            json!({"type": "object", "properties": {}})
-        } else {
-            params.clone()
-        };
-        for k in ["description", "strict"] {
-            if !t[k].is_null() {
-                f[k] = t[k].clone();
-            }
-        }
-        out.push(json!({"type": "function", "function": f}));
     }
     Ok(Value::Array(out))
+}
+
+/// One function tool in chat's shape, under `flat` when it came from a namespace.
+fn function(t: &Value, flat: Option<&str>, p: &str) -> Result<Value, ApiError> {
+    let Some(name) = flat.or(t["name"].as_str()).filter(|n| !n.is_empty()) else {
+        return Err(ApiError::bad_request("A function tool needs a `name`.")
+            .with_param(format!("{p}.name")));
+    };
+    let mut f = json!({"name": name});
+    let params = &t["parameters"];
+    f["parameters"] = if params.is_null() {
+        json!({"type": "object", "properties": {}})
+    } else {
+        params.clone()
+    };
+    for k in ["description", "strict"] {
+        if !t[k].is_null() {
+            f[k] = t[k].clone();
+        }
+    }
+    Ok(json!({"type": "function", "function": f}))
 }
 
 fn tool_choice(tc: &Value) -> Result<Value, ApiError> {

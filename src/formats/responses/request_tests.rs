@@ -9,6 +9,7 @@ fn opts() -> RequestOptions<'static> {
         default_max_tokens: 1024,
         max_tokens_field: MaxTokensField::MaxTokens,
         cache_points: false,
+        fields: crate::formats::fields::FieldPolicy::DEFAULT,
     }
 }
 
@@ -47,7 +48,6 @@ fn refused_by_name() {
             json!({"input": [{"type": "function_call", "call_id": "c", "name": "f"}]}),
             "input[0].arguments",
         ),
-        (json!({"input": "x", "truncation": "auto"}), "truncation"),
         (
             json!({"input": "x", "include": ["message.output_text.logprobs"]}),
             "include",
@@ -57,10 +57,6 @@ fn refused_by_name() {
         (
             json!({"input": "x", "text": {"format": {"type": "grammar"}}}),
             "text.format.type",
-        ),
-        (
-            json!({"input": "x", "reasoning": {"effort": "high", "mode": "x"}}),
-            "reasoning.mode",
         ),
         (json!({"input": []}), "input"),
         (json!({"input": 7}), "input"),
@@ -120,4 +116,97 @@ fn calls_join_the_assistant_text_before_them() {
     assert_eq!(m[1]["tool_calls"].as_array().unwrap().len(), 2);
     assert_eq!(m[3]["tool_call_id"], "c2");
     assert_eq!(v["stream_options"]["include_usage"], true);
+}
+
+fn translated(format: Format, body: Value) -> crate::formats::Translated {
+    translate_request(
+        Format::Responses,
+        format,
+        body.to_string().as_bytes(),
+        &opts(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn codex_hints_are_dropped_and_named() {
+    let body = json!({"input": "x", "client_metadata": {"session": "s"}, "truncation": "auto",
+        "context_management": [{"type": "compaction"}], "reasoning": {"effort": "low", "mode": "x"},
+        "brand_new": 1, "max_output_tokens": 4000});
+    for format in [
+        Format::OpenAi,
+        Format::Anthropic,
+        Format::Bedrock,
+        Format::Gemini,
+    ] {
+        let t = translated(format, body.clone());
+        let mut d = t.dropped.clone();
+        d.sort();
+        assert_eq!(
+            d,
+            [
+                "brand_new",
+                "client_metadata",
+                "context_management",
+                "reasoning.mode",
+                "truncation"
+            ],
+            "{format:?}"
+        );
+    }
+}
+
+#[test]
+fn namespace_tools_are_flattened_and_history_calls_renamed() {
+    let body = json!({"input": [
+        {"role": "user", "content": "q"},
+        {"type": "function_call", "call_id": "c1", "namespace": "mcp__fs__", "name": "read", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "1"}],
+        "tools": [
+            {"type": "function", "name": "shell", "parameters": {"type": "object"}},
+            {"type": "namespace", "name": "mcp__fs__", "description": "files", "tools": [
+                {"type": "function", "name": "read", "description": "read a file",
+                 "strict": false, "parameters": {"type": "object", "properties": {}}}]}]});
+    let t = translated(Format::OpenAi, body);
+    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    let names: Vec<&str> = v["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["shell", "mcp__fs__read"]);
+    assert_eq!(
+        v["messages"][1]["tool_calls"][0]["function"]["name"],
+        "mcp__fs__read"
+    );
+    let n = t.tool_names.expect("the map for the reply");
+    assert_eq!(n.original("mcp__fs__read"), Some(("mcp__fs__", "read")));
+    assert!(t.dropped.is_empty());
+}
+
+#[test]
+fn drop_params_turns_refusals_into_named_drops() {
+    let lenient = RequestOptions {
+        fields: crate::formats::fields::FieldPolicy {
+            drop_unsupported: true,
+            reject_unknown: false,
+        },
+        ..opts()
+    };
+    let body = json!({"input": "x", "tools": [{"type": "web_search"}], "max_tool_calls": 2,
+        "top_logprobs": 3});
+    let t = translate_request(
+        Format::Responses,
+        Format::Anthropic,
+        body.to_string().as_bytes(),
+        &lenient,
+    )
+    .unwrap();
+    assert_eq!(
+        t.dropped,
+        ["tools[].type", "max_tool_calls", "top_logprobs"]
+    );
+    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    assert!(v.get("tools").is_none() || v["tools"] == json!([]));
 }
