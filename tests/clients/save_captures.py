@@ -16,7 +16,8 @@ CAPTURED, SCRATCH, OUT = sys.argv[1:4]
 # (file name, harness case)
 CASES = [
     ("codex-responses", "codex-openai"),
-    ("claude-code-messages", "claude-anthropic"),
+    ("claude-code-messages", "claude-sonnet-4-5-anthropic"),
+    ("claude-code-opus-4-6-messages", "claude-opus-4-6-anthropic"),
     ("aisdk-chat", "aisdk-openai-openai"),
     ("aisdk-messages", "aisdk-anthropic-anthropic"),
     ("aisdk-responses", "aisdk-responses-anthropic"),
