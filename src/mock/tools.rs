@@ -136,7 +136,11 @@ fn value(schema: &Value, seed: u64, depth: usize) -> Value {
             json!(format!("{w:x<min$}"))
         }
         Some("integer") => json!(number(schema, 42.0).round() as i64),
-        Some("number") => json!(number(schema, 42.0)),
+        // Whole numbers as integers (`42`, not `42.0`), as a model writes them.
+        Some("number") => match number(schema, 42.0) {
+            n if n.fract() == 0.0 && n.abs() < 1e15 => json!(n as i64),
+            n => json!(n),
+        },
         Some("boolean") => json!(true),
         Some("array") => {
             let n = schema["minItems"].as_u64().unwrap_or(1).max(1);
