@@ -135,3 +135,32 @@ async fn bedrock_streams_crc_checked_frames_and_exceptions() {
         ]
     );
 }
+
+#[tokio::test]
+async fn bedrock_tool_results_before_a_cache_point_are_answered_with_text() {
+    let m = bedrock_mock();
+    let url = format!("{}{CONVERSE}", m.url());
+    let spec = json!({"toolSpec": {"name": "find", "inputSchema": {"json":
+        {"type": "object", "properties": {"q": {"type": "string"}}}}}});
+    let mut body = json!({"toolConfig": {"tools": [spec]},
+        "messages": [{"role": "user", "content": [{"text": "Find it"}]}]});
+    let ask = |body: &Value| {
+        signed(
+            &url,
+            &serde_json::to_vec(body).unwrap(),
+            "mock-secret",
+            None,
+        )
+    };
+    let v: Value = ask(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["stopReason"], "tool_use", "{v}");
+    let content = v["output"]["message"]["content"].clone();
+    let msgs = body["messages"].as_array_mut().unwrap();
+    msgs.push(json!({"role": "assistant", "content": content}));
+    // As Claude Code sends it through a Bedrock route: the results, then a cache point.
+    msgs.push(json!({"role": "user", "content": [
+        {"toolResult": {"toolUseId": "tooluse_1", "content": [{"text": "found"}]}},
+        {"cachePoint": {"type": "default"}}]}));
+    let v: Value = ask(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["stopReason"], "end_turn", "{v}");
+}

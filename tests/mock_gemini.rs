@@ -296,3 +296,35 @@ async fn embeddings_both_ways() {
     // The same text embeds the same on both APIs.
     assert_eq!(vectors, v2);
 }
+
+#[tokio::test]
+async fn function_responses_with_text_after_them_are_answered_with_text() {
+    let m = mock("g", &["--expect-key", KEY]);
+    let path = format!("{STUDIO}:generateContent");
+    let decl = json!({"name": "find", "parametersJsonSchema": {"type": "object",
+        "properties": {"kind": {"type": "string", "enum": ["a", "b"]}}, "required": ["kind"]}});
+    let mut body = json!({"tools": [{"functionDeclarations": [decl]}],
+        "contents": [{"role": "user", "parts": [{"text": "Find it"}]}]});
+    let v: Value = post_json(&m, &path, &AUTH, &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let call = &v["candidates"][0]["content"]["parts"][0]["functionCall"];
+    assert!(
+        ["a", "b"].contains(&call["args"]["kind"].as_str().unwrap()),
+        "{v}"
+    );
+    let contents = body["contents"].as_array_mut().unwrap();
+    contents.push(json!({"role": "model", "parts": [{"functionCall": call}]}));
+    contents.push(json!({"role": "user", "parts": [
+        {"functionResponse": {"name": "find", "response": {"result": "found"}}},
+        {"text": "<system-reminder>keep going</system-reminder>"}]}));
+    let v: Value = post_json(&m, &path, &AUTH, &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let parts = v["candidates"][0]["content"]["parts"].as_array().unwrap();
+    assert!(parts.iter().all(|p| p.get("functionCall").is_none()), "{v}");
+}

@@ -169,3 +169,130 @@ async fn reasoning_tokens_are_counted_in_completion_tokens() {
         .count();
     assert_eq!(words, 6, "reasoning text is not sent");
 }
+
+/// The mock's resident memory, in MB (Linux).
+fn rss_mb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        / 1024
+}
+
+#[test]
+fn a_slow_reader_holds_the_mock_at_one_event() {
+    use std::io::{Read, Write};
+    let m = mock("o", &[]);
+    for (path, body) in [
+        (
+            "/v1/chat/completions",
+            json!({"model": "m", "stream": true,
+            "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "Hi"}]}),
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "m", "stream": true, "input": "Hi"}),
+        ),
+    ] {
+        let body = body.to_string();
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", m.port)).unwrap();
+        // Two million events (hundreds of MB framed) to a reader that takes one read and stops.
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nhost: m\r\ncontent-type: application/json\r\n\
+            x-mock-words: 2000000\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut first = [0u8; 4096];
+        assert!(s.read(&mut first).unwrap() > 0);
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let rss = rss_mb(m.pid());
+        assert!(
+            rss < 300,
+            "{path}: the mock grew to {rss} MB for a reader that stopped"
+        );
+    }
+}
+
+#[tokio::test]
+async fn responses_stream_numbers_stay_dense_through_an_error() {
+    let m = mock("o", &[]);
+    let body = json!({"model": "m", "stream": true, "input": "Hi"});
+    let events = |text: String| -> Vec<Value> {
+        (text.split("\n\n").filter(|e| !e.is_empty()))
+            .map(|e| {
+                let data = e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+                serde_json::from_str(data).unwrap()
+            })
+            .collect()
+    };
+    for headers in [vec![], vec![("x-mock-stream-error-after", "3")]] {
+        let text = post_json(&m, "/v1/responses", &headers, &body)
+            .await
+            .text()
+            .await
+            .unwrap();
+        let evs = events(text);
+        let seqs: Vec<u64> = evs
+            .iter()
+            .map(|e| e["sequence_number"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            seqs,
+            (0..evs.len() as u64).collect::<Vec<_>>(),
+            "{headers:?}"
+        );
+        if !headers.is_empty() {
+            let kinds: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
+            assert_eq!(kinds[3..], ["error", "response.failed"]);
+            assert_eq!(evs[3]["code"], "server_is_overloaded");
+        }
+        let last = &evs.last().unwrap()["response"];
+        if headers.is_empty() {
+            assert_eq!(
+                last["usage"]["input_tokens_details"]["cache_write_tokens"], 0,
+                "{last}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn tool_results_then_user_words_are_answered_with_text() {
+    let m = mock("o", &[]);
+    let tools = json!([{"type": "function", "function": {"name": "find",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]);
+    // As an Anthropic conversation reads in chat: the tool result, then the user's text.
+    let body = json!({"model": "m", "tools": tools, "messages": [
+        {"role": "user", "content": "Find it"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+            "function": {"name": "find", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "found"},
+        {"role": "user", "content": "<system-reminder>keep going</system-reminder>"}]});
+    let v: Value = post_json(&m, "/v1/chat/completions", &[], &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["choices"][0]["finish_reason"], "stop", "{v}");
+    // The Responses API: a call named in the user's words, with exactly those arguments.
+    let body = json!({"model": "m", "input": r#"Do it. mock:call find {"q": "tollgate"}"#,
+        "tools": [{"type": "function", "name": "first", "parameters": {}},
+                  {"type": "function", "name": "find", "parameters": {}}]});
+    let v: Value = post_json(&m, "/v1/responses", &[], &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["output"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(
+        (&v["output"][0]["name"], &v["output"][0]["arguments"]),
+        (&json!("find"), &json!(r#"{"q":"tollgate"}"#)),
+        "{v}"
+    );
+}

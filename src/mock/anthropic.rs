@@ -72,20 +72,37 @@ pub(super) async fn messages(
         let err = obj! {"type": "error",
         "error": obj! {"type": "overloaded_error", "message": "Overloaded"}};
         let err = sse(Some("error"), &err);
-        send_events(s, &reply.events(), b, &err, &req.common, &[]).await
+        send_events(s, reply.events(), b, &err, &req.common, &[]).await
     } else {
         send_json(s, 200, &reply.message(), &req.common, b.drop_after, &[]).await
     }
 }
 
+/// Any dated version from the first (`2023-01-01`) on, as the SDKs send them; anything else
+/// is refused as Anthropic refuses it.
 fn check_version(v: Option<&str>) -> Result<(), String> {
     match v {
-        Some(VERSION) => Ok(()),
         None => Err("anthropic-version: header is required".into()),
+        Some(v) if dated(v).is_some_and(|d| d >= FIRST_VERSION) => Ok(()),
         Some(other) => Err(format!(
-            "anthropic-version: `{other}` is not a supported version (the mock takes {VERSION})"
+            "anthropic-version: `{other}` is not a valid version (a date such as {VERSION})"
         )),
     }
+}
+
+/// The first API version.
+const FIRST_VERSION: (u32, u32, u32) = (2023, 1, 1);
+
+/// `YYYY-MM-DD` as (year, month, day), when it is a plausible date.
+fn dated(v: &str) -> Option<(u32, u32, u32)> {
+    let mut it = v.split('-');
+    let mut part = |len: usize| {
+        it.next()
+            .filter(|p| p.len() == len && p.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|p| p.parse::<u32>().ok())
+    };
+    let (y, m, d) = (part(4)?, part(2)?, part(2)?);
+    (it.next().is_none() && (1..=12).contains(&m) && (1..=31).contains(&d)).then_some((y, m, d))
 }
 
 /// The body checks, in Anthropic's order; `count_tokens` takes no `max_tokens` (returned as 0).
@@ -148,10 +165,21 @@ impl Usage {
         }
     }
 
+    /// The `Usage` of the current API: the cache write split by lifetime (`cache_creation`,
+    /// all of it 5-minute entries), `service_tier` and `inference_geo`.
     fn render(&self, output: usize) -> Obj {
+        let creation = obj! {"ephemeral_5m_input_tokens": self.cache_write,
+        "ephemeral_1h_input_tokens": 0};
         obj! {"input_tokens": self.input, "cache_creation_input_tokens": self.cache_write,
-        "cache_read_input_tokens": self.cache_read, "output_tokens": output,
-        "service_tier": "standard"}
+        "cache_read_input_tokens": self.cache_read, "cache_creation": creation,
+        "output_tokens": output, "service_tier": "standard", "inference_geo": "not_available"}
+    }
+
+    /// `message_delta`'s usage: cumulative, with the input figures repeated, as the current
+    /// API sends it.
+    fn render_delta(&self) -> Obj {
+        obj! {"input_tokens": self.input, "cache_creation_input_tokens": self.cache_write,
+        "cache_read_input_tokens": self.cache_read, "output_tokens": self.output}
     }
 }
 
@@ -267,28 +295,26 @@ impl Reply {
     }
 
     /// The stream: `message_start`, each block (a `ping` after the first block's start), then
-    /// `message_delta` with the cumulative output tokens and `message_stop`.
-    fn events(&self) -> Vec<Vec<u8>> {
+    /// `message_delta` with the cumulative output tokens and `message_stop`; made one event at
+    /// a time as the socket takes them.
+    fn events(&self) -> impl Iterator<Item = Vec<u8>> + Send + '_ {
         let start = self.envelope(raw(&super::EMPTY), false, 1);
-        let mut ev = vec![sse(
+        let head = sse(
             Some("message_start"),
             &obj! {"type": "message_start", "message": start},
-        )];
-        let mut blocks = Vec::with_capacity(2 + self.calls.len());
+        );
+        let mut blocks: Vec<Box<dyn Iterator<Item = Vec<u8>> + Send + '_>> = Vec::new();
         if !self.thinking.is_empty() {
             let mut deltas: Vec<Obj> = (self.thinking.iter())
                 .map(|w| obj! {"type": "thinking_delta", "thinking": w})
                 .collect();
             deltas.push(obj! {"type": "signature_delta", "signature": self.signature()});
-            blocks.push((
-                obj! {"type": "thinking", "thinking": "", "signature": ""},
-                deltas,
-            ));
+            let start = obj! {"type": "thinking", "thinking": "", "signature": ""};
+            blocks.push(Box::new(block(blocks.len(), start, deltas)));
         }
-        let text = (self.text.iter())
-            .map(|w| obj! {"type": "text_delta", "text": w})
-            .collect();
-        blocks.push((obj! {"type": "text", "text": ""}, text));
+        let text = (self.text.iter()).map(|w| obj! {"type": "text_delta", "text": w});
+        let start = obj! {"type": "text", "text": ""};
+        blocks.push(Box::new(block(blocks.len(), start, text)));
         for (i, c) in self.calls.iter().enumerate() {
             // Anthropic's first input fragment is empty.
             let mut parts = vec![obj! {"type": "input_json_delta", "partial_json": ""}];
@@ -297,34 +323,45 @@ impl Reply {
                     .into_iter()
                     .map(|f| obj! {"type": "input_json_delta", "partial_json": f}),
             );
-            blocks.push((self.tool_block(i, &obj! {}), parts));
-        }
-        for (index, (start, deltas)) in blocks.into_iter().enumerate() {
-            block(&mut ev, index, start, deltas);
+            blocks.push(Box::new(block(
+                blocks.len(),
+                self.tool_block(i, &obj! {}),
+                parts,
+            )));
         }
         let delta = obj! {"stop_reason": self.stop, "stop_sequence": self.stop_sequence};
         let end = obj! {"type": "message_delta", "delta": delta,
-        "usage": obj! {"output_tokens": self.usage.output}};
-        ev.push(sse(Some("message_delta"), &end));
-        ev.push(sse(Some("message_stop"), &obj! {"type": "message_stop"}));
-        ev
+        "usage": self.usage.render_delta()};
+        let tail = [
+            sse(Some("message_delta"), &end),
+            sse(Some("message_stop"), &obj! {"type": "message_stop"}),
+        ];
+        std::iter::once(head)
+            .chain(blocks.into_iter().flatten())
+            .chain(tail)
     }
 }
 
 /// One content block's events; the first block's start is followed by a `ping`, as
 /// Anthropic's streams have it.
-fn block(ev: &mut Vec<Vec<u8>>, index: usize, start: Obj, deltas: Vec<Obj>) {
+fn block<'a>(
+    index: usize,
+    start: Obj,
+    deltas: impl IntoIterator<Item = Obj, IntoIter: Send + 'a>,
+) -> impl Iterator<Item = Vec<u8>> + Send + 'a {
     let start = obj! {"type": "content_block_start", "index": index, "content_block": start};
-    ev.push(sse(Some("content_block_start"), &start));
-    if index == 0 {
-        ev.push(PING.to_vec());
-    }
-    for d in deltas {
+    let start = sse(Some("content_block_start"), &start);
+    let ping = (index == 0).then(|| PING.to_vec());
+    let deltas = deltas.into_iter().map(move |d| {
         let d = obj! {"type": "content_block_delta", "index": index, "delta": d};
-        ev.push(sse(Some("content_block_delta"), &d));
-    }
+        sse(Some("content_block_delta"), &d)
+    });
     let stop = obj! {"type": "content_block_stop", "index": index};
-    ev.push(sse(Some("content_block_stop"), &stop));
+    let stop = sse(Some("content_block_stop"), &stop);
+    std::iter::once(start)
+        .chain(ping)
+        .chain(deltas)
+        .chain(std::iter::once(stop))
 }
 
 /// Anthropic's error body for `status` (with this request's `request_id`, as recent API
@@ -373,8 +410,19 @@ mod tests {
         );
         let zero = json!({"max_tokens": 0, "messages": [{}]}).to_string();
         assert!(check_body(zero.as_bytes(), false).is_err());
-        assert!(check_version(Some("2023-01-01")).is_err());
         assert!(check_version(None).is_err());
+        for ok in ["2023-06-01", "2023-01-01", "2025-11-20"] {
+            assert!(check_version(Some(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "2022-12-31",
+            "latest",
+            "2023-6-1",
+            "2023-13-01",
+            "2023-06-01x",
+        ] {
+            assert!(check_version(Some(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -201,7 +201,7 @@ async fn stream(
     let msg = br#"{"message":"Too many requests, please wait before trying again."}"#.to_vec();
     let err = frame("throttlingException", msg, true);
     let ct = [("content-type", "application/vnd.amazon.eventstream")];
-    send_events(s, &frames, b, &err, common, &ct).await
+    send_events(s, frames, b, &err, common, &ct).await
 }
 
 /// Titan (`inputText` → `embedding`, `inputTextTokenCount`) and Cohere (`texts` →

@@ -52,6 +52,15 @@ use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The tool-call rule, for `tollgate mock --help`.
+const TOOL_CALLS_HELP: &str = "Tool calls: when a request offers tools and its last turn is the \
+user's own words (no tool result since the model last spoke), the reply calls the forced tool \
+or the first one (and the second, when parallel calls are allowed), with arguments valid for \
+the tool's JSON schema (enums, types, bounds, nested objects). The user's words can name the \
+call instead: `mock:call NAME {JSON arguments}` anywhere in the last user message calls the \
+offered tool NAME (or one named `..__NAME` or `..NAME` after a dot) with exactly those \
+arguments, and no tool when none is offered by that name. After tool results the reply is text.";
+
 /// An ordered JSON object; build it with `obj!`.
 pub(crate) struct Obj(pub Vec<(&'static str, Box<RawValue>)>);
 
@@ -77,6 +86,7 @@ pub(crate) const EMPTY: [(); 0] = [];
 /// Per-instance behaviour (the `tollgate mock` flags); each can be overridden per request by
 /// its header.
 #[derive(Debug, Clone, Default, clap::Args)]
+#[command(after_help = TOOL_CALLS_HELP)]
 pub struct MockSettings {
     /// Name reported in `x-mock-name`.
     #[arg(long, default_value = "mock")]
@@ -459,14 +469,20 @@ pub(crate) async fn send_json(
 
 /// A stream of framed SSE events, with the faults applied: a pause between events, a dropped
 /// connection after `drop_after` events, or `error` sent after `stream_error_after` events.
-pub(crate) async fn send_events(
+/// `events` is drawn one event at a time, each after the socket took the one before: a slow
+/// reader holds the mock at one event, never the whole stream (backpressure).
+pub(crate) async fn send_events<I>(
     s: &mut ServerSession,
-    events: &[Vec<u8>],
+    events: I,
     b: &Behaviour,
     error: &[u8],
     common: &[(&str, String)],
     extra: &[(&str, &str)],
-) -> bool {
+) -> bool
+where
+    I: IntoIterator<Item = Vec<u8>>,
+    I::IntoIter: Send,
+{
     let Some(mut h) = header(200, common) else {
         return false;
     };
@@ -483,7 +499,7 @@ pub(crate) async fn send_events(
     if !b.first_event_delay.is_zero() {
         tokio::time::sleep(b.first_event_delay).await;
     }
-    let sent = write_events(s, events, b, error).await;
+    let sent = write_events(s, events.into_iter(), b, error).await;
     let counter = if sent {
         &b.stats.streams_completed
     } else {
@@ -495,11 +511,11 @@ pub(crate) async fn send_events(
 
 async fn write_events(
     s: &mut ServerSession,
-    events: &[Vec<u8>],
+    events: impl Iterator<Item = Vec<u8>> + Send,
     b: &Behaviour,
     error: &[u8],
 ) -> bool {
-    for (i, ev) in events.iter().enumerate() {
+    for (i, ev) in events.enumerate() {
         if b.drop_after.is_some_and(|d| i >= d) {
             // A provider dying mid-stream: close without the end of the stream.
             return false;
@@ -511,10 +527,7 @@ async fn write_events(
         if i > 0 && !b.chunk_delay.is_zero() {
             tokio::time::sleep(b.chunk_delay).await;
         }
-        if s.write_response_body(Bytes::copy_from_slice(ev), false)
-            .await
-            .is_err()
-        {
+        if s.write_response_body(Bytes::from(ev), false).await.is_err() {
             return false;
         }
     }

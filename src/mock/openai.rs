@@ -199,52 +199,54 @@ impl Completion<'_> {
         self.envelope(false, rest)
     }
 
-    /// The one choice of each chunk, in order.
-    fn choices(&self) -> Vec<Obj> {
+    /// The one choice of each chunk, in order, made as the stream is written.
+    fn choices(&self) -> Box<dyn Iterator<Item = Obj> + Send + '_> {
+        let finish = self.finish;
         if !self.chat {
-            let mut out: Vec<Obj> = (self.words.iter())
-                .map(|w| obj! {"text": w, "index": 0, "logprobs": (), "finish_reason": ()})
-                .collect();
-            out.push(obj! {"text": "", "index": 0, "logprobs": (), "finish_reason": self.finish});
-            return out;
+            let words = (self.words.iter())
+                .map(|w| obj! {"text": w, "index": 0, "logprobs": (), "finish_reason": ()});
+            let last = obj! {"text": "", "index": 0, "logprobs": (), "finish_reason": finish};
+            return Box::new(words.chain(std::iter::once(last)));
         }
         let step =
             |delta: Obj| obj! {"index": 0, "delta": delta, "logprobs": (), "finish_reason": ()};
-        let mut out = Vec::with_capacity(self.words.len() + 8);
         let mut frags = tools::openai_stream_fragments(&self.calls, self.seed).into_iter();
-        match frags.next() {
+        let (first, words): (Obj, &[String]) = match frags.next() {
             // A tool-call reply's first chunk carries the role and the first call's head.
-            Some(first) => out.push(step(obj! {"role": "assistant", "content": (),
-            "tool_calls": [first], "refusal": ()})),
-            None => {
-                out.push(step(
-                    obj! {"role": "assistant", "content": "", "refusal": ()},
-                ));
-                out.extend(self.words.iter().map(|w| step(obj! {"content": w})));
-            }
-        }
-        out.extend(frags.map(|f| step(obj! {"tool_calls": [f]})));
-        out.push(obj! {"index": 0, "delta": obj! {}, "logprobs": (), "finish_reason": self.finish});
-        out
+            Some(first) => (
+                step(
+                    obj! {"role": "assistant", "content": (), "tool_calls": [first],
+                    "refusal": ()},
+                ),
+                &[],
+            ),
+            None => (
+                step(obj! {"role": "assistant", "content": "", "refusal": ()}),
+                &self.words,
+            ),
+        };
+        let last = obj! {"index": 0, "delta": obj! {}, "logprobs": (), "finish_reason": finish};
+        Box::new(
+            std::iter::once(first)
+                .chain(words.iter().map(move |w| step(obj! {"content": w})))
+                .chain(frags.map(move |f| step(obj! {"tool_calls": [f]})))
+                .chain(std::iter::once(last)),
+        )
     }
 
-    /// The framed chunks; with `include_usage` every chunk has `"usage":null` and a last
-    /// chunk with no choices carries the usage, as OpenAI sends them.
-    fn events(&self, include_usage: bool) -> Vec<Vec<u8>> {
-        let chunk = |choices: Box<RawValue>, usage: Option<Box<RawValue>>| {
+    /// The framed chunks, made one at a time; with `include_usage` every chunk has
+    /// `"usage":null` and a last chunk with no choices carries the usage, as OpenAI sends them.
+    fn events(&self, include_usage: bool) -> impl Iterator<Item = Vec<u8>> + Send + '_ {
+        let chunk = move |choices: Box<RawValue>, usage: Option<Box<RawValue>>| {
             let mut rest = vec![("choices", choices)];
             rest.extend(usage.map(|u| ("usage", u)));
             super::sse(None, &self.envelope(true, rest))
         };
         let null = include_usage.then(|| RawValue::NULL.to_owned());
-        let mut events: Vec<Vec<u8>> = (self.choices().iter())
-            .map(|c| chunk(raw(&[c]), null.clone()))
-            .collect();
-        if include_usage {
-            events.push(chunk(raw(&EMPTY), Some(self.usage.clone())));
-        }
-        events.push(b"data: [DONE]\n\n".to_vec());
-        events
+        let usage = include_usage.then(|| chunk(raw(&EMPTY), Some(self.usage.clone())));
+        (self.choices().map(move |c| chunk(raw(&[c]), null.clone())))
+            .chain(usage)
+            .chain(std::iter::once(b"data: [DONE]\n\n".to_vec()))
     }
 }
 
@@ -291,8 +293,15 @@ async fn completion(
     let include_usage = req["stream_options"]["include_usage"].as_bool() == Some(true);
     let err = obj! {"error": obj! {"message": "The server is overloaded (mock).",
     "type": "server_error", "param": (), "code": "server_is_overloaded"}};
-    let events = c.events(include_usage);
-    send_events(s, &events, b, &super::sse(None, &err), common, &[]).await
+    send_events(
+        s,
+        c.events(include_usage),
+        b,
+        &super::sse(None, &err),
+        common,
+        &[],
+    )
+    .await
 }
 
 async fn embeddings(

@@ -26,11 +26,12 @@ pub(super) async fn handle(
     if body["stream"].as_bool() != Some(true) {
         return send_json(s, 200, &r.whole(), common, b.drop_after, &[]).await;
     }
-    let events = r.events();
-    let err = json!({"type": "error", "sequence_number": events.len(),
-        "error": {"type": "server_error", "code": "server_is_overloaded",
-        "message": "The server is overloaded (mock).", "param": null}});
-    send_events(s, &events, b, &super::sse(Some("error"), &err), common, &[]).await
+    // The error replaces the event numbered `stream_error_after`, so it takes that number and
+    // `response.failed` the next: the numbers stay dense.
+    let n = b.stream_error_after.unwrap_or(0);
+    let mut err = super::sse(Some("error"), &r.error_event(n));
+    err.extend(super::sse(Some("response.failed"), &r.failed(n + 1)));
+    send_events(s, r.events(), b, &err, common, &[]).await
 }
 
 /// Input tokens: about four characters a token over the instructions and the input's texts,
@@ -96,7 +97,7 @@ impl<'a> Reply<'a> {
         };
         let output = out as u64 + reasoning;
         let usage = json!({"input_tokens": input,
-            "input_tokens_details": {"cached_tokens": cached},
+            "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
             "output_tokens": output,
             "output_tokens_details": {"reasoning_tokens": reasoning},
             "total_tokens": input + output});
@@ -181,91 +182,123 @@ impl<'a> Reply<'a> {
         self.response(true)
     }
 
-    /// The stream: created, in_progress, each item's events, then the terminal event.
-    fn events(&self) -> Vec<Vec<u8>> {
-        let mut out = Events(Vec::new());
-        out.push(
-            "response.created",
-            json!({"response": self.response(false)}),
-        );
-        out.push(
-            "response.in_progress",
-            json!({"response": self.response(false)}),
-        );
-        if self.calls.is_empty() {
-            self.message_events(&mut out);
-        }
-        for (i, c) in self.calls.iter().enumerate() {
-            self.call_events(&mut out, i, c);
-        }
+    /// The stream: created, in_progress, each item's events, then the terminal event; made one
+    /// event at a time as the socket takes them, numbered densely from 0.
+    fn events(&self) -> impl Iterator<Item = Vec<u8>> + Send + '_ {
+        let head = [
+            (
+                "response.created",
+                json!({"response": self.response(false)}),
+            ),
+            (
+                "response.in_progress",
+                json!({"response": self.response(false)}),
+            ),
+        ];
+        let items: Box<dyn Iterator<Item = Event> + Send + '_> = if self.calls.is_empty() {
+            Box::new(self.message_events())
+        } else {
+            Box::new((self.calls.iter().enumerate()).flat_map(|(i, c)| self.call_events(i, c)))
+        };
         let last = if self.incomplete {
             "response.incomplete"
         } else {
             "response.completed"
         };
-        out.push(last, json!({"response": self.response(true)}));
-        out.0
+        // The final Response is made when the stream reaches it.
+        let tail =
+            std::iter::once(last).map(|last| (last, json!({"response": self.response(true)})));
+        (head.into_iter().chain(items).chain(tail))
+            .enumerate()
+            .map(|(i, (kind, fields))| numbered(kind, i, fields))
     }
 
-    fn message_events(&self, out: &mut Events) {
+    /// The stream's `error` event (nested as OpenAI sends it, with the flat fields too).
+    fn error_event(&self, seq: usize) -> Value {
+        let (code, message) = ("server_is_overloaded", "The server is overloaded (mock).");
+        json!({"type": "error", "sequence_number": seq, "code": code, "message": message,
+            "param": null, "error": {"type": "server_error", "code": code,
+            "message": message, "param": null}})
+    }
+
+    /// `response.failed` after a stream error.
+    fn failed(&self, seq: usize) -> Value {
+        let mut response = self.response(false);
+        response["status"] = json!("failed");
+        response["error"] = json!({"code": "server_error",
+            "message": "The server is overloaded (mock)."});
+        json!({"type": "response.failed", "sequence_number": seq, "response": response})
+    }
+
+    fn message_events(&self) -> impl Iterator<Item = Event> + Send + '_ {
         let (id, text) = (self.message_id(), self.words.concat());
         let at = json!({"item_id": id, "output_index": 0, "content_index": 0});
         let part = |text: &str| json!({"type": "output_text", "annotations": [], "logprobs": [], "text": text});
-        out.push(
-            "response.output_item.added",
-            json!({"output_index": 0,
-            "item": self.message(String::new(), "in_progress")}),
-        );
-        out.push(
-            "response.content_part.added",
-            with(&at, json!({"part": part("")})),
-        );
-        for w in &self.words {
-            out.push(
+        let head = [
+            (
+                "response.output_item.added",
+                json!({"output_index": 0,
+                "item": self.message(String::new(), "in_progress")}),
+            ),
+            (
+                "response.content_part.added",
+                with(&at, json!({"part": part("")})),
+            ),
+        ];
+        let at2 = at.clone();
+        let deltas = self.words.iter().map(move |w| {
+            (
                 "response.output_text.delta",
-                with(&at, json!({"delta": w, "logprobs": []})),
-            );
-        }
-        out.push(
-            "response.output_text.done",
-            with(&at, json!({"text": text, "logprobs": []})),
-        );
-        out.push(
-            "response.content_part.done",
-            with(&at, json!({"part": part(&text)})),
-        );
-        out.push(
-            "response.output_item.done",
-            json!({"output_index": 0,
-            "item": self.message(text, "completed")}),
-        );
+                with(&at2, json!({"delta": w, "logprobs": []})),
+            )
+        });
+        let tail = [
+            (
+                "response.output_text.done",
+                with(&at, json!({"text": text, "logprobs": []})),
+            ),
+            (
+                "response.content_part.done",
+                with(&at, json!({"part": part(&text)})),
+            ),
+            (
+                "response.output_item.done",
+                json!({"output_index": 0,
+                "item": self.message(text, "completed")}),
+            ),
+        ];
+        head.into_iter().chain(deltas).chain(tail)
     }
 
-    fn call_events(&self, out: &mut Events, i: usize, c: &tools::Call) {
+    fn call_events(&self, i: usize, c: &tools::Call) -> Vec<Event> {
         let args = c.args.to_string();
         let at = json!({"item_id": self.call_id(i), "output_index": i});
-        out.push(
+        let mut out = vec![(
             "response.output_item.added",
             json!({"output_index": i,
             "item": self.call(i, c, String::new(), "in_progress")}),
-        );
+        )];
         for f in tools::fragments(&args) {
-            out.push(
+            out.push((
                 "response.function_call_arguments.delta",
                 with(&at, json!({"delta": f})),
-            );
+            ));
         }
-        out.push(
+        out.push((
             "response.function_call_arguments.done",
             with(&at, json!({"name": c.name, "arguments": args})),
-        );
-        out.push(
+        ));
+        out.push((
             "response.output_item.done",
             json!({"output_index": i,
             "item": self.call(i, c, args, "completed")}),
-        );
+        ));
+        out
     }
 }
+
+/// A stream event before its number: its type and fields.
+type Event = (&'static str, Value);
 
 /// `a`'s fields, then `b`'s.
 fn with(a: &Value, b: Value) -> Value {
@@ -276,15 +309,11 @@ fn with(a: &Value, b: Value) -> Value {
     v
 }
 
-/// Framed events, numbered from 0 in order.
-struct Events(Vec<Vec<u8>>);
-
-impl Events {
-    fn push(&mut self, kind: &str, fields: Value) {
-        let mut v = json!({"type": kind, "sequence_number": self.0.len()});
-        if let (Some(m), Value::Object(rest)) = (v.as_object_mut(), fields) {
-            m.extend(rest);
-        }
-        self.0.push(super::sse(Some(kind), &v));
+/// One framed event: `type`, `sequence_number`, then its fields.
+fn numbered(kind: &str, seq: usize, fields: Value) -> Vec<u8> {
+    let mut v = json!({"type": kind, "sequence_number": seq});
+    if let (Some(m), Value::Object(rest)) = (v.as_object_mut(), fields) {
+        m.extend(rest);
     }
+    super::sse(Some(kind), &v)
 }

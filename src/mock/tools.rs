@@ -1,6 +1,10 @@
-//! Deterministic tool calls, one rule for both APIs: when the request offers tools, does not
-//! forbid them, and the last turn is the user's own words (not tool results), the reply calls
-//! the forced tool or the first one, plus the second in parallel when allowed.
+//! Deterministic tool calls, one rule for every API: when the request offers tools, does not
+//! forbid them, and the last turn is the user's own words (no tool result since the model last
+//! spoke), the reply calls the forced tool or the first one, plus the second in parallel when
+//! allowed, with arguments valid for the tool's schema. The user's words can name the call
+//! instead: `mock:call NAME {JSON arguments}` calls the offered tool NAME (or one whose name
+//! ends in `__NAME` or `.NAME`, as namespaced tools are flattened) with exactly those
+//! arguments, and no tool at all when none is offered by that name.
 
 use super::{reply, Obj};
 use serde_json::{json, Map, Value};
@@ -13,7 +17,23 @@ pub struct Call {
 /// (name, JSON schema) of each offered tool.
 type Offered<'a> = Vec<(&'a str, &'a Value)>;
 
-fn choose(offered: Offered<'_>, forced: Option<&str>, parallel: bool, seed: u64) -> Vec<Call> {
+fn choose(
+    offered: Offered<'_>,
+    forced: Option<&str>,
+    parallel: bool,
+    seed: u64,
+    turn: &Value,
+) -> Vec<Call> {
+    if let Some((name, args)) = requested_call(turn) {
+        let found = offered.iter().find(|(n, _)| named(n, &name));
+        return found
+            .map(|(n, _)| Call {
+                name: n.to_string(),
+                args,
+            })
+            .into_iter()
+            .collect();
+    }
     let picks: Vec<(&str, &Value)> = match forced {
         Some(name) => offered
             .into_iter()
@@ -35,30 +55,128 @@ fn choose(offered: Offered<'_>, forced: Option<&str>, parallel: bool, seed: u64)
         .collect()
 }
 
-/// Arguments from a JSON schema's properties: a word for strings, 42, true, else null.
-pub fn args(schema: &Value, seed: u64) -> Value {
-    let mut out = Map::new();
-    let words = reply::words(seed, 8);
-    for (i, (k, p)) in schema["properties"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let v = match p["type"].as_str() {
-            Some("string") => json!(words[i % words.len()].trim()),
-            Some("number" | "integer") => json!(42),
-            Some("boolean") => json!(true),
-            _ => Value::Null,
-        };
-        out.insert(k.clone(), v);
+/// Whether the offered tool `offered` is the one the user named.
+fn named(offered: &str, name: &str) -> bool {
+    offered == name
+        || offered
+            .strip_suffix(name)
+            .is_some_and(|head| head.ends_with("__") || head.ends_with('.'))
+}
+
+const MARKER: &str = "mock:call ";
+
+/// The call the user's words ask for (`mock:call NAME {JSON}`), in any text of `turn`.
+pub fn requested_call(turn: &Value) -> Option<(String, Value)> {
+    match turn {
+        Value::String(s) => {
+            let rest = &s[s.find(MARKER)? + MARKER.len()..];
+            let rest = rest.trim_start();
+            let end = rest.find(char::is_whitespace)?;
+            let (name, json) = (&rest[..end], rest[end..].trim_start());
+            let mut values = serde_json::Deserializer::from_str(json).into_iter::<Value>();
+            match values.next() {
+                Some(Ok(args)) if args.is_object() => Some((name.to_string(), args)),
+                _ => None,
+            }
+        }
+        Value::Array(a) => a.iter().find_map(requested_call),
+        Value::Object(o) => o.values().find_map(requested_call),
+        _ => None,
     }
-    Value::Object(out)
+}
+
+/// Arguments for a tool's JSON schema: an object with every property, each valid for its
+/// schema (see `value`).
+pub fn args(schema: &Value, seed: u64) -> Value {
+    match value(schema, seed, 0) {
+        v @ Value::Object(_) => v,
+        _ => Value::Object(Map::new()),
+    }
+}
+
+/// A value valid for `schema`: `const` or a member of `enum` when given; else by `type` (the
+/// first non-null one of a list; from `properties` or `items` when it is missing): a word for
+/// strings, 42 for numbers (moved into `minimum`..`maximum`), true, an array of `minItems`
+/// (at least one) items, an object with every property (nested ones included); the first
+/// alternative of `anyOf`/`oneOf`/`allOf`.
+fn value(schema: &Value, seed: u64, depth: usize) -> Value {
+    if depth > 8 {
+        return Value::Null;
+    }
+    if let Some(c) = schema.get("const") {
+        return c.clone();
+    }
+    if let Some(members) = schema["enum"].as_array().filter(|m| !m.is_empty()) {
+        return members[(seed % members.len() as u64) as usize].clone();
+    }
+    for k in ["anyOf", "oneOf", "allOf"] {
+        let alts = schema[k].as_array().into_iter().flatten();
+        if let Some(alt) = alts.clone().find(|a| a["type"] != "null").or(alts.last()) {
+            return value(alt, seed, depth + 1);
+        }
+    }
+    let kind = match &schema["type"] {
+        Value::String(t) => Some(t.as_str()),
+        Value::Array(ts) => (ts.iter().filter_map(Value::as_str)).find(|t| *t != "null"),
+        _ => None,
+    };
+    let kind = kind.or_else(|| {
+        if schema.get("properties").is_some() {
+            Some("object")
+        } else if schema.get("items").is_some() {
+            Some("array")
+        } else {
+            None
+        }
+    });
+    match kind {
+        Some("string") => {
+            let w = reply::words(seed, 1).concat();
+            let min = schema["minLength"].as_u64().unwrap_or(0) as usize;
+            json!(format!("{w:x<min$}"))
+        }
+        Some("integer") => json!(number(schema, 42.0).round() as i64),
+        // Whole numbers as integers (`42`, not `42.0`), as a model writes them.
+        Some("number") => match number(schema, 42.0) {
+            n if n.fract() == 0.0 && n.abs() < 1e15 => json!(n as i64),
+            n => json!(n),
+        },
+        Some("boolean") => json!(true),
+        Some("array") => {
+            let n = schema["minItems"].as_u64().unwrap_or(1).max(1);
+            let items = (0..n).map(|i| value(&schema["items"], seed.wrapping_add(i), depth + 1));
+            Value::Array(items.collect())
+        }
+        Some("object") => {
+            let mut out = Map::new();
+            let props = schema["properties"].as_object().into_iter().flatten();
+            for (i, (k, p)) in props.enumerate() {
+                out.insert(k.clone(), value(p, seed.wrapping_add(i as u64), depth + 1));
+            }
+            Value::Object(out)
+        }
+        _ => Value::Null,
+    }
+}
+
+/// `n` moved into the schema's bounds.
+fn number(schema: &Value, n: f64) -> f64 {
+    let n = schema["maximum"].as_f64().map_or(n, |max| n.min(max));
+    schema["minimum"].as_f64().map_or(n, |min| n.max(min))
 }
 
 pub fn openai_calls(req: &Value, seed: u64) -> Vec<Call> {
-    let last = req["messages"].as_array().and_then(|m| m.last());
-    if last.is_none_or(|m| m["role"] != "user") {
+    let messages = req["messages"].as_array().map_or(&[][..], Vec::as_slice);
+    let Some(last) = messages.last().filter(|m| m["role"] == "user") else {
+        return vec![];
+    };
+    // The turn since the model last spoke: tool results there (a user message may follow them)
+    // are answered with text.
+    let turn = messages
+        .iter()
+        .rev()
+        .take_while(|m| m["role"] != "assistant");
+    if turn.clone().any(|m| m["role"] == "tool") {
         return vec![];
     }
     let offered: Offered<'_> = req["tools"]
@@ -78,19 +196,24 @@ pub fn openai_calls(req: &Value, seed: u64) -> Vec<Call> {
     }
     let forced = tc["function"]["name"].as_str();
     let parallel = req["parallel_tool_calls"] != json!(false);
-    choose(offered, forced, parallel, seed)
+    choose(offered, forced, parallel, seed, &last["content"])
 }
 
 /// The Responses API's calls: function tools are flat (`{type, name, parameters}`), and the
 /// last input item must be the user's words (not a `function_call_output`).
 pub fn responses_calls(req: &Value, seed: u64) -> Vec<Call> {
-    let last = match &req["input"] {
-        Value::Array(items) => items.last(),
-        _ => None,
-    };
-    if last.is_some_and(|i| i["type"] == "function_call_output" || i["role"] == "assistant") {
+    let items = req["input"].as_array().map_or(&[][..], Vec::as_slice);
+    let spoke = |i: &&Value| i["role"] == "assistant" || i["type"] == "function_call";
+    let mut turn = items.iter().rev().take_while(|i| !spoke(i));
+    if items.last().is_some_and(|i| spoke(&i)) || turn.any(|i| i["type"] == "function_call_output")
+    {
         return vec![];
     }
+    let words = match (&req["input"], items.last()) {
+        (Value::String(_), _) => &req["input"],
+        (_, Some(last)) => &last["content"],
+        (_, None) => &Value::Null,
+    };
     let offered: Offered<'_> = req["tools"]
         .as_array()
         .into_iter()
@@ -106,7 +229,7 @@ pub fn responses_calls(req: &Value, seed: u64) -> Vec<Call> {
         .then(|| tc["name"].as_str())
         .flatten();
     let parallel = req["parallel_tool_calls"] != json!(false);
-    choose(offered, forced, parallel, seed)
+    choose(offered, forced, parallel, seed, words)
 }
 
 pub fn anthropic_calls(req: &Value, seed: u64) -> Vec<Call> {
@@ -114,9 +237,10 @@ pub fn anthropic_calls(req: &Value, seed: u64) -> Vec<Call> {
     let Some(last) = last.filter(|m| m["role"] == "user") else {
         return vec![];
     };
-    let only_results = last["content"]
+    // Tool results answered, even with text after them in the same message.
+    let results = last["content"]
         .as_array()
-        .is_some_and(|c| !c.is_empty() && c.iter().all(|b| b["type"] == "tool_result"));
+        .is_some_and(|c| c.iter().any(|b| b["type"] == "tool_result"));
     let offered: Offered<'_> = req["tools"]
         .as_array()
         .into_iter()
@@ -124,7 +248,7 @@ pub fn anthropic_calls(req: &Value, seed: u64) -> Vec<Call> {
         .filter_map(|t| Some((t["name"].as_str()?, &t["input_schema"])))
         .collect();
     let tc = &req["tool_choice"];
-    if only_results || offered.is_empty() || tc["type"] == "none" {
+    if results || offered.is_empty() || tc["type"] == "none" {
         return vec![];
     }
     let forced = if tc["type"] == "tool" {
@@ -133,7 +257,7 @@ pub fn anthropic_calls(req: &Value, seed: u64) -> Vec<Call> {
         None
     };
     let parallel = tc["disable_parallel_tool_use"] != json!(true);
-    choose(offered, forced, parallel, seed)
+    choose(offered, forced, parallel, seed, &last["content"])
 }
 
 /// The JSON schema a request asks its reply to follow, in any of the mock's formats (chat,
@@ -234,7 +358,7 @@ mod tests {
             (args["n"].clone(), args["b"].clone()),
             (json!(42), json!(true))
         );
-        assert!(args["s"].is_string() && args["o"].is_null());
+        assert!(args["s"].is_string() && args["o"] == json!({}));
         assert_eq!(openai_calls(&req, 1)[0].args, openai_calls(&req, 1)[0].args);
         req["parallel_tool_calls"] = json!(false);
         assert_eq!(names(&openai_calls(&req, 1)), ["a"]);

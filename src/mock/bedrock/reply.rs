@@ -38,10 +38,11 @@ fn prompt_tokens(body: &Value) -> u64 {
 /// The calls for this request, read as an OpenAI one (the mock's one tool rule).
 fn calls(body: &Value, seed: u64) -> Vec<tools::Call> {
     let last = body["messages"].as_array().and_then(|m| m.last());
+    // Tool results (even followed by a `cachePoint` or text) are answered with text.
     let own_words = last.is_some_and(|m| {
         m["role"] == "user"
             && !(m["content"].as_array().into_iter().flatten())
-                .all(|b| b.get("toolResult").is_some())
+                .any(|b| b.get("toolResult").is_some())
     });
     let offered: Vec<Value> = (body["toolConfig"]["tools"].as_array().into_iter().flatten())
         .filter_map(|t| t.get("toolSpec"))
@@ -53,7 +54,9 @@ fn calls(body: &Value, seed: u64) -> Vec<tools::Call> {
         None => json!("auto"),
     };
     let role = if own_words { "user" } else { "tool" };
-    let req = json!({"messages": [{"role": role}], "tools": offered, "tool_choice": choice});
+    let words = last.map_or(Value::Null, |m| m["content"].clone());
+    let req = json!({"messages": [{"role": role, "content": words}], "tools": offered,
+        "tool_choice": choice});
     tools::openai_calls(&req, seed)
 }
 

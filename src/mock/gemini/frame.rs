@@ -96,7 +96,7 @@ pub(super) async fn stream(
         let frame = |line: Vec<u8>| [b"data: ".as_slice(), &line, b"\r\n\r\n"].concat();
         let events: Vec<Vec<u8>> = chunks.iter().map(|c| frame(google_line(c))).collect();
         let ct = [("content-type", "text/event-stream")];
-        return send_events(s, &events, b, &frame(google_line(&err)), common, &ct).await;
+        return send_events(s, events, b, &frame(google_line(&err)), common, &ct).await;
     }
     let mut events: Vec<Vec<u8>> = chunks
         .iter()
@@ -116,7 +116,7 @@ pub(super) async fn stream(
     });
     let err = [b"\n,\r\n".as_slice(), &pretty(&err), b"\n]"].concat();
     let ct = [("content-type", "application/json; charset=UTF-8")];
-    send_events(s, &events, b, &err, common, &ct).await
+    send_events(s, events, b, &err, common, &ct).await
 }
 
 #[cfg(test)]

@@ -65,7 +65,7 @@ fn calls(body: &Value, seed: u64) -> Vec<tools::Call> {
     let own_words = last.is_some_and(|c| {
         c["role"].as_str().unwrap_or("user") == "user"
             && !(c["parts"].as_array().into_iter().flatten())
-                .all(|p| p.get("functionResponse").is_some())
+                .any(|p| p.get("functionResponse").is_some())
     });
     let decls = (body["tools"].as_array().into_iter().flatten())
         .flat_map(|t| t["functionDeclarations"].as_array().into_iter().flatten());
@@ -88,7 +88,9 @@ fn calls(body: &Value, seed: u64) -> Vec<tools::Call> {
         _ => json!("auto"),
     };
     let role = if own_words { "user" } else { "tool" };
-    let req = json!({"messages": [{"role": role}], "tools": offered, "tool_choice": choice});
+    let words = last.map_or(Value::Null, |c| c["parts"].clone());
+    let req = json!({"messages": [{"role": role, "content": words}], "tools": offered,
+        "tool_choice": choice});
     tools::openai_calls(&req, seed)
 }
 
