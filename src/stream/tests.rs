@@ -3,6 +3,7 @@
 use super::*;
 use serde_json::{json, Value};
 
+mod bedrock;
 mod responses;
 
 pub(super) const ANT_TOOLS: &str =

@@ -3,7 +3,7 @@
 use super::{stop_reason, WireUsage};
 use crate::error::ApiError;
 use crate::formats::openai::reply::{self, append, ToolCallOut};
-use crate::formats::{FinishReason, ReplyContext, Usage};
+use crate::formats::{ids, FinishReason, ReplyContext, Usage};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -60,15 +60,6 @@ fn unreadable(e: serde_json::Error) -> ApiError {
     ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
 }
 
-/// Converse replies carry no id (it is in a header): a fresh one, as OpenAI's are unique.
-fn fresh_id() -> String {
-    format!(
-        "chatcmpl-{:016x}{:016x}",
-        fastrand::u64(..),
-        fastrand::u64(..)
-    )
-}
-
 pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
     let r: Reply = serde_json::from_slice(body).map_err(unreadable)?;
     let (mut text, mut reasoning, mut tool_calls) = (None, None, Vec::new());
@@ -94,7 +85,8 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
     };
     let usage = r.usage.normalise();
     let out = reply::Reply {
-        id: fresh_id(),
+        // Converse replies carry no id (it is in a header): a fresh one.
+        id: ids::chat(""),
         text,
         reasoning,
         tool_calls,

@@ -109,7 +109,10 @@ fn errors_blocks_and_length() {
     );
     let body = "data: {\"promptFeedback\": {\"blockReason\": \"SAFETY\"},\"usageMetadata\": {\"promptTokenCount\": 7,\"totalTokenCount\": 7}}\r\n\r\n";
     let out = run(&[body.as_bytes()]).unwrap();
-    assert_eq!(out[0], "start ");
+    // No `responseId`: a fresh one, not one shared by every reply.
+    let fresh = out[0].strip_prefix("start ").unwrap();
+    assert_eq!(fresh.len(), 32, "{out:?}");
+    assert_ne!(run(&[body.as_bytes()]).unwrap()[0], out[0]);
     assert_eq!(
         &out[2..],
         [

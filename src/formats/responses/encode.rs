@@ -323,7 +323,7 @@ pub(crate) fn stem(upstream: &str) -> String {
         .take(64)
         .collect();
     if s.is_empty() {
-        format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+        crate::formats::ids::fresh()
     } else {
         s
     }
