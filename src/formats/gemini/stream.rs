@@ -178,6 +178,13 @@ impl ChunkDecoder {
         if c.prompt_feedback.is_some_and(|f| f.block_reason.is_some()) {
             self.finish = Some(FinishReason::ContentFilter);
         }
+        // Usage before the parts: the first chunk's prompt count then reaches an Anthropic
+        // client's `message_start`, which the first text would otherwise open without it.
+        if let Some(u) = c.usage_metadata {
+            let u = u.normalise();
+            self.usage = Some(u);
+            emit(Delta::Usage(u));
+        }
         if let Some(cand) = c.candidates {
             if let Some(content) = cand.content {
                 self.parts(content.parts, emit);
@@ -185,11 +192,6 @@ impl ChunkDecoder {
             if let Some(r) = cand.finish_reason {
                 self.finish = Some(wire::finish_reason(&r.0));
             }
-        }
-        if let Some(u) = c.usage_metadata {
-            let u = u.normalise();
-            self.usage = Some(u);
-            emit(Delta::Usage(u));
         }
         Ok(())
     }
