@@ -126,8 +126,11 @@ pub enum Delta<'a> {
     Text(JsonStr<'a>),
     /// Reasoning ("thinking") text.
     Reasoning(JsonStr<'a>),
-    /// The signature that closes a thinking block (Anthropic).
+    /// The signature that closes a thinking block (Anthropic, Bedrock).
     ReasoningSignature(JsonStr<'a>),
+    /// Reasoning the provider encrypted (Bedrock's `redactedContent`, base64): a block of its
+    /// own, shown only to Anthropic clients (`redacted_thinking`), who send it back.
+    RedactedReasoning(JsonStr<'a>),
     /// A tool call begins. `index` counts tool calls from 0 within the reply.
     ToolCall {
         index: u32,
@@ -261,7 +264,13 @@ pub fn translate_response(
         (Format::OpenAi, Format::Anthropic) => anthropic::response::from_chat(body, ctx),
         (Format::Bedrock, Format::OpenAi) => bedrock::response::to_chat(body, ctx),
         (Format::Gemini, Format::OpenAi) => gemini::response::to_chat(body, ctx),
-        (Format::Bedrock | Format::Gemini, Format::Anthropic) => {
+        (Format::Bedrock, Format::Anthropic) => {
+            // The pivot carries the thinking's signature, which Anthropic clients send back.
+            let (chat, usage) = bedrock::response::to_pivot(body, ctx)?;
+            let (out, _) = anthropic::response::from_chat(&chat, ctx)?;
+            Ok((out, usage))
+        }
+        (Format::Gemini, Format::Anthropic) => {
             let (chat, usage) = translate_response(from, Format::OpenAi, body, ctx)?;
             let (out, _) = anthropic::response::from_chat(&chat, ctx)?;
             Ok((out, usage))

@@ -248,6 +248,7 @@ enum Open {
     None,
     Text,
     Thinking,
+    Redacted,
     Tool,
 }
 
@@ -316,9 +317,17 @@ impl EventEncoder {
                 self.delta(out, b"{\"type\":\"thinking_delta\",\"thinking\":", t);
             }
             Delta::ReasoningSignature(s) => {
-                if self.open == Open::Thinking {
-                    self.delta(out, b"{\"type\":\"signature_delta\",\"signature\":", s);
-                }
+                // A signature ends its thinking block: reasoning after it is a block of its own.
+                self.ensure(Open::Thinking, out);
+                self.delta(out, b"{\"type\":\"signature_delta\",\"signature\":", s);
+                self.close(out);
+            }
+            Delta::RedactedReasoning(data) => {
+                self.close(out);
+                let parts: [&[u8]; 2] = [data.literal().as_bytes(), b"}"];
+                self.block_start(b"{\"type\":\"redacted_thinking\",\"data\":", &parts, out);
+                self.open = Open::Redacted;
+                self.close(out);
             }
             Delta::ToolCall { index, id, name } => self.tool_start(*index, id, name, out),
             Delta::ToolArgs { index, json } => self.tool_args(*index, json, out),

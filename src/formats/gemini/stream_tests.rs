@@ -12,6 +12,7 @@ fn show(d: &Delta<'_>) -> String {
         Delta::Text(t) => format!("text {}", t.literal()),
         Delta::Reasoning(t) => format!("reasoning {}", t.literal()),
         Delta::ReasoningSignature(t) => format!("signature {}", t.literal()),
+        Delta::RedactedReasoning(t) => format!("redacted {}", t.literal()),
         Delta::ToolCall { index, id, name } => {
             format!("call {index} {} {}", id.literal(), name.literal())
         }

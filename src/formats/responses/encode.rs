@@ -61,7 +61,7 @@ impl EventEncoder {
             self.start(id, out);
         }
         match d {
-            Delta::Start { .. } | Delta::ReasoningSignature(_) => {}
+            Delta::Start { .. } | Delta::ReasoningSignature(_) | Delta::RedactedReasoning(_) => {}
             Delta::Text(t) => {
                 let i = self.ensure(Kind::Message, out);
                 self.text_delta(i, "response.output_text.delta", "content_index", t, out);
