@@ -1,8 +1,9 @@
 //! Golden translation fixtures for Bedrock's Converse API: each case's `chat.request.json`
 //! becomes `bedrock.request.expected.json` (or, where Converse cannot express the request, the
 //! 400 naming the field), and a case's `bedrock.response.json` (a `ConverseResponse`) becomes
-//! `chat.response.from_bedrock.expected.json` (the harness is `tests/common/golden.rs`;
-//! `GOLDEN_UPDATE=1` regenerates).
+//! `chat.response.from_bedrock.expected.json` and, for Anthropic clients (thinking with its
+//! signature, redacted thinking), `anthropic.response.from_bedrock.expected.json` (the harness
+//! is `tests/common/golden.rs`; `GOLDEN_UPDATE=1` regenerates).
 
 #[path = "common/golden.rs"]
 mod golden;
@@ -10,6 +11,7 @@ mod golden;
 use golden::{check, opts, CASES, CTX};
 use serde_json::{json, Value};
 use tollgate::formats::bedrock::response;
+use tollgate::formats::{translate_response, Format};
 
 #[test]
 fn requests() {
@@ -47,6 +49,28 @@ fn responses() {
                 let id = v["id"].as_str().unwrap();
                 assert!(id.starts_with("chatcmpl-") && id.len() == 41, "{id}");
                 v["id"] = json!("chatcmpl-(fresh)");
+                v
+            },
+        );
+        checked += usize::from(ok);
+    }
+    assert!(checked >= 6, "only {checked} response fixtures");
+}
+
+#[test]
+fn anthropic_replies() {
+    let mut checked = 0;
+    for case in CASES {
+        let ok = check(
+            case,
+            "bedrock.response.json",
+            "anthropic.response.from_bedrock.expected.json",
+            |b| {
+                let out = translate_response(Format::Bedrock, Format::Anthropic, b, &CTX);
+                let mut v: Value = serde_json::from_slice(&out.unwrap().0).unwrap();
+                let id = v["id"].as_str().unwrap();
+                assert!(id.starts_with("msg_") && id.len() == 36, "{id}");
+                v["id"] = json!("msg_(fresh)");
                 v
             },
         );

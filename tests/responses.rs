@@ -103,7 +103,12 @@ async fn a_stream_cut_short_ends_with_a_numbered_error_event() {
     let data: Value = serde_json::from_str(tail.split("data: ").nth(1).unwrap().trim()).unwrap();
     // Events 0 to 3 came through: the gateway's is number 4.
     assert_eq!(data["sequence_number"], 4, "{data}");
-    assert_eq!(data["error"]["code"], "upstream_stream_error", "{data}");
+    // Flat, as the spec's ResponseErrorEvent, with a code from its enum.
+    assert_eq!(data["code"], "server_error", "{data}");
+    assert!(
+        data["message"].is_string() && data.get("error").is_none(),
+        "{data}"
+    );
 }
 
 #[tokio::test]

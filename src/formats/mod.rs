@@ -128,8 +128,11 @@ pub enum Delta<'a> {
     Text(JsonStr<'a>),
     /// Reasoning ("thinking") text.
     Reasoning(JsonStr<'a>),
-    /// The signature that closes a thinking block (Anthropic).
+    /// The signature that closes a thinking block (Anthropic, Bedrock).
     ReasoningSignature(JsonStr<'a>),
+    /// Reasoning the provider encrypted (Bedrock's `redactedContent`, base64): a block of its
+    /// own, shown only to Anthropic clients (`redacted_thinking`), who send it back.
+    RedactedReasoning(JsonStr<'a>),
     /// A tool call begins. `index` counts tool calls from 0 within the reply.
     ToolCall {
         index: u32,
@@ -294,7 +297,13 @@ pub fn translate_response(
         (Format::OpenAi, Format::Anthropic) => anthropic::response::from_chat(body, ctx),
         (Format::Bedrock, Format::OpenAi) => bedrock::response::to_chat(body, ctx),
         (Format::Gemini, Format::OpenAi) => gemini::response::to_chat(body, ctx),
-        (Format::Bedrock | Format::Gemini, Format::Anthropic) => {
+        (Format::Bedrock, Format::Anthropic) => {
+            // The pivot carries the thinking's signature, which Anthropic clients send back.
+            let (chat, usage) = bedrock::response::to_pivot(body, ctx)?;
+            let (out, _) = anthropic::response::from_chat(&chat, ctx)?;
+            Ok((out, usage))
+        }
+        (Format::Gemini, Format::Anthropic) => {
             let (chat, usage) = translate_response(from, Format::OpenAi, body, ctx)?;
             let (out, _) = anthropic::response::from_chat(&chat, ctx)?;
             Ok((out, usage))
@@ -362,27 +371,54 @@ pub fn render_error(to: Format, e: &ApiError) -> (u16, bytes::Bytes) {
     }
 }
 
-/// Ids in the client's vocabulary, derived from the upstream's so logs can be correlated.
+/// Ids in the client's vocabulary, derived from the upstream's so logs can be correlated. An
+/// upstream without ids (Bedrock's Converse, Gemini without `responseId`) gets a fresh random
+/// one per reply: clients key replies by id, so two replies must never share one.
 pub mod ids {
     /// An OpenAI chat completion id: `chatcmpl-` and the upstream id without its own prefix.
     pub fn chat(upstream: &str) -> String {
-        format!("chatcmpl-{}", strip(upstream))
+        match strip(upstream) {
+            Some(id) => format!("chatcmpl-{id}"),
+            None => format!("chatcmpl-{}", fresh()),
+        }
     }
 
     /// An Anthropic message id: `msg_` and the upstream id without its own prefix.
     pub fn message(upstream: &str) -> String {
-        format!("msg_{}", strip(upstream))
+        match strip(upstream) {
+            Some(id) => format!("msg_{id}"),
+            None => format!("msg_{}", fresh()),
+        }
     }
 
-    fn strip(id: &str) -> &str {
+    /// 32 random hex digits, for a reply whose upstream gave it no id.
+    pub fn fresh() -> String {
+        format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+    }
+
+    /// The id without a known prefix; `None` when nothing is left.
+    fn strip(id: &str) -> Option<&str> {
         let id = id
             .strip_prefix("chatcmpl-")
             .or_else(|| id.strip_prefix("msg_"))
             .unwrap_or(id);
-        if id.is_empty() {
-            "tollgate"
-        } else {
-            id
+        (!id.is_empty()).then_some(id)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn upstream_ids_are_kept_and_missing_ones_are_fresh() {
+            assert_eq!(super::chat("msg_01abc"), "chatcmpl-01abc");
+            assert_eq!(super::message("chatcmpl-xyz"), "msg_xyz");
+            for mint in [super::chat, super::message] {
+                let (a, b) = (mint(""), mint(""));
+                assert_ne!(a, b);
+                assert!(!a.contains("tollgate"), "{a}");
+                let hex = a.rsplit(['-', '_']).next().unwrap();
+                assert_eq!(hex.len(), 32, "{a}");
+                assert!(hex.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
+            }
         }
     }
 }

@@ -170,6 +170,9 @@ fn models_json(names: &[String]) -> Bytes {
     Bytes::from(serde_json::to_vec(&list).unwrap_or_default())
 }
 
+/// Anthropic's `ModelInfo` list. The route knows no release date, context window, output cap
+/// or capabilities of what serves it: the release date is the epoch (what Anthropic's type says
+/// for an unknown one), the rest null.
 fn models_json_anthropic(names: &[String]) -> Bytes {
     #[derive(serde::Serialize)]
     struct Model<'a> {
@@ -177,7 +180,10 @@ fn models_json_anthropic(names: &[String]) -> Bytes {
         kind: &'static str,
         id: &'a str,
         display_name: &'a str,
-        created_at: &'a str,
+        created_at: &'static str,
+        max_input_tokens: Option<u64>,
+        max_tokens: Option<u64>,
+        capabilities: Option<()>,
     }
     #[derive(serde::Serialize)]
     struct List<'a> {
@@ -186,7 +192,6 @@ fn models_json_anthropic(names: &[String]) -> Bytes {
         first_id: Option<&'a str>,
         last_id: Option<&'a str>,
     }
-    let created_at = crate::observe::now_rfc3339();
     let list = List {
         data: names
             .iter()
@@ -194,7 +199,10 @@ fn models_json_anthropic(names: &[String]) -> Bytes {
                 kind: "model",
                 id,
                 display_name: id,
-                created_at: &created_at,
+                created_at: "1970-01-01T00:00:00Z",
+                max_input_tokens: None,
+                max_tokens: None,
+                capabilities: None,
             })
             .collect(),
         has_more: false,
@@ -269,9 +277,33 @@ targets = [{ backend = "a", model = "x" }]
         let v: serde_json::Value = serde_json::from_slice(r.models_json()).unwrap();
         assert_eq!(v["data"][0]["id"], "gpt-4o");
         assert_eq!(v["data"].as_array().unwrap().len(), 1);
+        let m = &v["data"][0];
+        let keys: Vec<&String> = m.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["created", "id", "object", "owned_by"]);
+        assert_eq!(
+            (m["object"].as_str(), v["object"].as_str()),
+            (Some("model"), Some("list"))
+        );
+        assert!(m["created"].is_u64());
         let v: serde_json::Value = serde_json::from_slice(r.models_json_anthropic()).unwrap();
-        assert_eq!(v["data"][0]["type"], "model");
+        // Every field of Anthropic's current ModelInfo, and the page's cursors.
+        let m = &v["data"][0];
+        let keys: Vec<&String> = m.as_object().unwrap().keys().collect();
+        let want = [
+            "capabilities",
+            "created_at",
+            "display_name",
+            "id",
+            "max_input_tokens",
+            "max_tokens",
+            "type",
+        ];
+        assert_eq!(keys, want);
+        assert_eq!(m["type"], "model");
+        assert_eq!(m["display_name"], "gpt-4o");
+        assert_eq!(m["created_at"], "1970-01-01T00:00:00Z");
         assert_eq!(v["first_id"], "gpt-4o");
+        assert_eq!(v["last_id"], "gpt-4o");
         assert_eq!(v["has_more"], false);
     }
 }

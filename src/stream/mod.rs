@@ -91,6 +91,13 @@ impl Encoder {
         }
     }
 
+    /// The upstream chunk was read (Anthropic's `message_start` waits for it).
+    fn flush(&mut self, out: &mut BytesMut) {
+        if let Encoder::Anthropic(e) = self {
+            e.flush(out);
+        }
+    }
+
     fn ended(&self) -> bool {
         match self {
             Encoder::OpenAi(e) => e.ended(),
@@ -146,7 +153,9 @@ impl Translator {
         decoder.push(chunk, &mut |d: Delta<'_>| {
             tally.see(&d);
             encoder.write(&d, out);
-        })
+        })?;
+        encoder.flush(out);
+        Ok(())
     }
 
     /// The upstream body ended; the client's closing events (if the format ends by closing the

@@ -3,6 +3,7 @@
 use super::*;
 use serde_json::{json, Value};
 
+mod bedrock;
 mod responses;
 
 pub(super) const ANT_TOOLS: &str =
@@ -11,6 +12,7 @@ pub(super) const ANT_THINKING: &str =
     include_str!("../../tests/fixtures/streams/anthropic_thinking_cache.sse");
 pub(super) const OAI_TOOLS: &str =
     include_str!("../../tests/fixtures/streams/openai_tool_calls.sse");
+const GEMINI_TOOLS: &str = include_str!("../../tests/fixtures/streams/gemini_thinking_tools.sse");
 
 const CTX: ReplyContext<'static> = ReplyContext {
     client_model: "client-model",
@@ -240,6 +242,70 @@ fn openai_tool_calls_to_anthropic() {
     );
     assert_eq!(d["usage"]["cache_read_input_tokens"], 32);
     assert_eq!(d["usage"]["output_tokens"], 16);
+}
+
+/// The `usage` keys of Anthropic's current `Usage` type that a translated reply knows.
+const ANT_USAGE_KEYS: [&str; 4] = [
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "input_tokens",
+    "output_tokens",
+];
+
+fn usage_keys(v: &Value) -> Vec<&str> {
+    v.as_object().unwrap().keys().map(String::as_str).collect()
+}
+
+#[test]
+fn message_start_has_the_input_tokens_known_by_then() {
+    // Gemini reports the prompt in its first chunk: `message_start` says so.
+    let out = run_all_splits(Format::Gemini, Format::Anthropic, GEMINI_TOOLS, false);
+    let evs = anthropic_events(&out);
+    let start = &evs[0].1["message"]["usage"];
+    assert_eq!(usage_keys(start), ANT_USAGE_KEYS);
+    assert_eq!(start["input_tokens"], 1210 - 1024);
+    assert_eq!(start["cache_read_input_tokens"], 1024);
+    assert_eq!(start["output_tokens"], 0);
+    let delta = &evs.iter().find(|(n, _)| n == "message_delta").unwrap().1["usage"];
+    assert_eq!(usage_keys(delta), ANT_USAGE_KEYS);
+    assert_eq!(delta["input_tokens"], 1210 - 1024);
+    assert_eq!(delta["output_tokens"], 129);
+    // OpenAI reports usage last: 0 at the start, the real numbers in `message_delta`.
+    let out = run_all_splits(Format::OpenAi, Format::Anthropic, OAI_TOOLS, false);
+    let evs = anthropic_events(&out);
+    let start = &evs[0].1["message"]["usage"];
+    assert_eq!(usage_keys(start), ANT_USAGE_KEYS);
+    assert_eq!(start["input_tokens"], 0);
+    let delta = &evs.iter().find(|(n, _)| n == "message_delta").unwrap().1["usage"];
+    assert_eq!(
+        (
+            delta["input_tokens"].as_u64(),
+            delta["cache_read_input_tokens"].as_u64()
+        ),
+        (Some(12), Some(32))
+    );
+    // A server that reports usage in every chunk: its first report is in `message_start`.
+    let input = "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}],\"usage\":{\"prompt_tokens\":21,\"completion_tokens\":0}}\n\n\
+        data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":21,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n";
+    let out = run_all_splits(Format::OpenAi, Format::Anthropic, input, false);
+    let evs = anthropic_events(&out);
+    assert_eq!(evs[0].1["message"]["usage"]["input_tokens"], 21);
+    assert_eq!(evs[0].1["message"]["id"], "msg_c1");
+}
+
+#[test]
+fn message_start_goes_out_with_the_chunk_that_began_the_reply() {
+    // The role-only first chunk: `message_start` is sent before any text arrives.
+    let first = "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
+    let mut t = Translator::new(Format::OpenAi, Format::Anthropic, &CTX, false);
+    let mut out = BytesMut::new();
+    t.push(first.as_bytes(), &mut out).unwrap();
+    let evs = anthropic_events(std::str::from_utf8(&out).unwrap());
+    assert_eq!(evs[0].0, "message_start");
+    // An error before the reply began is the error event alone.
+    let err = "data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\n";
+    let (out, _) = run(Format::OpenAi, Format::Anthropic, &[err.as_bytes()], false);
+    assert_eq!(anthropic_events(&out).len(), 1);
 }
 
 #[test]

@@ -80,6 +80,8 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
         id: ids::chat(r.id.as_ref().map_or("", |s| &s.0)),
         text,
         reasoning,
+        reasoning_signature: None,
+        redacted_reasoning: Vec::new(),
         tool_calls,
         finish,
         usage,
@@ -102,7 +104,11 @@ pub fn from_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage)
         .or(m.reasoning)
         .filter(|t| !t.is_empty())
     {
-        content.push(json!({"type": "thinking", "thinking": t, "signature": ""}));
+        let signature = m.reasoning_signature.unwrap_or_default();
+        content.push(json!({"type": "thinking", "thinking": t, "signature": signature}));
+    }
+    for data in m.redacted_reasoning.into_iter().flatten() {
+        content.push(json!({"type": "redacted_thinking", "data": data}));
     }
     // A refusal is the only text a refusing reply has; Anthropic carries it as text.
     let text = m.content.filter(|t| !t.is_empty()).or(m.refusal);

@@ -248,12 +248,19 @@ enum Open {
     None,
     Text,
     Thinking,
+    Redacted,
     Tool,
 }
 
-/// Deltas → Anthropic events for an Anthropic client.
+/// Deltas → Anthropic events for an Anthropic client. `message_start` waits for the end of
+/// the upstream chunk that began the reply ([`Self::flush`]) or its first content, so the input
+/// tokens an upstream reports by then (Gemini's first chunk, a usage-per-chunk server) are in
+/// it; otherwise they are 0 there and `message_delta` carries them, as Anthropic allows.
 pub struct EventEncoder {
     model: String,
+    /// The client's message id, once the reply began (`Delta::Start`).
+    id: String,
+    /// `message_start` was written.
     started: bool,
     open: Open,
     /// Index of the open (or last) block; the next block gets `blocks`.
@@ -269,6 +276,7 @@ impl EventEncoder {
     pub fn new(client_model: &str) -> EventEncoder {
         EventEncoder {
             model: JsonStr::encode(client_model).literal().to_string(),
+            id: String::new(),
             started: false,
             open: Open::None,
             blocks: 0,
@@ -283,15 +291,23 @@ impl EventEncoder {
         if self.ended {
             return;
         }
-        if !self.started && !matches!(d, Delta::Error(_)) {
-            let id = match d {
-                Delta::Start { id } => id.as_ref(),
-                _ => "",
-            };
-            self.start(id, out);
+        match d {
+            Delta::Start { id } => {
+                if self.id.is_empty() {
+                    self.id = crate::formats::ids::message(id);
+                }
+                return;
+            }
+            Delta::Usage(u) => {
+                self.usage = *u;
+                return;
+            }
+            Delta::Error(_) => {}
+            _ if !self.started => self.start(out),
+            _ => {}
         }
         match d {
-            Delta::Start { .. } => {}
+            Delta::Start { .. } | Delta::Usage(_) => {}
             Delta::Text(t) => {
                 self.ensure(Open::Text, out);
                 self.delta(out, b"{\"type\":\"text_delta\",\"text\":", t);
@@ -301,9 +317,17 @@ impl EventEncoder {
                 self.delta(out, b"{\"type\":\"thinking_delta\",\"thinking\":", t);
             }
             Delta::ReasoningSignature(s) => {
-                if self.open == Open::Thinking {
-                    self.delta(out, b"{\"type\":\"signature_delta\",\"signature\":", s);
-                }
+                // A signature ends its thinking block: reasoning after it is a block of its own.
+                self.ensure(Open::Thinking, out);
+                self.delta(out, b"{\"type\":\"signature_delta\",\"signature\":", s);
+                self.close(out);
+            }
+            Delta::RedactedReasoning(data) => {
+                self.close(out);
+                let parts: [&[u8]; 2] = [data.literal().as_bytes(), b"}"];
+                self.block_start(b"{\"type\":\"redacted_thinking\",\"data\":", &parts, out);
+                self.open = Open::Redacted;
+                self.close(out);
             }
             Delta::ToolCall { index, id, name } => self.tool_start(*index, id, name, out),
             Delta::ToolArgs { index, json } => self.tool_args(*index, json, out),
@@ -311,21 +335,32 @@ impl EventEncoder {
                 self.close(out);
                 self.stop = Some(*r);
             }
-            Delta::Usage(u) => self.usage = *u,
             Delta::Error(e) => self.error(e, out),
             Delta::Done => self.done(out),
         }
     }
 
-    fn start(&mut self, upstream_id: &str, out: &mut BytesMut) {
+    /// The upstream chunk was read: a reply that began in it gets its `message_start` now.
+    pub fn flush(&mut self, out: &mut BytesMut) {
+        if !self.started && !self.ended && !self.id.is_empty() {
+            self.start(out);
+        }
+    }
+
+    fn start(&mut self, out: &mut BytesMut) {
         self.started = true;
-        let id = JsonStr::encode(&crate::formats::ids::message(upstream_id));
+        if self.id.is_empty() {
+            self.id = crate::formats::ids::message("");
+        }
+        let u = &self.usage;
         let _ = write!(
             out,
-            "event: message_start\ndata: {{\"type\":\"message_start\",\"message\":{{\"id\":{},\"type\":\"message\",\"role\":\"assistant\",\"model\":{},\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{{\"input_tokens\":{},\"output_tokens\":0}}}}}}\n\nevent: ping\ndata: {{\"type\":\"ping\"}}\n\n",
-            id.literal(),
+            "event: message_start\ndata: {{\"type\":\"message_start\",\"message\":{{\"id\":{},\"type\":\"message\",\"role\":\"assistant\",\"model\":{},\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{{\"input_tokens\":{},\"cache_creation_input_tokens\":{},\"cache_read_input_tokens\":{},\"output_tokens\":0}}}}}}\n\nevent: ping\ndata: {{\"type\":\"ping\"}}\n\n",
+            JsonStr::encode(&self.id).literal(),
             self.model,
-            self.usage.uncached_input(),
+            u.uncached_input(),
+            u.cache_creation,
+            u.cached_input,
         );
     }
 

@@ -3,7 +3,7 @@
 use super::{stop_reason, WireUsage};
 use crate::error::ApiError;
 use crate::formats::openai::reply::{self, append, ToolCallOut};
-use crate::formats::{FinishReason, ReplyContext, Usage};
+use crate::formats::{ids, FinishReason, ReplyContext, Usage};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -48,30 +48,38 @@ struct ToolUse {
 #[serde(rename_all = "camelCase")]
 struct Reasoning {
     reasoning_text: Option<ReasoningText>,
+    /// Encrypted reasoning (base64 in JSON).
+    redacted_content: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct ReasoningText {
     #[serde(default)]
     text: String,
+    signature: Option<String>,
 }
 
 fn unreadable(e: serde_json::Error) -> ApiError {
     ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
 }
 
-/// Converse replies carry no id (it is in a header): a fresh one, as OpenAI's are unique.
-fn fresh_id() -> String {
-    format!(
-        "chatcmpl-{:016x}{:016x}",
-        fastrand::u64(..),
-        fastrand::u64(..)
-    )
+/// A Converse reply → an OpenAI chat completion for an OpenAI client.
+pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
+    let r = reply(body)?;
+    Ok((r.to_json(ctx).map_err(unreadable)?, r.usage))
 }
 
-pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
+/// A Converse reply → the chat pivot on its way to another client API, with the reasoning's
+/// signature and redacted blocks in Tollgate-internal fields (`openai::reply::Reply`).
+pub fn to_pivot(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
+    let r = reply(body)?;
+    Ok((r.to_pivot_json(ctx).map_err(unreadable)?, r.usage))
+}
+
+fn reply(body: &[u8]) -> Result<reply::Reply<'static>, ApiError> {
     let r: Reply = serde_json::from_slice(body).map_err(unreadable)?;
     let (mut text, mut reasoning, mut tool_calls) = (None, None, Vec::new());
+    let (mut signature, mut redacted) = (None, Vec::new());
     let blocks = r.output.and_then(|o| o.message).map(|m| m.content);
     for b in blocks.into_iter().flatten() {
         if let Some(t) = b.text {
@@ -83,8 +91,14 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
                 u.input.to_string()
             };
             tool_calls.push(ToolCallOut::new(u.tool_use_id.into(), u.name.into(), args));
-        } else if let Some(t) = b.reasoning_content.and_then(|r| r.reasoning_text) {
-            append(&mut reasoning, t.text.into());
+        } else if let Some(r) = b.reasoning_content {
+            if let Some(t) = r.reasoning_text {
+                append(&mut reasoning, t.text.into());
+                // Claude gives one reasoning block per reply; were there more, the pivot's
+                // one reasoning text could carry only the last signature.
+                signature = t.signature.or(signature);
+            }
+            redacted.extend(r.redacted_content.map(Into::into));
         }
     }
     let finish = match r.stop_reason.as_deref().map(stop_reason) {
@@ -92,16 +106,17 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
         Some(FinishReason::StopSequence) | None => FinishReason::Stop,
         Some(f) => f,
     };
-    let usage = r.usage.normalise();
-    let out = reply::Reply {
-        id: fresh_id(),
+    Ok(reply::Reply {
+        // Converse replies carry no id (it is in a header): a fresh one.
+        id: ids::chat(""),
         text,
         reasoning,
+        reasoning_signature: signature.map(Into::into),
+        redacted_reasoning: redacted,
         tool_calls,
         finish,
-        usage,
-    };
-    Ok((out.to_json(ctx).map_err(unreadable)?, usage))
+        usage: r.usage.normalise(),
+    })
 }
 
 #[cfg(test)]
@@ -135,6 +150,9 @@ mod tests {
         let m = &v["choices"][0]["message"];
         assert_eq!(m["content"], "Let me check.");
         assert_eq!(m["reasoning_content"], "hmm");
+        // The signature is for Anthropic clients (through the pivot), never an OpenAI one's.
+        assert!(m.get("reasoning_signature").is_none(), "{m}");
+        assert!(!v.to_string().contains("\"s\""), "{v}");
         assert_eq!(m["tool_calls"][0]["id"], "tooluse_1");
         assert_eq!(
             m["tool_calls"][0]["function"]["arguments"],
@@ -149,6 +167,25 @@ mod tests {
         assert_eq!(v["usage"]["prompt_tokens"], 40);
         assert_eq!(v["usage"]["total_tokens"], 45);
         assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 20);
+    }
+
+    #[test]
+    fn the_pivot_carries_signature_and_redacted_reasoning() {
+        let body = json!({"output": {"message": {"content": [
+            {"reasoningContent": {"reasoningText": {"text": "hmm", "signature": "sig"}}},
+            {"reasoningContent": {"redactedContent": "cmVk"}},
+            {"text": "ok"}]}}, "stopReason": "end_turn",
+            "usage": {"inputTokens": 1, "outputTokens": 1}});
+        let body = serde_json::to_vec(&body).unwrap();
+        let (pivot, _) = to_pivot(&body, &CTX).unwrap();
+        let v: Value = serde_json::from_slice(&pivot).unwrap();
+        let m = &v["choices"][0]["message"];
+        assert_eq!(m["reasoning_signature"], "sig");
+        assert_eq!(m["redacted_reasoning"], json!(["cmVk"]));
+        let (client, _) = to_chat(&body, &CTX).unwrap();
+        let v: Value = serde_json::from_slice(&client).unwrap();
+        let m = &v["choices"][0]["message"];
+        assert!(m.get("reasoning_signature").is_none() && m.get("redacted_reasoning").is_none());
     }
 
     #[test]

@@ -63,11 +63,14 @@ struct ToolDelta<'a> {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ReasoningDelta<'a> {
     #[serde(borrow, default)]
     text: Option<&'a RawValue>,
     #[serde(borrow, default)]
     signature: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    redacted_content: Option<&'a RawValue>,
 }
 
 /// Upstream ConverseStream frames → deltas.
@@ -179,6 +182,8 @@ impl EventDecoder {
                 emit(Delta::Reasoning(t));
             } else if let Some(s) = literal(r.signature) {
                 emit(Delta::ReasoningSignature(s));
+            } else if let Some(data) = literal(r.redacted_content) {
+                emit(Delta::RedactedReasoning(data));
             }
         }
     }

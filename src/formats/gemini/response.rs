@@ -87,7 +87,12 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
             "The upstream reply has no candidates.",
         ));
     }
-    let response_id = r.response_id.as_ref().map_or("", |s| &s.0);
+    // Without `responseId`, a fresh one: it names the reply and seeds tool-call ids.
+    let response_id = r
+        .response_id
+        .as_ref()
+        .map_or_else(|| Cow::Owned(ids::fresh()), |s| Cow::Borrowed(&*s.0));
+    let response_id = &*response_id;
     let first = r.candidates.into_iter().flatten().next();
     let (mut text, mut reasoning, mut tool_calls) = (None, None, Vec::new());
     let mut reason = if blocked {
@@ -124,6 +129,8 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
         id: ids::chat(response_id),
         text,
         reasoning,
+        reasoning_signature: None,
+        redacted_reasoning: Vec::new(),
         tool_calls,
         finish: reason,
         usage,
@@ -156,7 +163,19 @@ mod tests {
         assert_eq!(v["choices"][0]["finish_reason"], "content_filter");
         assert_eq!(v["choices"][0]["message"]["content"], Value::Null);
         assert_eq!(u.input, 9);
-        assert_eq!(v["id"], "chatcmpl-tollgate");
+        assert!(v["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    }
+
+    #[test]
+    fn replies_without_response_id_get_their_own_ids() {
+        let body = json!({"candidates": [{"content": {"parts": [{"functionCall":
+            {"name": "f", "args": {}}}]}, "finishReason": "STOP"}]});
+        let (a, _) = chat(body.clone());
+        let (b, _) = chat(body);
+        assert_ne!(a["id"], b["id"]);
+        assert!(!a["id"].as_str().unwrap().contains("tollgate"));
+        let call = |v: &Value| v["choices"][0]["message"]["tool_calls"][0]["id"].clone();
+        assert_ne!(call(&a), call(&b));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use super::error as gemini_error;
 use super::wire::{self, UsageMetadata};
 use crate::error::ApiError;
-use crate::formats::{Delta, FinishReason, JsonStr, Str, Usage};
+use crate::formats::{ids, Delta, FinishReason, JsonStr, Str, Usage};
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -169,12 +169,21 @@ impl ChunkDecoder {
         }
         if !self.started {
             self.started = true;
-            let id = c.response_id.map_or(Cow::Borrowed(""), |s| s.0);
-            self.response_id = id.to_string();
-            emit(Delta::Start { id });
+            // Without `responseId`, a fresh one: it names the reply and seeds tool-call ids.
+            self.response_id = c.response_id.map_or_else(ids::fresh, |s| s.0.into_owned());
+            emit(Delta::Start {
+                id: Cow::Owned(self.response_id.clone()),
+            });
         }
         if c.prompt_feedback.is_some_and(|f| f.block_reason.is_some()) {
             self.finish = Some(FinishReason::ContentFilter);
+        }
+        // Usage before the parts: the first chunk's prompt count then reaches an Anthropic
+        // client's `message_start`, which the first text would otherwise open without it.
+        if let Some(u) = c.usage_metadata {
+            let u = u.normalise();
+            self.usage = Some(u);
+            emit(Delta::Usage(u));
         }
         if let Some(cand) = c.candidates {
             if let Some(content) = cand.content {
@@ -183,11 +192,6 @@ impl ChunkDecoder {
             if let Some(r) = cand.finish_reason {
                 self.finish = Some(wire::finish_reason(&r.0));
             }
-        }
-        if let Some(u) = c.usage_metadata {
-            let u = u.normalise();
-            self.usage = Some(u);
-            emit(Delta::Usage(u));
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ fn show(d: &Delta<'_>) -> String {
         Delta::Text(t) => format!("text {}", t.literal()),
         Delta::Reasoning(t) => format!("reasoning {}", t.literal()),
         Delta::ReasoningSignature(t) => format!("signature {}", t.literal()),
+        Delta::RedactedReasoning(t) => format!("redacted {}", t.literal()),
         Delta::ToolCall { index, id, name } => {
             format!("call {index} {} {}", id.literal(), name.literal())
         }
@@ -61,18 +62,20 @@ fn recorded_stream_decodes_the_same_however_split() {
     );
     let usage_first = "usage in=1210 cached=1024 out=88 reasoning=88";
     let usage_last = "usage in=1210 cached=1024 out=129 reasoning=88";
+    // Each chunk's usage comes before its parts (an Anthropic client's `message_start` then
+    // has the prompt tokens).
     let want = vec![
         "start xGwBacnqNab8xN8PqJmH6Ag".to_string(),
-        r#"reasoning "**Checking the weather**\n\nThe user wants Paris and Z\u00fcrich.""#.into(),
         usage_first.into(),
-        r#"text "Checking \"both\" cities""#.into(),
+        r#"reasoning "**Checking the weather**\n\nThe user wants Paris and Z\u00fcrich.""#.into(),
         "usage in=1210 cached=1024 out=93 reasoning=88".into(),
+        r#"text "Checking \"both\" cities""#.into(),
+        usage_last.into(),
         r#"text ".\n""#.into(),
         format!("call 0 \"{id0}\" \"get_weather\""),
         r#"args 0 "{\"city\":\"Paris\"}""#.into(),
         format!("call 1 \"{id1}\" \"get_weather\""),
         r#"args 1 "{\"city\":\"Z\\u00fcrich\",\"units\":[\"c\"]}""#.into(),
-        usage_last.into(),
         "finish ToolCalls".into(),
         usage_last.into(),
         "done".into(),
@@ -93,10 +96,8 @@ fn recorded_stream_decodes_the_same_however_split() {
 fn a_stream_without_a_finish_ends_with_nothing() {
     let cut = STREAM.split("\r\n\r\n").next().unwrap().to_string() + "\r\n\r\n";
     let out = run(&[cut.as_bytes()]).unwrap();
-    assert_eq!(
-        out.last().map(String::as_str),
-        Some("usage in=1210 cached=1024 out=88 reasoning=88")
-    );
+    assert_eq!(out[1], "usage in=1210 cached=1024 out=88 reasoning=88");
+    assert!(out.last().unwrap().starts_with("reasoning"), "{out:?}");
     assert!(!out.iter().any(|d| d == "done"));
 }
 
@@ -109,7 +110,10 @@ fn errors_blocks_and_length() {
     );
     let body = "data: {\"promptFeedback\": {\"blockReason\": \"SAFETY\"},\"usageMetadata\": {\"promptTokenCount\": 7,\"totalTokenCount\": 7}}\r\n\r\n";
     let out = run(&[body.as_bytes()]).unwrap();
-    assert_eq!(out[0], "start ");
+    // No `responseId`: a fresh one, not one shared by every reply.
+    let fresh = out[0].strip_prefix("start ").unwrap();
+    assert_eq!(fresh.len(), 32, "{out:?}");
+    assert_ne!(run(&[body.as_bytes()]).unwrap()[0], out[0]);
     assert_eq!(
         &out[2..],
         [

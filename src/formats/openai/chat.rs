@@ -276,4 +276,8 @@ pub struct ReplyMessage {
     pub reasoning_content: Option<String>,
     pub reasoning: Option<String>,
     pub tool_calls: Option<Vec<ToolCall>>,
+    /// Tollgate-internal (the pivot from Bedrock; never sent to clients): the reasoning's
+    /// signature and encrypted reasoning blocks, for an Anthropic client's thinking blocks.
+    pub reasoning_signature: Option<String>,
+    pub redacted_reasoning: Option<Vec<String>>,
 }

@@ -12,6 +12,11 @@ pub(crate) struct Reply<'a> {
     /// Null when the reply has no text at all, as OpenAI sends it.
     pub text: Option<Cow<'a, str>>,
     pub reasoning: Option<Cow<'a, str>>,
+    /// Tollgate-internal, for the pivot only ([`Reply::to_pivot_json`]): the signature of the
+    /// reasoning and the encrypted (redacted) reasoning blocks, which an Anthropic client gets
+    /// as `thinking.signature` and `redacted_thinking` and must send back.
+    pub reasoning_signature: Option<Cow<'a, str>>,
+    pub redacted_reasoning: Vec<Cow<'a, str>>,
     pub tool_calls: Vec<ToolCallOut<'a>>,
     pub finish: FinishReason,
     pub usage: Usage,
@@ -68,6 +73,11 @@ struct MessageOut<'a> {
     tool_calls: &'a [ToolCallOut<'a>],
     #[serde(skip_serializing_if = "str::is_empty")]
     reasoning_content: &'a str,
+    /// Pivot only, never written for a client (see `Reply::reasoning_signature`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_signature: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    redacted_reasoning: &'a [Cow<'a, str>],
 }
 
 /// OpenAI's `usage` for normalised usage.
@@ -129,6 +139,16 @@ pub(crate) fn append<'a>(acc: &mut Option<Cow<'a, str>>, s: Cow<'a, str>) {
 impl Reply<'_> {
     /// The chat completion, naming the model the client asked for.
     pub fn to_json(&self, ctx: &ReplyContext<'_>) -> serde_json::Result<Vec<u8>> {
+        self.write(ctx, false)
+    }
+
+    /// The chat completion as the pivot to another client API: with the Tollgate-internal
+    /// `reasoning_signature` and `redacted_reasoning` fields on the message.
+    pub fn to_pivot_json(&self, ctx: &ReplyContext<'_>) -> serde_json::Result<Vec<u8>> {
+        self.write(ctx, true)
+    }
+
+    fn write(&self, ctx: &ReplyContext<'_>, pivot: bool) -> serde_json::Result<Vec<u8>> {
         let out = Completion {
             id: &self.id,
             object: "chat.completion",
@@ -142,6 +162,8 @@ impl Reply<'_> {
                     refusal: None,
                     tool_calls: &self.tool_calls,
                     reasoning_content: self.reasoning.as_deref().unwrap_or_default(),
+                    reasoning_signature: self.reasoning_signature.as_deref().filter(|_| pivot),
+                    redacted_reasoning: if pivot { &self.redacted_reasoning } else { &[] },
                 },
                 logprobs: None,
                 finish_reason: finish_str(self.finish),

@@ -308,7 +308,8 @@ impl ChunkEncoder {
             }
             Delta::Text(t) => self.delta(out, b"{\"content\":", t),
             Delta::Reasoning(t) => self.delta(out, b"{\"reasoning_content\":", t),
-            Delta::ReasoningSignature(_) => {}
+            // Signatures and encrypted reasoning mean nothing to an OpenAI client.
+            Delta::ReasoningSignature(_) | Delta::RedactedReasoning(_) => {}
             Delta::ToolCall { index, id, name } => {
                 let mut buf = itoa::Buffer::new();
                 let parts: [&[u8]; 7] = [

@@ -71,7 +71,7 @@ impl EventEncoder {
             self.start(id, out);
         }
         match d {
-            Delta::Start { .. } | Delta::ReasoningSignature(_) => {}
+            Delta::Start { .. } | Delta::ReasoningSignature(_) | Delta::RedactedReasoning(_) => {}
             Delta::Text(t) => {
                 let i = self.ensure(Kind::Message, out);
                 self.text_delta(i, "response.output_text.delta", "content_index", t, out);
@@ -333,7 +333,7 @@ pub(crate) fn stem(upstream: &str) -> String {
         .take(64)
         .collect();
     if s.is_empty() {
-        format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+        crate::formats::ids::fresh()
     } else {
         s
     }

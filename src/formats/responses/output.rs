@@ -198,13 +198,12 @@ impl Head {
     }
 }
 
-/// A failed Response's `error`: `{code, message}`.
+/// A failed Response's `error`: `{code, message}`, the code from the spec's enum.
 pub(crate) fn write_error(e: &ApiError, out: &mut BytesMut) {
-    let code = e.code.as_deref().unwrap_or_else(|| e.label());
     let _ = write!(
         out,
-        "{{\"code\":{},\"message\":{}}}",
-        crate::formats::JsonStr::encode(code).literal(),
+        "{{\"code\":\"{}\",\"message\":{}}}",
+        super::response_error_code(e),
         crate::formats::JsonStr::encode(&e.message).literal()
     );
 }

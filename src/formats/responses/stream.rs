@@ -3,7 +3,7 @@
 //! `response` carries the usage. There is no `[DONE]`.
 
 use super::WireUsage;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorKind};
 use crate::formats::openai::error as oai_error;
 use crate::formats::{Delta, FinishReason, JsonStr};
 use serde::Deserialize;
@@ -50,6 +50,41 @@ struct Response<'a> {
 struct Incomplete<'a> {
     #[serde(borrow, default)]
     reason: Option<Cow<'a, str>>,
+}
+
+/// An `error` event's fields, flat as the spec has them.
+#[derive(Deserialize)]
+struct FlatError<'a> {
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    code: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    param: Option<Cow<'a, str>>,
+}
+
+/// Reads an `error` event in either shape: nested under `error` (what OpenAI sends) or flat
+/// (the spec's `ResponseErrorEvent`, what Tollgate sends).
+fn error_event(data: &[u8]) -> ApiError {
+    let flat = match serde_json::from_slice::<FlatError<'_>>(data) {
+        Ok(f) if f.error.is_none() && f.message.is_some() => f,
+        _ => return oai_error::parse(500, data),
+    };
+    let kind = match flat.code.as_deref() {
+        Some("rate_limit_exceeded") => ErrorKind::RateLimit,
+        Some("insufficient_quota") => ErrorKind::Billing,
+        Some("invalid_prompt") => ErrorKind::InvalidRequest,
+        _ => ErrorKind::Server,
+    };
+    ApiError {
+        status: 500,
+        kind,
+        code: flat.code.map(|c| Cow::Owned(c.into_owned())),
+        param: flat.param.map(|p| Cow::Owned(p.into_owned())),
+        message: flat.message.map(Cow::into_owned).unwrap_or_default(),
+    }
 }
 
 /// Upstream Responses events → deltas.
@@ -102,7 +137,7 @@ impl EventDecoder {
             "response.completed" | "response.incomplete" | "response.failed" => {
                 self.terminal(&ev.r#type, ev.response, emit)
             }
-            "error" => emit(Delta::Error(Box::new(oai_error::parse(500, data)))),
+            "error" => emit(Delta::Error(Box::new(error_event(data)))),
             _ => {}
         }
         Ok(())
@@ -207,6 +242,17 @@ mod tests {
         assert_eq!(decode(&[failed]), ["Done"]);
         let err = r#"{"type":"error","sequence_number":2,"error":{"type":"insufficient_quota","code":"insufficient_quota","message":"quota","param":null}}"#;
         assert!(decode(&[err])[0].starts_with("Error"));
+        let flat = r#"{"type":"error","code":"rate_limit_exceeded","message":"slow","param":null,"sequence_number":4}"#;
+        let mut got = None;
+        EventDecoder::default()
+            .event(flat.as_bytes(), &mut |d| {
+                if let Delta::Error(e) = d {
+                    got = Some(*e);
+                }
+            })
+            .unwrap();
+        let e = got.unwrap();
+        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::RateLimit, "slow"));
         let mut d = EventDecoder::default();
         assert!(d.event(b"not json", &mut |_| {}).is_err());
         d.event(err.as_bytes(), &mut |_| {}).unwrap();

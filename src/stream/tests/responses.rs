@@ -210,11 +210,21 @@ fn an_upstream_error_is_an_error_event_then_response_failed() {
     let evs = events(&out);
     let n = names(&evs);
     assert_eq!(n[n.len() - 2..], ["error", "response.failed"]);
+    // Flat, as the spec's ResponseErrorEvent; codes from the spec's enums only.
     let err = &evs[n.len() - 2].1;
-    assert_eq!(err["error"]["message"], "Overloaded");
+    let keys: Vec<&String> = err.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["code", "message", "param", "sequence_number", "type"],
+        "{err}"
+    );
+    assert_eq!(err["message"], "Overloaded");
+    assert_eq!(err["code"], "server_error");
+    assert!(err["param"].is_null());
     let failed = &evs[n.len() - 1].1["response"];
     assert_eq!(failed["status"], "failed");
     assert_eq!(failed["error"]["message"], "Overloaded");
+    assert_eq!(failed["error"]["code"], "server_error");
     assert_eq!(failed["output"][0]["content"][0]["text"], "Hel");
 }
 
@@ -231,4 +241,43 @@ fn a_cut_stream_ends_failed() {
     let evs = events(&out);
     assert_eq!(evs.last().unwrap().0, "response.failed");
     assert_eq!(evs[evs.len() - 2].0, "error");
+    assert_eq!(evs[evs.len() - 2].1["code"], "server_error");
+    assert_eq!(
+        evs.last().unwrap().1["response"]["error"]["code"],
+        "server_error"
+    );
+}
+
+#[test]
+fn error_codes_come_from_the_spec_enum() {
+    use crate::error::ApiError;
+    use crate::formats::responses::response_error_code;
+    let limited = ApiError::limited("slow".into(), false);
+    let quota = ApiError::limited("spent".into(), true);
+    let upstream = ApiError::upstream_rate_limited("m");
+    assert_eq!(response_error_code(&limited), "rate_limit_exceeded");
+    assert_eq!(response_error_code(&quota), "rate_limit_exceeded");
+    assert_eq!(response_error_code(&upstream), "rate_limit_exceeded");
+    assert_eq!(
+        response_error_code(&ApiError::stream_broken()),
+        "server_error"
+    );
+    assert_eq!(response_error_code(&ApiError::internal()), "server_error");
+    assert_eq!(
+        response_error_code(&ApiError::bad_request("too long")),
+        "invalid_prompt"
+    );
+    let mut image = ApiError::bad_request("bad image");
+    image.code = Some("invalid_image_url".into());
+    assert_eq!(response_error_code(&image), "invalid_image_url");
+    let mut out = bytes::BytesMut::new();
+    crate::formats::responses::error_event(&limited.with_param("input"), 7, &mut out);
+    let data = std::str::from_utf8(&out).unwrap();
+    let data = data.split("data: ").nth(1).unwrap().trim();
+    let v: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"type": "error", "code": "rate_limit_exceeded", "message": "slow",
+            "param": "input", "sequence_number": 7})
+    );
 }
