@@ -200,7 +200,12 @@ def openai_violations(instance, schema_name):
     out = []
     for err in v.iter_errors(instance):
         for cause in _explain(err):
-            line = f"{schema_name}: {cause.json_path}: {cause.message[:300]}"
+            msg = cause.message
+            if cause.validator == "enum" and len(cause.validator_value) > 6:
+                values = ", ".join(map(repr, cause.validator_value[:4]))
+                msg = (f"{cause.instance!r} is not in the spec's enum "
+                       f"({len(cause.validator_value)} values: {values}, ...)")
+            line = f"{schema_name}: {cause.json_path}: {msg[:300]}"
             if line not in out:
                 out.append(line)
     return out
@@ -298,8 +303,10 @@ def _model_violations(value, model, path):
             if f.metadata:
                 ann = typing.Annotated[(ann, *f.metadata)]
             out += anthropic_violations(value[k], ann, f"{path}.{k}")
-        elif f.is_required() or k in ALWAYS_SENT.get(model, ()):
+        elif f.is_required():
             out.append(f"{path}.{k}: missing (required by {model.__name__})")
+        elif k in ALWAYS_SENT.get(model, ()):
+            out.append(f"{path}.{k}: missing (a field of {model.__name__} the API always sends)")
     return out
 
 
@@ -538,29 +545,39 @@ def test_streamed_text(http, front, provider):
 def test_streamed_tool_call(http, front, provider):
     violations, events = _stream_case(http, front, provider, tools=True)
     k = kinds(front, events)
+    docs = [d for _, d in events if isinstance(d, dict)]
     has_call = {
-        "chat": any(c != "[DONE]" and "error" not in c and c.get("choices")
-                    and c["choices"][0]["delta"].get("tool_calls") for _, c in events),
-        "responses": "response.function_call_arguments.delta" in k,
-        "messages": any(d.get("type") == "content_block_start"
-                        and d["content_block"]["type"] == "tool_use" for _, d in events),
-    }[front]
+        "chat": lambda: any(d.get("choices") and d["choices"][0]["delta"].get("tool_calls")
+                            for d in docs),
+        "responses": lambda: "response.function_call_arguments.delta" in k,
+        "messages": lambda: any(d.get("type") == "content_block_start"
+                                and d["content_block"]["type"] == "tool_use" for d in docs),
+    }[front]()
     assert has_call, "no tool call in the stream"
     assert_clean(violations)
 
 
-BAD = {  # a body every front must refuse with its own 400
-    "chat": lambda m: {"model": m, "messages": "not a list"},
+BAD = {  # a body each front's API refuses with a 400: a required field missing or mistyped
+    "chat": lambda m: {"model": m},
     "responses": lambda m: {"model": m, "input": 42},
-    "messages": lambda m: {"model": m, "max_tokens": 16, "messages": "not a list"},
+    "messages": lambda m: {"model": m, "max_tokens": 16},
 }
 
 
 @pytest.mark.parametrize("front,provider", GRID)
-def test_bad_request_error(http, front, provider):
+def test_invalid_request_error(http, front, provider):
     status, _, raw = post(http, front, BAD[front](PROVIDERS[provider]))
-    assert status == 400, raw[:300]
+    assert status == 400, f"a {status} instead of a 400: {raw[:200]!r}"
     assert_clean(error_violations(front, parse_json(raw, "error")))
+
+
+@pytest.mark.parametrize("front,provider", GRID)
+def test_malformed_json_error(http, front, provider):
+    payload = b'{"model": "%s", "messages": [' % PROVIDERS[provider].encode()
+    r = http.post(PATHS[front], content=payload,
+                  headers={**headers(front, http.key), "content-type": "application/json"})
+    assert r.status_code == 400, r.content[:300]
+    assert_clean(error_violations(front, parse_json(r.content, "error")))
 
 
 @pytest.mark.parametrize("upstream", [429, 503])
@@ -640,3 +657,32 @@ def test_the_anthropic_check_is_strict():
     assert anthropic_violations({**ok, "error": {"type": "overloaded_error", "message": 5}},
                                 at.ErrorResponse)
     assert anthropic_violations({"type": "message_stop", "x": 1}, at.RawMessageStreamEvent)
+    msg = {"id": "msg_1", "type": "message", "role": "assistant", "model": "m",
+           "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
+           "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1}}
+    assert not anthropic_violations(msg, at.Message)
+    nested = {**msg, "content": [{"type": "text", "text": "hi", "x": 1}]}
+    assert anthropic_violations(nested, at.Message) == ["$.content[0].x: not a field of TextBlock"]
+    typed = {**msg, "usage": {"input_tokens": "1", "output_tokens": 1}}
+    assert anthropic_violations(typed, at.Message) == ['$.usage.input_tokens: "1" is not an integer']
+    assert anthropic_violations({k: v for k, v in msg.items() if k != "usage"}, at.Message)
+
+
+def test_the_openai_validator_reports_inside_unions_and_compositions():
+    # Response is an allOf of three objects: merged, an extra field is named as such even
+    # when a required one is missing too; a tagged union (output items) reports inside the
+    # member its `type` names.
+    r = {"id": "resp_1", "object": "response", "created_at": 1, "status": "completed",
+         "model": "m", "error": None, "incomplete_details": None, "instructions": None,
+         "tools": [], "parallel_tool_calls": True, "metadata": {}, "tool_choice": "auto",
+         "temperature": 1, "top_p": 1,
+         "output": [{"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+                     "content": [{"type": "output_text", "text": "hi", "annotations": [],
+                                  "logprobs": []}]}]}
+    assert not openai_violations(r, "Response")
+    bad = {**r, "bogus": 1, "output": [{**r["output"][0], "content": [{"type": "output_text"}]}]}
+    del bad["top_p"]
+    got = openai_violations(bad, "Response")
+    assert "Response: $: Additional properties are not allowed ('bogus' was unexpected)" in got
+    assert "Response: $: 'top_p' is a required property" in got
+    assert "Response: $.output[0].content[0]: 'text' is a required property" in got
