@@ -580,13 +580,38 @@ def test_malformed_json_error(http, front, provider):
     assert_clean(error_violations(front, parse_json(r.content, "error")))
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["reply", "stream"])
 @pytest.mark.parametrize("upstream", [429, 503])
 @pytest.mark.parametrize("front,provider", GRID)
-def test_upstream_error(http, front, provider, upstream):
-    status, _, raw = post(http, front, body(front, PROVIDERS[provider]),
+def test_upstream_error(http, front, provider, upstream, streamed):
+    # refused before any byte of the reply: an HTTP error with the front's error body, streams too
+    status, _, raw = post(http, front, body(front, PROVIDERS[provider], stream=streamed),
                           {"x-mock-status": str(upstream)})
     assert status >= 400, raw[:300]
     assert_clean(error_violations(front, parse_json(raw, "error")))
+
+
+LIMIT = {"chat": "max_tokens", "responses": "max_output_tokens", "messages": "max_tokens"}
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["reply", "stream"])
+@pytest.mark.parametrize("front,provider", GRID)
+def test_truncated_reply(http, front, provider, streamed):
+    """A reply cut by its token limit: `length`, `incomplete` (response.incomplete), `max_tokens`."""
+    payload = {**body(front, PROVIDERS[provider], stream=streamed), LIMIT[front]: 5}
+    if not streamed:
+        status, _, raw = post(http, front, payload)
+        assert status == 200, raw[:300]
+        assert_clean(reply_violations(front, parse_json(raw, "reply")))
+        return
+    status, _, raw, cut = post_stream(http, front, payload)
+    assert status == 200 and cut is None, raw[:300]
+    violations, events = stream_violations(front, raw)
+    k = kinds(front, events)
+    last = {"chat": "[DONE]", "responses": "response.incomplete", "messages": "message_stop"}[front]
+    if not k or k[-1] != last:
+        violations.append(f"the stream ends with {k[-1:]} instead of {last!r}")
+    assert_clean(violations)
 
 
 def _failing_stream(http, front, provider, fault):
