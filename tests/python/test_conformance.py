@@ -12,6 +12,14 @@ Anthropic, Bedrock, Gemini), and every body and every SSE event is validated str
   recursively: a key the type does not declare fails, a required field missing fails, a value
   of the wrong type (or outside a ``Literal``) fails.
 
+Cases on each front × provider: a text reply, a tool call, both streamed, a reply cut by its
+token limit (streamed and not), a 400 for a malformed body and for an invalid one, upstream
+429 and 503 (before a stream's first byte too), an upstream error event mid-stream
+(``x-mock-stream-error-after``) and a connection cut mid-stream (``x-mock-drop-after``), whose
+stream must end with the front's own error event; and ``GET /v1/models`` in both shapes.
+Responses streams must also number their events densely, and a translated Anthropic stream
+must say the real input tokens in ``message_start``.
+
 Nothing here is marked xfail: a failure is a wire-shape violation to fix.
 """
 
