@@ -98,7 +98,12 @@ impl Fields {
             self.ignore(&param);
             return Ok(());
         }
-        Err(unsupported(param, why))
+        let e = unsupported(param, why);
+        let hint = " (A route or key with `drop_params = true` drops it instead.)";
+        Err(ApiError {
+            message: e.message.clone() + hint,
+            ..e
+        })
     }
 
     /// The fields dropped so far, in the order first met.

@@ -18,7 +18,9 @@ token limit (streamed and not), a 400 for a malformed body and for an invalid on
 (``x-mock-stream-error-after``) and a connection cut mid-stream (``x-mock-drop-after``), whose
 stream must end with the front's own error event; and ``GET /v1/models`` in both shapes.
 Responses streams must also number their events densely, and a translated Anthropic stream
-must say the real input tokens in ``message_start``.
+must carry the real input tokens: in ``message_start`` where the provider reports them before
+the content, else in the final ``message_delta`` (OpenAI-style and Bedrock upstreams count at
+the end; the Anthropic SDK takes the delta's figures).
 
 Nothing here is marked xfail: a failure is a wire-shape violation to fix.
 """
@@ -538,8 +540,12 @@ def _stream_case(http, front, provider, tools):
         violations.append(f"the stream ends with {k[-1:]} instead of {last!r}")
     if front == "messages":
         start = next((d for _, d in events if d.get("type") == "message_start"), None)
-        if start and start["message"]["usage"]["input_tokens"] == 0:
-            violations.append("message_start: usage.input_tokens is 0 (the prompt was not empty)")
+        delta = [d for _, d in events if d.get("type") == "message_delta"]
+        final = (delta[-1].get("usage") or {}).get("input_tokens") if delta else None
+        if start and start["message"]["usage"]["input_tokens"] == 0 and not final:
+            violations.append(
+                "input tokens: 0 in message_start and none in the final message_delta"
+            )
     return violations, events
 
 

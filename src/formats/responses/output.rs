@@ -188,11 +188,12 @@ impl Head {
             }
             None => out.extend_from_slice(b",\"incomplete_details\":null"),
         }
-        // Request settings are not echoed; `store` is false because nothing is kept.
-        out.extend_from_slice(b",\"instructions\":null,\"metadata\":{},\"parallel_tool_calls\":true,\"temperature\":null,\"top_p\":null,\"tool_choice\":\"auto\",\"tools\":[],\"store\":false,\"usage\":");
-        match usage {
-            Some(u) => write_usage(u, out),
-            None => out.extend_from_slice(b"null"),
+        // Request settings are not echoed (the spec's Response has no `store`); `usage` is
+        // optional but not nullable, so it is left out until known.
+        out.extend_from_slice(b",\"instructions\":null,\"metadata\":{},\"parallel_tool_calls\":true,\"temperature\":null,\"top_p\":null,\"tool_choice\":\"auto\",\"tools\":[]");
+        if let Some(u) = usage {
+            out.extend_from_slice(b",\"usage\":");
+            write_usage(u, out);
         }
         out.extend_from_slice(b"}");
     }
