@@ -173,3 +173,19 @@ fn bad_arguments_and_roles() {
     assert!(from_chat(b"{", &OPTS).is_err());
     assert!(from_chat(b"[]", &OPTS).is_err());
 }
+
+#[test]
+fn top_k_late_system_text_and_tool_errors_reach_gemini() {
+    let v = gemini(json!({"top_k": 40, "messages": [
+        {"role": "user", "content": "go"},
+        {"role": "system", "content": "late system text"},
+        {"role": "assistant", "tool_calls": [
+            {"id": "a", "type": "function", "function": {"name": "w", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "a", "content": "boom", "is_error": true}]}));
+    assert_eq!(v["generationConfig"]["topK"], 40);
+    assert_eq!(v["systemInstruction"]["parts"][0]["text"], "late system text");
+    assert_eq!(
+        v["contents"][2]["parts"][0]["functionResponse"]["response"],
+        json!({"error": "boom"})
+    );
+}
