@@ -296,3 +296,67 @@ async fn tool_results_then_user_words_are_answered_with_text() {
         "{v}"
     );
 }
+
+/// The Responses stream's events as JSON.
+fn response_events(text: &str) -> Vec<Value> {
+    (text.split("\n\n").filter(|e| !e.is_empty()))
+        .map(|e| {
+            let data = e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+            serde_json::from_str(data).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn responses_have_the_specs_fields_only() {
+    let m = mock("o", &[]);
+    let tools = json!([
+        {"type": "function", "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
+        {"type": "function", "name": "lax", "strict": false, "description": "d",
+            "parameters": {"type": "object"}},
+    ]);
+    let body = json!({"model": "m", "input": "Hi", "store": false, "tools": tools});
+    let whole: Value = post_json(&m, "/v1/responses", &[], &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(whole.get("store").is_none(), "{whole}");
+    assert!(whole["usage"]["total_tokens"].as_u64().unwrap() > 0);
+    // Each function tool is echoed with the spec's required fields; `strict` defaults to true.
+    let echoed = whole["tools"].as_array().unwrap();
+    assert_eq!(echoed[0]["strict"], true);
+    assert_eq!(echoed[0]["description"], Value::Null);
+    assert_eq!(echoed[0]["parameters"], tools[0]["parameters"]);
+    assert_eq!(echoed[1]["strict"], false);
+    assert_eq!(echoed[1]["description"], "d");
+
+    // `usage` is absent (not null) until the Response is done, also in `response.failed`.
+    let body = json!({"model": "m", "input": "Hi", "stream": true});
+    for headers in [vec![], vec![("x-mock-stream-error-after", "3")]] {
+        let text = post_json(&m, "/v1/responses", &headers, &body)
+            .await
+            .text()
+            .await
+            .unwrap();
+        for e in response_events(&text) {
+            let kind = e["type"].as_str().unwrap();
+            if let Some(r) = e.get("response") {
+                assert!(r.get("store").is_none(), "{kind}: {r}");
+                let done = kind == "response.completed";
+                assert_eq!(r.get("usage").is_some(), done, "{kind}: {r}");
+            }
+            if kind == "error" {
+                // The spec's ResponseErrorEvent: flat fields, nothing nested.
+                let mut keys: Vec<&str> =
+                    e.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+                keys.sort_unstable();
+                assert_eq!(
+                    keys,
+                    ["code", "message", "param", "sequence_number", "type"]
+                );
+            }
+        }
+    }
+}
