@@ -360,3 +360,62 @@ async fn responses_have_the_specs_fields_only() {
         }
     }
 }
+
+#[tokio::test]
+async fn invalid_bodies_get_openais_400() {
+    let m = mock("o", &[]);
+    let msgs = json!([{"role": "user", "content": "Hi"}]);
+    let cases = [
+        (
+            "/v1/chat/completions",
+            json!({"model": "m"}),
+            Some("messages"),
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"model": "m", "messages": []}),
+            Some("messages"),
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"model": "m", "messages": "Hi"}),
+            Some("messages"),
+        ),
+        ("/v1/chat/completions", json!({"messages": msgs}), None),
+        (
+            "/v1/responses",
+            json!({"model": "m", "input": 42}),
+            Some("input"),
+        ),
+        ("/v1/responses", json!({"input": "Hi"}), Some("model")),
+    ];
+    for (path, body, param) in cases {
+        let r = post_json(&m, path, &[], &body).await;
+        assert_eq!(r.status(), 400, "{path} {body}");
+        let v: Value = r.json().await.unwrap();
+        assert_error_shape(&v);
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+        assert_eq!(v["error"]["param"].as_str(), param, "{v}");
+        let keys: Vec<&String> = v["error"].as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 4, "message, type, param, code: {v}");
+    }
+    // Valid bodies still pass; an Azure deployment path needs no model in the body.
+    for (path, body) in [
+        (
+            "/v1/chat/completions",
+            json!({"model": "m", "messages": msgs}),
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "m", "input": [{"role": "user", "content": "Hi"}]}),
+        ),
+        ("/v1/responses/input_tokens", json!({"input": "Hi"})),
+        (
+            "/openai/deployments/d/chat/completions?api-version=1",
+            json!({"messages": msgs}),
+        ),
+    ] {
+        let r = post_json(&m, path, &[], &body).await;
+        assert_eq!(r.status(), 200, "{path} {body}");
+    }
+}
