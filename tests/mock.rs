@@ -61,6 +61,24 @@ async fn anthropic_checks_what_anthropic_checks() {
             "invalid_request_error",
         ),
         (
+            ANT.to_vec(),
+            json!({"max_tokens": 5, "messages": [{"role": "user", "content": "Hi"}]}),
+            400,
+            "invalid_request_error",
+        ),
+        (
+            ANT.to_vec(),
+            json!({"model": "x", "max_tokens": 5, "messages": "Hi"}),
+            400,
+            "invalid_request_error",
+        ),
+        (
+            ANT.to_vec(),
+            json!({"model": 7, "max_tokens": 5, "messages": [{"role": "user", "content": "Hi"}]}),
+            400,
+            "invalid_request_error",
+        ),
+        (
             vec![ANT[0], ANT[1], ("x-mock-status", "529")],
             messages_body(),
             529,
@@ -73,6 +91,9 @@ async fn anthropic_checks_what_anthropic_checks() {
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["type"], "error");
         assert_eq!(v["error"]["type"], kind);
+        assert!(v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
     }
 }
 

@@ -296,3 +296,126 @@ async fn tool_results_then_user_words_are_answered_with_text() {
         "{v}"
     );
 }
+
+/// The Responses stream's events as JSON.
+fn response_events(text: &str) -> Vec<Value> {
+    (text.split("\n\n").filter(|e| !e.is_empty()))
+        .map(|e| {
+            let data = e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+            serde_json::from_str(data).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn responses_have_the_specs_fields_only() {
+    let m = mock("o", &[]);
+    let tools = json!([
+        {"type": "function", "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
+        {"type": "function", "name": "lax", "strict": false, "description": "d",
+            "parameters": {"type": "object"}},
+    ]);
+    let body = json!({"model": "m", "input": "Hi", "store": false, "tools": tools});
+    let whole: Value = post_json(&m, "/v1/responses", &[], &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(whole.get("store").is_none(), "{whole}");
+    assert!(whole["usage"]["total_tokens"].as_u64().unwrap() > 0);
+    // Each function tool is echoed with the spec's required fields; `strict` defaults to true.
+    let echoed = whole["tools"].as_array().unwrap();
+    assert_eq!(echoed[0]["strict"], true);
+    assert_eq!(echoed[0]["description"], Value::Null);
+    assert_eq!(echoed[0]["parameters"], tools[0]["parameters"]);
+    assert_eq!(echoed[1]["strict"], false);
+    assert_eq!(echoed[1]["description"], "d");
+
+    // `usage` is absent (not null) until the Response is done, also in `response.failed`.
+    let body = json!({"model": "m", "input": "Hi", "stream": true});
+    for headers in [vec![], vec![("x-mock-stream-error-after", "3")]] {
+        let text = post_json(&m, "/v1/responses", &headers, &body)
+            .await
+            .text()
+            .await
+            .unwrap();
+        for e in response_events(&text) {
+            let kind = e["type"].as_str().unwrap();
+            if let Some(r) = e.get("response") {
+                assert!(r.get("store").is_none(), "{kind}: {r}");
+                let done = kind == "response.completed";
+                assert_eq!(r.get("usage").is_some(), done, "{kind}: {r}");
+            }
+            if kind == "error" {
+                // The spec's ResponseErrorEvent: flat fields, nothing nested.
+                let mut keys: Vec<&str> =
+                    e.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+                keys.sort_unstable();
+                assert_eq!(
+                    keys,
+                    ["code", "message", "param", "sequence_number", "type"]
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn invalid_bodies_get_openais_400() {
+    let m = mock("o", &[]);
+    let msgs = json!([{"role": "user", "content": "Hi"}]);
+    let cases = [
+        (
+            "/v1/chat/completions",
+            json!({"model": "m"}),
+            Some("messages"),
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"model": "m", "messages": []}),
+            Some("messages"),
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"model": "m", "messages": "Hi"}),
+            Some("messages"),
+        ),
+        ("/v1/chat/completions", json!({"messages": msgs}), None),
+        (
+            "/v1/responses",
+            json!({"model": "m", "input": 42}),
+            Some("input"),
+        ),
+        ("/v1/responses", json!({"input": "Hi"}), Some("model")),
+    ];
+    for (path, body, param) in cases {
+        let r = post_json(&m, path, &[], &body).await;
+        assert_eq!(r.status(), 400, "{path} {body}");
+        let v: Value = r.json().await.unwrap();
+        assert_error_shape(&v);
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+        assert_eq!(v["error"]["param"].as_str(), param, "{v}");
+        let keys: Vec<&String> = v["error"].as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 4, "message, type, param, code: {v}");
+    }
+    // Valid bodies still pass; an Azure deployment path needs no model in the body.
+    for (path, body) in [
+        (
+            "/v1/chat/completions",
+            json!({"model": "m", "messages": msgs}),
+        ),
+        (
+            "/v1/responses",
+            json!({"model": "m", "input": [{"role": "user", "content": "Hi"}]}),
+        ),
+        ("/v1/responses/input_tokens", json!({"input": "Hi"})),
+        (
+            "/openai/deployments/d/chat/completions?api-version=1",
+            json!({"messages": msgs}),
+        ),
+    ] {
+        let r = post_json(&m, path, &[], &body).await;
+        assert_eq!(r.status(), 200, "{path} {body}");
+    }
+}

@@ -57,7 +57,9 @@ pub(super) async fn messages(
     if let Some(code) = b.status.filter(|c| (300..=599).contains(c)) {
         return error(s, code, "mock fault", common).await;
     }
-    let (body, max) = match check_body(&req.body, count) {
+    // Claude on Vertex names the model in its path; Anthropic's own API, in the body.
+    let model_in_body = req.path.starts_with("/v1/messages");
+    let (body, max) = match check_body(&req.body, count, model_in_body) {
         Ok(checked) => checked,
         Err(msg) => return error(s, 400, msg, common).await,
     };
@@ -105,8 +107,9 @@ fn dated(v: &str) -> Option<(u32, u32, u32)> {
     (it.next().is_none() && (1..=12).contains(&m) && (1..=31).contains(&d)).then_some((y, m, d))
 }
 
-/// The body checks, in Anthropic's order; `count_tokens` takes no `max_tokens` (returned as 0).
-fn check_body(raw: &[u8], count: bool) -> Result<(Value, u64), &'static str> {
+/// The body checks, in Anthropic's order; `count_tokens` takes no `max_tokens` (returned as 0);
+/// `model_in_body`: a string `model` is required.
+fn check_body(raw: &[u8], count: bool, model_in_body: bool) -> Result<(Value, u64), &'static str> {
     let body: Value = serde_json::from_slice(raw)
         .map_err(|_| "There was an issue with your request body: invalid JSON.")?;
     if !body.is_object() {
@@ -122,10 +125,19 @@ fn check_body(raw: &[u8], count: bool) -> Result<(Value, u64), &'static str> {
             (_, None) => return Err("max_tokens: Input should be a valid integer"),
         }
     };
-    match body["messages"].as_array() {
-        None => Err("messages: Field required"),
-        Some(m) if m.is_empty() => Err("messages: at least one message is required"),
-        Some(_) => Ok((body, max)),
+    match &body["messages"] {
+        Value::Null => return Err("messages: Field required"),
+        Value::Array(m) if m.is_empty() => {
+            return Err("messages: at least one message is required")
+        }
+        Value::Array(_) => {}
+        _ => return Err("messages: Input should be a valid list"),
+    }
+    match &body["model"] {
+        _ if !model_in_body => Ok((body, max)),
+        Value::Null => Err("model: Field required"),
+        Value::String(_) => Ok((body, max)),
+        _ => Err("model: Input should be a valid string"),
     }
 }
 
@@ -397,6 +409,7 @@ mod tests {
 
     #[test]
     fn checks_in_anthropics_order() {
+        let check_body = |raw: &[u8], count: bool| check_body(raw, count, true);
         assert!(check_body(b"{", false).is_err());
         let no_max = json!({"messages": []}).to_string();
         assert_eq!(
@@ -410,6 +423,18 @@ mod tests {
         );
         let zero = json!({"max_tokens": 0, "messages": [{}]}).to_string();
         assert!(check_body(zero.as_bytes(), false).is_err());
+        let no_model = json!({"max_tokens": 8, "messages": [{}]}).to_string();
+        assert_eq!(
+            check_body(no_model.as_bytes(), false).err(),
+            Some("model: Field required")
+        );
+        // Claude on Vertex names the model in the path.
+        assert!(super::check_body(no_model.as_bytes(), false, false).is_ok());
+        let text = json!({"model": "m", "max_tokens": 8, "messages": "Hi"}).to_string();
+        assert_eq!(
+            check_body(text.as_bytes(), false).err(),
+            Some("messages: Input should be a valid list")
+        );
         assert!(check_version(None).is_err());
         for ok in ["2023-06-01", "2023-01-01", "2025-11-20"] {
             assert!(check_version(Some(ok)).is_ok(), "{ok}");

@@ -77,6 +77,11 @@ pub(super) async fn handle(
     let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
         return error(s, 400, common).await;
     };
+    let create_response = kind == Kind::Responses && !path.ends_with("/input_tokens");
+    if let Err((param, code, msg)) = check_body(kind, create_response, azure.is_none(), &body) {
+        let e = ("invalid_request_error", code, param, msg.as_str());
+        return send_error(s, 400, e, common).await;
+    }
     // Azure: the deployment is the model (the body's `model` is ignored, as Azure does).
     let model = match &azure {
         Some((dep, _)) => {
@@ -90,6 +95,78 @@ pub(super) async fn handle(
         Kind::Embeddings => embeddings(s, &body, &model, &req.common).await,
         Kind::Responses => super::responses::handle(s, &req, &body, &model, b).await,
         _ => completion(s, kind == Kind::Chat, &body, &model, b, &req.common).await,
+    }
+}
+
+/// A 400's `(param, code, message)`.
+type Invalid = (Option<&'static str>, Option<&'static str>, String);
+
+/// The checks OpenAI makes of a body's required fields, with its messages: chat needs `model`
+/// (not on an Azure deployment path, whose deployment is the model) and a non-empty array of
+/// `messages`; creating a Response needs `model`, and `input`, when given, is a string or an
+/// array.
+fn check_body(
+    kind: Kind,
+    create_response: bool,
+    model_in_body: bool,
+    body: &Value,
+) -> Result<(), Invalid> {
+    let missing = |p: &'static str| {
+        let msg = format!("Missing required parameter: '{p}'.");
+        Err((Some(p), Some("missing_required_parameter"), msg))
+    };
+    let mistyped = |p: &'static str, want: &str, v: &Value| {
+        let msg = format!(
+            "Invalid type for '{p}': expected {want}, but got {} instead.",
+            type_name(v)
+        );
+        Err((Some(p), Some("invalid_type"), msg))
+    };
+    let model = &body["model"];
+    let needs_model = model_in_body && (kind == Kind::Chat || create_response);
+    match model {
+        Value::Null if needs_model && kind == Kind::Chat => {
+            let msg = "you must provide a model parameter".to_string();
+            return Err((None, None, msg));
+        }
+        Value::Null if needs_model => return missing("model"),
+        Value::String(_) | Value::Null => {}
+        v if needs_model => return mistyped("model", "a string", v),
+        _ => {}
+    }
+    if kind == Kind::Chat {
+        return match &body["messages"] {
+            Value::Null => missing("messages"),
+            Value::Array(a) if a.is_empty() => Err((
+                Some("messages"),
+                Some("empty_array"),
+                "Invalid 'messages': empty array. Expected an array with minimum length 1, \
+                 but got an empty array instead."
+                    .to_string(),
+            )),
+            Value::Array(_) => Ok(()),
+            v => mistyped("messages", "an array of objects", v),
+        };
+    }
+    if create_response {
+        return match &body["input"] {
+            Value::Null | Value::String(_) | Value::Array(_) => Ok(()),
+            v => mistyped("input", "one of a string or array of input items", v),
+        };
+    }
+    Ok(())
+}
+
+/// A JSON value's type as OpenAI's messages name it.
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
+        Value::Number(_) => "a decimal",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -415,6 +492,41 @@ async fn send_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn required_fields_as_openai_checks_them() {
+        use serde_json::json;
+        let chat = |v: Value| check_body(Kind::Chat, false, true, &v).err();
+        let resp = |v: Value| check_body(Kind::Responses, true, true, &v).err();
+        let msgs = json!([{"role": "user", "content": "Hi"}]);
+        assert!(chat(json!({"model": "m", "messages": msgs})).is_none());
+        let e = chat(json!({"model": "m"})).unwrap();
+        assert_eq!(
+            (e.0, e.1),
+            (Some("messages"), Some("missing_required_parameter"))
+        );
+        let e = chat(json!({"model": "m", "messages": []})).unwrap();
+        assert_eq!(e.1, Some("empty_array"));
+        let e = chat(json!({"model": "m", "messages": "Hi"})).unwrap();
+        assert_eq!(e.1, Some("invalid_type"));
+        assert!(e.2.contains("got a string"), "{}", e.2);
+        assert_eq!(chat(json!({"messages": msgs})).unwrap().0, None);
+        // An Azure deployment path names the model.
+        assert!(check_body(Kind::Chat, false, false, &json!({"messages": msgs})).is_ok());
+        assert!(resp(json!({"model": "m", "input": "Hi"})).is_none());
+        assert!(resp(json!({"model": "m", "input": [], "store": false})).is_none());
+        assert!(resp(json!({"model": "m", "previous_response_id": "r"})).is_none());
+        let e = resp(json!({"model": "m", "input": 42})).unwrap();
+        assert_eq!((e.0, e.1), (Some("input"), Some("invalid_type")));
+        assert!(e.2.contains("got an integer"), "{}", e.2);
+        assert_eq!(resp(json!({"input": "Hi"})).unwrap().0, Some("model"));
+        assert_eq!(
+            resp(json!({"model": 7, "input": "Hi"})).unwrap().1,
+            Some("invalid_type")
+        );
+        // Counting input tokens needs neither.
+        assert!(check_body(Kind::Responses, false, true, &json!({"input": "Hi"})).is_ok());
+    }
 
     #[test]
     fn api_version_is_a_query_parameter() {

@@ -157,7 +157,7 @@ impl<'a> Reply<'a> {
             (true, false) => "completed",
         };
         let details = (done && self.incomplete).then(|| json!({"reason": "max_output_tokens"}));
-        json!({"id": self.id, "object": "response", "created_at": self.created,
+        let mut r = json!({"id": self.id, "object": "response", "created_at": self.created,
             "status": status,
             "completed_at": (done && !self.incomplete).then_some(self.created),
             "error": null, "incomplete_details": details,
@@ -167,15 +167,18 @@ impl<'a> Reply<'a> {
             "parallel_tool_calls": or(&b["parallel_tool_calls"], json!(true)),
             "previous_response_id": null,
             "reasoning": {"effort": b["reasoning"]["effort"], "summary": null},
-            "store": or(&b["store"], json!(true)),
             "temperature": or(&b["temperature"], json!(1.0)),
             "text": {"format": or(&b["text"]["format"], json!({"type": "text"}))},
             "tool_choice": or(&b["tool_choice"], json!("auto")),
-            "tools": or(&b["tools"], json!([])),
+            "tools": echo_tools(&b["tools"]),
             "top_p": or(&b["top_p"], json!(1.0)),
             "truncation": "disabled",
-            "usage": if done { self.usage.clone() } else { Value::Null },
-            "metadata": or(&b["metadata"], json!({}))})
+            "metadata": or(&b["metadata"], json!({}))});
+        // `usage` is optional and not nullable: absent until the Response is complete.
+        if done {
+            r["usage"] = self.usage.clone();
+        }
+        r
     }
 
     fn whole(&self) -> Value {
@@ -213,12 +216,11 @@ impl<'a> Reply<'a> {
             .map(|(i, (kind, fields))| numbered(kind, i, fields))
     }
 
-    /// The stream's `error` event (nested as OpenAI sends it, with the flat fields too).
+    /// The stream's `error` event: the flat fields of the spec's `ResponseErrorEvent`.
     fn error_event(&self, seq: usize) -> Value {
         let (code, message) = ("server_is_overloaded", "The server is overloaded (mock).");
         json!({"type": "error", "sequence_number": seq, "code": code, "message": message,
-            "param": null, "error": {"type": "server_error", "code": code,
-            "message": message, "param": null}})
+            "param": null})
     }
 
     /// `response.failed` after a stream error.
@@ -295,6 +297,28 @@ impl<'a> Reply<'a> {
         ));
         out
     }
+}
+
+/// The request's tools as a Response echoes them: each function tool with every field of the
+/// spec's `FunctionTool` (`description` and `parameters` null when not given; `strict` true
+/// unless the request said otherwise, the Responses API's default); other tools as given.
+fn echo_tools(tools: &Value) -> Value {
+    let Some(tools) = tools.as_array() else {
+        return json!([]);
+    };
+    let echo = |t: &Value| {
+        let mut t = t.clone();
+        if let Some(m) = t.as_object_mut().filter(|m| m["type"] == "function") {
+            for (k, d) in [("description", json!(null)), ("parameters", json!(null))] {
+                m.entry(k).or_insert(d);
+            }
+            if !m.get("strict").is_some_and(Value::is_boolean) {
+                m.insert("strict".into(), json!(true));
+            }
+        }
+        t
+    };
+    Value::Array(tools.iter().map(echo).collect())
 }
 
 /// A stream event before its number: its type and fields.

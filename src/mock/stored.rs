@@ -17,12 +17,24 @@ pub(super) fn reply(rest: &str, method: &http::Method, query: Option<&str>) -> O
     if id.is_empty() {
         return None;
     }
+    // Every field the spec's `Response` requires, as a created one has them.
     let response = |status: &str| {
         json!({"id": id, "object": "response", "created_at": 1_700_000_000u64, "status": status,
-            "model": "mock", "error": null, "incomplete_details": null,
+            "completed_at": (status == "completed").then_some(1_700_000_000u64),
+            "error": null, "incomplete_details": null, "instructions": null,
+            "max_output_tokens": null, "model": "mock",
             "output": [{"type": "message", "id": "msg_stored", "status": "completed", "role": "assistant",
-                "content": [{"type": "output_text", "text": "Stored.", "annotations": []}]}],
-            "usage": {"input_tokens": 5, "output_tokens": 1, "total_tokens": 6}})
+                "content": [{"type": "output_text", "text": "Stored.", "annotations": [],
+                    "logprobs": []}]}],
+            "parallel_tool_calls": true, "previous_response_id": null,
+            "reasoning": {"effort": null, "summary": null}, "temperature": 1.0,
+            "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [],
+            "top_p": 1.0, "truncation": "disabled",
+            "usage": {"input_tokens": 5,
+                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                "output_tokens": 1, "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": 6},
+            "metadata": {}})
     };
     Some(match (method.as_str(), op) {
         ("GET", "") => response("completed"),
