@@ -70,7 +70,7 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 fn hop_by_hop_and_client_credentials_stay_at_the_gateway() {
     let (_m, g) = setup();
     let mut s = connect(&g);
-    let body = r#"{"model":"m","messages":[]}"#;
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
     write!(
         s,
         "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n\
