@@ -110,3 +110,117 @@ async fn unreachable_token_endpoint_is_a_503_naming_the_backend() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["type"], "error");
 }
+
+/// The reply's content blocks from an Anthropic stream, as a client keeps them for its history.
+fn streamed_content(sse: &str) -> Vec<Value> {
+    let mut content: Vec<Value> = Vec::new();
+    let events = sse.lines().filter_map(|l| l.strip_prefix("data: "));
+    for e in events.filter_map(|d| serde_json::from_str::<Value>(d).ok()) {
+        let d = &e["delta"];
+        match (e["type"].as_str(), d["type"].as_str()) {
+            (Some("content_block_start"), _) => content.push(e["content_block"].clone()),
+            (Some("content_block_delta"), Some(kind)) => {
+                let b = content.last_mut().unwrap();
+                let (key, piece) = match kind {
+                    "thinking_delta" => ("thinking", &d["thinking"]),
+                    "signature_delta" => ("signature", &d["signature"]),
+                    "text_delta" => ("text", &d["text"]),
+                    _ => ("partial", &d["partial_json"]),
+                };
+                let joined = b[key].as_str().unwrap_or("").to_string() + piece.as_str().unwrap();
+                b[key] = json!(joined);
+            }
+            _ => {}
+        }
+    }
+    for b in &mut content {
+        if let Some(p) = b.as_object_mut().unwrap().remove("partial") {
+            b["input"] = serde_json::from_str(p.as_str().unwrap()).unwrap();
+        }
+    }
+    content
+}
+
+/// Claude Code's loop on a Bedrock route with thinking on: the thinking streamed with its
+/// signature goes back with the tool's result, and the mock (which refuses, as Claude does, a
+/// tool-use turn without its signed thinking) takes it; a history without it turns thinking
+/// off rather than being refused.
+#[tokio::test]
+async fn bedrock_thinking_tool_loops_keep_their_signed_thinking() {
+    let m = mock(
+        "bedrock",
+        &[
+            "--aws-access-key-id",
+            "AKIDTEST",
+            "--aws-secret-access-key",
+            "s",
+        ],
+    );
+    let gw = Gateway::start("", &bedrock(m.port, "s"));
+    let mut body = json!({"model": "claude", "max_tokens": 4000, "stream": true,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "tools": [{"name": "weather", "input_schema": {"type": "object",
+            "properties": {"city": {"type": "string"}}, "required": ["city"]}}],
+        "messages": [{"role": "user", "content": "Weather in Paris?"}]});
+    let resp = client()
+        .post(gw.url("/v1/messages"))
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let content = streamed_content(&resp.text().await.unwrap());
+    let kinds: Vec<&str> = content
+        .iter()
+        .map(|b| b["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"thinking"), "{content:?}");
+    assert!(kinds.contains(&"tool_use"), "{content:?}");
+    let id = content.iter().find(|b| b["type"] == "tool_use").unwrap()["id"].clone();
+    body["stream"] = json!(false);
+    let msgs = body["messages"].as_array_mut().unwrap();
+    msgs.push(json!({"role": "assistant", "content": content}));
+    msgs.push(json!({"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": id, "content": "18C"}]}));
+
+    let (status, v) = post(&gw, "/v1/messages", &body, true).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["content"][0]["type"], "thinking", "{v}");
+    assert_eq!(v["stop_reason"], "end_turn");
+
+    // Thinking changed on its way back is refused, as Claude refuses it.
+    let mut tampered = body.clone();
+    tampered["messages"][1]["content"][0]["thinking"] = json!("something else");
+    let (status, v) = post(&gw, "/v1/messages", &tampered, true).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("signature"),
+        "{v}"
+    );
+
+    // A client that did not keep its thinking: thinking off for this request, and said so.
+    let mut forgot = body.clone();
+    forgot["messages"][1]["content"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|b| b["type"] != "thinking");
+    let resp = client()
+        .post(gw.url("/v1/messages"))
+        .header("anthropic-version", "2023-06-01")
+        .json(&forgot)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let ignored = resp.headers()["x-tollgate-ignored-fields"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(ignored.contains("reasoning_effort"), "{ignored}");
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["content"][0]["type"], "text", "{v}");
+}

@@ -3,7 +3,8 @@
 //! 400 naming the field), and a case's `bedrock.response.json` (a `ConverseResponse`) becomes
 //! `chat.response.from_bedrock.expected.json` and, for Anthropic clients (thinking with its
 //! signature, redacted thinking), `anthropic.response.from_bedrock.expected.json` (the harness
-//! is `tests/common/golden.rs`; `GOLDEN_UPDATE=1` regenerates).
+//! is `tests/common/golden.rs`; `GOLDEN_UPDATE=1` regenerates). The `thinking` case's tool
+//! loops check the history's thinking on its way to Converse (`thinking_tool_loops`).
 
 #[path = "common/golden.rs"]
 mod golden;
@@ -77,4 +78,31 @@ fn anthropic_replies() {
         checked += usize::from(ok);
     }
     assert!(checked >= 6, "only {checked} response fixtures");
+}
+
+/// A tool loop with thinking on: an Anthropic client's signed and redacted thinking reach
+/// Converse as `reasoningContent` blocks ahead of the text and tool use; an OpenAI client's
+/// history cannot carry them, so thinking is turned off for the request (Claude would refuse a
+/// tool-use turn that does not start with thinking) and `reasoning_effort` is named.
+#[test]
+fn thinking_tool_loops() {
+    let to_bedrock = |from: Format, b: &[u8]| {
+        let mut o = opts();
+        o.cache_points = true;
+        let t = tollgate::formats::translate_request(from, Format::Bedrock, b, &o).unwrap();
+        json!({"body": golden::json(&t.body), "dropped": t.dropped})
+    };
+    let anthropic = check(
+        "thinking",
+        "anthropic.request.tool_loop.json",
+        "bedrock.request.from_anthropic.tool_loop.expected.json",
+        |b| to_bedrock(Format::Anthropic, b),
+    );
+    let chat = check(
+        "thinking",
+        "chat.request.tool_loop.json",
+        "bedrock.request.tool_loop.expected.json",
+        |b| to_bedrock(Format::OpenAi, b),
+    );
+    assert!(anthropic && chat);
 }

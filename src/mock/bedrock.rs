@@ -10,6 +10,7 @@
 
 mod reply;
 mod sigv4;
+mod thinking;
 
 use super::{header_str, reply as words, send_events, send_json, Behaviour, MockSettings, Request};
 use aws_smithy_eventstream::frame::write_message_to;
@@ -52,8 +53,8 @@ pub(super) async fn handle(
     match method.as_str() {
         "invoke" => embed(s, &body, &model, &req.common).await,
         "converse" | "converse-stream" => {
-            if let Err(msg) = check(&body) {
-                return error(s, 400, "ValidationException", msg, &req.common).await;
+            if let Err(msg) = check(&body).and_then(|()| thinking::check(&body)) {
+                return error(s, 400, "ValidationException", &msg, &req.common).await;
             }
             let r = reply::Reply::new(&body, &model, b);
             if method == "converse" {
@@ -111,22 +112,23 @@ fn route(path: &str) -> Option<(String, String)> {
     Some((String::from_utf8(out).ok()?, method.to_string()))
 }
 
-/// What Converse validates: a `messages` array of user/assistant turns with content blocks.
-fn check(body: &Value) -> Result<(), &'static str> {
+/// What Converse validates: a `messages` array of user/assistant turns with content blocks
+/// (and Claude, the thinking in them: `thinking`).
+fn check(body: &Value) -> Result<(), String> {
     let Some(msgs) = body["messages"].as_array().filter(|m| !m.is_empty()) else {
-        return Err("1 validation error detected: Value at 'messages' failed to satisfy constraint: Member must not be null");
+        return Err("1 validation error detected: Value at 'messages' failed to satisfy constraint: Member must not be null".into());
     };
     for m in msgs {
         if !matches!(m["role"].as_str(), Some("user" | "assistant")) {
-            return Err("1 validation error detected: Value at 'messages.role' failed to satisfy constraint: Member must satisfy enum value set: [user, assistant]");
+            return Err("1 validation error detected: Value at 'messages.role' failed to satisfy constraint: Member must satisfy enum value set: [user, assistant]".into());
         }
         if m["content"].as_array().is_none_or(|c| c.is_empty()) {
-            return Err("The content field in the Message object is empty. Add a ContentBlock object to the content field and try again.");
+            return Err("The content field in the Message object is empty. Add a ContentBlock object to the content field and try again.".into());
         }
     }
     let windows = msgs.windows(2);
     if windows.into_iter().any(|w| w[0]["role"] == w[1]["role"]) {
-        return Err("A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.");
+        return Err("A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.".into());
     }
     Ok(())
 }

@@ -2,7 +2,9 @@
 //!
 //! The chat request is either final (an OpenAI-style backend) or the pivot on the way to Bedrock
 //! or Gemini (`pivot`). The pivot carries what those targets have and chat has not, as chat
-//! extensions the next translator reads: `top_k`, and a tool message's `is_error`.
+//! extensions the next translator reads: `top_k`, a tool message's `is_error`, and an assistant
+//! message's `thinking_blocks` (its `thinking` and `redacted_thinking` blocks, which Bedrock
+//! needs back while thinking is on; OpenAI-style backends never get them).
 //!
 //! `system` messages inside `messages` (Claude Code sends them) stay in place; the next hop
 //! folds them into its system prompt where it has one. `context_management` edits history that
@@ -324,6 +326,7 @@ fn tool_result(b: &Block, bp: &str, cx: &Cx<'_>) -> Result<Value, ApiError> {
 fn assistant(blocks: &[Block], p: &str, cx: &Cx<'_>, out: &mut Vec<Value>) -> Result<(), ApiError> {
     let mut text = String::new();
     let mut calls = Vec::new();
+    let mut thinking = Vec::new();
     let cc = blocks.iter().rev().find_map(|b| b.cache_control.as_ref());
     for (j, b) in blocks.iter().enumerate() {
         let bp = format!("{p}.content[{j}]");
@@ -331,7 +334,9 @@ fn assistant(blocks: &[Block], p: &str, cx: &Cx<'_>, out: &mut Vec<Value>) -> Re
         match b.kind.as_str() {
             "text" => text.push_str(b.text.as_deref().unwrap_or("")),
             "tool_use" => calls.push(b.to_tool_call()),
-            // The model's earlier reasoning: OpenAI-style backends have no field for it.
+            // The model's earlier reasoning: OpenAI-style backends have no field for it; the
+            // pivot carries it for Bedrock, which needs it back while thinking is on.
+            "thinking" | "redacted_thinking" if cx.pivot => thinking.push(thinking_block(b)),
             "thinking" | "redacted_thinking" => {}
             _ => {
                 cx.f.unsupported(format!("{bp}.type"), &format!("is not supported {WHO}"))?
@@ -342,9 +347,24 @@ fn assistant(blocks: &[Block], p: &str, cx: &Cx<'_>, out: &mut Vec<Value>) -> Re
     if !calls.is_empty() {
         msg["tool_calls"] = Value::Array(calls);
     }
+    if !thinking.is_empty() {
+        msg["thinking_blocks"] = Value::Array(thinking);
+    }
     mark(&mut msg, cx.keep, cc);
     out.push(msg);
     Ok(())
+}
+
+/// A `thinking` or `redacted_thinking` block for the pivot's `thinking_blocks` (LiteLLM's
+/// extension, in Anthropic's own shapes): a list, because a message may hold several, redacted
+/// ones among them, and Claude wants them back unmodified and in order.
+fn thinking_block(b: &Block) -> Value {
+    if b.kind == "redacted_thinking" {
+        json!({"type": "redacted_thinking", "data": b.data.as_deref().unwrap_or("")})
+    } else {
+        json!({"type": "thinking", "thinking": b.thinking.as_deref().unwrap_or(""),
+            "signature": b.signature.as_deref().unwrap_or("")})
+    }
 }
 
 fn image_part(b: &Block, p: &str) -> Result<Value, ApiError> {

@@ -46,7 +46,7 @@ pub(super) fn convert(
     let mut tools_seen = false;
     for (i, m) in msgs.iter().enumerate() {
         let p = format!("messages[{i}]");
-        let cached = cache_mark(&m.extra, &p, f, &["is_error"])?;
+        let cached = cache_mark(&m.extra, &p, f, &["is_error", "thinking_blocks"])?;
         let (role, mut blocks) = match m.role.as_str() {
             "system" | "developer" => {
                 system.extend(text_blocks(m.content.as_ref(), &p)?);
@@ -193,13 +193,17 @@ fn document(part: &Part, p: &str) -> Result<Value, ApiError> {
     }
 }
 
+/// An assistant message: its reasoning first (Claude wants the turn to start with it), then its
+/// text, then its tool uses.
 fn assistant_blocks(m: &Message, p: &str, f: &Fields) -> Result<Vec<Value>, ApiError> {
-    let mut out = text_blocks(m.content.as_ref(), p)?;
-    if out.is_empty() {
+    let mut out = reasoning_blocks(m.extra.get("thinking_blocks"), p, f)?;
+    let text = text_blocks(m.content.as_ref(), p)?;
+    if text.is_empty() {
         if let Some(r) = m.refusal.as_deref().filter(|r| !r.is_empty()) {
             out.push(json!({"text": r}));
         }
     }
+    out.extend(text);
     for (j, call) in m.tool_calls.iter().flatten().enumerate() {
         f.unknown(&call.extra, &format!("{p}.tool_calls[{j}]"))?;
         let input = arguments(&call.function.arguments).ok_or_else(|| {
@@ -237,4 +241,101 @@ fn tool_result(m: &Message, p: &str) -> Result<Value, ApiError> {
         "success"
     };
     Ok(json!({"toolResult": {"toolUseId": id, "content": content, "status": status}}))
+}
+
+/// `thinking_blocks` (an Anthropic client's thinking, through the pivot; LiteLLM's extension
+/// for chat clients) → `reasoningContent` blocks, in order. A `thinking` block without its
+/// signature (one another provider produced) is left out: Claude verifies each thinking block
+/// it is given back and refuses an unsigned one. Entries of another shape are named.
+fn reasoning_blocks(list: Option<&Value>, p: &str, f: &Fields) -> Result<Vec<Value>, ApiError> {
+    let Some(list) = list.filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let Some(list) = list.as_array() else {
+        f.unknown_field(join(p, "thinking_blocks"))?;
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (k, b) in list.iter().enumerate() {
+        match reasoning(b) {
+            Some(Some(r)) => out.push(r),
+            Some(None) => {}
+            None => f.unknown_field(format!("{p}.thinking_blocks[{k}]"))?,
+        }
+    }
+    Ok(out)
+}
+
+/// One thinking block as a `reasoningContent` block; `Some(None)`: one that cannot be sent
+/// (unsigned or empty); `None`: not a thinking block.
+fn reasoning(b: &Value) -> Option<Option<Value>> {
+    let given = |k: &str| b[k].as_str().filter(|s| !s.is_empty());
+    match b["type"].as_str()? {
+        "thinking" => {
+            let text = b["thinking"].as_str()?;
+            Some(given("signature").map(|sig| {
+                json!({"reasoningContent": {"reasoningText": {"text": text, "signature": sig}}})
+            }))
+        }
+        "redacted_thinking" => {
+            Some(given("data").map(|d| json!({"reasoningContent": {"redactedContent": d}})))
+        }
+        _ => None,
+    }
+}
+
+/// Whether Claude takes this history with thinking on. A tool-use loop is one assistant turn
+/// (Anthropic, "Extended thinking", thinking with tool use): while thinking is enabled, the
+/// turn in progress, which runs from the last user message that is not (only) tool results,
+/// must start with a thinking block once it has used a tool, or the request is refused
+/// ("Expected `thinking` or `redacted_thinking`, but found `tool_use`"). Later assistant
+/// messages of the turn need none (without interleaved thinking Claude thinks once per turn),
+/// and finished turns need none (Claude strips their thinking).
+pub(super) fn thinking_fits(messages: &[Value]) -> bool {
+    let start = messages
+        .iter()
+        .rposition(|m| m["role"] == "user" && !has_block(m, "toolResult"))
+        .map_or(0, |i| i + 1);
+    let mut turn = messages[start..]
+        .iter()
+        .filter(|m| m["role"] == "assistant")
+        .peekable();
+    let starts_thinking = turn
+        .peek()
+        .is_some_and(|m| m["content"][0].get("reasoningContent").is_some());
+    starts_thinking || !turn.any(|m| has_block(m, "toolUse"))
+}
+
+fn has_block(m: &Value, kind: &str) -> bool {
+    (m["content"].as_array().into_iter().flatten()).any(|b| b.get(kind).is_some())
+}
+
+/// The history without `reasoningContent` blocks, for a request with thinking off (Claude
+/// wants none in a turn without thinking, and ignores those of finished turns). A turn left
+/// empty goes, and turns of one role that then meet are merged, as Bedrock wants them to
+/// alternate.
+pub(super) fn without_reasoning(messages: Vec<Value>) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::with_capacity(messages.len());
+    for mut m in messages {
+        let mut content = match m.get_mut("content").map(Value::take) {
+            Some(Value::Array(c)) => c,
+            _ => continue,
+        };
+        content.retain(|b| b.get("reasoningContent").is_none());
+        if content.is_empty() {
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if last["role"] == m["role"] => {
+                if let Some(c) = last["content"].as_array_mut() {
+                    c.extend(content);
+                }
+            }
+            _ => {
+                m["content"] = Value::Array(content);
+                out.push(m);
+            }
+        }
+    }
+    out
 }

@@ -5,7 +5,10 @@
 //! a message's `name`, and what the Anthropic translator also ignores (`store`, `metadata`,
 //! `service_tier`, ...). `reasoning_effort` becomes Claude's `thinking` in
 //! `additionalModelRequestFields`, with the Anthropic translator's budgets (Converse passes it
-//! to the model as is). `tool_choice: "none"` has no Converse form: the tools are left out,
+//! to the model as is); an assistant message's `thinking_blocks` (an Anthropic client's
+//! signed thinking, through the pivot) become `reasoningContent` blocks while thinking is on,
+//! and a history Claude would refuse with thinking on turns it off (`history`).
+//! `tool_choice: "none"` has no Converse form: the tools are left out,
 //! unless the history holds tool calls, which Bedrock only accepts with `toolConfig` present.
 
 use super::messages::{self, cache_mark, cache_point};
@@ -28,6 +31,12 @@ pub fn from_chat(
     chat::check_extras(&req.extra, &["top_k"], WHO, f)?;
     let msgs = req.messages.as_deref().unwrap_or_default();
     let (system, messages, tools_seen) = messages::convert(msgs, f)?;
+    let max = req
+        .max_completion_tokens
+        .or(req.max_tokens)
+        .or((opts.default_max_tokens > 0).then_some(u64::from(opts.default_max_tokens)));
+    let mut extra = model_fields(&req, opts.model, max.unwrap_or(0), f)?;
+    let messages = history(messages, &mut extra, f);
     if messages.is_empty() {
         return Err(ApiError::bad_request(
             "`messages` needs at least one user, assistant or tool message.",
@@ -39,10 +48,6 @@ pub fn from_chat(
     if !system.is_empty() {
         out.insert("system".into(), Value::Array(system));
     }
-    let max = req
-        .max_completion_tokens
-        .or(req.max_tokens)
-        .or((opts.default_max_tokens > 0).then_some(u64::from(opts.default_max_tokens)));
     out.insert("inferenceConfig".into(), inference(&req, max));
     if let Some(tc) = tool_config(&req, tools_seen, f)? {
         out.insert("toolConfig".into(), tc);
@@ -50,7 +55,6 @@ pub fn from_chat(
     if let Some(of) = output_format(req.response_format.as_ref(), f)? {
         out.insert("outputConfig".into(), of);
     }
-    let extra = model_fields(&req, opts.model, max.unwrap_or(0), f)?;
     if !extra.is_empty() {
         out.insert("additionalModelRequestFields".into(), Value::Object(extra));
     }
@@ -60,6 +64,22 @@ pub fn from_chat(
         req.stream == Some(true),
         req.include_usage(),
     ))
+}
+
+/// The history as thinking allows it. With thinking on and a tool-use turn that does not start
+/// with reasoning (`messages::thinking_fits`: a client that did not keep its thinking, or a
+/// history from another provider), Claude would refuse the request: thinking is turned off for
+/// it instead, and named as dropped (`reasoning_effort`, the pivot's name for Anthropic's
+/// `thinking`). With thinking off, earlier reasoning is left out.
+fn history(messages: Vec<Value>, extra: &mut Map<String, Value>, f: &Fields) -> Vec<Value> {
+    if extra.contains_key("thinking") {
+        if messages::thinking_fits(&messages) {
+            return messages;
+        }
+        extra.remove("thinking");
+        f.ignore("reasoning_effort");
+    }
+    messages::without_reasoning(messages)
 }
 
 /// Model-native fields Converse passes on: Claude's `thinking` (with the Anthropic
@@ -397,3 +417,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "request_tests.rs"]
+mod thinking_tests;

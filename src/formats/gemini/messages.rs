@@ -27,7 +27,10 @@ pub(super) fn convert<'a>(
     let mut calls: Vec<(&str, &str)> = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
         let p = format!("messages[{i}]");
-        f.unknown_except(&m.extra, &p, &["is_error"])?;
+        // `thinking_blocks` (Claude's signed thinking, through the pivot) mean nothing to
+        // Gemini, and earlier reasoning is not sent to it: left out, as the Anthropic front
+        // leaves them out for OpenAI-style backends.
+        f.unknown_except(&m.extra, &p, &["is_error", "thinking_blocks"])?;
         let (role, parts) = match m.role.as_str() {
             "system" | "developer" => {
                 let text = text_only(m.content.as_ref(), &p)?;

@@ -1,5 +1,5 @@
 //! One deterministic Converse reply, whole (`ConverseResponse` JSON) or as ConverseStream
-//! frames: reasoning when `thinking` is enabled, text up to `maxTokens` or a stop sequence, tool
+//! frames: reasoning when `thinking` is enabled (signed as `thinking::signature`), text up to `maxTokens` or a stop sequence, tool
 //! uses by the mock's one tool rule, usage with cache reads on request.
 
 use super::super::{reply, tools, Behaviour, Obj};
@@ -127,7 +127,8 @@ impl Reply {
     pub(in crate::mock) fn whole(&self) -> Obj {
         let mut content: Vec<Obj> = Vec::new();
         if !self.thinking.is_empty() {
-            let t = obj! {"text": self.thinking.concat(), "signature": "bW9jay1zaWduYXR1cmU="};
+            let text = self.thinking.concat();
+            let t = obj! {"signature": super::thinking::signature(&text), "text": text};
             content.push(obj! {"reasoningContent": obj! {"reasoningText": t}});
         }
         if !self.text.is_empty() {
@@ -158,7 +159,8 @@ impl Reply {
                     obj! {"contentBlockIndex": block, "delta": d},
                 ));
             }
-            let d = obj! {"reasoningContent": obj! {"signature": "bW9jay1zaWduYXR1cmU="}};
+            let sig = super::thinking::signature(&self.thinking.concat());
+            let d = obj! {"reasoningContent": obj! {"signature": sig}};
             ev.push((
                 "contentBlockDelta",
                 obj! {"contentBlockIndex": block, "delta": d},
