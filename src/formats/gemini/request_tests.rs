@@ -183,7 +183,10 @@ fn top_k_late_system_text_and_tool_errors_reach_gemini() {
             {"id": "a", "type": "function", "function": {"name": "w", "arguments": "{}"}}]},
         {"role": "tool", "tool_call_id": "a", "content": "boom", "is_error": true}]}));
     assert_eq!(v["generationConfig"]["topK"], 40);
-    assert_eq!(v["systemInstruction"]["parts"][0]["text"], "late system text");
+    assert_eq!(
+        v["systemInstruction"]["parts"][0]["text"],
+        "late system text"
+    );
     assert_eq!(
         v["contents"][2]["parts"][0]["functionResponse"]["response"],
         json!({"error": "boom"})
