@@ -49,6 +49,8 @@ pub struct Runtime {
     pub alerts: Option<Arc<Alerts>>,
     /// Requests being handled now (a graceful stop waits for none).
     pub live: Arc<AtomicUsize>,
+    /// Responses kept for the Responses API on translated routes.
+    pub responses: Arc<dyn crate::store::responses::ResponseStore>,
 }
 
 /// Everything a request needs, built from one validated config (a snapshot: a reload builds
@@ -74,6 +76,7 @@ pub struct State {
     /// How a request's region is known.
     pub balance: crate::config::BalanceSettings,
     pub live: Arc<AtomicUsize>,
+    pub responses: Arc<dyn crate::store::responses::ResponseStore>,
     /// Who may use the admin listener.
     pub admin: AdminAccess,
     /// Reload the config when its files change (polled every `interval`).
@@ -150,6 +153,7 @@ impl State {
             balancer: Arc::new(balancer),
             balance: cfg.balance.clone(),
             live: rt.live.clone(),
+            responses: rt.responses.clone(),
             admin: AdminAccess {
                 token: cfg.server.admin_token.clone(),
                 require_token: cfg.server.admin_require_token,

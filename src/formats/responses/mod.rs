@@ -4,6 +4,7 @@
 
 pub mod count;
 pub mod encode;
+pub mod history;
 mod input;
 pub mod namespaces;
 mod output;
