@@ -6,6 +6,7 @@
 
 mod admission;
 mod exchange;
+mod kept;
 mod limit;
 mod plan;
 mod relay;
@@ -408,10 +409,20 @@ impl Gateway {
         ctx.route = Some(m.route.name.clone());
         let client_model: Arc<str> = Arc::from(probe.model);
         ctx.model = Some(client_model.clone());
-        ctx.body = Some(body.clone());
+        let state = match front {
+            Front::Responses => {
+                let owner = ctx.key.as_ref().map(|k| &*k.name);
+                kept::for_route(st, owner, m.route, &client_model, &body).await?
+            }
+            _ => None,
+        };
+        // Estimates count the history a translated target is sent.
+        let sent = state.as_ref().and_then(|s| s.body.clone());
+        let estimated = sent.unwrap_or_else(|| body.clone());
+        ctx.body = Some(estimated.clone());
         let max_tokens = probe.max_tokens.unwrap_or(m.route.default_output_tokens);
         let priced_as = m.route.targets.first().and_then(|t| t.model.as_deref());
-        limit::admit(st, ctx, &body, max_tokens, priced_as).await?;
+        limit::admit(st, ctx, &estimated, max_tokens, priced_as).await?;
         let req = plan::Request {
             front,
             body,
@@ -422,6 +433,7 @@ impl Gateway {
             include_usage: probe.include_usage,
             max_tokens,
             fields: field_policy(ctx.key.as_deref(), m.route),
+            state,
         };
         exchange::run(st, session, ctx, m.route, req).await
     }

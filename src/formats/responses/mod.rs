@@ -10,6 +10,7 @@ pub mod namespaces;
 mod output;
 pub mod reply;
 pub mod request;
+pub mod stored;
 pub mod stream;
 
 use super::{JsonStr, Usage};
