@@ -7,6 +7,7 @@
 use super::ApiError;
 use crate::error::ErrorKind;
 use crate::formats::responses::history::{self, Stateful};
+use crate::fronts::Front;
 use crate::store::responses::{ResponseStore, ResponseStoreError, StoredResponse};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -120,17 +121,18 @@ pub(super) fn unavailable(e: ResponseStoreError) -> ApiError {
 }
 
 /// The state of a Responses request on `route`: readied when a target translates it (a route
-/// of OpenAI and Azure targets only passes it through untouched).
+/// of OpenAI and Azure targets only passes it through untouched); other fronts have none.
 pub(super) async fn for_route(
     st: &super::State,
     owner: Option<&str>,
+    front: Front,
     route: &crate::route::Route,
     model: &str,
     body: &[u8],
 ) -> Result<Option<Readied>, ApiError> {
     let translated =
         (route.targets.iter()).any(|t| super::plan::translates_responses(&st.backends[t.backend]));
-    if !translated {
+    if front != Front::Responses || !translated {
         return Ok(None);
     }
     ready(&st.responses, owner, model, body).await.map(Some)

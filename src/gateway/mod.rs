@@ -409,16 +409,10 @@ impl Gateway {
         ctx.route = Some(m.route.name.clone());
         let client_model: Arc<str> = Arc::from(probe.model);
         ctx.model = Some(client_model.clone());
-        let state = match front {
-            Front::Responses => {
-                let owner = ctx.key.as_ref().map(|k| &*k.name);
-                kept::for_route(st, owner, m.route, &client_model, &body).await?
-            }
-            _ => None,
-        };
+        let owner = ctx.key.as_ref().map(|k| &*k.name);
+        let state = kept::for_route(st, owner, front, m.route, &client_model, &body).await?;
         // Estimates count the history a translated target is sent.
-        let sent = state.as_ref().and_then(|s| s.body.clone());
-        let estimated = sent.unwrap_or_else(|| body.clone());
+        let estimated = (state.as_ref().and_then(|s| s.body.clone())).unwrap_or(body.clone());
         ctx.body = Some(estimated.clone());
         let max_tokens = probe.max_tokens.unwrap_or(m.route.default_output_tokens);
         let priced_as = m.route.targets.first().and_then(|t| t.model.as_deref());
