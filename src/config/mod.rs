@@ -8,10 +8,12 @@ mod include;
 mod limits;
 mod load;
 mod prices;
+mod responses;
 mod routes;
 mod server;
 
 pub use limits::{IdentitySettings, StoreKind, StoreSettings};
+pub use responses::ResponsesSettings;
 pub use routes::{
     AffinityKey, BalanceSettings, FieldRules, RetryPolicy, RouteSpec, Strategy, TargetSpec,
     DEFAULT_OUTPUT_TOKENS,
@@ -108,6 +110,8 @@ pub struct Config {
     pub prices: crate::limits::prices::PriceTable,
     /// Where a request comes from, for region-aware selection.
     pub balance: BalanceSettings,
+    /// The Responses API's kept responses on translated routes.
+    pub responses: ResponsesSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -456,6 +460,7 @@ impl Validator<'_, '_> {
         let alerts = self.alerts(raw.alerts);
         let prices = self.prices(raw.pricing, raw.prices);
         let balance = self.balance(raw.balance);
+        let responses = self.responses(raw.responses);
 
         Config {
             server,
@@ -473,6 +478,7 @@ impl Validator<'_, '_> {
             alerts,
             prices,
             balance,
+            responses,
         }
     }
 }

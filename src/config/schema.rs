@@ -34,6 +34,8 @@ pub struct RawConfig {
     pub prices: Vec<RawPrice>,
     #[serde(default)]
     pub balance: RawBalance,
+    #[serde(default)]
+    pub responses: RawResponses,
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,6 +236,14 @@ pub struct RawAlerts {
     pub thresholds: Option<Vec<f64>>,
     pub retries: Option<u32>,
     pub timeout_ms: Option<u64>,
+}
+
+/// `[responses]`: how long and how much the Responses API's kept responses are held.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResponses {
+    pub store_ttl_seconds: Option<u64>,
+    pub store_max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -117,6 +117,13 @@ impl Front {
     }
 }
 
+/// A stored-response path's id and operation (`""`, `cancel`, `input_items`).
+pub fn stored_response(path: &str) -> Option<(&str, &str)> {
+    let op = stored_op(path)?;
+    let rest = path.strip_prefix("/v1/responses/")?;
+    Some((rest.split('/').next().unwrap_or_default(), op))
+}
+
 /// A stored-response path's operation after the id (`""`, `cancel`, `input_items`). Ids are
 /// OpenAI's (`resp_…`): letters, digits, `_` and `-`; anything else is not a path to forward.
 fn stored_op(path: &str) -> Option<&str> {
@@ -189,5 +196,11 @@ mod tests {
             &http::Method::DELETE
         ));
         assert_eq!(Front::StoredResponse.operation(Format::Anthropic), None);
+        assert_eq!(
+            stored_response("/v1/responses/resp_1/input_items"),
+            Some(("resp_1", "input_items"))
+        );
+        assert_eq!(stored_response("/v1/responses/r"), Some(("r", "")));
+        assert_eq!(stored_response("/v1/responses/a/b"), None);
     }
 }

@@ -82,7 +82,7 @@ pub(super) async fn run(
         ctx.served_model = Some(served.clone());
         let Ready { plan, held, token } = match prepare(st, session, ctx, &req, t, &mut end).await?
         {
-            Prepared::Ready(r) => r,
+            Prepared::Ready(r) => *r,
             Prepared::Skip => continue,
             Prepared::Answered => return Ok(()),
         };
@@ -166,7 +166,8 @@ struct Ready {
 }
 
 enum Prepared {
-    Ready(Ready),
+    /// Boxed: the plan is large, and the other variants carry nothing.
+    Ready(Box<Ready>),
     /// Not tried now (over its backend's limit, no access token): noted in the ending.
     Skip,
     /// Answered by the gateway itself.
@@ -203,7 +204,7 @@ async fn prepare(
         }
     };
     match access_token(st, backend).await {
-        Ok(token) => Ok(Prepared::Ready(Ready { plan, held, token })),
+        Ok(token) => Ok(Prepared::Ready(Box::new(Ready { plan, held, token }))),
         // Not an attempt: nothing was sent. The next target is tried.
         Err(e) => {
             st.limiter.settle(held, Default::default()).await;

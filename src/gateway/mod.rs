@@ -6,6 +6,7 @@
 
 mod admission;
 mod exchange;
+mod kept;
 mod limit;
 mod plan;
 mod relay;
@@ -49,6 +50,8 @@ pub struct Runtime {
     pub alerts: Option<Arc<Alerts>>,
     /// Requests being handled now (a graceful stop waits for none).
     pub live: Arc<AtomicUsize>,
+    /// Responses kept for the Responses API on translated routes.
+    pub responses: Arc<dyn crate::store::responses::ResponseStore>,
 }
 
 /// Everything a request needs, built from one validated config (a snapshot: a reload builds
@@ -74,6 +77,7 @@ pub struct State {
     /// How a request's region is known.
     pub balance: crate::config::BalanceSettings,
     pub live: Arc<AtomicUsize>,
+    pub responses: Arc<dyn crate::store::responses::ResponseStore>,
     /// Who may use the admin listener.
     pub admin: AdminAccess,
     /// Reload the config when its files change (polled every `interval`).
@@ -150,6 +154,7 @@ impl State {
             balancer: Arc::new(balancer),
             balance: cfg.balance.clone(),
             live: rt.live.clone(),
+            responses: rt.responses.clone(),
             admin: AdminAccess {
                 token: cfg.server.admin_token.clone(),
                 require_token: cfg.server.admin_require_token,
@@ -404,10 +409,14 @@ impl Gateway {
         ctx.route = Some(m.route.name.clone());
         let client_model: Arc<str> = Arc::from(probe.model);
         ctx.model = Some(client_model.clone());
-        ctx.body = Some(body.clone());
+        let owner = ctx.key.as_ref().map(|k| &*k.name);
+        let state = kept::for_route(st, owner, front, m.route, &client_model, &body).await?;
+        // Estimates count the history a translated target is sent.
+        let estimated = (state.as_ref().and_then(|s| s.body.clone())).unwrap_or(body.clone());
+        ctx.body = Some(estimated.clone());
         let max_tokens = probe.max_tokens.unwrap_or(m.route.default_output_tokens);
         let priced_as = m.route.targets.first().and_then(|t| t.model.as_deref());
-        limit::admit(st, ctx, &body, max_tokens, priced_as).await?;
+        limit::admit(st, ctx, &estimated, max_tokens, priced_as).await?;
         let req = plan::Request {
             front,
             body,
@@ -418,6 +427,7 @@ impl Gateway {
             include_usage: probe.include_usage,
             max_tokens,
             fields: field_policy(ctx.key.as_deref(), m.route),
+            state,
         };
         exchange::run(st, session, ctx, m.route, req).await
     }

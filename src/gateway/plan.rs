@@ -27,6 +27,8 @@ pub(crate) struct Request {
     pub max_tokens: u64,
     /// What a translation does with fields it does not carry (the key's and route's rules).
     pub fields: formats::fields::FieldPolicy,
+    /// Responses requests with translated targets: the expanded body and what to keep.
+    pub state: Option<super::kept::Readied>,
 }
 
 /// One target's upstream request.
@@ -55,11 +57,8 @@ pub(super) fn plan(
 ) -> Result<Planned, ApiError> {
     let p = &*backend.provider;
     let client = Front::api(Some(req.front), client_hdr);
-    let supported = |op: &Operation| p.supports(*op);
-    let op = (req.front.operation(p.format()).filter(supported))
-        .or_else(|| req.front.fallback().filter(supported));
-    let Some(op) = op else {
-        return unserved(req, backend);
+    let Some(op) = operation(req.front, backend) else {
+        return unserved(req, backend, client_hdr.uri.path());
     };
     let model = target_model.unwrap_or(&req.client_model);
     let reply = |upstream, include_usage| Reply {
@@ -70,6 +69,7 @@ pub(super) fn plan(
         embed: None,
         strip_usage: false,
         tool_names: None,
+        keep: None,
     };
     let base = backend.base_path();
     if req.front == Front::Embeddings && p.format() != Format::OpenAi {
@@ -126,13 +126,16 @@ pub(super) fn plan(
     }
     let mut opts = p.request_options(model);
     opts.fields = req.fields;
-    let t = formats::translate_request(client, p.format(), &req.body, &opts)?;
+    let state = req.state.as_ref();
+    let from = state.and_then(|s| s.body.as_ref()).unwrap_or(&req.body);
+    let t = formats::translate_request(client, p.format(), from, &opts)?;
     let body = match p.adapt_body(&t.body) {
         Some(adapted) => adapted?.0,
         None => t.body,
     };
     let mut r = reply(p.format(), t.include_usage);
     r.tool_names = t.tool_names;
+    r.keep = state.and_then(|s| s.keep.clone());
     Ok(Planned::Send(Plan {
         path: p.path(base, op, model, None, t.stream),
         body: Bytes::from(body),
@@ -140,6 +143,20 @@ pub(super) fn plan(
         reply: r,
         dropped: t.dropped,
     }))
+}
+
+/// What `front` asks of `backend`: its own operation, else the fallback, if supported.
+fn operation(front: Front, backend: &Backend) -> Option<Operation> {
+    let p = &*backend.provider;
+    let supported = |op: &Operation| p.supports(*op);
+    (front.operation(p.format()).filter(supported)).or_else(|| front.fallback().filter(supported))
+}
+
+/// Whether a Responses request to `backend` is translated (else it passes through to a
+/// Responses API, which keeps its own state).
+pub(super) fn translates_responses(backend: &Backend) -> bool {
+    operation(Front::Responses, backend)
+        .is_some_and(|op| !matches!(op, Operation::Responses | Operation::ResponsesInputTokens))
 }
 
 /// The provider's Responses path with the client's id (and operation) after it, before any
@@ -161,7 +178,7 @@ fn asks_for_usage(req: &Request, client: Format) -> bool {
 }
 
 /// A front the backend does not serve: token counts are estimated here, the rest is a 400.
-fn unserved(req: &Request, backend: &Backend) -> Result<Planned, ApiError> {
+fn unserved(req: &Request, backend: &Backend, path: &str) -> Result<Planned, ApiError> {
     if req.front == Front::CountTokens {
         let n = formats::anthropic::count::estimate(&req.body)?;
         return Ok(Planned::Local(Bytes::from(format!(
@@ -175,12 +192,9 @@ fn unserved(req: &Request, backend: &Backend) -> Result<Planned, ApiError> {
         ))));
     }
     if req.front == Front::StoredResponse {
-        return Err(ApiError::bad_request(format!(
-            "{} is not available for model `{}`: stored responses are kept by OpenAI and Azure, its backend `{}` has no Responses API, and Tollgate keeps no responses.",
-            req.front.path(),
-            req.client_model,
-            backend.name
-        )));
+        // Not in the gateway's store either (looked up first).
+        let (id, _) = crate::fronts::stored_response(path).unwrap_or_default();
+        return Err(formats::responses::history::response_not_found(id));
     }
     Err(ApiError::bad_request(format!(
         "{} is not available for model `{}`: its backend `{}` does not serve it.",

@@ -34,6 +34,8 @@ pub(super) struct Reply {
     pub strip_usage: bool,
     /// A Responses client's namespaced tools, flattened for the target: named back here.
     pub tool_names: Option<Arc<formats::responses::namespaces::ToolNames>>,
+    /// A translated Responses reply to keep (module `kept`).
+    pub keep: Option<Arc<super::kept::Keep>>,
 }
 
 /// What an embeddings reply in another API needs.
@@ -145,9 +147,14 @@ pub(super) async fn relay(
         .map_err(Handled::Abort)?;
         super::limit::write_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
         write_ignored(ctx, &mut hdr).map_err(Handled::Abort)?;
+        let mut t = Translator::new(reply.upstream, reply.client, &rctx, reply.include_usage);
+        if reply.keep.is_some() {
+            t = t.keeping();
+        }
         let mut w = Translating {
-            t: Translator::new(reply.upstream, reply.client, &rctx, reply.include_usage),
+            t,
             out: BytesMut::with_capacity(4096),
+            keep: reply.keep.clone(),
         };
         return send(st, session, ctx, up, hdr, &mut w, false).await;
     }
@@ -164,6 +171,9 @@ pub(super) async fn relay(
         None => formats::translate_response(reply.upstream, reply.client, &body, &rctx)?,
     };
     up.release(st).await;
+    if let Some(k) = &reply.keep {
+        k.put(&out).await;
+    }
     // The whole reply was generated and read: billed as reported, whatever the client does.
     ctx.tally.usage = Some(usage);
     ctx.relayed = Some(RelayEnd::Complete);
@@ -264,6 +274,11 @@ trait BodyWriter: Send {
     fn keep(&mut self, _chunk: &Bytes) {}
     /// Usage reported and text generated so far.
     fn tally(&self) -> Tally;
+    /// A completed reply to keep (translated Responses streams): the Response JSON, once,
+    /// and where it goes.
+    fn take_final(&mut self) -> Option<(Vec<u8>, Arc<super::kept::Keep>)> {
+        None
+    }
 }
 
 /// Same API on both sides: chunks go out as they came, watched by a meter (streams) or kept
@@ -357,6 +372,7 @@ impl BodyWriter for Passthrough {
 struct Translating {
     t: Translator,
     out: BytesMut,
+    keep: Option<Arc<super::kept::Keep>>,
 }
 
 impl Translating {
@@ -387,6 +403,11 @@ impl BodyWriter for Translating {
 
     fn tally(&self) -> Tally {
         self.t.tally()
+    }
+
+    fn take_final(&mut self) -> Option<(Vec<u8>, Arc<super::kept::Keep>)> {
+        let keep = self.keep.as_ref()?;
+        Some((self.t.take_final()?, keep.clone()))
     }
 }
 
@@ -452,6 +473,10 @@ async fn relay_streamed(
                 if end.is_none() {
                     next = rx.try_recv().ok();
                 }
+            }
+            // Kept before the client sees the end, so its next turn finds it.
+            if let Some((response, keep)) = w.take_final() {
+                keep.put(&response).await;
             }
             if !tasks.is_empty() {
                 if let Err(e) = ds.response_duplex_vec(std::mem::take(&mut tasks)).await {

@@ -1,11 +1,16 @@
 //! OpenAI's stored-response endpoints (`GET`/`DELETE /v1/responses/{id}`, `POST …/cancel`,
-//! `GET …/input_items`). They carry no body and no model, so the client names the model its
-//! response came from in `x-tollgate-model`, and the request takes that model's route. They
-//! pass through to OpenAI and Azure only (Tollgate keeps no responses; elsewhere a 400), and
-//! are never billed: reading a response back generates nothing.
+//! `GET …/input_items`). A response of a translated route is answered from the gateway's own
+//! store (module `kept`), for the key that created it. Any other carries no body and no model,
+//! so the client names the model its response came from in `x-tollgate-model`, and the request
+//! passes through that model's route to OpenAI or Azure, which keep their own. An id neither
+//! knows is OpenAI's 404. They are never billed: reading a response back generates nothing.
 
-use super::{exchange, plan, read_body, ApiError, Ctx, Handled, State};
+use super::{exchange, kept, plan, read_body, write_json, ApiError, Ctx, Handled, State};
+use crate::formats::responses::history::response_not_found;
+use crate::formats::responses::stored::{deleted, not_cancellable, Page};
 use crate::fronts::Front;
+use crate::store::responses::StoredResponse;
+use bytes::Bytes;
 use pingora::proxy::Session;
 use std::sync::Arc;
 
@@ -17,6 +22,13 @@ pub(super) async fn handle(
     session: &mut Session,
     ctx: &mut Ctx,
 ) -> Result<(), Handled> {
+    let path = session.req_header().uri.path().to_string();
+    let (id, op) = crate::fronts::stored_response(&path).unwrap_or_default();
+    let owner = ctx.key.as_ref().map(|k| k.name.to_string());
+    let local = st.responses.get(owner.as_deref(), id).await;
+    if let Some(r) = local.map_err(kept::unavailable)? {
+        return serve(st, session, ctx, &r, op).await;
+    }
     let hdr = session.req_header();
     let model = hdr
         .headers
@@ -24,14 +36,9 @@ pub(super) async fn handle(
         .and_then(|v| v.to_str().ok())
         .filter(|m| !m.is_empty())
         .map(str::to_string);
+    // Not kept here, and no route to ask: unknown, as OpenAI says it.
     let Some(model) = model else {
-        return Err(ApiError::bad_request(format!(
-            "`{} {}` carries no model to route by: name the model the response came from in the `{MODEL_HEADER}` header.",
-            hdr.method,
-            Front::StoredResponse.path()
-        ))
-        .with_param(MODEL_HEADER)
-        .into());
+        return Err(response_not_found(id).into());
     };
     let stream = hdr
         .uri
@@ -56,6 +63,40 @@ pub(super) async fn handle(
         include_usage: false,
         max_tokens: 0,
         fields: Default::default(),
+        state: None,
     };
     exchange::run(st, session, ctx, m.route, req).await
+}
+
+/// Answers from the gateway's store: the Response, its input items, its deletion; a stored
+/// response was never a background one, so it cannot be cancelled.
+async fn serve(
+    st: &State,
+    session: &mut Session,
+    ctx: &mut Ctx,
+    r: &StoredResponse,
+    op: &str,
+) -> Result<(), Handled> {
+    ctx.model = Some(Arc::from(r.model.as_str()));
+    ctx.unbilled = true;
+    let method = session.req_header().method.clone();
+    let body = match (op, &method) {
+        ("", &http::Method::GET) => Bytes::from(r.response.get().to_string()),
+        ("", &http::Method::DELETE) => {
+            let owner = ctx.key.as_ref().map(|k| &*k.name);
+            let gone = st.responses.delete(owner, &r.id).await;
+            if !gone.map_err(kept::unavailable)? {
+                return Err(response_not_found(&r.id).into());
+            }
+            Bytes::from(deleted(&r.id))
+        }
+        ("input_items", _) => {
+            let page = Page::parse(session.req_header().uri.query())?;
+            Bytes::from(page.list(r.input_items())?)
+        }
+        _ => return Err(not_cancellable().into()),
+    };
+    write_json(session, ctx, 200, body, false)
+        .await
+        .map_err(Handled::Abort)
 }

@@ -11,7 +11,8 @@
 //! what arrived (`x-mock-body-sha256`, `x-mock-body-len`, `x-mock-model`, `x-mock-path`,
 //! `x-mock-http-version`, `x-mock-anthropic-version`, `x-mock-request-headers`) so tests can
 //! check what the gateway sent. `GET /mock/stats` counts requests and streams (completed, or
-//! cut by the caller) and gives the last body's digest; `POST /mock/fault?status=N` makes every
+//! cut by the caller) and gives the last body's digest and the body itself (`last_body`, for
+//! tests that read what a translation sent); `POST /mock/fault?status=N` makes every
 //! later request (health checks too) answer N until `status=0`.
 //!
 //! `mod.rs` holds the app, the per-request behaviour, dispatch by API and the shared senders;
@@ -159,6 +160,8 @@ pub(crate) struct Stats {
     streams_completed: AtomicU64,
     streams_cut: AtomicU64,
     last_body_sha256: Mutex<String>,
+    /// The last request body (one, shared: nothing is copied).
+    last_body: Mutex<Bytes>,
     fault: AtomicU16,
 }
 
@@ -305,6 +308,9 @@ impl MockApp {
         if let Ok(mut last) = self.stats.last_body_sha256.lock() {
             last.clone_from(&req.common[2].1);
         }
+        if let Ok(mut last) = self.stats.last_body.lock() {
+            last.clone_from(&req.body);
+        }
         let fault = self.stats.fault.load(Ordering::Relaxed);
         if fault != 0 {
             let v = obj!("error": obj!("message": "mock fault", "type": "server_error"));
@@ -349,6 +355,7 @@ impl MockApp {
             "streams_completed": n(&st.streams_completed),
             "streams_cut": n(&st.streams_cut),
             "last_body_sha256": last,
+            "last_body": String::from_utf8_lossy(&st.last_body.lock().map(|b| b.clone()).unwrap_or_default()),
             "fault": st.fault.load(Ordering::Relaxed),
         );
         send_json(s, 200, &v, &[], None, &[]).await

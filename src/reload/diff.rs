@@ -8,7 +8,7 @@ use crate::config::Config;
 /// only a new process applies.
 pub fn restart_required(boot: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&boot.server, &new.server);
-    let checks: [(&'static str, bool); 14] = [
+    let checks: [(&'static str, bool); 15] = [
         ("server.listen", a.listen != b.listen),
         ("server.admin_listen", a.admin_listen != b.admin_listen),
         ("server.threads", a.threads != b.threads),
@@ -31,6 +31,7 @@ pub fn restart_required(boot: &Config, new: &Config) -> Vec<&'static str> {
         ("log.access_log", boot.log.access_log != new.log.access_log),
         ("log.level", boot.log.level != new.log.level),
         ("alerts", boot.alerts != new.alerts),
+        ("responses", boot.responses != new.responses),
         ("mock_listen", boot.mock_listen != new.mock_listen),
     ];
     checks

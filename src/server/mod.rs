@@ -80,6 +80,10 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         ledger: Arc::new(ledger),
         alerts: cfg.alerts.clone().map(|a| Arc::new(Alerts::new(a))),
         live: Arc::default(),
+        responses: Arc::new(crate::store::responses::MemoryResponses::new(
+            cfg.responses.store_ttl,
+            cfg.responses.store_max_bytes,
+        )),
     };
     warn_open(&cfg);
     let current = Current::new(&flags.path, cfg.clone(), flags.version, runtime.clone());

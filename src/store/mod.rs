@@ -1,8 +1,10 @@
-//! Durable state: the usage ledger and quota/budget counters, in SQLite (embedded default) or Redis (a fleet).
+//! Durable state: the usage ledger and quota/budget counters, in SQLite (embedded default) or
+//! Redis (a fleet); the Responses API's kept responses, in memory or Redis.
 
 pub mod cli;
 pub mod ledger;
 pub mod redis;
 pub mod report;
+pub mod responses;
 pub mod schema;
 pub mod time;

@@ -91,6 +91,14 @@ impl Encoder {
         }
     }
 
+    /// The final Response of a completed Responses stream, once (when it is to be kept).
+    fn take_final(&mut self) -> Option<Vec<u8>> {
+        match self {
+            Encoder::Responses(e) => e.take_final(),
+            _ => None,
+        }
+    }
+
     /// The upstream chunk was read (Anthropic's `message_start` waits for it).
     fn flush(&mut self, out: &mut BytesMut) {
         if let Encoder::Anthropic(e) = self {
@@ -181,6 +189,19 @@ impl Translator {
     /// Ends the client's stream with `e` as an error event in its API (unless it has ended).
     pub fn fail(&mut self, e: &ApiError, out: &mut BytesMut) {
         self.encoder.error(e, out);
+    }
+
+    /// Keeps a Responses client's final Response for [`Self::take_final`].
+    pub fn keeping(mut self) -> Self {
+        if let Encoder::Responses(e) = self.encoder {
+            self.encoder = Encoder::Responses(e.keeping(true));
+        }
+        self
+    }
+
+    /// A Responses client's final Response, once its stream completed (see [`Self::keeping`]).
+    pub fn take_final(&mut self) -> Option<Vec<u8>> {
+        self.encoder.take_final()
     }
 
     /// What the upstream reported and generated so far.

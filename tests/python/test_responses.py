@@ -3,8 +3,9 @@
 To OpenAI's backend it passes through (the mock's ``/v1/responses``); to every other backend
 (Anthropic, Bedrock, Gemini, Claude on Vertex, a chat-only vLLM preset) it is translated
 through the chat pivot, streams included. The same tests run against each, so what a client
-sees does not depend on where the model is served. State the gateway does not keep is a clear
-400 naming the field wherever the backend has no Responses API.
+sees does not depend on where the model is served. On translated backends the gateway keeps
+replies itself (``previous_response_id``, ``retrieve``, ``input_items``, ``delete``); state it
+does not keep (``background``, ``conversation``) is a clear 400 naming the field.
 """
 
 import json
@@ -142,8 +143,6 @@ def test_input_tokens_pass_through_or_are_estimated(client):
 
 
 @pytest.mark.parametrize("field,value", [
-    ("previous_response_id", "resp_abc"),
-    ("store", True),
     ("background", True),
     ("conversation", "conv_abc"),
 ])
@@ -152,7 +151,40 @@ def test_state_the_gateway_does_not_keep_is_a_400_naming_it(client, model, field
     with pytest.raises(openai.BadRequestError) as err:
         client.responses.create(model=model, input="Hi", **{field: value})
     assert err.value.body["param"] == field
-    assert "keeps no responses" in err.value.body["message"]
+    assert "does not keep this state" in err.value.body["message"]
+
+
+@pytest.mark.parametrize("model", TRANSLATED)
+def test_translated_replies_are_kept_and_continued(client, model):
+    first = client.responses.create(model=model, input=f"Weather in Paris? ({model})",
+                                    tools=[WEATHER], store=True)
+    call = next(i for i in first.output if i.type == "function_call")
+    # Read back without naming a model: the gateway keeps it.
+    got = client.responses.retrieve(first.id)
+    assert got.id == first.id and got.output[-1].call_id == call.call_id
+    items = client.responses.input_items.list(first.id)
+    assert items.data[0].content[0].text == f"Weather in Paris? ({model})"
+    # The next turn by id: the model sees the call and answers in text.
+    second = client.responses.create(model=model, previous_response_id=first.id, input=[
+        {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}])
+    assert second.status == "completed" and second.output_text
+    # Its input items carry the whole history.
+    kinds = [i.type for i in client.responses.input_items.list(second.id, order="asc")]
+    want = ["message"] + [i.type for i in first.output] + ["function_call_output"]
+    assert kinds == want, kinds
+    client.responses.delete(first.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(first.id)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(model=model, previous_response_id=first.id, input="Hi")
+    assert err.value.body["code"] == "previous_response_not_found"
+
+
+@pytest.mark.parametrize("model", [CLAUDE, "bedrock-claude"])
+def test_store_false_keeps_nothing(client, model):
+    r = client.responses.create(model=model, input="Hi", store=False)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(r.id)
 
 
 def test_state_passes_through_to_openai(client):
@@ -194,10 +226,10 @@ def test_stored_responses_pass_through_to_openai(client):
     client.responses.delete("resp_abc123", extra_headers=h)
 
 
-def test_stored_responses_need_a_model_and_a_backend_that_stores_them(client):
-    with pytest.raises(openai.BadRequestError) as err:
+def test_unknown_stored_responses_are_openais_404(client):
+    # Not kept by the gateway, and no route named (or one that keeps none): not found.
+    with pytest.raises(openai.NotFoundError) as err:
         client.responses.retrieve("resp_abc123")
-    assert err.value.body["param"] == "x-tollgate-model"
-    with pytest.raises(openai.BadRequestError) as err:
+    assert err.value.body["message"] == "Response with id 'resp_abc123' not found."
+    with pytest.raises(openai.NotFoundError):
         client.responses.retrieve("resp_abc123", extra_headers={"x-tollgate-model": CLAUDE})
-    assert "keeps no responses" in err.value.body["message"]

@@ -31,12 +31,26 @@ pub struct EventEncoder {
     ended: bool,
     /// Namespaced tools flattened for the target: their calls are named back.
     tool_names: Option<Arc<ToolNames>>,
+    /// Keep the final Response (the gateway stores it): `Some` once the stream completed.
+    keep: bool,
+    kept: Option<Vec<u8>>,
 }
 
 impl EventEncoder {
     pub fn with_tool_names(mut self, names: Option<Arc<ToolNames>>) -> EventEncoder {
         self.tool_names = names;
         self
+    }
+
+    /// Keeps the final Response of a completed (or incomplete) stream for [`Self::take_final`].
+    pub fn keeping(mut self, keep: bool) -> EventEncoder {
+        self.keep = keep;
+        self
+    }
+
+    /// The Response of `response.completed` (or `.incomplete`), once; never a failed one.
+    pub fn take_final(&mut self) -> Option<Vec<u8>> {
+        self.kept.take()
     }
 
     pub fn new(client_model: &str, created: u64) -> EventEncoder {
@@ -56,6 +70,8 @@ impl EventEncoder {
             usage: None,
             ended: false,
             tool_names: None,
+            keep: false,
+            kept: None,
         }
     }
 
@@ -290,8 +306,12 @@ impl EventEncoder {
         self.event(kind, out);
         out.extend_from_slice(b",\"response\":");
         let status = Status::Done(self.finish);
+        let at = out.len();
         self.head
             .write(&status, &self.items, self.usage.as_ref(), out);
+        if self.keep {
+            self.kept = Some(out[at..].to_vec());
+        }
         Self::end(out);
         self.ended = true;
     }

@@ -36,7 +36,7 @@ pub(super) fn items(
             "item_reference" => {
                 return Err(unsupported(
                     format!("{p}.type"),
-                    "refers to an item stored by OpenAI; this model's provider has no Responses API and Tollgate keeps no items: send the item itself.",
+                    "refers to a stored item that was not resolved: send the item itself.",
                 ))
             }
             _ => {

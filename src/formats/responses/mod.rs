@@ -4,11 +4,13 @@
 
 pub mod count;
 pub mod encode;
+pub mod history;
 mod input;
 pub mod namespaces;
 mod output;
 pub mod reply;
 pub mod request;
+pub mod stored;
 pub mod stream;
 
 use super::{JsonStr, Usage};

@@ -1,8 +1,8 @@
 //! Requests from Responses clients to backends without the Responses API: a Responses request
-//! → a chat completions request (the pivot), statelessly. State the gateway does not keep
-//! (`previous_response_id`, `store: true`, `background`, `conversation`, stored prompts, item
-//! references) is a 400 naming the field, never ignored; the rest goes by the field policy
-//! (`formats::fields`). Mapping: wire-formats.md §9.8.
+//! → a chat completions request (the pivot). The gateway keeps responses itself and expands
+//! `previous_response_id` and item references before this (module `history`); state it does not
+//! keep (`background`, `conversation`, stored prompts) is a 400 naming the field, never
+//! ignored; the rest goes by the field policy (`formats::fields`). Mapping: wire-formats.md §9.8.
 
 use super::input;
 use super::namespaces::{plain_names, ToolNames};
@@ -33,6 +33,8 @@ struct CreateResponse {
     /// `include_obfuscation` only: padding the gateway's events never carry.
     #[allow(dead_code)]
     stream_options: Option<Value>,
+    /// Kept by the gateway (module `history`), whatever the target.
+    #[allow(dead_code)]
     store: Option<bool>,
     background: Option<bool>,
     include: Option<Vec<String>>,
@@ -63,7 +65,9 @@ struct Reasoning {
     extra: Map<String, Value>,
 }
 
-/// Fields that need a response store: Tollgate keeps none, so they are refused by name.
+/// Fields that need state Tollgate does not keep (conversations, stored prompts), refused by
+/// name; `previous_response_id` is expanded by the gateway before translation, so one that
+/// reaches here had nothing to expand it.
 const STATEFUL: [&str; 3] = ["previous_response_id", "conversation", "prompt"];
 
 /// Fields without effect on the reply's content: client metadata (Codex's `client_metadata`),
@@ -134,8 +138,8 @@ fn stateful(param: &str, why: &str) -> ApiError {
     unsupported(
         param.to_string(),
         &format!(
-            "{why} This model's provider has no Responses API and Tollgate keeps no responses: \
-             send the whole conversation in `input` instead."
+            "{why} This model's provider has no Responses API and Tollgate does not keep this \
+             state: send the whole conversation in `input` instead."
         ),
     )
 }
@@ -146,9 +150,6 @@ fn stateless(req: &CreateResponse) -> Result<(), ApiError> {
         if req.extra.get(key).is_some_and(|v| !v.is_null()) {
             return Err(stateful(key, "refers to state kept by OpenAI."));
         }
-    }
-    if req.store == Some(true) {
-        return Err(stateful("store", "asks for the response to be stored."));
     }
     if req.background == Some(true) {
         return Err(stateful(

@@ -1,0 +1,139 @@
+//! Responses state on translated routes: before translation, `previous_response_id` and
+//! `item_reference` items are replaced by what the response store holds for the caller's key
+//! (module `formats::responses::history`); after a complete reply, the Response as sent to the
+//! client is kept (unless the request said `store: false`). OpenAI and Azure routes pass all of
+//! this through: they keep their own.
+
+use super::ApiError;
+use crate::error::ErrorKind;
+use crate::formats::responses::history::{self, Stateful};
+use crate::fronts::Front;
+use crate::store::responses::{ResponseStore, ResponseStoreError, StoredResponse};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::value::{to_raw_value, RawValue};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What a translated reply keeps, fixed at admission.
+pub(crate) struct Keep {
+    store: Arc<dyn ResponseStore>,
+    owner: Option<String>,
+    model: String,
+    /// The request's input items, expanded.
+    input: Vec<Value>,
+    instructions: Option<String>,
+}
+
+/// A Responses request readied for translated targets.
+pub(crate) struct Readied {
+    /// The body with its history expanded, when it referred to any.
+    pub body: Option<Bytes>,
+    /// Set unless the request said `store: false`.
+    pub keep: Option<Arc<Keep>>,
+}
+
+/// Expands what `body` refers to from `store`, as `owner` sees it.
+pub(super) async fn ready(
+    store: &Arc<dyn ResponseStore>,
+    owner: Option<&str>,
+    model: &str,
+    body: &[u8],
+) -> Result<Readied, ApiError> {
+    let s = Stateful::parse(body)?;
+    let mut history = Vec::new();
+    if let Some(id) = s.previous() {
+        let prev = store.get(owner, id).await.map_err(unavailable)?;
+        let prev = prev.ok_or_else(|| history::previous_not_found(id))?;
+        history = prev.input_items();
+        history.extend(prev.output());
+    }
+    let refs: Vec<String> = s.references().into_iter().map(str::to_string).collect();
+    let mut items = HashMap::with_capacity(refs.len());
+    for id in refs.iter() {
+        let holder = store.holding(owner, id).await.map_err(unavailable)?;
+        if let Some(item) = holder.and_then(|r| r.item(id)) {
+            items.insert(id.clone(), item);
+        }
+    }
+    let expands = s.previous().is_some() || !refs.is_empty();
+    let stored = s.stored();
+    let e = s.expand(history, &items)?;
+    let keep = stored.then(|| {
+        Arc::new(Keep {
+            store: store.clone(),
+            owner: owner.map(str::to_string),
+            model: model.to_string(),
+            input: e.input,
+            instructions: e.instructions,
+        })
+    });
+    Ok(Readied {
+        body: expands.then(|| Bytes::from(e.body)),
+        keep,
+    })
+}
+
+impl Keep {
+    /// Keeps `response`, the Response JSON the client gets. Called before its last bytes are
+    /// written, so a client's next turn always finds it. A store that fails is logged: the
+    /// reply itself still goes out.
+    pub(crate) async fn put(&self, response: &[u8]) {
+        #[derive(Deserialize)]
+        struct Head {
+            id: String,
+        }
+        let Ok(head) = serde_json::from_slice::<Head>(response) else {
+            return;
+        };
+        let input = history::with_ids(self.input.clone(), &head.id);
+        let (Ok(response), Ok(input)) = (raw(response), to_raw_value(&input)) else {
+            return;
+        };
+        let r = StoredResponse {
+            id: head.id,
+            owner: self.owner.clone(),
+            model: self.model.clone(),
+            response,
+            input,
+            instructions: self.instructions.clone(),
+        };
+        if let Err(e) = self.store.put(r).await {
+            log::warn!("{e}");
+        }
+    }
+}
+
+fn raw(json: &[u8]) -> Result<Box<RawValue>, serde_json::Error> {
+    serde_json::from_slice(json)
+}
+
+/// The store could not be read: nothing is sent rather than a request without its history.
+pub(super) fn unavailable(e: ResponseStoreError) -> ApiError {
+    log::warn!("{e}");
+    ApiError::new(
+        503,
+        ErrorKind::Unavailable,
+        Some("store_unavailable"),
+        "Stored responses cannot be read right now; try again shortly.".into(),
+    )
+}
+
+/// The state of a Responses request on `route`: readied when a target translates it (a route
+/// of OpenAI and Azure targets only passes it through untouched); other fronts have none.
+pub(super) async fn for_route(
+    st: &super::State,
+    owner: Option<&str>,
+    front: Front,
+    route: &crate::route::Route,
+    model: &str,
+    body: &[u8],
+) -> Result<Option<Readied>, ApiError> {
+    let translated =
+        (route.targets.iter()).any(|t| super::plan::translates_responses(&st.backends[t.backend]));
+    if front != Front::Responses || !translated {
+        return Ok(None);
+    }
+    ready(&st.responses, owner, model, body).await.map(Some)
+}

@@ -1,0 +1,261 @@
+//! Responses kept for the Responses API on translated routes (`previous_response_id`,
+//! `item_reference`, `GET`/`DELETE /v1/responses/{id}`, `…/input_items`): process runtime
+//! state, behind [`ResponseStore`] so a fleet can share one Redis (`redis_responses.rs`).
+//! In memory, each response lives `ttl` and the whole store stays under `max_bytes`, evicting
+//! the oldest first. A response is owned by the key that created it: every read names the
+//! caller's key, and another key's response is as absent as an unknown one.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One kept response.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StoredResponse {
+    /// The `resp_…` the client was given.
+    pub id: String,
+    /// The key that created it (`None`: an open gateway).
+    pub owner: Option<String>,
+    /// The model the client asked for.
+    pub model: String,
+    /// The Response object as sent to the client.
+    pub response: Box<RawValue>,
+    /// The request's input items, after `previous_response_id` and references were expanded.
+    pub input: Box<RawValue>,
+    pub instructions: Option<String>,
+}
+
+impl StoredResponse {
+    /// Bytes it holds, for the store's bound.
+    pub fn size(&self) -> usize {
+        let owner = self.owner.as_ref().map_or(0, String::len);
+        let instr = self.instructions.as_ref().map_or(0, String::len);
+        self.id.len()
+            + owner
+            + self.model.len()
+            + self.response.get().len()
+            + self.input.get().len()
+            + instr
+            + 128
+    }
+
+    /// The response's output items (empty if it has none).
+    pub fn output(&self) -> Vec<Value> {
+        #[derive(Deserialize)]
+        struct Out {
+            #[serde(default)]
+            output: Vec<Value>,
+        }
+        serde_json::from_str::<Out>(self.response.get()).map_or_else(|_| Vec::new(), |o| o.output)
+    }
+
+    /// The input items.
+    pub fn input_items(&self) -> Vec<Value> {
+        serde_json::from_str(self.input.get()).unwrap_or_default()
+    }
+
+    /// Ids of its input and output items, for `item_reference` lookups.
+    pub fn item_ids(&self) -> Vec<String> {
+        let items = self.input_items().into_iter().chain(self.output());
+        items
+            .filter_map(|i| i["id"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// The input or output item with `item_id`.
+    pub fn item(&self, item_id: &str) -> Option<Value> {
+        let mut items = self.output().into_iter().chain(self.input_items());
+        items.find(|i| i["id"] == item_id)
+    }
+
+    fn owned_by(&self, owner: Option<&str>) -> bool {
+        self.owner.as_deref() == owner
+    }
+}
+
+/// The store could not be reached (Redis); a memory store never fails.
+#[derive(Debug, thiserror::Error)]
+#[error("response store: {0}")]
+pub struct ResponseStoreError(pub String);
+
+#[async_trait]
+pub trait ResponseStore: Send + Sync {
+    /// Keeps `r` (replacing one with its id).
+    async fn put(&self, r: StoredResponse) -> Result<(), ResponseStoreError>;
+    /// The response `id` if `owner` created it and it has not expired.
+    async fn get(
+        &self,
+        owner: Option<&str>,
+        id: &str,
+    ) -> Result<Option<Arc<StoredResponse>>, ResponseStoreError>;
+    /// The response holding item `item_id`, if `owner` created it.
+    async fn holding(
+        &self,
+        owner: Option<&str>,
+        item_id: &str,
+    ) -> Result<Option<Arc<StoredResponse>>, ResponseStoreError>;
+    /// Deletes `owner`'s response `id`; whether there was one.
+    async fn delete(&self, owner: Option<&str>, id: &str) -> Result<bool, ResponseStoreError>;
+}
+
+/// Now, for expiry; tests move it.
+pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+struct Entry {
+    r: Arc<StoredResponse>,
+    expires: Instant,
+    /// Its place in `order` (a replaced or deleted entry leaves a stale one there).
+    seq: u64,
+    bytes: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<String, Entry>,
+    /// Item id → the response holding it.
+    items: HashMap<String, String>,
+    /// Insertion order (= expiry order, one ttl for all): `(seq, id)`.
+    order: VecDeque<(u64, String)>,
+    next_seq: u64,
+    bytes: usize,
+}
+
+impl Inner {
+    fn remove(&mut self, id: &str) -> Option<Entry> {
+        let e = self.entries.remove(id)?;
+        self.bytes -= e.bytes;
+        for item in e.r.item_ids() {
+            if self.items.get(&item).is_some_and(|r| r == id) {
+                self.items.remove(&item);
+            }
+        }
+        Some(e)
+    }
+
+    /// Drops the oldest entry; false when there is none.
+    fn pop_oldest(&mut self) -> bool {
+        let Some((seq, id)) = self.order.pop_front() else {
+            return false;
+        };
+        if self.entries.get(&id).is_some_and(|e| e.seq == seq) {
+            self.remove(&id);
+        }
+        true
+    }
+
+    /// Drops expired entries (the oldest first, so it stops at the first live one).
+    fn expire(&mut self, now: Instant) {
+        while let Some((seq, id)) = self.order.front() {
+            match self.entries.get(id) {
+                Some(e) if e.seq == *seq && e.expires > now => return,
+                _ => {}
+            }
+            self.pop_oldest();
+        }
+    }
+}
+
+/// The in-memory store of one process.
+pub struct MemoryResponses {
+    ttl: Duration,
+    max_bytes: usize,
+    clock: Clock,
+    inner: Mutex<Inner>,
+}
+
+impl MemoryResponses {
+    pub fn new(ttl: Duration, max_bytes: usize) -> MemoryResponses {
+        MemoryResponses::with_clock(ttl, max_bytes, Arc::new(Instant::now))
+    }
+
+    pub fn with_clock(ttl: Duration, max_bytes: usize, clock: Clock) -> MemoryResponses {
+        MemoryResponses {
+            ttl,
+            max_bytes,
+            clock,
+            inner: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding it leaves consistent maps (every change is one step).
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn live(&self, owner: Option<&str>, id: &str) -> Option<Arc<StoredResponse>> {
+        let now = (self.clock)();
+        let mut g = self.lock();
+        g.expire(now);
+        let e = g.entries.get(id)?;
+        e.r.owned_by(owner).then(|| e.r.clone())
+    }
+
+    /// Bytes held now.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+}
+
+#[async_trait]
+impl ResponseStore for MemoryResponses {
+    async fn put(&self, r: StoredResponse) -> Result<(), ResponseStoreError> {
+        let bytes = r.size();
+        let now = (self.clock)();
+        let mut g = self.lock();
+        g.expire(now);
+        g.remove(&r.id);
+        // Larger than the whole store: kept nowhere (reads get a 404, as after eviction).
+        if bytes > self.max_bytes {
+            return Ok(());
+        }
+        while g.bytes + bytes > self.max_bytes && g.pop_oldest() {}
+        let seq = g.next_seq;
+        g.next_seq += 1;
+        let id = r.id.clone();
+        for item in r.item_ids() {
+            g.items.insert(item, id.clone());
+        }
+        g.order.push_back((seq, id.clone()));
+        g.bytes += bytes;
+        let entry = Entry {
+            r: Arc::new(r),
+            expires: now + self.ttl,
+            seq,
+            bytes,
+        };
+        g.entries.insert(id, entry);
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        owner: Option<&str>,
+        id: &str,
+    ) -> Result<Option<Arc<StoredResponse>>, ResponseStoreError> {
+        Ok(self.live(owner, id))
+    }
+
+    async fn holding(
+        &self,
+        owner: Option<&str>,
+        item_id: &str,
+    ) -> Result<Option<Arc<StoredResponse>>, ResponseStoreError> {
+        let id = self.lock().items.get(item_id).cloned();
+        Ok(id.and_then(|id| self.live(owner, &id)))
+    }
+
+    async fn delete(&self, owner: Option<&str>, id: &str) -> Result<bool, ResponseStoreError> {
+        if self.live(owner, id).is_none() {
+            return Ok(false);
+        }
+        Ok(self.lock().remove(id).is_some())
+    }
+}
+
+#[cfg(test)]
+#[path = "responses_tests.rs"]
+mod tests;

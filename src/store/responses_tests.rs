@@ -1,0 +1,97 @@
+use super::*;
+use serde_json::json;
+
+fn raw(v: Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(&v).unwrap()
+}
+
+fn resp(id: &str, owner: Option<&str>, pad: usize) -> StoredResponse {
+    let out = json!({"id": id, "output": [{"id": format!("msg_{id}"), "type": "message"}],
+        "pad": "x".repeat(pad)});
+    StoredResponse {
+        id: id.into(),
+        owner: owner.map(str::to_string),
+        model: "m".into(),
+        response: raw(out),
+        input: raw(json!([{"id": format!("in_{id}"), "type": "message", "role": "user"}])),
+        instructions: None,
+    }
+}
+
+/// A clock the test moves.
+fn clock() -> (Clock, Arc<Mutex<Instant>>) {
+    let t = Arc::new(Mutex::new(Instant::now()));
+    let c = t.clone();
+    (Arc::new(move || *c.lock().unwrap()), t)
+}
+
+#[tokio::test]
+async fn expires_after_its_ttl() {
+    let (c, t) = clock();
+    let s = MemoryResponses::with_clock(Duration::from_secs(60), 1 << 20, c);
+    s.put(resp("a", None, 0)).await.unwrap();
+    *t.lock().unwrap() += Duration::from_secs(59);
+    assert!(s.get(None, "a").await.unwrap().is_some());
+    s.put(resp("b", None, 0)).await.unwrap();
+    *t.lock().unwrap() += Duration::from_secs(2);
+    assert!(s.get(None, "a").await.unwrap().is_none());
+    assert!(s.holding(None, "msg_a").await.unwrap().is_none());
+    assert!(s.get(None, "b").await.unwrap().is_some());
+    *t.lock().unwrap() += Duration::from_secs(60);
+    assert!(s.get(None, "b").await.unwrap().is_none());
+    assert_eq!(s.bytes(), 0);
+}
+
+#[tokio::test]
+async fn bounded_in_bytes_evicting_the_oldest() {
+    let one = resp("a", None, 1000).size();
+    let s = MemoryResponses::new(Duration::from_secs(60), one * 3);
+    for id in ["a", "b", "c"] {
+        s.put(resp(id, None, 1000)).await.unwrap();
+    }
+    // Read "a": reads do not refresh; eviction is by age.
+    assert!(s.get(None, "a").await.unwrap().is_some());
+    s.put(resp("d", None, 1000)).await.unwrap();
+    assert!(s.get(None, "a").await.unwrap().is_none());
+    for id in ["b", "c", "d"] {
+        assert!(s.get(None, id).await.unwrap().is_some(), "{id}");
+    }
+    assert!(s.bytes() <= one * 3);
+    // Too large for the whole store: not kept, nothing else evicted.
+    s.put(resp("huge", None, one * 4)).await.unwrap();
+    assert!(s.get(None, "huge").await.unwrap().is_none());
+    assert!(s.get(None, "b").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn replacing_and_deleting_keep_the_count_right() {
+    let one = resp("a", None, 100).size();
+    let s = MemoryResponses::new(Duration::from_secs(60), one * 2);
+    s.put(resp("a", None, 100)).await.unwrap();
+    s.put(resp("a", None, 100)).await.unwrap();
+    assert_eq!(s.bytes(), one);
+    s.put(resp("b", None, 100)).await.unwrap();
+    assert!(s.delete(None, "a").await.unwrap());
+    assert!(!s.delete(None, "a").await.unwrap());
+    assert_eq!(s.bytes(), one);
+    // The stale order entry of "a" does not evict "b".
+    s.put(resp("c", None, 100)).await.unwrap();
+    assert!(s.get(None, "b").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_key_sees_only_its_own() {
+    let s = MemoryResponses::new(Duration::from_secs(60), 1 << 20);
+    s.put(resp("a", Some("alice"), 0)).await.unwrap();
+    s.put(resp("o", None, 0)).await.unwrap();
+    assert!(s.get(Some("alice"), "a").await.unwrap().is_some());
+    assert!(s.get(Some("bob"), "a").await.unwrap().is_none());
+    assert!(s.get(None, "a").await.unwrap().is_none());
+    assert!(s.get(Some("alice"), "o").await.unwrap().is_none());
+    assert!(s.holding(Some("bob"), "msg_a").await.unwrap().is_none());
+    assert!(!s.delete(Some("bob"), "a").await.unwrap());
+    let r = s.holding(Some("alice"), "in_a").await.unwrap().unwrap();
+    assert_eq!(r.item("in_a").unwrap()["role"], "user");
+    assert_eq!(r.item("msg_a").unwrap()["type"], "message");
+    assert!(s.delete(Some("alice"), "a").await.unwrap());
+}
