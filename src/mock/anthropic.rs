@@ -64,7 +64,7 @@ pub(super) async fn messages(
         Err(msg) => return error(s, 400, msg, common).await,
     };
     if count {
-        let v = obj! {"input_tokens": super::prompt_tokens(&body)};
+        let v = obj! {"input_tokens": reply::request_prompt_tokens(&body)};
         return send_json(s, 200, &v, common, None, &[]).await;
     }
     let model = body["model"].as_str().unwrap_or("mock").to_string();
@@ -163,7 +163,7 @@ impl Usage {
     /// `x-mock-cached-tokens` reads that many from the cache, else any `cache_control` reads
     /// half the prompt and writes a quarter.
     fn new(body: &Value, b: &Behaviour, output: usize) -> Usage {
-        let p = super::prompt_tokens(body);
+        let p = reply::request_prompt_tokens(body);
         let (cache_read, cache_write) = match b.cached_tokens {
             Some(n) => (n.min(p), 0),
             None if mentions(body, "cache_control") => (p / 2, p / 4),
@@ -231,7 +231,7 @@ type TextReply = (Vec<String>, &'static str, Option<String>, usize);
 
 impl Reply {
     fn new(body: &Value, model: &str, max: u64, b: &Behaviour) -> Reply {
-        let seed = super::seed(model, body);
+        let seed = reply::request_seed(model, body);
         let calls = tools::anthropic_calls(body, seed);
         let thinking = if body["thinking"]["type"] == "enabled" {
             reply::words(seed ^ 0x5eed, THINKING_WORDS)

@@ -47,7 +47,6 @@ use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -541,38 +540,6 @@ async fn write_events(
     s.write_response_body(Bytes::new(), true).await.is_ok()
 }
 
-/// Characters of prompt text, number of messages and images, for the usage estimate.
-pub(crate) fn prompt_size(req: &Value) -> (usize, usize, usize) {
-    fn walk(v: &Value, chars: &mut usize, images: &mut usize) {
-        match v {
-            Value::String(s) => *chars += s.len(),
-            Value::Array(a) => a.iter().for_each(|x| walk(x, chars, images)),
-            Value::Object(o) => {
-                if matches!(
-                    o.get("type").and_then(Value::as_str),
-                    Some("image_url" | "image")
-                ) {
-                    *images += 1;
-                } else if let Some(t) = o.get("text") {
-                    walk(t, chars, images);
-                } else if let Some(c) = o.get("content") {
-                    walk(c, chars, images);
-                }
-            }
-            _ => {}
-        }
-    }
-    let (mut chars, mut images) = (0, 0);
-    let msgs = req["messages"].as_array().map_or(1, Vec::len);
-    for m in req["messages"].as_array().into_iter().flatten() {
-        walk(&m["content"], &mut chars, &mut images);
-    }
-    walk(&req["prompt"], &mut chars, &mut images);
-    walk(&req["system"], &mut chars, &mut images);
-    (chars, msgs, images)
-}
-
-/// Prompt tokens: the text estimate plus 85 per image (OpenAI's low-detail cost).
 /// The value of `name` in a query string (as sent, not decoded).
 fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
     query?.split('&').find_map(|p| {
@@ -580,17 +547,6 @@ fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
             .filter(|(k, _)| *k == name)
             .map(|(_, v)| v)
     })
-}
-
-pub(crate) fn prompt_tokens(req: &Value) -> u64 {
-    let (chars, msgs, images) = prompt_size(req);
-    reply::prompt_tokens(chars, msgs) + 85 * images as u64
-}
-
-/// The seed of a reply: what is asked, not how (a streamed and a plain request get the same
-/// words).
-pub(crate) fn seed(model: &str, req: &Value) -> u64 {
-    reply::seed(format!("{}|{}|{}", model, req["messages"], req["prompt"]).as_bytes())
 }
 
 /// One framed SSE event: `event: NAME` (when named) and `data: JSON`.

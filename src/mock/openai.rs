@@ -196,7 +196,7 @@ async fn models(s: &mut ServerSession, set: &MockSettings, common: &[(&str, Stri
 /// half as many again and, as OpenAI counts them, included in `completion_tokens` though their
 /// text is never sent.
 fn usage(req: &Value, tokens: usize, b: &Behaviour) -> Obj {
-    let pt = super::prompt_tokens(req);
+    let pt = reply::request_prompt_tokens(req);
     let cached = b.cached_tokens.unwrap_or(0).min(pt);
     let reasoning = match req["reasoning_effort"].as_str() {
         Some("low" | "medium" | "high") => tokens as u64 / 2,
@@ -335,7 +335,7 @@ async fn completion(
     b: &Behaviour,
     common: &[(&str, String)],
 ) -> bool {
-    let seed = super::seed(model, req);
+    let seed = reply::request_seed(model, req);
     let calls = if chat {
         tools::openai_calls(req, seed)
     } else {

@@ -1,6 +1,8 @@
 //! Deterministic reply content: the same request body always gives the same words, usage and
 //! embedding vectors.
 
+use serde_json::Value;
+
 const WORDS: [&str; 48] = [
     "the", "gateway", "routes", "every", "request", "to", "a", "provider", "and", "streams",
     "tokens", "back", "quickly", "while", "counting", "cost", "model", "answers", "with", "care",
@@ -68,6 +70,50 @@ pub fn embedding(input: &[u8], dims: usize) -> Vec<f32> {
         .sqrt()
         .max(f32::EPSILON);
     v.into_iter().map(|x| x / norm).collect()
+}
+
+/// Characters of prompt text, number of messages and images, for the usage estimate.
+pub(crate) fn prompt_size(req: &Value) -> (usize, usize, usize) {
+    fn walk(v: &Value, chars: &mut usize, images: &mut usize) {
+        match v {
+            Value::String(s) => *chars += s.len(),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, chars, images)),
+            Value::Object(o) => {
+                if matches!(
+                    o.get("type").and_then(Value::as_str),
+                    Some("image_url" | "image")
+                ) {
+                    *images += 1;
+                } else if let Some(t) = o.get("text") {
+                    walk(t, chars, images);
+                } else if let Some(c) = o.get("content") {
+                    walk(c, chars, images);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (mut chars, mut images) = (0, 0);
+    let msgs = req["messages"].as_array().map_or(1, Vec::len);
+    for m in req["messages"].as_array().into_iter().flatten() {
+        walk(&m["content"], &mut chars, &mut images);
+    }
+    walk(&req["prompt"], &mut chars, &mut images);
+    walk(&req["system"], &mut chars, &mut images);
+    (chars, msgs, images)
+}
+
+/// Prompt tokens of a chat or Messages request: the text estimate plus 85 per image (OpenAI's
+/// low-detail cost).
+pub(crate) fn request_prompt_tokens(req: &Value) -> u64 {
+    let (chars, msgs, images) = prompt_size(req);
+    prompt_tokens(chars, msgs) + 85 * images as u64
+}
+
+/// The seed of a reply: what is asked, not how (a streamed and a plain request get the same
+/// words).
+pub(crate) fn request_seed(model: &str, req: &Value) -> u64 {
+    seed(format!("{}|{}|{}", model, req["messages"], req["prompt"]).as_bytes())
 }
 
 #[cfg(test)]
