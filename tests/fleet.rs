@@ -1,11 +1,12 @@
 //! Limits shared by a fleet through a real `redis-server` (started here on a free port; the
 //! test setup installs it): two gateways hold one token limit together, and a Redis outage is
 //! handled by each gateway's policy (`fail_open` admits, `fail_closed` answers 503) with the
-//! process up, and both recover when Redis returns.
+//! process up, and both recover when Redis returns. Kept Responses live there too: one made
+//! through a gateway is read, continued and deleted through another, by its key only.
 
 mod common;
 
-use common::{client, free_port, mock, sha256_hex, Gateway, Proc};
+use common::{client, free_port, get_json, mock, sha256_hex, Gateway, Proc};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -212,4 +213,119 @@ async fn an_outage_applies_the_policy_and_recovers() {
         metric(&closed, "tollgate_store_up").await,
         "tollgate_store_up 1"
     );
+}
+
+/// A gateway of the fleet with an Anthropic route and two keys.
+fn responses_gateway(m: &Proc, redis_port: u16) -> Gateway {
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-fleet-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = format!(
+        "[store]\nkind = \"redis\"\nredis_url = \"redis://127.0.0.1:{redis_port}\"\npath = \"{}\"\n\
+         [[keys]]\nname = \"alice\"\nsha256 = \"{}\"\n[[keys]]\nname = \"bob\"\nsha256 = \"{}\"\n\
+         [[backends]]\nname = \"an\"\nprovider = \"anthropic\"\nurl = \"http://127.0.0.1:{}\"\napi_key = \"k\"\n\
+         [[routes]]\nmodels = [\"m-anthropic\"]\ntargets = [{{ backend = \"an\", model = \"claude-sonnet-4-5\" }}]\n",
+        dir.join("ledger.db").display(),
+        sha256_hex(b"sk-alice"),
+        sha256_hex(b"sk-bob"),
+        m.port
+    );
+    Gateway::start("", &cfg)
+}
+
+async fn call(g: &Gateway, method: reqwest::Method, key: &str, path: &str) -> (u16, Value) {
+    let r = client()
+        .request(method, g.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn create(g: &Gateway, key: &str, body: &Value) -> (u16, Value) {
+    let r = client()
+        .post(g.url("/v1/responses"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn last_body(m: &Proc) -> String {
+    let stats = get_json(format!("{}/mock/stats", m.url()), None).await;
+    stats["last_body"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn a_response_made_on_one_gateway_is_kept_for_the_fleet() {
+    use reqwest::Method;
+    let redis = Redis::start(free_port());
+    let m = mock("state", &[]);
+    let (a, b) = (
+        responses_gateway(&m, redis.port),
+        responses_gateway(&m, redis.port),
+    );
+    let first = json!({"model": "m-anthropic", "input": "What is the weather in Paris?",
+        "tools": [{"type": "function", "name": "get_weather",
+                   "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]});
+    let (s, made) = create(&a, "sk-alice", &first).await;
+    assert_eq!(s, 200, "{made}");
+    let id = made["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/responses/{id}");
+    let fc = made["output"].as_array().unwrap().iter();
+    let fc = fc.clone().find(|i| i["type"] == "function_call");
+    let fc = fc.unwrap_or_else(|| panic!("no call in {made}")).clone();
+
+    // Read through the other gateway, by its key only.
+    assert_eq!(call(&b, Method::GET, "sk-alice", &path).await, (200, made));
+    let (s, items) = call(&b, Method::GET, "sk-alice", &format!("{path}/input_items")).await;
+    assert_eq!(s, 200, "{items}");
+    let text = &items["data"][0]["content"][0]["text"];
+    assert_eq!(text, "What is the weather in Paris?");
+    let (s, e) = call(&b, Method::GET, "sk-bob", &path).await;
+    assert_eq!(s, 404, "{e}");
+
+    // Continued through the other gateway: the earlier turn goes upstream.
+    let next = json!({"model": "m-anthropic", "previous_response_id": id, "input": [
+        {"type": "function_call_output", "call_id": fc["call_id"], "output": "sunny-42"}]});
+    let (s, v) = create(&b, "sk-alice", &next).await;
+    assert_eq!(s, 200, "{v}");
+    let sent = last_body(&m).await;
+    assert!(
+        sent.contains("Paris") && sent.contains("sunny-42"),
+        "{sent}"
+    );
+    let (s, e) = create(&b, "sk-bob", &next).await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(e["error"]["code"], "previous_response_not_found");
+
+    // An item of it by reference, through the other gateway.
+    let by_ref = json!({"model": "m-anthropic", "input": [
+        {"role": "user", "content": "Weather in Rome?"},
+        {"type": "item_reference", "id": fc["id"]},
+        {"type": "function_call_output", "call_id": fc["call_id"], "output": "rainy-7"}]});
+    let (s, v) = create(&b, "sk-alice", &by_ref).await;
+    assert_eq!(s, 200, "{v}");
+    let sent = last_body(&m).await;
+    let call_id = fc["call_id"].as_str().unwrap();
+    assert!(sent.contains(call_id) && sent.contains("rainy-7"), "{sent}");
+    assert_eq!(create(&b, "sk-bob", &by_ref).await.0, 404);
+
+    // Deleted through one, gone from both.
+    assert_eq!(call(&b, Method::DELETE, "sk-bob", &path).await.0, 404);
+    let (s, d) = call(&b, Method::DELETE, "sk-alice", &path).await;
+    assert_eq!((s, d["deleted"].clone()), (200, json!(true)));
+    assert_eq!(call(&a, Method::GET, "sk-alice", &path).await.0, 404);
+
+    // Redis gone: a read is refused rather than answered without its history.
+    drop(redis);
+    let (s, e) = call(&a, Method::GET, "sk-alice", &path).await;
+    assert_eq!(s, 503, "{e}");
+    assert_eq!(e["error"]["code"], "store_unavailable", "{e}");
 }

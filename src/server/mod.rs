@@ -12,6 +12,8 @@ use crate::mock::{MockApp, MockSettings};
 use crate::observe::{AccessLog, AdminApp, Metrics};
 use crate::reload::triggers::{OnChange, OnSignal};
 use crate::reload::Current;
+use crate::store::responses::{MemoryResponses, ResponseStore};
+use crate::store::responses_redis::RedisResponses;
 use pingora::apps::HttpServerOptions;
 use pingora::connectors::http::Connector;
 use pingora::connectors::ConnectorOptions;
@@ -80,10 +82,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         ledger: Arc::new(ledger),
         alerts: cfg.alerts.clone().map(|a| Arc::new(Alerts::new(a))),
         live: Arc::default(),
-        responses: Arc::new(crate::store::responses::MemoryResponses::new(
-            cfg.responses.store_ttl,
-            cfg.responses.store_max_bytes,
-        )),
+        responses: responses(&cfg)?,
     };
     warn_open(&cfg);
     let current = Current::new(&flags.path, cfg.clone(), flags.version, runtime.clone());
@@ -206,6 +205,21 @@ fn store(
             let ledger = Ledger::new(std::path::Path::new(path), interval, none);
             Ok((Arc::new(redis), ledger))
         }
+    }
+}
+
+/// The kept responses: in the fleet's Redis when the limits are there, else in this process.
+fn responses(cfg: &Config) -> Result<Arc<dyn ResponseStore>, StartError> {
+    use crate::config::StoreKind;
+    let ttl = cfg.responses.store_ttl;
+    match &cfg.store.kind {
+        StoreKind::Sqlite { .. } => Ok(Arc::new(MemoryResponses::new(
+            ttl,
+            cfg.responses.store_max_bytes,
+        ))),
+        StoreKind::Redis { url, .. } => RedisResponses::new(url, ttl)
+            .map(|r| Arc::new(r) as Arc<dyn ResponseStore>)
+            .map_err(|e| StartError::Store("redis_url".into(), e)),
     }
 }
 

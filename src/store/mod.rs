@@ -6,5 +6,6 @@ pub mod ledger;
 pub mod redis;
 pub mod report;
 pub mod responses;
+pub mod responses_redis;
 pub mod schema;
 pub mod time;

@@ -3,10 +3,11 @@
 //! another. Each window is its own key (`tollgate:{name}:{window start}`) that expires after
 //! its window, so a rolled-over window is simply a different key.
 //!
-//! The connection is made on first use and re-made after a failure (at most once a second),
-//! so a gateway started while Redis is down comes up, applies its `on_error` policy, and
-//! recovers by itself. Every command times out quickly: a dead Redis never holds a request.
-//! One Redis, not a cluster: a script's keys would span slots.
+//! The connection ([`Link`], the kept responses' store has its own) is made on first use and
+//! re-made after a failure (at most once a second), so a gateway started while Redis is down
+//! comes up, applies its `on_error` policy, and recovers by itself. Every command times out
+//! quickly: a dead Redis never holds a request. One Redis, not a cluster: a script's keys
+//! would span slots.
 
 use crate::limits::counters::{Adjustment, Charge, Counters, Standing, StoreError, Verdict};
 use crate::limits::window::Period;
@@ -14,7 +15,7 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use tokio::sync::OnceCell;
 
 const TIMEOUT: Duration = Duration::from_millis(500);
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
@@ -53,48 +54,85 @@ end
 return out
 ";
 
-pub struct RedisCounters {
+/// A connection to one Redis: made on first use, at most once a second while Redis is down
+/// (callers in between fail at once), then shared. The manager reconnects by itself after a
+/// failure and is multiplexed, so once made every caller clones it without taking a lock.
+pub struct Link {
     client: redis::Client,
-    conn: Mutex<Option<ConnectionManager>>,
-    last_try: std::sync::Mutex<Option<Instant>>,
+    conn: OnceCell<ConnectionManager>,
+    /// When the last attempt failed.
+    failed: std::sync::Mutex<Option<Instant>>,
+}
+
+/// Redis could not be reached or answered an error.
+#[derive(Debug, thiserror::Error)]
+#[error("redis: {0}")]
+pub struct LinkError(pub String);
+
+impl From<redis::RedisError> for LinkError {
+    fn from(e: redis::RedisError) -> Self {
+        LinkError(e.to_string())
+    }
+}
+
+impl Link {
+    pub fn new(url: &str) -> Result<Link, String> {
+        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+        Ok(Link {
+            client,
+            conn: OnceCell::new(),
+            failed: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// The shared connection, connecting if there is none yet. Callers arriving during an
+    /// attempt wait for it; within a second of a failed one they fail at once.
+    pub async fn connection(&self) -> Result<ConnectionManager, LinkError> {
+        if let Some(c) = self.conn.get() {
+            return Ok(c.clone());
+        }
+        let made = self.conn.get_or_try_init(|| self.connect()).await?;
+        Ok(made.clone())
+    }
+
+    async fn connect(&self) -> Result<ConnectionManager, LinkError> {
+        let failed = || self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        if failed().is_some_and(|t| t.elapsed() < RECONNECT_EVERY) {
+            return Err(LinkError("not connected".into()));
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(TIMEOUT)
+            .set_response_timeout(TIMEOUT)
+            .set_number_of_retries(1);
+        let made = ConnectionManager::new_with_config(self.client.clone(), config).await;
+        if made.is_err() {
+            // Counted from the failure: an attempt (with its retry) can outlast the second.
+            *failed() = Some(Instant::now());
+        }
+        Ok(made?)
+    }
+}
+
+pub struct RedisCounters {
+    link: Link,
     reserve: Script,
     adjust: Script,
 }
 
 impl RedisCounters {
     pub fn new(url: &str) -> Result<RedisCounters, String> {
-        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
         Ok(RedisCounters {
-            client,
-            conn: Mutex::new(None),
-            last_try: std::sync::Mutex::new(None),
+            link: Link::new(url)?,
             reserve: Script::new(RESERVE),
             adjust: Script::new(ADJUST),
         })
     }
 
-    /// The shared connection, connecting if there is none (not more than once a second).
     async fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        let mut conn = self.conn.lock().await;
-        if let Some(c) = conn.as_ref() {
-            return Ok(c.clone());
-        }
-        {
-            let mut last = self.last_try.lock().unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|t| t.elapsed() < RECONNECT_EVERY) {
-                return Err(StoreError("redis: not connected".into()));
-            }
-            *last = Some(Instant::now());
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(TIMEOUT)
-            .set_response_timeout(TIMEOUT)
-            .set_number_of_retries(1);
-        let fresh = ConnectionManager::new_with_config(self.client.clone(), config)
+        self.link
+            .connection()
             .await
-            .map_err(|e| StoreError(format!("redis: {e}")))?;
-        *conn = Some(fresh.clone());
-        Ok(fresh)
+            .map_err(|e| StoreError(e.to_string()))
     }
 }
 

@@ -1,6 +1,6 @@
 //! Responses kept for the Responses API on translated routes (`previous_response_id`,
 //! `item_reference`, `GET`/`DELETE /v1/responses/{id}`, `…/input_items`): process runtime
-//! state, behind [`ResponseStore`] so a fleet can share one Redis (`redis_responses.rs`).
+//! state, behind [`ResponseStore`] so a fleet can share one Redis (`responses_redis.rs`).
 //! In memory, each response lives `ttl` and the whole store stays under `max_bytes`, evicting
 //! the oldest first. A response is owned by the key that created it: every read names the
 //! caller's key, and another key's response is as absent as an unknown one.
@@ -72,7 +72,7 @@ impl StoredResponse {
         items.find(|i| i["id"] == item_id)
     }
 
-    fn owned_by(&self, owner: Option<&str>) -> bool {
+    pub(super) fn owned_by(&self, owner: Option<&str>) -> bool {
         self.owner.as_deref() == owner
     }
 }
