@@ -120,18 +120,17 @@ pub(super) fn unavailable(e: ResponseStoreError) -> ApiError {
     )
 }
 
-/// The state of a Responses request on `route`: readied when a target translates it (a route
-/// of OpenAI and Azure targets only passes it through untouched); other fronts have none.
+/// The state of a Responses request whose route has a target that translates it
+/// (`translated`; a route of OpenAI and Azure targets only passes it through untouched); other
+/// fronts have none.
 pub(super) async fn for_route(
     st: &super::State,
     owner: Option<&str>,
     front: Front,
-    route: &crate::route::Route,
+    translated: bool,
     model: &str,
     body: &[u8],
 ) -> Result<Option<Readied>, ApiError> {
-    let translated =
-        (route.targets.iter()).any(|t| super::plan::translates_responses(&st.backends[t.backend]));
     if front != Front::Responses || !translated {
         return Ok(None);
     }

@@ -409,8 +409,7 @@ impl Gateway {
         ctx.route = Some(m.route.name.clone());
         let client_model: Arc<str> = Arc::from(probe.model);
         ctx.model = Some(client_model.clone());
-        let owner = ctx.key.as_ref().map(|k| &*k.name);
-        let state = kept::for_route(st, owner, front, m.route, &client_model, &body).await?;
+        let state = responses_state(st, ctx, front, m.route, &client_model, &body).await?;
         // Estimates count the history a translated target is sent.
         let estimated = (state.as_ref().and_then(|s| s.body.clone())).unwrap_or(body.clone());
         ctx.body = Some(estimated.clone());
@@ -431,6 +430,21 @@ impl Gateway {
         };
         exchange::run(st, session, ctx, m.route, req).await
     }
+}
+
+/// A Responses request's stored state, where a target of its route translates it.
+async fn responses_state(
+    st: &State,
+    ctx: &Ctx,
+    front: Front,
+    route: &crate::route::Route,
+    model: &str,
+    body: &[u8],
+) -> Result<Option<kept::Readied>, ApiError> {
+    let owner = ctx.key.as_ref().map(|k| &*k.name);
+    let translated =
+        (route.targets.iter()).any(|t| plan::translates_responses(&st.backends[t.backend]));
+    kept::for_route(st, owner, front, translated, model, body).await
 }
 
 /// The field policy of a request: the key's rules over its route's.
