@@ -9,6 +9,7 @@ pub mod fronts;
 pub mod gateway;
 pub mod limits;
 pub mod mock;
+pub mod net;
 pub mod observe;
 pub mod providers;
 pub mod reload;

@@ -2,9 +2,20 @@
 
 use super::schema::{RawAlerts, RawIdentity, RawLimit, RawStore};
 use super::Validator;
-use crate::limits::alerts::AlertSettings;
 use crate::limits::window::Period;
 use crate::limits::{Cap, LimitSpec, Measure, Scope};
+use std::time::Duration;
+
+/// Budget alerts: the webhook and when it is told (`[alerts]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertSettings {
+    pub webhook_url: String,
+    /// Fractions of a budget, ascending (`[0.8, 1.0]`).
+    pub thresholds: Vec<f64>,
+    /// Tries after the first, with doubling back-off from one second.
+    pub retries: u32,
+    pub timeout: Duration,
+}
 
 /// Where counters and the ledger are kept.
 #[derive(Debug, Clone, PartialEq)]
@@ -227,9 +238,7 @@ impl Validator<'_, '_> {
             webhook_url: a.webhook_url,
             thresholds,
             retries: a.retries.unwrap_or(3).min(10),
-            timeout: std::time::Duration::from_millis(
-                a.timeout_ms.unwrap_or(5000).clamp(100, 60_000),
-            ),
+            timeout: Duration::from_millis(a.timeout_ms.unwrap_or(5000).clamp(100, 60_000)),
         })
     }
 

@@ -12,7 +12,9 @@ mod responses;
 mod routes;
 mod server;
 
-pub use limits::{IdentitySettings, StoreKind, StoreSettings};
+pub(crate) use crate::net::url::parse_url;
+pub use crate::net::url::UpstreamUrl;
+pub use limits::{AlertSettings, IdentitySettings, StoreKind, StoreSettings};
 pub use responses::ResponsesSettings;
 pub use routes::{
     AffinityKey, BalanceSettings, FieldRules, RetryPolicy, RouteSpec, Strategy, TargetSpec,
@@ -105,7 +107,7 @@ pub struct Config {
     pub store: StoreSettings,
     pub identity: IdentitySettings,
     /// Budget threshold notices, when a webhook is configured.
-    pub alerts: Option<crate::limits::alerts::AlertSettings>,
+    pub alerts: Option<AlertSettings>,
     /// Model prices: the `[[prices]]` entries, then the price file's.
     pub prices: crate::limits::prices::PriceTable,
     /// Where a request comes from, for region-aware selection.
@@ -173,15 +175,6 @@ pub enum ProviderKind {
         version: String,
         default_max_tokens: u32,
     },
-}
-
-#[derive(Debug, Clone)]
-pub struct UpstreamUrl {
-    pub tls: bool,
-    pub host: String,
-    pub port: u16,
-    /// Path prefix prepended to the client's path, without a trailing slash ("" for none).
-    pub base_path: String,
 }
 
 #[derive(Debug, Clone)]
@@ -481,33 +474,6 @@ impl Validator<'_, '_> {
             responses,
         }
     }
-}
-
-pub(crate) fn parse_url(s: &str) -> Result<UpstreamUrl, String> {
-    let uri: http::Uri = s.parse().map_err(|_| format!("`{s}` is not a valid URL"))?;
-    let tls = match uri.scheme_str() {
-        Some("https") => true,
-        Some("http") => false,
-        _ => return Err(format!("`{s}`: the scheme must be http or https")),
-    };
-    let host = uri
-        .host()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| format!("`{s}` has no host"))?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    if uri.query().is_some() {
-        return Err(format!("`{s}`: a query string is not allowed"));
-    }
-    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let base_path = uri.path().trim_end_matches('/').to_string();
-    Ok(UpstreamUrl {
-        tls,
-        host,
-        port,
-        base_path,
-    })
 }
 
 #[cfg(test)]

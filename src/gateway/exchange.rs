@@ -4,6 +4,7 @@
 //! the client; then `relay` sends the chosen response. Each answer feeds the backend's health
 //! (ejection, cool-downs, latency).
 
+use super::failure::Failure;
 use super::plan::{plan, Plan, Planned, Request};
 use super::relay::{relay, Upstream};
 use super::{ApiError, Ctx, Handled, State};
@@ -17,43 +18,6 @@ use pingora::protocols::http::client::HttpSession;
 use pingora::proxy::Session;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Failure {
-    Connect,
-    Timeout,
-    Protocol,
-    /// No access token for the backend (its OAuth refresh failed).
-    Credentials,
-}
-
-impl Failure {
-    pub(super) fn of(e: &Error) -> Failure {
-        match e.etype() {
-            ErrorType::ConnectTimedout
-            | ErrorType::ReadTimedout
-            | ErrorType::WriteTimedout
-            | ErrorType::TLSHandshakeTimedout => Failure::Timeout,
-            ErrorType::ConnectRefused
-            | ErrorType::ConnectNoRoute
-            | ErrorType::ConnectError
-            | ErrorType::ConnectProxyFailure
-            | ErrorType::TLSHandshakeFailure
-            | ErrorType::SocketError
-            | ErrorType::BindError => Failure::Connect,
-            _ => Failure::Protocol,
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Failure::Connect => "connect_error",
-            Failure::Timeout => "timeout",
-            Failure::Protocol => "protocol_error",
-            Failure::Credentials => "credentials_error",
-        }
-    }
-}
 
 pub(super) async fn run(
     st: &State,

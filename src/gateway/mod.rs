@@ -6,6 +6,7 @@
 
 mod admission;
 mod exchange;
+mod failure;
 mod kept;
 mod limit;
 mod plan;
@@ -170,7 +171,13 @@ impl State {
 }
 
 pub struct Gateway {
-    pub config: Arc<crate::reload::Current>,
+    pub config: Arc<dyn Snapshots>,
+}
+
+/// Where each request takes its config snapshot from (the reloader, above this layer).
+pub trait Snapshots: Send + Sync {
+    /// The running snapshot; a request keeps what it loaded, start to end.
+    fn load(&self) -> Arc<State>;
 }
 
 /// Per-request context: what settlement (the `logging` hook) reports.

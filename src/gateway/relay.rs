@@ -242,8 +242,8 @@ async fn send(
             return Err(Handled::Abort(e));
         }
         Relayed::UpstreamFailed(e) => {
-            let label = match super::exchange::Failure::of(&e) {
-                super::exchange::Failure::Timeout => "upstream_timeout_mid_response",
+            let label = match super::failure::Failure::of(&e) {
+                super::failure::Failure::Timeout => "upstream_timeout_mid_response",
                 _ => "upstream_failed_mid_response",
             };
             (label, e)

@@ -4,8 +4,8 @@
 //! settles: the settled spend of the period plus what requests in flight have reserved.
 //! Notices are queued and sent by a background task with retries; a request never waits.
 
+use crate::net::post::Post;
 use crate::observe::Metrics;
-use crate::providers::post::Post;
 use bytes::Bytes;
 use pingora::connectors::http::Connector;
 use serde::Serialize;
@@ -13,15 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertSettings {
-    pub webhook_url: String,
-    /// Fractions of a budget, ascending (`[0.8, 1.0]`).
-    pub thresholds: Vec<f64>,
-    /// Tries after the first, with doubling back-off from one second.
-    pub retries: u32,
-    pub timeout: Duration,
-}
+pub use crate::config::AlertSettings;
 
 /// What the webhook receives.
 #[derive(Debug, Clone, Serialize, PartialEq)]

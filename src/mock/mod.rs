@@ -32,6 +32,7 @@ mod anthropic;
 mod bedrock;
 mod gemini;
 mod openai;
+mod openai_error;
 mod reply;
 mod responses;
 mod stored;

@@ -81,6 +81,6 @@ pub(super) async fn handle(
 ) -> bool {
     match reply(rest, method, query) {
         Some(v) => send_json(s, 200, &v, common, None, &[]).await,
-        None => super::openai::error(s, 404, common).await,
+        None => super::openai_error::error(s, 404, common).await,
     }
 }

@@ -320,7 +320,7 @@ impl TokenSource {
 
     /// POSTs the form to the token URI; the status and body.
     async fn post(&self, form: Bytes) -> Result<(u16, Bytes), TokenError> {
-        let post = super::post::Post {
+        let post = crate::net::post::Post {
             url: &self.token_uri,
             content_type: "application/x-www-form-urlencoded",
             connect_timeout: CONNECT_TIMEOUT,
@@ -328,10 +328,10 @@ impl TokenSource {
             max_reply: MAX_REPLY,
         };
         post.send(&self.connector, form).await.map_err(|e| match e {
-            super::post::PostError::Unreachable(why) => {
+            crate::net::post::PostError::Unreachable(why) => {
                 TokenError::Unreachable(self.token_uri.clone(), why)
             }
-            super::post::PostError::TooLarge(_) => TokenError::BadReply,
+            crate::net::post::PostError::TooLarge(_) => TokenError::BadReply,
         })
     }
 }

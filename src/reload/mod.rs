@@ -234,3 +234,9 @@ impl Current {
         })
     }
 }
+
+impl crate::gateway::Snapshots for Current {
+    fn load(&self) -> Arc<State> {
+        Current::load(self)
+    }
+}

@@ -1,7 +1,7 @@
 //! One small HTTP POST over Pingora's connector (rustls with the system roots for https), for
 //! the gateway's own calls: OAuth token exchanges and webhook notices.
 
-use crate::config::UpstreamUrl;
+use super::url::UpstreamUrl;
 use bytes::{Bytes, BytesMut};
 use pingora::connectors::http::Connector;
 use pingora::http::RequestHeader;
@@ -33,7 +33,7 @@ impl Post<'_> {
         body: Bytes,
     ) -> Result<(u16, Bytes), PostError> {
         let fail = |why: String| PostError::Unreachable(why);
-        let url = crate::config::parse_url(self.url).map_err(fail)?;
+        let url = super::url::parse_url(self.url).map_err(fail)?;
         let addr = tokio::net::lookup_host((url.host.as_str(), url.port))
             .await
             .map_err(|e| fail(e.to_string()))?
