@@ -416,7 +416,7 @@ impl Gateway {
         ctx.route = Some(m.route.name.clone());
         let client_model: Arc<str> = Arc::from(probe.model);
         ctx.model = Some(client_model.clone());
-        let state = responses_state(st, ctx, front, m.route, &client_model, &body).await?;
+        let state = plan::responses_state(st, ctx, front, m.route, &client_model, &body).await?;
         // Estimates count the history a translated target is sent.
         let estimated = (state.as_ref().and_then(|s| s.body.clone())).unwrap_or(body.clone());
         ctx.body = Some(estimated.clone());
@@ -432,40 +432,10 @@ impl Gateway {
             has_stream_options: probe.has_stream_options,
             include_usage: probe.include_usage,
             max_tokens,
-            fields: field_policy(ctx.key.as_deref(), m.route),
+            fields: plan::field_policy(ctx.key.as_deref(), m.route),
             state,
         };
         exchange::run(st, session, ctx, m.route, req).await
-    }
-}
-
-/// A Responses request's stored state, where a target of its route translates it.
-async fn responses_state(
-    st: &State,
-    ctx: &Ctx,
-    front: Front,
-    route: &crate::route::Route,
-    model: &str,
-    body: &[u8],
-) -> Result<Option<kept::Readied>, ApiError> {
-    let owner = ctx.key.as_ref().map(|k| &*k.name);
-    let translated =
-        (route.targets.iter()).any(|t| plan::translates_responses(&st.backends[t.backend]));
-    kept::for_route(st, owner, front, translated, model, body).await
-}
-
-/// The field policy of a request: the key's rules over its route's.
-fn field_policy(
-    key: Option<&crate::auth::Holder>,
-    route: &crate::route::Route,
-) -> crate::formats::fields::FieldPolicy {
-    let rules = match key {
-        Some(k) => k.fields.over(route.fields),
-        None => route.fields,
-    };
-    crate::formats::fields::FieldPolicy {
-        drop_unsupported: rules.drop_params.unwrap_or(false),
-        reject_unknown: rules.reject_unknown.unwrap_or(false),
     }
 }
 

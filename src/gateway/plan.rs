@@ -152,6 +152,35 @@ fn operation(front: Front, backend: &Backend) -> Option<Operation> {
     (front.operation(p.format()).filter(supported)).or_else(|| front.fallback().filter(supported))
 }
 
+/// A Responses request's stored state, where a target of its route translates it.
+pub(super) async fn responses_state(
+    st: &super::State,
+    ctx: &super::Ctx,
+    front: Front,
+    route: &crate::route::Route,
+    model: &str,
+    body: &[u8],
+) -> Result<Option<super::kept::Readied>, ApiError> {
+    let owner = ctx.key.as_ref().map(|k| &*k.name);
+    let translated = (route.targets.iter()).any(|t| translates_responses(&st.backends[t.backend]));
+    super::kept::for_route(st, owner, front, translated, model, body).await
+}
+
+/// The field policy of a request: the key's rules over its route's.
+pub(super) fn field_policy(
+    key: Option<&crate::auth::Holder>,
+    route: &crate::route::Route,
+) -> crate::formats::fields::FieldPolicy {
+    let rules = match key {
+        Some(k) => k.fields.over(route.fields),
+        None => route.fields,
+    };
+    crate::formats::fields::FieldPolicy {
+        drop_unsupported: rules.drop_params.unwrap_or(false),
+        reject_unknown: rules.reject_unknown.unwrap_or(false),
+    }
+}
+
 /// Whether a Responses request to `backend` is translated (else it passes through to a
 /// Responses API, which keeps its own state).
 pub(super) fn translates_responses(backend: &Backend) -> bool {
