@@ -98,12 +98,10 @@ impl Fields {
             self.ignore(&param);
             return Ok(());
         }
-        let e = unsupported(param, why);
-        let hint = " (A route or key with `drop_params = true` drops it instead.)";
-        Err(ApiError {
-            message: e.message.clone() + hint,
-            ..e
-        })
+        let mut e = unsupported(param, why);
+        e.message
+            .push_str(" (A route or key with `drop_params = true` drops it instead.)");
+        Err(e)
     }
 
     /// The fields dropped so far, in the order first met.
