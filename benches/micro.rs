@@ -92,10 +92,9 @@ fn auth(c: &mut Criterion) {
 /// settlement, with 1 and 10,000 keys sharing the in-memory counters.
 fn admission(c: &mut Criterion) {
     use std::sync::Arc;
+    use tollgate::clock::Period;
     use tollgate::limits::counters::Local;
-    use tollgate::limits::{
-        window::Period, Cap, Demand, LimitSpec, Limiter, Measure, Scope, Subject,
-    };
+    use tollgate::limits::{Cap, Demand, LimitSpec, Limiter, Measure, Scope, Subject};
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -233,7 +232,7 @@ fn stream_translators(c: &mut Criterion) {
 
 /// Bedrock's event-stream framing alone (CRC checks, header parsing) on a 500-event reply.
 fn eventstream_frames(c: &mut Criterion) {
-    use tollgate::stream::eventstream::FrameDecoder;
+    use tollgate::formats::framing::eventstream::FrameDecoder;
     let input = streams::bedrock(500);
     let pieces = streams::bytes_pieces(&input, 1024);
     let mut g = c.benchmark_group("eventstream_decode");

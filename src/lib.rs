@@ -1,7 +1,9 @@
 //! Tollgate: an AI gateway on Pingora. See ARCHITECTURE.md for the map.
 
+pub mod admin;
 pub mod auth;
 pub mod balance;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod formats;

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use std::time::SystemTime;
-use tollgate::stream::eventstream::FrameDecoder;
+use tollgate::formats::framing::eventstream::FrameDecoder;
 
 const CONVERSE: &str = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse";
 

@@ -6,10 +6,10 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use tollgate::error::ErrorKind;
+use tollgate::formats::framing::sse::SseDecoder;
 use tollgate::formats::gemini::{embeddings, error, response, stream::ChunkDecoder};
 use tollgate::formats::openai::embeddings::EmbeddingRequest;
 use tollgate::formats::{Delta, FinishReason, MaxTokensField, ReplyContext, RequestOptions};
-use tollgate::stream::sse::SseDecoder;
 
 const KEY: &str = "gm-key";
 const STUDIO: &str = "/v1beta/models/gemini-2.5-flash";

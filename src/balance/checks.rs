@@ -1,63 +1,20 @@
-//! Active health checks: one probe loop per backend that has `health_check`, however many
-//! routes use it. The probe itself is Pingora's `HttpHealthCheck` (its `HealthCheck` trait:
-//! connect, send, validate the status, drain); the loop, the thresholds and the verdict are
-//! ours, because Pingora's `LoadBalancer` keys backends by socket address and our backends
-//! are named providers behind DNS names with their own credentials.
+//! Active health checks: the probe loop of one backend that has `health_check` (the server
+//! runs one per such backend, however many routes use it). The probe itself is Pingora's
+//! `HttpHealthCheck` (its `HealthCheck` trait: connect, send, validate the status, drain); the
+//! loop, the thresholds and the verdict are ours, because Pingora's `LoadBalancer` keys
+//! backends by socket address and our backends are named providers behind DNS names with
+//! their own credentials.
 
 use super::BackendState;
 use crate::config::HealthCheckSpec;
-use crate::gateway::State;
 use crate::providers::Backend;
-use crate::reload::Current;
-use async_trait::async_trait;
 use pingora::lb::health_check::{HealthCheck, HttpHealthCheck};
 use pingora::prelude::*;
 use pingora::server::ShutdownWatch;
-use pingora::services::background::BackgroundService;
-use std::sync::Arc;
 
-/// The probes of every enabled backend with a `health_check` in the running config. A reload
-/// restarts them on the new snapshot; each starts from its backend's current verdict (kept
-/// in the backend's state, which a reload carries over by name).
-pub struct ActiveChecks(pub Arc<Current>);
-
-#[async_trait]
-impl BackgroundService for ActiveChecks {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut changed = self.0.subscribe();
-        loop {
-            let tasks = spawn_probes(self.0.load(), &shutdown);
-            let stop = tokio::select! {
-                _ = shutdown.changed() => true,
-                r = changed.changed() => r.is_err(),
-            };
-            for t in &tasks {
-                t.abort();
-            }
-            if stop {
-                return;
-            }
-        }
-    }
-}
-
-fn spawn_probes(st: Arc<State>, shutdown: &ShutdownWatch) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = Vec::new();
-    for (i, b) in st.backends.iter().enumerate() {
-        if b.enabled && b.health_check.is_some() {
-            let (st, shutdown) = (st.clone(), shutdown.clone());
-            tasks.push(tokio::spawn(async move {
-                let b = &st.backends[i];
-                if let Some(spec) = &b.health_check {
-                    probe_loop(st.balancer.backend(i), b, spec, shutdown).await;
-                }
-            }));
-        }
-    }
-    tasks
-}
-
-async fn probe_loop(
+/// One backend's probes until shutdown: its verdict flips after the configured run of passes
+/// or failures, starting from the verdict the backend holds.
+pub async fn probe_loop(
     state: &BackendState,
     backend: &Backend,
     spec: &HealthCheckSpec,

@@ -79,7 +79,7 @@ fn rfc3339_from_now(v: &str) -> Option<Duration> {
         .ok()?;
     let now_ms = i64::try_from(now.as_millis()).ok()?;
     // Only a timestamp: the report parser also reads durations back from now.
-    let at = crate::store::report::parse_time(v, now_ms)
+    let at = crate::clock::parse_time(v, now_ms)
         .ok()
         .filter(|_| v.contains('T'))?;
     Some(Duration::from_millis(
@@ -126,7 +126,7 @@ mod tests {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let at = crate::store::report::format_rfc3339_ms(((secs + 20) * 1000) as i64);
+        let at = crate::clock::format_rfc3339_ms(((secs + 20) * 1000) as i64);
         let got = d(&[("anthropic-ratelimit-requests-reset", &at)]).unwrap();
         assert!((18..=20).contains(&got.as_secs()), "{got:?}");
         assert_eq!(d(&[("retry-after", "soon")]), None);

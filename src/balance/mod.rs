@@ -16,7 +16,7 @@ mod strategy;
 pub use backend::{now_ms, Avail, BackendState, BackendView, InFlight};
 
 use crate::config::Config;
-use crate::limits::prices::PriceTable;
+use crate::config::PriceTable;
 use crate::observe::Metrics;
 use crate::route::{Route, Target};
 use prometheus::IntCounter;

@@ -1,9 +1,9 @@
 //! `[[backends]]`: provider, URL (a default where the provider has one), key, headers,
 //! timeouts, TLS trust, and the provider's own settings.
 
+use super::presets;
 use super::schema::RawBackend;
 use super::{parse_url, BackendSpec, ProviderKind, Secret, UpstreamUrl, Validator};
-use crate::providers::presets;
 use std::collections::HashMap;
 use std::time::Duration;
 

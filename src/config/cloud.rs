@@ -2,10 +2,10 @@
 //! project, location and service account. Credentials not written in the file come from the
 //! providers' standard environment variables and files, read once at load.
 
+use super::presets;
 use super::schema::RawBackend;
+use super::ServiceAccount;
 use super::{ProviderKind, Secret, Validator};
-use crate::providers::google_auth::ServiceAccount;
-use crate::providers::presets;
 use std::sync::Arc;
 
 /// How Bedrock requests are authorised.

@@ -2,8 +2,8 @@
 
 use super::schema::{RawAlerts, RawIdentity, RawLimit, RawStore};
 use super::Validator;
-use crate::limits::window::Period;
-use crate::limits::{Cap, LimitSpec, Measure, Scope};
+use super::{Cap, LimitSpec, Measure, Scope};
+use crate::clock::Period;
 use std::time::Duration;
 
 /// Budget alerts: the webhook and when it is told (`[alerts]`).

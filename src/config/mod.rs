@@ -5,8 +5,11 @@ mod backends;
 mod cloud;
 mod health;
 mod include;
+mod limit_spec;
 mod limits;
 mod load;
+mod presets;
+mod price_table;
 mod prices;
 mod responses;
 mod routes;
@@ -14,16 +17,20 @@ mod server;
 
 pub(crate) use crate::net::url::parse_url;
 pub use crate::net::url::UpstreamUrl;
+pub use limit_spec::{Cap, LimitSpec, Measure, Scope};
 pub use limits::{AlertSettings, IdentitySettings, StoreKind, StoreSettings};
+pub use price_table::{glob_match, Price, PriceTable};
 pub use responses::ResponsesSettings;
 pub use routes::{
     AffinityKey, BalanceSettings, FieldRules, RetryPolicy, RouteSpec, Strategy, TargetSpec,
     DEFAULT_OUTPUT_TOKENS,
 };
+pub use service_account::ServiceAccount;
 
 pub use cloud::{AwsAuth, GoogleAuth};
 pub use health::{Ejection, HealthCheckSpec};
 mod schema;
+mod service_account;
 
 use schema::RawConfig;
 use std::collections::HashSet;
@@ -103,13 +110,13 @@ pub struct Config {
     pub log: LogSettings,
     /// Address of the built-in mock provider to run inside the gateway process, if any.
     pub mock_listen: Option<SocketAddr>,
-    pub limits: Vec<crate::limits::LimitSpec>,
+    pub limits: Vec<LimitSpec>,
     pub store: StoreSettings,
     pub identity: IdentitySettings,
     /// Budget threshold notices, when a webhook is configured.
     pub alerts: Option<AlertSettings>,
     /// Model prices: the `[[prices]]` entries, then the price file's.
-    pub prices: crate::limits::prices::PriceTable,
+    pub prices: PriceTable,
     /// Where a request comes from, for region-aware selection.
     pub balance: BalanceSettings,
     /// The Responses API's kept responses on translated routes.

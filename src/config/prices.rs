@@ -5,7 +5,7 @@
 
 use super::schema::{RawPrice, RawPriceFile, RawPricing};
 use super::{load, ConfigError, Validator};
-use crate::limits::prices::{Price, PriceTable};
+use super::{Price, PriceTable};
 use std::collections::{HashMap, HashSet};
 
 impl Validator<'_, '_> {
@@ -146,7 +146,6 @@ fn is_date(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use crate::config::{Config, ConfigError};
-    use crate::formats::Usage;
     use std::path::{Path, PathBuf};
 
     /// A fresh directory under the system temp dir, removed on drop.
@@ -214,13 +213,8 @@ output = 1
         assert_eq!(p.find("my-llama-3-70b").unwrap().cache_write, Some(0.25));
         assert_eq!(p.find("gpt-4o-2024-08-06").unwrap().input, 2.5);
         assert_eq!(p.find("gpt-4o-mini").unwrap().input, 0.15);
-        let u = Usage {
-            input: 1_000_000,
-            cached_input: 500_000,
-            output: 1_000_000,
-            ..Usage::default()
-        };
-        assert_eq!(p.cost("gpt-4o", &u), Some(0.5 * 2.5 + 0.5 * 1.25 + 10.0));
+        let gpt4o = p.find("gpt-4o").unwrap();
+        assert_eq!((gpt4o.cached_input, gpt4o.output), (Some(1.25), 10.0));
         assert!(p.find("claude-3-haiku").is_none());
     }
 

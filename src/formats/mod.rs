@@ -11,6 +11,7 @@
 pub mod anthropic;
 pub mod bedrock;
 pub mod fields;
+pub mod framing;
 pub mod gemini;
 pub mod openai;
 pub mod responses;

@@ -4,6 +4,7 @@
 //! go on every answer the limits shaped, the 429 included.
 
 use super::{ApiError, Ctx, State};
+use crate::limits::prices::Cost;
 use crate::limits::{
     estimate, reset_text, Demand, Denied, Refusal, Remaining, Reservation, Scope, Subject,
 };
@@ -92,7 +93,7 @@ pub(super) fn hold(
         Ok(r) => {
             let held = ctx.reservation.get_or_insert_with(Reservation::default);
             held.absorb(r);
-            ctx.rate = held.headers(crate::limits::window::now());
+            ctx.rate = held.headers(crate::clock::now());
             Ok(())
         }
         Err(d) => Err(denied(st, ctx, &d)),
@@ -129,7 +130,7 @@ fn message(r: &Refusal) -> String {
         crate::limits::Measure::Tokens => "tokens",
     };
     let per = match r.cap.period {
-        crate::limits::window::Period::Open => String::new(),
+        crate::clock::Period::Open => String::new(),
         p => format!(" per {}", p.name()),
     };
     let kind = if r.cap.is_quota() {

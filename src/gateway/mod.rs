@@ -72,7 +72,7 @@ pub struct State {
     pub alerts: Option<Arc<Alerts>>,
     pub identity: crate::config::IdentitySettings,
     pub ledger: Arc<crate::store::ledger::Ledger>,
-    pub prices: crate::limits::prices::PriceTable,
+    pub prices: crate::config::PriceTable,
     /// Target order per request, and each backend's load and health.
     pub balancer: Arc<crate::balance::Balancer>,
     /// How a request's region is known.
@@ -322,7 +322,7 @@ impl ProxyHttp for Gateway {
         let req = session.req_header();
         let error = ctx.error.or_else(|| e.map(|e| e.etype().as_str()));
         st.access_log.write(&AccessRecord {
-            ts: crate::observe::now_rfc3339(),
+            ts: crate::clock::now_rfc3339(),
             request_id: &ctx.request_id,
             method: req.method.as_str(),
             path: req.uri.path(),

@@ -8,6 +8,7 @@
 
 use super::{Ctx, State};
 use crate::formats::Usage;
+use crate::limits::prices::Cost;
 use crate::limits::{estimate, Demand};
 use crate::observe::{Produced, UsageFields};
 use crate::store::schema::LedgerRow;

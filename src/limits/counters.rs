@@ -2,7 +2,7 @@
 //! few map lookups); the Redis store shares them across a fleet. Both reserve all of a
 //! request's charges atomically: every counter has room, and then all are raised, or none is.
 
-use super::window::Period;
+use crate::clock::Period;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -6,85 +6,10 @@
 
 use super::alerts::{Alerts, Notice};
 use super::counters::{Adjustment, Charge, Counters, Standing, StoreError, Verdict};
-use super::window::{self, Period};
+use crate::clock::{self, Period};
+pub use crate::config::{Cap, LimitSpec, Measure, Scope};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scope {
-    Key,
-    User,
-    Team,
-    Model,
-    Route,
-    Backend,
-    Global,
-}
-
-impl Scope {
-    pub fn name(self) -> &'static str {
-        match self {
-            Scope::Key => "key",
-            Scope::User => "user",
-            Scope::Team => "team",
-            Scope::Model => "model",
-            Scope::Route => "route",
-            Scope::Backend => "backend",
-            Scope::Global => "global",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Measure {
-    Requests,
-    Tokens,
-    /// USD.
-    Cost,
-    /// Requests in flight.
-    Concurrent,
-}
-
-impl Measure {
-    fn name(self) -> &'static str {
-        match self {
-            Measure::Requests => "requests",
-            Measure::Tokens => "tokens",
-            Measure::Cost => "cost_usd",
-            Measure::Concurrent => "concurrent",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cap {
-    pub measure: Measure,
-    pub period: Period,
-    pub limit: f64,
-}
-
-impl Cap {
-    pub fn measure_name(&self) -> &'static str {
-        self.measure.name()
-    }
-
-    /// Quotas (tokens or spend per day or month) answer `insufficient_quota`; the rest are
-    /// rate limits.
-    pub fn is_quota(&self) -> bool {
-        self.measure == Measure::Cost
-            || (self.measure == Measure::Tokens
-                && matches!(self.period, Period::Day | Period::Month))
-    }
-}
-
-/// One `[[limits]]` entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LimitSpec {
-    pub scope: Scope,
-    /// Only this key/user/...; `None`: each one separately.
-    pub matching: Option<String>,
-    pub caps: Vec<Cap>,
-}
 
 /// Who and what a request is, for limits. `None`: the request has no such attribute (a
 /// `user` limit does not apply to a request without a user).
@@ -280,7 +205,7 @@ impl Limiter {
             return Ok(Reservation::default());
         }
         let charges: Vec<Charge> = held.iter().map(|(c, ..)| c.clone()).collect();
-        let now = window::now();
+        let now = clock::now();
         let verdict = self.counters.reserve(now, &charges).await;
         self.store_result("reserve", &verdict);
         match verdict {
@@ -372,7 +297,7 @@ impl Limiter {
                 continue;
             }
             let mark = format!("alert:{t}:{}", h.charge.name);
-            let now = window::now();
+            let now = clock::now();
             if !matches!(
                 self.counters.once(&mark, h.charge.period, now).await,
                 Ok(true)
@@ -391,10 +316,8 @@ impl Limiter {
                 limit_usd: limit,
                 spent_usd: spent,
                 threshold: t,
-                period_start: crate::store::report::format_rfc3339_ms(
-                    h.standing.window_start * 1000,
-                ),
-                ts: crate::observe::now_rfc3339(),
+                period_start: crate::clock::format_rfc3339_ms(h.standing.window_start * 1000),
+                ts: crate::clock::now_rfc3339(),
             });
         }
     }

@@ -5,7 +5,6 @@ pub mod counters;
 pub mod estimate;
 mod limiter;
 pub mod prices;
-pub mod window;
 
 pub use limiter::{
     reset_text, Cap, Demand, Denied, LimitSpec, Limiter, Measure, RateHeaders, Refusal, Remaining,

@@ -13,6 +13,7 @@
 //! is retried after `RETRY_AFTER`. A token is not used in the last tenth of its life (at most
 //! 10 s), for clock skew and travel time.
 
+pub use crate::config::ServiceAccount;
 use bytes::Bytes;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use pingora::connectors::http::Connector;
@@ -30,52 +31,6 @@ const TOTAL_TIMEOUT: Duration = Duration::from_secs(15);
 /// After a failed background refresh, the next one waits this long.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 const MAX_REPLY: usize = 64 * 1024;
-
-/// A service-account key file's fields that matter here.
-#[derive(Clone, Deserialize)]
-pub struct ServiceAccount {
-    #[serde(rename = "type", default)]
-    kind: String,
-    pub client_email: String,
-    private_key: String,
-    #[serde(default)]
-    pub private_key_id: String,
-    pub token_uri: String,
-    #[serde(default)]
-    pub project_id: String,
-}
-
-impl std::fmt::Debug for ServiceAccount {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServiceAccount")
-            .field("client_email", &self.client_email)
-            .field("private_key", &"***")
-            .finish()
-    }
-}
-
-impl ServiceAccount {
-    /// Reads a key file; the error names the problem, never the key.
-    pub fn from_file(path: &str) -> Result<ServiceAccount, String> {
-        let text = std::fs::read(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
-        let sa: ServiceAccount = serde_json::from_slice(&text).map_err(|e| {
-            format!(
-                "`{path}` is not a service-account key file (line {}, column {})",
-                e.line(),
-                e.column()
-            )
-        })?;
-        if sa.kind != "service_account" {
-            return Err(format!(
-                "`{path}` is not a service-account key file (its type is `{}`)",
-                sa.kind
-            ));
-        }
-        EncodingKey::from_rsa_pem(sa.private_key.as_bytes())
-            .map_err(|_| format!("`{path}`: private_key is not an RSA key in PEM"))?;
-        Ok(sa)
-    }
-}
 
 /// Why no token could be had. Never holds a secret; the backend's name is added by the caller
 /// (the gateway's 503 names it, the source's log lines too).

@@ -9,7 +9,6 @@ mod bedrock;
 mod gemini;
 pub mod google_auth;
 mod openai;
-pub mod presets;
 mod upstream;
 mod vertex;
 mod vertex_anthropic;

@@ -5,7 +5,6 @@
 //! swaps it in; an invalid config is rejected and the running one stays. Every applied
 //! version is kept (the last `KEEP`) for rollback. Triggers are in `triggers.rs`.
 
-pub mod admin;
 mod diff;
 pub mod triggers;
 
@@ -90,10 +89,10 @@ impl Current {
         runtime
             .metrics
             .config
-            .loaded(&version, crate::observe::unix_now());
+            .loaded(&version, crate::clock::unix_now());
         let first = Version {
             id: version.clone(),
-            loaded_at: crate::observe::now_rfc3339(),
+            loaded_at: crate::clock::now_rfc3339(),
             trigger: "start",
             config: cfg.clone(),
         };
@@ -180,7 +179,7 @@ impl Current {
         self.runtime
             .metrics
             .config
-            .loaded(&id, crate::observe::unix_now());
+            .loaded(&id, crate::clock::unix_now());
         let restart_required = diff::restart_required(&self.boot, &cfg);
         let previous = {
             let mut h = lock(&self.history);
@@ -188,7 +187,7 @@ impl Current {
             h.retain(|v| v.id != id);
             h.push(Version {
                 id: id.clone(),
-                loaded_at: crate::observe::now_rfc3339(),
+                loaded_at: crate::clock::now_rfc3339(),
                 trigger,
                 config: cfg,
             });

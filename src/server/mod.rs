@@ -1,15 +1,17 @@
 //! Builds the Pingora server from a validated config: the client-facing proxy, the admin
 //! listener, and (optionally) the built-in mock provider.
 
+mod checks;
 mod ready;
 mod services;
 mod settle;
 
+use crate::admin::AdminApp;
 use crate::config::Config;
 use crate::gateway::{Gateway, Runtime};
 use crate::limits::alerts::Alerts;
 use crate::mock::{MockApp, MockSettings};
-use crate::observe::{AccessLog, AdminApp, Metrics};
+use crate::observe::{AccessLog, Metrics};
 use crate::reload::triggers::{OnChange, OnSignal};
 use crate::reload::Current;
 use crate::store::responses::{MemoryResponses, ResponseStore};
@@ -171,7 +173,7 @@ fn add_background(server: &mut Server, current: &Arc<Current>, rt: &Runtime, gra
         "access tokens",
         TokenKeeper(current.clone()),
     ));
-    let checks = crate::balance::checks::ActiveChecks(current.clone());
+    let checks = checks::ActiveChecks(current.clone());
     server.add_service(background_service("health checks", checks));
 }
 

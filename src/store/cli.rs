@@ -36,7 +36,7 @@ pub fn report_at(path: &std::path::Path, a: &Args) -> Result<String, ReportError
     let bad = ReportError::Args;
     let time = |s: &Option<String>, flag: &str| {
         s.as_deref()
-            .map(|s| report::parse_time(s, now_ms).map_err(|e| bad(format!("{flag}: {e}"))))
+            .map(|s| crate::clock::parse_time(s, now_ms).map_err(|e| bad(format!("{flag}: {e}"))))
             .transpose()
     };
     let q = Query {

@@ -5,8 +5,8 @@
 //! restart, and `kill -9` loses at most one flush interval of rows and counts.
 
 use super::schema::{self, LedgerRow};
+use crate::clock::{self, Period};
 use crate::limits::counters::{Local, Window};
-use crate::limits::window::{self, Period};
 use rusqlite::{params, Connection};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -174,7 +174,7 @@ fn save_counters(tx: &rusqlite::Transaction, counters: &Local) -> rusqlite::Resu
 /// The durable counters' current windows, to start the in-memory counters from.
 pub fn load_counters(path: &Path) -> rusqlite::Result<Vec<(String, Window)>> {
     let conn = schema::open(path)?;
-    let now = window::now();
+    let now = clock::now();
     let mut q = conn.prepare("SELECT name, period, value FROM counters")?;
     let rows = q.query_map([], |r| {
         Ok((
@@ -214,7 +214,7 @@ mod tests {
             charge("key:a:tokens:day", Period::Day),
             charge("key:a:tokens:minute", Period::Minute),
         ];
-        local.reserve(window::now(), &charges).await.unwrap();
+        local.reserve(clock::now(), &charges).await.unwrap();
         let ledger = Ledger::new(&path, Duration::from_secs(60), local);
         ledger.record(LedgerRow {
             request_id: "r1".into(),

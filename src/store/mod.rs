@@ -8,4 +8,3 @@ pub mod report;
 pub mod responses;
 pub mod responses_redis;
 pub mod schema;
-pub mod time;

@@ -9,8 +9,8 @@
 //! quickly: a dead Redis never holds a request. One Redis, not a cluster: a script's keys
 //! would span slots.
 
+use crate::clock::Period;
 use crate::limits::counters::{Adjustment, Charge, Counters, Standing, StoreError, Verdict};
-use crate::limits::window::Period;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;

@@ -4,7 +4,7 @@
 //! The window is `[since, until)` on the request start (`ts_ms`). Without groups every
 //! ledger row is listed in time order, with `ts` (RFC 3339, UTC, milliseconds) added; with
 //! groups ([`Group`]) the rows are summed per distinct value of the group columns in SQL.
-//! Times on the command line are read by [`parse_time`] (`time.rs`).
+//! Times on the command line are read by [`parse_time`] (`crate::clock`).
 
 use rusqlite::types::ValueRef;
 use rusqlite::{params_from_iter, Connection};
@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
 use super::schema::LEDGER_COLUMNS;
-pub use super::time::{format_rfc3339_ms, parse_time};
+use crate::clock::format_rfc3339_ms;
 
 /// What `tollgate usage` asks of the ledger.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! Billing for streams: what the upstream reported ([`Tally`]), and, for streams that pass
 //! through in the client's own API, a [`Meter`] that watches the events on the side.
 
-use super::sse::SseDecoder;
 use super::Decoder;
 use crate::error::ApiError;
+use crate::formats::framing::sse::SseDecoder;
 use crate::formats::openai::stream::ChunkDecoder;
 use crate::formats::{Delta, Format, Usage};
 use bytes::BytesMut;

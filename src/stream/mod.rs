@@ -3,20 +3,18 @@
 //! client format's encoder; the relay feeds it each upstream chunk as it arrives and writes
 //! what comes out.
 
-pub mod eventstream;
 mod meter;
-pub mod sse;
 
 pub use meter::{Meter, Tally};
 
 use crate::error::ApiError;
 use crate::formats::anthropic::stream::{EventDecoder, EventEncoder};
+use crate::formats::framing::eventstream::FrameDecoder;
+use crate::formats::framing::sse::{SseDecoder, TooLarge};
 use crate::formats::openai::stream::{ChunkDecoder, ChunkEncoder};
 use crate::formats::{bedrock, gemini, responses};
 use crate::formats::{Delta, Format, ReplyContext};
 use bytes::BytesMut;
-use eventstream::FrameDecoder;
-use sse::{SseDecoder, TooLarge};
 
 /// An upstream stream's framing and event decoder.
 enum Decoder {

@@ -391,7 +391,7 @@ mod props {
         fn sse_decoder_any_split(input in proptest::collection::vec(any::<u8>(), 0..1024), cut in 0usize..1024) {
             let cut = cut.min(input.len());
             let collect = |pieces: &[&[u8]]| {
-                let mut d = sse::SseDecoder::new(256);
+                let mut d = SseDecoder::new(256);
                 let mut evs = Vec::new();
                 for p in pieces {
                     if d.push(p, |e| { evs.push((e.event.to_vec(), e.data.to_vec())); Ok::<(), TooLarge>(()) }).is_err() {

@@ -1,6 +1,6 @@
 //! AWS Bedrock's Converse API: requests from the pivot (`request`, with `messages`), complete
 //! replies (`response`), ConverseStream's events (`stream`, over the binary frames of
-//! `crate::stream::eventstream`), Bedrock's errors and stream exceptions (`error`), and
+//! `crate::formats::framing::eventstream`), Bedrock's errors and stream exceptions (`error`), and
 //! InvokeModel for the Titan and Cohere embedding models (`embeddings`).
 //!
 //! The model id lives in the URL (`/model/{id}/converse`), never in the body; the provider

@@ -1,4 +1,4 @@
-//! ConverseStream events → pivot deltas. Each binary frame (`crate::stream::eventstream`) names
+//! ConverseStream events → pivot deltas. Each binary frame (`crate::formats::framing::eventstream`) names
 //! its event in `:event-type`; the payload is that event's JSON, unwrapped. Text blocks have no
 //! `contentBlockStart` (they begin with their first delta); tool-use blocks do, and their input
 //! arrives as string fragments. `messageStop` carries the stop reason, then `metadata` the
@@ -8,8 +8,8 @@
 
 use super::{error, stop_reason, WireUsage};
 use crate::error::ApiError;
+use crate::formats::framing::eventstream::Frame;
 use crate::formats::{Delta, JsonStr};
-use crate::stream::eventstream::Frame;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;

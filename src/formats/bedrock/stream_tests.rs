@@ -1,6 +1,6 @@
 use super::*;
+use crate::formats::framing::eventstream::FrameDecoder;
 use crate::formats::{FinishReason, Usage};
-use crate::stream::eventstream::FrameDecoder;
 use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 

@@ -1,7 +1,7 @@
 //! The Gemini stream decoder over a recorded-shape stream with CRLF framing, split at every
 //! byte, and over arbitrary bytes.
 use super::*;
-use crate::stream::sse::SseDecoder;
+use crate::formats::framing::sse::SseDecoder;
 
 const STREAM: &str = include_str!("../../../tests/fixtures/streams/gemini_thinking_tools.sse");
 

@@ -1,5 +1,10 @@
-use super::Metrics;
+//! The admin listener: probes, metrics, the backends' state, the usage report and the config
+//! endpoints. It sits above the gateway and the reloader, reading both.
+
+mod config;
+
 use crate::gateway::{AdminAccess, State};
+use crate::observe::Metrics;
 use crate::reload::Current;
 use crate::store::cli::{report_at, Args, ReportError};
 use async_trait::async_trait;
@@ -38,9 +43,7 @@ impl ServeHttp for AdminApp {
             matches!(path, "/healthz" | "/readyz") || (!access.require_token && path == "/metrics");
         let (status, ctype, body) = match path {
             _ if !open && access.token.is_some() && !authorized(session, access) => unauthorized(),
-            _ if path.starts_with("/config") => {
-                crate::reload::admin::answer(&self.config, session, access).await
-            }
+            _ if path.starts_with("/config") => config::answer(&self.config, session, access).await,
             "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.render()),
             "/healthz" => (200, "text/plain", b"ok\n".to_vec()),
             "/readyz" => ready(&snap),

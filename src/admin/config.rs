@@ -2,9 +2,9 @@
 //! first), `POST /config/reload` (re-read the files) and `POST /config/rollback?version=ID`.
 //! Changing the config needs `[server] admin_token`, presented as a bearer token.
 
-use super::{Applied, Current, ReloadError};
+use super::{authorized, error, percent_decode, Answer};
 use crate::gateway::AdminAccess;
-use crate::observe::{authorized, error, percent_decode, Answer};
+use crate::reload::{Applied, Current, ReloadError};
 use pingora::protocols::http::ServerSession;
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ pub async fn answer(
             "config changes through the admin listener need [server] admin_token",
         ),
         ("/config/reload" | "/config/rollback", true) if !authorized(session, access) => {
-            crate::observe::unauthorized()
+            super::unauthorized()
         }
         ("/config/reload", true) => {
             let c = current.clone();

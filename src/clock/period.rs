@@ -1,7 +1,7 @@
 //! Counting periods: fixed windows aligned to the UTC calendar, so a quota "per day" is a
 //! calendar day and every replica (and a restarted process) agrees on where a window starts.
 
-use crate::store::time::{civil_from_days, days_from_civil};
+use super::calendar::{civil_from_days, days_from_civil};
 
 /// How long a counter counts before it starts again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,13 +52,6 @@ fn month(now: i64) -> (i64, i64) {
     let start = days_from_civil(y, m, 1) * 86_400;
     let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
     (start, days_from_civil(ny, nm, 1) * 86_400)
-}
-
-/// Unix seconds now.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]

@@ -1,9 +1,7 @@
-//! Times as unix milliseconds: read from the command line (RFC 3339, dates, unix seconds,
-//! durations back from now) and written as RFC 3339. No date library: the civil-date
-//! arithmetic is Howard Hinnant's `days_from_civil` and its inverse, shared with the limits'
-//! calendar windows.
+//! Times read from the command line and from upstreams' cooldown headers, as unix
+//! milliseconds: RFC 3339, dates, unix seconds, or durations back from now.
 
-pub const MS_PER_DAY: i64 = 86_400_000;
+use super::calendar::{days_from_civil, days_in_month, MS_PER_DAY};
 
 /// A time on the command line, as unix milliseconds: RFC 3339 (`2026-11-23T10:00:00Z`,
 /// `2026-11-23T10:00:00.5+01:00`), a date (`2026-11-23`, midnight UTC), unix seconds
@@ -156,55 +154,4 @@ impl Cursor<'_> {
         self.i += n;
         Some(s.iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0')))
     }
-}
-
-fn is_leap(year: u32) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-}
-
-pub(crate) fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's `days_from_civil`).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400); // [0, 399]
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1; // [0, 365]
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count since 1970-01-01 (Hinnant's `civil_from_days`).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11]
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32; // [1, 31]
-    let m = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32; // [1, 12]
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// Unix milliseconds as RFC 3339 in UTC with milliseconds: `2026-11-23T10:00:00.000Z`.
-pub fn format_rfc3339_ms(ms: i64) -> String {
-    let (y, mo, d) = civil_from_days(ms.div_euclid(MS_PER_DAY));
-    let in_day = ms.rem_euclid(MS_PER_DAY);
-    let (h, mi, s, milli) = (
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000,
-    );
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
 }

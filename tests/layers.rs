@@ -1,0 +1,165 @@
+//! Dependencies point one way: every `crate::x` import in `src/` names a module on a lower
+//! line of `LAYERS` than the importing module's own. Fails naming the file, the line and both
+//! layers, so an upward import is seen in review instead of growing into a circle.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Module name → layer index (0 = bottom).
+fn layers() -> HashMap<String, usize> {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("LAYERS")).expect("LAYERS");
+    let mut rank = HashMap::new();
+    let lines = text.lines().map(str::trim);
+    for (i, line) in lines
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .enumerate()
+    {
+        for name in line.split_whitespace() {
+            assert!(
+                rank.insert(name.to_string(), i).is_none(),
+                "{name} twice in LAYERS"
+            );
+        }
+    }
+    rank
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The top-level module a file of `src/` belongs to (`main` for the binary).
+fn module_of(rel: &Path) -> String {
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
+    first.trim_end_matches(".rs").to_string()
+}
+
+fn is_test_file(rel: &Path) -> bool {
+    let name = rel.file_name().unwrap().to_string_lossy();
+    name == "tests.rs"
+        || name.ends_with("_tests.rs")
+        || rel.components().any(|c| c.as_os_str() == "tests")
+}
+
+/// `(line number, module)` for every `crate::x` (and `tollgate::x`) in code before the
+/// file's `#[cfg(test)]` tail; comment lines are skipped.
+fn imports(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let code = line.trim_start();
+        if code.starts_with("#[cfg(test)]") {
+            break;
+        }
+        if code.starts_with("//") {
+            continue;
+        }
+        for prefix in ["crate::", "tollgate::"] {
+            for (at, _) in line.match_indices(prefix) {
+                let before = line[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                    continue;
+                }
+                let rest = &line[at + prefix.len()..];
+                let end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_'));
+                let name = &rest[..end.unwrap_or(rest.len())];
+                if !name.is_empty() {
+                    out.push((n + 1, name.to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn imports_point_down_the_layers() {
+    let rank = layers();
+    let src = Path::new(ROOT).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut wrong = Vec::new();
+    for path in &files {
+        let rel = path.strip_prefix(&src).unwrap();
+        let module = module_of(rel);
+        if module == "lib" || is_test_file(rel) {
+            continue;
+        }
+        let Some(&own) = rank.get(&module) else {
+            wrong.push(format!(
+                "src/{}: module `{module}` is on no line of LAYERS",
+                rel.display()
+            ));
+            continue;
+        };
+        let text = std::fs::read_to_string(path).unwrap();
+        for (line, dep) in imports(&text) {
+            if dep == module {
+                continue;
+            }
+            match rank.get(&dep) {
+                Some(&r) if r < own => {}
+                Some(&r) => wrong.push(format!(
+                    "src/{}:{line}: `{module}` (layer {own}) imports `{dep}` (layer {r})",
+                    rel.display()
+                )),
+                None => wrong.push(format!(
+                    "src/{}:{line}: imports `{dep}`, which is on no line of LAYERS",
+                    rel.display()
+                )),
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "imports against LAYERS:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn every_module_is_on_a_line_and_every_line_names_a_module() {
+    let rank = layers();
+    let src = Path::new(ROOT).join("src");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let mut declared: Vec<String> = lib
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub mod "))
+        .map(|m| m.trim_end_matches(';').to_string())
+        .collect();
+    declared.push("main".into());
+    for m in &declared {
+        assert!(rank.contains_key(m), "src/{m} is on no line of LAYERS");
+    }
+    for m in rank.keys() {
+        assert!(
+            declared.contains(m),
+            "LAYERS names `{m}`, which src/lib.rs does not declare"
+        );
+    }
+}
+
+#[test]
+fn the_check_sees_an_upward_import() {
+    let found = imports("use crate::gateway::State;\n// crate::server in a comment\nfn f() { tollgate::server::run() }\n#[cfg(test)]\nuse crate::admin;\n");
+    assert_eq!(
+        found,
+        vec![(1, "gateway".to_string()), (3, "server".to_string())]
+    );
+    let rank = layers();
+    assert!(rank["config"] < rank["gateway"] && rank["gateway"] < rank["server"]);
+}
