@@ -4,11 +4,14 @@
 //! the client; then `relay` sends the chosen response. Each answer feeds the backend's health
 //! (ejection, cool-downs, latency).
 
-use super::failure::Failure;
+use super::ctx::Ctx;
+use super::failure::{Failure, Handled};
 use super::plan::{plan, Plan, Planned, Request};
 use super::relay::{relay, Upstream};
-use super::{ApiError, Ctx, Handled, State};
+use super::respond::write_json;
+use super::state::State;
 use crate::balance::{cooldown, InFlight, Pick};
+use crate::error::ApiError;
 use crate::limits::Reservation;
 use crate::providers::Backend;
 use crate::route::{AffinityKey, RetryPolicy, Route, Strategy, Target};
@@ -151,7 +154,7 @@ async fn prepare(
     let mut plan = match plan(req, session.req_header(), backend, t.model.as_deref())? {
         Planned::Send(p) => p,
         Planned::Local(body) => {
-            super::write_json(session, ctx, 200, body, false)
+            write_json(session, ctx, 200, body, false)
                 .await
                 .map_err(Handled::Abort)?;
             return Ok(Prepared::Answered);

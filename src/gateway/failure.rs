@@ -1,6 +1,7 @@
 //! How an upstream attempt failed, by Pingora's error type: what the retry policy, the metrics
 //! and the relay's mid-response labels go by.
 
+use crate::error::ApiError;
 use pingora::{Error, ErrorType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,5 +38,19 @@ impl Failure {
             Failure::Protocol => "protocol_error",
             Failure::Credentials => "credentials_error",
         }
+    }
+}
+
+/// How a request that did not complete normally ends.
+pub(super) enum Handled {
+    /// Answer with this error (nothing has been written yet).
+    Respond(ApiError),
+    /// Close the connection: a response was already started.
+    Abort(Box<Error>),
+}
+
+impl From<ApiError> for Handled {
+    fn from(e: ApiError) -> Self {
+        Handled::Respond(e)
     }
 }

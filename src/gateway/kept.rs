@@ -4,7 +4,7 @@
 //! client is kept (unless the request said `store: false`). OpenAI and Azure routes pass all of
 //! this through: they keep their own.
 
-use super::ApiError;
+use crate::error::ApiError;
 use crate::error::ErrorKind;
 use crate::formats::responses::history::{self, Stateful};
 use crate::fronts::Front;

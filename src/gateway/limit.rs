@@ -3,7 +3,9 @@
 //! reservation is settled with actual usage in `logging`. OpenAI's `x-ratelimit-*` headers
 //! go on every answer the limits shaped, the 429 included.
 
-use super::{ApiError, Ctx, State};
+use super::ctx::Ctx;
+use super::state::State;
+use crate::error::ApiError;
 use crate::limits::prices::Cost;
 use crate::limits::{
     estimate, reset_text, Demand, Denied, Refusal, Remaining, Reservation, Scope, Subject,

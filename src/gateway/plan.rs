@@ -3,7 +3,7 @@
 //! before anything is sent.
 
 use super::relay::{EmbedReply, Reply};
-use super::ApiError;
+use crate::error::ApiError;
 use crate::formats::{self, Format};
 use crate::fronts::Front;
 use crate::providers::{Backend, Operation};
@@ -96,7 +96,7 @@ pub(super) fn plan(
         let mut body = match target_model {
             // A stored-response request has no body to carry the model.
             Some(m) if req.front != Front::StoredResponse => {
-                super::with_model(&req.body, &req.model_span, m)
+                super::admission::with_model(&req.body, &req.model_span, m)
             }
             _ => req.body.clone(),
         };

@@ -4,8 +4,11 @@
 //! reply is rendered in the client's shape. Content type and framing come from the translator,
 //! never from the upstream's `content-length`.
 
-use super::settle::RelayEnd;
-use super::{ApiError, Ctx, Handled, State, X_REQUEST_ID};
+use super::ctx::{Ctx, RelayEnd};
+use super::failure::Handled;
+use super::respond::X_REQUEST_ID;
+use super::state::State;
+use crate::error::ApiError;
 use crate::formats::{self, Format, ReplyContext};
 use crate::providers::{is_hop_by_hop_response_header, Backend};
 use crate::stream::{Meter, Tally, Translator};

@@ -2,8 +2,11 @@
 //! at its concurrency cap (up to the route's `queue_timeout_ms`), and the error when none can
 //! take the request: 503 with `Retry-After` (when the soonest one comes back).
 
-use super::{ApiError, Ctx, Handled, State};
+use super::ctx::Ctx;
+use super::failure::Handled;
+use super::state::State;
 use crate::balance::{now_ms, Avail, Pick};
+use crate::error::ApiError;
 use crate::route::Route;
 use std::time::Instant;
 

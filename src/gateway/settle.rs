@@ -6,13 +6,57 @@
 //! with the prompt estimated when the report never came; such usage is marked estimated. A
 //! request that got no reply (refused, failed before the first byte) is billed nothing.
 
-use super::{Ctx, State};
+use super::ctx::{Ctx, RelayEnd};
+use super::state::State;
 use crate::formats::Usage;
 use crate::limits::prices::Cost;
 use crate::limits::{estimate, Demand};
-use crate::observe::{Produced, UsageFields};
+use crate::observe::{AccessRecord, Produced, UsageFields};
 use crate::store::schema::LedgerRow;
+use pingora::prelude::*;
+use pingora::proxy::Session;
 use std::time::Duration;
+
+/// The `logging` hook: release or settle the reservation, then the metrics, the ledger row
+/// and the access-log line.
+pub(super) async fn finish(session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
+    let snap = ctx.state.clone();
+    let st = &*snap;
+    let status = match session.response_written() {
+        Some(h) if ctx.status == 0 => h.status.as_u16(),
+        _ => ctx.status,
+    };
+    let elapsed = ctx.start.elapsed();
+    let model_label = ctx.model_label.as_deref().unwrap_or("-");
+    let backend = ctx.backend.as_deref().unwrap_or("-");
+    st.metrics
+        .observe_request(model_label, backend, status, elapsed.as_secs_f64());
+    let billed = release(st, ctx, status).await;
+    let usage = report(st, ctx, billed, elapsed);
+    if ctx.model.is_some() {
+        st.ledger
+            .record(ledger_row(ctx, usage.as_ref(), status, elapsed));
+    }
+    let req = session.req_header();
+    let error = ctx.error.or_else(|| e.map(|e| e.etype().as_str()));
+    st.access_log.write(&AccessRecord {
+        ts: crate::clock::now_rfc3339(),
+        request_id: &ctx.request_id,
+        method: req.method.as_str(),
+        path: req.uri.path(),
+        key: ctx.key.as_ref().map(|k| &*k.name),
+        model: ctx.model.as_deref(),
+        route: ctx.route.as_deref(),
+        backend: ctx.backend.as_deref(),
+        status,
+        duration_ms: elapsed.as_secs_f64() * 1000.0,
+        attempts: ctx.attempts,
+        bytes_sent: session.as_downstream().body_bytes_sent(),
+        error,
+        ignored_fields: &ctx.ignored_fields,
+        usage,
+    });
+}
 
 /// Bills the request and settles its limit reservation with what it used.
 pub(super) async fn release(st: &State, ctx: &mut Ctx, status: u16) -> Option<Billed> {
@@ -68,13 +112,6 @@ pub struct Billed {
     pub estimated: bool,
     /// `None`: no price is configured for the model.
     pub cost_usd: Option<f64>,
-}
-
-/// How the relay of a reply ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RelayEnd {
-    Complete,
-    CutShort,
 }
 
 fn billed(st: &State, ctx: &Ctx, status: u16) -> Billed {

@@ -5,7 +5,13 @@
 //! passes through that model's route to OpenAI or Azure, which keep their own. An id neither
 //! knows is OpenAI's 404. They are never billed: reading a response back generates nothing.
 
-use super::{exchange, kept, plan, read_body, write_json, ApiError, Ctx, Handled, State};
+use super::body::read_body;
+use super::ctx::Ctx;
+use super::failure::Handled;
+use super::respond::write_json;
+use super::state::State;
+use super::{exchange, kept, plan};
+use crate::error::ApiError;
 use crate::formats::responses::history::response_not_found;
 use crate::formats::responses::stored::{deleted, not_cancellable, Page};
 use crate::fronts::Front;

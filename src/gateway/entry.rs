@@ -1,0 +1,97 @@
+//! The request's way in: the front it speaks, its key, the route for its model, admission
+//! under the limits; then the exchange with the upstream.
+
+use super::admission::probe;
+use super::body::read_body;
+use super::ctx::Ctx;
+use super::failure::Handled;
+use super::respond::write_json;
+use super::{exchange, limit, plan, stored};
+use crate::error::ApiError;
+use crate::formats::Format;
+use crate::fronts::Front;
+use pingora::proxy::Session;
+use std::sync::Arc;
+
+/// Everything up to the exchange; the exchange answers the client itself.
+pub(super) async fn handle(session: &mut Session, ctx: &mut Ctx) -> Result<(), Handled> {
+    let snap = ctx.state.clone();
+    let st = &*snap;
+    let method = session.req_header().method.clone();
+    let path = session.req_header().uri.path();
+    let front = Front::of(path);
+    ctx.api = Front::api(front, session.req_header());
+    let Some(front) = front else {
+        return Err(ApiError::unknown_url(method.as_str(), path).into());
+    };
+
+    let req = session.req_header();
+    ctx.key = st
+        .keys
+        .authenticate(
+            req.headers
+                .get(http::header::AUTHORIZATION)
+                .map(|v| v.as_bytes()),
+            req.headers.get("x-api-key").map(|v| v.as_bytes()),
+        )
+        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    ctx.user = limit::user_from_header(st, session.req_header())
+        .or_else(|| ctx.key.as_ref().and_then(|k| k.user.clone()));
+
+    if front == Front::Models {
+        if method != http::Method::GET && method != http::Method::HEAD {
+            return Err(ApiError::method_not_allowed(method.as_str(), path).into());
+        }
+        let body = match ctx.api {
+            Format::Anthropic => st.router.models_json_anthropic(),
+            _ => st.router.models_json(),
+        };
+        write_json(
+            session,
+            ctx,
+            200,
+            body.clone(),
+            method == http::Method::HEAD,
+        )
+        .await
+        .map_err(Handled::Abort)?;
+        return Ok(());
+    }
+    if !Front::allows(session.req_header().uri.path(), &method) {
+        let path = session.req_header().uri.path();
+        return Err(ApiError::method_not_allowed(method.as_str(), path).into());
+    }
+    if front == Front::StoredResponse {
+        return stored::handle(st, session, ctx).await;
+    }
+
+    let body = read_body(session, st.max_body_bytes).await?;
+    let probe = probe(&body)?;
+    let Some(m) = st.router.find(&probe.model) else {
+        return Err(ApiError::model_not_found(&probe.model).into());
+    };
+    ctx.model_label = Some(m.model_label.clone());
+    ctx.route = Some(m.route.name.clone());
+    let client_model: Arc<str> = Arc::from(probe.model);
+    ctx.model = Some(client_model.clone());
+    let state = plan::responses_state(st, ctx, front, m.route, &client_model, &body).await?;
+    // Estimates count the history a translated target is sent.
+    let estimated = (state.as_ref().and_then(|s| s.body.clone())).unwrap_or(body.clone());
+    ctx.body = Some(estimated.clone());
+    let max_tokens = probe.max_tokens.unwrap_or(m.route.default_output_tokens);
+    let priced_as = m.route.targets.first().and_then(|t| t.model.as_deref());
+    limit::admit(st, ctx, &estimated, max_tokens, priced_as).await?;
+    let req = plan::Request {
+        front,
+        body,
+        model_span: probe.model_span,
+        client_model,
+        stream: probe.stream,
+        has_stream_options: probe.has_stream_options,
+        include_usage: probe.include_usage,
+        max_tokens,
+        fields: plan::field_policy(ctx.key.as_deref(), m.route),
+        state,
+    };
+    exchange::run(st, session, ctx, m.route, req).await
+}
