@@ -76,7 +76,8 @@ enum Cmd {
     },
     /// Print the SHA-256 of a client API key, for `[[keys]] sha256` (reads stdin without KEY).
     HashKey { key: Option<String> },
-    /// Run the mock provider (OpenAI, Azure and Anthropic APIs).
+    /// Run the mock provider for tests, benchmarks and demos: OpenAI (chat, Responses,
+    /// embeddings), Azure OpenAI, Anthropic, Gemini, Vertex AI (Gemini and Claude) and Bedrock.
     Mock {
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: String,
@@ -103,33 +104,20 @@ fn init_logging(level: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (config, daemon, upgrade) = match cli.cmd {
+    match cli.cmd {
         None => match cli.config {
-            Some(c) => (c, false, false),
+            Some(c) => run(c, false, false),
             None => {
                 eprintln!("usage: tollgate -c FILE (see `tollgate --help`)");
-                return ExitCode::from(2);
+                ExitCode::from(2)
             }
         },
         Some(Cmd::Run {
             config,
             daemon,
             upgrade,
-        }) => (config, daemon, upgrade),
-        Some(Cmd::Check { config }) => {
-            return match load(&config) {
-                Ok(c) => {
-                    println!(
-                        "{config}: ok ({} backends, {} routes, {} keys)",
-                        c.backends.len(),
-                        c.routes.len(),
-                        c.keys.len()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(code) => code,
-            };
-        }
+        }) => run(config, daemon, upgrade),
+        Some(Cmd::Check { config }) => check(&config),
         Some(Cmd::Usage {
             config,
             since,
@@ -137,26 +125,13 @@ fn main() -> ExitCode {
             group_by,
             format,
         }) => {
-            let cfg = match load(&config) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
             let args = usage::Args {
                 since,
                 until,
                 group_by,
                 format,
             };
-            return match usage::report(&cfg, &args) {
-                Ok(out) => {
-                    print!("{out}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("tollgate usage: {e}");
-                    ExitCode::from(1)
-                }
-            };
+            with_config(&config, "usage", |cfg| usage::report(cfg, &args))
         }
         Some(Cmd::Route {
             config,
@@ -164,51 +139,84 @@ fn main() -> ExitCode {
             key,
             region,
         }) => {
-            let cfg = match load(&config) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
             let q = tollgate::balance::explain::Query { model, key, region };
-            return match tollgate::balance::explain::explain(&cfg, &q) {
-                Ok(out) => {
-                    print!("{out}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("tollgate route: {e}");
-                    ExitCode::from(1)
-                }
-            };
+            with_config(&config, "route", |cfg| {
+                tollgate::balance::explain::explain(cfg, &q)
+            })
         }
-        Some(Cmd::HashKey { key }) => {
-            let key = match key {
-                Some(k) => k,
-                None => {
-                    let mut s = String::new();
-                    if std::io::stdin().read_line(&mut s).is_err() {
-                        return ExitCode::from(1);
-                    }
-                    s.trim_end_matches(['\r', '\n']).to_string()
-                }
-            };
-            println!("{}", tollgate::auth::hash_key(&key));
-            return ExitCode::SUCCESS;
-        }
+        Some(Cmd::HashKey { key }) => hash_key(key),
         Some(Cmd::Mock {
             listen,
             threads,
             settings,
         }) => {
             init_logging("warn");
-            return match server::run_mock(&listen, threads.max(1), settings) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("tollgate mock: {e}");
-                    ExitCode::from(1)
-                }
-            };
+            let ran = server::run_mock(&listen, threads.max(1), settings);
+            finish(ran.map(|()| String::new()), "tollgate mock")
+        }
+    }
+}
+
+/// `tollgate check`: the config's totals, or every error.
+fn check(config: &str) -> ExitCode {
+    match load(config) {
+        Ok(c) => {
+            println!(
+                "{config}: ok ({} backends, {} routes, {} keys)",
+                c.backends.len(),
+                c.routes.len(),
+                c.keys.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// A subcommand that reads the config and prints a report.
+fn with_config<E: std::fmt::Display>(
+    config: &str,
+    name: &str,
+    report: impl FnOnce(&Config) -> Result<String, E>,
+) -> ExitCode {
+    match load(config) {
+        Ok(cfg) => finish(report(&cfg), &format!("tollgate {name}")),
+        Err(code) => code,
+    }
+}
+
+/// Prints the output, or the error after `prefix`, with the exit code that goes with it.
+fn finish<E: std::fmt::Display>(r: Result<String, E>, prefix: &str) -> ExitCode {
+    match r {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{prefix}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `tollgate hash-key`: the key's SHA-256, the key given or read from stdin.
+fn hash_key(key: Option<String>) -> ExitCode {
+    let key = match key {
+        Some(k) => k,
+        None => {
+            let mut s = String::new();
+            if std::io::stdin().read_line(&mut s).is_err() {
+                return ExitCode::from(1);
+            }
+            s.trim_end_matches(['\r', '\n']).to_string()
         }
     };
+    println!("{}", tollgate::auth::hash_key(&key));
+    ExitCode::SUCCESS
+}
+
+/// Runs the gateway until it is stopped.
+fn run(config: String, daemon: bool, upgrade: bool) -> ExitCode {
     let (cfg, version) = match Config::load_versioned(&config) {
         Ok(c) => c,
         Err(e) => {
@@ -227,11 +235,5 @@ fn main() -> ExitCode {
             .unwrap_or(config),
         version,
     };
-    match server::run(cfg, flags) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tollgate: {e}");
-            ExitCode::from(1)
-        }
-    }
+    finish(server::run(cfg, flags).map(|()| String::new()), "tollgate")
 }

@@ -15,6 +15,21 @@ pub enum Scope {
 }
 
 impl Scope {
+    const ALL: [Scope; 7] = [
+        Scope::Key,
+        Scope::User,
+        Scope::Team,
+        Scope::Model,
+        Scope::Route,
+        Scope::Backend,
+        Scope::Global,
+    ];
+
+    /// The scope a config names (`key`, `user`, ...).
+    pub fn from_name(name: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Scope::Key => "key",

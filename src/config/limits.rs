@@ -50,6 +50,34 @@ impl StoreSettings {
     }
 }
 
+/// Each cap a `[[limits]]` entry may set: its key, what it counts and over which period, in
+/// the order of [`cap_values`].
+const CAPS: [(&str, Measure, Period); 9] = [
+    ("requests_per_second", Measure::Requests, Period::Second),
+    ("requests_per_minute", Measure::Requests, Period::Minute),
+    ("tokens_per_minute", Measure::Tokens, Period::Minute),
+    ("tokens_per_hour", Measure::Tokens, Period::Hour),
+    ("tokens_per_day", Measure::Tokens, Period::Day),
+    ("tokens_per_month", Measure::Tokens, Period::Month),
+    ("concurrent_requests", Measure::Concurrent, Period::Open),
+    ("cost_per_day_usd", Measure::Cost, Period::Day),
+    ("cost_per_month_usd", Measure::Cost, Period::Month),
+];
+
+fn cap_values(l: &RawLimit) -> [Option<f64>; 9] {
+    [
+        l.requests_per_second,
+        l.requests_per_minute,
+        l.tokens_per_minute,
+        l.tokens_per_hour,
+        l.tokens_per_day,
+        l.tokens_per_month,
+        l.concurrent_requests,
+        l.cost_per_day_usd,
+        l.cost_per_month_usd,
+    ]
+}
+
 pub const DEFAULT_DB: &str = "tollgate.db";
 
 impl Validator<'_, '_> {
@@ -61,80 +89,15 @@ impl Validator<'_, '_> {
     }
 
     fn limit(&mut self, p: &str, l: RawLimit) -> Option<LimitSpec> {
-        let scope = match l.scope.as_str() {
-            "key" => Scope::Key,
-            "user" => Scope::User,
-            "team" => Scope::Team,
-            "model" => Scope::Model,
-            "route" => Scope::Route,
-            "backend" => Scope::Backend,
-            "global" => Scope::Global,
-            _ => {
-                self.err(
-                    format!("{p}.scope"),
-                    "must be one of key, user, team, model, route, backend, global",
-                );
-                return None;
-            }
+        let Some(scope) = Scope::from_name(&l.scope) else {
+            self.err(
+                format!("{p}.scope"),
+                "must be one of key, user, team, model, route, backend, global",
+            );
+            return None;
         };
-        let caps: Vec<(&str, Measure, Period, Option<f64>)> = vec![
-            (
-                "requests_per_second",
-                Measure::Requests,
-                Period::Second,
-                l.requests_per_second,
-            ),
-            (
-                "requests_per_minute",
-                Measure::Requests,
-                Period::Minute,
-                l.requests_per_minute,
-            ),
-            (
-                "tokens_per_minute",
-                Measure::Tokens,
-                Period::Minute,
-                l.tokens_per_minute,
-            ),
-            (
-                "tokens_per_hour",
-                Measure::Tokens,
-                Period::Hour,
-                l.tokens_per_hour,
-            ),
-            (
-                "tokens_per_day",
-                Measure::Tokens,
-                Period::Day,
-                l.tokens_per_day,
-            ),
-            (
-                "tokens_per_month",
-                Measure::Tokens,
-                Period::Month,
-                l.tokens_per_month,
-            ),
-            (
-                "concurrent_requests",
-                Measure::Concurrent,
-                Period::Open,
-                l.concurrent_requests,
-            ),
-            (
-                "cost_per_day_usd",
-                Measure::Cost,
-                Period::Day,
-                l.cost_per_day_usd,
-            ),
-            (
-                "cost_per_month_usd",
-                Measure::Cost,
-                Period::Month,
-                l.cost_per_month_usd,
-            ),
-        ];
         let mut out = Vec::new();
-        for (name, measure, period, value) in caps {
+        for (&(name, measure, period), value) in CAPS.iter().zip(cap_values(&l)) {
             let Some(limit) = value else { continue };
             if !limit.is_finite() || limit < 0.0 {
                 self.err(format!("{p}.{name}"), "must be a number >= 0");

@@ -47,6 +47,36 @@ pub struct RunFlags {
 }
 
 pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
+    let mut server = pingora_server(&cfg, &flags);
+    server.bootstrap();
+    let runtime = runtime(&cfg, &server)?;
+    warn_open(&cfg);
+    let current = Current::new(&flags.path, cfg.clone(), flags.version, runtime.clone());
+    let grace = Duration::from_secs(cfg.server.grace_period_seconds);
+    add_background(&mut server, &current, &runtime, grace);
+    add_listeners(&mut server, &cfg, &current, runtime.metrics.clone());
+    let mut addrs = cfg.server.listen.clone();
+    addrs.extend(cfg.server.admin_listen);
+    let ready = ready::Ready {
+        addrs,
+        pid_file: cfg.server.pid_file.clone(),
+        parent: flags.daemon.then(std::process::id),
+    };
+    server.add_service(background_service("readiness", ready));
+    let listen: Vec<String> = cfg.server.listen.iter().map(|a| a.to_string()).collect();
+    eprintln!(
+        "tollgate {} listening on {} (admin {})",
+        env!("CARGO_PKG_VERSION"),
+        listen.join(", "),
+        cfg.server
+            .admin_listen
+            .map_or("off".to_string(), |a| a.to_string())
+    );
+    server.run_forever()
+}
+
+/// Pingora's server with the process settings of `[server]`.
+fn pingora_server(cfg: &Config, flags: &RunFlags) -> Server {
     let opt = Opt {
         upgrade: flags.upgrade,
         daemon: flags.daemon,
@@ -68,28 +98,29 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         working_directory: std::env::current_dir().ok(),
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(opt, conf);
-    server.bootstrap();
+    Server::new_with_opt_and_conf(opt, conf)
+}
 
-    let metrics = Arc::new(Metrics::new()?);
+/// What outlives every config snapshot: metrics, logs, the upstream connector, the stores.
+fn runtime(cfg: &Config, server: &Server) -> Result<Runtime, StartError> {
     let connector = Connector::new(Some(ConnectorOptions::from_server_conf(
         &server.configuration,
     )));
-    let (counters, ledger) = store(&cfg)?;
-    let runtime = Runtime {
-        metrics: metrics.clone(),
+    let (counters, ledger) = store(cfg)?;
+    Ok(Runtime {
+        metrics: Arc::new(Metrics::new()?),
         access_log: Arc::new(AccessLog::new(cfg.log.access_log.clone())),
         connector: Arc::new(connector),
         counters,
         ledger: Arc::new(ledger),
         alerts: cfg.alerts.clone().map(|a| Arc::new(Alerts::new(a))),
         live: Arc::default(),
-        responses: responses(&cfg)?,
-    };
-    warn_open(&cfg);
-    let current = Current::new(&flags.path, cfg.clone(), flags.version, runtime.clone());
-    let grace = Duration::from_secs(cfg.server.grace_period_seconds);
-    add_background(&mut server, &current, &runtime, grace);
+        responses: responses(cfg)?,
+    })
+}
+
+/// The client listeners (the gateway), the admin listener and the built-in mock.
+fn add_listeners(server: &mut Server, cfg: &Config, current: &Arc<Current>, metrics: Arc<Metrics>) {
     let mut options = HttpServerOptions::default();
     options.h2c = cfg.server.h2c;
     let gateway = Gateway {
@@ -121,24 +152,6 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         mock.add_tcp(&addr.to_string());
         server.add_service(mock);
     }
-    let mut addrs = cfg.server.listen.clone();
-    addrs.extend(cfg.server.admin_listen);
-    let ready = ready::Ready {
-        addrs,
-        pid_file: cfg.server.pid_file.clone(),
-        parent: flags.daemon.then(std::process::id),
-    };
-    server.add_service(background_service("readiness", ready));
-    let listen: Vec<String> = cfg.server.listen.iter().map(|a| a.to_string()).collect();
-    eprintln!(
-        "tollgate {} listening on {} (admin {})",
-        env!("CARGO_PKG_VERSION"),
-        listen.join(", "),
-        cfg.server
-            .admin_listen
-            .map_or("off".to_string(), |a| a.to_string())
-    );
-    server.run_forever()
 }
 
 fn warn_open(cfg: &Config) {
