@@ -6,6 +6,7 @@ use super::body::read_body;
 use super::ctx::Ctx;
 use super::failure::Handled;
 use super::respond::write_json;
+use super::state::State;
 use super::{exchange, limit, plan, stored};
 use crate::error::ApiError;
 use crate::formats::Format;
@@ -25,37 +26,9 @@ pub(super) async fn handle(session: &mut Session, ctx: &mut Ctx) -> Result<(), H
         return Err(ApiError::unknown_url(method.as_str(), path).into());
     };
 
-    let req = session.req_header();
-    ctx.key = st
-        .keys
-        .authenticate(
-            req.headers
-                .get(http::header::AUTHORIZATION)
-                .map(|v| v.as_bytes()),
-            req.headers.get("x-api-key").map(|v| v.as_bytes()),
-        )
-        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
-    ctx.user = limit::user_from_header(st, session.req_header())
-        .or_else(|| ctx.key.as_ref().and_then(|k| k.user.clone()));
-
+    authenticate(st, session, ctx)?;
     if front == Front::Models {
-        if method != http::Method::GET && method != http::Method::HEAD {
-            return Err(ApiError::method_not_allowed(method.as_str(), path).into());
-        }
-        let body = match ctx.api {
-            Format::Anthropic => st.router.models_json_anthropic(),
-            _ => st.router.models_json(),
-        };
-        write_json(
-            session,
-            ctx,
-            200,
-            body.clone(),
-            method == http::Method::HEAD,
-        )
-        .await
-        .map_err(Handled::Abort)?;
-        return Ok(());
+        return models(st, session, ctx).await;
     }
     if !Front::allows(session.req_header().uri.path(), &method) {
         let path = session.req_header().uri.path();
@@ -93,5 +66,48 @@ pub(super) async fn handle(session: &mut Session, ctx: &mut Ctx) -> Result<(), H
         fields: plan::field_policy(ctx.key.as_deref(), m.route),
         state,
     };
-    exchange::run(st, session, ctx, m.route, req).await
+    let route = m.route;
+    exchange::Exchange {
+        st,
+        session,
+        ctx,
+        route,
+        req,
+    }
+    .run()
+    .await
+}
+
+/// The caller: its key (when the gateway has keys) and its end user.
+fn authenticate(st: &State, session: &Session, ctx: &mut Ctx) -> Result<(), Handled> {
+    let req = session.req_header();
+    ctx.key = st
+        .keys
+        .authenticate(
+            req.headers
+                .get(http::header::AUTHORIZATION)
+                .map(|v| v.as_bytes()),
+            req.headers.get("x-api-key").map(|v| v.as_bytes()),
+        )
+        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    ctx.user =
+        limit::user_from_header(st, req).or_else(|| ctx.key.as_ref().and_then(|k| k.user.clone()));
+    Ok(())
+}
+
+/// `GET /v1/models`: the routes' models, in the client's API shape.
+async fn models(st: &State, session: &mut Session, ctx: &mut Ctx) -> Result<(), Handled> {
+    let method = &session.req_header().method;
+    if method != http::Method::GET && method != http::Method::HEAD {
+        let path = session.req_header().uri.path();
+        return Err(ApiError::method_not_allowed(method.as_str(), path).into());
+    }
+    let head_only = method == http::Method::HEAD;
+    let body = match ctx.api {
+        Format::Anthropic => st.router.models_json_anthropic(),
+        _ => st.router.models_json(),
+    };
+    write_json(session, ctx, 200, body.clone(), head_only)
+        .await
+        .map_err(Handled::Abort)
 }

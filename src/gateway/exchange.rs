@@ -22,55 +22,97 @@ use pingora::proxy::Session;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub(super) async fn run(
-    st: &State,
-    session: &mut Session,
-    ctx: &mut Ctx,
-    route: &Route,
-    req: Request,
-) -> Result<(), Handled> {
-    let started = Instant::now();
-    let order = target_order(st, session, ctx, route, &req).await?;
-    let policy = &route.retry;
-    let deadline = policy.deadline.map(|d| started + d);
-    // A cheap estimate for the least-tokens strategy: body bytes ÷ 4 plus the output cap.
-    let tokens = req.body.len() as u64 / 4 + req.max_tokens;
-    let mut end = Ending::default();
-    for (n, &ti) in order.iter().enumerate() {
+/// One request's exchange with its route's targets: what every step of it reads.
+pub(super) struct Exchange<'a> {
+    pub st: &'a State,
+    pub session: &'a mut Session,
+    pub ctx: &'a mut Ctx,
+    pub route: &'a Route,
+    pub req: Request,
+}
+
+/// What one target's turn came to.
+enum Turn {
+    /// The reply was relayed (or the gateway answered itself).
+    Done,
+    /// Try the next target.
+    Next,
+    /// No further target may be tried.
+    Stop,
+}
+
+impl Exchange<'_> {
+    pub(super) async fn run(mut self) -> Result<(), Handled> {
+        let started = Instant::now();
+        let order = self.target_order().await?;
+        let deadline = self.route.retry.deadline.map(|d| started + d);
+        let mut end = Ending::default();
+        for (n, &ti) in order.iter().enumerate() {
+            let last = n + 1 == order.len();
+            match self.turn(ti, last, deadline, &mut end).await? {
+                Turn::Done => return Ok(()),
+                Turn::Next => continue,
+                Turn::Stop => break,
+            }
+        }
+        Err(end.error(self.st, self.ctx))
+    }
+
+    /// The order in which the request tries the route's targets (waiting for a slot if all
+    /// are busy).
+    async fn target_order(&mut self) -> Result<Vec<usize>, Handled> {
+        let keys = PickKeys::new(self);
+        let mut order = Vec::with_capacity(self.route.targets.len());
+        let pick = keys.pick(&self.req);
+        super::select::choose(self.st, self.ctx, self.route, &pick, &mut order).await?;
+        Ok(order)
+    }
+
+    /// Target `ti`'s turn: plan, reserve, attempt; relay its reply, or say what comes next.
+    async fn turn(
+        &mut self,
+        ti: usize,
+        last: bool,
+        deadline: Option<Instant>,
+        end: &mut Ending,
+    ) -> Result<Turn, Handled> {
+        let (st, route) = (self.st, self.route);
         let t = &route.targets[ti];
         let backend = &st.backends[t.backend];
-        let served = t.model.clone().unwrap_or_else(|| req.client_model.clone());
+        let served = t
+            .model
+            .clone()
+            .unwrap_or_else(|| self.req.client_model.clone());
+        // A cheap estimate for the least-tokens strategy: body bytes ÷ 4 plus the output cap.
+        let tokens = self.req.body.len() as u64 / 4 + self.req.max_tokens;
         // Counted in flight at this backend until the attempt fails or the relay ends.
         let Some(inflight) = st.balancer.backend(t.backend).acquire(&served, tokens) else {
             end.busy = true;
-            continue;
+            return Ok(Turn::Next);
         };
-        ctx.backend = Some(backend.name.clone());
-        ctx.served_model = Some(served.clone());
-        let Ready { plan, held, token } = match prepare(st, session, ctx, &req, t, &mut end).await?
-        {
+        self.ctx.backend = Some(backend.name.clone());
+        self.ctx.served_model = Some(served.clone());
+        let Ready { plan, held, token } = match self.prepare(t, end).await? {
             Prepared::Ready(r) => *r,
-            Prepared::Skip => continue,
-            Prepared::Answered => return Ok(()),
+            Prepared::Skip => return Ok(Turn::Next),
+            Prepared::Answered => return Ok(Turn::Done),
         };
-        if ctx.attempts > 0 {
-            backoff(policy, ctx.attempts).await;
+        let policy = &route.retry;
+        if self.ctx.attempts > 0 {
+            backoff(policy, self.ctx.attempts).await;
         }
-        ctx.attempts += 1;
+        self.ctx.attempts += 1;
         st.balancer.selected(route, ti);
         let t0 = Instant::now();
         // One timeout expression around the attempt (a wrapper future would hold the attempt
         // twice: it is large, and every request's future carries it).
-        let limit = per_try_limit(policy, backend, req.stream, deadline).unwrap_or(NO_LIMIT);
-        let sent = tokio::time::timeout(
-            limit,
-            attempt(st, session, ctx, backend, &plan, token, req.stream),
-        )
-        .await
-        .unwrap_or(Err(Failure::Timeout));
+        let limit = per_try_limit(policy, backend, self.req.stream, deadline).unwrap_or(NO_LIMIT);
+        let sent = tokio::time::timeout(limit, self.attempt(backend, &plan, token))
+            .await
+            .unwrap_or(Err(Failure::Timeout));
         // Whether another target may still follow (the deadline is checked after the attempt).
-        let more = n + 1 < order.len()
-            && ctx.attempts < policy.attempts
+        let more = !last
+            && self.ctx.attempts < policy.attempts
             && deadline.is_none_or(|d| Instant::now() < d);
         let got = match sent {
             Ok(got) => got,
@@ -78,12 +120,12 @@ pub(super) async fn run(
                 inflight.failed();
                 st.limiter.settle(held, Default::default()).await;
                 st.metrics.upstream_failure(&backend.name, f.label());
-                (ctx.error, end.last) = (Some(f.label()), Some(f));
+                (self.ctx.error, end.last) = (Some(f.label()), Some(f));
                 if !(more && retries(policy, f)) {
-                    break;
+                    return Ok(Turn::Stop);
                 }
                 st.metrics.selection.retry(&route.name, f.label());
-                continue;
+                return Ok(Turn::Next);
             }
         };
         let status = got.status();
@@ -95,33 +137,34 @@ pub(super) async fn run(
             st.metrics.upstream_failure(&backend.name, label);
             st.metrics.selection.retry(&route.name, label);
             st.limiter.settle(held, Default::default()).await;
-            continue;
+            return Ok(Turn::Next);
         }
-        super::limit::hold(st, ctx, Ok(held)).map_err(Handled::from)?;
+        super::limit::hold(st, self.ctx, Ok(held)).map_err(Handled::from)?;
         // Earlier failed attempts show in `attempts`; `error` is for how it ended.
-        ctx.error = None;
-        let until = backend.total_timeout().map(|d| (t0 + d).into());
-        let out = answer(st, session, ctx, got, backend, &plan, until).await;
-        // In flight until the relay ends.
-        drop(inflight);
-        return out;
+        self.ctx.error = None;
+        self.answer(got, backend, &plan, t0, inflight).await
     }
-    Err(end.error(st, ctx))
-}
 
-/// The order in which the request tries the route's targets (waiting for a slot if all are
-/// busy).
-async fn target_order(
-    st: &State,
-    session: &Session,
-    ctx: &mut Ctx,
-    route: &Route,
-    req: &Request,
-) -> Result<Vec<usize>, Handled> {
-    let keys = PickKeys::new(st, session, ctx, route, req);
-    let mut order = Vec::with_capacity(route.targets.len());
-    super::select::choose(st, ctx, route, &keys.pick(req), &mut order).await?;
-    Ok(order)
+    /// Relays the chosen reply; its backend counts it in flight until the relay ends.
+    async fn answer(
+        &mut self,
+        got: Sent,
+        backend: &Backend,
+        plan: &Plan,
+        t0: Instant,
+        inflight: InFlight,
+    ) -> Result<Turn, Handled> {
+        let up = Upstream {
+            session: got.session,
+            peer: &got.peer,
+            backend,
+            first: got.first,
+            until: backend.total_timeout().map(|d| (t0 + d).into()),
+        };
+        let out = relay(self.st, self.session, self.ctx, up, &plan.reply).await;
+        drop(inflight);
+        out.map(|()| Turn::Done)
+    }
 }
 
 /// What an attempt at a target needs.
@@ -141,65 +184,43 @@ enum Prepared {
     Answered,
 }
 
-/// Plans the request for target `t`, reserves its backend's limits and gets its access token.
-async fn prepare(
-    st: &State,
-    session: &mut Session,
-    ctx: &mut Ctx,
-    req: &Request,
-    t: &Target,
-    end: &mut Ending,
-) -> Result<Prepared, Handled> {
-    let backend = &st.backends[t.backend];
-    let mut plan = match plan(req, session.req_header(), backend, t.model.as_deref())? {
-        Planned::Send(p) => p,
-        Planned::Local(body) => {
-            write_json(session, ctx, 200, body, false)
-                .await
-                .map_err(Handled::Abort)?;
-            return Ok(Prepared::Answered);
-        }
-    };
-    ctx.ignored_fields = std::mem::take(&mut plan.dropped);
-    // A backend over its own limit is skipped like a busy one.
-    let held = match super::limit::admit_backend(st, ctx, &backend.name).await {
-        Ok(r) => r,
-        Err(d) => {
-            st.metrics.upstream_failure(&backend.name, "over_limit");
-            end.over_limit = Some(d);
-            return Ok(Prepared::Skip);
-        }
-    };
-    match access_token(st, backend).await {
-        Ok(token) => Ok(Prepared::Ready(Box::new(Ready { plan, held, token }))),
-        // Not an attempt: nothing was sent. The next target is tried.
-        Err(e) => {
-            st.limiter.settle(held, Default::default()).await;
-            ctx.error = Some(Failure::Credentials.label());
-            (end.no_token, end.last) = (Some(e), Some(Failure::Credentials));
-            Ok(Prepared::Skip)
+impl Exchange<'_> {
+    /// Plans the request for target `t`, reserves its backend's limits and gets its access
+    /// token.
+    async fn prepare(&mut self, t: &Target, end: &mut Ending) -> Result<Prepared, Handled> {
+        let (st, ctx) = (self.st, &mut *self.ctx);
+        let backend = &st.backends[t.backend];
+        let header = self.session.req_header();
+        let mut plan = match plan(&self.req, header, backend, t.model.as_deref())? {
+            Planned::Send(p) => p,
+            Planned::Local(body) => {
+                write_json(self.session, ctx, 200, body, false)
+                    .await
+                    .map_err(Handled::Abort)?;
+                return Ok(Prepared::Answered);
+            }
+        };
+        ctx.ignored_fields = std::mem::take(&mut plan.dropped);
+        // A backend over its own limit is skipped like a busy one.
+        let held = match super::limit::admit_backend(st, ctx, &backend.name).await {
+            Ok(r) => r,
+            Err(d) => {
+                st.metrics.upstream_failure(&backend.name, "over_limit");
+                end.over_limit = Some(d);
+                return Ok(Prepared::Skip);
+            }
+        };
+        match access_token(st, backend).await {
+            Ok(token) => Ok(Prepared::Ready(Box::new(Ready { plan, held, token }))),
+            // Not an attempt: nothing was sent. The next target is tried.
+            Err(e) => {
+                st.limiter.settle(held, Default::default()).await;
+                ctx.error = Some(Failure::Credentials.label());
+                (end.no_token, end.last) = (Some(e), Some(Failure::Credentials));
+                Ok(Prepared::Skip)
+            }
         }
     }
-}
-
-/// Relays the chosen reply.
-async fn answer(
-    st: &State,
-    session: &mut Session,
-    ctx: &mut Ctx,
-    got: Sent,
-    backend: &Backend,
-    plan: &Plan,
-    until: Option<tokio::time::Instant>,
-) -> Result<(), Handled> {
-    let up = Upstream {
-        session: got.session,
-        peer: &got.peer,
-        backend,
-        first: got.first,
-        until,
-    };
-    relay(st, session, ctx, up, &plan.reply).await
 }
 
 /// The per-try limit when nothing bounds an attempt (read timeouts still apply per read).
@@ -304,7 +325,9 @@ struct PickKeys {
 }
 
 impl PickKeys {
-    fn new(st: &State, session: &Session, ctx: &Ctx, route: &Route, req: &Request) -> PickKeys {
+    fn new(x: &Exchange<'_>) -> PickKeys {
+        let (st, ctx, route, req) = (x.st, &*x.ctx, x.route, &x.req);
+        let session = &*x.session;
         let header = |n: &http::HeaderName| {
             session
                 .req_header()
@@ -406,67 +429,68 @@ impl Sent {
 /// header, and for a successful stream its first chunk (a stream silent before its first
 /// event fails over like a timeout). A pooled connection that turns out dead is retried once
 /// on a fresh one.
-async fn attempt(
-    st: &State,
-    session: &Session,
-    ctx: &Ctx,
-    backend: &Backend,
-    plan: &Plan,
-    token: Option<Arc<str>>,
-    stream: bool,
-) -> Result<Sent, Failure> {
-    let (client, request_id, token) = (session.req_header(), &ctx.request_id, token.as_deref());
-    let peer = backend.peer().await.map_err(|e| {
-        log::warn!("backend {}: {e}", backend.name);
-        Failure::Connect
-    })?;
-    let mut fresh_retry = true;
-    loop {
-        let header = backend
-            .request_header(
-                client,
-                &plan.path,
-                &plan.body,
-                request_id,
-                plan.translated,
-                token,
-            )
-            .map_err(|_| Failure::Protocol)?;
-        let (mut up, reused) = st.connector.get_http_session(&peer).await.map_err(|e| {
-            log::debug!("backend {}: connect: {e}", backend.name);
-            Failure::of(&e)
+impl Exchange<'_> {
+    async fn attempt(
+        &self,
+        backend: &Backend,
+        plan: &Plan,
+        token: Option<Arc<str>>,
+    ) -> Result<Sent, Failure> {
+        let (st, stream) = (self.st, self.req.stream);
+        let client = self.session.req_header();
+        let (request_id, token) = (&self.ctx.request_id, token.as_deref());
+        let peer = backend.peer().await.map_err(|e| {
+            log::warn!("backend {}: {e}", backend.name);
+            Failure::Connect
         })?;
-        // The connector leaves these to the caller (Pingora's proxy loop sets them per session).
-        up.set_read_timeout(peer.options.read_timeout);
-        up.set_write_timeout(peer.options.write_timeout);
-        let sent: Result<Option<Bytes>> = async {
-            up.write_request_header(Box::new(header)).await?;
-            up.write_request_body(plan.body.clone(), true).await?;
-            up.finish_request_body().await?;
-            up.read_response_header().await?;
-            let ok = up.response_header().is_some_and(|h| h.status.is_success());
-            if stream && ok {
-                return up.read_response_body().await;
-            }
-            Ok(None)
-        }
-        .await;
-        match sent {
-            Ok(first) => {
-                return Ok(Sent {
-                    session: up,
-                    peer,
-                    first,
-                })
-            }
-            Err(e) => {
-                let f = Failure::of(&e);
-                if reused && fresh_retry && f != Failure::Timeout {
-                    fresh_retry = false;
-                    continue;
+        let mut fresh_retry = true;
+        loop {
+            let header = backend
+                .request_header(
+                    client,
+                    &plan.path,
+                    &plan.body,
+                    request_id,
+                    plan.translated,
+                    token,
+                )
+                .map_err(|_| Failure::Protocol)?;
+            let (mut up, reused) = st.connector.get_http_session(&peer).await.map_err(|e| {
+                log::debug!("backend {}: connect: {e}", backend.name);
+                Failure::of(&e)
+            })?;
+            // The connector leaves these to the caller (Pingora's proxy loop sets them per session).
+            up.set_read_timeout(peer.options.read_timeout);
+            up.set_write_timeout(peer.options.write_timeout);
+            let sent: Result<Option<Bytes>> = async {
+                up.write_request_header(Box::new(header)).await?;
+                up.write_request_body(plan.body.clone(), true).await?;
+                up.finish_request_body().await?;
+                up.read_response_header().await?;
+                let ok = up.response_header().is_some_and(|h| h.status.is_success());
+                if stream && ok {
+                    return up.read_response_body().await;
                 }
-                log::debug!("backend {}: exchange: {e}", backend.name);
-                return Err(f);
+                Ok(None)
+            }
+            .await;
+            match sent {
+                Ok(first) => {
+                    return Ok(Sent {
+                        session: up,
+                        peer,
+                        first,
+                    })
+                }
+                Err(e) => {
+                    let f = Failure::of(&e);
+                    if reused && fresh_retry && f != Failure::Timeout {
+                        fresh_retry = false;
+                        continue;
+                    }
+                    log::debug!("backend {}: exchange: {e}", backend.name);
+                    return Err(f);
+                }
             }
         }
     }

@@ -27,6 +27,7 @@ mod select;
 mod settle;
 mod state;
 mod stored;
+mod writers;
 
 pub use admission::{probe, with_model};
 pub use ctx::Ctx;

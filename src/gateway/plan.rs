@@ -6,7 +6,7 @@ use super::relay::{EmbedReply, Reply};
 use crate::error::ApiError;
 use crate::formats::{self, Format};
 use crate::fronts::Front;
-use crate::providers::{Backend, Operation};
+use crate::providers::{Backend, Operation, Provider};
 use bytes::Bytes;
 use pingora::http::RequestHeader;
 use std::ops::Range;
@@ -56,43 +56,81 @@ pub(super) fn plan(
     target_model: Option<&str>,
 ) -> Result<Planned, ApiError> {
     let p = &*backend.provider;
-    let client = Front::api(Some(req.front), client_hdr);
     let Some(op) = operation(req.front, backend) else {
         return unserved(req, backend, client_hdr.uri.path());
     };
-    let model = target_model.unwrap_or(&req.client_model);
-    let reply = |upstream, include_usage| Reply {
-        client,
-        upstream,
-        include_usage,
-        client_model: req.client_model.clone(),
-        embed: None,
-        strip_usage: false,
-        tool_names: None,
-        keep: None,
+    let at = Addressed {
+        req,
+        hdr: client_hdr,
+        p,
+        base: backend.base_path(),
+        op,
+        model: target_model.unwrap_or(&req.client_model),
+        client: Front::api(Some(req.front), client_hdr),
     };
-    let base = backend.base_path();
     if req.front == Front::Embeddings && p.format() != Format::OpenAi {
+        return at.embeddings();
+    }
+    // The client's own API: Responses is OpenAI's second one, served by the OpenAI-format
+    // providers that support it (`op` above); the others get it translated.
+    let responses = matches!(op, Operation::Responses | Operation::ResponsesInputTokens);
+    if p.format() == at.client || responses {
+        return at.passthrough(target_model);
+    }
+    at.translated()
+}
+
+/// A request addressed to one target: what each way of planning it reads.
+struct Addressed<'a> {
+    req: &'a Request,
+    hdr: &'a RequestHeader,
+    p: &'a dyn Provider,
+    base: &'a str,
+    op: Operation,
+    /// The model asked of the provider.
+    model: &'a str,
+    /// The client's API.
+    client: Format,
+}
+
+impl Addressed<'_> {
+    fn reply(&self, upstream: Format, include_usage: bool) -> Reply {
+        Reply {
+            client: self.client,
+            upstream,
+            include_usage,
+            client_model: self.req.client_model.clone(),
+            embed: None,
+            strip_usage: false,
+            tool_names: None,
+            keep: None,
+        }
+    }
+
+    /// OpenAI's embeddings request, for a provider with another embeddings API.
+    fn embeddings(&self) -> Result<Planned, ApiError> {
+        let (req, p, model) = (self.req, self.p, self.model);
         let e = formats::openai::embeddings::parse(&req.body, req.fields)?;
         let body = p.embed_request(&e, model)?;
-        let mut r = reply(p.format(), false);
+        let mut r = self.reply(p.format(), false);
         r.embed = Some(EmbedReply {
             base64: e.base64,
             estimate: formats::anthropic::count::text_tokens(e.chars()),
             model: model.to_string(),
         });
-        return Ok(Planned::Send(Plan {
-            path: p.path(base, op, model, None, false),
+        Ok(Planned::Send(Plan {
+            path: p.path(self.base, self.op, model, None, false),
             body: Bytes::from(body),
             translated: true,
             reply: r,
             dropped: e.dropped,
-        }));
+        }))
     }
-    // The client's own API: Responses is OpenAI's second one, served by the OpenAI-format
-    // providers that support it (`op` above); the others get it translated.
-    let responses = matches!(op, Operation::Responses | Operation::ResponsesInputTokens);
-    if p.format() == client || responses {
+
+    /// The client's own API: the body as sent, but for the target's model and the usage that
+    /// billing needs.
+    fn passthrough(&self, target_model: Option<&str>) -> Result<Planned, ApiError> {
+        let (req, p) = (self.req, self.p);
         let mut body = match target_model {
             // A stored-response request has no body to carry the model.
             Some(m) if req.front != Front::StoredResponse => {
@@ -105,44 +143,50 @@ pub(super) fn plan(
             let (b, s) = adapted?;
             (body, stream) = (Bytes::from(b), s);
         }
-        let mut r = reply(client, false);
-        if asks_for_usage(req, client) {
+        let mut r = self.reply(self.client, false);
+        if asks_for_usage(req, self.client) {
             // Billing needs the usage chunk; the client gets it only if it asked.
             if let Some(b) = formats::openai::usage::ask_for_usage(&body, req.has_stream_options) {
                 (body, r.strip_usage) = (b, true);
             }
         }
-        let mut path = p.path(base, op, model, client_hdr.uri.query(), stream);
+        let query = self.hdr.uri.query();
+        let mut path = p.path(self.base, self.op, self.model, query, stream);
         if req.front == Front::StoredResponse {
-            stored_path(&mut path, client_hdr.uri.path());
+            stored_path(&mut path, self.hdr.uri.path());
         }
-        return Ok(Planned::Send(Plan {
+        Ok(Planned::Send(Plan {
             path,
             body,
             translated: false,
             reply: r,
             dropped: Vec::new(),
-        }));
+        }))
     }
-    let mut opts = p.request_options(model);
-    opts.fields = req.fields;
-    let state = req.state.as_ref();
-    let from = state.and_then(|s| s.body.as_ref()).unwrap_or(&req.body);
-    let t = formats::translate_request(client, p.format(), from, &opts)?;
-    let body = match p.adapt_body(&t.body) {
-        Some(adapted) => adapted?.0,
-        None => t.body,
-    };
-    let mut r = reply(p.format(), t.include_usage);
-    r.tool_names = t.tool_names;
-    r.keep = state.and_then(|s| s.keep.clone());
-    Ok(Planned::Send(Plan {
-        path: p.path(base, op, model, None, t.stream),
-        body: Bytes::from(body),
-        translated: true,
-        reply: r,
-        dropped: t.dropped,
-    }))
+
+    /// Another API: the request translated for the provider's format.
+    fn translated(&self) -> Result<Planned, ApiError> {
+        let (req, p) = (self.req, self.p);
+        let mut opts = p.request_options(self.model);
+        opts.fields = req.fields;
+        let state = req.state.as_ref();
+        let from = state.and_then(|s| s.body.as_ref()).unwrap_or(&req.body);
+        let t = formats::translate_request(self.client, p.format(), from, &opts)?;
+        let body = match p.adapt_body(&t.body) {
+            Some(adapted) => adapted?.0,
+            None => t.body,
+        };
+        let mut r = self.reply(p.format(), t.include_usage);
+        r.tool_names = t.tool_names;
+        r.keep = state.and_then(|s| s.keep.clone());
+        Ok(Planned::Send(Plan {
+            path: p.path(self.base, self.op, self.model, None, t.stream),
+            body: Bytes::from(body),
+            translated: true,
+            reply: r,
+            dropped: t.dropped,
+        }))
+    }
 }
 
 /// What `front` asks of `backend`: its own operation, else the fallback, if supported.

@@ -8,15 +8,16 @@ use super::ctx::{Ctx, RelayEnd};
 use super::failure::Handled;
 use super::respond::X_REQUEST_ID;
 use super::state::State;
+use super::writers::{BodyWriter, Passthrough, Translating};
 use crate::error::ApiError;
 use crate::formats::{self, Format, ReplyContext};
 use crate::providers::{is_hop_by_hop_response_header, Backend};
-use crate::stream::{Meter, Tally, Translator};
+use crate::stream::Translator;
 use bytes::{Bytes, BytesMut};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::protocols::http::client::HttpSession;
-use pingora::protocols::http::{HttpTask, ServerSession};
+use pingora::protocols::http::ServerSession;
 use pingora::proxy::Session;
 use std::sync::Arc;
 use std::time::Instant;
@@ -90,7 +91,7 @@ impl Upstream<'_> {
 }
 
 /// Largest complete upstream reply translated in memory, and largest error body read.
-const MAX_REPLY: usize = 64 * 1024 * 1024;
+pub(super) const MAX_REPLY: usize = 64 * 1024 * 1024;
 const MAX_ERROR_BODY: usize = 1024 * 1024;
 
 const X_UPSTREAM_REQUEST_ID: http::HeaderName =
@@ -154,13 +155,24 @@ pub(super) async fn relay(
         if reply.keep.is_some() {
             t = t.keeping();
         }
-        let mut w = Translating {
-            t,
-            out: BytesMut::with_capacity(4096),
-            keep: reply.keep.clone(),
-        };
+        let mut w = Translating::new(t, reply.keep.clone());
         return send(st, session, ctx, up, hdr, &mut w, false).await;
     }
+    translate_whole(st, session, ctx, up, reply, &rctx).await
+}
+
+/// A complete reply in another API: read whole, translated, written with its length.
+async fn translate_whole(
+    st: &State,
+    session: &mut Session,
+    ctx: &mut Ctx,
+    mut up: Upstream<'_>,
+    reply: &Reply,
+    rctx: &ReplyContext<'_>,
+) -> Result<(), Handled> {
+    let Some(uh) = up.session.response_header() else {
+        return Err(ApiError::upstream_unreachable("", ctx.attempts).into());
+    };
     // The length is set once the translated body is known.
     let mut hdr = client_response_header(uh, &ctx.request_id, Some(("application/json", Some(0))))
         .map_err(Handled::Abort)?;
@@ -171,7 +183,7 @@ pub(super) async fn relay(
     })?;
     let (out, usage) = match &reply.embed {
         Some(e) => embeddings(up.backend, &body, reply, e)?,
-        None => formats::translate_response(reply.upstream, reply.client, &body, &rctx)?,
+        None => formats::translate_response(reply.upstream, reply.client, &body, rctx)?,
     };
     up.release(st).await;
     if let Some(k) = &reply.keep {
@@ -263,155 +275,6 @@ async fn send(
         let _ = ds.write_response_body(ev, false).await;
     }
     Err(Handled::Abort(err))
-}
-
-/// Where the stream loop hands each upstream chunk.
-trait BodyWriter: Send {
-    /// Queues what the client gets for `chunk`; an error means the stream is unusable.
-    fn chunk(&mut self, chunk: Bytes, tasks: &mut Vec<HttpTask>) -> Result<(), ApiError>;
-    /// The upstream body ended cleanly; an error means it ended too early.
-    fn end(&mut self, tasks: &mut Vec<HttpTask>) -> Result<(), ApiError>;
-    /// The error event to send the client when the stream fails, if the body is a stream.
-    fn fail(&mut self, e: &ApiError) -> Option<Bytes>;
-    /// Sees a chunk of a sized body, which is relayed as it is.
-    fn keep(&mut self, _chunk: &Bytes) {}
-    /// Usage reported and text generated so far.
-    fn tally(&self) -> Tally;
-    /// A completed reply to keep (translated Responses streams): the Response JSON, once,
-    /// and where it goes.
-    fn take_final(&mut self) -> Option<(Vec<u8>, Arc<super::kept::Keep>)> {
-        None
-    }
-}
-
-/// Same API on both sides: chunks go out as they came, watched by a meter (streams) or kept
-/// by reference (complete replies, read for their usage at the end).
-struct Passthrough {
-    client: Format,
-    sse: bool,
-    meter: Meter,
-    /// The meter could read every event so far (a passthrough stream it cannot read still
-    /// reaches the client as it is, and is billed by estimate).
-    watching: bool,
-    kept: Vec<Bytes>,
-    kept_bytes: usize,
-    /// Re-framed events, when the meter rewrites the stream.
-    out: BytesMut,
-}
-
-impl Passthrough {
-    fn new(reply: &Reply, sse: bool) -> Passthrough {
-        Passthrough {
-            client: reply.client,
-            sse,
-            meter: Meter::new(reply.client, sse && reply.strip_usage),
-            watching: sse,
-            kept: Vec::new(),
-            kept_bytes: 0,
-            out: BytesMut::new(),
-        }
-    }
-}
-
-impl BodyWriter for Passthrough {
-    fn chunk(&mut self, chunk: Bytes, tasks: &mut Vec<HttpTask>) -> Result<(), ApiError> {
-        if !self.sse {
-            self.keep(&chunk);
-        } else if self.meter.rewrites() {
-            self.meter.push(&chunk, &mut self.out)?;
-            if !self.out.is_empty() {
-                tasks.push(HttpTask::Body(Some(self.out.split().freeze()), false));
-            }
-            return Ok(());
-        } else if self.watching {
-            self.watching = self.meter.push(&chunk, &mut self.out).is_ok();
-        }
-        tasks.push(HttpTask::Body(Some(chunk), false));
-        Ok(())
-    }
-
-    fn end(&mut self, _tasks: &mut Vec<HttpTask>) -> Result<(), ApiError> {
-        Ok(())
-    }
-
-    fn keep(&mut self, chunk: &Bytes) {
-        if self.kept_bytes + chunk.len() <= MAX_REPLY {
-            self.kept_bytes += chunk.len();
-            self.kept.push(chunk.clone());
-        }
-    }
-
-    fn tally(&self) -> Tally {
-        if self.sse {
-            return self.meter.tally();
-        }
-        let usage = match self.kept.as_slice() {
-            [one] => formats::reply_usage(self.client, one),
-            many => formats::reply_usage(self.client, &many.concat()),
-        };
-        Tally {
-            usage,
-            generated_bytes: 0,
-        }
-    }
-
-    fn fail(&mut self, e: &ApiError) -> Option<Bytes> {
-        if !self.sse {
-            return None;
-        }
-        let mut out = BytesMut::new();
-        match self.client {
-            Format::Anthropic => formats::anthropic::error::event(e, &mut out),
-            Format::Responses => {
-                formats::responses::error_event(e, self.meter.next_sequence(), &mut out)
-            }
-            _ => formats::openai::error::event(e, &mut out),
-        }
-        Some(out.freeze())
-    }
-}
-
-/// Different APIs: each chunk is translated as it arrives; whatever it completes goes out.
-struct Translating {
-    t: Translator,
-    out: BytesMut,
-    keep: Option<Arc<super::kept::Keep>>,
-}
-
-impl Translating {
-    fn flush(&mut self, tasks: &mut Vec<HttpTask>) {
-        if !self.out.is_empty() {
-            tasks.push(HttpTask::Body(Some(self.out.split().freeze()), false));
-        }
-    }
-}
-
-impl BodyWriter for Translating {
-    fn chunk(&mut self, chunk: Bytes, tasks: &mut Vec<HttpTask>) -> Result<(), ApiError> {
-        let r = self.t.push(&chunk, &mut self.out);
-        self.flush(tasks);
-        r
-    }
-
-    fn end(&mut self, tasks: &mut Vec<HttpTask>) -> Result<(), ApiError> {
-        let r = self.t.finish(&mut self.out);
-        self.flush(tasks);
-        r
-    }
-
-    fn fail(&mut self, e: &ApiError) -> Option<Bytes> {
-        self.t.fail(e, &mut self.out);
-        (!self.out.is_empty()).then(|| self.out.split().freeze())
-    }
-
-    fn tally(&self) -> Tally {
-        self.t.tally()
-    }
-
-    fn take_final(&mut self) -> Option<(Vec<u8>, Arc<super::kept::Keep>)> {
-        let keep = self.keep.as_ref()?;
-        Some((self.t.take_final()?, keep.clone()))
-    }
 }
 
 /// A body with a known length (a JSON reply): read and write in turn; the writer flushes once.

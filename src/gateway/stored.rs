@@ -71,7 +71,16 @@ pub(super) async fn handle(
         fields: Default::default(),
         state: None,
     };
-    exchange::run(st, session, ctx, m.route, req).await
+    let route = m.route;
+    exchange::Exchange {
+        st,
+        session,
+        ctx,
+        route,
+        req,
+    }
+    .run()
+    .await
 }
 
 /// Answers from the gateway's store: the Response, its input items, its deletion; a stored
