@@ -1,6 +1,7 @@
-//! `tollgate mock`: a provider for tests, benchmarks and demos that speaks OpenAI's, Azure
-//! OpenAI's and Anthropic's APIs byte for byte (their key order, event order and framing), over
-//! HTTP/1.1, h2c or HTTPS (h2 and HTTP/1.1 by ALPN).
+//! `tollgate mock`: a provider for tests, benchmarks and demos that speaks OpenAI's (chat,
+//! Responses, embeddings), Azure OpenAI's, Anthropic's, Gemini's, Vertex AI's (Gemini and Claude)
+//! and Bedrock's APIs byte for byte (their key order, event order and framing), over HTTP/1.1,
+//! h2c or HTTPS (h2 and HTTP/1.1 by ALPN).
 //!
 //! Replies are deterministic (seeded by the request) with realistic usage, tool calls, thinking
 //! and cache figures; streams use each API's exact SSE format. It checks what the real
@@ -15,9 +16,10 @@
 //! tests that read what a translation sent); `POST /mock/fault?status=N` makes every
 //! later request (health checks too) answer N until `status=0`.
 //!
-//! `mod.rs` holds the app, the per-request behaviour, dispatch by API and the shared senders;
-//! `openai.rs` (with Azure's paths), `anthropic.rs`, `tools.rs` (the one tool-call rule),
-//! `reply.rs` (words and estimates) and `tls.rs` (certificates) hold the rest.
+//! `mod.rs` holds the app, the per-request behaviour and dispatch by API; `send.rs` the shared
+//! senders; one file or folder per API (`openai.rs` with Azure's paths, `responses.rs` and
+//! `stored.rs`, `anthropic.rs`, `gemini/`, `vertex.rs`, `bedrock/`); `tools.rs` the one
+//! tool-call rule, `reply.rs` words and estimates, `tls.rs` certificates.
 
 /// A JSON object with its keys in the order written, like `json!` (which sorts them): the
 /// providers' own key order is part of speaking their formats byte for byte. Values are any
@@ -35,15 +37,17 @@ mod openai;
 mod openai_error;
 mod reply;
 mod responses;
+mod send;
 mod stored;
 pub mod tls;
 mod tools;
 mod vertex;
 
+pub(crate) use send::{key_ok, retry_after, send_error, send_events, send_json, sse};
+
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, HttpServerOptions, ReusedHttpStream};
-use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -406,141 +410,6 @@ async fn read_body(s: &mut ServerSession) -> Option<Bytes> {
     }
 }
 
-/// Whether the request carries `key` the way its API sends it (`None`: no key expected).
-pub(crate) fn key_ok(s: &ServerSession, header: &str, prefix: &str, key: Option<&str>) -> bool {
-    let Some(key) = key else { return true };
-    header_str(s, header).is_some_and(|v| v.strip_prefix(prefix) == Some(key))
-}
-
-pub(crate) fn header(status: u16, common: &[(&str, String)]) -> Option<ResponseHeader> {
-    let mut h = ResponseHeader::build(status, Some(common.len() + 4)).ok()?;
-    for (k, v) in common {
-        let _ = h.insert_header(k.to_string(), v.as_str());
-    }
-    Some(h)
-}
-
-/// An error reply in either API's shape; a 429 says when to retry, as both providers do.
-pub(crate) async fn send_error(
-    s: &mut ServerSession,
-    status: u16,
-    v: &impl Serialize,
-    common: &[(&str, String)],
-) -> bool {
-    let extra: Vec<(&str, &str)> = retry_after(status, common).into_iter().collect();
-    send_json(s, status, v, common, None, &extra).await
-}
-
-/// The `retry-after` header of an error reply: `1` on a 429, as the providers send; with
-/// `--retry-after` (reported in `x-mock-retry-after`) that value, on every error status.
-pub(crate) fn retry_after<'a>(
-    status: u16,
-    common: &'a [(&str, String)],
-) -> Option<(&'static str, &'a str)> {
-    let set = common.iter().find(|(k, _)| *k == "x-mock-retry-after");
-    match (set, status) {
-        (Some((_, v)), _) => Some(("retry-after", v.as_str())),
-        (None, 429) => Some(("retry-after", "1")),
-        _ => None,
-    }
-}
-
-/// A JSON reply; with `drop_after` only half the body is sent before the connection closes.
-pub(crate) async fn send_json(
-    s: &mut ServerSession,
-    status: u16,
-    v: &impl Serialize,
-    common: &[(&str, String)],
-    drop_after: Option<usize>,
-    extra: &[(&str, &str)],
-) -> bool {
-    let body = serde_json::to_vec(v).unwrap_or_default();
-    let Some(mut h) = header(status, common) else {
-        return false;
-    };
-    let _ = h.insert_header("content-type", "application/json");
-    let _ = h.insert_header("content-length", body.len());
-    for (k, v) in extra {
-        let _ = h.insert_header(k.to_string(), *v);
-    }
-    if s.write_response_header(Box::new(h)).await.is_err() {
-        return false;
-    }
-    if drop_after.is_some() {
-        let half = Bytes::copy_from_slice(&body[..body.len() / 2]);
-        let _ = s.write_response_body(half, false).await;
-        return false;
-    }
-    s.write_response_body(Bytes::from(body), true).await.is_ok()
-}
-
-/// A stream of framed SSE events, with the faults applied: a pause between events, a dropped
-/// connection after `drop_after` events, or `error` sent after `stream_error_after` events.
-/// `events` is drawn one event at a time, each after the socket took the one before: a slow
-/// reader holds the mock at one event, never the whole stream (backpressure).
-pub(crate) async fn send_events<I>(
-    s: &mut ServerSession,
-    events: I,
-    b: &Behaviour,
-    error: &[u8],
-    common: &[(&str, String)],
-    extra: &[(&str, &str)],
-) -> bool
-where
-    I: IntoIterator<Item = Vec<u8>>,
-    I::IntoIter: Send,
-{
-    let Some(mut h) = header(200, common) else {
-        return false;
-    };
-    let _ = h.insert_header("content-type", "text/event-stream; charset=utf-8");
-    let _ = h.insert_header("cache-control", "no-cache");
-    let _ = h.insert_header("transfer-encoding", "chunked");
-    for (k, v) in extra {
-        let _ = h.insert_header(k.to_string(), *v);
-    }
-    if s.write_response_header(Box::new(h)).await.is_err() {
-        return false;
-    }
-    b.stats.streams_started.fetch_add(1, Ordering::Relaxed);
-    if !b.first_event_delay.is_zero() {
-        tokio::time::sleep(b.first_event_delay).await;
-    }
-    let sent = write_events(s, events.into_iter(), b, error).await;
-    let counter = if sent {
-        &b.stats.streams_completed
-    } else {
-        &b.stats.streams_cut
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
-    sent
-}
-
-async fn write_events(
-    s: &mut ServerSession,
-    events: impl Iterator<Item = Vec<u8>> + Send,
-    b: &Behaviour,
-    error: &[u8],
-) -> bool {
-    for (i, ev) in events.enumerate() {
-        if b.drop_after.is_some_and(|d| i >= d) {
-            // A provider dying mid-stream: close without the end of the stream.
-            return false;
-        }
-        if b.stream_error_after.is_some_and(|n| i >= n) {
-            let bytes = Bytes::copy_from_slice(error);
-            return s.write_response_body(bytes, true).await.is_ok();
-        }
-        if i > 0 && !b.chunk_delay.is_zero() {
-            tokio::time::sleep(b.chunk_delay).await;
-        }
-        if s.write_response_body(Bytes::from(ev), false).await.is_err() {
-            return false;
-        }
-    }
-    s.write_response_body(Bytes::new(), true).await.is_ok()
-}
-
 /// The value of `name` in a query string (as sent, not decoded).
 fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
     query?.split('&').find_map(|p| {
@@ -548,18 +417,4 @@ fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
             .filter(|(k, _)| *k == name)
             .map(|(_, v)| v)
     })
-}
-
-/// One framed SSE event: `event: NAME` (when named) and `data: JSON`.
-pub(crate) fn sse(name: Option<&str>, data: &impl Serialize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    if let Some(n) = name {
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(n.as_bytes());
-        out.push(b'\n');
-    }
-    out.extend_from_slice(b"data: ");
-    let _ = serde_json::to_writer(&mut out, data);
-    out.extend_from_slice(b"\n\n");
-    out
 }
