@@ -11,7 +11,8 @@ use tollgate::mock::MockSettings;
 use tollgate::server::{self, RunFlags};
 use tollgate::store::cli as usage;
 
-/// Tollgate: one OpenAI-compatible endpoint in front of many LLM providers.
+/// Tollgate: an AI gateway on Pingora. One endpoint for OpenAI (chat, Responses, embeddings) and
+/// Anthropic Messages clients, in front of many LLM providers.
 #[derive(Parser)]
 #[command(name = "tollgate", version, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -28,6 +29,7 @@ struct Cli {
 enum Cmd {
     /// Run the gateway.
     Run {
+        /// Configuration file.
         #[arg(short, long, value_name = "FILE")]
         config: String,
         /// Run in the background (Pingora daemon mode).
@@ -39,12 +41,14 @@ enum Cmd {
     },
     /// Validate a configuration file: exit 0, or print every error and exit 1.
     Check {
+        /// Configuration file.
         #[arg(short, long, value_name = "FILE")]
         config: String,
     },
     /// Report usage from the ledger: every request, or totals grouped by key, user, team,
     /// model, backend and day.
     Usage {
+        /// Configuration file.
         #[arg(short, long, value_name = "FILE")]
         config: String,
         /// From (inclusive): RFC 3339, a date, unix seconds, or back from now (`24h`, `7d`).
@@ -63,8 +67,10 @@ enum Cmd {
     /// Print the targets of a model's route in the order the next request would try them,
     /// with each one's state (live from the running gateway's admin listener when it answers).
     Route {
+        /// Configuration file.
         #[arg(short, long, value_name = "FILE")]
         config: String,
+        /// The model, as a client would send it.
         #[arg(long)]
         model: String,
         /// The client key's name (the affinity strategy's key).
@@ -79,8 +85,10 @@ enum Cmd {
     /// Run the mock provider for tests, benchmarks and demos: OpenAI (chat, Responses,
     /// embeddings), Azure OpenAI, Anthropic, Gemini, Vertex AI (Gemini and Claude) and Bedrock.
     Mock {
+        /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9000")]
         listen: String,
+        /// Worker threads.
         #[arg(long, default_value_t = 1)]
         threads: usize,
         #[command(flatten)]

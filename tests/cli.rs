@@ -246,3 +246,30 @@ fn check_validates_a_composition_and_locates_errors_in_included_files() {
         "{err}"
     );
 }
+
+/// The help texts say what the code serves: the mock answers every API it routes (each is
+/// exercised by the mock_* suites), and the top-level help names every client API.
+#[test]
+fn help_names_every_api() {
+    let (code, out, _) = run(&["mock", "--help"], &[]);
+    assert_eq!(code, 0);
+    for api in [
+        "OpenAI",
+        "Responses",
+        "embeddings",
+        "Azure",
+        "Anthropic",
+        "Gemini",
+        "Vertex",
+        "Bedrock",
+    ] {
+        assert!(
+            out.contains(api),
+            "`tollgate mock --help` names {api}:\n{out}"
+        );
+    }
+    let (_, out, _) = run(&["--help"], &[]);
+    for api in ["chat", "Responses", "embeddings", "Anthropic Messages"] {
+        assert!(out.contains(api), "`tollgate --help` names {api}:\n{out}");
+    }
+}

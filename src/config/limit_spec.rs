@@ -1,5 +1,5 @@
-//! The value types of `[[limits]]` and `[[keys]].limits`: who a limit counts (scope), what it
-//! counts (measure), over which period, and how much.
+//! The value types of `[[limits]]`: who a limit counts (scope), what it counts (measure), over
+//! which period, and how much.
 
 use crate::clock::Period;
 

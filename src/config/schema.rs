@@ -1,5 +1,5 @@
 //! The external configuration format, as written in TOML. Kept apart from the validated model
-//! in `model.rs` so the file format can evolve without touching the proxy.
+//! (`mod.rs` and its sections) so the file format can evolve without touching the proxy.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;

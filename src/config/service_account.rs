@@ -1,4 +1,4 @@
-//! A Google service-account key file (`[backends.google] service_account_file`), read and
+//! A Google service-account key file (a backend's `service_account_file`), read and
 //! checked when the config loads; the provider's token source signs with it.
 
 use jsonwebtoken::EncodingKey;

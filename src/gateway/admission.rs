@@ -1,5 +1,5 @@
-//! Admission: read the body within the size limit, and find the `model` to route by without a
-//! full parse (serde skips every other field and borrows the model in place).
+//! Admission: find the `model` to route by without a full parse (serde skips every other field
+//! and borrows the model in place), and splice a target's model override into the body.
 
 use crate::error::ApiError;
 use bytes::{Bytes, BytesMut};

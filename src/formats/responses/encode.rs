@@ -1,5 +1,5 @@
 //! Deltas → a Responses event stream for a Responses client whose backend speaks another API
-//! (wire-formats.md §9.5, §9.8): `response.created` and `.in_progress` first; per item
+//! (the wire-formats reference §9.5, §9.8): `response.created` and `.in_progress` first; per item
 //! `output_item.added`, its part, deltas, then the `…done` events carrying the full text;
 //! `response.completed` (or `.incomplete`) last, with every item and the usage. Every event
 //! has the next `sequence_number` from 0; `output_index` counts items in the order added.

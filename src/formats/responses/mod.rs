@@ -1,6 +1,6 @@
 //! OpenAI's Responses API (`/v1/responses`), OpenAI's second wire format: its usage, its typed
 //! event stream (decoded for passthrough accounting), and translation through the chat pivot
-//! for every backend without it (request, reply, event encoder). See wire-formats.md §9.
+//! for every backend without it (request, reply, event encoder). See the wire-formats reference §9.
 
 pub mod count;
 pub mod encode;

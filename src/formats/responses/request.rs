@@ -2,7 +2,7 @@
 //! → a chat completions request (the pivot). The gateway keeps responses itself and expands
 //! `previous_response_id` and item references before this (module `history`); state it does not
 //! keep (`background`, `conversation`, stored prompts) is a 400 naming the field, never
-//! ignored; the rest goes by the field policy (`formats::fields`). Mapping: wire-formats.md §9.8.
+//! ignored; the rest goes by the field policy (`formats::fields`). Mapping: the wire-formats reference §9.8.
 
 use super::input;
 use super::namespaces::{plain_names, ToolNames};
