@@ -274,11 +274,11 @@ fn translate(
             let chat = anthropic::request::to_chat(body, opts, f, true)?;
             translate(Format::OpenAi, to, &chat.body, opts, f)
         }
-        (Format::Responses, Format::OpenAi) => responses::request::to_chat(body, opts, f),
+        (Format::Responses, Format::OpenAi) => responses::to_chat::to_chat(body, opts, f),
         (Format::Responses, Format::Anthropic | Format::Bedrock | Format::Gemini) => {
-            let chat = responses::request::to_chat(body, opts, f)?;
+            let chat = responses::to_chat::to_chat(body, opts, f)?;
             let mut t = translate(Format::OpenAi, to, &chat.body, opts, f)
-                .map_err(responses::request::in_responses_terms)?;
+                .map_err(responses::to_chat::in_responses_terms)?;
             t.tool_names = chat.tool_names;
             Ok(t)
         }
@@ -309,10 +309,10 @@ pub fn translate_response(
             let (out, _) = anthropic::response::from_chat(&chat, ctx)?;
             Ok((out, usage))
         }
-        (Format::OpenAi, Format::Responses) => responses::reply::from_chat(body, ctx),
+        (Format::OpenAi, Format::Responses) => responses::response::from_chat(body, ctx),
         (Format::Anthropic | Format::Bedrock | Format::Gemini, Format::Responses) => {
             let (chat, usage) = translate_response(from, Format::OpenAi, body, ctx)?;
-            let (out, _) = responses::reply::from_chat(&chat, ctx)?;
+            let (out, _) = responses::response::from_chat(&chat, ctx)?;
             Ok((out, usage))
         }
         _ => Err(ApiError::internal()),

@@ -146,7 +146,8 @@ impl Addressed<'_> {
         let mut r = self.reply(self.client, false);
         if asks_for_usage(req, self.client) {
             // Billing needs the usage chunk; the client gets it only if it asked.
-            if let Some(b) = formats::openai::usage::ask_for_usage(&body, req.has_stream_options) {
+            if let Some(b) = formats::openai::request::ask_for_usage(&body, req.has_stream_options)
+            {
                 (body, r.strip_usage) = (b, true);
             }
         }

@@ -107,7 +107,7 @@ impl BodyWriter for Passthrough {
         match self.client {
             Format::Anthropic => formats::anthropic::error::event(e, &mut out),
             Format::Responses => {
-                formats::responses::error_event(e, self.meter.next_sequence(), &mut out)
+                formats::responses::error::event(e, self.meter.next_sequence(), &mut out)
             }
             _ => formats::openai::error::event(e, &mut out),
         }

@@ -69,7 +69,7 @@ impl Decoder {
 enum Encoder {
     OpenAi(ChunkEncoder),
     Anthropic(EventEncoder),
-    Responses(responses::encode::EventEncoder),
+    Responses(responses::stream::EventEncoder),
 }
 
 impl Encoder {
@@ -134,7 +134,7 @@ impl Translator {
             encoder: match to {
                 Format::Anthropic => Encoder::Anthropic(EventEncoder::new(ctx.client_model)),
                 Format::Responses => Encoder::Responses(
-                    responses::encode::EventEncoder::new(ctx.client_model, ctx.created)
+                    responses::stream::EventEncoder::new(ctx.client_model, ctx.created)
                         .with_tool_names(ctx.tool_names.cloned()),
                 ),
                 // Clients speak OpenAI's (chat or Responses) or Anthropic's API only.

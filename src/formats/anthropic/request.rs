@@ -4,7 +4,7 @@
 use super::types::{OutBlock, OutRequest, OutSource, OutTurn};
 use crate::error::ApiError;
 use crate::formats::fields::Fields;
-use crate::formats::openai::chat::{self, ChatRequest, Content, Part};
+use crate::formats::openai::types::{self as chat, ChatRequest, Content, Part};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Value};
 use std::borrow::Cow;

@@ -3,9 +3,9 @@
 use super::stream::stop_reason;
 use super::stream::WireUsage;
 use crate::error::ApiError;
-use crate::formats::openai::chat::ChatCompletion;
-use crate::formats::openai::reply::{self, append, ToolCallOut};
+use crate::formats::openai::response::{self as reply, append, ToolCallOut};
 use crate::formats::openai::stream::finish_reason;
+use crate::formats::openai::types::ChatCompletion;
 use crate::formats::{ids, FinishReason, ReplyContext, Str, Usage};
 use serde::Deserialize;
 use serde_json::{json, Value};

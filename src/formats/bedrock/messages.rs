@@ -5,7 +5,7 @@
 use crate::error::ApiError;
 use crate::formats::anthropic::request::{arguments, join, unsupported};
 use crate::formats::fields::Fields;
-use crate::formats::openai::chat::{Content, Message, Part};
+use crate::formats::openai::types::{Content, Message, Part};
 use serde_json::{json, Map, Value};
 
 const WHO: &str = "for this model's provider (Bedrock).";

@@ -15,7 +15,7 @@ use super::messages::{self, cache_mark, cache_point};
 use crate::error::ApiError;
 use crate::formats::anthropic::request::{parse, thinking, unsupported};
 use crate::formats::fields::Fields;
-use crate::formats::openai::chat::{self, ChatRequest};
+use crate::formats::openai::types::{self as chat, ChatRequest};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Map, Value};
 

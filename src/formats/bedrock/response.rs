@@ -2,7 +2,7 @@
 
 use super::{stop_reason, WireUsage};
 use crate::error::ApiError;
-use crate::formats::openai::reply::{self, append, ToolCallOut};
+use crate::formats::openai::response::{self as reply, append, ToolCallOut};
 use crate::formats::{ids, FinishReason, ReplyContext, Usage};
 use serde::Deserialize;
 use serde_json::Value;
@@ -70,7 +70,7 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
 }
 
 /// A Converse reply → the chat pivot on its way to another client API, with the reasoning's
-/// signature and redacted blocks in Tollgate-internal fields (`openai::reply::Reply`).
+/// signature and redacted blocks in Tollgate-internal fields (`openai::response::Reply`).
 pub fn to_pivot(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
     let r = reply(body)?;
     Ok((r.to_pivot_json(ctx).map_err(unreadable)?, r.usage))

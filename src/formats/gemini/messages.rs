@@ -6,7 +6,7 @@ use super::wire;
 use crate::error::ApiError;
 use crate::formats::anthropic::request::{arguments, text_only, unsupported};
 use crate::formats::fields::Fields;
-use crate::formats::openai::chat::{self, Content, Part};
+use crate::formats::openai::types::{self as chat, Content, Part};
 use serde_json::{json, Value};
 use std::borrow::Cow;
 

@@ -21,7 +21,7 @@ use super::types::{
 use crate::error::ApiError;
 use crate::formats::anthropic::request::{parse, unsupported};
 use crate::formats::fields::Fields;
-use crate::formats::openai::chat::{self, ChatRequest};
+use crate::formats::openai::types::{self as chat, ChatRequest};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{Map, Value};
 

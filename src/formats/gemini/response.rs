@@ -8,7 +8,7 @@
 
 use super::wire::{self, UsageMetadata};
 use crate::error::ApiError;
-use crate::formats::openai::reply::{self, append, ToolCallOut};
+use crate::formats::openai::response::{self as reply, append, ToolCallOut};
 use crate::formats::{ids, FinishReason, ReplyContext, Str, Usage};
 use serde::Deserialize;
 use serde_json::value::RawValue;

@@ -204,7 +204,7 @@ pub(crate) fn write_error(e: &ApiError, out: &mut BytesMut) {
     let _ = write!(
         out,
         "{{\"code\":\"{}\",\"message\":{}}}",
-        super::response_error_code(e),
+        super::error::code(e),
         crate::formats::JsonStr::encode(&e.message).literal()
     );
 }

@@ -251,7 +251,7 @@ fn a_cut_stream_ends_failed() {
 #[test]
 fn error_codes_come_from_the_spec_enum() {
     use crate::error::ApiError;
-    use crate::formats::responses::response_error_code;
+    use crate::formats::responses::error::code as response_error_code;
     let limited = ApiError::limited("slow".into(), false);
     let quota = ApiError::limited("spent".into(), true);
     let upstream = ApiError::upstream_rate_limited("m");
@@ -271,7 +271,7 @@ fn error_codes_come_from_the_spec_enum() {
     image.code = Some("invalid_image_url".into());
     assert_eq!(response_error_code(&image), "invalid_image_url");
     let mut out = bytes::BytesMut::new();
-    crate::formats::responses::error_event(&limited.with_param("input"), 7, &mut out);
+    crate::formats::responses::error::event(&limited.with_param("input"), 7, &mut out);
     let data = std::str::from_utf8(&out).unwrap();
     let data = data.split("data: ").nth(1).unwrap().trim();
     let v: Value = serde_json::from_str(data).unwrap();

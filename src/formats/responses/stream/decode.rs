@@ -2,9 +2,9 @@
 //! ends with exactly one terminal event (`response.completed`, `.incomplete`, `.failed`) whose
 //! `response` carries the usage. There is no `[DONE]`.
 
-use super::WireUsage;
 use crate::error::{ApiError, ErrorKind};
 use crate::formats::openai::error as oai_error;
+use crate::formats::responses::WireUsage;
 use crate::formats::{Delta, FinishReason, JsonStr};
 use serde::Deserialize;
 use serde_json::value::RawValue;

@@ -4,9 +4,9 @@
 //! `response.completed` (or `.incomplete`) last, with every item and the usage. Every event
 //! has the next `sequence_number` from 0; `output_index` counts items in the order added.
 
-use super::namespaces::ToolNames;
-use super::output::{Head, Item, Kind, Status};
 use crate::error::ApiError;
+use crate::formats::responses::namespaces::ToolNames;
+use crate::formats::responses::output::{Head, Item, Kind, Status};
 use crate::formats::{Delta, FinishReason, JsonStr, Usage};
 use bytes::BytesMut;
 use std::fmt::Write as _;
@@ -324,7 +324,7 @@ impl EventEncoder {
         if !self.started {
             self.start("", out);
         }
-        super::error_event(e, self.seq, out);
+        crate::formats::responses::error::event(e, self.seq, out);
         self.seq += 1;
         self.event("response.failed", out);
         out.extend_from_slice(b",\"response\":");

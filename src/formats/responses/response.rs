@@ -2,11 +2,11 @@
 //! another API. Items in OpenAI's order: reasoning (as a summary), the message (text or
 //! refusal), then one `function_call` item per tool call.
 
-use super::encode::stem;
 use super::output::{Head, Item, Kind, Status};
+use super::stream::stem;
 use crate::error::ApiError;
-use crate::formats::openai::chat::ChatCompletion;
 use crate::formats::openai::stream::finish_reason;
+use crate::formats::openai::types::ChatCompletion;
 use crate::formats::{JsonStr, ReplyContext, Usage};
 use bytes::BytesMut;
 

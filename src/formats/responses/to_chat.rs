@@ -397,5 +397,5 @@ pub fn in_responses_terms(mut e: ApiError) -> ApiError {
 }
 
 #[cfg(test)]
-#[path = "request_tests.rs"]
+#[path = "to_chat_tests.rs"]
 mod tests;
