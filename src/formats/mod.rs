@@ -14,6 +14,7 @@ pub mod fields;
 pub mod framing;
 pub mod gemini;
 pub mod openai;
+pub mod pivot;
 pub mod responses;
 
 use crate::error::ApiError;

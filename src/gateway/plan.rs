@@ -115,7 +115,7 @@ impl Addressed<'_> {
         let mut r = self.reply(p.format(), false);
         r.embed = Some(EmbedReply {
             base64: e.base64,
-            estimate: formats::anthropic::count::text_tokens(e.chars()),
+            estimate: formats::pivot::text_tokens(e.chars()),
             model: model.to_string(),
         });
         Ok(Planned::Send(Plan {

@@ -91,7 +91,7 @@ impl Provider for VertexAnthropic {
 
 /// Drops `model` (it is in the path) and sets `anthropic_version`.
 fn adapt(body: &[u8], version: &str) -> Result<(Vec<u8>, bool), ApiError> {
-    let mut m: Map<String, Value> = crate::formats::anthropic::request::parse(body)?;
+    let mut m: Map<String, Value> = crate::formats::pivot::parse(body)?;
     m.remove("model");
     m.insert("anthropic_version".into(), Value::String(version.into()));
     let stream = m.get("stream").and_then(Value::as_bool).unwrap_or(false);

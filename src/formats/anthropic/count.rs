@@ -1,8 +1,8 @@
 //! `/v1/messages/count_tokens` for backends that cannot count.
 
-use super::request::parse;
 use super::types::{Block, Content, MessagesRequest};
 use crate::error::ApiError;
+use crate::formats::pivot::parse;
 use serde_json::{json, Value};
 
 /// Tokens an image or document is counted as.
@@ -36,12 +36,6 @@ pub fn estimate(body: &[u8]) -> Result<u64, ApiError> {
         chars += json_chars(&def);
     }
     Ok(chars.div_ceil(4) + fixed)
-}
-
-/// The same four-characters-a-token estimate for plain text (embedding inputs whose provider
-/// reports no count).
-pub fn text_tokens(chars: usize) -> u64 {
-    (chars as u64).div_ceil(4)
 }
 
 /// Characters of a value serialised as compact JSON.

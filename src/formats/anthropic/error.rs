@@ -106,7 +106,7 @@ pub fn parse(status: u16, body: &[u8]) -> ApiError {
             status,
             ErrorKind::of_status(status),
             None,
-            super::super::openai::error::fallback_message(status, body),
+            crate::formats::openai::error::fallback_message(status, body),
         );
     };
     let kind = w

@@ -3,28 +3,14 @@
 
 use super::types::{OutBlock, OutRequest, OutSource, OutTurn};
 use crate::error::ApiError;
-use crate::formats::fields::Fields;
+use crate::formats::fields::{unsupported, Fields};
 use crate::formats::openai::types::{self as chat, ChatRequest, Content, Part};
+use crate::formats::pivot::{self, claude_thinking, parse};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Value};
 use std::borrow::Cow;
 
 pub use super::to_chat::to_chat;
-
-/// Parses a client body, naming what is wrong with it.
-pub(crate) fn parse<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        if e.classify() == serde_json::error::Category::Data {
-            ApiError::bad_request(format!("The request body is not valid for this API: {e}"))
-        } else {
-            ApiError::invalid_json(format!(
-                "We could not parse the JSON body of your request: {e}"
-            ))
-        }
-    })
-}
-
-pub(crate) use crate::formats::fields::{join, unsupported};
 
 const WHO: &str = "for this model's provider (Anthropic).";
 
@@ -35,7 +21,7 @@ pub fn from_chat(
     f: &Fields,
 ) -> Result<Translated, ApiError> {
     let req: ChatRequest = parse(body)?;
-    chat::check_extras(&req.extra, &["top_k"], WHO, f)?;
+    pivot::check_extras(&req.extra, &["top_k"], WHO, f)?;
     let messages = req.messages.as_deref().unwrap_or_default();
     if messages.is_empty() {
         return Err(ApiError::bad_request("`messages` must not be empty.").with_param("messages"));
@@ -68,7 +54,7 @@ pub fn from_chat(
     out.tool_choice = tool_choice(req.tool_choice.as_ref(), parallel)?;
     out.output_config =
         response_format(req.response_format.as_ref(), f)?.map(|rf| json!({ "format": rf }));
-    out.thinking = thinking(req.reasoning_effort.as_deref(), max_tokens, f)?;
+    out.thinking = claude_thinking(req.reasoning_effort.as_deref(), max_tokens, f)?;
     let stream = req.stream == Some(true);
     out.stream = stream.then_some(true);
     let body = serde_json::to_vec(&out).map_err(|_| ApiError::internal())?;
@@ -87,7 +73,7 @@ fn sampling<'a>(
         )?,
         t => out.temperature = t,
     }
-    out.top_k = chat::top_k(&req.extra, WHO)?;
+    out.top_k = pivot::top_k(&req.extra, WHO)?;
     out.top_p = req.top_p;
     out.stop_sequences = req.stop.as_ref().map(|stop| match stop {
         chat::Stop::One(s) => vec![s.as_str()],
@@ -400,36 +386,6 @@ fn response_format(rf: Option<&Value>, f: &Fields) -> Result<Option<Value>, ApiE
             )
             .map(|()| None),
     }
-}
-
-/// A reasoning effort → Anthropic's `thinking` with a budget below `max_tokens`.
-pub(crate) fn thinking(
-    effort: Option<&str>,
-    max_tokens: u64,
-    f: &Fields,
-) -> Result<Option<Value>, ApiError> {
-    let budget = match effort {
-        None | Some("none" | "minimal") => return Ok(None),
-        Some("low") => 1024,
-        Some("medium") => 4096,
-        Some("high") => 16384,
-        Some("xhigh" | "max") => 32768,
-        Some(_) => {
-            return Err(unsupported(
-                "reasoning_effort".into(),
-                "has an unknown value.",
-            ))
-        }
-    };
-    if max_tokens <= 1024 {
-        f.unsupported(
-            "reasoning_effort".into(),
-            "needs more than 1024 max tokens for this model's provider (Anthropic thinking budgets start at 1024).",
-        )?;
-        return Ok(None);
-    }
-    let budget = u64::min(budget, max_tokens - 1);
-    Ok(Some(json!({"type": "enabled", "budget_tokens": budget})))
 }
 
 #[cfg(test)]

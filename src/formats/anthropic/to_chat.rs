@@ -11,10 +11,10 @@
 //! is sent whole here (thinking history is not sent to OpenAI-style backends), so it is dropped
 //! and named.
 
-use super::request::{join, parse, unsupported};
 use super::types::{Block, Content, Message, MessagesRequest, Tool, ToolChoice};
 use crate::error::ApiError;
-use crate::formats::fields::Fields;
+use crate::formats::fields::{join, unsupported, Fields};
+use crate::formats::pivot::parse;
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Map, Value};
 

@@ -3,7 +3,7 @@
 //! (`cohere.embed-*`: a batch of texts, no token count).
 
 use crate::error::ApiError;
-use crate::formats::anthropic::request::unsupported;
+use crate::formats::fields::unsupported;
 use crate::formats::openai::embeddings::EmbeddingRequest;
 use serde::Deserialize;
 use serde_json::json;

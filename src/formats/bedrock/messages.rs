@@ -3,8 +3,8 @@
 //! turn goes into one user turn of `toolResult` blocks.
 
 use crate::error::ApiError;
-use crate::formats::anthropic::request::{arguments, join, unsupported};
-use crate::formats::fields::Fields;
+use crate::formats::anthropic::request::arguments;
+use crate::formats::fields::{join, unsupported, Fields};
 use crate::formats::openai::types::{Content, Message, Part};
 use serde_json::{json, Map, Value};
 

@@ -13,9 +13,9 @@
 
 use super::messages::{self, cache_mark, cache_point};
 use crate::error::ApiError;
-use crate::formats::anthropic::request::{parse, thinking, unsupported};
-use crate::formats::fields::Fields;
+use crate::formats::fields::{unsupported, Fields};
 use crate::formats::openai::types::{self as chat, ChatRequest};
+use crate::formats::pivot::{self, claude_thinking, parse};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Map, Value};
 
@@ -28,7 +28,7 @@ pub fn from_chat(
     f: &Fields,
 ) -> Result<Translated, ApiError> {
     let req: ChatRequest = parse(body)?;
-    chat::check_extras(&req.extra, &["top_k"], WHO, f)?;
+    pivot::check_extras(&req.extra, &["top_k"], WHO, f)?;
     let msgs = req.messages.as_deref().unwrap_or_default();
     let (system, messages, tools_seen) = messages::convert(msgs, f)?;
     let max = req
@@ -91,10 +91,10 @@ fn model_fields(
     f: &Fields,
 ) -> Result<Map<String, Value>, ApiError> {
     let mut out = Map::new();
-    if let Some(t) = thinking(req.reasoning_effort.as_deref(), max, f)? {
+    if let Some(t) = claude_thinking(req.reasoning_effort.as_deref(), max, f)? {
         out.insert("thinking".into(), t);
     }
-    if let Some(k) = chat::top_k(&req.extra, WHO)? {
+    if let Some(k) = pivot::top_k(&req.extra, WHO)? {
         if model.contains("anthropic.") {
             out.insert("top_k".into(), json!(k));
         } else if model.contains("amazon.nova") {

@@ -4,8 +4,8 @@
 use super::types::{Blob, Call, CallResult, FileRef, OutContent, OutPart};
 use super::wire;
 use crate::error::ApiError;
-use crate::formats::anthropic::request::{arguments, text_only, unsupported};
-use crate::formats::fields::Fields;
+use crate::formats::anthropic::request::{arguments, text_only};
+use crate::formats::fields::{unsupported, Fields};
 use crate::formats::openai::types::{self as chat, Content, Part};
 use serde_json::{json, Value};
 use std::borrow::Cow;

@@ -19,9 +19,9 @@ use super::types::{
     OutTools, ThinkingConfig,
 };
 use crate::error::ApiError;
-use crate::formats::anthropic::request::{parse, unsupported};
-use crate::formats::fields::Fields;
+use crate::formats::fields::{unsupported, Fields};
 use crate::formats::openai::types::{self as chat, ChatRequest};
+use crate::formats::pivot::{self, parse};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{Map, Value};
 
@@ -39,7 +39,7 @@ struct Extras {
 /// Reads the untyped OpenAI fields Gemini expresses; the rest go by the field policy.
 fn extras(extra: &Map<String, Value>, f: &Fields) -> Result<Extras, ApiError> {
     const MAPPED: [&str; 4] = ["seed", "presence_penalty", "frequency_penalty", "top_k"];
-    chat::check_extras(extra, &MAPPED, WHO, f)?;
+    pivot::check_extras(extra, &MAPPED, WHO, f)?;
     let mut out = Extras::default();
     if let Some(v) = extra.get("seed").filter(|v| !v.is_null()) {
         // Gemini's seed is an int32.
@@ -62,7 +62,7 @@ fn extras(extra: &Map<String, Value>, f: &Fields) -> Result<Extras, ApiError> {
             Some(None) => return Err(unsupported(k.into(), &format!("must be a number {WHO}"))),
         }
     }
-    out.top_k = chat::top_k(extra, WHO)?;
+    out.top_k = pivot::top_k(extra, WHO)?;
     Ok(out)
 }
 

@@ -3,8 +3,8 @@
 //! floats or, when asked, base64 of little-endian `f32`s (what the `openai` SDK sends by default).
 
 use crate::error::ApiError;
-use crate::formats::anthropic::request::{parse as parse_json, unsupported};
-use crate::formats::fields::{FieldPolicy, Fields};
+use crate::formats::fields::{unsupported, FieldPolicy, Fields};
+use crate::formats::pivot::parse as parse_json;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value};

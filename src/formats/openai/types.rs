@@ -7,81 +7,6 @@ use serde_json::{Map, Value};
 
 pub type Extra = Map<String, Value>;
 
-/// OpenAI request fields with no effect on the reply's content (storage, billing, routing and
-/// caching hints, reproducibility and latency hints, verbosity), dropped and named when the
-/// request is translated to another API.
-pub const NO_EFFECT_FIELDS: [&str; 9] = [
-    "store",
-    "metadata",
-    "service_tier",
-    "prompt_cache_key",
-    "safety_identifier",
-    "verbosity",
-    "seed",
-    "prediction",
-    "prompt_cache_retention",
-];
-
-/// Whether a field that changes the reply is at its neutral value (what the target does anyway):
-/// SDKs send `n: 1`, zero penalties and the like as defaults.
-fn neutral(k: &str, v: &Value) -> bool {
-    match k {
-        "n" => v.as_u64() == Some(1),
-        "logprobs" => v == &Value::Bool(false),
-        "top_logprobs" | "frequency_penalty" | "presence_penalty" => v.as_f64() == Some(0.0),
-        "logit_bias" => v.as_object().is_some_and(|o| o.is_empty()),
-        "modalities" => v.as_array().is_some_and(|m| m.len() == 1 && m[0] == "text"),
-        _ => false,
-    }
-}
-
-/// Chat fields that change the reply's meaning: a translation that cannot honour them refuses
-/// them by name (or drops them under `drop_params`).
-const MEANINGFUL: [&str; 12] = [
-    "n",
-    "logprobs",
-    "top_logprobs",
-    "frequency_penalty",
-    "presence_penalty",
-    "logit_bias",
-    "modalities",
-    "audio",
-    "web_search_options",
-    "functions",
-    "function_call",
-    "top_k",
-];
-
-/// Applies the field policy to the chat fields kept in `extra`, but for those in `mapped`
-/// (which the target's translator carries itself). `who` ends the refusal: "for this model's
-/// provider (Bedrock).".
-pub fn check_extras(
-    extra: &Extra,
-    mapped: &[&str],
-    who: &str,
-    f: &crate::formats::fields::Fields,
-) -> Result<(), crate::error::ApiError> {
-    for (k, v) in extra.iter().filter(|(_, v)| !v.is_null()) {
-        let k = k.as_str();
-        if mapped.contains(&k) || neutral(k, v) {
-            continue;
-        }
-        if NO_EFFECT_FIELDS.contains(&k) {
-            f.ignore(k);
-        } else if MEANINGFUL.contains(&k) {
-            let why = if k == "n" {
-                "must be 1"
-            } else {
-                "cannot be expressed"
-            };
-            f.unsupported(k.to_string(), &format!("{why} {who}"))?;
-        } else {
-            f.unknown_field(k.to_string())?;
-        }
-    }
-    Ok(())
-}
-
 #[derive(Deserialize)]
 pub struct ChatRequest {
     pub model: Option<String>,
@@ -111,20 +36,6 @@ impl ChatRequest {
             .as_ref()
             .and_then(|o| o.include_usage)
             .unwrap_or(false)
-    }
-}
-
-/// `top_k`, a chat extension (Anthropic's, Gemini's and Claude on Bedrock's sampling field), for
-/// the translators whose target has it.
-pub fn top_k(extra: &Extra, who: &str) -> Result<Option<u64>, crate::error::ApiError> {
-    match extra.get("top_k") {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-            crate::formats::fields::unsupported(
-                "top_k".into(),
-                &format!("must be a positive integer {who}"),
-            )
-        }),
     }
 }
 

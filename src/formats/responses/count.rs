@@ -30,7 +30,7 @@ pub fn estimate(body: &[u8]) -> Result<u64, ApiError> {
     if let Some(tools) = req.get("tools").filter(|t| !t.is_null()) {
         chars += tools.to_string().chars().count();
     }
-    Ok(super::super::anthropic::count::text_tokens(chars) + 3 * items)
+    Ok(crate::formats::pivot::text_tokens(chars) + 3 * items)
 }
 
 /// Characters of the strings an input item holds (its text, arguments and outputs; not its

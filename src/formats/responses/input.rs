@@ -4,7 +4,7 @@
 
 use super::namespaces::ToolNames;
 use crate::error::ApiError;
-use crate::formats::anthropic::request::unsupported;
+use crate::formats::fields::unsupported;
 use serde_json::{json, Value};
 
 /// Appends the chat messages for `items` to `out`; calls of namespaced tools take their flat

@@ -7,8 +7,8 @@
 use super::input;
 use super::namespaces::{plain_names, ToolNames};
 use crate::error::ApiError;
-use crate::formats::anthropic::request::{parse, unsupported};
-use crate::formats::fields::Fields;
+use crate::formats::fields::{unsupported, Fields};
+use crate::formats::pivot::parse;
 use crate::formats::{RequestOptions, Translated};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
