@@ -5,6 +5,7 @@ use super::types::{OutBlock, OutRequest, OutSource, OutTurn};
 use crate::error::ApiError;
 use crate::formats::fields::{unsupported, Fields};
 use crate::formats::openai::types::{self as chat, ChatRequest, Content, Part};
+use crate::formats::pivot::messages::{assistant_text, call_arguments, text_only, tool_call_id};
 use crate::formats::pivot::{self, claude_thinking, parse};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Value};
@@ -124,33 +125,6 @@ fn convert_messages<'a>(msgs: &'a [chat::Message], f: &Fields) -> Result<Convert
     Ok((system, turns))
 }
 
-/// The text of a message that may only hold text (system, developer, tool).
-pub(crate) fn text_only<'a>(
-    content: Option<&'a Content>,
-    p: &str,
-) -> Result<Cow<'a, str>, ApiError> {
-    match content {
-        None => Ok(Cow::Borrowed("")),
-        Some(Content::Text(s)) => Ok(Cow::Borrowed(s)),
-        Some(Content::Parts(parts)) => {
-            let mut s = Cow::Borrowed("");
-            for (j, part) in parts.iter().enumerate() {
-                match (&*part.kind, &part.text) {
-                    ("text", Some(t)) if s.is_empty() => s = Cow::Borrowed(t),
-                    ("text", Some(t)) => s.to_mut().push_str(t),
-                    _ => {
-                        return Err(unsupported(
-                            format!("{p}.content[{j}].type"),
-                            "must be text in this message.",
-                        ))
-                    }
-                }
-            }
-            Ok(s)
-        }
-    }
-}
-
 fn user_blocks<'a>(
     content: Option<&'a Content>,
     p: &str,
@@ -258,39 +232,14 @@ fn assistant_blocks<'a>(
     f: &Fields,
 ) -> Result<Vec<OutBlock<'a>>, ApiError> {
     let mut blocks = Vec::new();
-    let text: Cow<'a, str> = match &m.content {
-        None => Cow::Borrowed(""),
-        Some(Content::Text(s)) => Cow::Borrowed(s),
-        Some(Content::Parts(parts)) => {
-            let mut s = String::new();
-            for (j, part) in parts.iter().enumerate() {
-                match (&*part.kind, part.text.as_ref().or(part.refusal.as_ref())) {
-                    ("text" | "refusal", Some(t)) => s.push_str(t),
-                    _ => {
-                        return Err(unsupported(
-                            format!("{p}.content[{j}].type"),
-                            "must be text or refusal in an assistant message.",
-                        ))
-                    }
-                }
-            }
-            Cow::Owned(s)
-        }
-    };
-    // A refused turn in history has only `refusal`; it is what the model said.
-    let text = match m.refusal.as_deref() {
-        Some(r) if text.is_empty() => Cow::Borrowed(r),
-        _ => text,
-    };
+    let text = assistant_text(m, p)?;
     if !text.is_empty() {
         blocks.push(OutBlock::Text { text });
     }
     for (j, call) in m.tool_calls.iter().flatten().enumerate() {
-        f.unknown(&call.extra, &format!("{p}.tool_calls[{j}]"))?;
-        let input = arguments(&call.function.arguments).ok_or_else(|| {
-            ApiError::bad_request("Tool call arguments must be a JSON object.")
-                .with_param(format!("{p}.tool_calls[{j}].function.arguments"))
-        })?;
+        let q = format!("{p}.tool_calls[{j}]");
+        f.unknown(&call.extra, &q)?;
+        let input = call_arguments(call, &q)?;
         blocks.push(OutBlock::ToolUse {
             id: &call.id,
             name: &call.function.name,
@@ -300,21 +249,8 @@ fn assistant_blocks<'a>(
     Ok(blocks)
 }
 
-/// Tool-call arguments as an object: "" means none.
-pub(crate) fn arguments(s: &str) -> Option<Value> {
-    if s.trim().is_empty() {
-        return Some(json!({}));
-    }
-    serde_json::from_str::<Value>(s)
-        .ok()
-        .filter(Value::is_object)
-}
-
 fn tool_result<'a>(m: &'a chat::Message, p: &str) -> Result<OutBlock<'a>, ApiError> {
-    let id = m.tool_call_id.as_deref().ok_or_else(|| {
-        ApiError::bad_request("A tool message needs `tool_call_id`.")
-            .with_param(format!("{p}.tool_call_id"))
-    })?;
+    let id = tool_call_id(m, p)?;
     let content = text_only(m.content.as_ref(), p)?;
     Ok(OutBlock::ToolResult {
         tool_use_id: id,

@@ -116,11 +116,12 @@ pub fn from_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage)
         content.push(json!({"type": "text", "text": t}));
     }
     for call in m.tool_calls.into_iter().flatten() {
-        let input = super::request::arguments(&call.function.arguments).ok_or_else(|| {
-            ApiError::bad_upstream(
-                "The upstream returned tool call arguments that are not a JSON object.",
-            )
-        })?;
+        let input = crate::formats::pivot::messages::arguments(&call.function.arguments)
+            .ok_or_else(|| {
+                ApiError::bad_upstream(
+                    "The upstream returned tool call arguments that are not a JSON object.",
+                )
+            })?;
         content.push(
             json!({"type": "tool_use", "id": call.id, "name": call.function.name,
             "input": input}),

@@ -3,9 +3,9 @@
 //! turn goes into one user turn of `toolResult` blocks.
 
 use crate::error::ApiError;
-use crate::formats::anthropic::request::arguments;
 use crate::formats::fields::{join, unsupported, Fields};
 use crate::formats::openai::types::{Content, Message, Part};
+use crate::formats::pivot::messages::{call_arguments, tool_call_id};
 use serde_json::{json, Map, Value};
 
 const WHO: &str = "for this model's provider (Bedrock).";
@@ -205,11 +205,9 @@ fn assistant_blocks(m: &Message, p: &str, f: &Fields) -> Result<Vec<Value>, ApiE
     }
     out.extend(text);
     for (j, call) in m.tool_calls.iter().flatten().enumerate() {
-        f.unknown(&call.extra, &format!("{p}.tool_calls[{j}]"))?;
-        let input = arguments(&call.function.arguments).ok_or_else(|| {
-            ApiError::bad_request("Tool call arguments must be a JSON object.")
-                .with_param(format!("{p}.tool_calls[{j}].function.arguments"))
-        })?;
+        let q = format!("{p}.tool_calls[{j}]");
+        f.unknown(&call.extra, &q)?;
+        let input = call_arguments(call, &q)?;
         out.push(json!({"toolUse": {
             "toolUseId": call.id, "name": call.function.name, "input": input}}));
     }
@@ -218,10 +216,7 @@ fn assistant_blocks(m: &Message, p: &str, f: &Fields) -> Result<Vec<Value>, ApiE
 
 /// A `tool` message → a `toolResult` block: JSON objects as `json`, anything else as text.
 fn tool_result(m: &Message, p: &str) -> Result<Value, ApiError> {
-    let id = m.tool_call_id.as_deref().ok_or_else(|| {
-        ApiError::bad_request("A tool message needs `tool_call_id`.")
-            .with_param(format!("{p}.tool_call_id"))
-    })?;
+    let id = tool_call_id(m, p)?;
     let mut content = text_blocks(m.content.as_ref(), p)?;
     if let [one] = content.as_slice() {
         let parsed = one["text"]

@@ -4,9 +4,9 @@
 use super::types::{Blob, Call, CallResult, FileRef, OutContent, OutPart};
 use super::wire;
 use crate::error::ApiError;
-use crate::formats::anthropic::request::{arguments, text_only};
 use crate::formats::fields::{unsupported, Fields};
 use crate::formats::openai::types::{self as chat, Content, Part};
+use crate::formats::pivot::messages::{assistant_text, call_arguments, text_only, tool_call_id};
 use serde_json::{json, Value};
 use std::borrow::Cow;
 
@@ -226,30 +226,7 @@ fn model_parts<'a>(
     f: &Fields,
 ) -> Result<Vec<OutPart<'a>>, ApiError> {
     let mut parts = Vec::new();
-    let text: Cow<'a, str> = match &m.content {
-        None => Cow::Borrowed(""),
-        Some(Content::Text(s)) => Cow::Borrowed(s),
-        Some(Content::Parts(ps)) => {
-            let mut s = String::new();
-            for (j, part) in ps.iter().enumerate() {
-                match (&*part.kind, part.text.as_ref().or(part.refusal.as_ref())) {
-                    ("text" | "refusal", Some(t)) => s.push_str(t),
-                    _ => {
-                        return Err(unsupported(
-                            format!("{p}.content[{j}].type"),
-                            "must be text or refusal in an assistant message.",
-                        ))
-                    }
-                }
-            }
-            Cow::Owned(s)
-        }
-    };
-    // A refused turn in history has only `refusal`; it is what the model said.
-    let text = match m.refusal.as_deref() {
-        Some(r) if text.is_empty() => Cow::Borrowed(r),
-        _ => text,
-    };
+    let text = assistant_text(m, p)?;
     if !text.is_empty() {
         parts.push(OutPart::Text { text });
     }
@@ -259,10 +236,7 @@ fn model_parts<'a>(
         if call.kind.as_deref().is_some_and(|k| k != "function") {
             return Err(unsupported(format!("{q}.type"), "must be function."));
         }
-        let args = arguments(&call.function.arguments).ok_or_else(|| {
-            ApiError::bad_request("Tool call arguments must be a JSON object.")
-                .with_param(format!("{q}.function.arguments"))
-        })?;
+        let args = call_arguments(call, &q)?;
         calls.push((&call.id, &call.function.name));
         parts.push(OutPart::FunctionCall {
             function_call: Call {
@@ -282,10 +256,7 @@ fn function_response<'a>(
     p: &str,
     calls: &[(&'a str, &'a str)],
 ) -> Result<OutPart<'a>, ApiError> {
-    let id = m.tool_call_id.as_deref().ok_or_else(|| {
-        ApiError::bad_request("A tool message needs `tool_call_id`.")
-            .with_param(format!("{p}.tool_call_id"))
-    })?;
+    let id = tool_call_id(m, p)?;
     let name = calls
         .iter()
         .rev()

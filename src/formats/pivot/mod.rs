@@ -1,7 +1,9 @@
 //! The chat-pivot toolkit: how every translator reads an OpenAI chat request (the pivot), so
 //! targets differ only in their wire shapes. Bodies (`parse`), the chat fields kept in `extra`
-//! (`check_extras`, `top_k`), Claude's thinking budgets (Anthropic, Claude on Bedrock) and the
-//! token estimate. The field policy's errors (`unsupported`, `join`) are in `formats::fields`.
+//! (`check_extras`, `top_k`), message text and tool calls (`messages`), Claude's thinking
+//! budgets (Anthropic, Claude on Bedrock) and the token estimate. The field policy's errors (`unsupported`, `join`) are in `formats::fields`.
+
+pub(crate) mod messages;
 
 use crate::error::ApiError;
 use crate::formats::fields::{unsupported, Fields};
