@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::formats::fields::{unsupported, Fields};
 use crate::formats::openai::types::{self as chat, ChatRequest, Content, Part};
 use crate::formats::pivot::messages::{assistant_text, call_arguments, text_only, tool_call_id};
+use crate::formats::pivot::tools::{empty_object_schema, function_tools, ChatToolChoice};
 use crate::formats::pivot::{self, claude_thinking, parse};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Value};
@@ -260,15 +261,12 @@ fn tool_result<'a>(m: &'a chat::Message, p: &str) -> Result<OutBlock<'a>, ApiErr
 
 fn convert_tools(tools: &[chat::Tool], fields: &Fields) -> Result<Value, ApiError> {
     let mut out = Vec::with_capacity(tools.len());
-    for (i, t) in tools.iter().enumerate() {
-        let p = format!("tools[{i}]");
-        let Some(f) = chat::function_tool(t, &p, WHO, fields)? else {
-            continue;
-        };
-        fields.unknown(&t.extra, &p)?;
-        let mut tool = json!({"name": f.name, "input_schema": f.parameters.clone()
-            .unwrap_or_else(|| json!({"type": "object", "properties": {}}))});
-        if let Some(d) = &f.description {
+    for t in function_tools(tools, WHO, fields) {
+        let t = t?;
+        fields.unknown(t.extra, &t.path)?;
+        let mut tool = json!({"name": t.name,
+            "input_schema": t.parameters.cloned().unwrap_or_else(empty_object_schema)});
+        if let Some(d) = t.description {
             tool["description"] = json!(d);
         }
         out.push(tool);
@@ -277,24 +275,12 @@ fn convert_tools(tools: &[chat::Tool], fields: &Fields) -> Result<Value, ApiErro
 }
 
 fn tool_choice(tc: Option<&Value>, parallel: Option<bool>) -> Result<Option<Value>, ApiError> {
-    let mut choice = match tc {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(match s.as_str() {
-            "auto" => json!({"type": "auto"}),
-            "required" => json!({"type": "any"}),
-            "none" => json!({"type": "none"}),
-            _ => return Err(unsupported("tool_choice".into(), "has an unknown value.")),
-        }),
-        Some(v) => match (v["type"].as_str(), v["function"]["name"].as_str()) {
-            (Some("function"), Some(name)) => Some(json!({"type": "tool", "name": name})),
-            _ => {
-                return Err(unsupported(
-                    "tool_choice".into(),
-                    "must be auto, required, none or a named function for this model's provider (Anthropic).",
-                ))
-            }
-        },
-    };
+    let mut choice = ChatToolChoice::read(tc, WHO)?.map(|c| match c {
+        ChatToolChoice::Auto => json!({"type": "auto"}),
+        ChatToolChoice::Required => json!({"type": "any"}),
+        ChatToolChoice::Off => json!({"type": "none"}),
+        ChatToolChoice::Function(name) => json!({"type": "tool", "name": name}),
+    });
     if parallel == Some(false) {
         let c = choice.get_or_insert_with(|| json!({"type": "auto"}));
         if c["type"] != "none" {

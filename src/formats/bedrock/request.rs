@@ -13,8 +13,9 @@
 
 use super::messages::{self, cache_mark, cache_point};
 use crate::error::ApiError;
-use crate::formats::fields::{unsupported, Fields};
+use crate::formats::fields::Fields;
 use crate::formats::openai::types::{self as chat, ChatRequest};
+use crate::formats::pivot::tools::{empty_object_schema, function_tools, ChatToolChoice};
 use crate::formats::pivot::{self, claude_thinking, parse};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Map, Value};
@@ -138,19 +139,12 @@ fn tool_config(
         return Ok(None);
     }
     let mut specs = Vec::with_capacity(tools.len());
-    for (i, t) in tools.iter().enumerate() {
-        let p = format!("tools[{i}]");
-        let Some(f) = chat::function_tool(t, &p, WHO, fields)? else {
-            continue;
-        };
-        let cached = cache_mark(&t.extra, &p, fields, &[])?;
-        let schema = f
-            .parameters
-            .clone()
-            .filter(|v| !v.is_null())
-            .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
-        let mut spec = json!({"name": f.name, "inputSchema": {"json": schema}});
-        if let Some(d) = &f.description {
+    for t in function_tools(tools, WHO, fields) {
+        let t = t?;
+        let cached = cache_mark(t.extra, &t.path, fields, &[])?;
+        let schema = t.parameters.cloned().unwrap_or_else(empty_object_schema);
+        let mut spec = json!({"name": t.name, "inputSchema": {"json": schema}});
+        if let Some(d) = t.description {
             spec["description"] = json!(d);
         }
         specs.push(json!({ "toolSpec": spec }));
@@ -158,24 +152,12 @@ fn tool_config(
             specs.push(cache_point());
         }
     }
-    let choice = match req.tool_choice.as_ref() {
-        None | Some(Value::Null) => Some(json!({"auto": {}})),
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => Some(json!({"auto": {}})),
-            "required" => Some(json!({"any": {}})),
-            "none" if tools_seen => None,
-            "none" => return Ok(None),
-            _ => return Err(unsupported("tool_choice".into(), "has an unknown value.")),
-        },
-        Some(v) => match (v["type"].as_str(), v["function"]["name"].as_str()) {
-            (Some("function"), Some(name)) => Some(json!({"tool": {"name": name}})),
-            _ => {
-                return Err(unsupported(
-                    "tool_choice".into(),
-                    &format!("must be auto, required, none or a named function {WHO}"),
-                ))
-            }
-        },
+    let choice = match ChatToolChoice::read(req.tool_choice.as_ref(), WHO)? {
+        None | Some(ChatToolChoice::Auto) => Some(json!({"auto": {}})),
+        Some(ChatToolChoice::Required) => Some(json!({"any": {}})),
+        Some(ChatToolChoice::Off) if tools_seen => None,
+        Some(ChatToolChoice::Off) => return Ok(None),
+        Some(ChatToolChoice::Function(name)) => Some(json!({"tool": {"name": name}})),
     };
     if specs.is_empty() {
         return Ok(None);

@@ -21,6 +21,7 @@ use super::types::{
 use crate::error::ApiError;
 use crate::formats::fields::{unsupported, Fields};
 use crate::formats::openai::types::{self as chat, ChatRequest};
+use crate::formats::pivot::tools::{function_tools, ChatToolChoice};
 use crate::formats::pivot::{self, parse};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{Map, Value};
@@ -129,16 +130,13 @@ pub fn from_chat(
 /// `tools` → one `Tool` with a function declaration each.
 fn tools_of<'a>(tools: &'a [chat::Tool], fields: &Fields) -> Result<OutTools<'a>, ApiError> {
     let mut decls = Vec::with_capacity(tools.len());
-    for (i, t) in tools.iter().enumerate() {
-        let p = format!("tools[{i}]");
-        let Some(f) = chat::function_tool(t, &p, WHO, fields)? else {
-            continue;
-        };
-        fields.unknown(&t.extra, &p)?;
+    for t in function_tools(tools, WHO, fields) {
+        let t = t?;
+        fields.unknown(t.extra, &t.path)?;
         decls.push(FunctionDecl {
-            name: &f.name,
-            description: f.description.as_deref(),
-            parameters_json_schema: f.parameters.as_ref().filter(|v| !v.is_null()),
+            name: t.name,
+            description: t.description,
+            parameters_json_schema: t.parameters,
         });
     }
     Ok(OutTools {
@@ -147,23 +145,12 @@ fn tools_of<'a>(tools: &'a [chat::Tool], fields: &Fields) -> Result<OutTools<'a>
 }
 
 fn tool_choice(tc: Option<&Value>) -> Result<Option<OutToolConfig<'_>>, ApiError> {
-    let (mode, allowed) = match tc {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => ("AUTO", None),
-            "required" => ("ANY", None),
-            "none" => ("NONE", None),
-            _ => return Err(unsupported("tool_choice".into(), "has an unknown value.")),
-        },
-        Some(v) => match (v["type"].as_str(), v["function"]["name"].as_str()) {
-            (Some("function"), Some(name)) => ("ANY", Some([name])),
-            _ => {
-                return Err(unsupported(
-                    "tool_choice".into(),
-                    &format!("must be auto, required, none or a named function {WHO}"),
-                ))
-            }
-        },
+    let (mode, allowed) = match ChatToolChoice::read(tc, WHO)? {
+        None => return Ok(None),
+        Some(ChatToolChoice::Auto) => ("AUTO", None),
+        Some(ChatToolChoice::Required) => ("ANY", None),
+        Some(ChatToolChoice::Off) => ("NONE", None),
+        Some(ChatToolChoice::Function(name)) => ("ANY", Some([name])),
     };
     Ok(Some(OutToolConfig {
         function_calling_config: FunctionCallingConfig {

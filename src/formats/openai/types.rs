@@ -39,28 +39,6 @@ impl ChatRequest {
     }
 }
 
-/// A tool's function, when it is one: other tool types (OpenAI's `custom`, hosted tools) are
-/// beyond the target, so they are refused by name (or dropped under `drop_params`: `None`).
-pub fn function_tool<'a>(
-    t: &'a Tool,
-    p: &str,
-    who: &str,
-    f: &crate::formats::fields::Fields,
-) -> Result<Option<&'a FunctionDef>, crate::error::ApiError> {
-    match (&*t.kind, &t.function) {
-        ("function", Some(func)) => {
-            f.unknown(&func.extra, &format!("{p}.function"))?;
-            Ok(Some(func))
-        }
-        _ => f
-            .unsupported(
-                format!("{p}.type"),
-                &format!("must be a function tool {who}"),
-            )
-            .map(|()| None),
-    }
-}
-
 #[derive(Deserialize)]
 pub struct StreamOptions {
     pub include_usage: Option<bool>,
