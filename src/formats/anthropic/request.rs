@@ -5,6 +5,7 @@ use super::types::{OutBlock, OutRequest, OutSource, OutTurn};
 use crate::error::ApiError;
 use crate::formats::fields::{unsupported, Fields};
 use crate::formats::openai::types::{self as chat, ChatRequest, Content, Part};
+use crate::formats::pivot::media::data_url;
 use crate::formats::pivot::messages::{assistant_text, call_arguments, text_only, tool_call_id};
 use crate::formats::pivot::tools::{empty_object_schema, function_tools, ChatToolChoice};
 use crate::formats::pivot::{self, claude_thinking, parse};
@@ -183,12 +184,13 @@ fn file_block<'a>(f: &'a chat::FilePart, p: &str) -> Result<OutBlock<'a>, ApiErr
     let pdf = f
         .file_data
         .as_deref()
-        .and_then(|d| d.strip_prefix("data:application/pdf;base64,"));
+        .and_then(data_url)
+        .filter(|u| u.media_type == "application/pdf");
     match pdf {
-        Some(data) => Ok(OutBlock::Document {
+        Some(u) => Ok(OutBlock::Document {
             source: OutSource::Base64 {
                 media_type: "application/pdf",
-                data,
+                data: u.data,
             },
         }),
         None => Err(unsupported(
@@ -201,14 +203,14 @@ fn file_block<'a>(f: &'a chat::FilePart, p: &str) -> Result<OutBlock<'a>, ApiErr
 const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
 
 /// An image URL → an Anthropic image block: `data:` URLs inline, http(s) by URL.
-pub(crate) fn image_block<'a>(url: &'a str, p: &str) -> Result<OutBlock<'a>, ApiError> {
-    if let Some(rest) = url.strip_prefix("data:") {
-        let parsed = rest
-            .split_once(',')
-            .and_then(|(meta, data)| Some((meta.strip_suffix(";base64")?, data)));
-        return match parsed {
-            Some((media_type, data)) if IMAGE_TYPES.contains(&media_type) => Ok(OutBlock::Image {
-                source: OutSource::Base64 { media_type, data },
+fn image_block<'a>(url: &'a str, p: &str) -> Result<OutBlock<'a>, ApiError> {
+    if url.starts_with("data:") {
+        return match data_url(url) {
+            Some(u) if IMAGE_TYPES.contains(&u.media_type) => Ok(OutBlock::Image {
+                source: OutSource::Base64 {
+                    media_type: u.media_type,
+                    data: u.data,
+                },
             }),
             _ => Err(unsupported(
                 p.to_string(),

@@ -5,6 +5,7 @@
 use crate::error::ApiError;
 use crate::formats::fields::{join, unsupported, Fields};
 use crate::formats::openai::types::{Content, Message, Part};
+use crate::formats::pivot::media::data_url;
 use crate::formats::pivot::messages::{call_arguments, tool_call_id};
 use serde_json::{json, Map, Value};
 
@@ -142,22 +143,19 @@ fn user_part(part: &Part, p: &str, f: &Fields) -> Result<Value, ApiError> {
 
 /// `data:` URLs only: Converse takes image bytes (or S3), never a URL.
 fn image(url: &str, p: &str) -> Result<Value, ApiError> {
-    let parsed = url
-        .strip_prefix("data:")
-        .and_then(|rest| rest.split_once(','))
-        .and_then(|(meta, data)| Some((meta.strip_suffix(";base64")?, data)));
-    let format = parsed.and_then(|(mime, _)| match mime {
-        "image/png" => Some("png"),
-        "image/jpeg" | "image/jpg" => Some("jpeg"),
-        "image/gif" => Some("gif"),
-        "image/webp" => Some("webp"),
-        _ => None,
+    let image = data_url(url).and_then(|u| {
+        let format = match u.media_type {
+            "image/png" => "png",
+            "image/jpeg" | "image/jpg" => "jpeg",
+            "image/gif" => "gif",
+            "image/webp" => "webp",
+            _ => return None,
+        };
+        Some((format, u.data))
     });
-    match (format, parsed) {
-        (Some(format), Some((_, data))) => {
-            Ok(json!({"image": {"format": format, "source": {"bytes": data}}}))
-        }
-        _ => Err(unsupported(
+    match image {
+        Some((format, data)) => Ok(json!({"image": {"format": format, "source": {"bytes": data}}})),
+        None => Err(unsupported(
             p.to_string(),
             &format!("must be a base64 data URL of a PNG, JPEG, GIF or WebP image {WHO}"),
         )),
@@ -169,7 +167,9 @@ fn document(part: &Part, p: &str) -> Result<Value, ApiError> {
     let f = part.file.as_ref();
     let data = f
         .and_then(|f| f.file_data.as_deref())
-        .and_then(|d| d.strip_prefix("data:application/pdf;base64,"));
+        .and_then(data_url)
+        .filter(|u| u.media_type == "application/pdf")
+        .map(|u| u.data);
     match data {
         Some(data) => {
             let name = f.and_then(|f| f.filename.as_deref()).unwrap_or("document");

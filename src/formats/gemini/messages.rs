@@ -6,6 +6,7 @@ use super::wire;
 use crate::error::ApiError;
 use crate::formats::fields::{unsupported, Fields};
 use crate::formats::openai::types::{self as chat, Content, Part};
+use crate::formats::pivot::media::data_url;
 use crate::formats::pivot::messages::{assistant_text, call_arguments, text_only, tool_call_id};
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -107,12 +108,6 @@ fn user_part<'a>(part: &'a Part, p: &str, f: &Fields) -> Result<Option<OutPart<'
     Ok(Some(out))
 }
 
-/// `data:<mime>;base64,<data>` → (mime, data).
-fn data_url(url: &str) -> Option<(&str, &str)> {
-    let (meta, data) = url.strip_prefix("data:")?.split_once(',')?;
-    Some((meta.strip_suffix(";base64")?, data))
-}
-
 /// A MIME type from a URL's file extension; JPEG when it has none Gemini knows (image
 /// decoders read the bytes, the declared type only routes them).
 fn image_mime(url: &str) -> &'static str {
@@ -132,10 +127,10 @@ fn image_mime(url: &str) -> &'static str {
 fn image_part<'a>(url: &'a str, p: &str) -> Result<OutPart<'a>, ApiError> {
     if url.starts_with("data:") {
         return match data_url(url) {
-            Some((mime, data)) if mime.starts_with("image/") => Ok(OutPart::InlineData {
+            Some(u) if u.media_type.starts_with("image/") => Ok(OutPart::InlineData {
                 inline_data: Blob {
-                    mime_type: Cow::Borrowed(mime),
-                    data,
+                    mime_type: Cow::Borrowed(u.media_type),
+                    data: u.data,
                 },
             }),
             _ => Err(unsupported(
@@ -179,10 +174,10 @@ fn file_part<'a>(
         ));
     }
     match f.file_data.as_deref().and_then(data_url) {
-        Some((mime, data)) if !mime.is_empty() => Ok(OutPart::InlineData {
+        Some(u) if !u.media_type.is_empty() => Ok(OutPart::InlineData {
             inline_data: Blob {
-                mime_type: Cow::Borrowed(mime),
-                data,
+                mime_type: Cow::Borrowed(u.media_type),
+                data: u.data,
             },
         }),
         _ => Err(unsupported(

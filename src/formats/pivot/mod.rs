@@ -1,8 +1,10 @@
 //! The chat-pivot toolkit: how every translator reads an OpenAI chat request (the pivot), so
 //! targets differ only in their wire shapes. Bodies (`parse`), the chat fields kept in `extra`
 //! (`check_extras`, `top_k`), message text and tool calls (`messages`), tools and tool choice
-//! (`tools`), Claude's thinking budgets (Anthropic, Claude on Bedrock) and the token estimate. The field policy's errors (`unsupported`, `join`) are in `formats::fields`.
+//! (`tools`), `data:` URLs (`media`), Claude's thinking budgets (Anthropic, Claude on Bedrock)
+//! and the token estimate. The field policy's errors (`unsupported`, `join`) are in `formats::fields`.
 
+pub(crate) mod media;
 pub(crate) mod messages;
 pub(crate) mod tools;
 
