@@ -436,6 +436,21 @@ fn the_pivot_carries_top_k_and_is_error_to_the_next_hop() {
 }
 
 #[test]
+fn cache_marks_reach_the_pivot_only_for_cache_points() {
+    let ant = br#"{"model":"m","max_tokens":9,"system":[{"type":"text","text":"S","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":[{"type":"text","text":"Q","cache_control":{"type":"ephemeral"}}]}]}"#;
+    let pivot = |cache_points| {
+        let opts = RequestOptions {
+            cache_points,
+            ..OPTS
+        };
+        let chat = super::to_chat(ant, &opts, &Fields::default(), true).unwrap();
+        String::from_utf8(chat.body).unwrap()
+    };
+    assert!(pivot(true).contains("cache_control"));
+    assert!(!pivot(false).contains("cache_control"));
+}
+
+#[test]
 fn output_effort_levels_map_onto_reasoning_effort() {
     for (effort, want) in [("low", "low"), ("high", "high"), ("max", "high")] {
         let mut body = claude_code_like();

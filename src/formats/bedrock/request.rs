@@ -203,7 +203,7 @@ fn output_format(rf: Option<&Value>, f: &Fields) -> Result<Option<Value>, ApiErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::MaxTokensField;
+    use crate::formats::{translate_request, Format, MaxTokensField};
 
     /// The translator with its own field list, as `translate_request` runs it.
     fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
@@ -341,28 +341,20 @@ mod tests {
             json!([{"text": "doc"}, point, {"text": "question"}])
         );
         assert_eq!(v["toolConfig"]["tools"][1], point);
-        // Through the pivot from an Anthropic client, marks survive only for Bedrock.
+        // Through the pivot from an Anthropic client (anthropic's request tests: only for
+        // Bedrock, which has cache points).
         let ant = br#"{"model":"m","max_tokens":9,"system":[{"type":"text","text":"S","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":[{"type":"text","text":"Q","cache_control":{"type":"ephemeral"}}]}]}"#;
-        let mut opts = RequestOptions {
+        let opts = RequestOptions {
             model: "m",
             default_max_tokens: 0,
             max_tokens_field: MaxTokensField::MaxCompletionTokens,
             cache_points: true,
             fields: crate::formats::fields::FieldPolicy::DEFAULT,
         };
-        let chat =
-            crate::formats::anthropic::request::to_chat(ant, &opts, &Fields::default(), true)
-                .unwrap()
-                .body;
-        let v: Value = serde_json::from_slice(&from_chat(&chat, &opts).unwrap().body).unwrap();
+        let t = translate_request(Format::Anthropic, Format::Bedrock, ant, &opts).unwrap();
+        let v: Value = serde_json::from_slice(&t.body).unwrap();
         assert_eq!(v["system"][1], point);
         assert_eq!(v["messages"][0]["content"][1], point);
-        opts.cache_points = false;
-        let chat =
-            crate::formats::anthropic::request::to_chat(ant, &opts, &Fields::default(), true)
-                .unwrap()
-                .body;
-        assert!(!String::from_utf8_lossy(&chat).contains("cache_control"));
     }
 
     #[test]
