@@ -6,14 +6,11 @@ use crate::error::ApiError;
 use crate::formats::openai::response::{self as reply, append, ToolCallOut};
 use crate::formats::openai::stream::finish_reason;
 use crate::formats::openai::types::ChatCompletion;
+use crate::formats::pivot::unreadable_reply;
 use crate::formats::{ids, FinishReason, ReplyContext, Str, Usage};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::borrow::Cow;
-
-fn unreadable(e: serde_json::Error) -> ApiError {
-    ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
-}
 
 /// What a Message reply's blocks hold, borrowed from the upstream body where possible.
 #[derive(Deserialize)]
@@ -52,7 +49,7 @@ fn field<'a>(f: &Option<Str<'a>>) -> Cow<'a, str> {
 
 /// An Anthropic Message → an OpenAI chat completion.
 pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
-    let r: Message<'_> = serde_json::from_slice(body).map_err(unreadable)?;
+    let r: Message<'_> = serde_json::from_slice(body).map_err(unreadable_reply)?;
     let mut text = None;
     let mut reasoning = None;
     let mut tool_calls = Vec::new();
@@ -86,12 +83,12 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
         finish,
         usage,
     };
-    Ok((out.to_json(ctx).map_err(unreadable)?, usage))
+    Ok((out.to_json(ctx).map_err(unreadable_reply)?, usage))
 }
 
 /// An OpenAI chat completion → an Anthropic Message.
 pub fn from_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
-    let r: ChatCompletion = serde_json::from_slice(body).map_err(unreadable)?;
+    let r: ChatCompletion = serde_json::from_slice(body).map_err(unreadable_reply)?;
     let choice = r
         .choices
         .into_iter()
@@ -141,7 +138,7 @@ pub fn from_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage)
             "cache_creation_input_tokens": usage.cache_creation,
             "cache_read_input_tokens": usage.cached_input,
             "output_tokens": usage.output}});
-    Ok((serde_json::to_vec(&v).map_err(unreadable)?, usage))
+    Ok((serde_json::to_vec(&v).map_err(unreadable_reply)?, usage))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 use super::error as ant_error;
 use crate::error::ApiError;
+use crate::formats::pivot::unreadable_event;
 use crate::formats::{Delta, FinishReason, JsonStr, Str, Usage};
 use bytes::BytesMut;
 use serde::Deserialize;
@@ -130,9 +131,7 @@ impl EventDecoder {
         data: &'a [u8],
         emit: &mut impl FnMut(Delta<'a>),
     ) -> Result<(), ApiError> {
-        let ev: Event<'a> = serde_json::from_slice(data).map_err(|e| {
-            ApiError::bad_upstream(format!("The upstream sent an unreadable stream event: {e}"))
-        })?;
+        let ev: Event<'a> = serde_json::from_slice(data).map_err(unreadable_event)?;
         match &*ev.kind {
             "message_start" => {
                 let m = ev.message;

@@ -3,6 +3,7 @@
 use super::{stop_reason, WireUsage};
 use crate::error::ApiError;
 use crate::formats::openai::response::{self as reply, append, ToolCallOut};
+use crate::formats::pivot::unreadable_reply;
 use crate::formats::{ids, FinishReason, ReplyContext, Usage};
 use serde::Deserialize;
 use serde_json::Value;
@@ -59,25 +60,21 @@ struct ReasoningText {
     signature: Option<String>,
 }
 
-fn unreadable(e: serde_json::Error) -> ApiError {
-    ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
-}
-
 /// A Converse reply → an OpenAI chat completion for an OpenAI client.
 pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
     let r = reply(body)?;
-    Ok((r.to_json(ctx).map_err(unreadable)?, r.usage))
+    Ok((r.to_json(ctx).map_err(unreadable_reply)?, r.usage))
 }
 
 /// A Converse reply → the chat pivot on its way to another client API, with the reasoning's
 /// signature and redacted blocks in Tollgate-internal fields (`openai::response::Reply`).
 pub fn to_pivot(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
     let r = reply(body)?;
-    Ok((r.to_pivot_json(ctx).map_err(unreadable)?, r.usage))
+    Ok((r.to_pivot_json(ctx).map_err(unreadable_reply)?, r.usage))
 }
 
 fn reply(body: &[u8]) -> Result<reply::Reply<'static>, ApiError> {
-    let r: Reply = serde_json::from_slice(body).map_err(unreadable)?;
+    let r: Reply = serde_json::from_slice(body).map_err(unreadable_reply)?;
     let (mut text, mut reasoning, mut tool_calls) = (None, None, Vec::new());
     let (mut signature, mut redacted) = (None, Vec::new());
     let blocks = r.output.and_then(|o| o.message).map(|m| m.content);

@@ -9,6 +9,7 @@
 use super::{error, stop_reason, WireUsage};
 use crate::error::ApiError;
 use crate::formats::framing::eventstream::Frame;
+use crate::formats::pivot::unreadable_event;
 use crate::formats::{Delta, JsonStr};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -112,9 +113,7 @@ impl EventDecoder {
             }
             _ => {}
         }
-        let ev: Event<'a> = serde_json::from_slice(f.payload).map_err(|e| {
-            ApiError::bad_upstream(format!("The upstream sent an unreadable stream event: {e}"))
-        })?;
+        let ev: Event<'a> = serde_json::from_slice(f.payload).map_err(unreadable_event)?;
         if !self.started {
             self.started = true;
             emit(Delta::Start {

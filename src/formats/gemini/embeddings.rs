@@ -8,6 +8,7 @@
 
 use crate::error::ApiError;
 use crate::formats::openai::embeddings::EmbeddingRequest;
+use crate::formats::pivot::unreadable_reply;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -112,14 +113,11 @@ struct Statistics {
 
 /// The vectors of an upstream reply, in input order, and the prompt tokens when reported.
 pub fn response(body: &[u8], vertex: bool) -> Result<(Vec<Vec<f32>>, Option<u64>), ApiError> {
-    let unreadable = |e: serde_json::Error| {
-        ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
-    };
     if !vertex {
-        let r: BatchReply = serde_json::from_slice(body).map_err(unreadable)?;
+        let r: BatchReply = serde_json::from_slice(body).map_err(unreadable_reply)?;
         return Ok((r.embeddings.into_iter().map(|e| e.values).collect(), None));
     }
-    let r: PredictReply = serde_json::from_slice(body).map_err(unreadable)?;
+    let r: PredictReply = serde_json::from_slice(body).map_err(unreadable_reply)?;
     let mut tokens = None;
     let mut vectors = Vec::with_capacity(r.predictions.len());
     for p in r.predictions {

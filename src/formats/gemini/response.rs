@@ -9,14 +9,11 @@
 use super::wire::{self, UsageMetadata};
 use crate::error::ApiError;
 use crate::formats::openai::response::{self as reply, append, ToolCallOut};
+use crate::formats::pivot::unreadable_reply;
 use crate::formats::{ids, FinishReason, ReplyContext, Str, Usage};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-
-fn unreadable(e: serde_json::Error) -> ApiError {
-    ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -76,7 +73,7 @@ struct Feedback<'a> {
 
 /// A Gemini `GenerateContentResponse` → an OpenAI chat completion.
 pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
-    let r: Reply<'_> = serde_json::from_slice(body).map_err(unreadable)?;
+    let r: Reply<'_> = serde_json::from_slice(body).map_err(unreadable_reply)?;
     let blocked = r
         .prompt_feedback
         .as_ref()
@@ -135,7 +132,7 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
         finish: reason,
         usage,
     };
-    Ok((out.to_json(ctx).map_err(unreadable)?, usage))
+    Ok((out.to_json(ctx).map_err(unreadable_reply)?, usage))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 use super::error as gemini_error;
 use super::wire::{self, UsageMetadata};
 use crate::error::ApiError;
+use crate::formats::pivot::unreadable_chunk;
 use crate::formats::{ids, Delta, FinishReason, JsonStr, Str, Usage};
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -140,10 +141,6 @@ fn string(raw: Option<&RawValue>) -> Option<JsonStr<'_>> {
     raw.and_then(JsonStr::from_raw).filter(|s| !s.is_empty())
 }
 
-fn unreadable(e: serde_json::Error) -> ApiError {
-    ApiError::bad_upstream(format!("The upstream sent an unreadable stream chunk: {e}"))
-}
-
 /// Upstream Gemini chunks → deltas.
 #[derive(Default)]
 pub struct ChunkDecoder {
@@ -162,7 +159,7 @@ impl ChunkDecoder {
         data: &'a [u8],
         emit: &mut impl FnMut(Delta<'a>),
     ) -> Result<(), ApiError> {
-        let c: Chunk<'a> = serde_json::from_slice(data).map_err(unreadable)?;
+        let c: Chunk<'a> = serde_json::from_slice(data).map_err(unreadable_chunk)?;
         if c.error.is_some() {
             emit(Delta::Error(Box::new(gemini_error::parse(200, data))));
             return Ok(());

@@ -4,6 +4,7 @@
 
 use super::error as oai_error;
 use crate::error::ApiError;
+use crate::formats::pivot::unreadable_chunk;
 use crate::formats::{Delta, FinishReason, JsonStr, Str, Usage};
 use bytes::BytesMut;
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
@@ -159,9 +160,7 @@ impl ChunkDecoder {
             emit(Delta::Done);
             return Ok(());
         }
-        let c: Chunk<'a> = serde_json::from_slice(data).map_err(|e| {
-            ApiError::bad_upstream(format!("The upstream sent an unreadable stream chunk: {e}"))
-        })?;
+        let c: Chunk<'a> = serde_json::from_slice(data).map_err(unreadable_chunk)?;
         if c.error.is_some() {
             let mut e = oai_error::parse(500, data);
             if e.kind == crate::error::ErrorKind::Overloaded {

@@ -1,8 +1,9 @@
 //! The chat-pivot toolkit: how every translator reads an OpenAI chat request (the pivot), so
 //! targets differ only in their wire shapes. Bodies (`parse`), the chat fields kept in `extra`
 //! (`check_extras`, `top_k`), message text and tool calls (`messages`), tools and tool choice
-//! (`tools`), `data:` URLs (`media`), Claude's thinking budgets (Anthropic, Claude on Bedrock)
-//! and the token estimate. The field policy's errors (`unsupported`, `join`) are in `formats::fields`.
+//! (`tools`), `data:` URLs (`media`), Claude's thinking budgets (Anthropic, Claude on Bedrock),
+//! the token estimate, and the errors for unreadable upstream replies and streams. The field
+//! policy's errors (`unsupported`, `join`) are in `formats::fields`.
 
 pub(crate) mod media;
 pub(crate) mod messages;
@@ -147,4 +148,19 @@ pub(crate) fn claude_thinking(
 /// whose provider reports no count, a Responses request's texts).
 pub(crate) fn text_tokens(chars: usize) -> u64 {
     (chars as u64).div_ceil(4)
+}
+
+/// An upstream's complete reply that does not parse.
+pub(crate) fn unreadable_reply(e: serde_json::Error) -> ApiError {
+    ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
+}
+
+/// An upstream stream event (Anthropic, Bedrock, Responses) that does not parse.
+pub(crate) fn unreadable_event(e: serde_json::Error) -> ApiError {
+    ApiError::bad_upstream(format!("The upstream sent an unreadable stream event: {e}"))
+}
+
+/// An upstream stream chunk (OpenAI, Gemini) that does not parse.
+pub(crate) fn unreadable_chunk(e: serde_json::Error) -> ApiError {
+    ApiError::bad_upstream(format!("The upstream sent an unreadable stream chunk: {e}"))
 }

@@ -7,13 +7,12 @@ use super::stream::stem;
 use crate::error::ApiError;
 use crate::formats::openai::stream::finish_reason;
 use crate::formats::openai::types::ChatCompletion;
+use crate::formats::pivot::unreadable_reply;
 use crate::formats::{JsonStr, ReplyContext, Usage};
 use bytes::BytesMut;
 
 pub fn from_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
-    let c: ChatCompletion = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
-    })?;
+    let c: ChatCompletion = serde_json::from_slice(body).map_err(unreadable_reply)?;
     let usage = c.usage.as_ref().map(|u| u.normalise()).unwrap_or_default();
     let stem = stem(&c.id);
     let Some(choice) = c.choices.into_iter().next() else {

@@ -4,6 +4,7 @@
 
 use crate::error::{ApiError, ErrorKind};
 use crate::formats::openai::error as oai_error;
+use crate::formats::pivot::unreadable_event;
 use crate::formats::responses::WireUsage;
 use crate::formats::{Delta, FinishReason, JsonStr};
 use serde::Deserialize;
@@ -103,9 +104,7 @@ impl EventDecoder {
         data: &'a [u8],
         emit: &mut impl FnMut(Delta<'a>),
     ) -> Result<(), ApiError> {
-        let ev: Event<'a> = serde_json::from_slice(data).map_err(|e| {
-            ApiError::bad_upstream(format!("The upstream sent an unreadable stream event: {e}"))
-        })?;
+        let ev: Event<'a> = serde_json::from_slice(data).map_err(unreadable_event)?;
         if ev.sequence_number.is_some() {
             self.last_sequence = ev.sequence_number;
         }
