@@ -373,6 +373,16 @@ pub fn render_error(to: Format, e: &ApiError) -> (u16, bytes::Bytes) {
     }
 }
 
+/// Renders an error as the last event of a client's stream (`sequence`: a Responses event's
+/// `sequence_number`; other formats have none).
+pub fn render_error_event(to: Format, e: &ApiError, sequence: u64, out: &mut bytes::BytesMut) {
+    match to {
+        Format::Anthropic => anthropic::error::event(e, out),
+        Format::Responses => responses::error::event(e, sequence, out),
+        _ => openai::error::event(e, out),
+    }
+}
+
 /// Ids in the client's vocabulary, derived from the upstream's so logs can be correlated. An
 /// upstream without ids (Bedrock's Converse, Gemini without `responseId`) gets a fresh random
 /// one per reply: clients key replies by id, so two replies must never share one.

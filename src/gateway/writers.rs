@@ -104,13 +104,7 @@ impl BodyWriter for Passthrough {
             return None;
         }
         let mut out = BytesMut::new();
-        match self.client {
-            Format::Anthropic => formats::anthropic::error::event(e, &mut out),
-            Format::Responses => {
-                formats::responses::error::event(e, self.meter.next_sequence(), &mut out)
-            }
-            _ => formats::openai::error::event(e, &mut out),
-        }
+        formats::render_error_event(self.client, e, self.meter.next_sequence(), &mut out);
         Some(out.freeze())
     }
 }
