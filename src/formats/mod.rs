@@ -13,6 +13,7 @@ pub mod bedrock;
 pub mod fields;
 pub mod framing;
 pub mod gemini;
+pub mod ids;
 pub mod openai;
 pub mod pivot;
 pub mod responses;
@@ -380,58 +381,6 @@ pub fn render_error_event(to: Format, e: &ApiError, sequence: u64, out: &mut byt
         Format::Anthropic => anthropic::error::event(e, out),
         Format::Responses => responses::error::event(e, sequence, out),
         _ => openai::error::event(e, out),
-    }
-}
-
-/// Ids in the client's vocabulary, derived from the upstream's so logs can be correlated. An
-/// upstream without ids (Bedrock's Converse, Gemini without `responseId`) gets a fresh random
-/// one per reply: clients key replies by id, so two replies must never share one.
-pub mod ids {
-    /// An OpenAI chat completion id: `chatcmpl-` and the upstream id without its own prefix.
-    pub fn chat(upstream: &str) -> String {
-        match strip(upstream) {
-            Some(id) => format!("chatcmpl-{id}"),
-            None => format!("chatcmpl-{}", fresh()),
-        }
-    }
-
-    /// An Anthropic message id: `msg_` and the upstream id without its own prefix.
-    pub fn message(upstream: &str) -> String {
-        match strip(upstream) {
-            Some(id) => format!("msg_{id}"),
-            None => format!("msg_{}", fresh()),
-        }
-    }
-
-    /// 32 random hex digits, for a reply whose upstream gave it no id.
-    pub fn fresh() -> String {
-        format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
-    }
-
-    /// The id without a known prefix; `None` when nothing is left.
-    fn strip(id: &str) -> Option<&str> {
-        let id = id
-            .strip_prefix("chatcmpl-")
-            .or_else(|| id.strip_prefix("msg_"))
-            .unwrap_or(id);
-        (!id.is_empty()).then_some(id)
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn upstream_ids_are_kept_and_missing_ones_are_fresh() {
-            assert_eq!(super::chat("msg_01abc"), "chatcmpl-01abc");
-            assert_eq!(super::message("chatcmpl-xyz"), "msg_xyz");
-            for mint in [super::chat, super::message] {
-                let (a, b) = (mint(""), mint(""));
-                assert_ne!(a, b);
-                assert!(!a.contains("tollgate"), "{a}");
-                let hex = a.rsplit(['-', '_']).next().unwrap();
-                assert_eq!(hex.len(), 32, "{a}");
-                assert!(hex.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
-            }
-        }
     }
 }
 
