@@ -1,7 +1,10 @@
 //! Wire formats and translation between them. Each format has typed structs that keep unknown
 //! fields, and pure functions to and from the pivot: OpenAI chat completions. A request from an
 //! Anthropic client to an OpenAI-style backend goes Anthropic → chat; one from an OpenAI client
-//! to Anthropic goes chat → Anthropic. N fronts and M formats need N + M translators.
+//! to Anthropic goes chat → Anthropic. N fronts and M formats need N + M translators. They
+//! read the pivot through one toolkit (`pivot`: tools, tool choice, `data:` URLs, message
+//! text, the errors they share), and a format's folder imports only this root, `pivot`,
+//! `framing`, `openai` (the pivot's wire types) and its own folder (`tests/format_folders.rs`).
 //!
 //! Streams pivot on [`Delta`]: a format's stream decoder turns upstream events into deltas and
 //! the client's encoder turns deltas into its own events (`crate::stream::Translator` joins
