@@ -20,6 +20,8 @@ pub mod ids;
 pub mod openai;
 pub mod pivot;
 pub mod responses;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 use crate::error::ApiError;
 use fields::{FieldPolicy, Fields};

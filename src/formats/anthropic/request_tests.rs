@@ -1,43 +1,22 @@
 //! Unit tests of the chat ⇄ Messages request translators: what cannot be expressed is named.
 use super::*;
+use crate::formats::test_support::{
+    bytes_of, refused_param, user, value_of, with_fields, DROP_PARAMS, OPTS,
+};
 use crate::formats::MaxTokensField;
 
 /// The translator with its own field list, as `translate_request` runs it.
 fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
-    let f = crate::formats::fields::Fields::new(opts.fields);
-    let mut t = super::from_chat(body, opts, &f)?;
-    t.dropped = f.take();
-    Ok(t)
+    with_fields(opts, |f| super::from_chat(body, opts, f))
 }
 
 /// Anthropic → chat for an OpenAI-style backend (the final hop, not the pivot).
 fn to_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
-    let f = crate::formats::fields::Fields::new(opts.fields);
-    let mut t = super::to_chat(body, opts, &f, false)?;
-    t.dropped = f.take();
-    Ok(t)
+    with_fields(opts, |f| super::to_chat(body, opts, f, false))
 }
-
-const OPTS: RequestOptions<'static> = RequestOptions {
-    model: "m",
-    default_max_tokens: 4096,
-    max_tokens_field: MaxTokensField::MaxCompletionTokens,
-    cache_points: false,
-    fields: crate::formats::fields::FieldPolicy::DEFAULT,
-};
 
 fn param_of(body: Value) -> String {
-    let e = from_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap_err();
-    assert_eq!(e.status, 400, "{e:?}");
-    e.param.map(|p| p.into_owned()).unwrap_or_default()
-}
-
-fn user(extra: Value) -> Value {
-    let mut v = json!({"model": "x", "messages": [{"role": "user", "content": "hi"}]});
-    for (k, x) in extra.as_object().unwrap() {
-        v[k] = x.clone();
-    }
-    v
+    refused_param(from_chat(&bytes_of(&body), &OPTS))
 }
 
 #[test]
@@ -62,16 +41,13 @@ fn inexpressible_fields_are_named() {
     ] {
         assert_eq!(param_of(user(extra.clone())), param, "{extra}");
         // `drop_params` turns each refusal into a drop that is named.
-        let t = from_chat(&serde_json::to_vec(&user(extra.clone())).unwrap(), &LENIENT).unwrap();
+        let t = from_chat(&bytes_of(&user(extra.clone())), &LENIENT).unwrap();
         assert_eq!(t.dropped, [param.replace("[0]", "[]")], "{extra}");
     }
 }
 
 const LENIENT: RequestOptions<'static> = RequestOptions {
-    fields: crate::formats::fields::FieldPolicy {
-        drop_unsupported: true,
-        reject_unknown: false,
-    },
+    fields: DROP_PARAMS,
     ..OPTS
 };
 
@@ -80,7 +56,7 @@ fn fields_without_effect_and_unknown_fields_are_dropped_and_named() {
     let body = user(json!({"seed": 7, "brand_new_field": 1, "store": true,
         "messages": [{"role": "user", "content": "hi", "cache_control": {"type": "ephemeral"}}],
         "tools": [{"type": "function", "function": {"name": "f"}, "eager_input_streaming": true}]}));
-    let t = from_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap();
+    let t = from_chat(&bytes_of(&body), &OPTS).unwrap();
     let mut names = t.dropped.clone();
     names.sort();
     assert_eq!(
@@ -93,7 +69,7 @@ fn fields_without_effect_and_unknown_fields_are_dropped_and_named() {
             "tools[].eager_input_streaming"
         ]
     );
-    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    let v = value_of(&t.body);
     assert!(v.get("seed").is_none() && v.get("brand_new_field").is_none());
     // A strict route refuses the unknown one by name.
     let strict = RequestOptions {
@@ -103,22 +79,14 @@ fn fields_without_effect_and_unknown_fields_are_dropped_and_named() {
         },
         ..OPTS
     };
-    let e = from_chat(
-        &serde_json::to_vec(&user(json!({"brand_new_field": 1}))).unwrap(),
-        &strict,
-    )
-    .unwrap_err();
+    let e = from_chat(&bytes_of(&user(json!({"brand_new_field": 1}))), &strict).unwrap_err();
     assert_eq!(e.param.as_deref(), Some("brand_new_field"));
 }
 
 #[test]
 fn top_k_reaches_anthropic() {
-    let t = from_chat(
-        &serde_json::to_vec(&user(json!({"top_k": 40}))).unwrap(),
-        &OPTS,
-    )
-    .unwrap();
-    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    let t = from_chat(&bytes_of(&user(json!({"top_k": 40}))), &OPTS).unwrap();
+    let v = value_of(&t.body);
     assert_eq!(v["top_k"], 40);
     assert!(t.dropped.is_empty());
 }
@@ -129,7 +97,7 @@ fn neutral_and_ignored_fields_pass() {
         json!({"n": 1, "logprobs": false, "seed": null, "store": true,
         "metadata": {"a": "b"}, "presence_penalty": 0, "modalities": ["text"]}),
     );
-    assert!(from_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).is_ok());
+    assert!(from_chat(&bytes_of(&body), &OPTS).is_ok());
 }
 
 #[test]
@@ -157,8 +125,7 @@ fn message_errors_are_located() {
 }
 
 fn anthropic(body: Value) -> Value {
-    let t = from_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap();
-    serde_json::from_slice(&t.body).unwrap()
+    value_of(&from_chat(&bytes_of(&body), &OPTS).unwrap().body)
 }
 
 #[test]
@@ -240,7 +207,7 @@ fn part_and_call_errors_are_located() {
     let extra = json!({"model": "x", "messages": [{"role": "user", "content": "a", "foo": 1},
         {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "x": 1,
         "function": {"name": "f", "arguments": "{}"}}]}]});
-    let t = from_chat(&serde_json::to_vec(&extra).unwrap(), &OPTS).unwrap();
+    let t = from_chat(&bytes_of(&extra), &OPTS).unwrap();
     assert_eq!(t.dropped, ["messages[].foo", "messages[].tool_calls[].x"]);
 }
 
@@ -292,14 +259,14 @@ fn echoed_reply_messages_are_history() {
 #[test]
 fn thinking_budget_stays_below_max_tokens() {
     let body = user(json!({"reasoning_effort": "high", "max_tokens": 2000}));
-    let t = from_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap();
-    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    let t = from_chat(&bytes_of(&body), &OPTS).unwrap();
+    let v = value_of(&t.body);
     assert_eq!(v["thinking"]["budget_tokens"], 1999);
 }
 
 #[test]
 fn anthropic_fields_openai_cannot_express() {
-    let to = |v: Value| to_chat(&serde_json::to_vec(&v).unwrap(), &OPTS).unwrap_err();
+    let to = |v: Value| to_chat(&bytes_of(&v), &OPTS).unwrap_err();
     let base =
         json!({"model": "x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]});
     let mut v = base.clone();
@@ -340,8 +307,8 @@ fn streams_always_ask_for_usage_upstream() {
         fields: crate::formats::fields::FieldPolicy::DEFAULT,
         ..OPTS
     };
-    let t = to_chat(&serde_json::to_vec(&body).unwrap(), &opts).unwrap();
-    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    let t = to_chat(&bytes_of(&body), &opts).unwrap();
+    let v = value_of(&t.body);
     assert_eq!(v["stream_options"]["include_usage"], true);
     assert_eq!(v["max_tokens"], 5);
     assert!(t.stream && !t.include_usage);
@@ -358,8 +325,8 @@ fn tool_results_become_tool_messages_first() {
             {"type": "document", "source": {"type": "base64",
                 "media_type": "application/pdf", "data": "JVBE"}},
             {"type": "tool_result", "tool_use_id": "b"}]}]});
-    let t = to_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap();
-    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    let t = to_chat(&bytes_of(&body), &OPTS).unwrap();
+    let v = value_of(&t.body);
     assert_eq!(
         v["messages"],
         json!([{"role": "tool", "tool_call_id": "a", "content": "1"},
@@ -397,8 +364,8 @@ fn claude_code_like() -> Value {
 
 #[test]
 fn claude_code_requests_translate_with_hints_dropped_and_named() {
-    let t = to_chat(&serde_json::to_vec(&claude_code_like()).unwrap(), &OPTS).unwrap();
-    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    let t = to_chat(&bytes_of(&claude_code_like()), &OPTS).unwrap();
+    let v = value_of(&t.body);
     // The system message stays in place; effort wins over the thinking budget.
     assert_eq!(
         v["messages"][2],
@@ -424,14 +391,14 @@ fn the_pivot_carries_top_k_and_is_error_to_the_next_hop() {
     let mut body = claude_code_like();
     body["top_k"] = json!(20);
     let f = crate::formats::fields::Fields::default();
-    let t = super::to_chat(&serde_json::to_vec(&body).unwrap(), &OPTS, &f, true).unwrap();
-    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    let t = super::to_chat(&bytes_of(&body), &OPTS, &f, true).unwrap();
+    let v = value_of(&t.body);
     assert_eq!(v["top_k"], 20);
     assert_eq!(v["messages"][4]["is_error"], true);
     // For an OpenAI-style backend `top_k` is beyond the target: refused, or dropped on request.
-    let e = to_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap_err();
+    let e = to_chat(&bytes_of(&body), &OPTS).unwrap_err();
     assert_eq!(e.param.as_deref(), Some("top_k"));
-    let t = to_chat(&serde_json::to_vec(&body).unwrap(), &LENIENT).unwrap();
+    let t = to_chat(&bytes_of(&body), &LENIENT).unwrap();
     assert!(t.dropped.contains(&"top_k".to_string()));
 }
 
@@ -456,13 +423,13 @@ fn output_effort_levels_map_onto_reasoning_effort() {
         let mut body = claude_code_like();
         body["output_config"] = json!({"effort": effort});
         body.as_object_mut().unwrap().remove("thinking");
-        let t = to_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap();
-        let v: Value = serde_json::from_slice(&t.body).unwrap();
+        let t = to_chat(&bytes_of(&body), &OPTS).unwrap();
+        let v = value_of(&t.body);
         assert_eq!(v["reasoning_effort"], want, "{effort}");
     }
     let mut body = claude_code_like();
     body["thinking"] = json!({"type": "disabled"});
-    let t = to_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap();
-    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    let t = to_chat(&bytes_of(&body), &OPTS).unwrap();
+    let v = value_of(&t.body);
     assert!(v.get("reasoning_effort").is_none());
 }

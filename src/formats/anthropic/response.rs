@@ -144,21 +144,14 @@ pub fn from_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const CTX: ReplyContext<'static> = ReplyContext {
-        client_model: "c",
-        created: 1,
-        tool_names: None,
-    };
+    use crate::formats::test_support::{reply, CTX};
 
     fn chat(body: Value) -> (Value, Usage) {
-        let (b, u) = to_chat(&serde_json::to_vec(&body).unwrap(), &CTX).unwrap();
-        (serde_json::from_slice(&b).unwrap(), u)
+        reply(to_chat, &body, &CTX)
     }
 
     fn message(body: Value) -> (Value, Usage) {
-        let (b, u) = from_chat(&serde_json::to_vec(&body).unwrap(), &CTX).unwrap();
-        (serde_json::from_slice(&b).unwrap(), u)
+        reply(from_chat, &body, &CTX)
     }
 
     #[test]

@@ -203,27 +203,21 @@ fn output_format(rf: Option<&Value>, f: &Fields) -> Result<Option<Value>, ApiErr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::test_support::{self, bytes_of, value_of, with_fields};
     use crate::formats::{translate_request, Format, MaxTokensField};
 
     /// The translator with its own field list, as `translate_request` runs it.
     fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
-        let f = crate::formats::fields::Fields::new(opts.fields);
-        let mut t = super::from_chat(body, opts, &f)?;
-        t.dropped = f.take();
-        Ok(t)
+        with_fields(opts, |f| super::from_chat(body, opts, f))
     }
 
     fn translate(body: Value) -> Result<Value, ApiError> {
-        let t = from_chat(&serde_json::to_vec(&body).unwrap(), &OPTS)?;
-        Ok(serde_json::from_slice(&t.body).unwrap())
+        Ok(value_of(&from_chat(&bytes_of(&body), &OPTS)?.body))
     }
 
     const OPTS: RequestOptions<'static> = RequestOptions {
         model: "anthropic.claude-3-haiku",
-        default_max_tokens: 4096,
-        max_tokens_field: MaxTokensField::MaxCompletionTokens,
-        cache_points: false,
-        fields: crate::formats::fields::FieldPolicy::DEFAULT,
+        ..test_support::OPTS
     };
 
     #[test]
@@ -250,7 +244,7 @@ mod tests {
             br#"{"top_k":3,"messages":[{"role":"user","content":"x"}]}"#,
             &nova,
         );
-        let v: Value = serde_json::from_slice(&t.unwrap().body).unwrap();
+        let v = value_of(&t.unwrap().body);
         assert_eq!(
             v["additionalModelRequestFields"]["inferenceConfig"]["topK"],
             3
@@ -352,7 +346,7 @@ mod tests {
             fields: crate::formats::fields::FieldPolicy::DEFAULT,
         };
         let t = translate_request(Format::Anthropic, Format::Bedrock, ant, &opts).unwrap();
-        let v: Value = serde_json::from_slice(&t.body).unwrap();
+        let v = value_of(&t.body);
         assert_eq!(v["system"][1], point);
         assert_eq!(v["messages"][0]["content"][1], point);
     }

@@ -1,22 +1,20 @@
 //! Thinking history on the way to Converse: an Anthropic client's signed thinking kept in its
 //! place, and thinking turned off for a history Claude would refuse with it on.
 use crate::error::ApiError;
-use crate::formats::fields::FieldPolicy;
-use crate::formats::{translate_request, Format, MaxTokensField, RequestOptions};
+use crate::formats::test_support::{self, bytes_of, value_of};
+use crate::formats::{translate_request, Format, RequestOptions};
 use serde_json::{json, Value};
 
 const OPTS: RequestOptions<'static> = RequestOptions {
     model: "anthropic.claude-sonnet-4",
-    default_max_tokens: 4096,
-    max_tokens_field: MaxTokensField::MaxCompletionTokens,
     cache_points: true,
-    fields: FieldPolicy::DEFAULT,
+    ..test_support::OPTS
 };
 
 /// `(Converse body, the fields named as dropped)`.
 fn translate(from: Format, to: Format, body: &Value) -> Result<(Value, Vec<String>), ApiError> {
-    let t = translate_request(from, to, &serde_json::to_vec(body).unwrap(), &OPTS)?;
-    Ok((serde_json::from_slice(&t.body).unwrap(), t.dropped))
+    let t = translate_request(from, to, &bytes_of(body), &OPTS)?;
+    Ok((value_of(&t.body), t.dropped))
 }
 
 fn from_anthropic(body: &Value) -> (Value, Vec<String>) {

@@ -119,6 +119,7 @@ fn reply(body: &[u8]) -> Result<reply::Reply<'static>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::test_support::reply;
     use serde_json::json;
 
     const CTX: ReplyContext<'static> = ReplyContext {
@@ -128,8 +129,7 @@ mod tests {
     };
 
     fn chat(v: Value) -> (Value, Usage) {
-        let (b, u) = to_chat(&serde_json::to_vec(&v).unwrap(), &CTX).unwrap();
-        (serde_json::from_slice(&b).unwrap(), u)
+        reply(to_chat, &v, &CTX)
     }
 
     #[test]

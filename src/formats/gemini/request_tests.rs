@@ -1,42 +1,20 @@
 //! Unit tests of the chat → Gemini request translator (the golden files cover whole requests).
 use super::*;
 use crate::formats::gemini::wire;
-use crate::formats::MaxTokensField;
+use crate::formats::test_support::{bytes_of, refused_param, user, value_of, with_fields, OPTS};
 use serde_json::json;
 
 /// The translator with its own field list, as `translate_request` runs it.
 fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
-    let f = crate::formats::fields::Fields::new(opts.fields);
-    let mut t = super::from_chat(body, opts, &f)?;
-    t.dropped = f.take();
-    Ok(t)
+    with_fields(opts, |f| super::from_chat(body, opts, f))
 }
 
-const OPTS: RequestOptions<'static> = RequestOptions {
-    model: "m",
-    default_max_tokens: 4096,
-    max_tokens_field: MaxTokensField::MaxCompletionTokens,
-    cache_points: false,
-    fields: crate::formats::fields::FieldPolicy::DEFAULT,
-};
-
 fn gemini(body: Value) -> Value {
-    let t = from_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap();
-    serde_json::from_slice(&t.body).unwrap()
+    value_of(&from_chat(&bytes_of(&body), &OPTS).unwrap().body)
 }
 
 fn param_of(body: Value) -> String {
-    let e = from_chat(&serde_json::to_vec(&body).unwrap(), &OPTS).unwrap_err();
-    assert_eq!(e.status, 400, "{e:?}");
-    e.param.map(|p| p.into_owned()).unwrap_or_default()
-}
-
-fn user(extra: Value) -> Value {
-    let mut v = json!({"model": "x", "messages": [{"role": "user", "content": "hi"}]});
-    for (k, x) in extra.as_object().unwrap() {
-        v[k] = x.clone();
-    }
-    v
+    refused_param(from_chat(&bytes_of(&body), &OPTS))
 }
 
 #[test]
@@ -95,14 +73,8 @@ fn mapped_and_neutral_fields() {
         json!({"seed": -7, "presencePenalty": 0.5, "temperature": 1.5})
     );
     assert!(v.get("model").is_none() && v.get("stream").is_none());
-    let t = from_chat(
-        &serde_json::to_vec(&user(
-            json!({"stream": true, "stream_options": {"include_usage": true}}),
-        ))
-        .unwrap(),
-        &OPTS,
-    )
-    .unwrap();
+    let streaming = user(json!({"stream": true, "stream_options": {"include_usage": true}}));
+    let t = from_chat(&bytes_of(&streaming), &OPTS).unwrap();
     assert!(t.stream && t.include_usage);
     // No generation settings at all: no generationConfig.
     assert!(gemini(user(json!({}))).get("generationConfig").is_none());

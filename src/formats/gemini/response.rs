@@ -138,17 +138,11 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::test_support::{reply, CTX};
     use serde_json::{json, Value};
 
-    const CTX: ReplyContext<'static> = ReplyContext {
-        client_model: "c",
-        created: 1,
-        tool_names: None,
-    };
-
     fn chat(body: Value) -> (Value, Usage) {
-        let (b, u) = to_chat(&serde_json::to_vec(&body).unwrap(), &CTX).unwrap();
-        (serde_json::from_slice(&b).unwrap(), u)
+        reply(to_chat, &body, &CTX)
     }
 
     #[test]

@@ -1,15 +1,14 @@
 //! Responses → chat: what cannot be translated is a 400 naming the field in the client's terms.
 
+use crate::formats::test_support::{value_of, DROP_PARAMS, OPTS};
 use crate::formats::{translate_request, Format, MaxTokensField, RequestOptions};
 use serde_json::{json, Value};
 
 fn opts() -> RequestOptions<'static> {
     RequestOptions {
-        model: "m",
         default_max_tokens: 1024,
         max_tokens_field: MaxTokensField::MaxTokens,
-        cache_points: false,
-        fields: crate::formats::fields::FieldPolicy::DEFAULT,
+        ..OPTS
     }
 }
 
@@ -20,7 +19,7 @@ fn to(format: Format, body: Value) -> Result<Value, (String, String)> {
         body.to_string().as_bytes(),
         &opts(),
     ) {
-        Ok(t) => Ok(serde_json::from_slice(&t.body).unwrap()),
+        Ok(t) => Ok(value_of(&t.body)),
         Err(e) => Err((e.param.unwrap_or_default().into_owned(), e.message)),
     }
 }
@@ -168,7 +167,7 @@ fn namespace_tools_are_flattened_and_history_calls_renamed() {
                 {"type": "function", "name": "read", "description": "read a file",
                  "strict": false, "parameters": {"type": "object", "properties": {}}}]}]});
     let t = translated(Format::OpenAi, body);
-    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    let v = value_of(&t.body);
     let names: Vec<&str> = v["tools"]
         .as_array()
         .unwrap()
@@ -188,10 +187,7 @@ fn namespace_tools_are_flattened_and_history_calls_renamed() {
 #[test]
 fn drop_params_turns_refusals_into_named_drops() {
     let lenient = RequestOptions {
-        fields: crate::formats::fields::FieldPolicy {
-            drop_unsupported: true,
-            reject_unknown: false,
-        },
+        fields: DROP_PARAMS,
         ..opts()
     };
     let body = json!({"input": "x", "tools": [{"type": "web_search"}], "max_tool_calls": 2,
@@ -207,6 +203,6 @@ fn drop_params_turns_refusals_into_named_drops() {
         t.dropped,
         ["tools[].type", "max_tool_calls", "top_logprobs"]
     );
-    let v: Value = serde_json::from_slice(&t.body).unwrap();
+    let v = value_of(&t.body);
     assert!(v.get("tools").is_none() || v["tools"] == json!([]));
 }
