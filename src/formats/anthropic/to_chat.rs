@@ -14,7 +14,9 @@
 use super::types::{Block, Content, Message, MessagesRequest, Tool, ToolChoice};
 use crate::error::ApiError;
 use crate::formats::fields::{join, unsupported, Fields};
+use crate::formats::pivot::media::to_data_url;
 use crate::formats::pivot::parse;
+use crate::formats::pivot::tools::{empty_object_schema, ChatToolChoice};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Map, Value};
 
@@ -369,10 +371,9 @@ fn thinking_block(b: &Block) -> Value {
 
 fn image_part(b: &Block, p: &str) -> Result<Value, ApiError> {
     let url = match b.source.as_ref() {
-        Some(s) if s.kind == "base64" => format!(
-            "data:{};base64,{}",
+        Some(s) if s.kind == "base64" => to_data_url(
             s.media_type.as_deref().unwrap_or("image/png"),
-            s.data.as_deref().unwrap_or("")
+            s.data.as_deref().unwrap_or(""),
         ),
         Some(s) if s.kind == "url" => s.url.clone().unwrap_or_default(),
         _ => return Err(unsupported(format!("{p}.source"), "must be base64 or url.")),
@@ -384,7 +385,7 @@ fn document_part(b: &Block, p: &str) -> Result<Value, ApiError> {
     match b.source.as_ref() {
         Some(s) if s.kind == "base64" && s.media_type.as_deref() == Some("application/pdf") => {
             Ok(json!({"type": "file", "file": {"filename": "document.pdf",
-                "file_data": format!("data:application/pdf;base64,{}", s.data.as_deref().unwrap_or(""))}}))
+                "file_data": to_data_url("application/pdf", s.data.as_deref().unwrap_or(""))}}))
         }
         _ => Err(unsupported(
             format!("{p}.source"),
@@ -408,10 +409,7 @@ fn convert_tools(tools: &[Tool], cx: &Cx<'_>) -> Result<Value, ApiError> {
             continue;
         }
         cx.f.unknown(&t.extra, &p)?;
-        let params = t
-            .input_schema
-            .clone()
-            .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
+        let params = t.input_schema.clone().unwrap_or_else(empty_object_schema);
         let mut f = json!({"name": t.name, "parameters": params});
         if let Some(d) = &t.description {
             f["description"] = json!(d);
@@ -425,10 +423,10 @@ fn convert_tools(tools: &[Tool], cx: &Cx<'_>) -> Result<Value, ApiError> {
 
 fn tool_choice(tc: &ToolChoice, out: &mut Map<String, Value>) -> Result<(), ApiError> {
     let v = match (tc.kind.as_str(), &tc.name) {
-        ("auto", _) => json!("auto"),
-        ("any", _) => json!("required"),
-        ("none", _) => json!("none"),
-        ("tool", Some(n)) => json!({"type": "function", "function": {"name": n}}),
+        ("auto", _) => ChatToolChoice::Auto,
+        ("any", _) => ChatToolChoice::Required,
+        ("none", _) => ChatToolChoice::Off,
+        ("tool", Some(n)) => ChatToolChoice::Function(n),
         _ => {
             return Err(unsupported(
                 "tool_choice.type".into(),
@@ -436,7 +434,7 @@ fn tool_choice(tc: &ToolChoice, out: &mut Map<String, Value>) -> Result<(), ApiE
             ))
         }
     };
-    out.insert("tool_choice".into(), v);
+    out.insert("tool_choice".into(), v.to_chat());
     if tc.disable_parallel_tool_use == Some(true) {
         out.insert("parallel_tool_calls".into(), json!(false));
     }

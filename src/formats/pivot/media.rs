@@ -21,6 +21,11 @@ pub(crate) fn data_url(url: &str) -> Option<DataUrl<'_>> {
     })
 }
 
+/// A base64 `data:` URL from its parts, for the translators that write the pivot.
+pub(crate) fn to_data_url(media_type: &str, data: &str) -> String {
+    format!("data:{media_type};base64,{data}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,6 +42,8 @@ mod tests {
             u("image/png;charset=x", "AA")
         );
         assert_eq!(data_url("data:;base64,"), u("", ""));
+        let url = to_data_url("application/pdf", "JVBE");
+        assert_eq!(data_url(&url), u("application/pdf", "JVBE"));
         for bad in [
             "data:image/png,AAAA",
             "data:image/png;base64",

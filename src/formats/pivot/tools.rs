@@ -133,4 +133,17 @@ impl<'a> ChatToolChoice<'a> {
             },
         }))
     }
+
+    /// In chat's own shape, for the translators that write the pivot (Anthropic and
+    /// Responses clients).
+    pub(crate) fn to_chat(self) -> Value {
+        match self {
+            ChatToolChoice::Auto => json!("auto"),
+            ChatToolChoice::Required => json!("required"),
+            ChatToolChoice::Off => json!("none"),
+            ChatToolChoice::Function(name) => {
+                json!({"type": "function", "function": {"name": name}})
+            }
+        }
+    }
 }

@@ -9,6 +9,7 @@ use super::namespaces::{plain_names, ToolNames};
 use crate::error::ApiError;
 use crate::formats::fields::{unsupported, Fields};
 use crate::formats::pivot::parse;
+use crate::formats::pivot::tools::{empty_object_schema, ChatToolChoice};
 use crate::formats::{RequestOptions, Translated};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -280,7 +281,7 @@ fn function(t: &Value, flat: Option<&str>, p: &str) -> Result<Value, ApiError> {
     let mut f = json!({"name": name});
     let params = &t["parameters"];
     f["parameters"] = if params.is_null() {
-        json!({"type": "object", "properties": {}})
+        empty_object_schema()
     } else {
         params.clone()
     };
@@ -295,12 +296,14 @@ fn function(t: &Value, flat: Option<&str>, p: &str) -> Result<Value, ApiError> {
 fn tool_choice(tc: &Value) -> Result<Value, ApiError> {
     if let Some(s) = tc.as_str() {
         return match s {
-            "auto" | "none" | "required" => Ok(json!(s)),
+            "auto" => Ok(ChatToolChoice::Auto.to_chat()),
+            "none" => Ok(ChatToolChoice::Off.to_chat()),
+            "required" => Ok(ChatToolChoice::Required.to_chat()),
             _ => Err(unsupported("tool_choice".into(), "has an unknown value.")),
         };
     }
     match (tc["type"].as_str(), tc["name"].as_str()) {
-        (Some("function"), Some(name)) => Ok(json!({"type": "function", "function": {"name": name}})),
+        (Some("function"), Some(name)) => Ok(ChatToolChoice::Function(name).to_chat()),
         (Some("allowed_tools"), _) => {
             let mode = tc["mode"].as_str().unwrap_or("auto");
             let mut names = Vec::new();
@@ -328,7 +331,7 @@ fn tool_choice(tc: &Value) -> Result<Value, ApiError> {
 /// form every provider takes.
 fn allowed_tools(mode: &str, names: &[&str]) -> Result<Value, ApiError> {
     match (mode, names) {
-        ("required", [one]) => Ok(json!({"type": "function", "function": {"name": one}})),
+        ("required", [one]) => Ok(ChatToolChoice::Function(one).to_chat()),
         ("auto" | "required", _) if !names.is_empty() => Err(unsupported(
             "tool_choice".into(),
             "restricts the tools to a subset, which this model's provider cannot express: send only the allowed tools in `tools`.",
