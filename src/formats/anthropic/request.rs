@@ -6,7 +6,9 @@ use crate::error::ApiError;
 use crate::formats::fields::{unsupported, Fields};
 use crate::formats::openai::types::{self as chat, ChatRequest, Content, Part};
 use crate::formats::pivot::media::data_url;
-use crate::formats::pivot::messages::{assistant_text, call_arguments, text_only, tool_call_id};
+use crate::formats::pivot::messages::{
+    assistant_text, call_arguments, no_messages, no_turns, text_only, tool_call_id, unknown_role,
+};
 use crate::formats::pivot::tools::{empty_object_schema, function_tools, ChatToolChoice};
 use crate::formats::pivot::{self, claude_thinking, parse};
 use crate::formats::{RequestOptions, Translated};
@@ -27,7 +29,7 @@ pub fn from_chat(
     pivot::check_extras(&req.extra, &["top_k"], WHO, f)?;
     let messages = req.messages.as_deref().unwrap_or_default();
     if messages.is_empty() {
-        return Err(ApiError::bad_request("`messages` must not be empty.").with_param("messages"));
+        return Err(no_messages());
     }
     let max_tokens = req
         .max_completion_tokens
@@ -35,10 +37,7 @@ pub fn from_chat(
         .unwrap_or(u64::from(opts.default_max_tokens));
     let (system, turns) = convert_messages(messages, f)?;
     if turns.is_empty() {
-        return Err(ApiError::bad_request(
-            "`messages` needs at least one user, assistant or tool message.",
-        )
-        .with_param("messages"));
+        return Err(no_turns());
     }
     let mut out = OutRequest {
         model: opts.model,
@@ -78,10 +77,7 @@ fn sampling<'a>(
     }
     out.top_k = pivot::top_k(&req.extra, WHO)?;
     out.top_p = req.top_p;
-    out.stop_sequences = req.stop.as_ref().map(|stop| match stop {
-        chat::Stop::One(s) => vec![s.as_str()],
-        chat::Stop::Many(v) => v.iter().map(String::as_str).collect(),
-    });
+    out.stop_sequences = req.stop.as_ref().map(chat::Stop::strs);
     out.metadata = req.user.as_ref().map(|u| json!({ "user_id": u }));
     Ok(())
 }
@@ -108,10 +104,7 @@ fn convert_messages<'a>(msgs: &'a [chat::Message], f: &Fields) -> Result<Convert
             "user" => ("user", user_blocks(m.content.as_ref(), &p, f)?),
             "assistant" => ("assistant", assistant_blocks(m, &p, f)?),
             "tool" => ("user", vec![tool_result(m, &p)?]),
-            _ => {
-                return Err(ApiError::bad_request(format!("Unknown role `{}`.", m.role))
-                    .with_param(format!("{p}.role")))
-            }
+            _ => return Err(unknown_role(&m.role, &p)),
         };
         if blocks.is_empty() {
             continue;

@@ -15,6 +15,7 @@ use super::types::{Block, Content, Message, MessagesRequest, Tool, ToolChoice};
 use crate::error::ApiError;
 use crate::formats::fields::{join, unsupported, Fields};
 use crate::formats::pivot::media::to_data_url;
+use crate::formats::pivot::messages::unknown_role;
 use crate::formats::pivot::parse;
 use crate::formats::pivot::tools::{empty_object_schema, ChatToolChoice};
 use crate::formats::{RequestOptions, Translated};
@@ -257,10 +258,7 @@ fn convert_message(
             return Ok(());
         }
         "user" | "assistant" => {}
-        role => {
-            return Err(ApiError::bad_request(format!("Unknown role `{role}`."))
-                .with_param(format!("{p}.role")))
-        }
+        role => return Err(unknown_role(role, p)),
     }
     let blocks = match &m.content {
         Content::Text(s) => {

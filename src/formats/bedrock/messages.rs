@@ -2,14 +2,13 @@
 //! to alternate, so adjacent turns of one role are merged and every tool result of an assistant
 //! turn goes into one user turn of `toolResult` blocks.
 
+use super::WHO;
 use crate::error::ApiError;
 use crate::formats::fields::{join, unsupported, Fields};
 use crate::formats::openai::types::{Content, Message, Part};
 use crate::formats::pivot::media::data_url;
 use crate::formats::pivot::messages::{call_arguments, tool_call_id};
 use serde_json::{json, Map, Value};
-
-const WHO: &str = "for this model's provider (Bedrock).";
 
 /// Converse's prompt-cache checkpoint: the prompt up to here may be cached.
 pub(super) fn cache_point() -> Value {

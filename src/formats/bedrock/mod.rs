@@ -13,6 +13,9 @@ pub mod request;
 pub mod response;
 pub mod stream;
 
+/// How a refusal names Bedrock ("`n` must be 1 for this model's provider (Bedrock).").
+const WHO: &str = "for this model's provider (Bedrock).";
+
 /// Converse usage: `inputTokens` excludes cache reads and writes, which come apart.
 #[derive(serde::Deserialize, Default, Clone, Copy, Debug)]
 #[serde(rename_all = "camelCase")]

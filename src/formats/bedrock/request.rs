@@ -12,15 +12,15 @@
 //! unless the history holds tool calls, which Bedrock only accepts with `toolConfig` present.
 
 use super::messages::{self, cache_mark, cache_point};
+use super::WHO;
 use crate::error::ApiError;
 use crate::formats::fields::Fields;
 use crate::formats::openai::types::{self as chat, ChatRequest};
+use crate::formats::pivot::messages::no_turns;
 use crate::formats::pivot::tools::{empty_object_schema, function_tools, ChatToolChoice};
 use crate::formats::pivot::{self, claude_thinking, parse};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Map, Value};
-
-const WHO: &str = "for this model's provider (Bedrock).";
 
 /// An OpenAI chat request → a Converse request (the model goes in the URL).
 pub fn from_chat(
@@ -39,10 +39,7 @@ pub fn from_chat(
     let mut extra = model_fields(&req, opts.model, max.unwrap_or(0), f)?;
     let messages = history(messages, &mut extra, f);
     if messages.is_empty() {
-        return Err(ApiError::bad_request(
-            "`messages` needs at least one user, assistant or tool message.",
-        )
-        .with_param("messages"));
+        return Err(no_turns());
     }
     let mut out = Map::new();
     out.insert("messages".into(), Value::Array(messages));

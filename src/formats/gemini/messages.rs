@@ -2,16 +2,16 @@
 //! contents are merged (tool results and the user's next words share one user content).
 
 use super::types::{Blob, Call, CallResult, FileRef, OutContent, OutPart};
-use super::wire;
+use super::{wire, WHO};
 use crate::error::ApiError;
 use crate::formats::fields::{unsupported, Fields};
 use crate::formats::openai::types::{self as chat, Content, Part};
 use crate::formats::pivot::media::data_url;
-use crate::formats::pivot::messages::{assistant_text, call_arguments, text_only, tool_call_id};
+use crate::formats::pivot::messages::{
+    assistant_text, call_arguments, text_only, tool_call_id, unknown_role,
+};
 use serde_json::{json, Value};
 use std::borrow::Cow;
-
-const WHO: &str = "for this model's provider (Gemini).";
 
 /// System text parts and the conversation.
 pub(super) type Converted<'a> = (Vec<OutPart<'a>>, Vec<OutContent<'a>>);
@@ -44,10 +44,7 @@ pub(super) fn convert<'a>(
             "user" => ("user", user_parts(m.content.as_ref(), &p, f)?),
             "assistant" => ("model", model_parts(m, &p, &mut calls, f)?),
             "tool" => ("user", vec![function_response(m, &p, &calls)?]),
-            _ => {
-                return Err(ApiError::bad_request(format!("Unknown role `{}`.", m.role))
-                    .with_param(format!("{p}.role")))
-            }
+            _ => return Err(unknown_role(&m.role, &p)),
         };
         if parts.is_empty() {
             continue;

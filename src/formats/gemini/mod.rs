@@ -15,3 +15,6 @@ pub mod response;
 pub mod stream;
 pub mod types;
 pub mod wire;
+
+/// How a refusal names Gemini ("`n` must be 1 for this model's provider (Gemini).").
+const WHO: &str = "for this model's provider (Gemini).";

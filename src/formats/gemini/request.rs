@@ -13,20 +13,19 @@
 //! budget of 0 (thinking off where the model allows it). Like OpenAI's `max_completion_tokens`,
 //! Gemini's `maxOutputTokens` covers thoughts too, so neither is adjusted for the other.
 
-use super::messages;
 use super::types::{
     FunctionCallingConfig, FunctionDecl, GenerationConfig, OutRequest, OutSystem, OutToolConfig,
     OutTools, ThinkingConfig,
 };
+use super::{messages, WHO};
 use crate::error::ApiError;
 use crate::formats::fields::{unsupported, Fields};
 use crate::formats::openai::types::{self as chat, ChatRequest};
+use crate::formats::pivot::messages::{no_messages, no_turns};
 use crate::formats::pivot::tools::{function_tools, ChatToolChoice};
 use crate::formats::pivot::{self, parse};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{Map, Value};
-
-const WHO: &str = "for this model's provider (Gemini).";
 
 /// OpenAI fields kept in `extra` that Gemini expresses: `seed` and the penalties.
 #[derive(Default)]
@@ -77,14 +76,11 @@ pub fn from_chat(
     let ex = extras(&req.extra, f)?;
     let msgs = req.messages.as_deref().unwrap_or_default();
     if msgs.is_empty() {
-        return Err(ApiError::bad_request("`messages` must not be empty.").with_param("messages"));
+        return Err(no_messages());
     }
     let (system, contents) = messages::convert(msgs, f)?;
     if contents.is_empty() {
-        return Err(ApiError::bad_request(
-            "`messages` needs at least one user, assistant or tool message.",
-        )
-        .with_param("messages"));
+        return Err(no_turns());
     }
     let tools = match req.tools.as_deref() {
         Some(t) if !t.is_empty() => Some([tools_of(t, f)?]),
@@ -100,10 +96,7 @@ pub fn from_chat(
         max_output_tokens: req.max_completion_tokens.or(req.max_tokens),
         temperature: req.temperature,
         top_p: req.top_p,
-        stop_sequences: req.stop.as_ref().map(|stop| match stop {
-            chat::Stop::One(s) => vec![s.as_str()],
-            chat::Stop::Many(v) => v.iter().map(String::as_str).collect(),
-        }),
+        stop_sequences: req.stop.as_ref().map(chat::Stop::strs),
         seed: ex.seed,
         top_k: ex.top_k,
         presence_penalty: ex.presence_penalty,

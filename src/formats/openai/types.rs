@@ -53,6 +53,16 @@ pub enum Stop {
     Many(Vec<String>),
 }
 
+impl Stop {
+    /// The stop sequences, borrowed, for a target that takes a list.
+    pub fn strs(&self) -> Vec<&str> {
+        match self {
+            Stop::One(s) => vec![s.as_str()],
+            Stop::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct Message {
     pub role: String,

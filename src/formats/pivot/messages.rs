@@ -1,5 +1,5 @@
 //! Reading chat messages: text that must be text, an assistant turn's text, tool calls'
-//! arguments and tool messages' ids.
+//! arguments and tool messages' ids, and the refusals of a message list every reader shares.
 
 use crate::error::ApiError;
 use crate::formats::fields::unsupported;
@@ -86,4 +86,20 @@ pub(crate) fn tool_call_id<'a>(m: &'a Message, p: &str) -> Result<&'a str, ApiEr
         ApiError::bad_request("A tool message needs `tool_call_id`.")
             .with_param(format!("{p}.tool_call_id"))
     })
+}
+
+/// A message whose role the reader does not know (chat's, Anthropic's, Responses').
+pub(crate) fn unknown_role(role: &str, p: &str) -> ApiError {
+    ApiError::bad_request(format!("Unknown role `{role}`.")).with_param(format!("{p}.role"))
+}
+
+/// A request without messages.
+pub(crate) fn no_messages() -> ApiError {
+    ApiError::bad_request("`messages` must not be empty.").with_param("messages")
+}
+
+/// A request whose messages are all system text: the target needs a turn to answer.
+pub(crate) fn no_turns() -> ApiError {
+    ApiError::bad_request("`messages` needs at least one user, assistant or tool message.")
+        .with_param("messages")
 }

@@ -5,6 +5,7 @@
 use super::namespaces::ToolNames;
 use crate::error::ApiError;
 use crate::formats::fields::unsupported;
+use crate::formats::pivot::messages::unknown_role;
 use serde_json::{json, Value};
 
 /// Appends the chat messages for `items` to `out`; calls of namespaced tools take their flat
@@ -76,10 +77,7 @@ fn message(item: &Value, p: &str, out: &mut Vec<Value>) -> Result<(), ApiError> 
             _ => return Err(bad_content(&cp)),
         },
         "assistant" => assistant(content, &cp)?,
-        _ => {
-            return Err(ApiError::bad_request(format!("Unknown role `{role}`."))
-                .with_param(format!("{p}.role")))
-        }
+        _ => return Err(unknown_role(role, p)),
     };
     out.push(msg);
     Ok(())
