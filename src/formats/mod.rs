@@ -335,7 +335,7 @@ pub fn reply_usage(format: Format, body: &[u8]) -> Option<Usage> {
     let mut de = serde_json::Deserializer::from_slice(value);
     match format {
         Format::OpenAi => {
-            let w = <openai::stream::WireUsage as serde::Deserialize>::deserialize(&mut de).ok()?;
+            let w = <openai::types::WireUsage as serde::Deserialize>::deserialize(&mut de).ok()?;
             Some(w.normalise())
         }
         Format::Anthropic => {

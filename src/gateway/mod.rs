@@ -22,6 +22,7 @@ mod kept;
 mod limit;
 mod plan;
 mod relay;
+mod reply;
 mod respond;
 mod select;
 mod settle;

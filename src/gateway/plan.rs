@@ -2,7 +2,7 @@
 //! (same API) or is translated (another API). A request the provider cannot express is a 400
 //! before anything is sent.
 
-use super::relay::{EmbedReply, Reply};
+use super::reply::{EmbedReply, Reply};
 use crate::error::ApiError;
 use crate::formats::{self, Format};
 use crate::fronts::Front;

@@ -6,11 +6,12 @@
 
 use super::ctx::{Ctx, RelayEnd};
 use super::failure::Handled;
+use super::reply::{EmbedReply, Reply, MAX_REPLY};
 use super::respond::X_REQUEST_ID;
 use super::state::State;
 use super::writers::{BodyWriter, Passthrough, Translating};
 use crate::error::ApiError;
-use crate::formats::{self, Format, ReplyContext};
+use crate::formats::{self, ReplyContext};
 use crate::providers::{is_hop_by_hop_response_header, Backend};
 use crate::stream::Translator;
 use bytes::{Bytes, BytesMut};
@@ -19,38 +20,7 @@ use pingora::prelude::*;
 use pingora::protocols::http::client::HttpSession;
 use pingora::protocols::http::ServerSession;
 use pingora::proxy::Session;
-use std::sync::Arc;
 use std::time::Instant;
-
-/// How the reply reaches the client.
-pub(super) struct Reply {
-    /// The client's API.
-    pub client: Format,
-    /// The upstream's format; equal to `client` when the body passes through.
-    pub upstream: Format,
-    /// OpenAI clients: the usage chunk was asked for.
-    pub include_usage: bool,
-    /// The model the client asked for; translated replies name it.
-    pub client_model: Arc<str>,
-    /// An embeddings request translated to the provider's embeddings API.
-    pub embed: Option<EmbedReply>,
-    /// A passthrough OpenAI stream: the gateway asked for the usage chunk, the client did not.
-    pub strip_usage: bool,
-    /// A Responses client's namespaced tools, flattened for the target: named back here.
-    pub tool_names: Option<Arc<formats::responses::namespaces::ToolNames>>,
-    /// A translated Responses reply to keep (module `kept`).
-    pub keep: Option<Arc<super::kept::Keep>>,
-}
-
-/// What an embeddings reply in another API needs.
-pub(super) struct EmbedReply {
-    /// The client asked for base64 vectors.
-    pub base64: bool,
-    /// Input tokens to report when the provider counts none.
-    pub estimate: u64,
-    /// The model asked of the provider (its family decides the reply's shape on Bedrock).
-    pub model: String,
-}
 
 /// The chosen upstream response, and where its connection goes back when done.
 pub(super) struct Upstream<'a> {
@@ -91,7 +61,6 @@ impl Upstream<'_> {
 }
 
 /// Largest complete upstream reply translated in memory, and largest error body read.
-pub(super) const MAX_REPLY: usize = 64 * 1024 * 1024;
 const MAX_ERROR_BODY: usize = 1024 * 1024;
 
 const X_UPSTREAM_REQUEST_ID: http::HeaderName =

@@ -1,7 +1,7 @@
 //! What the relay's loop writes each upstream chunk through: as it came, metered
 //! (`Passthrough`), or translated into the client's API (`Translating`).
 
-use super::relay::{Reply, MAX_REPLY};
+use super::reply::{Reply, MAX_REPLY};
 use crate::error::ApiError;
 use crate::formats::{self, Format};
 use crate::stream::{Meter, Tally, Translator};

@@ -3,6 +3,7 @@
 //! pure state machines over complete SSE events; neither allocates per text delta.
 
 use super::error as oai_error;
+use super::types::WireUsage;
 use crate::error::ApiError;
 use crate::formats::pivot::unreadable_chunk;
 use crate::formats::{Delta, FinishReason, JsonStr, Str, Usage};
@@ -62,50 +63,6 @@ struct FunctionChunk<'a> {
     name: Option<&'a RawValue>,
     #[serde(borrow, default)]
     arguments: Option<&'a RawValue>,
-}
-
-/// OpenAI's `usage` object (also in complete replies).
-#[derive(Deserialize, Default)]
-pub struct WireUsage {
-    #[serde(default)]
-    pub prompt_tokens: u64,
-    #[serde(default)]
-    pub completion_tokens: u64,
-    #[serde(default)]
-    pub prompt_tokens_details: Option<PromptDetails>,
-    #[serde(default)]
-    pub completion_tokens_details: Option<CompletionDetails>,
-}
-
-#[derive(Deserialize, Default)]
-pub struct PromptDetails {
-    #[serde(default)]
-    pub cached_tokens: Option<u64>,
-    #[serde(default)]
-    pub cache_write_tokens: Option<u64>,
-}
-
-#[derive(Deserialize, Default)]
-pub struct CompletionDetails {
-    #[serde(default)]
-    pub reasoning_tokens: Option<u64>,
-}
-
-impl WireUsage {
-    pub fn normalise(&self) -> Usage {
-        let p = self.prompt_tokens_details.as_ref();
-        Usage {
-            input: self.prompt_tokens,
-            cached_input: p.and_then(|d| d.cached_tokens).unwrap_or(0),
-            cache_creation: p.and_then(|d| d.cache_write_tokens).unwrap_or(0),
-            output: self.completion_tokens,
-            reasoning: self
-                .completion_tokens_details
-                .as_ref()
-                .and_then(|d| d.reasoning_tokens)
-                .unwrap_or(0),
-        }
-    }
 }
 
 /// Keeps the first element of `choices` and skips the rest without allocating (only choice 0

@@ -1,7 +1,7 @@
 //! Chat completions wire types: the pivot's request and reply. Unknown fields are kept in
 //! `extra`, so a translator can name what it cannot express instead of dropping it.
 
-use super::stream::WireUsage;
+use crate::formats::Usage;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -179,4 +179,48 @@ pub struct ReplyMessage {
     /// signature and encrypted reasoning blocks, for an Anthropic client's thinking blocks.
     pub reasoning_signature: Option<String>,
     pub redacted_reasoning: Option<Vec<String>>,
+}
+
+/// OpenAI's `usage` object (also in complete replies).
+#[derive(Deserialize, Default)]
+pub struct WireUsage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    pub completion_tokens_details: Option<CompletionDetails>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct PromptDetails {
+    #[serde(default)]
+    pub cached_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_write_tokens: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct CompletionDetails {
+    #[serde(default)]
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    pub fn normalise(&self) -> Usage {
+        let p = self.prompt_tokens_details.as_ref();
+        Usage {
+            input: self.prompt_tokens,
+            cached_input: p.and_then(|d| d.cached_tokens).unwrap_or(0),
+            cache_creation: p.and_then(|d| d.cache_write_tokens).unwrap_or(0),
+            output: self.completion_tokens,
+            reasoning: self
+                .completion_tokens_details
+                .as_ref()
+                .and_then(|d| d.reasoning_tokens)
+                .unwrap_or(0),
+        }
+    }
 }
