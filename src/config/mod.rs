@@ -142,6 +142,9 @@ pub struct ServerSettings {
     /// Reload when the config's files change, checked every `watch_interval_ms`.
     pub watch_config: bool,
     pub watch_interval_ms: u64,
+    /// Clients are served without a key (`[server] open = true`): said on purpose, never
+    /// implied by a config that lost its `[[keys]]`.
+    pub open: bool,
 }
 
 /// Which API a backend speaks, with the provider's own settings.
@@ -437,6 +440,7 @@ impl Validator<'_, '_> {
         let (backends, names) = self.backends(raw.backends);
         let routes = self.routes(raw.routes, &names);
         let keys = self.keys(raw.keys);
+        self.gate(server.open, &keys, &routes);
         let access_log = match raw.log.access_log.as_str() {
             "stdout" => AccessLogTarget::Stdout,
             "off" | "" => AccessLogTarget::Off,

@@ -59,6 +59,8 @@ pub struct RawServer {
     /// Reload the config when its files change.
     pub watch_config: bool,
     pub watch_interval_ms: u64,
+    /// Serve clients without a key, on purpose (a config with no `[[keys]]` must say so).
+    pub open: bool,
 }
 
 impl Default for RawServer {
@@ -79,6 +81,7 @@ impl Default for RawServer {
             admin_require_token: false,
             watch_config: false,
             watch_interval_ms: 1000,
+            open: false,
         }
     }
 }

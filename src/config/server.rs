@@ -1,7 +1,7 @@
 //! `[server]`: listeners, threads, timeouts, shutdown, the admin token.
 
 use super::schema::RawServer;
-use super::{Secret, ServerSettings, Validator};
+use super::{KeySpec, RouteSpec, Secret, ServerSettings, Validator};
 
 impl Validator<'_, '_> {
     pub(super) fn server(&mut self, s: RawServer) -> ServerSettings {
@@ -59,6 +59,31 @@ impl Validator<'_, '_> {
             admin_token: s.admin_token.filter(|t| !t.is_empty()).map(Secret),
             watch_config: s.watch_config,
             watch_interval_ms: s.watch_interval_ms,
+            open: s.open,
+        }
+    }
+
+    /// A config that would leave the gateway open or empty is refused (at `check`, start and
+    /// every reload): without `[[keys]]` it must say `open = true`, and it needs a route. So an
+    /// editor's truncated file or a config cut before its keys is never applied.
+    pub(super) fn gate(&mut self, open: bool, keys: &[KeySpec], routes: &[RouteSpec]) {
+        match (open, keys.is_empty()) {
+            (false, true) => self.err(
+                "keys",
+                "no [[keys]]: every client would be served. Add [[keys]], or set \
+                 `[server] open = true` to serve without keys on purpose",
+            ),
+            (true, false) => self.err(
+                "server.open",
+                "is true but [[keys]] are configured; remove one of them",
+            ),
+            _ => {}
+        }
+        if routes.is_empty() {
+            self.err(
+                "routes",
+                "no [[routes]]: every request would be refused; at least one route is required",
+            );
         }
     }
 }

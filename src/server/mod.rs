@@ -155,8 +155,8 @@ fn add_listeners(server: &mut Server, cfg: &Config, current: &Arc<Current>, metr
 }
 
 fn warn_open(cfg: &Config) {
-    if cfg.keys.is_empty() {
-        eprintln!("tollgate: WARNING: no [[keys]] configured; the gateway accepts any client");
+    if cfg.server.open {
+        eprintln!("tollgate: open: clients are served without a key ([server] open = true)");
     }
     for b in cfg.backends.iter().filter(|b| !b.enabled) {
         eprintln!(

@@ -210,6 +210,17 @@ pub fn tls_mock() -> (Proc, std::path::PathBuf) {
     (m, cert)
 }
 
+/// `open = true` for a test config without `[[keys]]` (a config must say it serves without
+/// keys), unless the test sets `open` itself.
+pub fn open_unless_keyed(server_extra: &str, rest: &str) -> &'static str {
+    let keyed = rest.lines().any(|l| l.trim_start().starts_with("[[keys]]"));
+    if keyed || server_extra.contains("open") {
+        ""
+    } else {
+        "open = true\n"
+    }
+}
+
 pub struct Gateway {
     pub proc: Proc,
     pub admin_port: u16,
@@ -232,7 +243,8 @@ impl Gateway {
             ),
         };
         let cfg = format!(
-            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nadmin_listen = \"127.0.0.1:{admin_port}\"\nthreads = 2\n{server_extra}\n{store}{rest}"
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nadmin_listen = \"127.0.0.1:{admin_port}\"\nthreads = 2\n{}{server_extra}\n{store}{rest}",
+            open_unless_keyed(server_extra, rest)
         );
         let config_path = dir.join("tollgate.toml");
         std::fs::write(&config_path, cfg).unwrap();
