@@ -21,6 +21,7 @@ pub use limit_spec::{Cap, LimitSpec, Measure, Scope};
 pub use limits::{AlertSettings, IdentitySettings, StoreKind, StoreSettings};
 pub use price_table::{glob_match, Price, PriceTable};
 pub use responses::ResponsesSettings;
+pub use server::{AdminTls, TlsFiles, TlsListen};
 pub use routes::{
     AffinityKey, BalanceSettings, FieldRules, RetryPolicy, RouteSpec, Strategy, TargetSpec,
     DEFAULT_OUTPUT_TOKENS,
@@ -145,6 +146,10 @@ pub struct ServerSettings {
     /// Clients are served without a key (`[server] open = true`): said on purpose, never
     /// implied by a config that lost its `[[keys]]`.
     pub open: bool,
+    /// Client listeners over TLS.
+    pub tls: Option<TlsListen>,
+    /// The admin listener (`admin_listen`) over TLS.
+    pub admin_tls: Option<AdminTls>,
 }
 
 /// Which API a backend speaks, with the provider's own settings.

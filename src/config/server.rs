@@ -1,12 +1,40 @@
-//! `[server]`: listeners, threads, timeouts, shutdown, the admin token.
+//! `[server]`: listeners (plain and TLS), threads, timeouts, shutdown, the admin token, and
+//! whether a config without keys is open on purpose.
 
-use super::schema::RawServer;
+use super::schema::{RawAdminTls, RawServer, RawTls};
+use std::net::SocketAddr;
+
+/// A certificate chain and its key, as PEM files: read and checked when the config loads, and
+/// read again by every reload (so a rotated certificate is picked up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: String,
+    pub key: String,
+}
+
+/// `[server.tls]`: client listeners over TLS (h2 and HTTP/1.1 by ALPN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsListen {
+    pub listen: Vec<SocketAddr>,
+    pub files: TlsFiles,
+}
+
+/// `[server.admin_tls]`: the admin listener over TLS; with `client_ca`, only clients with a
+/// certificate from that CA get through the handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTls {
+    pub files: TlsFiles,
+    pub client_ca: Option<String>,
+}
 use super::{KeySpec, RouteSpec, Secret, ServerSettings, Validator};
 
 impl Validator<'_, '_> {
     pub(super) fn server(&mut self, s: RawServer) -> ServerSettings {
-        if s.listen.is_empty() {
-            self.err("server.listen", "at least one address is required");
+        if s.listen.is_empty() && s.tls.is_none() {
+            self.err(
+                "server.listen",
+                "at least one address is required (or `[server.tls] listen`)",
+            );
         }
         let listen = s
             .listen
@@ -60,6 +88,43 @@ impl Validator<'_, '_> {
             watch_config: s.watch_config,
             watch_interval_ms: s.watch_interval_ms,
             open: s.open,
+            tls: s.tls.and_then(|t| self.tls(t)),
+            admin_tls: s.admin_tls.and_then(|t| self.admin_tls(t)),
+        }
+    }
+
+    fn tls(&mut self, t: RawTls) -> Option<TlsListen> {
+        if t.listen.is_empty() {
+            self.err("server.tls.listen", "at least one address is required");
+        }
+        let listen = (t.listen.iter().enumerate())
+            .filter_map(|(i, a)| self.addr(format!("server.tls.listen[{i}]"), a))
+            .collect();
+        let files = self.tls_files("server.tls", t.cert, t.key)?;
+        Some(TlsListen { listen, files })
+    }
+
+    fn admin_tls(&mut self, t: RawAdminTls) -> Option<AdminTls> {
+        if let Some(ca) = &t.client_ca {
+            if let Err(e) = crate::net::tls::client_verifier(ca) {
+                self.err("server.admin_tls.client_ca", &e);
+            }
+        }
+        let files = self.tls_files("server.admin_tls", t.cert, t.key)?;
+        Some(AdminTls {
+            files,
+            client_ca: t.client_ca,
+        })
+    }
+
+    /// The pair must load now: a listener never starts, or reloads, without one it can serve.
+    fn tls_files(&mut self, p: &str, cert: String, key: String) -> Option<TlsFiles> {
+        match crate::net::tls::load_pair(&cert, &key) {
+            Ok(_) => Some(TlsFiles { cert, key }),
+            Err(e) => {
+                self.err(format!("{p}.cert"), &e);
+                None
+            }
         }
     }
 
