@@ -113,6 +113,7 @@ async fn shipped_config_answers_demo_model() {
         .replace("listen = [\"127.0.0.1:8080\"]", "")
         .replace("admin_listen = \"127.0.0.1:9091\"", "")
         .replace("[server]", "")
+        .replace("open = true", "")
         .replace("127.0.0.1:9099", &format!("127.0.0.1:{m}"))
         // The copy lives in a temporary directory: the price file by its full path, and a
         // store of its own.

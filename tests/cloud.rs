@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_error_shape, chat, client, dead_port, mock, Gateway};
+use common::{assert_error_shape, chat, client, dead_port, mock, send_json, Gateway};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -27,13 +27,11 @@ fn bedrock(port: u16, secret: &str) -> String {
 }
 
 async fn post(gw: &Gateway, path: &str, body: &Value, anthropic: bool) -> (u16, Value) {
-    let mut r = client().post(gw.url(path)).json(body);
-    if anthropic {
-        r = r.header("anthropic-version", "2023-06-01");
-    }
-    let resp = r.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    let headers: &[(&str, &str)] = match anthropic {
+        true => &[("anthropic-version", "2023-06-01")],
+        false => &[],
+    };
+    send_json(gw, path, None, headers, body).await
 }
 
 fn messages(model: &str) -> Value {

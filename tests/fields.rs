@@ -64,14 +64,7 @@ drop_params = true
 }
 
 async fn post(g: &Gateway, path: &str, key: &str, body: &Value) -> reqwest::Response {
-    client()
-        .post(g.url(path))
-        .bearer_auth(key)
-        .header("anthropic-version", "2023-06-01")
-        .json(body)
-        .send()
-        .await
-        .unwrap()
+    send(g, path, Some(key), &[("anthropic-version", "2023-06-01")], body).await
 }
 
 fn ignored(r: &reqwest::Response) -> Vec<String> {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{client, free_port, get_json, mock, sha256_hex, Gateway, Proc};
+use common::{client, free_port, get_json, metrics, mock, send, send_json, sha256_hex, Gateway, Proc};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -72,14 +72,9 @@ fn gateway(m: &Proc, redis_port: u16, limits: &str, on_error: &str) -> Gateway {
 }
 
 async fn post(g: &Gateway) -> reqwest::Response {
-    client()
-        .post(g.url("/v1/chat/completions"))
-        .bearer_auth("sk-a")
-        .json(&json!({"model": "gpt-4o-mini", "max_tokens": 100,
-            "messages": [{"role": "user", "content": "Say something."}]}))
-        .send()
-        .await
-        .unwrap()
+    let body = json!({"model": "gpt-4o-mini", "max_tokens": 100,
+        "messages": [{"role": "user", "content": "Say something."}]});
+    send(g, "/v1/chat/completions", Some("sk-a"), &[], &body).await
 }
 
 fn minute() -> u64 {
@@ -145,14 +140,7 @@ async fn two_gateways_share_one_token_limit() {
 }
 
 async fn metric(g: &Gateway, name: &str) -> String {
-    let text = client()
-        .get(g.admin("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(g).await;
     text.lines()
         .find(|l| l.starts_with(name))
         .unwrap_or_default()
@@ -247,14 +235,7 @@ async fn call(g: &Gateway, method: reqwest::Method, key: &str, path: &str) -> (u
 }
 
 async fn create(g: &Gateway, key: &str, body: &Value) -> (u16, Value) {
-    let r = client()
-        .post(g.url("/v1/responses"))
-        .bearer_auth(key)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
+    send_json(g, "/v1/responses", Some(key), &[], body).await
 }
 
 async fn last_body(m: &Proc) -> String {

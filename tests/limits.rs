@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{client, mock, sha256_hex, wait_metrics, Gateway, Proc};
+use common::{client, mock, send, sha256_hex, wait_metrics, Gateway, Proc};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -44,13 +44,7 @@ fn chat(max_tokens: u64) -> Value {
 }
 
 async fn post(g: &Gateway, key: &str, body: &Value) -> reqwest::Response {
-    client()
-        .post(g.url("/v1/chat/completions"))
-        .bearer_auth(key)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
+    send(g, "/v1/chat/completions", Some(key), &[], body).await
 }
 
 const PRICES: &str = "[[prices]]\nmodel = \"gpt-4o-*\"\ninput = 1000\noutput = 2000\n";

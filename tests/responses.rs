@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{client, mock, Gateway};
+use common::{client, mock, send, Gateway};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
@@ -28,11 +28,7 @@ fn gateway(m: &common::Proc) -> Gateway {
 }
 
 async fn post(g: &Gateway, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut r = client().post(g.url("/v1/responses")).json(body);
-    for (k, v) in headers {
-        r = r.header(*k, *v);
-    }
-    r.send().await.unwrap()
+    send(g, "/v1/responses", None, headers, body).await
 }
 
 fn log_line(g: &Gateway, r: &reqwest::Response) -> Value {

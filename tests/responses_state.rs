@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{client, get_json, mock, sha256_hex, Gateway, Proc};
+use common::{client, get_json, mock, send_json, sha256_hex, Gateway, Proc};
 use serde_json::{json, Value};
 
 const A: &str = "sk-alice";
@@ -39,15 +39,7 @@ fn the_mock() -> Proc {
 }
 
 async fn post(g: &Gateway, key: &str, body: &Value) -> (u16, Value) {
-    let r = client()
-        .post(g.url("/v1/responses"))
-        .bearer_auth(key)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap())
+    send_json(g, "/v1/responses", Some(key), &[], body).await
 }
 
 async fn call(g: &Gateway, method: reqwest::Method, key: &str, path: &str) -> (u16, Value) {

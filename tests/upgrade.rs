@@ -197,7 +197,7 @@ async fn run_as_a_daemon_returns_once_the_listeners_accept() {
     let dir = std::env::temp_dir().join(format!("tollgate-daemon-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = format!(
-        "[server]\nlisten = [\"127.0.0.1:{port}\"]\nadmin_listen = \"127.0.0.1:{admin}\"\nthreads = 1\n\
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\nadmin_listen = \"127.0.0.1:{admin}\"\nthreads = 1\nopen = true\n\
          pid_file = \"{pid}\"\nupgrade_sock = \"{sock}\"\n[store]\npath = \"{db}\"\n\
          [log]\naccess_log = \"access.log\"\n{}\
          [[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n",

@@ -21,6 +21,7 @@ pub use limit_spec::{Cap, LimitSpec, Measure, Scope};
 pub use limits::{AlertSettings, IdentitySettings, StoreKind, StoreSettings};
 pub use price_table::{glob_match, Price, PriceTable};
 pub use responses::ResponsesSettings;
+pub use server::{AdminTls, TlsFiles, TlsListen};
 pub use routes::{
     AffinityKey, BalanceSettings, FieldRules, RetryPolicy, RouteSpec, Strategy, TargetSpec,
     DEFAULT_OUTPUT_TOKENS,
@@ -142,6 +143,13 @@ pub struct ServerSettings {
     /// Reload when the config's files change, checked every `watch_interval_ms`.
     pub watch_config: bool,
     pub watch_interval_ms: u64,
+    /// Clients are served without a key (`[server] open = true`): said on purpose, never
+    /// implied by a config that lost its `[[keys]]`.
+    pub open: bool,
+    /// Client listeners over TLS.
+    pub tls: Option<TlsListen>,
+    /// The admin listener (`admin_listen`) over TLS.
+    pub admin_tls: Option<AdminTls>,
 }
 
 /// Which API a backend speaks, with the provider's own settings.
@@ -437,6 +445,7 @@ impl Validator<'_, '_> {
         let (backends, names) = self.backends(raw.backends);
         let routes = self.routes(raw.routes, &names);
         let keys = self.keys(raw.keys);
+        self.gate(server.open, &keys, &routes);
         let access_log = match raw.log.access_log.as_str() {
             "stdout" => AccessLogTarget::Stdout,
             "off" | "" => AccessLogTarget::Off,

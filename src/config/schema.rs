@@ -59,6 +59,28 @@ pub struct RawServer {
     /// Reload the config when its files change.
     pub watch_config: bool,
     pub watch_interval_ms: u64,
+    /// Serve clients without a key, on purpose (a config with no `[[keys]]` must say so).
+    pub open: bool,
+    /// Client listeners over TLS (`[server.tls]`).
+    pub tls: Option<RawTls>,
+    /// The admin listener over TLS, optionally with client certificates (`[server.admin_tls]`).
+    pub admin_tls: Option<RawAdminTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub listen: Vec<String>,
+    pub cert: String,
+    pub key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdminTls {
+    pub cert: String,
+    pub key: String,
+    pub client_ca: Option<String>,
 }
 
 impl Default for RawServer {
@@ -79,6 +101,9 @@ impl Default for RawServer {
             admin_require_token: false,
             watch_config: false,
             watch_interval_ms: 1000,
+            open: false,
+            tls: None,
+            admin_tls: None,
         }
     }
 }

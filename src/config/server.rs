@@ -1,12 +1,40 @@
-//! `[server]`: listeners, threads, timeouts, shutdown, the admin token.
+//! `[server]`: listeners (plain and TLS), threads, timeouts, shutdown, the admin token, and
+//! whether a config without keys is open on purpose.
 
-use super::schema::RawServer;
-use super::{Secret, ServerSettings, Validator};
+use super::schema::{RawAdminTls, RawServer, RawTls};
+use std::net::SocketAddr;
+
+/// A certificate chain and its key, as PEM files: read and checked when the config loads, and
+/// read again by every reload (so a rotated certificate is picked up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: String,
+    pub key: String,
+}
+
+/// `[server.tls]`: client listeners over TLS (h2 and HTTP/1.1 by ALPN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsListen {
+    pub listen: Vec<SocketAddr>,
+    pub files: TlsFiles,
+}
+
+/// `[server.admin_tls]`: the admin listener over TLS; with `client_ca`, only clients with a
+/// certificate from that CA get through the handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTls {
+    pub files: TlsFiles,
+    pub client_ca: Option<String>,
+}
+use super::{KeySpec, RouteSpec, Secret, ServerSettings, Validator};
 
 impl Validator<'_, '_> {
     pub(super) fn server(&mut self, s: RawServer) -> ServerSettings {
-        if s.listen.is_empty() {
-            self.err("server.listen", "at least one address is required");
+        if s.listen.is_empty() && s.tls.is_none() {
+            self.err(
+                "server.listen",
+                "at least one address is required (or `[server.tls] listen`)",
+            );
         }
         let listen = s
             .listen
@@ -59,6 +87,68 @@ impl Validator<'_, '_> {
             admin_token: s.admin_token.filter(|t| !t.is_empty()).map(Secret),
             watch_config: s.watch_config,
             watch_interval_ms: s.watch_interval_ms,
+            open: s.open,
+            tls: s.tls.and_then(|t| self.tls(t)),
+            admin_tls: s.admin_tls.and_then(|t| self.admin_tls(t)),
+        }
+    }
+
+    fn tls(&mut self, t: RawTls) -> Option<TlsListen> {
+        if t.listen.is_empty() {
+            self.err("server.tls.listen", "at least one address is required");
+        }
+        let listen = (t.listen.iter().enumerate())
+            .filter_map(|(i, a)| self.addr(format!("server.tls.listen[{i}]"), a))
+            .collect();
+        let files = self.tls_files("server.tls", t.cert, t.key)?;
+        Some(TlsListen { listen, files })
+    }
+
+    fn admin_tls(&mut self, t: RawAdminTls) -> Option<AdminTls> {
+        if let Some(ca) = &t.client_ca {
+            if let Err(e) = crate::net::tls::client_verifier(ca) {
+                self.err("server.admin_tls.client_ca", &e);
+            }
+        }
+        let files = self.tls_files("server.admin_tls", t.cert, t.key)?;
+        Some(AdminTls {
+            files,
+            client_ca: t.client_ca,
+        })
+    }
+
+    /// The pair must load now: a listener never starts, or reloads, without one it can serve.
+    fn tls_files(&mut self, p: &str, cert: String, key: String) -> Option<TlsFiles> {
+        match crate::net::tls::load_pair(&cert, &key) {
+            Ok(_) => Some(TlsFiles { cert, key }),
+            Err(e) => {
+                self.err(format!("{p}.cert"), &e);
+                None
+            }
+        }
+    }
+
+    /// A config that would leave the gateway open or empty is refused (at `check`, start and
+    /// every reload): without `[[keys]]` it must say `open = true`, and it needs a route. So an
+    /// editor's truncated file or a config cut before its keys is never applied.
+    pub(super) fn gate(&mut self, open: bool, keys: &[KeySpec], routes: &[RouteSpec]) {
+        match (open, keys.is_empty()) {
+            (false, true) => self.err(
+                "keys",
+                "no [[keys]]: every client would be served. Add [[keys]], or set \
+                 `[server] open = true` to serve without keys on purpose",
+            ),
+            (true, false) => self.err(
+                "server.open",
+                "is true but [[keys]] are configured; remove one of them",
+            ),
+            _ => {}
+        }
+        if routes.is_empty() {
+            self.err(
+                "routes",
+                "no [[routes]]: every request would be refused; at least one route is required",
+            );
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct Runtime {
     pub live: Arc<AtomicUsize>,
     /// Responses kept for the Responses API on translated routes.
     pub responses: Arc<dyn crate::store::responses::ResponseStore>,
+    /// The certificates the TLS listeners serve (a reload swaps them).
+    pub tls: Arc<crate::net::tls::Served>,
 }
 
 /// Everything a request needs, built from one validated config (a snapshot: a reload builds

@@ -1,5 +1,6 @@
-//! The gateway's own outbound calls, below every other layer: upstream URLs (`url`) and one
-//! small HTTP POST (`post`: OAuth token exchanges, webhook notices).
+//! The network below every other layer: upstream URLs (`url`), the gateway's one small HTTP
+//! POST (`post`: OAuth token exchanges, webhook notices), and TLS for its own listeners (`tls`).
 
 pub mod post;
+pub mod tls;
 pub mod url;

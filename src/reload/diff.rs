@@ -8,11 +8,16 @@ use crate::config::Config;
 /// only a new process applies.
 pub fn restart_required(boot: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&boot.server, &new.server);
-    let checks: [(&'static str, bool); 15] = [
+    let tls_listen = |c: &Config| c.server.tls.as_ref().map(|t| t.listen.clone());
+    let admin_tls = |c: &Config| c.server.admin_tls.as_ref().map(|t| t.client_ca.clone());
+    let checks: [(&'static str, bool); 17] = [
         ("server.listen", a.listen != b.listen),
         ("server.admin_listen", a.admin_listen != b.admin_listen),
         ("server.threads", a.threads != b.threads),
         ("server.h2c", a.h2c != b.h2c),
+        ("server.tls.listen", tls_listen(boot) != tls_listen(new)),
+        // The admin listener's TLS and its client CA are set when it binds; its pair reloads.
+        ("server.admin_tls", admin_tls(boot) != admin_tls(new)),
         ("server.pid_file", a.pid_file != b.pid_file),
         ("server.upgrade_sock", a.upgrade_sock != b.upgrade_sock),
         (

@@ -6,6 +6,7 @@
 //! version is kept (the last `KEEP`) for rollback. Triggers are in `triggers.rs`.
 
 mod diff;
+pub mod tls;
 pub mod triggers;
 
 use crate::config::{Config, ConfigErrors};
@@ -168,6 +169,9 @@ impl Current {
     /// Builds the snapshot of `cfg` beside the running one and swaps it in.
     fn apply(&self, cfg: Arc<Config>, id: String, trigger: &'static str) -> Applied {
         let old = self.load();
+        if let Err(e) = tls::load(&self.runtime.tls, &cfg.server) {
+            log::error!("config {id}: a TLS certificate could not be read again; the one served stays: {e}");
+        }
         let state = State::new(&cfg, &self.runtime, Some(&old));
         for b in old.backends.iter() {
             if !state.backends.iter().any(|n| n.name == b.name) {

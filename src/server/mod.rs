@@ -36,6 +36,8 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error("store {0}: {1}")]
     Store(String, String),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 pub struct RunFlags {
@@ -50,12 +52,14 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     let mut server = pingora_server(&cfg, &flags);
     server.bootstrap();
     let runtime = runtime(&cfg, &server)?;
+    crate::reload::tls::load(&runtime.tls, &cfg.server).map_err(StartError::Tls)?;
     warn_open(&cfg);
     let current = Current::new(&flags.path, cfg.clone(), flags.version, runtime.clone());
     let grace = Duration::from_secs(cfg.server.grace_period_seconds);
     add_background(&mut server, &current, &runtime, grace);
-    add_listeners(&mut server, &cfg, &current, runtime.metrics.clone());
+    add_listeners(&mut server, &cfg, &current, &runtime)?;
     let mut addrs = cfg.server.listen.clone();
+    addrs.extend(cfg.server.tls.iter().flat_map(|t| t.listen.iter().copied()));
     addrs.extend(cfg.server.admin_listen);
     let ready = ready::Ready {
         addrs,
@@ -63,7 +67,9 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         parent: flags.daemon.then(std::process::id),
     };
     server.add_service(background_service("readiness", ready));
-    let listen: Vec<String> = cfg.server.listen.iter().map(|a| a.to_string()).collect();
+    let mut listen: Vec<String> = cfg.server.listen.iter().map(|a| a.to_string()).collect();
+    let tls = cfg.server.tls.iter().flat_map(|t| t.listen.iter());
+    listen.extend(tls.map(|a| format!("{a} (TLS)")));
     eprintln!(
         "tollgate {} listening on {} (admin {})",
         env!("CARGO_PKG_VERSION"),
@@ -116,11 +122,17 @@ fn runtime(cfg: &Config, server: &Server) -> Result<Runtime, StartError> {
         alerts: cfg.alerts.clone().map(|a| Arc::new(Alerts::new(a))),
         live: Arc::default(),
         responses: responses(cfg)?,
+        tls: Arc::default(),
     })
 }
 
-/// The client listeners (the gateway), the admin listener and the built-in mock.
-fn add_listeners(server: &mut Server, cfg: &Config, current: &Arc<Current>, metrics: Arc<Metrics>) {
+/// The client listeners (the gateway, plain and TLS), the admin listener and the built-in mock.
+fn add_listeners(
+    server: &mut Server,
+    cfg: &Config,
+    current: &Arc<Current>,
+    rt: &Runtime,
+) -> Result<(), StartError> {
     let mut options = HttpServerOptions::default();
     options.h2c = cfg.server.h2c;
     let gateway = Gateway {
@@ -133,18 +145,28 @@ fn add_listeners(server: &mut Server, cfg: &Config, current: &Arc<Current>, metr
     for addr in &cfg.server.listen {
         proxy.add_tcp(&addr.to_string());
     }
+    for addr in cfg.server.tls.iter().flat_map(|t| t.listen.iter()) {
+        let tls = tls_settings(&rt.tls.client, true, None)?;
+        proxy.add_tls_with_settings(&addr.to_string(), None, tls);
+    }
     server.add_service(proxy);
 
     if let Some(addr) = cfg.server.admin_listen {
         let mut admin = Service::new(
             "tollgate admin".into(),
             AdminApp {
-                metrics,
+                metrics: rt.metrics.clone(),
                 ledger: cfg.store.ledger_path().into(),
                 config: current.clone(),
             },
         );
-        admin.add_tcp(&addr.to_string());
+        match &cfg.server.admin_tls {
+            Some(t) => {
+                let tls = tls_settings(&rt.tls.admin, false, t.client_ca.as_deref())?;
+                admin.add_tls_with_settings(&addr.to_string(), None, tls);
+            }
+            None => admin.add_tcp(&addr.to_string()),
+        }
         server.add_service(admin);
     }
     if let Some(addr) = cfg.mock_listen {
@@ -152,11 +174,31 @@ fn add_listeners(server: &mut Server, cfg: &Config, current: &Arc<Current>, metr
         mock.add_tcp(&addr.to_string());
         server.add_service(mock);
     }
+    Ok(())
+}
+
+/// A TLS listener serving the pair `resolver` holds (swapped by reloads): h2 and HTTP/1.1 by
+/// ALPN for clients, HTTP/1.1 for the admin listener; client certificates from `client_ca`.
+fn tls_settings(
+    resolver: &Arc<crate::net::tls::Resolver>,
+    h2: bool,
+    client_ca: Option<&str>,
+) -> Result<TlsSettings, StartError> {
+    let tls_err = |e: String| StartError::Tls(e);
+    let mut s = TlsSettings::intermediate("", "").map_err(|e| tls_err(e.to_string()))?;
+    s.set_cert_resolver(resolver.clone());
+    if h2 {
+        s.enable_h2();
+    }
+    if let Some(ca) = client_ca {
+        s.set_client_cert_verifier(crate::net::tls::client_verifier(ca).map_err(tls_err)?);
+    }
+    Ok(s)
 }
 
 fn warn_open(cfg: &Config) {
-    if cfg.keys.is_empty() {
-        eprintln!("tollgate: WARNING: no [[keys]] configured; the gateway accepts any client");
+    if cfg.server.open {
+        eprintln!("tollgate: open: clients are served without a key ([server] open = true)");
     }
     for b in cfg.backends.iter().filter(|b| !b.enabled) {
         eprintln!(

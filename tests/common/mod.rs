@@ -210,6 +210,17 @@ pub fn tls_mock() -> (Proc, std::path::PathBuf) {
     (m, cert)
 }
 
+/// `open = true` for a test config without `[[keys]]` (a config must say it serves without
+/// keys), unless the test sets `open` itself.
+pub fn open_unless_keyed(server_extra: &str, rest: &str) -> &'static str {
+    let keyed = rest.lines().any(|l| l.trim_start().starts_with("[[keys]]"));
+    if keyed || server_extra.contains("open") {
+        ""
+    } else {
+        "open = true\n"
+    }
+}
+
 pub struct Gateway {
     pub proc: Proc,
     pub admin_port: u16,
@@ -232,7 +243,8 @@ impl Gateway {
             ),
         };
         let cfg = format!(
-            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nadmin_listen = \"127.0.0.1:{admin_port}\"\nthreads = 2\n{server_extra}\n{store}{rest}"
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\nadmin_listen = \"127.0.0.1:{admin_port}\"\nthreads = 2\n{}{server_extra}\n{store}{rest}",
+            open_unless_keyed(server_extra, rest)
         );
         let config_path = dir.join("tollgate.toml");
         std::fs::write(&config_path, cfg).unwrap();
@@ -329,19 +341,52 @@ pub async fn stream_chat(g: &Gateway, model: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// POSTs `body` as JSON to the gateway's `path`, with a client key and extra headers.
+#[allow(dead_code)]
+pub async fn send(
+    g: &Gateway,
+    path: &str,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    let mut r = client().post(g.url(path)).json(body);
+    if let Some(k) = key {
+        r = r.bearer_auth(k);
+    }
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.send().await.unwrap()
+}
+
+/// [`send`], read as the status and the JSON body (`null` when there is none).
+#[allow(dead_code)]
+pub async fn send_json(
+    g: &Gateway,
+    path: &str,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = send(g, path, key, headers, body).await;
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// One scrape of the gateway's `/metrics`.
+#[allow(dead_code)]
+pub async fn metrics(g: &Gateway) -> String {
+    let r = client().get(g.admin("/metrics")).send().await.unwrap();
+    r.text().await.unwrap()
+}
+
 /// Polls the gateway's `/metrics` until it contains `needle`; returns the scrape.
 #[allow(dead_code)]
 pub async fn wait_metrics(g: &Gateway, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let text = client()
-            .get(g.admin("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = metrics(g).await;
         if text.contains(needle) {
             return text;
         }
