@@ -64,7 +64,14 @@ drop_params = true
 }
 
 async fn post(g: &Gateway, path: &str, key: &str, body: &Value) -> reqwest::Response {
-    send(g, path, Some(key), &[("anthropic-version", "2023-06-01")], body).await
+    send(
+        g,
+        path,
+        Some(key),
+        &[("anthropic-version", "2023-06-01")],
+        body,
+    )
+    .await
 }
 
 fn ignored(r: &reqwest::Response) -> Vec<String> {

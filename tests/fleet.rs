@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{client, free_port, get_json, metrics, mock, send, send_json, sha256_hex, Gateway, Proc};
+use common::{
+    client, free_port, get_json, metrics, mock, send, send_json, sha256_hex, Gateway, Proc,
+};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

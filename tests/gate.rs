@@ -42,7 +42,10 @@ fn check_refuses_a_config_that_would_be_open_or_empty() {
     let keyless = format!("{b}{}", route());
     let (code, err) = check("keyless", &keyless);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("no [[keys]]") && err.contains("open = true"), "{err}");
+    assert!(
+        err.contains("no [[keys]]") && err.contains("open = true"),
+        "{err}"
+    );
 
     // Saying so on purpose is accepted.
     let (code, err) = check("open", &format!("[server]\nopen = true\n{keyless}"));
@@ -143,11 +146,26 @@ async fn reloads_of_broken_files_under_load_never_open_the_gate() {
 
     let total = seen.total.load(Ordering::Relaxed);
     assert!(total > 40, "the load ran: {total} requests");
-    assert_eq!(seen.keyless_served.load(Ordering::Relaxed), 0, "keyless requests served");
-    assert_eq!(seen.keyed_failed.load(Ordering::Relaxed), 0, "keyed requests refused");
+    assert_eq!(
+        seen.keyless_served.load(Ordering::Relaxed),
+        0,
+        "keyless requests served"
+    );
+    assert_eq!(
+        seen.keyed_failed.load(Ordering::Relaxed),
+        0,
+        "keyed requests refused"
+    );
     // Every broken file was refused, by the signal at least, and said why at error level.
-    let text = wait_metrics(&g, "tollgate_config_reloads_total{result=\"rejected\",trigger=\"signal\"} 4").await;
-    assert!(!text.contains("result=\"applied\",trigger=\"signal\""), "{text}");
+    let text = wait_metrics(
+        &g,
+        "tollgate_config_reloads_total{result=\"rejected\",trigger=\"signal\"} 4",
+    )
+    .await;
+    assert!(
+        !text.contains("result=\"applied\",trigger=\"signal\""),
+        "{text}"
+    );
     g.proc.wait_stderr("no [[routes]]");
     g.proc.wait_stderr("no [[keys]]");
 }

@@ -95,7 +95,12 @@ async fn a_rotated_certificate_is_served_after_a_reload_and_open_streams_finish(
     let r = a.post(&url).json(&chat("m")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.version(), reqwest::Version::HTTP_2, "h2 by ALPN");
-    assert!(trusting(&ca_b).post(&url).json(&chat("m")).send().await.is_err());
+    assert!(trusting(&ca_b)
+        .post(&url)
+        .json(&chat("m"))
+        .send()
+        .await
+        .is_err());
 
     // A stream starts on A's certificate; the certificate is rotated under it.
     let mut body = chat("m");
@@ -112,9 +117,19 @@ async fn a_rotated_certificate_is_served_after_a_reload_and_open_streams_finish(
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
 
     // New handshakes get B's certificate.
-    let r = trusting(&ca_b).post(&url).json(&chat("m")).send().await.unwrap();
+    let r = trusting(&ca_b)
+        .post(&url)
+        .json(&chat("m"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(trusting(&ca_a).post(&url).json(&chat("m")).send().await.is_err());
+    assert!(trusting(&ca_a)
+        .post(&url)
+        .json(&chat("m"))
+        .send()
+        .await
+        .is_err());
     // Plain HTTP still answers beside it.
     let plain = common::client().post(g.url("/v1/chat/completions"));
     assert_eq!(plain.json(&chat("m")).send().await.unwrap().status(), 200);
@@ -143,14 +158,23 @@ fn a_pair_that_does_not_load_is_refused_by_check() {
             .args(["check", "-c", p.to_str().unwrap()])
             .output()
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, err) = run("good.toml", cfg("key.pem"));
     assert_eq!(code, Some(0), "{err}");
     let (code, err) = run("mismatch.toml", cfg("other.pem"));
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("server.tls.cert") && err.contains("not the key"), "{err}");
-    assert!(!err.contains("PRIVATE KEY"), "no key material in errors: {err}");
+    assert!(
+        err.contains("server.tls.cert") && err.contains("not the key"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("PRIVATE KEY"),
+        "no key material in errors: {err}"
+    );
     let (code, err) = run("missing.toml", cfg("nope.pem"));
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("cannot read"), "{err}");
@@ -177,7 +201,9 @@ async fn the_admin_listener_can_require_client_certificates() {
         reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(server_ca.pem().as_bytes()).unwrap())
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(server_ca.pem().as_bytes()).unwrap(),
+            )
             .identity(id)
             .build()
             .unwrap()
@@ -185,8 +211,18 @@ async fn the_admin_listener_can_require_client_certificates() {
     let ok = with_identity(&client_ca).get(&url).send().await.unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.text().await.unwrap(), "ok\n");
-    assert!(trusting(&server_ca).get(&url).send().await.is_err(), "no client certificate");
-    assert!(with_identity(&stranger).get(&url).send().await.is_err(), "another CA's client");
+    assert!(
+        trusting(&server_ca).get(&url).send().await.is_err(),
+        "no client certificate"
+    );
+    assert!(
+        with_identity(&stranger).get(&url).send().await.is_err(),
+        "another CA's client"
+    );
     // Plain HTTP is not served on the admin port.
-    assert!(common::client().get(g.admin("/healthz")).send().await.is_err());
+    assert!(common::client()
+        .get(g.admin("/healthz"))
+        .send()
+        .await
+        .is_err());
 }

@@ -21,11 +21,11 @@ pub use limit_spec::{Cap, LimitSpec, Measure, Scope};
 pub use limits::{AlertSettings, IdentitySettings, StoreKind, StoreSettings};
 pub use price_table::{glob_match, Price, PriceTable};
 pub use responses::ResponsesSettings;
-pub use server::{AdminTls, TlsFiles, TlsListen};
 pub use routes::{
     AffinityKey, BalanceSettings, FieldRules, RetryPolicy, RouteSpec, Strategy, TargetSpec,
     DEFAULT_OUTPUT_TOKENS,
 };
+pub use server::{AdminTls, TlsFiles, TlsListen};
 pub use service_account::ServiceAccount;
 
 pub use cloud::{AwsAuth, GoogleAuth};
@@ -273,6 +273,10 @@ impl Config {
             }
             fail(errors)
         })?;
+        let closed = cfg.gate();
+        if !closed.is_empty() {
+            return Err(fail(closed));
+        }
         Ok((cfg, version))
     }
 
@@ -445,7 +449,6 @@ impl Validator<'_, '_> {
         let (backends, names) = self.backends(raw.backends);
         let routes = self.routes(raw.routes, &names);
         let keys = self.keys(raw.keys);
-        self.gate(server.open, &keys, &routes);
         let access_log = match raw.log.access_log.as_str() {
             "stdout" => AccessLogTarget::Stdout,
             "off" | "" => AccessLogTarget::Off,

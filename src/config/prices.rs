@@ -222,7 +222,12 @@ output = 1
     fn load_resolves_the_file_next_to_the_config() {
         let dir = TempDir::new("load");
         dir.write("prices.toml", FILE);
-        let main = dir.write("tollgate.toml", "[pricing]\nfile = \"prices.toml\"\n");
+        let main = dir.write(
+            "tollgate.toml",
+            "[server]\nopen = true\n[pricing]\nfile = \"prices.toml\"\n\
+             [[backends]]\nname = \"b\"\nprovider = \"openai\"\nurl = \"http://127.0.0.1:1\"\n\
+             [[routes]]\nmodels = [\"m\"]\ntargets = [{ backend = \"b\" }]\n",
+        );
         let c = Config::load(main.to_str().unwrap()).unwrap();
         assert_eq!(c.prices.find("gpt-4o").unwrap().output, 10.0);
         // No pricing section: no prices.

@@ -26,7 +26,7 @@ pub struct AdminTls {
     pub files: TlsFiles,
     pub client_ca: Option<String>,
 }
-use super::{KeySpec, RouteSpec, Secret, ServerSettings, Validator};
+use super::{Config, ConfigError, Secret, ServerSettings, Validator};
 
 impl Validator<'_, '_> {
     pub(super) fn server(&mut self, s: RawServer) -> ServerSettings {
@@ -127,28 +127,39 @@ impl Validator<'_, '_> {
             }
         }
     }
+}
 
-    /// A config that would leave the gateway open or empty is refused (at `check`, start and
-    /// every reload): without `[[keys]]` it must say `open = true`, and it needs a route. So an
-    /// editor's truncated file or a config cut before its keys is never applied.
-    pub(super) fn gate(&mut self, open: bool, keys: &[KeySpec], routes: &[RouteSpec]) {
-        match (open, keys.is_empty()) {
-            (false, true) => self.err(
+impl Config {
+    /// What makes a whole config unsafe to serve, checked wherever a config file is loaded
+    /// (`check`, start, every reload): without `[[keys]]` it must say `open = true`, and it
+    /// needs a route. So an editor's truncated file or a config cut before its keys is never
+    /// applied. (Sections are validated on their own; this is about the whole.)
+    pub fn gate(&self) -> Vec<ConfigError> {
+        let err = |path: &str, message: &str| ConfigError {
+            file: None,
+            path: path.to_string(),
+            line: None,
+            message: message.to_string(),
+        };
+        let mut errors = Vec::new();
+        match (self.server.open, self.keys.is_empty()) {
+            (false, true) => errors.push(err(
                 "keys",
                 "no [[keys]]: every client would be served. Add [[keys]], or set \
                  `[server] open = true` to serve without keys on purpose",
-            ),
-            (true, false) => self.err(
+            )),
+            (true, false) => errors.push(err(
                 "server.open",
                 "is true but [[keys]] are configured; remove one of them",
-            ),
+            )),
             _ => {}
         }
-        if routes.is_empty() {
-            self.err(
+        if self.routes.is_empty() {
+            errors.push(err(
                 "routes",
                 "no [[routes]]: every request would be refused; at least one route is required",
-            );
+            ));
         }
+        errors
     }
 }

@@ -23,7 +23,12 @@ pub fn load_pair(cert: &str, key: &str) -> Result<Arc<CertifiedKey>, String> {
                 "`{cert}` must hold a PEM certificate chain and `{key}` a PEM private key"
             ))
         }
-        Err(e) => return Err(format!("cannot read `{cert}` or `{key}`: {}", e.etype())),
+        Err(e) => {
+            return Err(format!(
+                "cannot read `{cert}` or `{key}`: {}",
+                e.etype().as_str()
+            ))
+        }
     };
     let provider = CryptoProvider::get_default().ok_or("no TLS crypto provider")?;
     CertifiedKey::from_der(chain, private, provider)
@@ -36,7 +41,7 @@ pub fn client_verifier(ca_file: &str) -> Result<Arc<dyn ClientCertVerifier>, Str
     pingora::tls::install_default_crypto_provider();
     let mut roots = RootCertStore::empty();
     pingora::tls::load_ca_file_into_store(ca_file, &mut roots)
-        .map_err(|e| format!("cannot read `{ca_file}`: {}", e.etype()))?;
+        .map_err(|e| format!("cannot read `{ca_file}`: {}", e.etype().as_str()))?;
     if roots.is_empty() {
         return Err(format!("`{ca_file}` holds no CA certificate (PEM)"));
     }

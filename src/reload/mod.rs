@@ -170,7 +170,9 @@ impl Current {
     fn apply(&self, cfg: Arc<Config>, id: String, trigger: &'static str) -> Applied {
         let old = self.load();
         if let Err(e) = tls::load(&self.runtime.tls, &cfg.server) {
-            log::error!("config {id}: a TLS certificate could not be read again; the one served stays: {e}");
+            log::error!(
+                "config {id}: a TLS certificate could not be read again; the one served stays: {e}"
+            );
         }
         let state = State::new(&cfg, &self.runtime, Some(&old));
         for b in old.backends.iter() {

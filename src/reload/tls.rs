@@ -9,8 +9,16 @@ use crate::net::tls::{load_pair, Served};
 /// served (the config was checked moments before; the files changed in between).
 pub fn load(served: &Served, s: &ServerSettings) -> Result<(), String> {
     let pairs = [
-        (s.tls.as_ref().map(|t| &t.files), &served.client, "server.tls"),
-        (s.admin_tls.as_ref().map(|t| &t.files), &served.admin, "server.admin_tls"),
+        (
+            s.tls.as_ref().map(|t| &t.files),
+            &served.client,
+            "server.tls",
+        ),
+        (
+            s.admin_tls.as_ref().map(|t| &t.files),
+            &served.admin,
+            "server.admin_tls",
+        ),
     ];
     let mut errors = Vec::new();
     for (files, resolver, name) in pairs {
