@@ -163,3 +163,82 @@ fn the_check_sees_an_upward_import() {
     let rank = layers();
     assert!(rank["config"] < rank["gateway"] && rank["gateway"] < rank["server"]);
 }
+
+/// Production code (before a file's `#[cfg(test)]` tail; test files exempt) stays small:
+/// no file over 500 lines, no function over 80.
+#[test]
+fn files_and_functions_stay_small() {
+    let src = Path::new(ROOT).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut big = Vec::new();
+    for path in &files {
+        let rel = path.strip_prefix(&src).unwrap();
+        if is_test_file(rel) {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let end = (lines.iter())
+            .position(|l| l.trim_start().starts_with("#[cfg(test)]"))
+            .unwrap_or(lines.len());
+        if end > 500 {
+            big.push(format!("src/{}: {end} lines", rel.display()));
+        }
+        for (name, at, len) in long_functions(&lines[..end], 80) {
+            big.push(format!(
+                "src/{}:{at}: fn {name} is {len} lines",
+                rel.display()
+            ));
+        }
+    }
+    assert!(big.is_empty(), "over the size limits:\n{}", big.join("\n"));
+}
+
+/// Functions longer than `max` lines: from the `fn` line to the closing brace at its indent.
+fn long_functions(lines: &[&str], max: usize) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let code = line.trim_start();
+        let indent = line.len() - code.len();
+        let Some(at) = code.find("fn ") else { continue };
+        let head = &code[..at];
+        let words = [
+            "pub ",
+            "pub(crate) ",
+            "pub(super) ",
+            "async ",
+            "const ",
+            "unsafe ",
+        ];
+        if !head.split_inclusive(' ').all(|w| words.contains(&w)) || code.ends_with([';', '}']) {
+            continue;
+        }
+        let name: String = code[at + 3..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let close = (i + 1..lines.len()).find(|&j| {
+            let l = lines[j];
+            l.len() - l.trim_start().len() == indent && l.trim_start().starts_with('}')
+        });
+        if let Some(j) = close {
+            if j - i + 1 > max {
+                out.push((name, i + 1, j - i + 1));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_size_check_sees_a_long_function() {
+    let mut lines = vec!["pub(crate) async fn long() {"];
+    lines.extend(std::iter::repeat_n("    step();", 80));
+    lines.push("}");
+    lines.push("fn short() {}");
+    assert_eq!(
+        long_functions(&lines, 80),
+        vec![("long".to_string(), 1, 82)]
+    );
+}

@@ -9,8 +9,10 @@ use crate::reload::Current;
 use crate::store::cli::{report_at, Args, ReportError};
 use async_trait::async_trait;
 use http::Response;
-use pingora::apps::http_app::ServeHttp;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
+use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
+use pingora::server::ShutdownWatch;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,8 +35,48 @@ pub struct AdminApp {
 
 pub(crate) type Answer = (u16, &'static str, Vec<u8>);
 
+/// The admin's own HTTP entry point (Pingora's `ServeHttp` adapter would log a malformed
+/// request's raw head, `Authorization` included, at ERROR): a request that cannot be read is
+/// logged by its error type only, and the connection closed.
 #[async_trait]
-impl ServeHttp for AdminApp {
+impl HttpServerApp for AdminApp {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut http: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        match http.read_request().await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                log::warn!(
+                    "admin listener: unreadable request ({})",
+                    e.etype().as_str()
+                );
+                return None;
+            }
+        }
+        http.set_keepalive((!*shutdown.borrow()).then_some(60));
+        let (parts, body) = self.response(&mut http).await.into_parts();
+        let header: ResponseHeader = parts.into();
+        let written = async {
+            http.write_response_header(Box::new(header)).await?;
+            if !body.is_empty() {
+                http.write_response_body(body.into(), true).await?;
+            }
+            Ok::<(), Box<pingora::Error>>(())
+        };
+        if let Err(e) = written.await {
+            log::debug!("admin listener: write failed ({})", e.etype().as_str());
+            return None;
+        }
+        let settings = HttpPersistentSettings::for_session(&http);
+        let stream = http.finish().await.ok().flatten()?;
+        Some(ReusedHttpStream::from_reusable_stream(stream, settings))
+    }
+}
+
+impl AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let snap = self.config.load();
         let access = &snap.admin;

@@ -1,0 +1,83 @@
+//! Secrets in no log: traffic good and malformed (raw sockets: broken header lines carrying the
+//! admin token and a client key) reaches both listeners, and neither the error log nor the
+//! access log holds the client key, the upstream key or the admin token afterwards.
+
+mod common;
+
+use common::{backend, chat, client, mock, sha256_hex, Gateway};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+const CLIENT_KEY: &str = "sk-client-secret-4f1d";
+const UPSTREAM_KEY: &str = "sk-upstream-secret-9a2c";
+const ADMIN_TOKEN: &str = "adm-secret-77e0";
+
+/// Writes `head` on a fresh connection and reads whatever comes back until it closes.
+fn raw(port: u16, head: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn no_secret_reaches_a_log() {
+    let m = mock("m", &["--expect-key", UPSTREAM_KEY]);
+    let cfg = format!(
+        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n\
+         [[keys]]\nname = \"k\"\nsha256 = \"{}\"\n",
+        backend("b", m.port, &format!("api_key = \"{UPSTREAM_KEY}\"\n")),
+        sha256_hex(CLIENT_KEY.as_bytes())
+    );
+    let g = Gateway::start(&format!("admin_token = \"{ADMIN_TOKEN}\""), &cfg);
+    let ok = client()
+        .post(g.url("/v1/chat/completions"))
+        .bearer_auth(CLIENT_KEY)
+        .json(&chat("m"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let wrong = client()
+        .post(g.url("/v1/chat/completions"))
+        .bearer_auth(format!("{CLIENT_KEY}-nope"))
+        .json(&chat("m"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let usage = client()
+        .get(g.admin("/usage"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(usage.status(), 200);
+
+    // Malformed heads that carry the secrets: a header line without a colon, a bad version.
+    let bad = [
+        format!(
+            "GET /usage HTTP/1.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nno colon here\r\n\r\n"
+        ),
+        format!("GET /config HTTP/9.9\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n"),
+    ];
+    for head in &bad {
+        raw(g.admin_port, head);
+    }
+    let bad_client = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nAuthorization: Bearer {CLIENT_KEY}\r\nx-api-key: {CLIENT_KEY}\r\nno colon\r\n\r\n"
+    );
+    raw(g.proc.port, &bad_client);
+    // The listeners still serve.
+    let health = client().get(g.admin("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    g.proc.wait_stderr("admin listener: unreadable request");
+
+    let logs = [g.proc.stderr(), g.proc.stdout()].concat().join("\n");
+    for secret in [CLIENT_KEY, UPSTREAM_KEY, ADMIN_TOKEN] {
+        assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
+    }
+}
