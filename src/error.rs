@@ -226,6 +226,19 @@ impl ApiError {
             format!("No upstream for model `{model}` could be reached ({attempts} attempt(s))."),
         )
     }
+    /// The upstream was reached and the request sent, then the connection was closed or broke
+    /// before a reply: the same code as `upstream_unreachable`, a message that says which.
+    pub fn upstream_lost(model: &str, attempts: u32) -> Self {
+        Self::new(
+            502,
+            ErrorKind::Server,
+            Some("upstream_unreachable"),
+            format!(
+                "The upstream for model `{model}` closed or broke the connection after the \
+                 request was sent ({attempts} attempt(s))."
+            ),
+        )
+    }
     /// A backend's credentials could not be obtained (an OAuth token refresh failed).
     /// `reason` must not hold secrets.
     pub fn credentials_unavailable(backend: &str, reason: &str) -> Self {

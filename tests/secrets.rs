@@ -81,3 +81,71 @@ async fn no_secret_reaches_a_log() {
         assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
     }
 }
+
+/// An upstream that answers every request 401 with the bearer token it was sent in the
+/// message, as some providers' "incorrect API key" errors do.
+fn echoing_upstream() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { continue };
+            let mut buf = [0u8; 65536];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            let token = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .starts_with("authorization:")
+                        .then(|| l[14..].trim().to_string())
+                })
+                .unwrap_or_default();
+            let body = format!(
+                "{{\"error\":{{\"message\":\"Incorrect API key provided: {token}\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"invalid_api_key\"}}}}"
+            );
+            let reply = format!(
+                "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn an_upstream_error_that_echoes_its_key_is_masked() {
+    let port = echoing_upstream();
+    let cfg = format!(
+        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"echo\" }}]\n",
+        backend("echo", port, &format!("api_key = \"{UPSTREAM_KEY}\"\n"))
+    );
+    let g = Gateway::start("", &cfg);
+    // Same API: the error passes through, masked.
+    let r = client()
+        .post(g.url("/v1/chat/completions"))
+        .json(&chat("m"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let text = r.text().await.unwrap();
+    assert!(
+        !text.contains(UPSTREAM_KEY) && text.contains("Bearer ***"),
+        "{text}"
+    );
+    // Another API: the error is rendered in the client's shape, masked too.
+    let body = serde_json::json!({"model": "m", "max_tokens": 16,
+        "messages": [{"role": "user", "content": "Hi"}]});
+    let r = client()
+        .post(g.url("/v1/messages"))
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(!text.contains(UPSTREAM_KEY), "{text}");
+    assert!(text.contains("\"type\":\"error\""), "{text}");
+}

@@ -297,6 +297,29 @@ fn ini_value(text: &str, profile: &str, key: &str) -> Option<String> {
     None
 }
 
+impl super::BackendSpec {
+    /// Every secret the backend is configured with (its key, its extra headers' values, AWS
+    /// credentials), so nothing it sends back can carry one to a client.
+    pub fn secrets(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.api_key.iter().map(|k| k.expose()).collect();
+        out.extend(self.headers.iter().map(|(_, v)| v.expose()));
+        if let super::ProviderKind::Bedrock { auth, .. } = &self.provider {
+            match auth {
+                AwsAuth::Keys {
+                    access_key_id,
+                    secret_access_key,
+                    session_token,
+                } => {
+                    out.extend([access_key_id.expose(), secret_access_key.expose()]);
+                    out.extend(session_token.iter().map(|t| t.expose()));
+                }
+                AwsAuth::ApiKey(k) => out.push(k.expose()),
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ini_value;

@@ -25,6 +25,14 @@ pub(super) async fn handle(session: &mut Session, ctx: &mut Ctx) -> Result<(), H
     let Some(front) = front else {
         return Err(ApiError::unknown_url(method.as_str(), path).into());
     };
+    if smuggles(session) {
+        // RFC 9112 §6.1: the framing is ambiguous; answer and close, as nginx does.
+        session.set_keepalive(None);
+        return Err(ApiError::bad_request(
+            "A request may not carry both Content-Length and Transfer-Encoding.",
+        )
+        .into());
+    }
 
     authenticate(st, session, ctx)?;
     if front == Front::Models {
@@ -40,6 +48,14 @@ pub(super) async fn handle(session: &mut Session, ctx: &mut Ctx) -> Result<(), H
 
     let body = read_body(session, st.max_body_bytes).await?;
     let probe = probe(&body)?;
+    if probe.model.len() > MAX_MODEL {
+        // Never reflected: not in the reply, the access log or the ledger.
+        let why = format!(
+            "`model` is {} bytes; at most {MAX_MODEL} are accepted.",
+            probe.model.len()
+        );
+        return Err(ApiError::bad_request(why).with_param("model").into());
+    }
     let Some(m) = st.router.find(&probe.model) else {
         return Err(ApiError::model_not_found(&probe.model).into());
     };
@@ -110,4 +126,25 @@ async fn models(st: &State, session: &mut Session, ctx: &mut Ctx) -> Result<(), 
     write_json(session, ctx, 200, body.clone(), head_only)
         .await
         .map_err(Handled::Abort)
+}
+
+/// The longest model name accepted (real ones are under 100 bytes).
+const MAX_MODEL: usize = 256;
+
+/// An HTTP/1 request head with both `Transfer-Encoding` and `Content-Length` (Pingora drops the
+/// length and reads the chunks; the raw head still shows both). Scanned only when
+/// `Transfer-Encoding` is present.
+fn smuggles(session: &Session) -> bool {
+    let req = session.req_header();
+    if !req.headers.contains_key(http::header::TRANSFER_ENCODING) {
+        return false;
+    }
+    let Some(h1) = session.as_downstream().as_http1() else {
+        return false;
+    };
+    let raw = h1.get_headers_raw_bytes();
+    raw.split(|&b| b == b'\n').any(|line| {
+        let line = line.trim_ascii_start();
+        line.len() >= 15 && line[..15].eq_ignore_ascii_case(b"content-length:")
+    })
 }

@@ -261,6 +261,7 @@ impl Ending {
         match self.last {
             Some(Failure::Credentials) => self.no_token.unwrap_or_else(ApiError::internal),
             Some(Failure::Timeout) => ApiError::upstream_timeout(&model),
+            Some(Failure::Protocol) => ApiError::upstream_lost(&model, ctx.attempts),
             _ => ApiError::upstream_unreachable(&model, ctx.attempts),
         }
         .into()

@@ -61,7 +61,13 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         // `ctx.start` was set by `new_ctx`, right after the request header was read.
         ctx.request_id = request_id(session);
-        session.set_keepalive(Some(ctx.state.keepalive_seconds));
+        // Only a connection Pingora keeps alive gets our idle timeout: it has already closed
+        // HTTP/1.0 without `keep-alive` and a request with both Content-Length and
+        // Transfer-Encoding. 0 turns keep-alive off (Pingora's 0 would keep it forever).
+        if session.get_keepalive().is_some() {
+            let secs = ctx.state.keepalive_seconds;
+            session.set_keepalive((secs > 0).then_some(secs));
+        }
         // Bounds each read of the client's body, so a stalled upload cannot hold a request.
         session.set_read_timeout(Some(ctx.state.client_read_timeout));
         match entry::handle(session, ctx).await {

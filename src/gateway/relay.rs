@@ -95,6 +95,9 @@ pub(super) async fn relay(
         v.as_bytes()
             .starts_with(b"application/vnd.amazon.eventstream")
     });
+    if reply.upstream == reply.client && status >= 400 {
+        return relay_error(st, session, ctx, up).await;
+    }
     if reply.upstream == reply.client {
         let mut hdr = client_response_header(uh, &ctx.request_id, None).map_err(Handled::Abort)?;
         super::limit::write_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
@@ -103,8 +106,12 @@ pub(super) async fn relay(
         return send(st, session, ctx, up, hdr, &mut w, sized).await;
     }
     if status >= 400 {
-        let body = read_all(&mut up, MAX_ERROR_BODY, true).await;
-        return Err(formats::parse_error(reply.upstream, status, &body.unwrap_or_default()).into());
+        let body = read_all(&mut up, MAX_ERROR_BODY, true)
+            .await
+            .unwrap_or_default();
+        let masked = up.backend.mask(&body);
+        let body = masked.as_deref().unwrap_or(&body);
+        return Err(formats::parse_error(reply.upstream, status, body).into());
     }
     let rctx = ReplyContext {
         client_model: &reply.client_model,
@@ -168,6 +175,40 @@ async fn translate_whole(
         .await
         .map_err(Handled::Abort)?;
     ds.write_response_body(Bytes::from(out), true)
+        .await
+        .map_err(Handled::Abort)
+}
+
+/// An error reply in the client's own API: read whole (bounded), the backend's secrets masked
+/// in it, and written with its length.
+async fn relay_error(
+    st: &State,
+    session: &mut Session,
+    ctx: &mut Ctx,
+    mut up: Upstream<'_>,
+) -> Result<(), Handled> {
+    let Some(uh) = up.session.response_header() else {
+        return Err(ApiError::upstream_unreachable("", ctx.attempts).into());
+    };
+    let mut hdr = client_response_header(uh, &ctx.request_id, None).map_err(Handled::Abort)?;
+    let body = read_all(&mut up, MAX_ERROR_BODY, true)
+        .await
+        .unwrap_or_default();
+    let body = match up.backend.mask(&body) {
+        Some(masked) => Bytes::from(masked),
+        None => body,
+    };
+    up.release(st).await;
+    super::limit::write_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
+    hdr.remove_header(&http::header::TRANSFER_ENCODING);
+    hdr.insert_header(http::header::CONTENT_LENGTH, body.len())
+        .map_err(Handled::Abort)?;
+    ctx.relayed = Some(RelayEnd::Complete);
+    let ds = session.as_downstream_mut();
+    ds.write_response_header(Box::new(hdr))
+        .await
+        .map_err(Handled::Abort)?;
+    ds.write_response_body(body, true)
         .await
         .map_err(Handled::Abort)
 }

@@ -45,6 +45,9 @@ pub struct Backend {
     http2: bool,
     fixed_addr: Option<SocketAddr>,
     resolved: RwLock<Option<(SocketAddr, Instant)>>,
+    /// The configured secrets long enough to be recognised (8 bytes and more), masked in
+    /// whatever the backend sends back before a client sees it.
+    secrets: Vec<Box<str>>,
 }
 
 impl Backend {
@@ -101,6 +104,10 @@ impl Backend {
             total_timeout: spec.total_timeout,
             health_check: spec.health_check.clone(),
             resolved: RwLock::new(None),
+            secrets: (spec.secrets().into_iter())
+                .filter(|s| s.len() >= 8)
+                .map(Box::from)
+                .collect(),
         }
     }
 
@@ -118,6 +125,28 @@ impl Backend {
     }
 
     /// Longest a whole exchange may take, relay included.
+    /// `body` with every configured secret replaced by `***`, when it holds one (a provider's
+    /// error that echoes the key it was sent must not reach the client).
+    pub fn mask(&self, body: &[u8]) -> Option<Vec<u8>> {
+        let mut out: Option<Vec<u8>> = None;
+        for s in &self.secrets {
+            let from = out.as_deref().unwrap_or(body);
+            if memchr::memmem::find(from, s.as_bytes()).is_none() {
+                continue;
+            }
+            let mut next = Vec::with_capacity(from.len());
+            let mut rest = from;
+            while let Some(i) = memchr::memmem::find(rest, s.as_bytes()) {
+                next.extend_from_slice(&rest[..i]);
+                next.extend_from_slice(b"***");
+                rest = &rest[i + s.len()..];
+            }
+            next.extend_from_slice(rest);
+            out = Some(next);
+        }
+        out
+    }
+
     pub fn total_timeout(&self) -> Option<Duration> {
         self.total_timeout
     }

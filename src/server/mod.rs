@@ -135,6 +135,10 @@ fn add_listeners(
 ) -> Result<(), StartError> {
     let mut options = HttpServerOptions::default();
     options.h2c = cfg.server.h2c;
+    // An h2 connection with no stream open is closed after the keep-alive timeout too (one
+    // that sent only the preface would otherwise stay for good).
+    let idle = cfg.server.keepalive_timeout_seconds.max(1);
+    options.h2_idle_timeout = Some(Duration::from_secs(idle));
     let gateway = Gateway {
         config: current.clone(),
     };

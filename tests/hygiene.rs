@@ -1,0 +1,157 @@
+//! Connection hygiene on raw sockets: HTTP/1.0 closes unless it asked for keep-alive, a request
+//! with both Content-Length and Transfer-Encoding is refused and its connection closed, and a
+//! model name past the cap is refused without being reflected. The gateway serves afterwards.
+
+mod common;
+
+use common::{backend, chat, client, mock, Gateway};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+fn gateway() -> (common::Proc, Gateway) {
+    let m = mock("m", &[]);
+    let cfg = format!(
+        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n",
+        backend("b", m.port, "")
+    );
+    (m, Gateway::start("", &cfg))
+}
+
+fn connect(g: &Gateway) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", g.proc.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+/// Reads one response (head and a Content-Length body) off `s`.
+fn response(s: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "closed mid-head");
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    format!("{head}{}", String::from_utf8_lossy(&body))
+}
+
+/// Whether the server closed `s` (end of stream) within the read timeout.
+fn closed(s: &mut TcpStream) -> bool {
+    let mut rest = Vec::new();
+    matches!(s.read_to_end(&mut rest), Ok(_))
+}
+
+#[tokio::test]
+async fn http10_closes_unless_it_asks_for_keep_alive() {
+    let (_m, g) = gateway();
+    let mut s = connect(&g);
+    s.write_all(b"GET /v1/models HTTP/1.0\r\n\r\n").unwrap();
+    let r = response(&mut s);
+    assert!(r.contains(" 200"), "{r}");
+    assert!(closed(&mut s), "HTTP/1.0 without keep-alive is closed");
+
+    let mut s = connect(&g);
+    for _ in 0..2 {
+        s.write_all(b"GET /v1/models HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap();
+        let r = response(&mut s);
+        assert!(r.contains(" 200"), "{r}");
+    }
+    // HTTP/1.1 stays open between requests too.
+    let mut s = connect(&g);
+    for _ in 0..2 {
+        s.write_all(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        assert!(response(&mut s).contains(" 200"));
+    }
+}
+
+#[tokio::test]
+async fn content_length_with_transfer_encoding_is_refused_and_closed() {
+    let (_m, g) = gateway();
+    let mut s = connect(&g);
+    let body = "{\"model\":\"m\"}";
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n\
+         Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let r = response(&mut s);
+    assert!(r.starts_with("http/1.1 400"), "{r}");
+    assert!(
+        r.contains("both Content-Length and Transfer-Encoding"),
+        "{r}"
+    );
+    assert!(closed(&mut s), "the connection is closed");
+    // Chunked alone is served.
+    let r = client()
+        .post(g.url("/v1/chat/completions"))
+        .body(reqwest::Body::wrap_stream(futures_once(
+            serde_json::to_vec(&chat("m")).unwrap(),
+        )))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+fn futures_once(b: Vec<u8>) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::once(async move { Ok(b) })
+}
+
+#[tokio::test]
+async fn a_huge_model_name_is_refused_without_being_reflected() {
+    let (_m, g) = gateway();
+    let model = "x".repeat(900 * 1024);
+    let mut body = chat("m");
+    body["model"] = model.clone().into();
+    let r = client()
+        .post(g.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let text = r.text().await.unwrap();
+    assert!(
+        text.len() < 1024 && text.contains("at most 256"),
+        "{}",
+        &text[..text.len().min(300)]
+    );
+    let line = g.proc.wait_line(&rid);
+    assert!(line.len() < 2048, "the access log does not hold the name");
+    let ok = client()
+        .post(g.url("/v1/chat/completions"))
+        .json(&chat("m"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn an_idle_h2_connection_is_closed_after_the_keep_alive_timeout() {
+    let m = mock("m", &[]);
+    let cfg = format!(
+        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n",
+        backend("b", m.port, "")
+    );
+    let g = Gateway::start("keepalive_timeout_seconds = 1", &cfg);
+    let mut s = connect(&g);
+    // The h2 preface and an empty SETTINGS frame, then nothing.
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert!(closed(&mut s), "the server closes an idle h2 connection");
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
