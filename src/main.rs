@@ -138,6 +138,7 @@ fn main() -> ExitCode {
                 until,
                 group_by,
                 format,
+                page: None,
             };
             with_config(&config, "usage", |cfg| usage::report(cfg, &args))
         }

@@ -140,6 +140,25 @@ async fn every_request_has_a_row_and_usage_reports_it() {
     let r = admin(Some("adm-secret")).await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Vec<Value>>().await.unwrap(), grouped);
+    // Paged: `limit` rows at a time, the next page's cursor in a header until the last.
+    let all: Vec<Value> = get_json_auth(&g, "/usage?since=24h").await.0;
+    let (mut seen, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let (page, next) = get_json_auth(&g, &format!("/usage?since=24h&limit=1{cursor}")).await;
+        assert!(page.len() <= 1);
+        seen.extend(page);
+        match next {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert!(all.len() >= 2, "{all:?}");
+    assert_eq!(seen, all);
+    assert_eq!(
+        get_json_auth_status(&g, "/usage?limit=0").await,
+        400,
+        "a limit outside 1..=10000 is refused"
+    );
     let bad = client()
         .get(g.admin("/usage?group_by=planet"))
         .bearer_auth("adm-secret")
@@ -188,4 +207,30 @@ async fn a_quota_survives_a_restart() {
         used >= first + 20.0,
         "{used} tokens counted after the restart, first used {first}"
     );
+}
+
+/// `GET path` on the admin listener with the token: the JSON rows and the next page's cursor.
+async fn get_json_auth(g: &Gateway, path: &str) -> (Vec<Value>, Option<String>) {
+    let r = client()
+        .get(g.admin(path))
+        .bearer_auth("adm-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    let next = r
+        .headers()
+        .get("x-tollgate-next-cursor")
+        .map(|v| v.to_str().unwrap().to_string());
+    (r.json().await.unwrap(), next)
+}
+
+async fn get_json_auth_status(g: &Gateway, path: &str) -> u16 {
+    let r = client()
+        .get(g.admin(path))
+        .bearer_auth("adm-secret")
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
 }

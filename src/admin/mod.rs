@@ -6,7 +6,7 @@ mod config;
 use crate::gateway::{AdminAccess, State};
 use crate::observe::Metrics;
 use crate::reload::Current;
-use crate::store::cli::{report_at, Args, ReportError};
+use crate::store::cli::{report_page, Args, PageArgs, ReportError};
 use async_trait::async_trait;
 use http::Response;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
@@ -83,13 +83,18 @@ impl AdminApp {
         let path = session.req_header().uri.path();
         let open =
             matches!(path, "/healthz" | "/readyz") || (!access.require_token && path == "/metrics");
+        let mut next = None;
         let (status, ctype, body) = match path {
             _ if !open && access.token.is_some() && !authorized(session, access) => unauthorized(),
             _ if path.starts_with("/config") => config::answer(&self.config, session, access).await,
             "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.render()),
             "/healthz" => (200, "text/plain", b"ok\n".to_vec()),
             "/readyz" => ready(&snap),
-            "/usage" => self.usage(session, access).await,
+            "/usage" => {
+                let (answer, cursor) = self.usage(session, access).await;
+                next = cursor;
+                answer
+            }
             "/backends" => (200, "application/json", snap.balancer.views_json()),
             _ => (404, "text/plain", b"not found\n".to_vec()),
         };
@@ -100,6 +105,9 @@ impl AdminApp {
             .header("content-length", body.len());
         if status == 401 {
             r = r.header("www-authenticate", "Bearer");
+        }
+        if let Some(c) = next {
+            r = r.header("x-tollgate-next-cursor", c);
         }
         r.body(body).unwrap_or_default()
     }
@@ -127,20 +135,32 @@ fn ready(st: &State) -> Answer {
 }
 
 impl AdminApp {
-    async fn usage(&self, session: &ServerSession, access: &AdminAccess) -> Answer {
+    /// `GET /usage`: one page of the report, and the next page's cursor when more rows follow.
+    async fn usage(
+        &self,
+        session: &ServerSession,
+        access: &AdminAccess,
+    ) -> (Answer, Option<String>) {
         if access.token.is_none() {
-            return error(404, "/usage is off: set [server] admin_token to enable it");
+            let off = error(404, "/usage is off: set [server] admin_token to enable it");
+            return (off, None);
         }
         let req = session.req_header();
         let args = query_args(req.uri.query().unwrap_or_default());
         let path = self.ledger.clone();
-        let done = tokio::task::spawn_blocking(move || report_at(&path, &args)).await;
-        match done {
-            Ok(Ok(json)) => (200, "application/json", json.into_bytes()),
+        let done = tokio::task::spawn_blocking(move || report_page(&path, &args)).await;
+        let answer = match done {
+            Ok(Ok((json, next))) => {
+                // Paged: at most `limit` rows; the body stays the report's JSON array, and the
+                // next page's cursor (when more rows follow) is in a header.
+                let answer = (200, "application/json", json.into_bytes());
+                return (answer, next);
+            }
             Ok(Err(ReportError::Args(e))) => error(400, &e),
             Ok(Err(ReportError::Store(e))) => error(503, &e),
             Err(_) => error(500, "the report failed"),
-        }
+        };
+        (answer, None)
     }
 }
 
@@ -176,6 +196,10 @@ pub(crate) fn query_args(query: &str) -> Args {
         until: None,
         group_by: None,
         format: "json".into(),
+        page: Some(PageArgs {
+            limit: None,
+            cursor: None,
+        }),
     };
     for pair in query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -184,6 +208,8 @@ pub(crate) fn query_args(query: &str) -> Args {
             "since" => a.since = v,
             "until" => a.until = v,
             "group_by" => a.group_by = v,
+            "limit" => a.page.as_mut().map_or((), |p| p.limit = v),
+            "cursor" => a.page.as_mut().map_or((), |p| p.cursor = v),
             _ => {}
         }
     }

@@ -24,6 +24,44 @@ pub struct Query {
     pub until_ms: Option<i64>,
     /// Empty: one output row per ledger row.
     pub group_by: Vec<Group>,
+    /// At most this many rows, after `after` (the admin listener pages; the command does not).
+    pub page: Option<Page>,
+}
+
+/// One page of a report: `limit` rows after the cursor a previous page gave.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    pub limit: usize,
+    pub after: Option<Cursor>,
+}
+
+/// Where a page ends: the last ledger row's `(ts_ms, rowid)` (rows), or how many groups came
+/// before (grouped reports, which are small). Written as `ts.rowid` or `+offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    Row(i64, i64),
+    Offset(usize),
+}
+
+impl Cursor {
+    pub fn parse(s: &str) -> Result<Cursor, String> {
+        let bad = || format!("invalid cursor {s:?}: pass the `next_cursor` of the previous page");
+        if let Some(n) = s.strip_prefix('+') {
+            return n.parse().map(Cursor::Offset).map_err(|_| bad());
+        }
+        let (ts, id) = s.split_once('.').ok_or_else(bad)?;
+        Ok(Cursor::Row(
+            ts.parse().map_err(|_| bad())?,
+            id.parse().map_err(|_| bad())?,
+        ))
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            Cursor::Row(ts, id) => format!("{ts}.{id}"),
+            Cursor::Offset(n) => format!("+{n}"),
+        }
+    }
 }
 
 /// A column the report can sum by.
@@ -142,58 +180,36 @@ pub fn columns(q: &Query) -> Vec<&'static str> {
     }
 }
 
-/// Runs `q` over the ledger; each row an object keyed by [`columns`]`(q)`.
+/// Report rows, each an object keyed by [`columns`].
+pub type Rows = Vec<Map<String, Value>>;
+
+/// Runs `q` over the ledger; each row an object keyed by [`columns`]`(q)`. With a page, also
+/// the cursor of the next one when more rows follow.
 pub fn run(conn: &Connection, q: &Query) -> rusqlite::Result<Vec<Map<String, Value>>> {
-    let mut conds = Vec::new();
-    let mut args = Vec::new();
-    if let Some(since) = q.since_ms {
-        conds.push("ts_ms >= ?");
-        args.push(since);
-    }
-    if let Some(until) = q.until_ms {
-        conds.push("ts_ms < ?");
-        args.push(until);
-    }
-    let filter = if conds.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conds.join(" AND "))
-    };
+    run_page(conn, q).map(|(rows, _)| rows)
+}
 
-    let (sql, names) = if q.group_by.is_empty() {
-        let select = LEDGER_COLUMNS
-            .iter()
-            .map(|c| format!("\"{c}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!("SELECT {select} FROM ledger{filter} ORDER BY ts_ms, rowid");
-        (sql, LEDGER_COLUMNS.to_vec())
-    } else {
-        let groups: Vec<&str> = q.group_by.iter().map(|g| g.expr()).collect();
-        let select = q
-            .group_by
-            .iter()
-            .map(|g| format!("{} AS \"{}\"", g.expr(), g.name()))
-            .chain(
-                AGGREGATES
-                    .iter()
-                    .map(|(name, e)| format!("{e} AS \"{name}\"")),
-            )
-            .collect::<Vec<_>>()
-            .join(", ");
-        let keys = groups.join(", ");
-        let sql = format!("SELECT {select} FROM ledger{filter} GROUP BY {keys} ORDER BY {keys}");
-        (sql, columns(q))
-    };
-
+/// [`run`], with the next page's cursor (`None`: this is the last page, or there are no pages).
+pub fn run_page(conn: &Connection, q: &Query) -> rusqlite::Result<(Rows, Option<Cursor>)> {
+    let (sql, names, args) = sql_of(q);
     let grouped = !q.group_by.is_empty();
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query(params_from_iter(args))?;
     let mut out = Vec::new();
+    let mut last_row = None;
+    let limit = q.page.as_ref().map_or(usize::MAX, |p| p.limit);
     while let Some(row) = rows.next()? {
+        if out.len() == limit {
+            let next = match (grouped, last_row) {
+                (false, Some((ts, id))) => Cursor::Row(ts, id),
+                _ => Cursor::Offset(offset_of(q) + out.len()),
+            };
+            return Ok((out, Some(next)));
+        }
         let mut m = Map::new();
         if !grouped {
             let ts: i64 = row.get("ts_ms")?;
+            last_row = Some((ts, row.get::<_, i64>("rowid")?));
             m.insert("ts".into(), Value::String(format_rfc3339_ms(ts)));
         }
         for (i, name) in names.iter().enumerate() {
@@ -205,7 +221,68 @@ pub fn run(conn: &Connection, q: &Query) -> rusqlite::Result<Vec<Map<String, Val
         }
         out.push(m);
     }
-    Ok(out)
+    Ok((out, None))
+}
+
+fn offset_of(q: &Query) -> usize {
+    match q.page.as_ref().and_then(|p| p.after) {
+        Some(Cursor::Offset(n)) => n,
+        _ => 0,
+    }
+}
+
+/// The statement for `q`, its output columns and its arguments. A page asks for one row more
+/// than it shows, to know whether another page follows.
+fn sql_of(q: &Query) -> (String, Vec<&'static str>, Vec<i64>) {
+    let mut conds = Vec::new();
+    let mut args = Vec::new();
+    if let Some(since) = q.since_ms {
+        conds.push("ts_ms >= ?");
+        args.push(since);
+    }
+    if let Some(until) = q.until_ms {
+        conds.push("ts_ms < ?");
+        args.push(until);
+    }
+    if let Some(Cursor::Row(ts, id)) = q.page.as_ref().and_then(|p| p.after) {
+        conds.push("(ts_ms, rowid) > (?, ?)");
+        args.extend([ts, id]);
+    }
+    let filter = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    let paged = match &q.page {
+        Some(p) => format!(
+            " LIMIT {} OFFSET {}",
+            p.limit.saturating_add(1),
+            offset_of(q)
+        ),
+        None => String::new(),
+    };
+    if q.group_by.is_empty() {
+        let select = (LEDGER_COLUMNS.iter())
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql =
+            format!("SELECT {select}, rowid FROM ledger{filter} ORDER BY ts_ms, rowid{paged}");
+        return (sql, LEDGER_COLUMNS.to_vec(), args);
+    }
+    let groups: Vec<&str> = q.group_by.iter().map(|g| g.expr()).collect();
+    let select = (q.group_by.iter())
+        .map(|g| format!("{} AS \"{}\"", g.expr(), g.name()))
+        .chain(
+            AGGREGATES
+                .iter()
+                .map(|(name, e)| format!("{e} AS \"{name}\"")),
+        )
+        .collect::<Vec<_>>()
+        .join(", ");
+    let keys = groups.join(", ");
+    let sql = format!("SELECT {select} FROM ledger{filter} GROUP BY {keys} ORDER BY {keys}{paged}");
+    (sql, columns(q), args)
 }
 
 fn json_value(v: ValueRef<'_>) -> Value {

@@ -240,6 +240,7 @@ fn window_is_since_inclusive_until_exclusive() {
         since_ms: since,
         until_ms: until,
         group_by: vec![],
+        page: None,
     };
     let got = |since, until| {
         run(&conn, &q(since, until))
@@ -398,6 +399,7 @@ fn end_to_end_table_of_a_grouped_report() {
         since_ms: Some(parse_time("2026-11-23", NOW).unwrap()),
         until_ms: Some(parse_time("2026-11-24T00:00:00Z", NOW).unwrap()),
         group_by: Group::parse_list("day,key").unwrap(),
+        page: None,
     };
     let out = render(&run(&conn, &q).unwrap(), &columns(&q), OutputFormat::Table);
     let lines: Vec<&str> = out.lines().collect();
@@ -406,4 +408,27 @@ fn end_to_end_table_of_a_grouped_report() {
     assert!(lines[3].starts_with("2026-11-23  alice"), "{out}");
     assert!(lines[4].starts_with("2026-11-23  bob  "), "{out}");
     assert!(lines[4].ends_with(" 0.000010                   1"), "{out}");
+}
+
+#[test]
+fn pages_walk_the_whole_report_once() {
+    let conn = db(&sample());
+    for groups in [vec![], vec![Group::Key, Group::Model]] {
+        let all = run(&conn, &grouped(&groups)).unwrap();
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let mut q = grouped(&groups);
+            q.page = Some(Page { limit: 2, after });
+            let (rows, next) = run_page(&conn, &q).unwrap();
+            assert!(rows.len() <= 2);
+            seen.extend(rows);
+            match next {
+                Some(c) => after = Some(Cursor::parse(&c.text()).unwrap()),
+                None => break,
+            }
+        }
+        assert_eq!(seen, all, "groups {groups:?}");
+    }
+    assert!(Cursor::parse("nope").is_err() && Cursor::parse("+x").is_err());
 }
