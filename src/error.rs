@@ -111,6 +111,16 @@ impl ApiError {
             ),
         }
     }
+    /// The request's own reservation is larger than a whole token or spend limit: it can never
+    /// pass, so it is not a 429 (clients retry those).
+    pub fn exceeds_limit(message: String) -> Self {
+        Self::new(
+            400,
+            ErrorKind::InvalidRequest,
+            Some("request_exceeds_limit"),
+            message,
+        )
+    }
     /// The limit store cannot be reached and the policy is `fail_closed`.
     pub fn limits_unavailable() -> Self {
         Self::new(

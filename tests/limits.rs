@@ -173,15 +173,17 @@ async fn concurrent_clients_stay_within_a_token_limit() {
 #[tokio::test]
 async fn refusals_speak_the_clients_api_and_quotas_say_insufficient_quota() {
     let m = mock("oa", &[]);
-    let limits = "[[limits]]\nscope = \"team\"\nmatch = \"red\"\nrequests_per_minute = 2\n\
-                  [[limits]]\nscope = \"user\"\ntokens_per_day = 1\n";
+    let limits = "[[limits]]\nscope = \"team\"\nmatch = \"red\"\nrequests_per_minute = 3\n\
+                  [[limits]]\nscope = \"user\"\ntokens_per_day = 25\n";
     let g = gateway(&m, limits, "[identity]\nuser_header = \"x-end-user\"\n");
     // Key `kb` has no user: the per-user quota does not apply; its team's rpm does.
     let ok = post(&g, "sk-b", &chat(5)).await;
     assert_eq!(ok.status(), 200);
-    assert_eq!(ok.headers()["x-ratelimit-limit-requests"], "2");
-    assert_eq!(ok.headers()["x-ratelimit-remaining-requests"], "1");
-    // Key `ka` is user `ann`, whose daily token quota is 1: refused as a quota.
+    assert_eq!(ok.headers()["x-ratelimit-limit-requests"], "3");
+    assert_eq!(ok.headers()["x-ratelimit-remaining-requests"], "2");
+    // Key `ka` is user `ann`, whose daily token quota of 25 her first request mostly uses:
+    // the next is refused as a quota.
+    assert_eq!(post(&g, "sk-a", &chat(5)).await.status(), 200);
     let r = post(&g, "sk-a", &chat(5)).await;
     assert_eq!(r.status(), 429);
     let v: Value = r.json().await.unwrap();
@@ -194,7 +196,7 @@ async fn refusals_speak_the_clients_api_and_quotas_say_insufficient_quota() {
             .contains("user `ann`"),
         "{v}"
     );
-    // The team's second request is admitted, its third refused, in the Anthropic shape for an
+    // The team's third request is admitted, its fourth refused, in the Anthropic shape for an
     // Anthropic client; a trusted header names another user, so the quota does not apply.
     assert_eq!(post(&g, "sk-b", &chat(5)).await.status(), 200);
     let r = client()
@@ -287,4 +289,31 @@ async fn concurrent_requests_are_capped_and_released_at_the_end() {
         assert!(Instant::now() < deadline, "the slot was never released");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn a_request_that_can_never_fit_is_told_so_and_an_uncapped_one_reserves_what_it_can() {
+    let m = mock("oa", &[]);
+    let limits = "[[limits]]\nscope = \"key\"\ntokens_per_minute = 500\n";
+    // The route reserves 4,096 output tokens for a request that sets no cap.
+    let g = gateway(&m, limits, "");
+    let r = post(&g, "sk-a", &chat(2000)).await;
+    assert_eq!(
+        r.status(),
+        400,
+        "a cap larger than the whole limit can never pass"
+    );
+    assert!(r.headers().get("retry-after").is_none());
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "request_exceeds_limit", "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("key `ka`") && msg.contains("limit 500"),
+        "{msg}"
+    );
+    // No cap: not refused for the default reservation alone.
+    let uncapped = json!({"model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "Say something."}]});
+    assert_eq!(post(&g, "sk-b", &uncapped).await.status(), 200);
+    assert_eq!(post(&g, "sk-a", &uncapped).await.status(), 200);
 }

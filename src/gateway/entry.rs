@@ -69,7 +69,8 @@ pub(super) async fn handle(session: &mut Session, ctx: &mut Ctx) -> Result<(), H
     ctx.body = Some(estimated.clone());
     let max_tokens = probe.max_tokens.unwrap_or(m.route.default_output_tokens);
     let priced_as = m.route.targets.first().and_then(|t| t.model.as_deref());
-    limit::admit(st, ctx, &estimated, max_tokens, priced_as).await?;
+    let cap = (max_tokens, probe.max_tokens.is_some());
+    limit::admit(st, ctx, &estimated, cap, priced_as).await?;
     let req = plan::Request {
         front,
         body,

@@ -35,12 +35,14 @@ pub(super) fn subject<'c>(ctx: &'c Ctx, backend: Option<&'c str>) -> Subject<'c>
     }
 }
 
-/// Reserves the request's estimate on its key, user, team, model, route and global limits.
+/// Reserves the request's estimate on its key, user, team, model, route and global limits. A
+/// request that sets no output cap (`capped` false) and is refused for the route's default
+/// output reservation alone is admitted on its prompt instead, and settled at its true cost.
 pub(super) async fn admit(
     st: &State,
     ctx: &mut Ctx,
     body: &[u8],
-    max_tokens: u64,
+    (max_tokens, capped): (u64, bool),
     first_target_model: Option<&str>,
 ) -> Result<(), ApiError> {
     let applies = st.limiter.applies(&subject(ctx, None), false);
@@ -67,7 +69,21 @@ pub(super) async fn admit(
         return Ok(());
     }
     let who = subject(ctx, None);
-    let r = st.limiter.admit(&who, false, ctx.demand).await;
+    let mut r = st.limiter.admit(&who, false, ctx.demand).await;
+    if !capped && matches!(r, Err(Denied::Limit(_))) {
+        let prompt_only = crate::formats::Usage {
+            input: prompt,
+            ..Default::default()
+        };
+        let least = Demand {
+            tokens: prompt as f64,
+            cost: price.map_or(0.0, |p| p.cost(&prompt_only)),
+        };
+        r = st.limiter.admit(&who, false, least).await;
+        if r.is_ok() {
+            ctx.demand = least;
+        }
+    }
     hold(st, ctx, r)
 }
 
@@ -110,6 +126,10 @@ pub(super) fn denied(st: &State, ctx: &mut Ctx, d: &Denied) -> ApiError {
     };
     st.metrics
         .limit_rejection(r.scope.name(), r.cap.measure_name());
+    if never_fits(r) {
+        // Waiting cannot help: no `Retry-After`, and not a 429 a client would retry.
+        return ApiError::exceeds_limit(message(r, false));
+    }
     ctx.retry_after = Some(r.retry_after);
     let remaining = Remaining {
         limit: r.cap.limit,
@@ -121,10 +141,16 @@ pub(super) fn denied(st: &State, ctx: &mut Ctx, d: &Denied) -> ApiError {
         crate::limits::Measure::Tokens => ctx.rate.tokens = Some(remaining),
         _ => {}
     }
-    ApiError::limited(message(r), r.cap.is_quota())
+    ApiError::limited(message(r, true), r.cap.is_quota())
 }
 
-fn message(r: &Refusal) -> String {
+/// A request whose own reservation is larger than the whole limit (tokens or spend).
+fn never_fits(r: &Refusal) -> bool {
+    use crate::limits::Measure::{Cost, Tokens};
+    matches!(r.cap.measure, Tokens | Cost) && r.requested > r.cap.limit
+}
+
+fn message(r: &Refusal, retry: bool) -> String {
     let what = match r.cap.measure {
         crate::limits::Measure::Cost => "spend (USD)",
         crate::limits::Measure::Concurrent => "concurrent requests",
@@ -140,11 +166,16 @@ fn message(r: &Refusal) -> String {
     } else {
         "Rate limit"
     };
+    let (scope, id, limit) = (r.scope.name(), &r.id, round(r.cap.limit));
+    if !retry {
+        return format!(
+            "This request can never fit the {scope} `{id}` limit: {what}{per}: limit {limit}, \
+             this request needs {}. Lower its max_tokens (or its prompt).",
+            round(r.requested)
+        );
+    }
     format!(
-        "{kind} reached for {} `{}`: {what}{per}: limit {}, used {}, this request needs {}. Try again in {}.",
-        r.scope.name(),
-        r.id,
-        round(r.cap.limit),
+        "{kind} reached for {scope} `{id}`: {what}{per}: limit {limit}, used {}, this request needs {}. Try again in {}.",
         round(r.used),
         round(r.requested),
         reset_text(r.retry_after)
