@@ -155,3 +155,66 @@ async fn an_idle_h2_connection_is_closed_after_the_keep_alive_timeout() {
     assert!(closed(&mut s), "the server closes an idle h2 connection");
     assert!(started.elapsed() < Duration::from_secs(4));
 }
+
+/// An upstream that streams one chat chunk, then ends its chunked body cleanly without
+/// `[DONE]` (a stream cut after a clean end, as a crashing server's proxy may send).
+fn upstream_without_done() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { continue };
+            let mut buf = [0u8; 65536];
+            let _ = s.read(&mut buf);
+            let event = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n";
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{event}\r\n0\r\n\r\n",
+                event.len()
+            );
+            let _ = s.write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_passthrough_stream_without_its_end_is_reported_cut() {
+    use futures_util::StreamExt;
+    let port = upstream_without_done();
+    let cfg = format!(
+        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n",
+        backend("b", port, "")
+    );
+    let g = Gateway::start("", &cfg);
+    let mut body = chat("m");
+    body["stream"] = true.into();
+    let r = client()
+        .post(g.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let (mut text, mut failed) = (String::new(), false);
+    let mut s = r.bytes_stream();
+    while let Some(c) = s.next().await {
+        match c {
+            Ok(b) => text.push_str(&String::from_utf8_lossy(&b)),
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        failed,
+        "the client sees a cut stream, not a clean end: {text}"
+    );
+    assert!(
+        text.contains("\"Hi\"") && text.contains("\"error\""),
+        "{text}"
+    );
+    let line: serde_json::Value = serde_json::from_str(&g.proc.wait_line(&rid)).unwrap();
+    assert!(line["error"].is_string(), "the access log says so: {line}");
+}

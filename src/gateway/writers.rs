@@ -74,8 +74,13 @@ impl BodyWriter for Passthrough {
         Ok(())
     }
 
+    /// A stream whose body ended cleanly before its own terminal event was cut: the client
+    /// must not take it for a complete reply.
     fn end(&mut self, _tasks: &mut Vec<HttpTask>) -> Result<(), ApiError> {
-        Ok(())
+        match self.sse && self.watching && !self.meter.ended() {
+            true => Err(ApiError::stream_broken()),
+            false => Ok(()),
+        }
     }
 
     fn keep(&mut self, chunk: &Bytes) {

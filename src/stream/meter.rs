@@ -35,7 +35,12 @@ impl Tally {
 
 /// Watches a stream that passes through unchanged. One exception: an OpenAI stream whose
 /// usage chunk the gateway asked for and the client did not is re-framed without that chunk.
-pub struct Meter(Inner);
+pub struct Meter {
+    inner: Inner,
+    /// The upstream's own end of stream was seen (`[DONE]`, `message_stop`, a Responses
+    /// terminal event): without it a clean end of the body is a cut stream.
+    ended: bool,
+}
 
 enum Inner {
     Watch(Decoder, Tally),
@@ -45,30 +50,44 @@ enum Inner {
 impl Meter {
     /// `strip_usage`: the client did not ask for OpenAI's usage chunk (the gateway did).
     pub fn new(format: Format, strip_usage: bool) -> Meter {
-        Meter(match (format, strip_usage) {
+        let inner = match (format, strip_usage) {
             (Format::OpenAi, true) => Inner::StripUsage(
                 SseDecoder::default(),
                 ChunkDecoder::default(),
                 Tally::default(),
             ),
             _ => Inner::Watch(Decoder::new(format), Tally::default()),
-        })
+        };
+        Meter {
+            inner,
+            ended: false,
+        }
+    }
+
+    /// Whether the stream's own terminal event has passed.
+    pub fn ended(&self) -> bool {
+        self.ended
     }
 
     /// Whether chunks must be replaced by what [`Self::push`] writes to `out`.
     pub fn rewrites(&self) -> bool {
-        matches!(self.0, Inner::StripUsage(..))
+        matches!(self.inner, Inner::StripUsage(..))
     }
 
     /// Watches `chunk`. When [`Self::rewrites`], appends the events to pass on to `out`.
     pub fn push(&mut self, chunk: &[u8], out: &mut BytesMut) -> Result<(), ApiError> {
-        match &mut self.0 {
-            Inner::Watch(dec, tally) => dec.push(chunk, &mut |d| tally.see(&d)),
+        let ended = &mut self.ended;
+        match &mut self.inner {
+            Inner::Watch(dec, tally) => dec.push(chunk, &mut |d| {
+                *ended |= matches!(d, Delta::Done);
+                tally.see(&d)
+            }),
             Inner::StripUsage(sse, dec, tally) => sse.push(chunk, |ev| {
                 let mut usage_only = None;
                 dec.event(ev.data, &mut |d| {
                     let only = matches!(d, Delta::Usage(_));
                     usage_only = Some(usage_only.unwrap_or(true) && only);
+                    *ended |= matches!(d, Delta::Done);
                     tally.see(&d);
                 })?;
                 if usage_only != Some(true) {
@@ -83,14 +102,14 @@ impl Meter {
 
     /// The `sequence_number` an event added after those seen takes (Responses streams).
     pub fn next_sequence(&self) -> u64 {
-        match &self.0 {
+        match &self.inner {
             Inner::Watch(dec, _) => dec.last_sequence().map_or(0, |n| n + 1),
             Inner::StripUsage(..) => 0,
         }
     }
 
     pub fn tally(&self) -> Tally {
-        match &self.0 {
+        match &self.inner {
             Inner::Watch(_, t) | Inner::StripUsage(_, _, t) => *t,
         }
     }
@@ -143,6 +162,7 @@ mod tests {
             let t = m.tally();
             assert_eq!(t.usage.map(|u| (u.input, u.output)), Some((9, 2)));
             assert_eq!(t.generated_bytes, 5);
+            assert!(m.ended(), "[DONE] was seen");
         }
     }
 
@@ -152,6 +172,14 @@ mod tests {
         assert!(!m.rewrites());
         assert_eq!(run(&mut m, OPENAI, 3), "");
         assert_eq!(m.tally().usage.map(|u| u.total()), Some(11));
+        assert!(m.ended());
+        let mut cut = Meter::new(Format::OpenAi, false);
+        run(
+            &mut cut,
+            &OPENAI[..OPENAI.len() - "data: [DONE]\n\n".len()],
+            3,
+        );
+        assert!(!cut.ended(), "a stream without [DONE] has not ended");
     }
 
     #[test]
