@@ -196,13 +196,38 @@ async fn an_outage_applies_the_policy_and_recovers() {
     // The process is up and says why.
     closed.proc.wait_stderr("limit store is unavailable");
 
+    // The breaker is open: calls fail at once while one probe reconnects.
+    closed.proc.wait_stderr("calls fail at once");
     let _redis = Redis::start(port);
     until_status(&closed, 200).await;
+    closed.proc.wait_stderr("reachable again");
     assert_eq!(post(&open).await.status(), 200);
     assert_eq!(
         metric(&closed, "tollgate_store_up").await,
         "tollgate_store_up 1"
     );
+}
+
+#[tokio::test]
+async fn a_redis_that_stops_answering_opens_the_breaker_and_recovers() {
+    let port = free_port();
+    let redis = Redis::start(port);
+    let m = mock("oa", &[]);
+    let limits = "[[limits]]\nscope = \"key\"\nrequests_per_minute = 100000\n";
+    let g = gateway(&m, port, limits, "fail_open");
+    assert_eq!(post(&g).await.status(), 200);
+    // Paused (a black hole: the connection stays up, nothing answers): calls time out, three
+    // in a row open the breaker, and fail-open requests keep being served.
+    let pid = redis.child.id().to_string();
+    let signal = |sig: &str| Command::new("kill").args([sig, &pid]).status().unwrap();
+    signal("-STOP");
+    for _ in 0..6 {
+        assert_eq!(post(&g).await.status(), 200);
+    }
+    g.proc.wait_stderr("calls time out");
+    signal("-CONT");
+    g.proc.wait_stderr("reachable again");
+    assert_eq!(post(&g).await.status(), 200);
 }
 
 /// A gateway of the fleet with an Anthropic route and two keys.

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod ledger;
+pub mod link;
 pub mod redis;
 pub mod report;
 pub mod responses;

@@ -3,22 +3,18 @@
 //! another. Each window is its own key (`tollgate:{name}:{window start}`) that expires after
 //! its window, so a rolled-over window is simply a different key.
 //!
-//! The connection ([`Link`], the kept responses' store has its own) is made on first use and
-//! re-made after a failure (at most once a second), so a gateway started while Redis is down
-//! comes up, applies its `on_error` policy, and recovers by itself. Every command times out
-//! quickly: a dead Redis never holds a request. One Redis, not a cluster: a script's keys
-//! would span slots.
+//! The connection ([`Link`], the kept responses' store has its own) sits behind a circuit
+//! breaker: a call waits at most 50 ms, and during an outage calls fail at once while one
+//! probe reconnects, so the `on_error` policy answers at full speed and recovery needs nobody.
+//! One Redis, not a cluster: a script's keys would span slots.
 
+pub use super::link::{Link, LinkError};
 use crate::clock::Period;
 use crate::limits::counters::{Adjustment, Charge, Counters, Standing, StoreError, Verdict};
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::MultiplexedConnection;
 use redis::Script;
-use std::time::{Duration, Instant};
-use tokio::sync::OnceCell;
 
-const TIMEOUT: Duration = Duration::from_millis(500);
-const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 /// How long an in-flight counter outlives its last change (a crashed instance's requests).
 const OPEN_TTL: i64 = 3600;
 
@@ -54,65 +50,6 @@ end
 return out
 ";
 
-/// A connection to one Redis: made on first use, at most once a second while Redis is down
-/// (callers in between fail at once), then shared. The manager reconnects by itself after a
-/// failure and is multiplexed, so once made every caller clones it without taking a lock.
-pub struct Link {
-    client: redis::Client,
-    conn: OnceCell<ConnectionManager>,
-    /// When the last attempt failed.
-    failed: std::sync::Mutex<Option<Instant>>,
-}
-
-/// Redis could not be reached or answered an error.
-#[derive(Debug, thiserror::Error)]
-#[error("redis: {0}")]
-pub struct LinkError(pub String);
-
-impl From<redis::RedisError> for LinkError {
-    fn from(e: redis::RedisError) -> Self {
-        LinkError(e.to_string())
-    }
-}
-
-impl Link {
-    pub fn new(url: &str) -> Result<Link, String> {
-        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-        Ok(Link {
-            client,
-            conn: OnceCell::new(),
-            failed: std::sync::Mutex::new(None),
-        })
-    }
-
-    /// The shared connection, connecting if there is none yet. Callers arriving during an
-    /// attempt wait for it; within a second of a failed one they fail at once.
-    pub async fn connection(&self) -> Result<ConnectionManager, LinkError> {
-        if let Some(c) = self.conn.get() {
-            return Ok(c.clone());
-        }
-        let made = self.conn.get_or_try_init(|| self.connect()).await?;
-        Ok(made.clone())
-    }
-
-    async fn connect(&self) -> Result<ConnectionManager, LinkError> {
-        let failed = || self.failed.lock().unwrap_or_else(|p| p.into_inner());
-        if failed().is_some_and(|t| t.elapsed() < RECONNECT_EVERY) {
-            return Err(LinkError("not connected".into()));
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(TIMEOUT)
-            .set_response_timeout(TIMEOUT)
-            .set_number_of_retries(1);
-        let made = ConnectionManager::new_with_config(self.client.clone(), config).await;
-        if made.is_err() {
-            // Counted from the failure: an attempt (with its retry) can outlast the second.
-            *failed() = Some(Instant::now());
-        }
-        Ok(made?)
-    }
-}
-
 pub struct RedisCounters {
     link: Link,
     reserve: Script,
@@ -128,7 +65,7 @@ impl RedisCounters {
         })
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+    async fn connection(&self) -> Result<MultiplexedConnection, StoreError> {
         self.link
             .connection()
             .await
@@ -164,10 +101,10 @@ impl Counters for RedisCounters {
                 .arg(c.amount)
                 .arg(ttl(c.period, *end, now));
         }
-        let out: Vec<String> = call
-            .invoke_async(&mut conn)
+        let out: Vec<String> = (self.link)
+            .within(call.invoke_async(&mut conn))
             .await
-            .map_err(|e| StoreError(format!("redis: {e}")))?;
+            .map_err(|e| StoreError(e.to_string()))?;
         let standing = |i: usize, used: f64| Standing {
             used,
             window_start: windows[i].0,
@@ -198,25 +135,23 @@ impl Counters for RedisCounters {
         for a in adjustments {
             call.key(key(&a.name, a.window_start)).arg(a.delta);
         }
-        let out: Vec<String> = call
-            .invoke_async(&mut conn)
+        let out: Vec<String> = (self.link)
+            .within(call.invoke_async(&mut conn))
             .await
-            .map_err(|e| StoreError(format!("redis: {e}")))?;
+            .map_err(|e| StoreError(e.to_string()))?;
         Ok(out.iter().map(|v| number(v)).collect())
     }
 
     async fn once(&self, name: &str, period: Period, now: i64) -> Result<bool, StoreError> {
         let mut conn = self.connection().await?;
         let (start, end) = period.window(now);
-        let set: Option<String> = redis::cmd("SET")
-            .arg(key(name, start))
-            .arg(1)
-            .arg("NX")
-            .arg("EX")
-            .arg(ttl(period, end, now))
-            .query_async(&mut conn)
+        let mut set_nx = redis::cmd("SET");
+        set_nx.arg(key(name, start)).arg(1).arg("NX").arg("EX");
+        set_nx.arg(ttl(period, end, now));
+        let set: Option<String> = (self.link)
+            .within(set_nx.query_async(&mut conn))
             .await
-            .map_err(|e| StoreError(format!("redis: {e}")))?;
+            .map_err(|e| StoreError(e.to_string()))?;
         Ok(set.is_some())
     }
 }

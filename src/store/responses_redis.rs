@@ -90,7 +90,7 @@ impl RedisResponses {
         })
     }
 
-    async fn connection(&self) -> Result<redis::aio::ConnectionManager, ResponseStoreError> {
+    async fn connection(&self) -> Result<redis::aio::MultiplexedConnection, ResponseStoreError> {
         self.link.connection().await.map_err(failed)
     }
 }
@@ -111,7 +111,10 @@ impl ResponseStore for RedisResponses {
             pipe.set_ex(index, &r.id, self.ttl_seconds).ignore();
         }
         let mut conn = self.connection().await?;
-        pipe.query_async::<()>(&mut conn).await.map_err(failed)
+        (self.link)
+            .within(pipe.query_async::<()>(&mut conn))
+            .await
+            .map_err(failed)
     }
 
     async fn get(
@@ -120,9 +123,10 @@ impl ResponseStore for RedisResponses {
         id: &str,
     ) -> Result<Option<Arc<StoredResponse>>, ResponseStoreError> {
         let mut conn = self.connection().await?;
-        let json: Option<String> = redis::cmd("GET")
-            .arg(response_key(owner, id))
-            .query_async(&mut conn)
+        let mut get = redis::cmd("GET");
+        get.arg(response_key(owner, id));
+        let json: Option<String> = (self.link)
+            .within(get.query_async(&mut conn))
             .await
             .map_err(failed)?;
         json.map_or(Ok(None), |j| decode(owner, &j))
@@ -134,11 +138,10 @@ impl ResponseStore for RedisResponses {
         item_id: &str,
     ) -> Result<Option<Arc<StoredResponse>>, ResponseStoreError> {
         let mut conn = self.connection().await?;
-        let json: Option<String> = self
-            .holding
-            .key(item_key(owner, item_id))
-            .arg(response_prefix(owner))
-            .invoke_async(&mut conn)
+        let mut call = self.holding.key(item_key(owner, item_id));
+        call.arg(response_prefix(owner));
+        let json: Option<String> = (self.link)
+            .within(call.invoke_async(&mut conn))
             .await
             .map_err(failed)?;
         json.map_or(Ok(None), |j| decode(owner, &j))
@@ -148,11 +151,10 @@ impl ResponseStore for RedisResponses {
     async fn delete(&self, owner: Option<&str>, id: &str) -> Result<bool, ResponseStoreError> {
         let mut conn = self.connection().await?;
         let key = response_key(owner, id);
-        let (json, _): (Option<String>, i64) = redis::pipe()
-            .atomic()
-            .get(&key)
-            .del(&key)
-            .query_async(&mut conn)
+        let mut take = redis::pipe();
+        take.atomic().get(&key).del(&key);
+        let (json, _): (Option<String>, i64) = (self.link)
+            .within(take.query_async(&mut conn))
             .await
             .map_err(failed)?;
         let Some(json) = json else {
@@ -170,7 +172,7 @@ impl ResponseStore for RedisResponses {
         call.arg(id);
         // The response is gone either way: an index key left behind names nothing and
         // expires with its TTL, so this failing is no reason to tell the client otherwise.
-        if let Err(e) = call.invoke_async::<i64>(&mut conn).await {
+        if let Err(e) = self.link.within(call.invoke_async::<i64>(&mut conn)).await {
             log::warn!("response store: unindexing {id}: {e}");
         }
         Ok(true)
