@@ -104,10 +104,7 @@ fn load(path: &str) -> Result<Config, ExitCode> {
 }
 
 fn init_logging(level: &str) {
-    let _ = env_logger::Builder::new()
-        .parse_filters(level)
-        .parse_env("TOLLGATE_LOG")
-        .try_init();
+    tollgate::observe::log_guard::install(level);
 }
 
 fn main() -> ExitCode {

@@ -149,3 +149,53 @@ async fn an_upstream_error_that_echoes_its_key_is_masked() {
     assert!(!text.contains(UPSTREAM_KEY), "{text}");
     assert!(text.contains("\"type\":\"error\""), "{text}");
 }
+
+#[tokio::test]
+async fn no_secret_reaches_a_trace_log() {
+    // The most verbose log: Pingora's own debug and trace output dumps request heads, upstream
+    // requests included; the guard keeps other crates to INFO and cuts raw bytes.
+    let m = mock("m", &["--expect-key", UPSTREAM_KEY]);
+    let cfg = format!(
+        "[log]\nlevel = \"trace\"\n{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n\
+         [[keys]]\nname = \"k\"\nsha256 = \"{}\"\n",
+        backend("b", m.port, &format!("api_key = \"{UPSTREAM_KEY}\"\n")),
+        sha256_hex(CLIENT_KEY.as_bytes())
+    );
+    let g = Gateway::start(&format!("admin_token = \"{ADMIN_TOKEN}\""), &cfg);
+    let ok = client()
+        .post(g.url("/v1/chat/completions"))
+        .bearer_auth(CLIENT_KEY)
+        .json(&chat("m"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let _ = client()
+        .get(g.admin("/usage"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    raw(
+        g.admin_port,
+        &format!("GET /usage HTTP/1.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nbad\r\n\r\n"),
+    );
+    raw(
+        g.proc.port,
+        &format!("POST /v1/chat/completions HTTP/1.1\r\nAuthorization: Bearer {CLIENT_KEY}\r\nbad\r\n\r\n"),
+    );
+    assert_eq!(
+        client()
+            .get(g.admin("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    g.proc.wait_stderr("admin listener: unreadable request");
+    let logs = [g.proc.stderr(), g.proc.stdout()].concat().join("\n");
+    for secret in [CLIENT_KEY, UPSTREAM_KEY, ADMIN_TOKEN] {
+        assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
+    }
+}

@@ -3,6 +3,7 @@
 
 mod access_log;
 mod config;
+pub mod log_guard;
 mod metrics;
 mod selection;
 
