@@ -218,3 +218,72 @@ async fn a_passthrough_stream_without_its_end_is_reported_cut() {
     let line: serde_json::Value = serde_json::from_str(&g.proc.wait_line(&rid)).unwrap();
     assert!(line["error"].is_string(), "the access log says so: {line}");
 }
+
+fn gateway_with(server_extra: &str) -> (common::Proc, Gateway) {
+    let m = mock("m", &[]);
+    let cfg = format!(
+        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n",
+        backend("b", m.port, "")
+    );
+    (m, Gateway::start(server_extra, &cfg))
+}
+
+#[tokio::test]
+async fn silent_and_slow_heads_are_closed_at_the_head_deadline() {
+    let (_m, g) = gateway_with("header_timeout_seconds = 1");
+    // Nothing at all.
+    let mut silent = connect(&g);
+    let t = std::time::Instant::now();
+    assert!(closed(&mut silent), "a silent connection is closed");
+    assert!(t.elapsed() < Duration::from_secs(4));
+    // A head at a byte every 200 ms (slowloris): closed before it completes.
+    let mut slow = connect(&g);
+    let head = b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaa\r\n\r\n";
+    let mut cut = false;
+    for b in head {
+        if slow.write_all(&[*b]).is_err() {
+            cut = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    assert!(
+        cut || rest.is_empty(),
+        "no answer to a head that took too long"
+    );
+    // A prompt client on a kept-alive connection is unaffected, its second request included.
+    let mut s = connect(&g);
+    for _ in 0..2 {
+        s.write_all(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        assert!(response(&mut s).contains(" 200"));
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+}
+
+#[tokio::test]
+async fn connections_over_the_per_client_cap_are_closed_at_once() {
+    let (_m, g) = gateway_with("max_connections_per_client = 2");
+    let mut held: Vec<TcpStream> = (0..2).map(|_| connect(&g)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = connect(&g);
+    let t = std::time::Instant::now();
+    assert!(
+        closed(&mut third),
+        "the third connection from one address is closed"
+    );
+    assert!(t.elapsed() < Duration::from_secs(2));
+    // The held ones still serve; once one goes, a new connection is served.
+    held[0]
+        .write_all(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(response(&mut held[0]).contains(" 200"));
+    drop(held.pop());
+    std::thread::sleep(Duration::from_millis(200));
+    let mut s = connect(&g);
+    s.write_all(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(response(&mut s).contains(" 200"));
+}

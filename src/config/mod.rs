@@ -133,6 +133,11 @@ pub struct ServerSettings {
     pub h2c: bool,
     pub keepalive_timeout_seconds: u64,
     pub client_read_timeout_seconds: u64,
+    /// A request head (the first one from the connection's start) must arrive whole within it.
+    pub header_timeout_seconds: u64,
+    /// Client connections open at once, in all and from one address (0: no cap).
+    pub max_connections: u32,
+    pub max_connections_per_client: u32,
     pub grace_period_seconds: u64,
     pub graceful_shutdown_timeout_seconds: u64,
     pub pid_file: String,

@@ -52,6 +52,9 @@ impl Validator<'_, '_> {
                 "must be greater than 0",
             );
         }
+        if s.header_timeout_seconds == 0 {
+            self.err("server.header_timeout_seconds", "must be greater than 0");
+        }
         if s.max_body_bytes == 0 {
             self.err("server.max_body_bytes", "must be greater than 0");
         }
@@ -77,6 +80,9 @@ impl Validator<'_, '_> {
             h2c: s.h2c,
             keepalive_timeout_seconds: s.keepalive_timeout_seconds,
             client_read_timeout_seconds: s.client_read_timeout_seconds,
+            header_timeout_seconds: s.header_timeout_seconds,
+            max_connections: s.max_connections,
+            max_connections_per_client: s.max_connections_per_client,
             grace_period_seconds: s.grace_period_seconds,
             graceful_shutdown_timeout_seconds: s.graceful_shutdown_timeout_seconds,
             pid_file: s.pid_file.unwrap_or_else(|| "/tmp/tollgate.pid".into()),

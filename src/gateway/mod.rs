@@ -18,6 +18,7 @@ mod ctx;
 mod entry;
 mod exchange;
 mod failure;
+pub mod head;
 mod kept;
 mod limit;
 mod plan;
@@ -42,6 +43,7 @@ use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use respond::{request_id, respond_error};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub struct Gateway {
     pub config: Arc<dyn Snapshots>,
@@ -60,6 +62,7 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         // `ctx.start` was set by `new_ctx`, right after the request header was read.
+        head::head_read();
         ctx.request_id = request_id(session);
         // Only a connection Pingora keeps alive gets our idle timeout: it has already closed
         // HTTP/1.0 without `keep-alive` and a request with both Content-Length and
@@ -109,5 +112,7 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         settle::finish(session, e, ctx).await;
+        let st = &ctx.state;
+        head::reply_done(Duration::from_secs(st.keepalive_seconds) + st.header_timeout);
     }
 }

@@ -38,6 +38,8 @@ pub struct State {
     pub keys: KeyStore,
     pub max_body_bytes: usize,
     pub keepalive_seconds: u64,
+    /// A request head must arrive whole within this (`header_timeout_seconds`).
+    pub header_timeout: std::time::Duration,
     pub client_read_timeout: std::time::Duration,
     pub metrics: Arc<Metrics>,
     pub access_log: Arc<AccessLog>,
@@ -99,6 +101,7 @@ impl State {
             keys: KeyStore::new(&cfg.keys),
             max_body_bytes: cfg.server.max_body_bytes,
             keepalive_seconds: cfg.server.keepalive_timeout_seconds,
+            header_timeout: std::time::Duration::from_secs(cfg.server.header_timeout_seconds),
             client_read_timeout: std::time::Duration::from_secs(
                 cfg.server.client_read_timeout_seconds,
             ),

@@ -10,11 +10,21 @@ pub fn restart_required(boot: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&boot.server, &new.server);
     let tls_listen = |c: &Config| c.server.tls.as_ref().map(|t| t.listen.clone());
     let admin_tls = |c: &Config| c.server.admin_tls.as_ref().map(|t| t.client_ca.clone());
-    let checks: [(&'static str, bool); 17] = [
+    let checks: [(&'static str, bool); 19] = [
         ("server.listen", a.listen != b.listen),
         ("server.admin_listen", a.admin_listen != b.admin_listen),
         ("server.threads", a.threads != b.threads),
         ("server.h2c", a.h2c != b.h2c),
+        // The listener's edge is built once: its caps and the first head's deadline.
+        (
+            "server.max_connections",
+            (a.max_connections, a.max_connections_per_client)
+                != (b.max_connections, b.max_connections_per_client),
+        ),
+        (
+            "server.header_timeout_seconds",
+            a.header_timeout_seconds != b.header_timeout_seconds,
+        ),
         ("server.tls.listen", tls_listen(boot) != tls_listen(new)),
         // The admin listener's TLS and its client CA are set when it binds; its pair reloads.
         ("server.admin_tls", admin_tls(boot) != admin_tls(new)),

@@ -2,6 +2,7 @@
 //! listener, and (optionally) the built-in mock provider.
 
 mod checks;
+mod edge;
 mod ready;
 mod services;
 mod settle;
@@ -145,7 +146,13 @@ fn add_listeners(
     let mut app = HttpProxy::new(gateway, server.configuration.clone());
     app.server_options = Some(options);
     app.handle_init_modules();
-    let mut proxy = Service::new("tollgate".into(), Settling(Arc::new(app)));
+    let s = &cfg.server;
+    let edge = edge::Edge {
+        inner: Arc::new(Settling(Arc::new(app))),
+        head_timeout: Duration::from_secs(s.header_timeout_seconds),
+        slots: edge::Slots::new(s.max_connections, s.max_connections_per_client),
+    };
+    let mut proxy = Service::new("tollgate".into(), edge);
     for addr in &cfg.server.listen {
         proxy.add_tcp(&addr.to_string());
     }
