@@ -160,6 +160,24 @@ impl ApiError {
             message.into(),
         )
     }
+    /// The request line (method and target) is longer than the gateway accepts.
+    pub fn uri_too_long(limit: usize) -> Self {
+        Self::new(
+            414,
+            ErrorKind::TooLarge,
+            Some("uri_too_long"),
+            format!("The request line is longer than the gateway's limit of {limit} bytes."),
+        )
+    }
+    /// The request head (line and headers) is larger than the gateway accepts.
+    pub fn head_too_large(limit: usize) -> Self {
+        Self::new(
+            431,
+            ErrorKind::TooLarge,
+            Some("request_header_fields_too_large"),
+            format!("The request's headers are larger than the gateway's limit of {limit} bytes."),
+        )
+    }
     pub fn unknown_url(method: &str, path: &str) -> Self {
         Self::new(
             404,

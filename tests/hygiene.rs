@@ -287,3 +287,43 @@ async fn connections_over_the_per_client_cap_are_closed_at_once() {
         .unwrap();
     assert!(response(&mut s).contains(" 200"));
 }
+
+#[tokio::test]
+async fn long_request_lines_and_large_heads_get_414_and_431_in_the_api_shape() {
+    let (_m, g) = gateway();
+    let long_path = format!("/v1/chat/completions?{}", "q".repeat(9 * 1024));
+    let mut s = connect(&g);
+    s.write_all(format!("GET {long_path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    let r = response(&mut s);
+    assert!(r.starts_with("http/1.1 414"), "{}", &r[..r.len().min(300)]);
+    assert!(
+        r.contains("\"uri_too_long\"") && !r.contains("qqqq"),
+        "not reflected"
+    );
+    assert!(closed(&mut s));
+
+    let mut s = connect(&g);
+    let big = "b".repeat(40 * 1024);
+    let head = format!(
+        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nanthropic-version: 2023-06-01\r\nx-big: {big}\r\ncontent-length: 2\r\n\r\n{{}}"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let r = response(&mut s);
+    assert!(r.starts_with("http/1.1 431"), "{}", &r[..r.len().min(300)]);
+    // An Anthropic client gets Anthropic's error shape.
+    assert!(
+        r.contains("\"type\":\"error\""),
+        "{}",
+        &r[..r.len().min(300)]
+    );
+    assert!(closed(&mut s));
+    // Still serving.
+    let ok = client()
+        .post(g.url("/v1/chat/completions"))
+        .json(&chat("m"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}

@@ -135,6 +135,9 @@ pub struct ServerSettings {
     pub client_read_timeout_seconds: u64,
     /// A request head (the first one from the connection's start) must arrive whole within it.
     pub header_timeout_seconds: u64,
+    /// 414 past this request line, 431 past this head, in bytes.
+    pub max_request_line_bytes: usize,
+    pub max_header_bytes: usize,
     /// Client connections open at once, in all and from one address (0: no cap).
     pub max_connections: u32,
     pub max_connections_per_client: u32,

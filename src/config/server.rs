@@ -52,6 +52,12 @@ impl Validator<'_, '_> {
                 "must be greater than 0",
             );
         }
+        if s.max_request_line_bytes < 256 || s.max_header_bytes < 1024 {
+            self.err(
+                "server.max_header_bytes",
+                "must be at least 1024 (and max_request_line_bytes at least 256)",
+            );
+        }
         if s.header_timeout_seconds == 0 {
             self.err("server.header_timeout_seconds", "must be greater than 0");
         }
@@ -81,6 +87,8 @@ impl Validator<'_, '_> {
             keepalive_timeout_seconds: s.keepalive_timeout_seconds,
             client_read_timeout_seconds: s.client_read_timeout_seconds,
             header_timeout_seconds: s.header_timeout_seconds,
+            max_request_line_bytes: s.max_request_line_bytes,
+            max_header_bytes: s.max_header_bytes,
             max_connections: s.max_connections,
             max_connections_per_client: s.max_connections_per_client,
             grace_period_seconds: s.grace_period_seconds,

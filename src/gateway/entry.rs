@@ -22,6 +22,8 @@ pub(super) async fn handle(session: &mut Session, ctx: &mut Ctx) -> Result<(), H
     let path = session.req_header().uri.path();
     let front = Front::of(path);
     ctx.api = Front::api(front, session.req_header());
+    oversized(st, session)?;
+    let path = session.req_header().uri.path();
     let Some(front) = front else {
         return Err(ApiError::unknown_url(method.as_str(), path).into());
     };
@@ -148,4 +150,31 @@ fn smuggles(session: &Session) -> bool {
         let line = line.trim_ascii_start();
         line.len() >= 15 && line[..15].eq_ignore_ascii_case(b"content-length:")
     })
+}
+
+/// 414 for a request line, 431 for a head, over the configured limits, in the client's API
+/// shape (Pingora itself refuses only heads over 1 MiB, with a bare 400). Checked before the
+/// path is looked at, so an oversized one is never reflected.
+fn oversized(st: &State, session: &mut Session) -> Result<(), Handled> {
+    let req = session.req_header();
+    let line = req.method.as_str().len() + req.raw_path().len() + 10;
+    let head = match session.as_downstream().as_http1() {
+        Some(h1) => h1.get_headers_raw_bytes().len(),
+        None => {
+            line + req
+                .headers
+                .iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                .sum::<usize>()
+        }
+    };
+    let e = if line > st.max_request_line_bytes {
+        ApiError::uri_too_long(st.max_request_line_bytes)
+    } else if head > st.max_header_bytes {
+        ApiError::head_too_large(st.max_header_bytes)
+    } else {
+        return Ok(());
+    };
+    session.set_keepalive(None);
+    Err(e.into())
 }
