@@ -27,14 +27,7 @@ pub(super) async fn handle(session: &mut Session, ctx: &mut Ctx) -> Result<(), H
     let Some(front) = front else {
         return Err(ApiError::unknown_url(method.as_str(), path).into());
     };
-    if smuggles(session) {
-        // RFC 9112 §6.1: the framing is ambiguous; answer and close, as nginx does.
-        session.set_keepalive(None);
-        return Err(ApiError::bad_request(
-            "A request may not carry both Content-Length and Transfer-Encoding.",
-        )
-        .into());
-    }
+    unambiguous(session)?;
 
     authenticate(st, session, ctx)?;
     if front == Front::Models {
@@ -133,6 +126,17 @@ async fn models(st: &State, session: &mut Session, ctx: &mut Ctx) -> Result<(), 
 
 /// The longest model name accepted (real ones are under 100 bytes).
 const MAX_MODEL: usize = 256;
+
+/// A request whose framing is ambiguous is refused and its connection closed (RFC 9112 §6.1,
+/// as nginx does).
+fn unambiguous(session: &mut Session) -> Result<(), Handled> {
+    if !smuggles(session) {
+        return Ok(());
+    }
+    session.set_keepalive(None);
+    let why = "A request may not carry both Content-Length and Transfer-Encoding.";
+    Err(ApiError::bad_request(why).into())
+}
 
 /// An HTTP/1 request head with both `Transfer-Encoding` and `Content-Length` (Pingora drops the
 /// length and reads the chunks; the raw head still shows both). Scanned only when
