@@ -327,3 +327,42 @@ async fn long_request_lines_and_large_heads_get_414_and_431_in_the_api_shape() {
         .unwrap();
     assert_eq!(ok.status(), 200);
 }
+
+#[tokio::test]
+async fn a_502_says_whether_the_upstream_was_reached() {
+    // One upstream reads the request and closes without a reply; another port refuses.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hangs_up = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { continue };
+            let mut buf = [0u8; 65536];
+            let _ = s.read(&mut buf);
+        }
+    });
+    let cfg = format!(
+        "{}{}[[routes]]\nmodels = [\"lost\"]\ntargets = [{{ backend = \"lost\" }}]\n\
+         [[routes]]\nmodels = [\"refused\"]\ntargets = [{{ backend = \"refused\" }}]\n",
+        backend("lost", hangs_up, ""),
+        backend("refused", common::dead_port(), "")
+    );
+    let g = Gateway::start("", &cfg);
+    let message = |model: &'static str| {
+        let g = &g;
+        async move {
+            let r = client()
+                .post(g.url("/v1/chat/completions"))
+                .json(&chat(model))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 502);
+            let v: serde_json::Value = r.json().await.unwrap();
+            v["error"]["message"].as_str().unwrap().to_string()
+        }
+    };
+    let lost = message("lost").await;
+    assert!(lost.contains("after the request was sent"), "{lost}");
+    let refused = message("refused").await;
+    assert!(refused.contains("could be reached"), "{refused}");
+}
