@@ -7,7 +7,8 @@
 //! Env: `LOAD_SECS` (measured seconds per round, default 3), `LOAD_ROUNDS` (default 3; the
 //! scenarios run interleaved in rotated order and the rounds are pooled), `LOAD_STREAMS`
 //! (default 1000),
-//! `LOAD_ONLY` (comma list of `chat`, `stream`, `memory`; default all).
+//! `LOAD_ONLY` (comma list of `chat`, `stream`, `memory`, `redis`; default all; `redis` measures a
+//! Redis outage against the no-Redis baseline, see `load/outage.rs`).
 //!
 //! The driver is closed-loop at fixed concurrency: each connection sends its next request when
 //! the previous one has finished, and every request's latency is recorded (no sampling).
@@ -24,6 +25,8 @@ use tokio::net::TcpStream;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "load/outage.rs"]
+mod outage;
 #[path = "load/report.rs"]
 mod report;
 
@@ -478,7 +481,7 @@ fn main() {
             1,
         )
     };
-    let only = std::env::var("LOAD_ONLY").unwrap_or_else(|_| "chat,stream,memory".into());
+    let only = std::env::var("LOAD_ONLY").unwrap_or_else(|_| "chat,stream,memory,redis".into());
     let want = |part: &str| only.split(',').any(|p| p.trim() == part);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -515,7 +518,7 @@ fn main() {
     let sse = Spec::chat(chat_body(1024, true), vec![("x-mock-words", "48".into())]);
     let mut report = json!({"machine": machine(),
         "seconds_per_point": dur.as_secs_f64() * rounds as f64, "rounds": rounds,
-        "chat": [], "stream": [], "memory": {}});
+        "chat": [], "stream": [], "memory": {}, "redis_outage": {}});
     let mut errors = 0u64;
     rt.block_on(async {
         for &c in concs.iter().filter(|_| want("chat")) {
@@ -543,6 +546,14 @@ fn main() {
                 }
             }
         }
+        if want("redis") {
+            let c = *concs.last().unwrap_or(&1);
+            let o = outage::run(mock_port, &chat, c, warmup, dur).await;
+            errors += (o["rows"].as_array().into_iter().flatten())
+                .map(|r| r["errors"].as_u64().unwrap_or(0))
+                .sum::<u64>();
+            report["redis_outage"] = o;
+        }
         let mem_targets = [
             ("tollgate", gw.proc.pid(), gw_port),
             ("passthrough", pt.pid(), pt_port),
@@ -555,10 +566,10 @@ fn main() {
         }
     });
     report["errors"] = json!(errors);
-    let md = report::markdown(&report);
+    let md = report::markdown(&report) + &outage::markdown(&report["redis_outage"]);
     println!("{md}");
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-results");
-    if full && only == "chat,stream,memory" && std::fs::create_dir_all(&out).is_ok() {
+    if full && only == "chat,stream,memory,redis" && std::fs::create_dir_all(&out).is_ok() {
         let _ = std::fs::write(out.join("load.md"), &md);
         let _ = std::fs::write(
             out.join("load.json"),
