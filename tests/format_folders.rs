@@ -6,28 +6,16 @@
 //! line and the folder imported, so a shortcut from one format into another is seen in review
 //! (test code is exempt, as in `tests/layers.rs`).
 
-use std::path::{Path, PathBuf};
+#[path = "common/source.rs"]
+mod source;
+
+use source::{is_test_file, rust_files};
+use std::path::Path;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Folders every format may import.
 const SHARED: [&str; 3] = ["openai", "pivot", "framing"];
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-fn is_test_file(rel: &Path) -> bool {
-    let name = rel.file_name().unwrap().to_string_lossy();
-    name == "tests.rs" || name.ends_with("_tests.rs")
-}
 
 /// The folders directly under `src/formats/`.
 fn folders() -> Vec<String> {
@@ -163,10 +151,7 @@ fn format_folders_import_no_other_format() {
     let folders = folders();
     let mut wrong = Vec::new();
     for own in &folders {
-        let mut files = Vec::new();
-        rust_files(&src.join("formats").join(own), &mut files);
-        files.sort();
-        for path in files {
+        for path in rust_files(&src.join("formats").join(own)) {
             let rel = path.strip_prefix(&src).unwrap();
             if is_test_file(rel) {
                 continue;

@@ -159,22 +159,13 @@ async fn an_idle_h2_connection_is_closed_after_the_keep_alive_timeout() {
 /// An upstream that streams one chat chunk, then ends its chunked body cleanly without
 /// `[DONE]` (a stream cut after a clean end, as a crashing server's proxy may send).
 fn upstream_without_done() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut s) = conn else { continue };
-            let mut buf = [0u8; 65536];
-            let _ = s.read(&mut buf);
-            let event = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n";
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{event}\r\n0\r\n\r\n",
-                event.len()
-            );
-            let _ = s.write_all(reply.as_bytes());
-        }
-    });
-    port
+    common::raw_upstream(|_| {
+        let event = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n";
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{event}\r\n0\r\n\r\n",
+            event.len()
+        )
+    })
 }
 
 #[tokio::test]
@@ -266,8 +257,13 @@ async fn silent_and_slow_heads_are_closed_at_the_head_deadline() {
 #[tokio::test]
 async fn connections_over_the_per_client_cap_are_closed_at_once() {
     let (_m, g) = gateway_with("max_connections_per_client = 2");
+    // Two connections, each served once (so each surely holds its slot), then kept alive.
     let mut held: Vec<TcpStream> = (0..2).map(|_| connect(&g)).collect();
-    std::thread::sleep(Duration::from_millis(200));
+    for s in &mut held {
+        s.write_all(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        assert!(response(s).contains(" 200"));
+    }
     let mut third = connect(&g);
     let t = std::time::Instant::now();
     assert!(
@@ -331,15 +327,7 @@ async fn long_request_lines_and_large_heads_get_414_and_431_in_the_api_shape() {
 #[tokio::test]
 async fn a_502_says_whether_the_upstream_was_reached() {
     // One upstream reads the request and closes without a reply; another port refuses.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let hangs_up = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut s) = conn else { continue };
-            let mut buf = [0u8; 65536];
-            let _ = s.read(&mut buf);
-        }
-    });
+    let hangs_up = common::raw_upstream(|_| String::new());
     let cfg = format!(
         "{}{}[[routes]]\nmodels = [\"lost\"]\ntargets = [{{ backend = \"lost\" }}]\n\
          [[routes]]\nmodels = [\"refused\"]\ntargets = [{{ backend = \"refused\" }}]\n",

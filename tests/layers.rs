@@ -2,8 +2,12 @@
 //! line of `LAYERS` than the importing module's own. Fails naming the file, the line and both
 //! layers, so an upward import is seen in review instead of growing into a circle.
 
+#[path = "common/source.rs"]
+mod source;
+
+use source::{is_test_file, production, rust_files};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -26,17 +30,6 @@ fn layers() -> HashMap<String, usize> {
     rank
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// The top-level module a file of `src/` belongs to (`main` for the binary).
 fn module_of(rel: &Path) -> String {
     let first = rel
@@ -46,13 +39,6 @@ fn module_of(rel: &Path) -> String {
         .as_os_str()
         .to_string_lossy();
     first.trim_end_matches(".rs").to_string()
-}
-
-fn is_test_file(rel: &Path) -> bool {
-    let name = rel.file_name().unwrap().to_string_lossy();
-    name == "tests.rs"
-        || name.ends_with("_tests.rs")
-        || rel.components().any(|c| c.as_os_str() == "tests")
 }
 
 /// `(line number, module)` for every `crate::x` (and `tollgate::x`) in code before the
@@ -89,9 +75,7 @@ fn imports(text: &str) -> Vec<(usize, String)> {
 fn imports_point_down_the_layers() {
     let rank = layers();
     let src = Path::new(ROOT).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    files.sort();
+    let files = rust_files(&src);
     let mut wrong = Vec::new();
     for path in &files {
         let rel = path.strip_prefix(&src).unwrap();
@@ -169,8 +153,7 @@ fn the_check_sees_an_upward_import() {
 #[test]
 fn files_and_functions_stay_small() {
     let src = Path::new(ROOT).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    let files = rust_files(&src);
     let mut big = Vec::new();
     for path in &files {
         let rel = path.strip_prefix(&src).unwrap();
@@ -178,14 +161,12 @@ fn files_and_functions_stay_small() {
             continue;
         }
         let text = std::fs::read_to_string(path).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        let end = (lines.iter())
-            .position(|l| l.trim_start().starts_with("#[cfg(test)]"))
-            .unwrap_or(lines.len());
+        let lines = production(&text);
+        let end = lines.len();
         if end > 500 {
             big.push(format!("src/{}: {end} lines", rel.display()));
         }
-        for (name, at, len) in long_functions(&lines[..end], 80) {
+        for (name, at, len) in long_functions(&lines, 80) {
             big.push(format!(
                 "src/{}:{at}: fn {name} is {len} lines",
                 rel.display()

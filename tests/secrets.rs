@@ -23,16 +23,25 @@ fn raw(port: u16, head: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[tokio::test]
-async fn no_secret_reaches_a_log() {
+/// A gateway with a client key, an upstream key (the mock checks it) and an admin token,
+/// logging at `level`.
+fn keyed_gateway(level: &str) -> (common::Proc, Gateway) {
     let m = mock("m", &["--expect-key", UPSTREAM_KEY]);
     let cfg = format!(
-        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n\
+        "[log]\nlevel = \"{level}\"\n{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n\
          [[keys]]\nname = \"k\"\nsha256 = \"{}\"\n",
         backend("b", m.port, &format!("api_key = \"{UPSTREAM_KEY}\"\n")),
         sha256_hex(CLIENT_KEY.as_bytes())
     );
-    let g = Gateway::start(&format!("admin_token = \"{ADMIN_TOKEN}\""), &cfg);
+    (
+        m,
+        Gateway::start(&format!("admin_token = \"{ADMIN_TOKEN}\""), &cfg),
+    )
+}
+
+#[tokio::test]
+async fn no_secret_reaches_a_log() {
+    let (_m, g) = keyed_gateway("warn");
     let ok = client()
         .post(g.url("/v1/chat/completions"))
         .bearer_auth(CLIENT_KEY)
@@ -85,33 +94,23 @@ async fn no_secret_reaches_a_log() {
 /// An upstream that answers every request 401 with the bearer token it was sent in the
 /// message, as some providers' "incorrect API key" errors do.
 fn echoing_upstream() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut s) = conn else { continue };
-            let mut buf = [0u8; 65536];
-            let n = s.read(&mut buf).unwrap_or(0);
-            let head = String::from_utf8_lossy(&buf[..n]).to_string();
-            let token = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .starts_with("authorization:")
-                        .then(|| l[14..].trim().to_string())
-                })
-                .unwrap_or_default();
-            let body = format!(
-                "{{\"error\":{{\"message\":\"Incorrect API key provided: {token}\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"invalid_api_key\"}}}}"
-            );
-            let reply = format!(
-                "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = s.write_all(reply.as_bytes());
-        }
-    });
-    port
+    common::raw_upstream(|head| {
+        let token = (head.lines())
+            .find_map(|l| {
+                let lower = l.to_ascii_lowercase();
+                lower
+                    .starts_with("authorization:")
+                    .then(|| l[14..].trim().to_string())
+            })
+            .unwrap_or_default();
+        let body = format!(
+            "{{\"error\":{{\"message\":\"Incorrect API key provided: {token}\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"invalid_api_key\"}}}}"
+        );
+        format!(
+            "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    })
 }
 
 #[tokio::test]
@@ -154,14 +153,7 @@ async fn an_upstream_error_that_echoes_its_key_is_masked() {
 async fn no_secret_reaches_a_trace_log() {
     // The most verbose log: Pingora's own debug and trace output dumps request heads, upstream
     // requests included; the guard keeps other crates to INFO and cuts raw bytes.
-    let m = mock("m", &["--expect-key", UPSTREAM_KEY]);
-    let cfg = format!(
-        "[log]\nlevel = \"trace\"\n{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n\
-         [[keys]]\nname = \"k\"\nsha256 = \"{}\"\n",
-        backend("b", m.port, &format!("api_key = \"{UPSTREAM_KEY}\"\n")),
-        sha256_hex(CLIENT_KEY.as_bytes())
-    );
-    let g = Gateway::start(&format!("admin_token = \"{ADMIN_TOKEN}\""), &cfg);
+    let (_m, g) = keyed_gateway("trace");
     let ok = client()
         .post(g.url("/v1/chat/completions"))
         .bearer_auth(CLIENT_KEY)

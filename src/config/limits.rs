@@ -33,6 +33,8 @@ pub struct StoreSettings {
     pub fail_open: bool,
     /// How often ledger rows and durable counters are written.
     pub flush_interval_ms: u64,
+    /// Longest a request waits on one call to a shared store (Redis).
+    pub timeout: Duration,
 }
 
 /// Who the end user is when the key does not say: a header set by a trusted client.
@@ -167,6 +169,10 @@ impl Validator<'_, '_> {
                 StoreKind::Sqlite { path }
             }
         };
+        let timeout_ms = s.timeout_ms.unwrap_or(100);
+        if !(5..=5_000).contains(&timeout_ms) {
+            self.err("store.timeout_ms", "must be between 5 and 5000");
+        }
         let flush_interval_ms = s.flush_interval_ms.unwrap_or(1000);
         if !(10..=60_000).contains(&flush_interval_ms) {
             self.err("store.flush_interval_ms", "must be between 10 and 60000");
@@ -175,6 +181,7 @@ impl Validator<'_, '_> {
             kind,
             fail_open,
             flush_interval_ms,
+            timeout: Duration::from_millis(timeout_ms),
         }
     }
 

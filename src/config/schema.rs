@@ -262,6 +262,7 @@ pub struct RawStore {
     pub redis_url: Option<String>,
     pub on_error: Option<String>,
     pub flush_interval_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -267,7 +267,7 @@ fn store(
             Ok((counters.clone(), Ledger::new(path, interval, counters)))
         }
         StoreKind::Redis { url, path } => {
-            let redis = crate::store::redis::RedisCounters::new(url)
+            let redis = crate::store::redis::RedisCounters::new(url, cfg.store.timeout)
                 .map_err(|e| StartError::Store("redis_url".into(), e))?;
             let none = Arc::new(Local::default());
             let ledger = Ledger::new(std::path::Path::new(path), interval, none);

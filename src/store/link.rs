@@ -1,4 +1,5 @@
-//! The connection to one Redis, behind a circuit breaker. A call gets [`CALL_BUDGET`]; a
+//! The connection to one Redis, behind a circuit breaker. A call gets its budget
+//! (`[store] timeout_ms`, [`DEFAULT_BUDGET`]); a
 //! connection error, or [`TRIP_AFTER`] timeouts in a row, opens the breaker: the connection is
 //! dropped, every call fails at once (so the `on_error` policy answers at full speed), and one
 //! background probe reconnects with a growing back-off (100 ms to 2 s) and closes the breaker
@@ -15,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
-/// Longest a request waits on one Redis call.
-pub const CALL_BUDGET: Duration = Duration::from_millis(50);
+/// Longest a request waits on one Redis call by default (`[store] timeout_ms`).
+pub const DEFAULT_BUDGET: Duration = Duration::from_millis(100);
 /// Timeouts in a row that open the breaker (one slow call does not).
 const TRIP_AFTER: u32 = 3;
 /// Connecting (and the probe's `PING`).
@@ -39,6 +40,8 @@ pub struct Link(Arc<Shared>);
 
 struct Shared {
     client: redis::Client,
+    /// Longest wait for one call.
+    budget: Duration,
     /// `None` while the breaker is open (or before the first connection).
     conn: ArcSwapOption<MultiplexedConnection>,
     first: OnceCell<()>,
@@ -48,9 +51,15 @@ struct Shared {
 
 impl Link {
     pub fn new(url: &str) -> Result<Link, String> {
+        Link::with_budget(url, DEFAULT_BUDGET)
+    }
+
+    /// A link whose calls wait at most `budget`.
+    pub fn with_budget(url: &str, budget: Duration) -> Result<Link, String> {
         let client = redis::Client::open(url).map_err(|e| e.to_string())?;
         Ok(Link(Arc::new(Shared {
             client,
+            budget,
             conn: ArcSwapOption::empty(),
             first: OnceCell::new(),
             probing: AtomicBool::new(false),
@@ -91,7 +100,7 @@ impl Link {
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, LinkError> {
         let s = &self.0;
-        match tokio::time::timeout(CALL_BUDGET, call).await {
+        match tokio::time::timeout(s.budget, call).await {
             Ok(Ok(v)) => {
                 s.timeouts.store(0, Ordering::Relaxed);
                 Ok(v)
@@ -106,7 +115,7 @@ impl Link {
                 if s.timeouts.fetch_add(1, Ordering::Relaxed) + 1 >= TRIP_AFTER {
                     trip(s, "calls time out");
                 }
-                Err(LinkError(format!("no answer within {CALL_BUDGET:?}")))
+                Err(LinkError(format!("no answer within {:?}", s.budget)))
             }
         }
     }

@@ -4,7 +4,7 @@
 //! its window, so a rolled-over window is simply a different key.
 //!
 //! The connection ([`Link`], the kept responses' store has its own) sits behind a circuit
-//! breaker: a call waits at most 50 ms, and during an outage calls fail at once while one
+//! breaker: a call waits at most `[store] timeout_ms` (100 ms), and during an outage calls fail at once while one
 //! probe reconnects, so the `on_error` policy answers at full speed and recovery needs nobody.
 //! One Redis, not a cluster: a script's keys would span slots.
 
@@ -57,9 +57,10 @@ pub struct RedisCounters {
 }
 
 impl RedisCounters {
-    pub fn new(url: &str) -> Result<RedisCounters, String> {
+    /// Counters in the Redis at `url`, each call waiting at most `budget`.
+    pub fn new(url: &str, budget: std::time::Duration) -> Result<RedisCounters, String> {
         Ok(RedisCounters {
-            link: Link::new(url)?,
+            link: Link::with_budget(url, budget)?,
             reserve: Script::new(RESERVE),
             adjust: Script::new(ADJUST),
         })

@@ -435,3 +435,22 @@ pub async fn get_json(url: String, token: Option<&str>) -> serde_json::Value {
     }
     r.send().await.unwrap().json().await.unwrap()
 }
+
+/// A bare upstream on a free port: for each connection it reads one request (up to 64 KiB),
+/// writes what `reply` makes of it (nothing: it hangs up) and closes. For the replies no mock
+/// gives: an error that echoes its key, a stream that ends without its terminal event.
+#[allow(dead_code)]
+pub fn raw_upstream(reply: impl Fn(&str) -> String + Send + 'static) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { continue };
+            let mut buf = vec![0u8; 65536];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let _ = s.write_all(reply(&String::from_utf8_lossy(&buf[..n])).as_bytes());
+        }
+    });
+    port
+}
