@@ -4,18 +4,23 @@
 
 mod common;
 
-use common::{backend, chat, client, mock, Gateway};
+use common::{backend, chat, client, mock, send, Gateway};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
 fn gateway() -> (common::Proc, Gateway) {
+    gateway_with("")
+}
+
+/// A gateway in front of one mock, `server_extra` in its `[server]`.
+fn gateway_with(server_extra: &str) -> (common::Proc, Gateway) {
     let m = mock("m", &[]);
     let cfg = format!(
         "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n",
         backend("b", m.port, "")
     );
-    (m, Gateway::start("", &cfg))
+    (m, Gateway::start(server_extra, &cfg))
 }
 
 fn connect(g: &Gateway) -> TcpStream {
@@ -114,12 +119,7 @@ async fn a_huge_model_name_is_refused_without_being_reflected() {
     let model = "x".repeat(900 * 1024);
     let mut body = chat("m");
     body["model"] = model.clone().into();
-    let r = client()
-        .post(g.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = send(&g, "/v1/chat/completions", None, &[], &body).await;
     assert_eq!(r.status(), 400);
     let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
     let text = r.text().await.unwrap();
@@ -130,23 +130,13 @@ async fn a_huge_model_name_is_refused_without_being_reflected() {
     );
     let line = g.proc.wait_line(&rid);
     assert!(line.len() < 2048, "the access log does not hold the name");
-    let ok = client()
-        .post(g.url("/v1/chat/completions"))
-        .json(&chat("m"))
-        .send()
-        .await
-        .unwrap();
+    let ok = send(&g, "/v1/chat/completions", None, &[], &chat("m")).await;
     assert_eq!(ok.status(), 200);
 }
 
 #[tokio::test]
 async fn an_idle_h2_connection_is_closed_after_the_keep_alive_timeout() {
-    let m = mock("m", &[]);
-    let cfg = format!(
-        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n",
-        backend("b", m.port, "")
-    );
-    let g = Gateway::start("keepalive_timeout_seconds = 1", &cfg);
+    let (_m, g) = gateway_with("keepalive_timeout_seconds = 1");
     let mut s = connect(&g);
     // The h2 preface and an empty SETTINGS frame, then nothing.
     s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
@@ -179,12 +169,7 @@ async fn a_passthrough_stream_without_its_end_is_reported_cut() {
     let g = Gateway::start("", &cfg);
     let mut body = chat("m");
     body["stream"] = true.into();
-    let r = client()
-        .post(g.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = send(&g, "/v1/chat/completions", None, &[], &body).await;
     assert_eq!(r.status(), 200);
     let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
     let (mut text, mut failed) = (String::new(), false);
@@ -208,15 +193,6 @@ async fn a_passthrough_stream_without_its_end_is_reported_cut() {
     );
     let line: serde_json::Value = serde_json::from_str(&g.proc.wait_line(&rid)).unwrap();
     assert!(line["error"].is_string(), "the access log says so: {line}");
-}
-
-fn gateway_with(server_extra: &str) -> (common::Proc, Gateway) {
-    let m = mock("m", &[]);
-    let cfg = format!(
-        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"b\" }}]\n",
-        backend("b", m.port, "")
-    );
-    (m, Gateway::start(server_extra, &cfg))
 }
 
 #[tokio::test]
@@ -315,12 +291,7 @@ async fn long_request_lines_and_large_heads_get_414_and_431_in_the_api_shape() {
     );
     assert!(closed(&mut s));
     // Still serving.
-    let ok = client()
-        .post(g.url("/v1/chat/completions"))
-        .json(&chat("m"))
-        .send()
-        .await
-        .unwrap();
+    let ok = send(&g, "/v1/chat/completions", None, &[], &chat("m")).await;
     assert_eq!(ok.status(), 200);
 }
 

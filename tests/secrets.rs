@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{backend, chat, client, mock, sha256_hex, Gateway};
+use common::{backend, chat, client, mock, send, sha256_hex, Gateway};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -42,21 +42,23 @@ fn keyed_gateway(level: &str) -> (common::Proc, Gateway) {
 #[tokio::test]
 async fn no_secret_reaches_a_log() {
     let (_m, g) = keyed_gateway("warn");
-    let ok = client()
-        .post(g.url("/v1/chat/completions"))
-        .bearer_auth(CLIENT_KEY)
-        .json(&chat("m"))
-        .send()
-        .await
-        .unwrap();
+    let ok = send(
+        &g,
+        "/v1/chat/completions",
+        Some(CLIENT_KEY),
+        &[],
+        &chat("m"),
+    )
+    .await;
     assert_eq!(ok.status(), 200);
-    let wrong = client()
-        .post(g.url("/v1/chat/completions"))
-        .bearer_auth(format!("{CLIENT_KEY}-nope"))
-        .json(&chat("m"))
-        .send()
-        .await
-        .unwrap();
+    let wrong = send(
+        &g,
+        "/v1/chat/completions",
+        Some(&format!("{CLIENT_KEY}-nope")),
+        &[],
+        &chat("m"),
+    )
+    .await;
     assert_eq!(wrong.status(), 401);
     let usage = client()
         .get(g.admin("/usage"))
@@ -122,12 +124,7 @@ async fn an_upstream_error_that_echoes_its_key_is_masked() {
     );
     let g = Gateway::start("", &cfg);
     // Same API: the error passes through, masked.
-    let r = client()
-        .post(g.url("/v1/chat/completions"))
-        .json(&chat("m"))
-        .send()
-        .await
-        .unwrap();
+    let r = send(&g, "/v1/chat/completions", None, &[], &chat("m")).await;
     assert_eq!(r.status(), 401);
     let text = r.text().await.unwrap();
     assert!(
@@ -154,13 +151,14 @@ async fn no_secret_reaches_a_trace_log() {
     // The most verbose log: Pingora's own debug and trace output dumps request heads, upstream
     // requests included; the guard keeps other crates to INFO and cuts raw bytes.
     let (_m, g) = keyed_gateway("trace");
-    let ok = client()
-        .post(g.url("/v1/chat/completions"))
-        .bearer_auth(CLIENT_KEY)
-        .json(&chat("m"))
-        .send()
-        .await
-        .unwrap();
+    let ok = send(
+        &g,
+        "/v1/chat/completions",
+        Some(CLIENT_KEY),
+        &[],
+        &chat("m"),
+    )
+    .await;
     assert_eq!(ok.status(), 200);
     let _ = client()
         .get(g.admin("/usage"))
