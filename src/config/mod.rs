@@ -2,6 +2,7 @@
 //! secret values never appear in an error.
 
 mod backends;
+mod cache;
 mod cloud;
 mod health;
 mod include;
@@ -17,6 +18,7 @@ mod server;
 
 pub(crate) use crate::net::url::parse_url;
 pub use crate::net::url::UpstreamUrl;
+pub use cache::{CacheSettings, RouteCache};
 pub use limit_spec::{Cap, LimitSpec, Measure, Scope};
 pub use limits::{AlertSettings, IdentitySettings, StoreKind, StoreSettings};
 pub use price_table::{glob_match, Price, PriceTable};
@@ -122,6 +124,8 @@ pub struct Config {
     pub balance: BalanceSettings,
     /// The Responses API's kept responses on translated routes.
     pub responses: ResponsesSettings,
+    /// The response cache's store (routes opt in with their `cache` table).
+    pub cache: CacheSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -481,6 +485,7 @@ impl Validator<'_, '_> {
         let prices = self.prices(raw.pricing, raw.prices);
         let balance = self.balance(raw.balance);
         let responses = self.responses(raw.responses);
+        let cache = self.cache(raw.cache);
 
         Config {
             server,
@@ -499,6 +504,7 @@ impl Validator<'_, '_> {
             prices,
             balance,
             responses,
+            cache,
         }
     }
 }

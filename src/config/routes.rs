@@ -18,6 +18,8 @@ pub struct RouteSpec {
     pub queue_timeout: Duration,
     /// What translations do with fields they do not carry.
     pub fields: FieldRules,
+    /// Replies cached for this long, per key or shared (`cache` table).
+    pub cache: Option<super::RouteCache>,
 }
 
 /// The field policy a route or a key sets (README "Field policy"); `None`: not set here.
@@ -149,6 +151,7 @@ impl Validator<'_, '_> {
                 strategy,
                 queue_timeout: Duration::from_millis(r.queue_timeout_ms.unwrap_or(0)),
                 fields: self.field_rules(&p, r.drop_params, r.unknown_fields.as_deref()),
+                cache: self.route_cache(&p, r.cache),
             });
         }
         routes

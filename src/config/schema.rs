@@ -36,6 +36,8 @@ pub struct RawConfig {
     pub balance: RawBalance,
     #[serde(default)]
     pub responses: RawResponses,
+    #[serde(default)]
+    pub cache: RawCache,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +181,26 @@ pub struct RawRoute {
     pub drop_params: Option<bool>,
     /// Translated requests: `drop` (default) or `reject` fields Tollgate does not know.
     pub unknown_fields: Option<String>,
+    /// `{ ttl_seconds, scope }`: replies cached (absent: none).
+    pub cache: Option<RawRouteCache>,
+}
+
+/// A route's response caching.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteCache {
+    pub ttl_seconds: u64,
+    /// `key` (default) or `global`.
+    pub scope: Option<String>,
+}
+
+/// `[cache]`: the response cache's store.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    pub max_bytes: Option<u64>,
+    pub max_entry_bytes: Option<u64>,
+    pub coalesce_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -19,6 +19,8 @@ pub struct Route {
     pub queue_timeout: std::time::Duration,
     /// What translations do with fields they do not carry.
     pub fields: crate::config::FieldRules,
+    /// Replies cached (module `cache`): for how long, per key or shared.
+    pub cache: Option<crate::config::RouteCache>,
 }
 
 pub use crate::config::{AffinityKey, RetryPolicy, Strategy};
@@ -133,6 +135,7 @@ fn build_route(r: &RouteSpec) -> Route {
             .collect(),
         retry: r.retry.clone(),
         fields: r.fields,
+        cache: r.cache,
         default_output_tokens: r.default_output_tokens,
         strategy: r.strategy.clone(),
         queue_timeout: r.queue_timeout,

@@ -1,0 +1,115 @@
+//! The cache key: the route, the client's API, the request with what cannot change the reply
+//! taken out and its object keys in canonical order, and (unless the route shares entries)
+//! the client's key.
+
+use pingora::cache::key::hash_key;
+use pingora::cache::CacheKey;
+use serde_json::Value;
+
+/// Top-level fields that never change a reply's content: streaming, client-side bookkeeping,
+/// provider-side caching and routing hints. (`seed`, `temperature`, tools and the rest stay.)
+const NO_EFFECT: &[&str] = &[
+    "stream",
+    "stream_options",
+    "user",
+    "metadata",
+    "client_metadata",
+    "store",
+    "service_tier",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+    "safety_identifier",
+    "background",
+];
+
+/// Who may share an entry: everyone on the route, or one client key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tenant<'a> {
+    Global,
+    Key(&'a str),
+}
+
+/// The key of a request body on `route` in the client API `api`; `None` when the body is not
+/// a JSON object (such a request is not cached).
+pub fn key(route: &str, api: &str, body: &[u8], tenant: Tenant<'_>) -> Option<CacheKey> {
+    let Value::Object(mut fields) = serde_json::from_slice::<Value>(body).ok()? else {
+        return None;
+    };
+    for f in NO_EFFECT {
+        fields.remove(*f);
+    }
+    // serde_json's map is ordered by key (no `preserve_order`): writing it back gives one
+    // canonical text for any key order and whitespace, nested objects included.
+    let canonical = serde_json::to_vec(&fields).ok()?;
+    let mut primary = Vec::with_capacity(canonical.len() + route.len() + api.len() + 24);
+    for part in [route.as_bytes(), api.as_bytes()] {
+        // Length-prefixed, so no route name can run into the next part.
+        primary.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        primary.extend_from_slice(part);
+    }
+    primary.extend_from_slice(&canonical);
+    let (tag, variance) = match tenant {
+        Tenant::Global => ("", None),
+        Tenant::Key(name) => (name, Some(hash_key(name))),
+    };
+    let mut k = CacheKey::new(primary, tag);
+    // The tenant is hashed into the combined key (the user tag alone is not).
+    if let Some(v) = variance {
+        k.set_variance_key(v);
+    }
+    Some(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pingora::cache::key::CacheHashKey;
+
+    fn bin(body: &str, tenant: Tenant<'_>) -> [u8; 16] {
+        key("r", "chat", body.as_bytes(), tenant)
+            .unwrap()
+            .combined_bin()
+    }
+
+    const A: Tenant = Tenant::Key("a");
+
+    #[test]
+    fn order_whitespace_and_no_effect_fields_do_not_matter() {
+        let one = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0}"#;
+        let two = r#"{ "temperature": 0, "stream": true, "stream_options": {"include_usage": true},
+            "messages": [ {"content": "hi", "role": "user"} ], "user": "u1",
+            "metadata": {"x": "y"}, "store": false, "model": "m" }"#;
+        assert_eq!(bin(one, A), bin(two, A));
+    }
+
+    #[test]
+    fn content_and_options_do_matter() {
+        let base = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+        let other = r#"{"model":"m","messages":[{"role":"user","content":"ho"}]}"#;
+        let seeded = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"seed":1}"#;
+        let model = r#"{"model":"n","messages":[{"role":"user","content":"hi"}]}"#;
+        assert_ne!(bin(base, A), bin(other, A));
+        assert_ne!(bin(base, A), bin(seeded, A));
+        assert_ne!(bin(base, A), bin(model, A));
+        let b = base.as_bytes();
+        let k = |route: &str, api: &str| key(route, api, b, A).unwrap().combined_bin();
+        assert_ne!(k("r", "chat"), k("r", "messages"));
+        assert_ne!(k("r", "chat"), k("s", "chat"));
+        // Length-prefixed parts: moving a byte between route and API changes the key.
+        assert_ne!(k("ab", "c"), k("a", "bc"));
+    }
+
+    #[test]
+    fn tenants_are_apart_unless_global() {
+        let body = r#"{"model":"m","input":"hi"}"#;
+        assert_ne!(bin(body, Tenant::Key("a")), bin(body, Tenant::Key("b")));
+        assert_ne!(bin(body, Tenant::Key("a")), bin(body, Tenant::Global));
+        assert_eq!(bin(body, Tenant::Global), bin(body, Tenant::Global));
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_has_no_key() {
+        assert!(key("r", "chat", b"[1]", A).is_none());
+        assert!(key("r", "chat", b"{oops", A).is_none());
+    }
+}

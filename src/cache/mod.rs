@@ -1,0 +1,195 @@
+//! The response cache (README "Response cache"): exact-match entries keyed by route, client
+//! API, normalised request and tenant (`key.rs`), held in memory under a byte bound with LRU
+//! eviction (`store.rs`), and identical misses coalesced behind pingora-cache's `CacheLock`.
+//!
+//! An entry keeps the reply in the forms a later request may need: the client's own
+//! non-streamed body as sent (`exact`), and the reply as the chat pivot (`pivot`), from which
+//! the gateway writes a stream in any client API or a reply in another shape. The gateway's
+//! stage `gateway/cached.rs` decides what a request does with it.
+
+pub mod control;
+pub mod key;
+mod store;
+
+pub use store::NotStored;
+
+use crate::formats::responses::namespaces::ToolNames;
+use crate::formats::Usage;
+use bytes::Bytes;
+use pingora::cache::key::CompactCacheKey;
+use pingora::cache::lock::{CacheKeyLock, CacheLock, LockStatus, Locked, WritePermit};
+use pingora::cache::{CacheKey, CacheMeta};
+use pingora::http::ResponseHeader;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use store::Store;
+
+/// A reply as kept.
+#[derive(Default, Clone)]
+pub struct Reply {
+    /// The chat pivot (a chat completion with Tollgate's internal reasoning fields).
+    pub pivot: Option<Bytes>,
+    /// The client's non-streamed reply exactly as it was sent (its id is replaced per hit).
+    pub exact: Option<Bytes>,
+    /// What the reply carried (a hit reports these tokens, at no cost).
+    pub usage: Usage,
+    /// The model that produced it, for the saved cost.
+    pub served_model: Option<Arc<str>>,
+    /// A Responses client's namespaced tools, named back in replays.
+    pub tool_names: Option<Arc<ToolNames>>,
+}
+
+pub struct Entry {
+    /// When it was stored and until when it is fresh.
+    pub meta: CacheMeta,
+    pub route: Arc<str>,
+    pub compact: CompactCacheKey,
+    pub reply: Reply,
+    /// Bytes it holds, as the store counts them.
+    pub size: usize,
+}
+
+/// Bytes counted for an entry beyond its bodies (key, meta, bookkeeping).
+const OVERHEAD: usize = 256;
+
+impl Entry {
+    pub fn new(route: Arc<str>, compact: CompactCacheKey, reply: Reply, ttl: Duration) -> Entry {
+        let now = SystemTime::now();
+        let size = OVERHEAD
+            + route.len()
+            + reply.pivot.as_ref().map_or(0, Bytes::len)
+            + reply.exact.as_ref().map_or(0, Bytes::len);
+        // The header is pingora-cache's; Tollgate's replies carry their own.
+        let header = ResponseHeader::from(http::Response::new(()).into_parts().0);
+        Entry {
+            meta: CacheMeta::new(now + ttl, now, 0, 0, header),
+            route,
+            compact,
+            reply,
+            size,
+        }
+    }
+
+    /// Seconds since it was stored (the `Age` header).
+    pub fn age(&self) -> u64 {
+        self.meta.age().as_secs()
+    }
+}
+
+/// A writer's lock is held at most this long; a waiter gives up sooner (its own timeout).
+const LOCK_AGE: Duration = Duration::from_secs(600);
+
+/// The process's response cache (it outlives config reloads).
+pub struct Cache {
+    store: Store,
+    lock: Arc<CacheLock>,
+}
+
+/// What a lookup found.
+pub enum Lookup {
+    Hit(Arc<Entry>),
+    /// Go upstream; `Fill` stores the reply (and lets waiters in).
+    Miss(Fill),
+}
+
+/// A miss's right to fill its entry. Identical requests wait while it holds the lock; dropped
+/// without a reply, it lets them go upstream themselves.
+pub struct Fill {
+    pub key: CacheKey,
+    permit: Option<WritePermit>,
+    lock: Arc<CacheLock>,
+    /// It waited for an identical request that did not leave a usable reply.
+    pub waited: bool,
+}
+
+impl Drop for Fill {
+    fn drop(&mut self) {
+        if let Some(p) = self.permit.take() {
+            self.lock.release(&self.key, p, LockStatus::GiveUp);
+        }
+    }
+}
+
+impl Cache {
+    pub fn new(settings: &crate::config::CacheSettings) -> Cache {
+        Cache {
+            store: Store::new(settings.max_bytes, settings.max_entry_bytes),
+            lock: Arc::new(CacheLock::new(LOCK_AGE)),
+        }
+    }
+
+    /// Applies a reloaded config's `[cache]` bounds.
+    pub fn resize(&self, settings: &crate::config::CacheSettings) {
+        self.store
+            .resize(settings.max_bytes, settings.max_entry_bytes);
+    }
+
+    /// The fresh entry for `key`, else the right to fill it. With `refresh` (`no-cache`) the
+    /// stored entry is not used. A request identical to one in flight waits for it (at most
+    /// `wait`) and then looks again; if that one left nothing, it goes upstream itself.
+    pub async fn lookup(&self, key: CacheKey, refresh: bool, wait: Duration) -> Lookup {
+        let ck = key.to_compact();
+        let mut waited = false;
+        for round in 0..2 {
+            if !refresh || round > 0 {
+                if let Some(e) = self.store.get(&ck, SystemTime::now()) {
+                    return Lookup::Hit(e);
+                }
+            }
+            let read = match self.lock.lock(&key, false) {
+                Locked::Write(permit) => return Lookup::Miss(self.fill(key, Some(permit), waited)),
+                Locked::Read(r) => r,
+            };
+            waited = true;
+            let _ = tokio::time::timeout(wait, read.wait()).await;
+            if read.lock_status() != LockStatus::Done {
+                break;
+            }
+        }
+        Lookup::Miss(self.fill(key, None, waited))
+    }
+
+    fn fill(&self, key: CacheKey, permit: Option<WritePermit>, waited: bool) -> Fill {
+        Fill {
+            key,
+            permit,
+            lock: self.lock.clone(),
+            waited,
+        }
+    }
+
+    /// Stores a complete reply for `fill`'s key and lets the waiters in. Returns the number
+    /// of entries evicted to make room.
+    pub fn store(
+        &self,
+        mut fill: Fill,
+        route: Arc<str>,
+        reply: Reply,
+        ttl: Duration,
+    ) -> Result<usize, NotStored> {
+        let ck = fill.key.to_compact();
+        let entry = Entry::new(route, ck.clone(), reply, ttl);
+        let stored = self.store.put(ck, entry);
+        if let Some(p) = fill.permit.take() {
+            let status = match stored {
+                Ok(_) => LockStatus::Done,
+                Err(_) => LockStatus::GiveUp,
+            };
+            self.lock.release(&fill.key, p, status);
+        }
+        stored
+    }
+
+    /// Removes every entry, or one route's; how many went.
+    pub fn purge(&self, route: Option<&str>) -> usize {
+        self.store.purge(route)
+    }
+
+    /// Bytes held now, and entries evicted since start.
+    pub fn stats(&self) -> (usize, usize) {
+        (self.store.bytes(), self.store.evicted())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,107 @@
+use super::key::{key, Tenant};
+use super::*;
+use crate::config::CacheSettings;
+
+fn cache() -> Arc<Cache> {
+    Arc::new(Cache::new(&CacheSettings::default()))
+}
+
+fn k() -> CacheKey {
+    key(
+        "r",
+        "chat",
+        br#"{"model":"m","messages":[]}"#,
+        Tenant::Key("a"),
+    )
+    .unwrap()
+}
+
+fn reply() -> Reply {
+    Reply {
+        exact: Some(Bytes::from_static(b"{}")),
+        ..Default::default()
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(5);
+const HOUR: Duration = Duration::from_secs(3600);
+
+#[tokio::test]
+async fn identical_misses_wait_for_the_first_and_hit() {
+    let c = cache();
+    let Lookup::Miss(first) = c.lookup(k(), false, WAIT).await else {
+        panic!("an empty cache hits");
+    };
+    let waiters: Vec<_> = (0..5)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { matches!(c.lookup(k(), false, WAIT).await, Lookup::Hit(_)) })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    c.store(first, "r".into(), reply(), HOUR).unwrap();
+    for w in waiters {
+        assert!(
+            w.await.unwrap(),
+            "a waiter did not get the first one's reply"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_fill_dropped_without_a_reply_lets_waiters_go_upstream() {
+    let c = cache();
+    let Lookup::Miss(first) = c.lookup(k(), false, WAIT).await else {
+        panic!("an empty cache hits");
+    };
+    let c2 = c.clone();
+    let waiter = tokio::spawn(async move {
+        match c2.lookup(k(), false, WAIT).await {
+            Lookup::Miss(f) => f.waited,
+            Lookup::Hit(_) => false,
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(first);
+    assert!(
+        waiter.await.unwrap(),
+        "the waiter should miss after waiting"
+    );
+}
+
+#[tokio::test]
+async fn a_waiter_gives_up_after_its_timeout() {
+    let c = cache();
+    let Lookup::Miss(_first) = c.lookup(k(), false, WAIT).await else {
+        panic!("an empty cache hits");
+    };
+    let t0 = std::time::Instant::now();
+    let Lookup::Miss(f) = c.lookup(k(), false, Duration::from_millis(100)).await else {
+        panic!("nothing was stored");
+    };
+    assert!(f.waited);
+    assert!(
+        t0.elapsed() < WAIT,
+        "the waiter's own timeout did not apply"
+    );
+}
+
+#[tokio::test]
+async fn no_cache_skips_the_entry_and_replaces_it() {
+    let c = cache();
+    let Lookup::Miss(f) = c.lookup(k(), false, WAIT).await else {
+        panic!("an empty cache hits");
+    };
+    c.store(f, "r".into(), reply(), HOUR).unwrap();
+    assert!(matches!(c.lookup(k(), false, WAIT).await, Lookup::Hit(_)));
+    let Lookup::Miss(f) = c.lookup(k(), true, WAIT).await else {
+        panic!("no-cache used the stored entry");
+    };
+    let mut fresh = reply();
+    fresh.exact = Some(Bytes::from_static(b"{\"n\":2}"));
+    c.store(f, "r".into(), fresh, HOUR).unwrap();
+    let Lookup::Hit(e) = c.lookup(k(), false, WAIT).await else {
+        panic!("the refreshed entry is missing");
+    };
+    assert_eq!(e.reply.exact.as_deref(), Some(&b"{\"n\":2}"[..]));
+}
