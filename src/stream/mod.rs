@@ -4,13 +4,16 @@
 //! what comes out.
 
 mod meter;
+mod replay;
 
 pub use meter::{Meter, Tally};
+pub use replay::{replay, Recorder};
 
 use crate::error::ApiError;
 use crate::formats::anthropic::stream::{EventDecoder, EventEncoder};
 use crate::formats::framing::eventstream::FrameDecoder;
 use crate::formats::framing::sse::{SseDecoder, TooLarge};
+use crate::formats::openai::collect::Collect;
 use crate::formats::openai::stream::{ChunkDecoder, ChunkEncoder};
 use crate::formats::{bedrock, gemini, responses};
 use crate::formats::{Delta, Format, ReplyContext};
@@ -73,6 +76,22 @@ enum Encoder {
 }
 
 impl Encoder {
+    /// The client's encoder (`to`: clients speak OpenAI's chat or Responses, or Anthropic's).
+    fn new(to: Format, ctx: &ReplyContext<'_>, include_usage: bool) -> Encoder {
+        match to {
+            Format::Anthropic => Encoder::Anthropic(EventEncoder::new(ctx.client_model)),
+            Format::Responses => Encoder::Responses(
+                responses::stream::EventEncoder::new(ctx.client_model, ctx.created)
+                    .with_tool_names(ctx.tool_names.cloned()),
+            ),
+            _ => Encoder::OpenAi(ChunkEncoder::new(
+                ctx.client_model,
+                ctx.created,
+                include_usage,
+            )),
+        }
+    }
+
     fn write(&mut self, d: &Delta<'_>, out: &mut BytesMut) {
         match self {
             Encoder::OpenAi(e) => e.write(d, out),
@@ -124,6 +143,8 @@ pub struct Translator {
     decoder: Decoder,
     encoder: Encoder,
     tally: Tally,
+    /// The reply so far, when it is to be kept ([`Self::collecting`]).
+    collect: Option<Box<Collect>>,
 }
 
 impl Translator {
@@ -131,20 +152,9 @@ impl Translator {
     pub fn new(from: Format, to: Format, ctx: &ReplyContext<'_>, include_usage: bool) -> Self {
         Translator {
             decoder: Decoder::new(from),
-            encoder: match to {
-                Format::Anthropic => Encoder::Anthropic(EventEncoder::new(ctx.client_model)),
-                Format::Responses => Encoder::Responses(
-                    responses::stream::EventEncoder::new(ctx.client_model, ctx.created)
-                        .with_tool_names(ctx.tool_names.cloned()),
-                ),
-                // Clients speak OpenAI's (chat or Responses) or Anthropic's API only.
-                _ => Encoder::OpenAi(ChunkEncoder::new(
-                    ctx.client_model,
-                    ctx.created,
-                    include_usage,
-                )),
-            },
+            encoder: Encoder::new(to, ctx, include_usage),
             tally: Tally::default(),
+            collect: None,
         }
     }
 
@@ -155,11 +165,20 @@ impl Translator {
             decoder,
             encoder,
             tally,
+            collect,
         } = self;
-        decoder.push(chunk, &mut |d: Delta<'_>| {
+        let read = decoder.push(chunk, &mut |d: Delta<'_>| {
             tally.see(&d);
+            if let Some(c) = collect {
+                c.see(&d);
+            }
             encoder.write(&d, out);
-        })?;
+        });
+        if let Err(e) = read {
+            // What could not be read is not in the collected reply: nothing to keep.
+            *collect = None;
+            return Err(e);
+        }
         encoder.flush(out);
         Ok(())
     }
@@ -172,9 +191,13 @@ impl Translator {
             decoder,
             encoder,
             tally,
+            collect,
         } = self;
         decoder.end(&mut |d: Delta<'_>| {
             tally.see(&d);
+            if let Some(c) = collect {
+                c.see(&d);
+            }
             encoder.write(&d, out);
         });
         if self.encoder.ended() {
@@ -187,6 +210,19 @@ impl Translator {
     /// Ends the client's stream with `e` as an error event in its API (unless it has ended).
     pub fn fail(&mut self, e: &ApiError, out: &mut BytesMut) {
         self.encoder.error(e, out);
+        self.collect = None;
+    }
+
+    /// Also collects the reply as the pivot's chat completion, for [`Self::take_collected`].
+    pub fn collecting(mut self) -> Self {
+        self.collect = Some(Box::default());
+        self
+    }
+
+    /// The collected reply as the pivot's chat completion (see [`Self::collecting`]), once,
+    /// and only if the upstream stream completed: its finish and end seen, no error.
+    pub fn take_collected(&mut self, ctx: &ReplyContext<'_>) -> Option<Vec<u8>> {
+        self.collect.take()?.finish(ctx)
     }
 
     /// Keeps a Responses client's final Response for [`Self::take_final`].

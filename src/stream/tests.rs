@@ -4,6 +4,7 @@ use super::*;
 use serde_json::{json, Value};
 
 mod bedrock;
+mod replay;
 mod responses;
 
 pub(super) const ANT_TOOLS: &str =
@@ -12,9 +13,10 @@ pub(super) const ANT_THINKING: &str =
     include_str!("../../tests/fixtures/streams/anthropic_thinking_cache.sse");
 pub(super) const OAI_TOOLS: &str =
     include_str!("../../tests/fixtures/streams/openai_tool_calls.sse");
-const GEMINI_TOOLS: &str = include_str!("../../tests/fixtures/streams/gemini_thinking_tools.sse");
+pub(super) const GEMINI_TOOLS: &str =
+    include_str!("../../tests/fixtures/streams/gemini_thinking_tools.sse");
 
-const CTX: ReplyContext<'static> = ReplyContext {
+pub(super) const CTX: ReplyContext<'static> = ReplyContext {
     client_model: "client-model",
     created: 1_700_000_000,
     tool_names: None,

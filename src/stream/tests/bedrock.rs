@@ -17,7 +17,7 @@ fn frame(out: &mut Vec<u8>, kind: &'static str, payload: &str) {
 }
 
 /// A text reply, as Bedrock streams it (no id anywhere).
-fn text_stream() -> Vec<u8> {
+pub(super) fn text_stream() -> Vec<u8> {
     let mut b = Vec::new();
     frame(&mut b, "messageStart", r#"{"role":"assistant"}"#);
     frame(
@@ -77,7 +77,7 @@ fn every_stream_gets_its_own_id() {
 }
 
 /// Reasoning with its signature, a redacted block, then text, as ConverseStream sends them.
-fn reasoning_stream() -> Vec<u8> {
+pub(super) fn reasoning_stream() -> Vec<u8> {
     let mut b = Vec::new();
     frame(&mut b, "messageStart", r#"{"role":"assistant"}"#);
     for delta in [
