@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq;
 /// The admin listener: `GET /healthz` (alive), `GET /readyz` (config loaded, store reachable,
 /// a usable target for every route), `GET /metrics` (Prometheus text), `GET /backends` (every
 /// backend's live selection state as JSON), `GET /usage` (the ledger report as JSON, as
-/// `tollgate usage` prints it) and the config endpoints (`GET /config`, `POST /config/reload`,
+/// `tollgate usage` prints it), `GET`/`DELETE /cache` (the response cache) and the config endpoints (`GET /config`, `POST /config/reload`,
 /// `POST /config/rollback?version=ID`). With `admin_token`, `/backends`, `/usage` and
 /// `/config` need it (the config's changes always do), and with `admin_require_token`
 /// everything but the probes does. The token comes from the running config, so a reload
@@ -96,6 +96,7 @@ impl AdminApp {
                 answer
             }
             "/backends" => (200, "application/json", snap.balancer.views_json()),
+            "/cache" => cache(&snap, session),
             _ => (404, "text/plain", b"not found\n".to_vec()),
         };
         drop(snap);
@@ -111,6 +112,46 @@ impl AdminApp {
         }
         r.body(body).unwrap_or_default()
     }
+}
+
+/// `GET /cache`: what the response cache holds; `DELETE /cache[?route=NAME]`: empties it, or
+/// one route's entries. Only with an admin token (it changes what clients get).
+fn cache(st: &State, session: &ServerSession) -> Answer {
+    if st.admin.token.is_none() {
+        return error(404, "/cache is off: set [server] admin_token to enable it");
+    }
+    let req = session.req_header();
+    let route = query_args_raw(req.uri.query().unwrap_or(""), "route");
+    if let Some(r) = &route {
+        if !st.router.routes().iter().any(|x| *x.name == **r) {
+            return error(404, &format!("no route is named {r:?}"));
+        }
+    }
+    let (purged, method) = match req.method {
+        http::Method::GET => (None, "GET"),
+        http::Method::DELETE => (Some(st.cache.purge(route.as_deref())), "DELETE"),
+        _ => return error(405, "use GET or DELETE"),
+    };
+    let (bytes, evicted) = st.cache.stats();
+    st.metrics.cache.held(bytes);
+    if method == "DELETE" {
+        log::info!(
+            "admin: cache purged ({}): {purged:?} entries",
+            route.as_deref().unwrap_or("all routes")
+        );
+    }
+    let body = serde_json::json!({
+        "purged": purged, "route": route, "bytes": bytes, "evicted_total": evicted,
+    });
+    (200, "application/json", body.to_string().into_bytes())
+}
+
+/// The decoded value of `name` in a query string.
+fn query_args_raw(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| percent_decode(v))
+    })
 }
 
 pub(crate) fn error(status: u16, message: &str) -> Answer {

@@ -55,10 +55,13 @@ const OVERHEAD: usize = 256;
 impl Entry {
     pub fn new(route: Arc<str>, compact: CompactCacheKey, reply: Reply, ttl: Duration) -> Entry {
         let now = SystemTime::now();
+        let (pivot, exact) = (reply.pivot.as_ref(), reply.exact.as_ref());
+        // An OpenAI chat reply is its own pivot: one buffer, counted once.
+        let shared = matches!((pivot, exact), (Some(p), Some(e)) if p.as_ptr() == e.as_ptr());
         let size = OVERHEAD
             + route.len()
-            + reply.pivot.as_ref().map_or(0, Bytes::len)
-            + reply.exact.as_ref().map_or(0, Bytes::len);
+            + exact.map_or(0, Bytes::len)
+            + pivot.filter(|_| !shared).map_or(0, Bytes::len);
         // The header is pingora-cache's; Tollgate's replies carry their own.
         let header = ResponseHeader::from(http::Response::new(()).into_parts().0);
         Entry {
@@ -87,7 +90,8 @@ pub struct Cache {
 
 /// What a lookup found.
 pub enum Lookup {
-    Hit(Arc<Entry>),
+    /// A fresh entry; `true` when the request waited for an identical one to store it.
+    Hit(Arc<Entry>, bool),
     /// Go upstream; `Fill` stores the reply (and lets waiters in).
     Miss(Fill),
 }
@@ -125,15 +129,23 @@ impl Cache {
     }
 
     /// The fresh entry for `key`, else the right to fill it. With `refresh` (`no-cache`) the
-    /// stored entry is not used. A request identical to one in flight waits for it (at most
+    /// stored entry is not used; with `pivot` only an entry that has the pivot form is (a
+    /// stream is replayed from it). A request identical to one in flight waits for it (at most
     /// `wait`) and then looks again; if that one left nothing, it goes upstream itself.
-    pub async fn lookup(&self, key: CacheKey, refresh: bool, wait: Duration) -> Lookup {
+    pub async fn lookup(
+        &self,
+        key: CacheKey,
+        refresh: bool,
+        pivot: bool,
+        wait: Duration,
+    ) -> Lookup {
         let ck = key.to_compact();
         let mut waited = false;
         for round in 0..2 {
             if !refresh || round > 0 {
-                if let Some(e) = self.store.get(&ck, SystemTime::now()) {
-                    return Lookup::Hit(e);
+                let found = self.store.get(&ck, SystemTime::now());
+                if let Some(e) = found.filter(|e| !pivot || e.reply.pivot.is_some()) {
+                    return Lookup::Hit(e, waited);
                 }
             }
             let read = match self.lock.lock(&key, false) {

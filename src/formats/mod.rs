@@ -326,6 +326,19 @@ pub fn translate_response(
     }
 }
 
+/// A complete reply in `from`'s API as the chat pivot, which the response cache replays
+/// streams and other shapes from; `None` for the Responses API (no reply translation to chat)
+/// and for a reply that cannot be read.
+pub fn to_pivot(from: Format, body: &bytes::Bytes, ctx: &ReplyContext<'_>) -> Option<bytes::Bytes> {
+    let out = match from {
+        Format::OpenAi => return Some(body.clone()),
+        Format::Bedrock => bedrock::response::to_pivot(body, ctx),
+        Format::Anthropic | Format::Gemini => translate_response(from, Format::OpenAi, body, ctx),
+        Format::Responses => return None,
+    };
+    out.ok().map(|(pivot, _)| pivot.into())
+}
+
 /// The usage in a complete reply that passed through in the client's API (OpenAI's or
 /// Anthropic's); `None` when the body has none or cannot be read. Both APIs put `usage` after
 /// the content, so the last `"usage":` key is found from the end and only its object is

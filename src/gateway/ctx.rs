@@ -43,6 +43,8 @@ pub struct Ctx {
     pub(super) retry_after: Option<u64>,
     /// Client fields the translation dropped: the access log and a response header name them.
     pub(super) ignored_fields: Vec<String>,
+    /// On a cached route: what the cache did, and a miss's right to store the reply.
+    pub(super) cache: Option<Box<super::cached::Cached>>,
     _live: Live,
 }
 
@@ -75,6 +77,7 @@ impl Ctx {
             demand: Default::default(),
             rate: Default::default(),
             retry_after: None,
+            cache: None,
             _live: live,
         }
     }

@@ -79,6 +79,9 @@ pub(super) async fn handle(session: &mut Session, ctx: &mut Ctx) -> Result<(), H
         state,
     };
     let route = m.route;
+    if super::cached::lookup(st, session, ctx, route, &req).await? {
+        return Ok(());
+    }
     exchange::Exchange {
         st,
         session,

@@ -14,6 +14,7 @@
 
 mod admission;
 mod body;
+mod cached;
 mod ctx;
 mod entry;
 mod exchange;

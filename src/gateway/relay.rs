@@ -7,7 +7,7 @@
 use super::ctx::{Ctx, RelayEnd};
 use super::failure::Handled;
 use super::reply::{EmbedReply, Reply, MAX_REPLY};
-use super::respond::X_REQUEST_ID;
+use super::respond::{own_headers, X_REQUEST_ID};
 use super::state::State;
 use super::writers::{BodyWriter, Passthrough, Translating};
 use crate::error::ApiError;
@@ -98,12 +98,23 @@ pub(super) async fn relay(
     if reply.upstream == reply.client && status >= 400 {
         return relay_error(st, session, ctx, up).await;
     }
+    let rctx = ReplyContext {
+        client_model: &reply.client_model,
+        created: unix_now(),
+        tool_names: reply.tool_names.as_ref(),
+    };
+    // A miss on a cached route: the reply is recorded as it passes.
+    let record = status == 200 && super::cached::records(ctx);
     if reply.upstream == reply.client {
         let mut hdr = client_response_header(uh, &ctx.request_id, None).map_err(Handled::Abort)?;
-        super::limit::write_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
+        own_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
         let sized = hdr.headers.contains_key(http::header::CONTENT_LENGTH);
         let mut w = Passthrough::new(reply, is_sse);
-        return send(st, session, ctx, up, hdr, &mut w, sized).await;
+        if record {
+            w = w.record();
+        }
+        let out = send(st, session, ctx, up, hdr, &mut w, sized).await;
+        return recorded(ctx, &mut w, reply, &rctx, out);
     }
     if status >= 400 {
         let body = read_all(&mut up, MAX_ERROR_BODY, true)
@@ -113,11 +124,6 @@ pub(super) async fn relay(
         let body = masked.as_deref().unwrap_or(&body);
         return Err(formats::parse_error(reply.upstream, status, body).into());
     }
-    let rctx = ReplyContext {
-        client_model: &reply.client_model,
-        created: unix_now(),
-        tool_names: reply.tool_names.as_ref(),
-    };
     if is_sse || is_event_stream {
         let mut hdr = client_response_header(
             uh,
@@ -125,14 +131,18 @@ pub(super) async fn relay(
             Some(("text/event-stream; charset=utf-8", None)),
         )
         .map_err(Handled::Abort)?;
-        super::limit::write_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
+        own_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
         write_ignored(ctx, &mut hdr).map_err(Handled::Abort)?;
         let mut t = Translator::new(reply.upstream, reply.client, &rctx, reply.include_usage);
         if reply.keep.is_some() {
             t = t.keeping();
         }
+        if record {
+            t = t.collecting();
+        }
         let mut w = Translating::new(t, reply.keep.clone());
-        return send(st, session, ctx, up, hdr, &mut w, false).await;
+        let out = send(st, session, ctx, up, hdr, &mut w, false).await;
+        return recorded(ctx, &mut w, reply, &rctx, out);
     }
     translate_whole(st, session, ctx, up, reply, &rctx).await
 }
@@ -152,7 +162,7 @@ async fn translate_whole(
     // The length is set once the translated body is known.
     let mut hdr = client_response_header(uh, &ctx.request_id, Some(("application/json", Some(0))))
         .map_err(Handled::Abort)?;
-    super::limit::write_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
+    own_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
     write_ignored(ctx, &mut hdr).map_err(Handled::Abort)?;
     let body = read_all(&mut up, MAX_REPLY, false).await.map_err(|e| {
         ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
@@ -165,6 +175,18 @@ async fn translate_whole(
     if let Some(k) = &reply.keep {
         k.put(&out).await;
     }
+    let out = Bytes::from(out);
+    if let Some(c) = ctx.cache.as_deref_mut().filter(|c| c.fill.is_some()) {
+        let pivot = (reply.embed.is_none())
+            .then(|| formats::to_pivot(reply.upstream, &body, rctx))
+            .flatten();
+        c.recorded = Some(crate::cache::Reply {
+            pivot,
+            exact: Some(out.clone()),
+            tool_names: reply.tool_names.clone(),
+            ..Default::default()
+        });
+    }
     // The whole reply was generated and read: billed as reported, whatever the client does.
     ctx.tally.usage = Some(usage);
     ctx.relayed = Some(RelayEnd::Complete);
@@ -174,9 +196,26 @@ async fn translate_whole(
     ds.write_response_header(Box::new(hdr))
         .await
         .map_err(Handled::Abort)?;
-    ds.write_response_body(Bytes::from(out), true)
+    ds.write_response_body(out, true)
         .await
         .map_err(Handled::Abort)
+}
+
+/// Keeps what writer `w` recorded for the cache (see `cached::settle`), then passes `out` on.
+fn recorded(
+    ctx: &mut Ctx,
+    w: &mut impl BodyWriter,
+    reply: &Reply,
+    rctx: &ReplyContext<'_>,
+    out: Result<(), Handled>,
+) -> Result<(), Handled> {
+    if let Some(c) = ctx.cache.as_deref_mut().filter(|c| c.fill.is_some()) {
+        c.recorded = w.recorded(rctx).map(|mut r| {
+            r.tool_names = reply.tool_names.clone();
+            r
+        });
+    }
+    out
 }
 
 /// An error reply in the client's own API: read whole (bounded), the backend's secrets masked
@@ -199,7 +238,7 @@ async fn relay_error(
         None => body,
     };
     up.release(st).await;
-    super::limit::write_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
+    own_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
     hdr.remove_header(&http::header::TRANSFER_ENCODING);
     hdr.insert_header(http::header::CONTENT_LENGTH, body.len())
         .map_err(Handled::Abort)?;

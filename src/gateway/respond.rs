@@ -40,7 +40,7 @@ pub(super) async fn respond_error(
     let (status, body) = crate::formats::render_error(ctx.api, e);
     let head_only = session.req_header().method == http::Method::HEAD;
     let mut hdr = json_header(status, body.len(), &ctx.request_id)?;
-    limit::write_headers(ctx, &mut hdr)?;
+    own_headers(ctx, &mut hdr)?;
     if e.status == 405 {
         let allow = Front::allow(session.req_header().uri.path());
         hdr.insert_header(http::header::ALLOW, allow)?;
@@ -64,11 +64,17 @@ pub(super) async fn write_json(
 ) -> Result<()> {
     ctx.status = status;
     let mut hdr = json_header(status, body.len(), &ctx.request_id)?;
-    limit::write_headers(ctx, &mut hdr)?;
+    own_headers(ctx, &mut hdr)?;
     let ds = session.as_downstream_mut();
     ds.write_response_header(Box::new(hdr)).await?;
     ds.write_response_body(if head_only { Bytes::new() } else { body }, true)
         .await
+}
+
+/// What every answer carries besides its own headers: the limits' and the cache's.
+pub(super) fn own_headers(ctx: &Ctx, h: &mut ResponseHeader) -> Result<()> {
+    limit::write_headers(ctx, h)?;
+    super::cached::write_headers(ctx, h)
 }
 
 fn json_header(status: u16, len: usize, request_id: &str) -> Result<ResponseHeader> {

@@ -31,6 +31,7 @@ pub(super) async fn finish(session: &mut Session, e: Option<&Error>, ctx: &mut C
     let backend = ctx.backend.as_deref().unwrap_or("-");
     st.metrics
         .observe_request(model_label, backend, status, elapsed.as_secs_f64());
+    super::cached::settle(st, ctx, status);
     let billed = release(st, ctx, status).await;
     let usage = report(st, ctx, billed, elapsed);
     if ctx.model.is_some() {
@@ -54,6 +55,7 @@ pub(super) async fn finish(session: &mut Session, e: Option<&Error>, ctx: &mut C
         bytes_sent: session.as_downstream().body_bytes_sent(),
         error,
         ignored_fields: &ctx.ignored_fields,
+        cache: super::cached::label(ctx),
         usage,
     });
 }
@@ -62,6 +64,8 @@ pub(super) async fn finish(session: &mut Session, e: Option<&Error>, ctx: &mut C
 pub(super) async fn release(st: &State, ctx: &mut Ctx, status: u16) -> Option<Billed> {
     let b = ctx.relayed.map(|_| billed(st, ctx, status));
     if let Some(r) = ctx.reservation.take() {
+        // A hit counts as a request, but its tokens and cost were paid when it was stored.
+        let b = b.filter(|_| !super::cached::is_hit(ctx));
         let used = b.map_or(Demand::default(), |b| Demand {
             tokens: b.usage.total() as f64,
             cost: b.cost_usd.unwrap_or(0.0),
@@ -90,7 +94,10 @@ pub(super) fn report<'c>(
     };
     let model = ctx.model_label.as_deref().unwrap_or("-");
     let backend = ctx.backend.as_deref().unwrap_or("-");
-    st.metrics.observe_usage(model, backend, &produced);
+    // Tokens served from the cache were not generated: the cache's metrics count them.
+    if !super::cached::is_hit(ctx) {
+        st.metrics.observe_usage(model, backend, &produced);
+    }
     Some(UsageFields {
         served_model: ctx.served_model.as_deref(),
         input_tokens: u.input,
@@ -122,6 +129,10 @@ fn billed(st: &State, ctx: &Ctx, status: u16) -> Billed {
         .flatten()
         .find_map(|m| st.prices.find(m));
     b.cost_usd = price.map(|p| p.cost(&b.usage));
+    if super::cached::is_hit(ctx) {
+        // Paid when the reply was stored.
+        b.cost_usd = Some(0.0);
+    }
     b
 }
 

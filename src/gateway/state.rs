@@ -27,6 +27,8 @@ pub struct Runtime {
     pub responses: Arc<dyn crate::store::responses::ResponseStore>,
     /// The certificates the TLS listeners serve (a reload swaps them).
     pub tls: Arc<crate::net::tls::Served>,
+    /// The response cache (entries outlive reloads; a reload applies its bounds).
+    pub cache: Arc<crate::cache::Cache>,
 }
 
 /// Everything a request needs, built from one validated config (a snapshot: a reload builds
@@ -58,6 +60,9 @@ pub struct State {
     pub balance: crate::config::BalanceSettings,
     pub live: Arc<AtomicUsize>,
     pub responses: Arc<dyn crate::store::responses::ResponseStore>,
+    pub cache: Arc<crate::cache::Cache>,
+    /// How long a request waits for an identical one in flight (`[cache]`).
+    pub coalesce_timeout: std::time::Duration,
     /// Who may use the admin listener.
     pub admin: AdminAccess,
     /// Reload the config when its files change (polled every `interval`).
@@ -96,6 +101,7 @@ impl State {
         if let Some(a) = &rt.alerts {
             limiter = limiter.with_alerts(a.clone());
         }
+        rt.cache.resize(&cfg.cache);
         let balancer =
             crate::balance::Balancer::carried(cfg, &rt.metrics, prev.map(|p| &*p.balancer));
         State {
@@ -122,6 +128,8 @@ impl State {
             balance: cfg.balance.clone(),
             live: rt.live.clone(),
             responses: rt.responses.clone(),
+            cache: rt.cache.clone(),
+            coalesce_timeout: cfg.cache.coalesce_timeout,
             admin: AdminAccess {
                 token: cfg.server.admin_token.clone(),
                 require_token: cfg.server.admin_require_token,

@@ -2,9 +2,10 @@
 //! (`Passthrough`), or translated into the client's API (`Translating`).
 
 use super::reply::{Reply, MAX_REPLY};
+use crate::cache::Reply as Recorded;
 use crate::error::ApiError;
-use crate::formats::{self, Format};
-use crate::stream::{Meter, Tally, Translator};
+use crate::formats::{self, Format, ReplyContext};
+use crate::stream::{Meter, Recorder, Tally, Translator};
 use bytes::{Bytes, BytesMut};
 use pingora::protocols::http::HttpTask;
 use std::sync::Arc;
@@ -26,6 +27,10 @@ pub(super) trait BodyWriter: Send {
     fn take_final(&mut self) -> Option<(Vec<u8>, Arc<super::kept::Keep>)> {
         None
     }
+    /// The reply recorded for the cache (when asked to record), once it ended whole.
+    fn recorded(&mut self, _ctx: &ReplyContext<'_>) -> Option<Recorded> {
+        None
+    }
 }
 
 /// Same API on both sides: chunks go out as they came, watched by a meter (streams) or kept
@@ -41,6 +46,9 @@ pub(super) struct Passthrough {
     kept_bytes: usize,
     /// Re-framed events, when the meter rewrites the stream.
     out: BytesMut,
+    /// For the cache: a stream decoded as it passes, or a whole body kept (`record`).
+    recorder: Option<Recorder>,
+    record_whole: bool,
 }
 
 impl Passthrough {
@@ -53,12 +61,27 @@ impl Passthrough {
             kept: Vec::new(),
             kept_bytes: 0,
             out: BytesMut::new(),
+            recorder: None,
+            record_whole: false,
         }
+    }
+
+    /// Records the reply for the cache.
+    pub(super) fn record(mut self) -> Passthrough {
+        if self.sse {
+            self.recorder = Some(Recorder::new(self.client));
+        } else {
+            self.record_whole = true;
+        }
+        self
     }
 }
 
 impl BodyWriter for Passthrough {
     fn chunk(&mut self, chunk: Bytes, tasks: &mut Vec<HttpTask>) -> Result<(), ApiError> {
+        if let Some(r) = &mut self.recorder {
+            r.push(&chunk);
+        }
         if !self.sse {
             self.keep(&chunk);
         } else if self.meter.rewrites() {
@@ -85,9 +108,29 @@ impl BodyWriter for Passthrough {
 
     fn keep(&mut self, chunk: &Bytes) {
         if self.kept_bytes + chunk.len() <= MAX_REPLY {
-            self.kept_bytes += chunk.len();
             self.kept.push(chunk.clone());
         }
+        // Counted past the bound too: a body cut at it is never recorded.
+        self.kept_bytes += chunk.len();
+    }
+
+    fn recorded(&mut self, ctx: &ReplyContext<'_>) -> Option<Recorded> {
+        if let Some(r) = self.recorder.take() {
+            let pivot = r.finish(ctx)?;
+            return Some(Recorded {
+                pivot: Some(pivot.into()),
+                ..Default::default()
+            });
+        }
+        if !self.record_whole || self.kept_bytes > MAX_REPLY {
+            return None;
+        }
+        let exact = Bytes::from(self.kept.concat());
+        Some(Recorded {
+            pivot: formats::to_pivot(self.client, &exact, ctx),
+            exact: Some(exact),
+            ..Default::default()
+        })
     }
 
     fn tally(&self) -> Tally {
@@ -162,5 +205,12 @@ impl BodyWriter for Translating {
     fn take_final(&mut self) -> Option<(Vec<u8>, Arc<super::kept::Keep>)> {
         let keep = self.keep.as_ref()?;
         Some((self.t.take_final()?, keep.clone()))
+    }
+
+    fn recorded(&mut self, ctx: &ReplyContext<'_>) -> Option<Recorded> {
+        Some(Recorded {
+            pivot: Some(self.t.take_collected(ctx)?.into()),
+            ..Default::default()
+        })
     }
 }

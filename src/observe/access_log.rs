@@ -26,6 +26,9 @@ pub struct AccessRecord<'a> {
     /// Client fields a translation dropped (README "Field policy").
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub ignored_fields: &'a [String],
+    /// On a cached route: `hit`, `miss`, `refresh` (asked `no-cache`) or `bypass`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<&'a str>,
     /// Tokens and cost, for requests that got a reply.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageFields<'a>>,

@@ -20,6 +20,7 @@ pub struct Metrics {
     budget_alerts: IntCounterVec,
     pub selection: super::selection::SelectionMetrics,
     pub config: super::config::ConfigMetrics,
+    pub cache: super::cache::CacheMetrics,
 }
 
 /// The OpenTelemetry GenAI metrics, Prometheus-style, plus token and cost counters.
@@ -231,6 +232,7 @@ impl Metrics {
         registry.register(Box::new(budget_alerts.clone()))?;
         let selection = super::selection::SelectionMetrics::new(&registry)?;
         let config = super::config::ConfigMetrics::new(&registry)?;
+        let cache = super::cache::CacheMetrics::new(&registry)?;
         Ok(Metrics {
             registry,
             requests,
@@ -243,6 +245,7 @@ impl Metrics {
             budget_alerts,
             selection,
             config,
+            cache,
         })
     }
 

@@ -113,6 +113,15 @@ impl Collect {
     /// The pivot chat completion (with the Tollgate-internal reasoning fields), if the stream
     /// ended properly: a finish and the end seen, no error.
     pub fn finish(self, ctx: &ReplyContext<'_>) -> Option<Vec<u8>> {
+        self.finish_as(ctx, true)
+    }
+
+    /// The chat completion an OpenAI client gets (no Tollgate-internal fields).
+    pub fn finish_for_client(self, ctx: &ReplyContext<'_>) -> Option<Vec<u8>> {
+        self.finish_as(ctx, false)
+    }
+
+    fn finish_as(self, ctx: &ReplyContext<'_>, pivot: bool) -> Option<Vec<u8>> {
         if !self.done || self.failed {
             return None;
         }
@@ -137,7 +146,10 @@ impl Collect {
             finish,
             usage: self.usage,
         };
-        reply.to_pivot_json(ctx).ok()
+        match pivot {
+            true => reply.to_pivot_json(ctx).ok(),
+            false => reply.to_json(ctx).ok(),
+        }
     }
 }
 
