@@ -75,6 +75,10 @@ api_key = "sk-upstream"
 models = ["gpt-4o-mini", "{LIMITED_MODEL}"]
 targets = [{{ backend = "mock" }}]
 [[routes]]
+models = ["{CACHED_MODEL}"]
+targets = [{{ backend = "mock" }}]
+cache = {{ ttl_seconds = 3600 }}
+[[routes]]
 models = ["{POOL_MODEL}"]
 strategy = "least-load"
 targets = [{{ backend = "mock" }}, {{ backend = "pool-2" }}, {{ backend = "pool-3" }}, {{ backend = "pool-4" }}]
@@ -111,6 +115,9 @@ fn print_stderr(name: &str, p: &Proc) {
 /// The model whose requests pass a request and a token limit (reserved and settled in the
 /// in-memory counters, prompt counted with tiktoken); the usage ledger is on for every model.
 const LIMITED_MODEL: &str = "gpt-4o-limited";
+
+/// The model on a cached route: after the first request, every one is a hit.
+const CACHED_MODEL: &str = "gpt-4o-cached";
 
 /// The model routed to four targets (four backends on the one mock) with `least-load`.
 const POOL_MODEL: &str = "gpt-4o-pool";
@@ -498,12 +505,13 @@ fn main() {
     let gw = start_gateway(mock_port);
     let gw_port = gw.proc.port;
     let chat_api = Api::Chat;
-    let targets: [Target; 8] = [
+    let targets: [Target; 9] = [
         ("direct", mock_port, "gpt-4o-mini", chat_api),
         ("passthrough", pt_port, "gpt-4o-mini", chat_api),
         ("tollgate", gw_port, "gpt-4o-mini", chat_api),
         ("tollgate+limits", gw_port, LIMITED_MODEL, chat_api),
         ("tollgate least-load×4", gw_port, POOL_MODEL, chat_api),
+        ("tollgate cache hit", gw_port, CACHED_MODEL, chat_api),
         ("tollgate→anthropic", gw_port, ANTHROPIC_MODEL, chat_api),
         ("tollgate→bedrock", gw_port, BEDROCK_MODEL, chat_api),
         (

@@ -155,6 +155,7 @@ pub fn markdown(r: &Value) -> String {
             );
         }
     }
+    cache_goals(r, &mut goal);
     let translated = [
         (
             "chat",
@@ -216,4 +217,34 @@ pub fn markdown(r: &Value) -> String {
         peak < 64.0,
     );
     s
+}
+
+/// Replies from the response cache: at least 1.5× the passthrough's throughput (no upstream
+/// call), and under 100 µs added at p50 over a direct call to the mock.
+fn cache_goals(r: &Value, goal: &mut impl FnMut(&str, String, bool)) {
+    for c in [16u64, 64] {
+        let (Some(t), Some(p)) = (
+            find(&r["chat"], "tollgate cache hit", c),
+            find(&r["chat"], "passthrough", c),
+        ) else {
+            continue;
+        };
+        let ratio = f(t, "rps") / f(p, "rps");
+        goal(
+            &format!("cache hits c={c} ≥ 1.5× passthrough"),
+            format!("{ratio:.2}×"),
+            ratio >= 1.5,
+        );
+    }
+    if let (Some(t), Some(d)) = (
+        find(&r["chat"], "tollgate cache hit", 1),
+        find(&r["chat"], "direct", 1),
+    ) {
+        let d50 = f(t, "p50_us") - f(d, "p50_us");
+        goal(
+            "cache hits c=1: p50 under 100 µs above direct",
+            format!("{d50:+.0} µs"),
+            d50 < 100.0,
+        );
+    }
 }
