@@ -342,3 +342,87 @@ async fn a_response_made_on_one_gateway_is_kept_for_the_fleet() {
     assert_eq!(s, 503, "{e}");
     assert_eq!(e["error"]["code"], "store_unavailable", "{e}");
 }
+
+/// A gateway whose response cache lives in the fleet's Redis (`[cache] redis_url`).
+fn cached_gateway(m: &Proc, redis_port: u16) -> Gateway {
+    let rest = format!(
+        "[cache]\nredis_url = \"redis://127.0.0.1:{redis_port}\"\n\
+         [[keys]]\nname = \"ka\"\nsha256 = \"{}\"\n\
+         [[backends]]\nname = \"oa\"\nprovider = \"openai\"\nurl = \"http://127.0.0.1:{}\"\n\
+         [[routes]]\nname = \"cached\"\nmodels = [\"gpt-4o-mini\"]\ntargets = [{{ backend = \"oa\" }}]\n\
+         cache = {{ ttl_seconds = 600 }}\n",
+        sha256_hex(b"sk-a"),
+        m.port
+    );
+    Gateway::start("admin_token = \"adm\"", &rest)
+}
+
+async fn upstream_requests(m: &Proc) -> u64 {
+    let stats = get_json(format!("{}/mock/stats", m.url()), None).await;
+    stats["requests"].as_u64().unwrap_or(u64::MAX)
+}
+
+/// A chat request through `g`: its cache status and reply text.
+async fn cached_chat(g: &Gateway, stream: bool) -> (String, String) {
+    let body = json!({"model": "gpt-4o-mini", "stream": stream,
+        "messages": [{"role": "user", "content": "shared by the fleet"}]});
+    let r = send(g, "/v1/chat/completions", Some("sk-a"), &[], &body).await;
+    assert_eq!(r.status(), 200);
+    let status = r.headers()["cache-status"].to_str().unwrap().to_string();
+    let text = r.text().await.unwrap();
+    let content = match stream {
+        false => serde_json::from_str::<Value>(&text).unwrap()["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        true => common::openai_chunks(&text)
+            .0
+            .iter()
+            .filter_map(|c| {
+                c["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect(),
+    };
+    (status, content)
+}
+
+#[tokio::test]
+async fn a_cached_reply_is_shared_by_the_fleet_and_purged_for_all() {
+    let redis = Redis::start(free_port());
+    let m = mock("cache", &[]);
+    let (a, b) = (
+        cached_gateway(&m, redis.port),
+        cached_gateway(&m, redis.port),
+    );
+    let (miss, text) = cached_chat(&a, false).await;
+    assert_eq!(miss, "tollgate; fwd=miss; stored");
+    assert_eq!(upstream_requests(&m).await, 1);
+    // The other gateway answers from Redis, as a whole reply and as a stream.
+    assert_eq!(
+        cached_chat(&b, false).await,
+        ("tollgate; hit".to_string(), text.clone())
+    );
+    assert_eq!(
+        cached_chat(&b, true).await,
+        ("tollgate; hit".to_string(), text.clone())
+    );
+    assert_eq!(upstream_requests(&m).await, 1, "a hit went upstream");
+
+    // A purge through one gateway's admin empties the shared store for both.
+    let r = client()
+        .delete(format!(
+            "http://127.0.0.1:{}/cache?route=cached",
+            a.admin_port
+        ))
+        .bearer_auth("adm")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["purged_shared"], 1, "{v}");
+    assert_eq!(cached_chat(&b, false).await.0, "tollgate; fwd=miss; stored");
+    assert_eq!(upstream_requests(&m).await, 2);
+}

@@ -96,7 +96,7 @@ impl AdminApp {
                 answer
             }
             "/backends" => (200, "application/json", snap.balancer.views_json()),
-            "/cache" => cache(&snap, session),
+            "/cache" => cache(&snap, session).await,
             _ => (404, "text/plain", b"not found\n".to_vec()),
         };
         drop(snap);
@@ -116,7 +116,7 @@ impl AdminApp {
 
 /// `GET /cache`: what the response cache holds; `DELETE /cache[?route=NAME]`: empties it, or
 /// one route's entries. Only with an admin token (it changes what clients get).
-fn cache(st: &State, session: &ServerSession) -> Answer {
+async fn cache(st: &State, session: &ServerSession) -> Answer {
     if st.admin.token.is_none() {
         return error(404, "/cache is off: set [server] admin_token to enable it");
     }
@@ -127,21 +127,21 @@ fn cache(st: &State, session: &ServerSession) -> Answer {
             return error(404, &format!("no route is named {r:?}"));
         }
     }
-    let (purged, method) = match req.method {
-        http::Method::GET => (None, "GET"),
-        http::Method::DELETE => (Some(st.cache.purge(route.as_deref())), "DELETE"),
+    let (purged, shared) = match req.method {
+        http::Method::GET => (None, None),
+        http::Method::DELETE => {
+            let (here, shared) = st.cache.purge(route.as_deref()).await;
+            let what = route.as_deref().unwrap_or("all routes");
+            log::info!("admin: cache purged ({what}): {here} entries here, {shared:?} shared");
+            (Some(here), shared.filter(|_| st.cache.is_shared()))
+        }
         _ => return error(405, "use GET or DELETE"),
     };
     let (bytes, evicted) = st.cache.stats();
     st.metrics.cache.held(bytes);
-    if method == "DELETE" {
-        log::info!(
-            "admin: cache purged ({}): {purged:?} entries",
-            route.as_deref().unwrap_or("all routes")
-        );
-    }
     let body = serde_json::json!({
-        "purged": purged, "route": route, "bytes": bytes, "evicted_total": evicted,
+        "purged": purged, "purged_shared": shared, "route": route,
+        "shared": st.cache.is_shared(), "bytes": bytes, "evicted_total": evicted,
     });
     (200, "application/json", body.to_string().into_bytes())
 }

@@ -9,6 +9,7 @@
 
 pub mod control;
 pub mod key;
+mod shared;
 mod store;
 
 pub use store::NotStored;
@@ -16,7 +17,7 @@ pub use store::NotStored;
 use crate::formats::responses::namespaces::ToolNames;
 use crate::formats::Usage;
 use bytes::Bytes;
-use pingora::cache::key::CompactCacheKey;
+use pingora::cache::key::{CacheHashKey, CompactCacheKey};
 use pingora::cache::lock::{CacheKeyLock, CacheLock, LockStatus, Locked, WritePermit};
 use pingora::cache::{CacheKey, CacheMeta};
 use pingora::http::ResponseHeader;
@@ -55,6 +56,17 @@ const OVERHEAD: usize = 256;
 impl Entry {
     pub fn new(route: Arc<str>, compact: CompactCacheKey, reply: Reply, ttl: Duration) -> Entry {
         let now = SystemTime::now();
+        Entry::restored(route, compact, reply, now, now + ttl)
+    }
+
+    /// An entry stored at `created`, fresh until `fresh_until` (one read back from Redis).
+    pub fn restored(
+        route: Arc<str>,
+        compact: CompactCacheKey,
+        reply: Reply,
+        created: SystemTime,
+        fresh_until: SystemTime,
+    ) -> Entry {
         let (pivot, exact) = (reply.pivot.as_ref(), reply.exact.as_ref());
         // An OpenAI chat reply is its own pivot: one buffer, counted once.
         let shared = matches!((pivot, exact), (Some(p), Some(e)) if p.as_ptr() == e.as_ptr());
@@ -65,7 +77,7 @@ impl Entry {
         // The header is pingora-cache's; Tollgate's replies carry their own.
         let header = ResponseHeader::from(http::Response::new(()).into_parts().0);
         Entry {
-            meta: CacheMeta::new(now + ttl, now, 0, 0, header),
+            meta: CacheMeta::new(fresh_until, created, 0, 0, header),
             route,
             compact,
             reply,
@@ -82,10 +94,28 @@ impl Entry {
 /// A writer's lock is held at most this long; a waiter gives up sooner (its own timeout).
 const LOCK_AGE: Duration = Duration::from_secs(600);
 
+/// A fresh entry from the fleet's Redis.
+async fn from_shared(
+    shared: &shared::Shared,
+    route: &str,
+    ck: &CompactCacheKey,
+) -> Option<Arc<Entry>> {
+    let name = shared::key_name(route, &ck.combined_bin());
+    let f = shared.get(&name).await?;
+    if f.fresh_until <= SystemTime::now() {
+        return None;
+    }
+    let e = Entry::restored(route.into(), ck.clone(), f.reply, f.created, f.fresh_until);
+    Some(Arc::new(e))
+}
+
 /// The process's response cache (it outlives config reloads).
 pub struct Cache {
     store: Store,
     lock: Arc<CacheLock>,
+    /// The fleet's shared store (`redis_url`), used instead of memory, so every gateway sees
+    /// one set of entries and a purge reaches them all.
+    shared: Option<Arc<shared::Shared>>,
 }
 
 /// What a lookup found.
@@ -115,10 +145,17 @@ impl Drop for Fill {
 }
 
 impl Cache {
-    pub fn new(settings: &crate::config::CacheSettings) -> Cache {
+    /// The cache `settings` describe; a shared Redis's calls wait at most `budget`.
+    pub fn new(settings: &crate::config::CacheSettings, budget: Duration) -> Cache {
+        let shared = settings.redis_url.as_deref().and_then(|url| {
+            shared::Shared::new(url, budget)
+                .map_err(|e| log::error!("cache: redis_url unusable ({e}); memory only"))
+                .ok()
+        });
         Cache {
             store: Store::new(settings.max_bytes, settings.max_entry_bytes),
             lock: Arc::new(CacheLock::new(LOCK_AGE)),
+            shared: shared.map(Arc::new),
         }
     }
 
@@ -134,6 +171,7 @@ impl Cache {
     /// `wait`) and then looks again; if that one left nothing, it goes upstream itself.
     pub async fn lookup(
         &self,
+        route: &str,
         key: CacheKey,
         refresh: bool,
         pivot: bool,
@@ -143,7 +181,10 @@ impl Cache {
         let mut waited = false;
         for round in 0..2 {
             if !refresh || round > 0 {
-                let found = self.store.get(&ck, SystemTime::now());
+                let found = match &self.shared {
+                    Some(shared) => from_shared(shared, route, &ck).await,
+                    None => self.store.get(&ck, SystemTime::now()),
+                };
                 if let Some(e) = found.filter(|e| !pivot || e.reply.pivot.is_some()) {
                     return Lookup::Hit(e, waited);
                 }
@@ -172,7 +213,7 @@ impl Cache {
 
     /// Stores a complete reply for `fill`'s key and lets the waiters in. Returns the number
     /// of entries evicted to make room.
-    pub fn store(
+    pub async fn store(
         &self,
         mut fill: Fill,
         route: Arc<str>,
@@ -180,8 +221,12 @@ impl Cache {
         ttl: Duration,
     ) -> Result<usize, NotStored> {
         let ck = fill.key.to_compact();
-        let entry = Entry::new(route, ck.clone(), reply, ttl);
-        let stored = self.store.put(ck, entry);
+        let entry = Entry::new(route.clone(), ck.clone(), reply, ttl);
+        let stored = match &self.shared {
+            // Written before the waiters are let in, so their second look finds it.
+            Some(shared) => self.share(shared, &route, &ck, &entry, ttl).await,
+            None => self.store.put(ck, entry),
+        };
         if let Some(p) = fill.permit.take() {
             let status = match stored {
                 Ok(_) => LockStatus::Done,
@@ -192,9 +237,41 @@ impl Cache {
         stored
     }
 
-    /// Removes every entry, or one route's; how many went.
-    pub fn purge(&self, route: Option<&str>) -> usize {
-        self.store.purge(route)
+    /// Writes `e` to the fleet's Redis.
+    async fn share(
+        &self,
+        shared: &shared::Shared,
+        route: &str,
+        ck: &CompactCacheKey,
+        e: &Entry,
+        ttl: Duration,
+    ) -> Result<usize, NotStored> {
+        if e.size > self.store.max_entry() {
+            return Err(NotStored::TooLarge);
+        }
+        let json = shared::encode(&e.reply, e.meta.created(), e.meta.fresh_until());
+        let json = json.ok_or(NotStored::Unshareable)?;
+        let name = shared::key_name(route, &ck.combined_bin());
+        match shared.put(name, json, ttl).await {
+            true => Ok(0),
+            false => Err(NotStored::Unreachable),
+        }
+    }
+
+    /// Removes every entry, or one route's (from the fleet's Redis too); how many went from
+    /// this gateway's memory, and from Redis when it has one (`None`: it failed).
+    pub async fn purge(&self, route: Option<&str>) -> (usize, Option<usize>) {
+        let here = self.store.purge(route);
+        let shared = match &self.shared {
+            Some(s) => s.purge(route).await,
+            None => Some(0),
+        };
+        (here, shared)
+    }
+
+    /// Whether entries are shared through Redis.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
     }
 
     /// Bytes held now, and entries evicted since start.

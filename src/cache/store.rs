@@ -25,6 +25,20 @@ pub struct Store {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotStored {
     TooLarge,
+    /// Shared through Redis: a body that is not JSON (kept nowhere).
+    Unshareable,
+    /// Shared through Redis: it did not answer in time.
+    Unreachable,
+}
+
+impl NotStored {
+    pub fn label(self) -> &'static str {
+        match self {
+            NotStored::TooLarge => "too_large",
+            NotStored::Unshareable => "unshareable",
+            NotStored::Unreachable => "unreachable",
+        }
+    }
 }
 
 fn slot(ck: &CompactCacheKey) -> u128 {
@@ -96,6 +110,10 @@ impl Store {
             });
         }
         n
+    }
+
+    pub fn max_entry(&self) -> usize {
+        self.max_entry.load(Ordering::Relaxed)
     }
 
     /// Bytes held by the entries.

@@ -3,7 +3,10 @@ use super::*;
 use crate::config::CacheSettings;
 
 fn cache() -> Arc<Cache> {
-    Arc::new(Cache::new(&CacheSettings::default()))
+    Arc::new(Cache::new(
+        &CacheSettings::default(),
+        Duration::from_millis(100),
+    ))
 }
 
 fn k() -> CacheKey {
@@ -29,19 +32,22 @@ const HOUR: Duration = Duration::from_secs(3600);
 #[tokio::test]
 async fn identical_misses_wait_for_the_first_and_hit() {
     let c = cache();
-    let Lookup::Miss(first) = c.lookup(k(), false, false, WAIT).await else {
+    let Lookup::Miss(first) = c.lookup("r", k(), false, false, WAIT).await else {
         panic!("an empty cache hits");
     };
     let waiters: Vec<_> = (0..5)
         .map(|_| {
             let c = c.clone();
             tokio::spawn(async move {
-                matches!(c.lookup(k(), false, false, WAIT).await, Lookup::Hit(..))
+                matches!(
+                    c.lookup("r", k(), false, false, WAIT).await,
+                    Lookup::Hit(..)
+                )
             })
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    c.store(first, "r".into(), reply(), HOUR).unwrap();
+    c.store(first, "r".into(), reply(), HOUR).await.unwrap();
     for w in waiters {
         assert!(
             w.await.unwrap(),
@@ -53,12 +59,12 @@ async fn identical_misses_wait_for_the_first_and_hit() {
 #[tokio::test]
 async fn a_fill_dropped_without_a_reply_lets_waiters_go_upstream() {
     let c = cache();
-    let Lookup::Miss(first) = c.lookup(k(), false, false, WAIT).await else {
+    let Lookup::Miss(first) = c.lookup("r", k(), false, false, WAIT).await else {
         panic!("an empty cache hits");
     };
     let c2 = c.clone();
     let waiter = tokio::spawn(async move {
-        match c2.lookup(k(), false, false, WAIT).await {
+        match c2.lookup("r", k(), false, false, WAIT).await {
             Lookup::Miss(f) => f.waited,
             Lookup::Hit(..) => false,
         }
@@ -74,12 +80,12 @@ async fn a_fill_dropped_without_a_reply_lets_waiters_go_upstream() {
 #[tokio::test]
 async fn a_waiter_gives_up_after_its_timeout() {
     let c = cache();
-    let Lookup::Miss(_first) = c.lookup(k(), false, false, WAIT).await else {
+    let Lookup::Miss(_first) = c.lookup("r", k(), false, false, WAIT).await else {
         panic!("an empty cache hits");
     };
     let t0 = std::time::Instant::now();
     let Lookup::Miss(f) = c
-        .lookup(k(), false, false, Duration::from_millis(100))
+        .lookup("r", k(), false, false, Duration::from_millis(100))
         .await
     else {
         panic!("nothing was stored");
@@ -94,21 +100,21 @@ async fn a_waiter_gives_up_after_its_timeout() {
 #[tokio::test]
 async fn no_cache_skips_the_entry_and_replaces_it() {
     let c = cache();
-    let Lookup::Miss(f) = c.lookup(k(), false, false, WAIT).await else {
+    let Lookup::Miss(f) = c.lookup("r", k(), false, false, WAIT).await else {
         panic!("an empty cache hits");
     };
-    c.store(f, "r".into(), reply(), HOUR).unwrap();
+    c.store(f, "r".into(), reply(), HOUR).await.unwrap();
     assert!(matches!(
-        c.lookup(k(), false, false, WAIT).await,
+        c.lookup("r", k(), false, false, WAIT).await,
         Lookup::Hit(..)
     ));
-    let Lookup::Miss(f) = c.lookup(k(), true, false, WAIT).await else {
+    let Lookup::Miss(f) = c.lookup("r", k(), true, false, WAIT).await else {
         panic!("no-cache used the stored entry");
     };
     let mut fresh = reply();
     fresh.exact = Some(Bytes::from_static(b"{\"n\":2}"));
-    c.store(f, "r".into(), fresh, HOUR).unwrap();
-    let Lookup::Hit(e, _) = c.lookup(k(), false, false, WAIT).await else {
+    c.store(f, "r".into(), fresh, HOUR).await.unwrap();
+    let Lookup::Hit(e, _) = c.lookup("r", k(), false, false, WAIT).await else {
         panic!("the refreshed entry is missing");
     };
     assert_eq!(e.reply.exact.as_deref(), Some(&b"{\"n\":2}"[..]));
@@ -117,18 +123,18 @@ async fn no_cache_skips_the_entry_and_replaces_it() {
 #[tokio::test]
 async fn a_stream_needs_the_pivot_form() {
     let c = cache();
-    let Lookup::Miss(f) = c.lookup(k(), false, false, WAIT).await else {
+    let Lookup::Miss(f) = c.lookup("r", k(), false, false, WAIT).await else {
         panic!("an empty cache hits");
     };
-    c.store(f, "r".into(), reply(), HOUR).unwrap();
-    let Lookup::Miss(f) = c.lookup(k(), false, true, WAIT).await else {
+    c.store(f, "r".into(), reply(), HOUR).await.unwrap();
+    let Lookup::Miss(f) = c.lookup("r", k(), false, true, WAIT).await else {
         panic!("an entry without the pivot form served a stream");
     };
     let mut both = reply();
     both.pivot = Some(Bytes::from_static(b"{}"));
-    c.store(f, "r".into(), both, HOUR).unwrap();
+    c.store(f, "r".into(), both, HOUR).await.unwrap();
     assert!(matches!(
-        c.lookup(k(), false, true, WAIT).await,
+        c.lookup("r", k(), false, true, WAIT).await,
         Lookup::Hit(..)
     ));
 }

@@ -18,6 +18,8 @@ pub struct CacheSettings {
     pub max_bytes: usize,
     pub max_entry_bytes: usize,
     pub coalesce_timeout: Duration,
+    /// A Redis the fleet's gateways share entries through (each keeps its memory in front).
+    pub redis_url: Option<String>,
 }
 
 impl Default for CacheSettings {
@@ -26,6 +28,7 @@ impl Default for CacheSettings {
             max_bytes: DEFAULT_MAX_BYTES as usize,
             max_entry_bytes: DEFAULT_MAX_ENTRY_BYTES as usize,
             coalesce_timeout: Duration::from_millis(DEFAULT_COALESCE_TIMEOUT_MS),
+            redis_url: None,
         }
     }
 }
@@ -58,10 +61,21 @@ impl Validator<'_, '_> {
             raw.coalesce_timeout_ms,
             DEFAULT_COALESCE_TIMEOUT_MS,
         );
+        let redis_url = raw.redis_url.filter(|u| {
+            let ok = u.starts_with("redis://") || u.starts_with("rediss://");
+            if !ok {
+                self.err(
+                    "cache.redis_url",
+                    "must be redis://host:port or rediss://...",
+                );
+            }
+            ok
+        });
         CacheSettings {
             max_bytes,
             max_entry_bytes: max_entry.min(max_bytes),
             coalesce_timeout: Duration::from_millis(wait as u64),
+            redis_url,
         }
     }
 
@@ -113,6 +127,10 @@ mod tests {
             (e[0].path.as_str(), e[0].line),
             ("cache.max_bytes", Some(2))
         );
+        let c = load("[cache]\nredis_url = \"redis://127.0.0.1:6379\"\n").unwrap();
+        assert_eq!(c.cache.redis_url.as_deref(), Some("redis://127.0.0.1:6379"));
+        let e = load("[cache]\nredis_url = \"http://x\"\n").unwrap_err();
+        assert_eq!(e[0].path, "cache.redis_url");
         let e = load("[cache]\nsize = 5\n").unwrap_err();
         assert!(e[0].path.contains("cache"), "{e:?}");
     }

@@ -201,6 +201,8 @@ pub struct RawCache {
     pub max_bytes: Option<u64>,
     pub max_entry_bytes: Option<u64>,
     pub coalesce_timeout_ms: Option<u64>,
+    /// A Redis shared by a fleet's gateways, behind each one's memory.
+    pub redis_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -114,7 +114,13 @@ pub(super) async fn lookup(
     // A stream can be replayed only from the pivot form.
     let needs_pivot = req.stream;
     let found = (st.cache)
-        .lookup(key, asked.no_cache, needs_pivot, st.coalesce_timeout)
+        .lookup(
+            &route.name,
+            key,
+            asked.no_cache,
+            needs_pivot,
+            st.coalesce_timeout,
+        )
         .await;
     match found {
         Lookup::Hit(e, waited) => {
@@ -279,7 +285,7 @@ pub(super) fn write_headers(ctx: &Ctx, h: &mut ResponseHeader) -> Result<()> {
 /// At settlement: stores a miss's recorded reply if it was relayed whole with a 200; a hit
 /// reports what it saved. Whatever else happened, the fill is dropped and identical requests
 /// waiting on it go upstream themselves.
-pub(super) fn settle(st: &State, ctx: &mut Ctx, status: u16) {
+pub(super) async fn settle(st: &State, ctx: &mut Ctx, status: u16) {
     let Some(c) = ctx.cache.as_deref_mut() else {
         return;
     };
@@ -302,10 +308,10 @@ pub(super) fn settle(st: &State, ctx: &mut Ctx, status: u16) {
     reply.usage = ctx.tally.usage.unwrap_or_default();
     reply.served_model = ctx.served_model.clone();
     let route: std::sync::Arc<str> = route.into();
-    let stored = st.cache.store(fill, route.clone(), reply, c.ttl);
+    let stored = st.cache.store(fill, route.clone(), reply, c.ttl).await;
     st.metrics
         .cache
-        .stored(&route, stored.is_ok(), stored.unwrap_or(0));
+        .stored(&route, stored.map_err(|e| e.label()));
     st.metrics.cache.held(st.cache.stats().0);
 }
 

@@ -31,7 +31,7 @@ pub(super) async fn finish(session: &mut Session, e: Option<&Error>, ctx: &mut C
     let backend = ctx.backend.as_deref().unwrap_or("-");
     st.metrics
         .observe_request(model_label, backend, status, elapsed.as_secs_f64());
-    super::cached::settle(st, ctx, status);
+    super::cached::settle(st, ctx, status).await;
     let billed = release(st, ctx, status).await;
     let usage = report(st, ctx, billed, elapsed);
     if ctx.model.is_some() {

@@ -40,7 +40,7 @@ impl CacheMetrics {
         let stored = counter(
             r,
             "tollgate_cache_stores_total",
-            "Replies offered to the cache, by route and result (stored, too_large)",
+            "Replies offered to the cache, by route and result (stored, too_large, unshareable, unreachable)",
             &["route", "result"],
         )?;
         let saved_tokens = counter(
@@ -84,11 +84,12 @@ impl CacheMetrics {
         self.coalesced.with_label_values(&[route, result]).inc();
     }
 
-    /// A reply offered to the cache; `evicted` entries made room for it.
-    pub fn stored(&self, route: &str, stored: bool, evicted: usize) {
-        let result = if stored { "stored" } else { "too_large" };
-        self.stored.with_label_values(&[route, result]).inc();
-        self.evictions.inc_by(evicted as u64);
+    /// A reply offered to the cache: stored (`Ok`, with the entries evicted to make room),
+    /// or why not (`too_large`, `unshareable`, `unreachable`).
+    pub fn stored(&self, route: &str, result: Result<usize, &'static str>) {
+        let label = result.err().unwrap_or("stored");
+        self.stored.with_label_values(&[route, label]).inc();
+        self.evictions.inc_by(result.unwrap_or(0) as u64);
     }
 
     pub fn saved(&self, route: &str, tokens: u64, cost: Option<f64>) {

@@ -10,7 +10,7 @@ pub fn restart_required(boot: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&boot.server, &new.server);
     let tls_listen = |c: &Config| c.server.tls.as_ref().map(|t| t.listen.clone());
     let admin_tls = |c: &Config| c.server.admin_tls.as_ref().map(|t| t.client_ca.clone());
-    let checks: [(&'static str, bool); 19] = [
+    let checks: [(&'static str, bool); 20] = [
         ("server.listen", a.listen != b.listen),
         ("server.admin_listen", a.admin_listen != b.admin_listen),
         ("server.threads", a.threads != b.threads),
@@ -47,6 +47,11 @@ pub fn restart_required(boot: &Config, new: &Config) -> Vec<&'static str> {
         ("log.level", boot.log.level != new.log.level),
         ("alerts", boot.alerts != new.alerts),
         ("responses", boot.responses != new.responses),
+        // The cache's link to Redis is made once; its bounds and wait reload.
+        (
+            "cache.redis_url",
+            boot.cache.redis_url != new.cache.redis_url,
+        ),
         ("mock_listen", boot.mock_listen != new.mock_listen),
     ];
     checks

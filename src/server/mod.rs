@@ -124,7 +124,7 @@ fn runtime(cfg: &Config, server: &Server) -> Result<Runtime, StartError> {
         live: Arc::default(),
         responses: responses(cfg)?,
         tls: Arc::default(),
-        cache: Arc::new(crate::cache::Cache::new(&cfg.cache)),
+        cache: Arc::new(crate::cache::Cache::new(&cfg.cache, cfg.store.timeout)),
     })
 }
 
