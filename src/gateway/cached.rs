@@ -4,14 +4,14 @@
 //! the relay records the reply as it passes, and settlement stores it if it was a complete
 //! 200.
 
-use super::ctx::{Ctx, RelayEnd};
+use super::ctx::{CacheStatus as Status, Cached, Ctx, RelayEnd};
 use super::failure::Handled;
 use super::plan::Request;
 use super::respond::{own_headers, X_REQUEST_ID};
 use super::state::State;
 use crate::cache::control::Asked;
 use crate::cache::key::{key, Tenant};
-use crate::cache::{Entry, Fill, Lookup, Reply};
+use crate::cache::{Entry, Lookup, Reply};
 use crate::error::ApiError;
 use crate::formats::openai::collect::Collect;
 use crate::formats::{self, ids, Format, ReplyContext};
@@ -21,41 +21,7 @@ use bytes::{Bytes, BytesMut};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::proxy::Session;
-use std::time::{Duration, Instant};
-
-/// What the cache did for a request (RFC 9211 `Cache-Status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Status {
-    Hit {
-        age: u64,
-    },
-    Miss,
-    /// `Cache-Control: no-cache`: fetched fresh, stored again.
-    Refresh,
-    /// `Cache-Control: no-store`, or a body that is not a JSON object.
-    Bypass,
-}
-
-impl Status {
-    fn label(self) -> &'static str {
-        match self {
-            Status::Hit { .. } => "hit",
-            Status::Miss => "miss",
-            Status::Refresh => "refresh",
-            Status::Bypass => "bypass",
-        }
-    }
-}
-
-/// A request's dealings with the cache, in its context.
-pub(super) struct Cached {
-    pub status: Status,
-    /// A miss's right to store its reply (identical requests wait on it).
-    pub fill: Option<Fill>,
-    pub ttl: Duration,
-    /// The reply as the relay recorded it, stored at settlement if it completed.
-    pub recorded: Option<Reply>,
-}
+use std::time::Instant;
 
 /// Whether the relay should record the reply for the cache.
 pub(super) fn records(ctx: &Ctx) -> bool {
@@ -260,26 +226,6 @@ fn with_id(body: &Bytes, id: &str) -> Bytes {
     out.extend_from_slice(quoted.as_bytes());
     out.extend_from_slice(&body[end..]);
     out.freeze()
-}
-
-/// The `Cache-Status` (and on a hit `Age`) header of a reply on a cached route.
-pub(super) fn write_headers(ctx: &Ctx, h: &mut ResponseHeader) -> Result<()> {
-    let Some(c) = ctx.cache.as_deref() else {
-        return Ok(());
-    };
-    let stored = c.fill.is_some() && h.status == 200;
-    let v = match (c.status, stored) {
-        (Status::Hit { age }, _) => {
-            h.insert_header(http::header::AGE, age)?;
-            "tollgate; hit"
-        }
-        (Status::Miss, true) => "tollgate; fwd=miss; stored",
-        (Status::Miss, false) => "tollgate; fwd=miss",
-        (Status::Refresh, true) => "tollgate; fwd=request; stored",
-        (Status::Refresh, false) => "tollgate; fwd=request",
-        (Status::Bypass, _) => "tollgate; fwd=bypass",
-    };
-    h.insert_header("cache-status", v)
 }
 
 /// At settlement: stores a miss's recorded reply if it was relayed whole with a 200; a hit

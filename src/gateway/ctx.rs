@@ -6,7 +6,7 @@ use crate::formats::Format;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct Ctx {
     /// The config snapshot this request runs on, start to end.
@@ -44,7 +44,7 @@ pub struct Ctx {
     /// Client fields the translation dropped: the access log and a response header name them.
     pub(super) ignored_fields: Vec<String>,
     /// On a cached route: what the cache did, and a miss's right to store the reply.
-    pub(super) cache: Option<Box<super::cached::Cached>>,
+    pub(super) cache: Option<Box<Cached>>,
     _live: Live,
 }
 
@@ -97,6 +97,40 @@ impl Drop for Live {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// What the cache did for a request (RFC 9211 `Cache-Status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CacheStatus {
+    Hit {
+        age: u64,
+    },
+    Miss,
+    /// `Cache-Control: no-cache`: fetched fresh, stored again.
+    Refresh,
+    /// `Cache-Control: no-store`, or a body that is not a JSON object.
+    Bypass,
+}
+
+impl CacheStatus {
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            CacheStatus::Hit { .. } => "hit",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Refresh => "refresh",
+            CacheStatus::Bypass => "bypass",
+        }
+    }
+}
+
+/// A request's dealings with the cache, in its context.
+pub(super) struct Cached {
+    pub status: CacheStatus,
+    /// A miss's right to store its reply (identical requests wait on it).
+    pub fill: Option<crate::cache::Fill>,
+    pub ttl: Duration,
+    /// The reply as the relay recorded it, stored at settlement if it completed.
+    pub recorded: Option<crate::cache::Reply>,
 }
 
 /// How the relay of a reply ended.

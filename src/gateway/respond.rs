@@ -1,7 +1,7 @@
 //! Answers the gateway writes itself: errors in the client's API shape, JSON it made, and the
 //! request id every answer carries.
 
-use super::ctx::Ctx;
+use super::ctx::{CacheStatus, Ctx};
 use super::limit;
 use crate::error::ApiError;
 use crate::fronts::Front;
@@ -74,7 +74,27 @@ pub(super) async fn write_json(
 /// What every answer carries besides its own headers: the limits' and the cache's.
 pub(super) fn own_headers(ctx: &Ctx, h: &mut ResponseHeader) -> Result<()> {
     limit::write_headers(ctx, h)?;
-    super::cached::write_headers(ctx, h)
+    cache_headers(ctx, h)
+}
+
+/// The `Cache-Status` (and on a hit `Age`) header of a reply on a cached route.
+fn cache_headers(ctx: &Ctx, h: &mut ResponseHeader) -> Result<()> {
+    let Some(c) = ctx.cache.as_deref() else {
+        return Ok(());
+    };
+    let stored = c.fill.is_some() && h.status == 200;
+    let v = match (c.status, stored) {
+        (CacheStatus::Hit { age }, _) => {
+            h.insert_header(http::header::AGE, age)?;
+            "tollgate; hit"
+        }
+        (CacheStatus::Miss, true) => "tollgate; fwd=miss; stored",
+        (CacheStatus::Miss, false) => "tollgate; fwd=miss",
+        (CacheStatus::Refresh, true) => "tollgate; fwd=request; stored",
+        (CacheStatus::Refresh, false) => "tollgate; fwd=request",
+        (CacheStatus::Bypass, _) => "tollgate; fwd=bypass",
+    };
+    h.insert_header("cache-status", v)
 }
 
 fn json_header(status: u16, len: usize, request_id: &str) -> Result<ResponseHeader> {

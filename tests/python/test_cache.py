@@ -1002,7 +1002,8 @@ def test_a_hit_does_not_spend_the_token_budget(gw):
     """Key `budget` may use 300 tokens a day. A request reserves its estimate at admission
     (prompt + max_tokens: 114 here) and is settled with what it used (116). After one real
     generation, hits are still admitted (116 + 114 <= 300) and settle at 0, so any number of them
-    leaves room for one more real generation; after that the key is over (232 + 114 > 300)."""
+    leaves room for one more real generation; after that the key is over (232 + 114 > 300), for
+    hits too."""
     budget = KEYS["budget"]
     # 400 characters: 100 tokens by the gateway's estimate (not an OpenAI model: chars / 4) and
     # by the mock's count; max_tokens caps the reply at 10.
@@ -1022,6 +1023,10 @@ def test_a_hit_does_not_spend_the_token_budget(gw):
     assert r.headers["cache-status"] == STORED
     r = ask(third)
     assert r.status_code == 429 and r.json()["error"]["code"] == "insufficient_quota", r.text
+    # Admission comes before the lookup (README "Accounting"): over budget, even a reply the
+    # cache holds is refused.
+    r = ask(first)
+    assert r.status_code == 429 and "cache-status" not in r.headers, r.headers
 
 
 # ---------------------------------------------------------------------------------------------
