@@ -62,7 +62,8 @@ pub(super) async fn lookup(
         (false, Some(k)) => Tenant::Key(&k.name),
         _ => Tenant::Global,
     };
-    let key = (!asked.no_store)
+    let cacheable = !asked.no_store && !kept_upstream(st, route, req);
+    let key = cacheable
         .then(|| key(&route.name, api, &req.body, tenant))
         .flatten();
     let mut c = Box::new(Cached {
@@ -116,6 +117,22 @@ pub(super) async fn lookup(
     }
 }
 
+/// A Responses request the provider keeps itself (`store` omitted or true, passed through to
+/// an OpenAI Responses API): not cached, since a reply from the cache would carry an id the
+/// provider never made, and continuing from it (`previous_response_id`) would fail there.
+fn kept_upstream(st: &State, route: &Route, req: &Request) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Store {
+        store: Option<bool>,
+    }
+    if req.front != Front::Responses {
+        return false;
+    }
+    let passed = |t: &crate::route::Target| !super::plan::translates_responses(&st.backends[t.backend]);
+    let stored = serde_json::from_slice::<Store>(&req.body).map_or(true, |s| s.store != Some(false));
+    stored && route.targets.iter().any(passed)
+}
+
 /// The client APIs whose replies are cached, by the name the key gives them.
 fn api_name(front: Front) -> Option<&'static str> {
     match front {
@@ -140,18 +157,28 @@ async fn hit(
         created: (crate::clock::now_ms() / 1000).max(0) as u64,
         tool_names: r.tool_names.as_ref(),
     };
+    let keep = req.state.as_ref().and_then(|s| s.keep.as_ref());
     let (body, ctype) = if req.stream {
         let pivot = r.pivot.as_deref().unwrap_or_default();
         let mut out = BytesMut::new();
         // An empty id: the encoders make fresh ones.
-        crate::stream::replay(ctx.api, &rctx, req.include_usage, pivot, "", &mut out)?;
+        if let (Some(keep), Format::Responses) = (keep, ctx.api) {
+            // Kept under the id the stream carries, so the client can read or continue it.
+            let (_, kept) = crate::stream::replay_kept(&rctx, pivot, "", &mut out)?;
+            if let Some(response) = kept {
+                keep.put(&response).await;
+            }
+        } else {
+            crate::stream::replay(ctx.api, &rctx, req.include_usage, pivot, "", &mut out)?;
+        }
         (out.freeze(), "text/event-stream; charset=utf-8")
     } else {
-        (whole(ctx.api, req.front, r, &rctx)?, "application/json")
+        let body = whole(ctx.api, req.front, r, &rctx)?;
+        if let Some(keep) = keep {
+            keep.put(&body).await;
+        }
+        (body, "application/json")
     };
-    if let (false, Some(keep)) = (req.stream, req.state.as_ref().and_then(|s| s.keep.as_ref())) {
-        keep.put(&body).await;
-    }
     ctx.status = 200;
     ctx.relayed = Some(RelayEnd::Complete);
     ctx.tally.usage = Some(r.usage);

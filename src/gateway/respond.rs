@@ -82,7 +82,8 @@ fn cache_headers(ctx: &Ctx, h: &mut ResponseHeader) -> Result<()> {
     let Some(c) = ctx.cache.as_deref() else {
         return Ok(());
     };
-    let stored = c.fill.is_some() && h.status == 200;
+    // `x-tollgate-cache-ttl: 0` stores nothing.
+    let stored = c.fill.is_some() && h.status == 200 && !c.ttl.is_zero();
     let v = match (c.status, stored) {
         (CacheStatus::Hit { age }, _) => {
             h.insert_header(http::header::AGE, age)?;

@@ -7,7 +7,7 @@ mod meter;
 mod replay;
 
 pub use meter::{Meter, Tally};
-pub use replay::{replay, Recorder};
+pub use replay::{replay, replay_kept, Recorder};
 
 use crate::error::ApiError;
 use crate::formats::anthropic::stream::{EventDecoder, EventEncoder};

@@ -24,6 +24,31 @@ pub fn replay(
     out: &mut BytesMut,
 ) -> Result<Tally, ApiError> {
     let mut encoder = Encoder::new(to, ctx, include_usage);
+    replay_into(&mut encoder, pivot, id, out)
+}
+
+/// [`replay`] for a Responses client whose reply is kept (`store`): also the final Response
+/// the stream ended with, ids and all, for the gateway's response store.
+pub fn replay_kept(
+    ctx: &ReplyContext<'_>,
+    pivot: &[u8],
+    id: &str,
+    out: &mut BytesMut,
+) -> Result<(Tally, Option<Vec<u8>>), ApiError> {
+    let mut encoder = match Encoder::new(Format::Responses, ctx, false) {
+        Encoder::Responses(e) => Encoder::Responses(e.keeping(true)),
+        other => other,
+    };
+    let tally = replay_into(&mut encoder, pivot, id, out)?;
+    Ok((tally, encoder.take_final()))
+}
+
+fn replay_into(
+    encoder: &mut Encoder,
+    pivot: &[u8],
+    id: &str,
+    out: &mut BytesMut,
+) -> Result<Tally, ApiError> {
     let mut tally = Tally::default();
     pivot_replay::replay(pivot, id, &mut |d| {
         tally.see(&d);
