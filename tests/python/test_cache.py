@@ -151,7 +151,11 @@ class Stack:
         return self._clients["ant", key]
 
     def call(self, front, model, text, *, stream=False, key=A, headers=None, **extra):
-        """One request through `front` with its SDK; see `Reply`."""
+        """One request through `front` with its SDK; see `Reply`. Responses requests say
+        `store: false` unless told otherwise: a Responses request OpenAI keeps itself is not
+        cached where the API is passed through (see the test for that)."""
+        if front == "responses":
+            extra.setdefault("store", False)
         client = self.ant(key) if front == "messages" else self.oai(key)
         return CALLS[front](client, model, text, stream, headers or {}, extra)
 
@@ -644,6 +648,20 @@ def test_key_order_whitespace_and_bookkeeping_fields_do_not_matter(gw):
                      "seed": 7}]:
         r = gw.post("/v1/chat/completions", {"model": "gpt-4o-mini", **changed})
         assert r.status_code == 200 and r.headers["cache-status"] == STORED, changed
+    assert gw.upstream() == before + 3
+
+
+def test_a_responses_request_openai_keeps_is_not_cached(gw):
+    """On a route passing the Responses API through to OpenAI, a request with `store` on (the
+    default) is not cached: a cached reply's id would be unknown upstream. `store: false` is."""
+    model, text = MODELS["openai"], nonce("kept-upstream")
+    before = gw.upstream()
+    for _ in range(2):
+        r = gw.post("/v1/responses", {"model": model, "input": text})
+        assert r.status_code == 200 and r.headers["cache-status"] == "tollgate; fwd=bypass"
+    assert gw.upstream() == before + 2
+    assert gw.call("responses", model, text, store=False).cache == STORED
+    assert gw.call("responses", model, text, store=False).cache == HIT
     assert gw.upstream() == before + 3
 
 
