@@ -128,8 +128,10 @@ fn kept_upstream(st: &State, route: &Route, req: &Request) -> bool {
     if req.front != Front::Responses {
         return false;
     }
-    let passed = |t: &crate::route::Target| !super::plan::translates_responses(&st.backends[t.backend]);
-    let stored = serde_json::from_slice::<Store>(&req.body).map_or(true, |s| s.store != Some(false));
+    let passed =
+        |t: &crate::route::Target| !super::plan::translates_responses(&st.backends[t.backend]);
+    let stored =
+        serde_json::from_slice::<Store>(&req.body).map_or(true, |s| s.store != Some(false));
     stored && route.targets.iter().any(passed)
 }
 
