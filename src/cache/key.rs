@@ -30,11 +30,15 @@ pub enum Tenant<'a> {
 }
 
 /// The key of a request body on `route` in the client API `api`; `None` when the body is not
-/// a JSON object (such a request is not cached).
+/// a JSON object, or asks for what the stored forms cannot give back (such a request is not
+/// cached).
 pub fn key(route: &str, api: &str, body: &[u8], tenant: Tenant<'_>) -> Option<CacheKey> {
     let Value::Object(mut fields) = serde_json::from_slice::<Value>(body).ok()? else {
         return None;
     };
+    if beyond_the_pivot(&fields) {
+        return None;
+    }
     for f in NO_EFFECT {
         fields.remove(*f);
     }
@@ -58,6 +62,27 @@ pub fn key(route: &str, api: &str, body: &[u8], tenant: Tenant<'_>) -> Option<Ca
         k.set_variance_key(v);
     }
     Some(k)
+}
+
+/// A request whose reply carries what the chat pivot has no place for, so a stream replayed
+/// from it would silently lack it: several choices, log probabilities, audio.
+fn beyond_the_pivot(fields: &serde_json::Map<String, Value>) -> bool {
+    let several = fields
+        .get("n")
+        .and_then(Value::as_u64)
+        .is_some_and(|n| n > 1);
+    let logprobs = fields
+        .get("logprobs")
+        .is_some_and(|v| v.as_bool() != Some(false))
+        || fields.get("top_logprobs").is_some_and(|v| !v.is_null());
+    let audio = fields.get("audio").is_some_and(|v| !v.is_null())
+        || (fields.get("modalities").and_then(Value::as_array))
+            .is_some_and(|m| m.iter().any(|x| x == "audio"));
+    let include = (fields.get("include").and_then(Value::as_array)).is_some_and(|i| {
+        i.iter()
+            .any(|x| x.as_str().is_some_and(|s| s.contains("logprobs")))
+    });
+    several || logprobs || audio || include
 }
 
 #[cfg(test)]
@@ -111,5 +136,18 @@ mod tests {
     fn a_body_that_is_not_an_object_has_no_key() {
         assert!(key("r", "chat", b"[1]", A).is_none());
         assert!(key("r", "chat", b"{oops", A).is_none());
+    }
+
+    #[test]
+    fn replies_beyond_the_pivot_are_not_cached() {
+        let k = |body: &str| key("r", "chat", body.as_bytes(), A).is_some();
+        assert!(k(r#"{"model":"m","n":1,"logprobs":false}"#));
+        assert!(!k(r#"{"model":"m","n":2}"#));
+        assert!(!k(r#"{"model":"m","logprobs":true}"#));
+        assert!(!k(r#"{"model":"m","top_logprobs":3}"#));
+        assert!(!k(r#"{"model":"m","modalities":["text","audio"]}"#));
+        assert!(!k(
+            r#"{"model":"m","include":["message.output_text.logprobs"]}"#
+        ));
     }
 }

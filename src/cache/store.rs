@@ -154,7 +154,7 @@ mod tests {
     }
 
     fn ck(n: usize) -> CompactCacheKey {
-        let body = format!("{{\"n\":{n}}}");
+        let body = format!("{{\"i\":{n}}}");
         key("r", "chat", body.as_bytes(), Tenant::Global)
             .unwrap()
             .to_compact()

@@ -745,6 +745,19 @@ def test_no_store_neither_looks_up_nor_stores(gw):
     assert gw.upstream() == before + 3
 
 
+def test_replies_beyond_the_pivot_pass_the_cache_by(gw):
+    """A request for several choices or log probabilities is not cached (a stream replayed from
+    the pivot would lack them): `fwd=bypass`, upstream every time."""
+    before = gw.upstream()
+    for extra in [{"n": 2}, {"logprobs": True}, {"top_logprobs": 2, "logprobs": True}]:
+        text = nonce("beyond")
+        for _ in range(2):
+            r = gw.chat_raw(text, **extra)
+            assert r.status_code == 200, r.text
+            assert r.headers["cache-status"] == "tollgate; fwd=bypass", extra
+    assert gw.upstream() == before + 6
+
+
 def test_no_cache_fetches_fresh_and_stores_again(gw):
     """`Cache-Control: no-cache` goes upstream past a stored entry and stores its reply in its
     place: a plain request then hits, and keeps hitting after the first entry's (shorter) TTL
