@@ -11,7 +11,9 @@
 //! Redis outage against the no-Redis baseline, see `load/outage.rs`).
 //!
 //! The driver is closed-loop at fixed concurrency: each connection sends its next request when
-//! the previous one has finished, and every request's latency is recorded (no sampling).
+//! the previous one has finished, and every request's latency is recorded (no sampling). Each
+//! point also reads the serving process's CPU time (`load/measure.rs`); the report checks the
+//! goals, and the smoke run's regression guard (`report::guard`).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -25,6 +27,8 @@ use tokio::net::TcpStream;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "load/measure.rs"]
+mod measure;
 #[path = "load/outage.rs"]
 mod outage;
 #[path = "load/report.rs"]
@@ -119,6 +123,9 @@ const LIMITED_MODEL: &str = "gpt-4o-limited";
 /// The model on a cached route: after the first request, every one is a hit.
 const CACHED_MODEL: &str = "gpt-4o-cached";
 
+/// The model of the Redis-limited route (a gateway of its own, store in Redis).
+const REDIS_MODEL: &str = "gpt-4o-redis";
+
 /// The model routed to four targets (four backends on the one mock) with `least-load`.
 const POOL_MODEL: &str = "gpt-4o-pool";
 
@@ -137,8 +144,30 @@ enum Api {
     Responses,
 }
 
-/// A load target: scenario name, port, the model its requests ask for, and their API.
-type Target = (&'static str, u16, &'static str, Api);
+/// A load target: scenario name, port, the model its requests ask for, their API, the process
+/// whose CPU time serves them (0: not measured), and headers its requests add.
+#[derive(Clone, Copy)]
+struct Target {
+    name: &'static str,
+    port: u16,
+    model: &'static str,
+    api: Api,
+    pid: u32,
+    headers: &'static [(&'static str, &'static str)],
+}
+
+impl Target {
+    fn new(name: &'static str, port: u16, model: &'static str, pid: u32) -> Target {
+        Target {
+            name,
+            port,
+            model,
+            api: Api::Chat,
+            pid,
+            headers: &[],
+        }
+    }
+}
 
 #[derive(Clone)]
 struct Spec {
@@ -194,6 +223,10 @@ struct Point {
     ttfbs: Vec<Duration>,
     errors: u64,
     secs: f64,
+    /// CPU seconds the serving process spent over the point, and the requests it answered in
+    /// that time (warm-up included).
+    cpu_secs: f64,
+    served: u64,
 }
 
 fn pct(v: &[Duration], q: f64) -> f64 {
@@ -215,6 +248,11 @@ impl Point {
             "p50_us": pct(&self.totals, 0.50), "p90_us": pct(&self.totals, 0.90),
             "p99_us": pct(&self.totals, 0.99), "max_us": pct(&self.totals, 1.0),
             "ttfb_p50_us": pct(&self.ttfbs, 0.50), "ttfb_p99_us": pct(&self.ttfbs, 0.99),
+            "cpu_us_per_request": if self.served > 0 && self.cpu_secs > 0.0 {
+                json!(self.cpu_secs * 1e6 / self.served as f64)
+            } else {
+                Value::Null
+            },
         })
     }
 }
@@ -274,8 +312,16 @@ async fn connect(addr: SocketAddr) -> Option<hyper::client::conn::http1::SendReq
     Some(sender)
 }
 
-async fn run_point(port: u16, spec: &Spec, conc: usize, warmup: Duration, dur: Duration) -> Point {
+/// One load point against `port`; with `pid`, the CPU time that process spent on it.
+async fn run_point(
+    port: u16,
+    spec: &Spec,
+    conc: usize,
+    (warmup, dur): (Duration, Duration),
+    pid: u32,
+) -> Point {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let cpu0 = measure::cpu_secs(pid);
     let start = Instant::now() + warmup;
     let end = start + dur;
     let mut tasks = Vec::with_capacity(conc);
@@ -294,10 +340,11 @@ async fn run_point(port: u16, spec: &Spec, conc: usize, warmup: Duration, dur: D
                 let t = Instant::now();
                 match one(s, &spec).await {
                     Ok((total, ttfb)) if t >= start && t < end => {
+                        p.served += 1;
                         p.totals.push(total);
                         p.ttfbs.push(ttfb);
                     }
-                    Ok(_) => {}
+                    Ok(_) => p.served += 1,
                     Err(why) => {
                         p.errors += 1;
                         eprintln!("load: request to port {port} failed: {why}");
@@ -317,10 +364,12 @@ async fn run_point(port: u16, spec: &Spec, conc: usize, warmup: Duration, dur: D
             all.totals.extend(p.totals);
             all.ttfbs.extend(p.ttfbs);
             all.errors += p.errors;
+            all.served += p.served;
         } else {
             all.errors += 1;
         }
     }
+    all.cpu_secs = measure::cpu_secs(pid) - cpu0;
     all
 }
 
@@ -334,41 +383,63 @@ async fn interleaved(
     dur: Duration,
     rounds: usize,
 ) -> Vec<(&'static str, Point)> {
-    let mut pooled: Vec<(&'static str, Point)> = targets
-        .iter()
-        .map(|(n, ..)| (*n, Point::default()))
-        .collect();
+    let mut pooled: Vec<(&'static str, Point)> =
+        targets.iter().map(|t| (t.name, Point::default())).collect();
     for r in 0..rounds {
         for k in 0..targets.len() {
             let i = (k + r) % targets.len();
-            let (_, port, model, api) = targets[i];
-            let spec = spec.for_target(model, api);
-            let p = run_point(port, &spec, conc, warmup, dur).await;
+            let t = targets[i];
+            let mut spec = spec.for_target(t.model, t.api);
+            spec.extra
+                .extend(t.headers.iter().map(|(k, v)| (*k, v.to_string())));
+            let p = run_point(t.port, &spec, conc, (warmup, dur), t.pid).await;
             let acc = &mut pooled[i].1;
             acc.totals.extend(p.totals);
             acc.ttfbs.extend(p.ttfbs);
             acc.errors += p.errors;
             acc.secs += p.secs;
+            acc.cpu_secs += p.cpu_secs;
+            acc.served += p.served;
         }
     }
     pooled
 }
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    measure::status_kib(pid, field)
+}
+
+/// One request to every target (its route's tables loaded, its connections made); the errors.
+async fn warm_every_route(targets: &[Target], chat: &Spec) -> u64 {
+    let mut errors = 0;
+    for t in targets {
+        let mut spec = chat.for_target(t.model, t.api);
+        spec.extra
+            .extend(t.headers.iter().map(|(k, v)| (*k, v.to_string())));
+        let p = run_point(
+            t.port,
+            &spec,
+            1,
+            (Duration::ZERO, Duration::from_millis(50)),
+            0,
+        )
+        .await;
+        errors += p.errors;
+    }
+    errors
 }
 
 /// Idle RSS, then peak RSS while `n` slow streams are open at once.
 async fn memory(pid: u32, port: u16, n: usize, slow: &Spec) -> Value {
     let warm = Spec::chat(slow.body.clone(), vec![]);
-    let idle_point = run_point(port, &warm, 1, Duration::ZERO, Duration::from_millis(200)).await;
+    let idle_point = run_point(
+        port,
+        &warm,
+        1,
+        (Duration::ZERO, Duration::from_millis(200)),
+        0,
+    )
+    .await;
     let idle = rss_kib(pid, "VmRSS:");
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let started = Arc::new(AtomicUsize::new(0));
@@ -503,32 +574,58 @@ fn main() {
     );
     let pt = common::start(PASSTHROUGH, &[&pt_listen, &upstream, "2"], pt_port);
     let gw = start_gateway(mock_port);
-    let gw_port = gw.proc.port;
-    let chat_api = Api::Chat;
-    let targets: [Target; 9] = [
-        ("direct", mock_port, "gpt-4o-mini", chat_api),
-        ("passthrough", pt_port, "gpt-4o-mini", chat_api),
-        ("tollgate", gw_port, "gpt-4o-mini", chat_api),
-        ("tollgate+limits", gw_port, LIMITED_MODEL, chat_api),
-        ("tollgate least-load×4", gw_port, POOL_MODEL, chat_api),
-        ("tollgate cache hit", gw_port, CACHED_MODEL, chat_api),
-        ("tollgate→anthropic", gw_port, ANTHROPIC_MODEL, chat_api),
-        ("tollgate→bedrock", gw_port, BEDROCK_MODEL, chat_api),
-        (
-            "responses→anthropic",
-            gw_port,
-            ANTHROPIC_MODEL,
-            Api::Responses,
-        ),
+    let (gw_port, gw_pid) = (gw.proc.port, gw.proc.pid());
+    let mut targets = vec![
+        Target::new("direct", mock_port, "gpt-4o-mini", 0),
+        Target::new("passthrough", pt_port, "gpt-4o-mini", pt.pid()),
+        Target::new("tollgate", gw_port, "gpt-4o-mini", gw_pid),
+        Target::new("tollgate+limits", gw_port, LIMITED_MODEL, gw_pid),
+        Target::new("tollgate least-load×4", gw_port, POOL_MODEL, gw_pid),
+        Target::new("tollgate cache hit", gw_port, CACHED_MODEL, gw_pid),
+        // `no-cache`: every request goes upstream and is stored again (a miss's whole cost).
+        Target {
+            headers: &[("cache-control", "no-cache")],
+            ..Target::new("tollgate cache miss", gw_port, CACHED_MODEL, gw_pid)
+        },
+        Target::new("tollgate→anthropic", gw_port, ANTHROPIC_MODEL, gw_pid),
+        Target::new("tollgate→bedrock", gw_port, BEDROCK_MODEL, gw_pid),
+        Target {
+            api: Api::Responses,
+            ..Target::new("responses→anthropic", gw_port, ANTHROPIC_MODEL, gw_pid)
+        },
     ];
+    // The Redis-limited route runs on a gateway of its own (its store is Redis), when
+    // `redis-server` is installed.
+    let redis_port = free_port();
+    let redis = outage::redis(redis_port);
+    let ledger = std::env::temp_dir().join(format!("tollgate-bench-redis-{redis_port}.db"));
+    let on_redis = redis.as_ref().map(|_| {
+        let path = ledger.display().to_string();
+        outage::limited_on_redis(mock_port, redis_port, REDIS_MODEL, &path)
+    });
+    if let Some(g) = &on_redis {
+        targets.push(Target::new(
+            "tollgate+redis",
+            g.proc.port,
+            REDIS_MODEL,
+            g.proc.pid(),
+        ));
+    }
 
     let chat = Spec::chat(chat_body(1024, false), vec![]);
     let sse = Spec::chat(chat_body(1024, true), vec![("x-mock-words", "48".into())]);
     let mut report = json!({"machine": machine(),
         "seconds_per_point": dur.as_secs_f64() * rounds as f64, "rounds": rounds,
-        "chat": [], "stream": [], "memory": {}, "redis_outage": {}});
+        "chat": [], "stream": [], "memory": {}, "redis_outage": {}, "idle": {}});
     let mut errors = 0u64;
     rt.block_on(async {
+        // Idle memory before any load: one request down every route first (the limited one
+        // included), so what a route loads on first use is counted.
+        errors += warm_every_route(&targets, &chat).await;
+        for (name, pid) in [("tollgate", gw_pid), ("passthrough", pt.pid())] {
+            report["idle"][name] = json!({"rss_kib": rss_kib(pid, "VmRSS:"),
+                "anon_kib": rss_kib(pid, "RssAnon:"), "file_kib": rss_kib(pid, "RssFile:")});
+        }
         for &c in concs.iter().filter(|_| want("chat")) {
             for (name, mut p) in interleaved(&targets, &chat, c, warmup, dur, rounds).await {
                 errors += p.errors;
@@ -566,13 +663,17 @@ fn main() {
             ("tollgate", gw.proc.pid(), gw_port),
             ("passthrough", pt.pid(), pt_port),
         ];
+        // Streams on the limited route: limits on, as the memory goal says.
+        let slow = sse.for_target(LIMITED_MODEL, Api::Chat);
         for (name, pid, port) in mem_targets.into_iter().filter(|_| want("memory")) {
-            let m = memory(pid, port, streams, &sse).await;
+            let m = memory(pid, port, streams, &slow).await;
             errors += m["errors"].as_u64().unwrap_or(0);
             eprintln!("memory {name}: {m}");
             report["memory"][name] = m;
         }
     });
+    drop((on_redis, redis.map(|mut r| r.kill())));
+    let _ = std::fs::remove_file(&ledger);
     report["errors"] = json!(errors);
     let md = report::markdown(&report) + &outage::markdown(&report["redis_outage"]);
     println!("{md}");
@@ -585,11 +686,22 @@ fn main() {
         );
         eprintln!("wrote {}", out.display());
     }
-    if errors > 0 {
+    let regressions = if full {
+        Vec::new()
+    } else {
+        report::guard(&report)
+    };
+    for r in &regressions {
+        eprintln!("load benchmark: regression: {r}");
+    }
+    if errors > 0 || !regressions.is_empty() {
         for (name, p) in [("mock", &mock), ("passthrough", &pt), ("gateway", &gw.proc)] {
             print_stderr(name, p);
         }
-        eprintln!("load benchmark: {errors} request(s) failed");
+        eprintln!(
+            "load benchmark: {errors} request(s) failed, {} regression(s)",
+            regressions.len()
+        );
         std::process::exit(1);
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 const MODEL: &str = "gpt-4o-outage";
 
-fn redis(port: u16) -> Option<Child> {
+pub(super) fn redis(port: u16) -> Option<Child> {
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
@@ -27,6 +27,27 @@ fn redis(port: u16) -> Option<Child> {
         std::thread::sleep(Duration::from_millis(20));
     }
     Some(child)
+}
+
+/// A gateway whose limited route (`model`, a request and a token limit: reserved and settled)
+/// counts in the Redis on `redis_port`: the chat grid's `tollgate+redis` scenario.
+pub(super) fn limited_on_redis(
+    mock_port: u16,
+    redis_port: u16,
+    model: &str,
+    ledger: &str,
+) -> Gateway {
+    let rest = format!(
+        "[log]\naccess_log = \"/dev/null\"\n\
+         [store]\nkind = \"redis\"\nredis_url = \"redis://127.0.0.1:{redis_port}\"\npath = \"{ledger}\"\n\
+         [[limits]]\nscope = \"model\"\nmatch = \"{model}\"\nrequests_per_minute = 1000000000\n\
+         tokens_per_minute = 1000000000000\n\
+         [[backends]]\nname = \"mock\"\nprovider = \"openai\"\nurl = \"http://127.0.0.1:{mock_port}\"\n\
+         [[routes]]\nmodels = [\"{model}\"]\ntargets = [{{ backend = \"mock\" }}]\n\
+         [[keys]]\nname = \"bench\"\nsha256 = \"{}\"\n",
+        tollgate::auth::hash_key(KEY)
+    );
+    Gateway::start("", &rest)
 }
 
 fn gateway(mock_port: u16, store: &str) -> Gateway {
@@ -62,12 +83,12 @@ pub async fn run(mock_port: u16, chat: &Spec, c: usize, warmup: Duration, dur: D
     );
     let mut rows = Vec::new();
     for (phase, g) in [("no redis (embedded store)", &base), ("redis up", &fleet)] {
-        let mut p = run_point(g.proc.port, &spec, c, warmup, dur).await;
+        let mut p = run_point(g.proc.port, &spec, c, (warmup, dur), g.proc.pid()).await;
         rows.push(with_phase(p.summary(), phase, c));
     }
     let _ = server.kill();
     let _ = server.wait();
-    let mut p = run_point(fleet.proc.port, &spec, c, warmup, dur).await;
+    let mut p = run_point(fleet.proc.port, &spec, c, (warmup, dur), fleet.proc.pid()).await;
     rows.push(with_phase(p.summary(), "redis down (breaker open)", c));
     let _ = std::fs::remove_dir_all(&dir);
     json!({"concurrency": c, "rows": rows})

@@ -1,0 +1,48 @@
+//! What the load benchmark reads of the processes it measures: CPU time and resident memory,
+//! from `/proc`.
+
+/// CPU seconds (user + system, every thread) process `pid` has used; 0 for pid 0 or when it
+/// cannot be read. `/proc` counts in USER_HZ, 100 a second on Linux.
+pub fn cpu_secs(pid: u32) -> f64 {
+    if pid == 0 {
+        return 0.0;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5) (utime, stime) are the 12th and 13th after the name.
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// A `/proc/{pid}/status` field in KiB (`VmRSS:`, `VmHWM:`, `RssAnon:`, ...).
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn this_process_has_used_some_cpu_and_memory() {
+        let me = std::process::id();
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        assert!(x != 1);
+        assert!(super::cpu_secs(me) >= 0.0);
+        assert!(super::status_kib(me, "VmRSS:") > 0);
+    }
+}
