@@ -4,6 +4,12 @@
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options, read at its start (tikv-jemallocator prefixes its symbols with `_rjem_`):
+/// a background thread returns freed pages to the system within a second, so memory used once
+/// (the token table's build, a burst of streams) does not stay resident while the gateway idles.
+#[export_name = "_rjem_malloc_conf"]
+static MALLOC_CONF: &u8 = &b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0"[0];
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use tollgate::config::Config;

@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
+use super::bpe::Bpe;
 use tiktoken_rs::tokenizer::{get_tokenizer, Tokenizer};
-use tiktoken_rs::CoreBPE;
 
 /// Tokens an inline image or document is counted as (a 1-megapixel image, about).
 pub const PER_IMAGE: u64 = 1600;
@@ -88,6 +88,16 @@ fn chars_to_tokens(chars: usize) -> u64 {
     (chars as u64).div_ceil(4)
 }
 
+/// tiktoken's split of text before merging, for cl100k_base (from OpenAI's tiktoken).
+pub(crate) const CL100K_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// The same for o200k_base.
+pub(crate) const O200K_PATTERN: &str = concat!(
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+);
+
 /// The two BPE tables Tollgate counts with (every other OpenAI encoding is counted as cl100k).
 #[derive(Clone, Copy)]
 enum Family {
@@ -111,31 +121,38 @@ impl Family {
         }
     }
 
-    fn slot(self) -> &'static (OnceLock<&'static CoreBPE>, AtomicBool) {
-        static SLOTS: [(OnceLock<&'static CoreBPE>, AtomicBool); 2] = [
+    fn slot(self) -> &'static (OnceLock<Option<Bpe>>, AtomicBool) {
+        static SLOTS: [(OnceLock<Option<Bpe>>, AtomicBool); 2] = [
             (OnceLock::new(), AtomicBool::new(false)),
             (OnceLock::new(), AtomicBool::new(false)),
         ];
         &SLOTS[self as usize]
     }
 
-    /// Builds the table (about 100 ms and 48 MiB for o200k): blocking, never on a request.
-    fn load(self) -> &'static CoreBPE {
-        self.slot().0.get_or_init(|| match self {
-            Family::O200k => tiktoken_rs::o200k_base_singleton(),
-            Family::Cl100k => tiktoken_rs::cl100k_base_singleton(),
-        })
+    /// Builds the table (a few hundred ms; tiktoken-rs's own encoder, about 45 MiB, is made
+    /// for it and dropped, leaving about 4 MiB): blocking, never on a request. `None` if
+    /// tiktoken-rs fails (then the family counts characters).
+    fn load(self) -> Option<&'static Bpe> {
+        let table = self.slot().0.get_or_init(|| {
+            let (core, n, pattern) = match self {
+                Family::O200k => (tiktoken_rs::o200k_base(), 199_998, O200K_PATTERN),
+                Family::Cl100k => (tiktoken_rs::cl100k_base(), 100_256, CL100K_PATTERN),
+            };
+            let table = Bpe::from_core(&core.ok()?, n, pattern);
+            table.map_err(|e| log::error!("token table: {e}")).ok()
+        });
+        table.as_ref()
     }
 }
 
 /// The tokenizer of an OpenAI-family model, if `model` is one and its table is loaded. A table
 /// not loaded yet is loaded on a thread of its own and the request counts characters meanwhile:
 /// building it on the request's thread would stall every connection that thread serves.
-fn encoding(model: &str) -> Option<&'static CoreBPE> {
+fn encoding(model: &str) -> Option<&'static Bpe> {
     let family = Family::of(model)?;
     let (table, started) = family.slot();
     if let Some(bpe) = table.get() {
-        return Some(bpe);
+        return bpe.as_ref();
     }
     if !started.swap(true, Ordering::AcqRel) {
         let spawned = std::thread::Builder::new()
@@ -158,13 +175,13 @@ pub fn warm<'a>(models: impl IntoIterator<Item = &'a str>) {
 }
 
 /// A string's tokens, remembered when it is long (keyed by the encoding and a hash of it).
-fn cached_tokens(bpe: &'static CoreBPE, text: &str) -> u64 {
+fn cached_tokens(bpe: &'static Bpe, text: &str) -> u64 {
     if text.len() < CACHE_FROM {
         return bpe_tokens(bpe, text);
     }
     let key = {
         let mut h = std::hash::DefaultHasher::new();
-        (bpe as *const CoreBPE as usize, text).hash(&mut h);
+        (bpe as *const Bpe as usize, text).hash(&mut h);
         h.finish()
     };
     let cache = CACHE.get_or_init(Default::default);
@@ -183,15 +200,15 @@ fn cached_tokens(bpe: &'static CoreBPE, text: &str) -> u64 {
 
 static CACHE: OnceLock<Mutex<HashMap<u64, u64>>> = OnceLock::new();
 
-fn bpe_tokens(bpe: &CoreBPE, text: &str) -> u64 {
+fn bpe_tokens(bpe: &Bpe, text: &str) -> u64 {
     if text.len() <= TOKENIZE_BYTES {
-        return bpe.encode_ordinary(text).len() as u64;
+        return bpe.count(text) as u64;
     }
     let mut cut = TOKENIZE_BYTES;
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    let head = bpe.encode_ordinary(&text[..cut]).len().max(1) as u64;
+    let head = bpe.count(&text[..cut]).max(1) as u64;
     // Scale the tokenised head's tokens-per-byte to the whole text.
     head.saturating_mul(text.len() as u64).div_ceil(cut as u64)
 }
@@ -290,7 +307,7 @@ mod tests {
         )
         .unwrap();
         let bpe = encoding("gpt-4o").unwrap();
-        let exact = bpe.encode_ordinary(&text).len() as u64;
+        let exact = bpe.count(&text) as u64;
         assert_eq!(prompt_tokens(&body, "gpt-4o"), exact + PER_MESSAGE);
         // Again, from the cache: the same count.
         assert_eq!(prompt_tokens(&body, "gpt-4o"), exact + PER_MESSAGE);

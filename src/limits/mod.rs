@@ -1,6 +1,7 @@
 //! Rate limits, token and cost reservations, budgets, prices.
 
 pub mod alerts;
+mod bpe;
 pub mod counters;
 pub mod estimate;
 mod limiter;
