@@ -5,28 +5,38 @@
 //! runs each HTTP/1 connection inside [`HeadClock::run`]; the gateway says when a head has been
 //! read and when its reply is done, through a task-local, so no state is shared between
 //! connections.
+//!
+//! Per request that is two relaxed stores to an atomic the connection's own task reads: the
+//! watcher re-reads the deadline when its timer fires instead of being woken on each change
+//! (a deadline only ever moves later, or is lifted while a request is handled).
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 tokio::task_local! {
     static CLOCK: Arc<HeadClock>;
 }
 
-/// When the head being read must be complete (`None`: no head is being read).
+/// How often the watcher looks again while no head is being read.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+/// When the head being read must be complete, in milliseconds after `base` (0: no head is
+/// being read).
 pub struct HeadClock {
-    due: Mutex<Option<Instant>>,
-    changed: Notify,
+    base: Instant,
+    due_ms: AtomicU64,
 }
 
 impl HeadClock {
     pub fn new(due: Instant) -> Arc<HeadClock> {
-        Arc::new(HeadClock {
-            due: Mutex::new(Some(due)),
-            changed: Notify::new(),
-        })
+        let c = HeadClock {
+            base: Instant::now(),
+            due_ms: AtomicU64::new(0),
+        };
+        c.set(Some(due));
+        Arc::new(c)
     }
 
     /// Runs `conn` (one connection's processing) until it ends or a head is late.
@@ -39,24 +49,27 @@ impl HeadClock {
     }
 
     fn set(&self, due: Option<Instant>) {
-        *self.due.lock().unwrap_or_else(|p| p.into_inner()) = due;
-        self.changed.notify_one();
+        let ms = due.map_or(0, |d| {
+            let after = d.saturating_duration_since(self.base).as_millis();
+            u64::try_from(after).unwrap_or(u64::MAX).max(1)
+        });
+        self.due_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn due(&self) -> Option<Instant> {
+        match self.due_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(self.base + Duration::from_millis(ms)),
+        }
     }
 
     /// Completes once a head is due and not read in time.
     async fn late(&self) {
         loop {
-            let due = *self.due.lock().unwrap_or_else(|p| p.into_inner());
-            match due {
-                Some(at) => tokio::select! {
-                    _ = tokio::time::sleep_until(at) => {
-                        if *self.due.lock().unwrap_or_else(|p| p.into_inner()) == Some(at) {
-                            return;
-                        }
-                    }
-                    _ = self.changed.notified() => {}
-                },
-                None => self.changed.notified().await,
+            match self.due() {
+                Some(at) if Instant::now() >= at => return,
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => tokio::time::sleep(IDLE_CHECK).await,
             }
         }
     }
@@ -70,4 +83,40 @@ pub(super) fn head_read() {
 /// The reply is done: the next head on this connection is due after `wait`.
 pub(super) fn reply_done(wait: Duration) {
     let _ = CLOCK.try_with(|c| c.set(Some(Instant::now() + wait)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_head_ends_the_connection_and_a_read_one_does_not() {
+        let clock = HeadClock::new(Instant::now() + Duration::from_secs(5));
+        let slow = clock.run(tokio::time::sleep(Duration::from_secs(60)));
+        let t0 = Instant::now();
+        assert_eq!(slow.await, None);
+        assert!(t0.elapsed() >= Duration::from_secs(5) && t0.elapsed() < Duration::from_secs(7));
+
+        let clock = HeadClock::new(Instant::now() + Duration::from_secs(5));
+        let served = clock.run(async {
+            head_read();
+            // A long request: no head is due while it is handled.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            reply_done(Duration::from_secs(10));
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            "kept"
+        });
+        assert_eq!(served.await, Some("kept"));
+
+        let clock = HeadClock::new(Instant::now() + Duration::from_secs(5));
+        let idle = clock.run(async {
+            head_read();
+            reply_done(Duration::from_secs(10));
+            // The next head never comes.
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+        let t0 = Instant::now();
+        assert_eq!(idle.await, None);
+        assert!(t0.elapsed() >= Duration::from_secs(10) && t0.elapsed() < Duration::from_secs(12));
+    }
 }
