@@ -154,9 +154,20 @@ struct Target {
     api: Api,
     pid: u32,
     headers: &'static [(&'static str, &'static str)],
+    /// Every request a different prompt (cache misses).
+    unique: bool,
 }
 
 impl Target {
+    /// The request this target is sent.
+    fn spec(&self, base: &Spec) -> Spec {
+        let mut spec = base.for_target(self.model, self.api);
+        spec.extra
+            .extend(self.headers.iter().map(|(k, v)| (*k, v.to_string())));
+        spec.unique = self.unique;
+        spec
+    }
+
     fn new(name: &'static str, port: u16, model: &'static str, pid: u32) -> Target {
         Target {
             name,
@@ -165,6 +176,7 @@ impl Target {
             api: Api::Chat,
             pid,
             headers: &[],
+            unique: false,
         }
     }
 }
@@ -174,6 +186,8 @@ struct Spec {
     path: &'static str,
     body: Bytes,
     extra: Vec<(&'static str, String)>,
+    /// Every request differs (its prompt's first 8 bytes are a counter): no two are alike.
+    unique: bool,
 }
 
 impl Spec {
@@ -182,6 +196,7 @@ impl Spec {
             path: "/v1/chat/completions",
             body,
             extra,
+            unique: false,
         }
     }
 
@@ -270,8 +285,13 @@ async fn one(
     for (k, v) in &spec.extra {
         req = req.header(*k, v.as_str());
     }
+    let body = if spec.unique {
+        unique_body(&spec.body)
+    } else {
+        spec.body.clone()
+    };
     let req = req
-        .body(Full::new(spec.body.clone()))
+        .body(Full::new(body))
         .map_err(|e| format!("request: {e}"))?;
     sender
         .ready()
@@ -300,6 +320,22 @@ async fn one(
         return Err(format!("{status}: {}", String::from_utf8_lossy(&head)));
     }
     Ok((total, first.unwrap_or(total)))
+}
+
+/// `body` with the first 8 bytes of its last `content` string replaced by a counter.
+fn unique_body(body: &Bytes) -> Bytes {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut b = body.to_vec();
+    let key = b"\"content\":\"";
+    if let Some(at) = (0..b.len().saturating_sub(key.len() + 8))
+        .rev()
+        .find(|&i| b[i..].starts_with(key))
+    {
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let at = at + key.len();
+        b[at..at + 8].copy_from_slice(format!("{:08x}", n as u32).as_bytes());
+    }
+    Bytes::from(b)
 }
 
 async fn connect(addr: SocketAddr) -> Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
@@ -389,9 +425,7 @@ async fn interleaved(
         for k in 0..targets.len() {
             let i = (k + r) % targets.len();
             let t = targets[i];
-            let mut spec = spec.for_target(t.model, t.api);
-            spec.extra
-                .extend(t.headers.iter().map(|(k, v)| (*k, v.to_string())));
+            let spec = t.spec(spec);
             let p = run_point(t.port, &spec, conc, (warmup, dur), t.pid).await;
             let acc = &mut pooled[i].1;
             acc.totals.extend(p.totals);
@@ -413,9 +447,7 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 async fn warm_every_route(targets: &[Target], chat: &Spec) -> u64 {
     let mut errors = 0;
     for t in targets {
-        let mut spec = chat.for_target(t.model, t.api);
-        spec.extra
-            .extend(t.headers.iter().map(|(k, v)| (*k, v.to_string())));
+        let spec = t.spec(chat);
         let p = run_point(
             t.port,
             &spec,
@@ -582,9 +614,9 @@ fn main() {
         Target::new("tollgate+limits", gw_port, LIMITED_MODEL, gw_pid),
         Target::new("tollgate least-load×4", gw_port, POOL_MODEL, gw_pid),
         Target::new("tollgate cache hit", gw_port, CACHED_MODEL, gw_pid),
-        // `no-cache`: every request goes upstream and is stored again (a miss's whole cost).
+        // Every prompt different: every request a miss, stored (a miss's whole cost).
         Target {
-            headers: &[("cache-control", "no-cache")],
+            unique: true,
             ..Target::new("tollgate cache miss", gw_port, CACHED_MODEL, gw_pid)
         },
         Target::new("tollgate→anthropic", gw_port, ANTHROPIC_MODEL, gw_pid),

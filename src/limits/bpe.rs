@@ -31,7 +31,11 @@ fn hash(b: &[u8]) -> u64 {
 
 impl Bpe {
     /// The table of `core`'s ranks `0..n` (its ordinary tokens), splitting text with `pattern`.
-    pub fn from_core(core: &CoreBPE, n: u32, pattern: &str) -> Result<Bpe, Box<fancy_regex::Error>> {
+    pub fn from_core(
+        core: &CoreBPE,
+        n: u32,
+        pattern: &str,
+    ) -> Result<Bpe, Box<fancy_regex::Error>> {
         let mut bytes = Vec::with_capacity(n as usize * 8);
         let mut starts = Vec::with_capacity(n as usize + 1);
         for token in core._decode_native_and_split((0..n).collect()) {
@@ -109,7 +113,8 @@ impl Bpe {
         }
         let pair = |parts: &[(usize, u32)], i: usize| -> u32 {
             if i + 3 < parts.len() {
-                self.rank(&piece[parts[i].0..parts[i + 3].0]).unwrap_or(u32::MAX)
+                self.rank(&piece[parts[i].0..parts[i + 3].0])
+                    .unwrap_or(u32::MAX)
             } else {
                 u32::MAX
             }
@@ -165,7 +170,9 @@ mod tests {
         for len in [5, 40, 300, 2000] {
             let s: String = (0..len)
                 .map(|_| {
-                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     alphabet[(x >> 33) as usize % alphabet.len()]
                 })
                 .collect();
@@ -191,7 +198,8 @@ mod tests {
                 let p = e.path();
                 if p.is_dir() {
                     dirs.push(p);
-                } else if let Ok(v) = serde_json::from_slice(&std::fs::read(&p).unwrap_or_default()) {
+                } else if let Ok(v) = serde_json::from_slice(&std::fs::read(&p).unwrap_or_default())
+                {
                     walk(&v, &mut out);
                 }
             }
@@ -202,7 +210,11 @@ mod tests {
     #[test]
     fn counts_are_tiktokens_and_the_table_is_small() {
         let cases = [
-            (tiktoken_rs::cl100k_base_singleton(), 100_256, CL100K_PATTERN),
+            (
+                tiktoken_rs::cl100k_base_singleton(),
+                100_256,
+                CL100K_PATTERN,
+            ),
             (tiktoken_rs::o200k_base_singleton(), 199_998, O200K_PATTERN),
         ];
         for (core, n, pattern) in cases {

@@ -14,12 +14,12 @@
 //! clients resend the whole conversation every turn and agents resend the same system prompt
 //! and tools, so most long strings have been counted before.
 
+use super::bpe::Bpe;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
-use super::bpe::Bpe;
 use tiktoken_rs::tokenizer::{get_tokenizer, Tokenizer};
 
 /// Tokens an inline image or document is counted as (a 1-megapixel image, about).
