@@ -70,7 +70,15 @@ pub(super) async fn release(st: &State, ctx: &mut Ctx, status: u16) -> Option<Bi
             tokens: b.usage.total() as f64,
             cost: b.cost_usd.unwrap_or(0.0),
         });
-        st.limiter.settle(r, used).await;
+        if st.limiter.remote() {
+            // A Redis round trip: off the request's path, since Pingora reads a connection's
+            // next request only after this hook. Until it lands the reservation stands (more
+            // than was used): the fleet errs on the safe side for a moment.
+            let snap = ctx.state.clone();
+            tokio::spawn(async move { snap.limiter.settle(r, used).await });
+        } else {
+            st.limiter.settle(r, used).await;
+        }
     }
     b
 }

@@ -55,6 +55,11 @@ pub trait Counters: Send + Sync {
     /// True the first time `name` is marked in the window of `period` holding `now`, across
     /// restarts (a durable period) and, with Redis, across the fleet.
     async fn once(&self, name: &str, period: Period, now: i64) -> Result<bool, StoreError>;
+
+    /// Whether a call is a network round trip (Redis), worth keeping off a request's path.
+    fn remote(&self) -> bool {
+        false
+    }
 }
 
 /// A counter's current window.

@@ -150,6 +150,11 @@ impl Limiter {
         self.specs.is_empty()
     }
 
+    /// Whether its counters are a round trip away (Redis).
+    pub fn remote(&self) -> bool {
+        self.counters.remote()
+    }
+
     /// Whether any limit (of the backend scope or the others) applies to `who`: requests no
     /// limit concerns skip the estimate.
     pub fn applies(&self, who: &Subject<'_>, backend_only: bool) -> bool {

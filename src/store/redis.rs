@@ -92,6 +92,10 @@ fn number(s: &str) -> f64 {
 
 #[async_trait]
 impl Counters for RedisCounters {
+    fn remote(&self) -> bool {
+        true
+    }
+
     async fn reserve(&self, now: i64, charges: &[Charge]) -> Result<Verdict, StoreError> {
         let mut conn = self.connection().await?;
         let windows: Vec<(i64, i64)> = charges.iter().map(|c| c.period.window(now)).collect();
