@@ -255,7 +255,7 @@ fn eventstream_frames(c: &mut Criterion) {
 }
 
 criterion_group!(streams_group, stream_translators, eventstream_frames);
-criterion_main!(benches, streams_group, translate_group);
+criterion_main!(benches, streams_group, translate_group, ledger_group);
 
 /// Translating a complete 1 KiB chat request and a reply, each direction.
 fn translate_whole(c: &mut Criterion) {
@@ -300,3 +300,42 @@ fn translate_whole(c: &mut Criterion) {
 }
 
 criterion_group!(translate_group, translate_whole);
+
+/// The ledger writer's inserts: 1,024 rows in one transaction (what one flush writes under
+/// load). About 0.7 µs a row here; statements of 32 rows were measured only 6% faster, so
+/// `insert_rows` keeps one statement per row.
+fn ledger_insert(c: &mut Criterion) {
+    use tollgate::store::schema::{insert_rows, LedgerRow, SCHEMA};
+    let rows: Vec<LedgerRow> = (0..1024)
+        .map(|i| LedgerRow {
+            ts_ms: i,
+            request_id: format!("{i:032x}"),
+            key: Some("team-a".into()),
+            route: Some("openai".into()),
+            requested_model: Some("gpt-4o-mini".into()),
+            served_model: Some("gpt-4o-mini".into()),
+            backend: Some("openai".into()),
+            input_tokens: 300,
+            output_tokens: 40,
+            total_tokens: 340,
+            cost_usd: 0.0001,
+            status: 200,
+            latency_ms: 0.4,
+            ..LedgerRow::default()
+        })
+        .collect();
+    let mut g = c.benchmark_group("ledger_insert_1024_rows");
+    g.throughput(Throughput::Elements(rows.len() as u64));
+    let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+    conn.execute_batch(SCHEMA).unwrap();
+    g.bench_function("one_transaction", |b| {
+        b.iter(|| {
+            let tx = conn.transaction().unwrap();
+            insert_rows(&tx, black_box(&rows)).unwrap();
+            tx.rollback().unwrap();
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(ledger_group, ledger_insert);
