@@ -74,8 +74,7 @@ fn auth(c: &mut Criterion) {
                     sha256: h,
                     user: None,
                     team: None,
-                    tags: vec![],
-                    fields: Default::default(),
+                    ..Default::default()
                 }
             })
             .collect();

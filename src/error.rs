@@ -186,6 +186,17 @@ impl ApiError {
             format!("Unknown request URL: {method} {path}"),
         )
     }
+    /// The caller's key may not use this model (its `models` list).
+    pub fn model_not_allowed(key: &str, model: &str) -> Self {
+        Self::new(
+            403,
+            ErrorKind::Permission,
+            Some("model_not_allowed"),
+            format!("The API key `{key}` may not use the model `{model}`."),
+        )
+        .with_param("model")
+    }
+
     pub fn model_not_found(model: &str) -> Self {
         Self::new(
             404,

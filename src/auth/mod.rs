@@ -13,6 +13,10 @@ pub enum AuthError {
     Missing,
     #[error("invalid API key")]
     Unknown,
+    #[error("API key `{0}` is disabled")]
+    Disabled(String),
+    #[error("API key `{0}` has expired")]
+    Expired(String),
 }
 
 /// Whom a key belongs to: its name, and the user and team its limits and ledger rows name.
@@ -24,6 +28,20 @@ pub struct Holder {
     pub tags: Vec<Arc<str>>,
     /// The key's field policy, over its route's.
     pub fields: crate::config::FieldRules,
+    /// Models the key may use (names and `*` globs); `None`: every routed model.
+    pub models: Option<Vec<String>>,
+    /// Unix milliseconds from which the key is refused.
+    pub expires_at_ms: Option<i64>,
+    pub disabled: bool,
+}
+
+impl Holder {
+    /// Whether the key may use `model`.
+    pub fn allows(&self, model: &str) -> bool {
+        self.models
+            .as_ref()
+            .is_none_or(|m| m.iter().any(|p| crate::config::glob_match(p, model)))
+    }
 }
 
 pub struct KeyStore {
@@ -58,6 +76,9 @@ impl KeyStore {
                         team: k.team.as_deref().map(Arc::from),
                         tags: k.tags.iter().map(|t| Arc::from(t.as_str())).collect(),
                         fields: k.fields,
+                        models: k.models.clone(),
+                        expires_at_ms: k.expires_at_ms,
+                        disabled: k.disabled,
                     };
                     (words(&k.sha256), Arc::new(holder))
                 })
@@ -96,7 +117,17 @@ impl KeyStore {
                 found = Some(name);
             }
         }
-        found.cloned().map(Some).ok_or(AuthError::Unknown)
+        let holder = found.cloned().ok_or(AuthError::Unknown)?;
+        if holder.disabled {
+            return Err(AuthError::Disabled(holder.name.to_string()));
+        }
+        if holder
+            .expires_at_ms
+            .is_some_and(|t| crate::clock::now_ms() >= t)
+        {
+            return Err(AuthError::Expired(holder.name.to_string()));
+        }
+        Ok(Some(holder))
     }
 }
 
@@ -125,8 +156,7 @@ mod tests {
             sha256: h,
             user: Some("ann".into()),
             team: None,
-            tags: vec![],
-            fields: Default::default(),
+            ..Default::default()
         }])
     }
 
@@ -160,6 +190,38 @@ mod tests {
             s.authenticate(Some(b"Bearer sk-other"), None),
             Err(AuthError::Unknown)
         );
+    }
+
+    #[test]
+    fn disabled_expired_and_model_lists() {
+        let spec = |name: &str, f: &dyn Fn(&mut KeySpec)| {
+            let mut k = KeySpec {
+                name: name.into(),
+                ..Default::default()
+            };
+            hex::decode_to_slice(hash_key(&format!("sk-{name}")), &mut k.sha256).unwrap();
+            f(&mut k);
+            k
+        };
+        let s = KeyStore::new(&[
+            spec("off", &|k| k.disabled = true),
+            spec("old", &|k| {
+                k.expires_at_ms = Some(crate::clock::now_ms() - 1)
+            }),
+            spec("later", &|k| {
+                k.expires_at_ms = Some(crate::clock::now_ms() + 60_000)
+            }),
+            spec("some", &|k| {
+                k.models = Some(vec!["gpt-4o*".into(), "claude-x".into()])
+            }),
+        ]);
+        let auth = |k: &str| s.authenticate(None, Some(k.as_bytes()));
+        assert_eq!(auth("sk-off"), Err(AuthError::Disabled("off".into())));
+        assert_eq!(auth("sk-old"), Err(AuthError::Expired("old".into())));
+        assert!(auth("sk-later").unwrap().unwrap().allows("anything"));
+        let some = auth("sk-some").unwrap().unwrap();
+        assert!(some.allows("gpt-4o-mini") && some.allows("claude-x"));
+        assert!(!some.allows("claude-y") && !some.allows("gpt-5"));
     }
 
     #[test]

@@ -231,7 +231,7 @@ pub struct BackendSpec {
     pub http2: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct KeySpec {
     pub name: String,
     pub sha256: [u8; 32],
@@ -241,6 +241,11 @@ pub struct KeySpec {
     pub tags: Vec<String>,
     /// Overrides the route's field policy for this key's requests.
     pub fields: FieldRules,
+    /// Models the key may use (exact names and `*` globs); `None`: every routed model.
+    pub models: Option<Vec<String>>,
+    /// Unix milliseconds from which the key is refused.
+    pub expires_at_ms: Option<i64>,
+    pub disabled: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -450,10 +455,34 @@ impl Validator<'_, '_> {
                 team: k.team.filter(|t| !t.is_empty()),
                 tags: k.tags,
                 fields: self.field_rules(&p, k.drop_params, k.unknown_fields.as_deref()),
+                models: self.key_models(&p, k.models),
+                expires_at_ms: k.expires_at.as_deref().and_then(|t| {
+                    crate::clock::parse_time(t, crate::clock::now_ms())
+                        .map_err(|e| self.err(format!("{p}.expires_at"), e))
+                        .ok()
+                }),
+                disabled: k.disabled,
             });
         }
 
         keys
+    }
+
+    /// A key's `models`: each a non-empty name or glob, at least one.
+    fn key_models(&mut self, p: &str, models: Option<Vec<String>>) -> Option<Vec<String>> {
+        let models = models?;
+        if models.is_empty() {
+            self.err(
+                format!("{p}.models"),
+                "list at least one model, or leave `models` out",
+            );
+        }
+        for (j, m) in models.iter().enumerate() {
+            if m.trim().is_empty() {
+                self.err(format!("{p}.models[{j}]"), "must not be empty");
+            }
+        }
+        Some(models)
     }
 
     fn validate(&mut self, raw: RawConfig) -> Config {

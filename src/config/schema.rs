@@ -259,6 +259,12 @@ pub struct RawKey {
     /// As the route's; set here, it wins over the route's for this key's requests.
     pub drop_params: Option<bool>,
     pub unknown_fields: Option<String>,
+    /// Models (exact names and `*` globs) the key may use; absent: every routed model.
+    pub models: Option<Vec<String>>,
+    /// RFC 3339: refused from then on.
+    pub expires_at: Option<String>,
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -51,6 +51,9 @@ pub(super) async fn handle(session: &mut Session, ctx: &mut Ctx) -> Result<(), H
         );
         return Err(ApiError::bad_request(why).with_param("model").into());
     }
+    if let Some(k) = ctx.key.as_deref().filter(|k| !k.allows(&probe.model)) {
+        return Err(ApiError::model_not_allowed(&k.name, &probe.model).into());
+    }
     let Some(m) = st.router.find(&probe.model) else {
         return Err(ApiError::model_not_found(&probe.model).into());
     };
