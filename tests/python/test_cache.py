@@ -914,8 +914,9 @@ def test_waiters_on_a_failed_request_go_upstream_themselves(gw):
 
 
 def test_eviction_keeps_the_cache_within_max_bytes(small):
-    """Many distinct replies through a 20,000-byte cache: it stays within bounds, evicts the
-    least recently used, and an early entry goes upstream again."""
+    """Many distinct replies through a 20,000-byte cache: it stays within bounds and evicts,
+    and what it no longer holds goes upstream again. (Which entries go is pingora-lru's choice:
+    least recently used within a shard, the longer of two random shards; so no test of order.)"""
     texts = [nonce(f"evict {i}") for i in range(40)]
     sizes = []
     for t in texts:
@@ -932,9 +933,11 @@ def test_eviction_keeps_the_cache_within_max_bytes(small):
     assert SMALL_MAX_BYTES - 3 * max(sizes) - 1024 < held <= SMALL_MAX_BYTES
     assert small.metric("tollgate_cache_stores_total", m, route="small", result="stored") == 40
     before = small.upstream()
-    assert small.chat_raw(texts[-1], key=None).headers["cache-status"] == HIT, "the newest stays"
-    assert small.chat_raw(texts[0], key=None).headers["cache-status"] == STORED, "the oldest went"
-    assert small.upstream() == before + 1
+    statuses = [small.chat_raw(t, key=None).headers["cache-status"] for t in reversed(texts)]
+    assert set(statuses) <= {HIT, STORED}, statuses
+    misses = statuses.count(STORED)
+    assert misses >= 40 - fit, f"{40 - misses} hits from a cache that holds at most {fit}"
+    assert small.upstream() == before + misses, "every miss went upstream, no hit did"
 
 
 def test_a_reply_over_max_entry_bytes_is_served_not_stored(small):
