@@ -75,6 +75,21 @@ async fn a_key_uses_only_its_models() {
 }
 
 #[tokio::test]
+async fn a_key_lists_only_its_models() {
+    let m = mock("keys-list", &[]);
+    let g = gateway(&m);
+    let ids = |v: Value| -> Vec<String> {
+        (v["data"].as_array().unwrap().iter())
+            .map(|x| x["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = get_json(g.url("/v1/models"), Some("sk-all")).await;
+    assert_eq!(ids(all), ["gpt-4o-mini", "claude-sonnet-4-5"]);
+    let some = get_json(g.url("/v1/models"), Some("sk-gpt")).await;
+    assert_eq!(ids(some), ["gpt-4o-mini"]);
+}
+
+#[tokio::test]
 async fn disabled_and_expired_keys_are_refused() {
     let m = mock("keys-off", &[]);
     let g = gateway(&m);

@@ -121,11 +121,14 @@ async fn models(st: &State, session: &mut Session, ctx: &mut Ctx) -> Result<(), 
         return Err(ApiError::method_not_allowed(method.as_str(), path).into());
     }
     let head_only = method == http::Method::HEAD;
-    let body = match ctx.api {
-        Format::Anthropic => st.router.models_json_anthropic(),
-        _ => st.router.models_json(),
+    let anthropic = ctx.api == Format::Anthropic;
+    let body = match ctx.key.as_deref().filter(|k| k.models.is_some()) {
+        // A key limited to some models lists only those.
+        Some(k) => st.router.models_json_only(anthropic, |m| k.allows(m)),
+        None if anthropic => st.router.models_json_anthropic().clone(),
+        None => st.router.models_json().clone(),
     };
-    write_json(session, ctx, 200, body.clone(), head_only)
+    write_json(session, ctx, 200, body, head_only)
         .await
         .map_err(Handled::Abort)
 }

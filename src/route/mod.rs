@@ -50,6 +50,8 @@ pub struct Router {
     globs: Vec<(Arc<str>, usize)>,
     models_json: Bytes,
     models_json_anthropic: Bytes,
+    /// The names those lists hold.
+    listed: Vec<String>,
 }
 
 impl Router {
@@ -81,6 +83,7 @@ impl Router {
             globs,
             models_json: models_json(&listed),
             models_json_anthropic: models_json_anthropic(&listed),
+            listed,
         }
     }
 
@@ -112,6 +115,16 @@ impl Router {
     /// The same list in Anthropic's shape, for clients that send `anthropic-version`.
     pub fn models_json_anthropic(&self) -> &Bytes {
         &self.models_json_anthropic
+    }
+
+    /// The list (Anthropic's shape or OpenAI's) of the models `allows` accepts: what a key
+    /// limited to some models sees.
+    pub fn models_json_only(&self, anthropic: bool, allows: impl Fn(&str) -> bool) -> Bytes {
+        let names: Vec<String> = self.listed.iter().filter(|m| allows(m)).cloned().collect();
+        match anthropic {
+            true => models_json_anthropic(&names),
+            false => models_json(&names),
+        }
     }
 }
 
