@@ -17,16 +17,16 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "load/driver.rs"]
+mod driver;
 #[path = "load/measure.rs"]
 mod measure;
 #[path = "load/outage.rs"]
@@ -35,6 +35,7 @@ mod outage;
 mod report;
 
 use common::{free_port, Gateway, Proc};
+use driver::{connect, interleaved, run_point};
 
 const PASSTHROUGH: &str = env!("CARGO_BIN_EXE_tollgate-passthrough");
 const KEY: &str = "sk-bench-client";
@@ -230,213 +231,6 @@ fn responses_body(chat: &[u8]) -> Bytes {
         v["stream"] = json!(true);
     }
     Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
-}
-
-#[derive(Default)]
-struct Point {
-    totals: Vec<Duration>,
-    ttfbs: Vec<Duration>,
-    errors: u64,
-    secs: f64,
-    /// CPU seconds the serving process spent over the point, and the requests it answered in
-    /// that time (warm-up included).
-    cpu_secs: f64,
-    served: u64,
-}
-
-fn pct(v: &[Duration], q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((v.len() as f64 * q) as usize).min(v.len() - 1);
-    v[i].as_secs_f64() * 1e6
-}
-
-impl Point {
-    fn summary(&mut self) -> Value {
-        self.totals.sort_unstable();
-        self.ttfbs.sort_unstable();
-        json!({
-            "requests": self.totals.len(),
-            "errors": self.errors,
-            "rps": self.totals.len() as f64 / self.secs,
-            "p50_us": pct(&self.totals, 0.50), "p90_us": pct(&self.totals, 0.90),
-            "p99_us": pct(&self.totals, 0.99), "max_us": pct(&self.totals, 1.0),
-            "ttfb_p50_us": pct(&self.ttfbs, 0.50), "ttfb_p99_us": pct(&self.ttfbs, 0.99),
-            "cpu_us_per_request": if self.served > 0 && self.cpu_secs > 0.0 {
-                json!(self.cpu_secs * 1e6 / self.served as f64)
-            } else {
-                Value::Null
-            },
-        })
-    }
-}
-
-/// One request; returns (total, time to first body byte), or why it failed (a non-2xx status
-/// with the start of its body, or the transport error) so a failed run says what went wrong.
-async fn one(
-    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    spec: &Spec,
-) -> Result<(Duration, Duration), String> {
-    let mut req = hyper::Request::post(spec.path)
-        .header("host", "bench")
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {KEY}"));
-    for (k, v) in &spec.extra {
-        req = req.header(*k, v.as_str());
-    }
-    let body = if spec.unique {
-        unique_body(&spec.body)
-    } else {
-        spec.body.clone()
-    };
-    let req = req
-        .body(Full::new(body))
-        .map_err(|e| format!("request: {e}"))?;
-    sender
-        .ready()
-        .await
-        .map_err(|e| format!("connection not ready: {e}"))?;
-    let t0 = Instant::now();
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("send: {e}"))?;
-    let status = resp.status();
-    let mut body = resp.into_body();
-    let mut first = None;
-    let mut head = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| format!("body after {:?}: {e}", t0.elapsed()))?;
-        if let Some(d) = frame.data_ref().filter(|d| !d.is_empty()) {
-            first.get_or_insert_with(|| t0.elapsed());
-            if !status.is_success() && head.len() < 300 {
-                head.extend_from_slice(d);
-            }
-        }
-    }
-    let total = t0.elapsed();
-    if !status.is_success() {
-        return Err(format!("{status}: {}", String::from_utf8_lossy(&head)));
-    }
-    Ok((total, first.unwrap_or(total)))
-}
-
-/// `body` with the first 8 bytes of its last `content` string replaced by a counter.
-fn unique_body(body: &Bytes) -> Bytes {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut b = body.to_vec();
-    let key = b"\"content\":\"";
-    if let Some(at) = (0..b.len().saturating_sub(key.len() + 8))
-        .rev()
-        .find(|&i| b[i..].starts_with(key))
-    {
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let at = at + key.len();
-        b[at..at + 8].copy_from_slice(format!("{:08x}", n as u32).as_bytes());
-    }
-    Bytes::from(b)
-}
-
-async fn connect(addr: SocketAddr) -> Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
-    let s = TcpStream::connect(addr).await.ok()?;
-    let _ = s.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
-        .await
-        .ok()?;
-    tokio::spawn(conn);
-    Some(sender)
-}
-
-/// One load point against `port`; with `pid`, the CPU time that process spent on it.
-async fn run_point(
-    port: u16,
-    spec: &Spec,
-    conc: usize,
-    (warmup, dur): (Duration, Duration),
-    pid: u32,
-) -> Point {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let cpu0 = measure::cpu_secs(pid);
-    let start = Instant::now() + warmup;
-    let end = start + dur;
-    let mut tasks = Vec::with_capacity(conc);
-    for _ in 0..conc {
-        let spec = spec.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut p = Point::default();
-            let mut sender = connect(addr).await;
-            while Instant::now() < end {
-                let Some(s) = sender.as_mut() else {
-                    p.errors += 1;
-                    eprintln!("load: could not connect to port {port}");
-                    sender = connect(addr).await;
-                    continue;
-                };
-                let t = Instant::now();
-                match one(s, &spec).await {
-                    Ok((total, ttfb)) if t >= start && t < end => {
-                        p.served += 1;
-                        p.totals.push(total);
-                        p.ttfbs.push(ttfb);
-                    }
-                    Ok(_) => p.served += 1,
-                    Err(why) => {
-                        p.errors += 1;
-                        eprintln!("load: request to port {port} failed: {why}");
-                        sender = connect(addr).await;
-                    }
-                }
-            }
-            p
-        }));
-    }
-    let mut all = Point {
-        secs: dur.as_secs_f64(),
-        ..Point::default()
-    };
-    for t in tasks {
-        if let Ok(p) = t.await {
-            all.totals.extend(p.totals);
-            all.ttfbs.extend(p.ttfbs);
-            all.errors += p.errors;
-            all.served += p.served;
-        } else {
-            all.errors += 1;
-        }
-    }
-    all.cpu_secs = measure::cpu_secs(pid) - cpu0;
-    all
-}
-
-/// Runs every scenario `rounds` times, rotating their order each round, and pools the rounds:
-/// a disturbance on the shared machine then lands on all scenarios alike.
-async fn interleaved(
-    targets: &[Target],
-    spec: &Spec,
-    conc: usize,
-    warmup: Duration,
-    dur: Duration,
-    rounds: usize,
-) -> Vec<(&'static str, Point)> {
-    let mut pooled: Vec<(&'static str, Point)> =
-        targets.iter().map(|t| (t.name, Point::default())).collect();
-    for r in 0..rounds {
-        for k in 0..targets.len() {
-            let i = (k + r) % targets.len();
-            let t = targets[i];
-            let spec = t.spec(spec);
-            let p = run_point(t.port, &spec, conc, (warmup, dur), t.pid).await;
-            let acc = &mut pooled[i].1;
-            acc.totals.extend(p.totals);
-            acc.ttfbs.extend(p.ttfbs);
-            acc.errors += p.errors;
-            acc.secs += p.secs;
-            acc.cpu_secs += p.cpu_secs;
-            acc.served += p.served;
-        }
-    }
-    pooled
 }
 
 fn rss_kib(pid: u32, field: &str) -> u64 {

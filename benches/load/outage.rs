@@ -4,7 +4,8 @@
 //! reconnects). Needs `redis-server` on the PATH; skipped (and said) without it.
 
 use super::common::{free_port, Gateway};
-use super::{run_point, Api, Spec, KEY};
+use super::driver::run_point;
+use super::{Api, Spec, KEY};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

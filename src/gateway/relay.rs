@@ -98,11 +98,6 @@ pub(super) async fn relay(
     if reply.upstream == reply.client && status >= 400 {
         return relay_error(st, session, ctx, up).await;
     }
-    let rctx = ReplyContext {
-        client_model: &reply.client_model,
-        created: unix_now(),
-        tool_names: reply.tool_names.as_ref(),
-    };
     // A miss on a cached route: the reply is recorded as it passes.
     let record = status == 200 && super::cached::records(ctx);
     if reply.upstream == reply.client {
@@ -114,7 +109,7 @@ pub(super) async fn relay(
             w = w.record();
         }
         let out = send(st, session, ctx, up, hdr, &mut w, sized).await;
-        return recorded(ctx, &mut w, reply, &rctx, out);
+        return recorded(ctx, &mut w, reply, out);
     }
     if status >= 400 {
         let body = read_all(&mut up, MAX_ERROR_BODY, true)
@@ -124,6 +119,7 @@ pub(super) async fn relay(
         let body = masked.as_deref().unwrap_or(&body);
         return Err(formats::parse_error(reply.upstream, status, body).into());
     }
+    let rctx = reply_context(reply);
     if is_sse || is_event_stream {
         let mut hdr = client_response_header(
             uh,
@@ -142,7 +138,7 @@ pub(super) async fn relay(
         }
         let mut w = Translating::new(t, reply.keep.clone());
         let out = send(st, session, ctx, up, hdr, &mut w, false).await;
-        return recorded(ctx, &mut w, reply, &rctx, out);
+        return recorded(ctx, &mut w, reply, out);
     }
     translate_whole(st, session, ctx, up, reply, &rctx).await
 }
@@ -206,11 +202,10 @@ fn recorded(
     ctx: &mut Ctx,
     w: &mut impl BodyWriter,
     reply: &Reply,
-    rctx: &ReplyContext<'_>,
     out: Result<(), Handled>,
 ) -> Result<(), Handled> {
     if let Some(c) = ctx.cache.as_deref_mut().filter(|c| c.fill.is_some()) {
-        c.recorded = w.recorded(rctx).map(|mut r| {
+        c.recorded = w.recorded(&reply_context(reply)).map(|mut r| {
             r.tool_names = reply.tool_names.clone();
             r
         });
@@ -431,6 +426,15 @@ async fn read_all(up: &mut Upstream<'_>, limit: usize, truncate: bool) -> Result
         buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
+}
+
+/// What a translated reply names: the client's model, now, the client's tool names.
+fn reply_context(reply: &Reply) -> ReplyContext<'_> {
+    ReplyContext {
+        client_model: &reply.client_model,
+        created: unix_now(),
+        tool_names: reply.tool_names.as_ref(),
+    }
 }
 
 fn unix_now() -> u64 {

@@ -1,5 +1,6 @@
 //! Response-cache metrics: what lookups found, what was stored, evicted and saved.
 
+use super::selection::counter;
 use prometheus::{CounterVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 pub struct CacheMetrics {
@@ -10,17 +11,6 @@ pub struct CacheMetrics {
     saved_cost: CounterVec,
     bytes: IntGauge,
     evictions: IntCounter,
-}
-
-fn counter(
-    r: &Registry,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> prometheus::Result<IntCounterVec> {
-    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-    r.register(Box::new(c.clone()))?;
-    Ok(c)
 }
 
 impl CacheMetrics {

@@ -19,7 +19,8 @@ pub struct BackendSeries {
     pub cooldowns: IntCounter,
 }
 
-fn counter(
+/// A registered counter family (the cache's metrics use it too).
+pub(super) fn counter(
     r: &Registry,
     name: &str,
     help: &str,
