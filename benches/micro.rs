@@ -78,7 +78,7 @@ fn auth(c: &mut Criterion) {
                 }
             })
             .collect();
-        let store = KeyStore::new(&keys);
+        let store = KeyStore::new(&keys, None);
         let header = format!("Bearer sk-key-{}", n - 1);
         g.bench_with_input(BenchmarkId::from_parameter(n), &header, |b, h| {
             b.iter(|| black_box(store.authenticate(Some(h.as_bytes()), None).unwrap()))

@@ -2,7 +2,8 @@
 //! test setup installs it): two gateways hold one token limit together, and a Redis outage is
 //! handled by each gateway's policy (`fail_open` admits, `fail_closed` answers 503) with the
 //! process up, and both recover when Redis returns. Kept Responses live there too: one made
-//! through a gateway is read, continued and deleted through another, by its key only.
+//! through a gateway is read, continued and deleted through another, by its key only; and
+//! managed keys made through one gateway are served (and disabled) by the other.
 
 mod common;
 
@@ -425,4 +426,68 @@ async fn a_cached_reply_is_shared_by_the_fleet_and_purged_for_all() {
     assert_eq!(v["purged_shared"], 1, "{v}");
     assert_eq!(cached_chat(&b, false).await.0, "tollgate; fwd=miss; stored");
     assert_eq!(upstream_requests(&m).await, 2);
+}
+
+/// A gateway serving managed keys from the fleet's Redis (admin token `t`).
+fn keys_gateway(m: &Proc, redis_port: u16) -> Gateway {
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-fleet-keys-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = format!(
+        "[auth]\nmanaged_keys = true\n\
+         [store]\nkind = \"redis\"\nredis_url = \"redis://127.0.0.1:{redis_port}\"\npath = \"{}\"\n\
+         [[backends]]\nname = \"oa\"\nprovider = \"openai\"\nurl = \"http://127.0.0.1:{}\"\n\
+         [[routes]]\nmodels = [\"gpt-4o-mini\"]\ntargets = [{{ backend = \"oa\" }}]\n",
+        dir.join("ledger.db").display(),
+        m.port
+    );
+    Gateway::start("admin_token = \"t\"", &cfg)
+}
+
+/// How long until `key` gets `want` from `g` (polled; fails after 3 s).
+async fn key_status(g: &Gateway, key: &str, want: u16) -> Duration {
+    let chat = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]});
+    let start = Instant::now();
+    loop {
+        let r = client()
+            .post(g.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&chat);
+        if r.send().await.unwrap().status().as_u16() == want {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < Duration::from_secs(3), "never {want}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Managed keys in the fleet's Redis: a key made through one gateway is served by the other,
+/// and disabling it there is effective on both within a second.
+#[tokio::test]
+async fn a_managed_key_reaches_every_gateway_of_the_fleet_within_a_second() {
+    let redis = Redis::start(free_port());
+    let m = mock("fleet-keys", &[]);
+    let (a, b) = (keys_gateway(&m, redis.port), keys_gateway(&m, redis.port));
+    let c = client();
+    let made = c
+        .post(a.admin("/keys"))
+        .bearer_auth("t")
+        .json(&json!({"name": "fleet-ci"}));
+    let made: Value = made.send().await.unwrap().json().await.unwrap();
+    let key = made["key"].as_str().unwrap().to_string();
+    assert!(key_status(&b, &key, 200).await < Duration::from_secs(1));
+    let off = c.patch(a.admin("/keys/fleet-ci")).bearer_auth("t");
+    let r = off.json(&json!({"disabled": true})).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        key_status(&a, &key, 401).await < Duration::from_millis(200),
+        "at once where changed"
+    );
+    assert!(key_status(&b, &key, 401).await < Duration::from_secs(1));
+    let audit = get_json(b.admin("/audit"), Some("t")).await;
+    assert_eq!(audit["data"].as_array().map(Vec::len), Some(2), "{audit}");
+    drop(redis);
 }

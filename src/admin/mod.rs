@@ -2,6 +2,7 @@
 //! endpoints. It sits above the gateway and the reloader, reading both.
 
 mod config;
+mod keys;
 
 use crate::gateway::{AdminAccess, State};
 use crate::observe::Metrics;
@@ -21,7 +22,8 @@ use subtle::ConstantTimeEq;
 /// The admin listener: `GET /healthz` (alive), `GET /readyz` (config loaded, store reachable,
 /// a usable target for every route), `GET /metrics` (Prometheus text), `GET /backends` (every
 /// backend's live selection state as JSON), `GET /usage` (the ledger report as JSON, as
-/// `tollgate usage` prints it), `GET`/`DELETE /cache` (the response cache) and the config endpoints (`GET /config`, `POST /config/reload`,
+/// `tollgate usage` prints it), `GET`/`DELETE /cache` (the response cache), `/keys` and
+/// `/audit` (managed keys, `keys.rs`) and the config endpoints (`GET /config`, `POST /config/reload`,
 /// `POST /config/rollback?version=ID`). With `admin_token`, `/backends`, `/usage` and
 /// `/config` need it (the config's changes always do), and with `admin_require_token`
 /// everything but the probes does. The token comes from the running config, so a reload
@@ -97,6 +99,9 @@ impl AdminApp {
             }
             "/backends" => (200, "application/json", snap.balancer.views_json()),
             "/cache" => cache(&snap, session).await,
+            _ if path == "/keys" || path.starts_with("/keys/") || path == "/audit" => {
+                keys::answer(self.config.runtime(), &snap, session).await
+            }
             _ => (404, "text/plain", b"not found\n".to_vec()),
         };
         drop(snap);
@@ -160,7 +165,8 @@ pub(crate) fn error(status: u16, message: &str) -> Answer {
 }
 
 /// Ready: the config is loaded (this answers at all), the limit store answered its last
-/// call, and every route has a target that can take a request now.
+/// call, the managed keys (if served) are loaded, and every route has a target that can take
+/// a request now.
 fn ready(st: &State) -> Answer {
     let store_up = !st.limiter.store_down();
     let routes: serde_json::Map<String, serde_json::Value> = st
@@ -169,8 +175,10 @@ fn ready(st: &State) -> Answer {
         .iter()
         .map(|r| (r.name.to_string(), st.balancer.usable_targets(r).into()))
         .collect();
-    let ready = store_up && routes.values().all(|n| n.as_u64() > Some(0));
-    let body = serde_json::json!({"ready": ready, "store_up": store_up, "usable_targets": routes});
+    let keys = st.keys.loaded();
+    let ready = store_up && keys && routes.values().all(|n| n.as_u64() > Some(0));
+    let body = serde_json::json!({"ready": ready, "store_up": store_up, "keys_loaded": keys,
+        "usable_targets": routes});
     let status = if ready { 200 } else { 503 };
     (status, "application/json", body.to_string().into_bytes())
 }

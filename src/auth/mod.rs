@@ -2,7 +2,10 @@
 //! compared with every configured hash in constant time, so timing reveals nothing about which
 //! (or whether a) key matched.
 
-use crate::config::KeySpec;
+pub mod managed;
+
+use crate::config::{Cap, KeySpec};
+pub use managed::{KeyRecord, ManagedKeys};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -20,7 +23,7 @@ pub enum AuthError {
 }
 
 /// Whom a key belongs to: its name, and the user and team its limits and ledger rows name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Holder {
     pub name: Arc<str>,
     pub user: Option<Arc<str>>,
@@ -33,6 +36,8 @@ pub struct Holder {
     /// Unix milliseconds from which the key is refused.
     pub expires_at_ms: Option<i64>,
     pub disabled: bool,
+    /// The key's own limits (a managed key's `limits`), counted under its name.
+    pub caps: Vec<Cap>,
 }
 
 impl Holder {
@@ -46,6 +51,8 @@ impl Holder {
 
 pub struct KeyStore {
     keys: Vec<([u64; 4], Arc<Holder>)>,
+    /// The managed keys, when the gateway serves them (`[auth] managed_keys`).
+    managed: Option<Arc<ManagedKeys>>,
 }
 
 /// A 32-byte hash as four words, so each comparison is four XORs and one constant-time check.
@@ -65,8 +72,9 @@ pub fn hash_key(key: &str) -> String {
 }
 
 impl KeyStore {
-    pub fn new(keys: &[KeySpec]) -> Self {
+    pub fn new(keys: &[KeySpec], managed: Option<Arc<ManagedKeys>>) -> Self {
         KeyStore {
+            managed,
             keys: keys
                 .iter()
                 .map(|k| {
@@ -79,6 +87,7 @@ impl KeyStore {
                         models: k.models.clone(),
                         expires_at_ms: k.expires_at_ms,
                         disabled: k.disabled,
+                        caps: Vec::new(),
                     };
                     (words(&k.sha256), Arc::new(holder))
                 })
@@ -86,9 +95,29 @@ impl KeyStore {
         }
     }
 
-    /// With no keys configured the gateway is open.
+    /// With no keys configured (and none managed) the gateway is open.
     pub fn is_open(&self) -> bool {
-        self.keys.is_empty()
+        self.keys.is_empty() && self.managed.is_none()
+    }
+
+    /// Whether managed keys are served (`[auth] managed_keys`).
+    pub fn manages(&self) -> bool {
+        self.managed.is_some()
+    }
+
+    /// Whether the managed keys, if served, have been loaded from the store (readiness).
+    pub fn loaded(&self) -> bool {
+        self.managed.as_ref().is_none_or(|m| m.version().is_some())
+    }
+
+    /// Whether a key of this name is in the config file.
+    pub fn has_file_key(&self, name: &str) -> bool {
+        self.keys.iter().any(|(_, h)| &*h.name == name)
+    }
+
+    /// The keys from the config file (read-only through the admin API).
+    pub fn file_keys(&self) -> impl Iterator<Item = &Holder> {
+        self.keys.iter().map(|(_, h)| &**h)
     }
 
     /// Returns the key's holder, `None` when the gateway is open.
@@ -105,7 +134,8 @@ impl KeyStore {
             .or(x_api_key.map(trim))
             .filter(|k| !k.is_empty())
             .ok_or(AuthError::Missing)?;
-        let digest = words(&Sha256::digest(presented).into());
+        let full: [u8; 32] = Sha256::digest(presented).into();
+        let digest = words(&full);
         let mut found: Option<&Arc<Holder>> = None;
         for (hash, name) in &self.keys {
             // No early exit: every hash is compared, each without data-dependent branches.
@@ -117,14 +147,15 @@ impl KeyStore {
                 found = Some(name);
             }
         }
-        let holder = found.cloned().ok_or(AuthError::Unknown)?;
+        let now = crate::clock::now_ms();
+        let holder = found
+            .cloned()
+            .or_else(|| self.managed.as_ref()?.find(&full, now))
+            .ok_or(AuthError::Unknown)?;
         if holder.disabled {
             return Err(AuthError::Disabled(holder.name.to_string()));
         }
-        if holder
-            .expires_at_ms
-            .is_some_and(|t| crate::clock::now_ms() >= t)
-        {
+        if holder.expires_at_ms.is_some_and(|t| now >= t) {
             return Err(AuthError::Expired(holder.name.to_string()));
         }
         Ok(Some(holder))
@@ -151,13 +182,16 @@ mod tests {
     fn store() -> KeyStore {
         let mut h = [0u8; 32];
         hex::decode_to_slice(hash_key("sk-team-a"), &mut h).unwrap();
-        KeyStore::new(&[KeySpec {
-            name: "team-a".into(),
-            sha256: h,
-            user: Some("ann".into()),
-            team: None,
-            ..Default::default()
-        }])
+        KeyStore::new(
+            &[KeySpec {
+                name: "team-a".into(),
+                sha256: h,
+                user: Some("ann".into()),
+                team: None,
+                ..Default::default()
+            }],
+            None,
+        )
     }
 
     #[test]
@@ -203,18 +237,21 @@ mod tests {
             f(&mut k);
             k
         };
-        let s = KeyStore::new(&[
-            spec("off", &|k| k.disabled = true),
-            spec("old", &|k| {
-                k.expires_at_ms = Some(crate::clock::now_ms() - 1)
-            }),
-            spec("later", &|k| {
-                k.expires_at_ms = Some(crate::clock::now_ms() + 60_000)
-            }),
-            spec("some", &|k| {
-                k.models = Some(vec!["gpt-4o*".into(), "claude-x".into()])
-            }),
-        ]);
+        let s = KeyStore::new(
+            &[
+                spec("off", &|k| k.disabled = true),
+                spec("old", &|k| {
+                    k.expires_at_ms = Some(crate::clock::now_ms() - 1)
+                }),
+                spec("later", &|k| {
+                    k.expires_at_ms = Some(crate::clock::now_ms() + 60_000)
+                }),
+                spec("some", &|k| {
+                    k.models = Some(vec!["gpt-4o*".into(), "claude-x".into()])
+                }),
+            ],
+            None,
+        );
         let auth = |k: &str| s.authenticate(None, Some(k.as_bytes()));
         assert_eq!(auth("sk-off"), Err(AuthError::Disabled("off".into())));
         assert_eq!(auth("sk-old"), Err(AuthError::Expired("old".into())));
@@ -226,7 +263,7 @@ mod tests {
 
     #[test]
     fn open_when_no_keys() {
-        let s = KeyStore::new(&[]);
+        let s = KeyStore::new(&[], None);
         assert!(s.is_open());
         assert_eq!(s.authenticate(None, None), Ok(None));
     }
@@ -237,5 +274,52 @@ mod tests {
             hash_key("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn managed_keys_rotate_with_grace_and_follow_replacements() {
+        let managed = Arc::new(ManagedKeys::default());
+        let s = KeyStore::new(&[], Some(managed.clone()));
+        assert!(!s.is_open(), "managed keys close the gateway");
+        let now = crate::clock::now_ms();
+        let rec = |name: &str, secret: &str, f: &dyn Fn(&mut KeyRecord)| {
+            let mut r = KeyRecord {
+                name: name.into(),
+                sha256: hash_key(secret),
+                ..Default::default()
+            };
+            f(&mut r);
+            r
+        };
+        let auth = |k: &str| s.authenticate(None, Some(k.as_bytes()));
+        assert_eq!(auth("sk-new"), Err(AuthError::Unknown));
+        managed.replace(
+            1,
+            &[
+                rec("ci", "sk-new", &|r| {
+                    r.previous = Some(managed::Previous {
+                        sha256: hash_key("sk-old"),
+                        until_ms: now + 60_000,
+                    });
+                    r.limits.requests_per_minute = Some(5.0);
+                }),
+                rec("gone", "sk-gone", &|r| {
+                    r.previous = Some(managed::Previous {
+                        sha256: hash_key("sk-gone-old"),
+                        until_ms: now - 1,
+                    })
+                }),
+                rec("off", "sk-off", &|r| r.disabled = true),
+            ],
+        );
+        assert_eq!(managed.version(), Some(1));
+        let ci = auth("sk-new").unwrap().unwrap();
+        assert_eq!(&*ci.name, "ci");
+        assert_eq!(ci.caps.len(), 1);
+        assert_eq!(&*auth("sk-old").unwrap().unwrap().name, "ci");
+        assert_eq!(auth("sk-gone-old"), Err(AuthError::Unknown));
+        assert_eq!(auth("sk-off"), Err(AuthError::Disabled("off".into())));
+        managed.replace(2, &[]);
+        assert_eq!(auth("sk-new"), Err(AuthError::Unknown));
     }
 }

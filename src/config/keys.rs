@@ -1,7 +1,8 @@
-//! `[[keys]]`: the client keys, their holders and their policy (models, expiry, disabled).
+//! `[[keys]]`: the client keys, their holders and their policy (models, expiry, disabled);
+//! `[[teams]]`: the budgets of the teams keys belong to.
 
-use super::schema::RawKey;
-use super::{FieldRules, Validator};
+use super::schema::{RawAuth, RawKey, RawTeam};
+use super::{FieldRules, LimitSpec, Scope, Validator};
 use std::collections::HashSet;
 
 /// One `[[keys]]` entry, validated.
@@ -22,7 +23,33 @@ pub struct KeySpec {
     pub disabled: bool,
 }
 
+/// `[auth]`: callers identified besides `[[keys]]`.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    /// Keys issued through the admin API (`/keys`) and kept in the store.
+    pub managed_keys: bool,
+}
+
+impl AuthSettings {
+    /// Whether some credential besides `[[keys]]` closes the gateway.
+    pub fn closes(&self) -> bool {
+        self.managed_keys
+    }
+}
+
 impl Validator<'_, '_> {
+    pub(super) fn auth(&mut self, raw: RawAuth, server: &super::ServerSettings) -> AuthSettings {
+        if raw.managed_keys && server.admin_token.is_none() {
+            self.err(
+                "auth.managed_keys",
+                "needs `[server] admin_token` (keys are managed through the admin API)",
+            );
+        }
+        AuthSettings {
+            managed_keys: raw.managed_keys,
+        }
+    }
+
     pub(super) fn keys(&mut self, raw: Vec<RawKey>) -> Vec<KeySpec> {
         let mut key_names = HashSet::new();
         let mut key_hashes = HashSet::new();
@@ -84,5 +111,87 @@ impl Validator<'_, '_> {
             }
         }
         Some(models)
+    }
+
+    /// Each `[[teams]]` entry as a team limit matching its name.
+    pub(super) fn teams(&mut self, raw: Vec<RawTeam>) -> Vec<LimitSpec> {
+        let mut names = HashSet::new();
+        let mut out = Vec::new();
+        for (i, t) in raw.into_iter().enumerate() {
+            let p = format!("teams[{i}]");
+            if t.name.trim().is_empty() {
+                self.err(format!("{p}.name"), "must not be empty");
+            } else if !names.insert(t.name.clone()) {
+                self.err(format!("{p}.name"), format!("duplicate team `{}`", t.name));
+            }
+            match t.limits.caps() {
+                Ok(caps) if caps.is_empty() => self.err(
+                    format!("{p}.limits"),
+                    "sets no limit (tokens_per_day, cost_per_month_usd, ...)",
+                ),
+                Ok(caps) => out.push(LimitSpec {
+                    scope: Scope::Team,
+                    matching: Some(t.name),
+                    caps,
+                }),
+                Err(e) => self.err(format!("{p}.limits"), e),
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigError, Scope};
+
+    const BASE: &str = "[server]\nlisten = [\"127.0.0.1:1\"]\n{server}\n\
+        [[backends]]\nname = \"b\"\nprovider = \"openai\"\nurl = \"http://127.0.0.1:1\"\n\
+        [[routes]]\nmodels = [\"m\"]\ntargets = [{ backend = \"b\" }]\n{rest}";
+
+    fn load(server: &str, rest: &str) -> Result<Config, Vec<ConfigError>> {
+        let src = BASE.replace("{server}", server).replace("{rest}", rest);
+        Config::from_str_with_env(&src, &|_| None)
+    }
+
+    fn paths(e: &[ConfigError]) -> Vec<&str> {
+        e.iter().map(|e| e.path.as_str()).collect()
+    }
+
+    #[test]
+    fn managed_keys_close_the_gateway_and_need_the_admin_token() {
+        let managed = "[auth]\nmanaged_keys = true\n";
+        let c = load("admin_token = \"t\"", managed).unwrap();
+        assert!(c.auth.managed_keys);
+        assert!(c.gate().is_empty(), "managed keys are a credential");
+        let e = load("", managed).unwrap_err();
+        assert_eq!(paths(&e), ["auth.managed_keys"]);
+        let open = load("admin_token = \"t\"\nopen = true", managed).unwrap();
+        assert_eq!(paths(&open.gate()), ["server.open"]);
+        let none = load("", "").unwrap();
+        assert_eq!(paths(&none.gate()), ["keys"]);
+    }
+
+    #[test]
+    fn teams_become_team_limits_matching_their_name() {
+        let c = load(
+            "open = true",
+            "[[teams]]\nname = \"red\"\nlimits = { cost_per_month_usd = 50, tokens_per_day = 1e6 }\n",
+        )
+        .unwrap();
+        assert_eq!(c.limits.len(), 1);
+        assert_eq!(c.limits[0].scope, Scope::Team);
+        assert_eq!(c.limits[0].matching.as_deref(), Some("red"));
+        assert_eq!(c.limits[0].caps.len(), 2);
+        let e = load(
+            "open = true",
+            "[[teams]]\nname = \"red\"\nlimits = { tokens_per_day = -1 }\n\
+             [[teams]]\nname = \"red\"\nlimits = {}\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            paths(&e),
+            ["teams[0].limits", "teams[1].name", "teams[1].limits"]
+        );
     }
 }

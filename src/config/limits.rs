@@ -1,6 +1,6 @@
 //! The `[[limits]]`, `[store]` and `[identity]` sections.
 
-use super::schema::{RawAlerts, RawIdentity, RawLimit, RawStore};
+use super::schema::{RawAlerts, RawCaps, RawIdentity, RawLimit, RawStore};
 use super::Validator;
 use super::{Cap, LimitSpec, Measure, Scope};
 use crate::clock::Period;
@@ -80,6 +80,46 @@ fn cap_values(l: &RawLimit) -> [Option<f64>; 9] {
     ]
 }
 
+/// The caps among `values` (in [`CAPS`] order), and the names of those that are not numbers >= 0.
+fn caps_from(values: [Option<f64>; 9]) -> (Vec<Cap>, Vec<&'static str>) {
+    let mut out = Vec::new();
+    let mut bad = Vec::new();
+    for (&(name, measure, period), value) in CAPS.iter().zip(values) {
+        let Some(limit) = value else { continue };
+        if !limit.is_finite() || limit < 0.0 {
+            bad.push(name);
+            continue;
+        }
+        out.push(Cap {
+            measure,
+            period,
+            limit,
+        });
+    }
+    (out, bad)
+}
+
+impl RawCaps {
+    /// The caps of a key's or a team's `limits` table; `Err` names the first bad field.
+    pub fn caps(&self) -> Result<Vec<Cap>, String> {
+        let values = [
+            self.requests_per_second,
+            self.requests_per_minute,
+            self.tokens_per_minute,
+            self.tokens_per_hour,
+            self.tokens_per_day,
+            self.tokens_per_month,
+            self.concurrent_requests,
+            self.cost_per_day_usd,
+            self.cost_per_month_usd,
+        ];
+        match caps_from(values) {
+            (caps, bad) if bad.is_empty() => Ok(caps),
+            (_, bad) => Err(format!("`{}` must be a number >= 0", bad[0])),
+        }
+    }
+}
+
 pub const DEFAULT_DB: &str = "tollgate.db";
 
 impl Validator<'_, '_> {
@@ -98,18 +138,9 @@ impl Validator<'_, '_> {
             );
             return None;
         };
-        let mut out = Vec::new();
-        for (&(name, measure, period), value) in CAPS.iter().zip(cap_values(&l)) {
-            let Some(limit) = value else { continue };
-            if !limit.is_finite() || limit < 0.0 {
-                self.err(format!("{p}.{name}"), "must be a number >= 0");
-                continue;
-            }
-            out.push(Cap {
-                measure,
-                period,
-                limit,
-            });
+        let (out, bad) = caps_from(cap_values(&l));
+        for name in bad {
+            self.err(format!("{p}.{name}"), "must be a number >= 0");
         }
         if out.is_empty() {
             self.err(

@@ -20,7 +20,7 @@ mod server;
 pub(crate) use crate::net::url::parse_url;
 pub use crate::net::url::UpstreamUrl;
 pub use cache::{CacheSettings, RouteCache};
-pub use keys::KeySpec;
+pub use keys::{AuthSettings, KeySpec};
 pub use limit_spec::{Cap, LimitSpec, Measure, Scope};
 pub use limits::{AlertSettings, IdentitySettings, StoreKind, StoreSettings};
 pub use price_table::{glob_match, Price, PriceTable};
@@ -29,6 +29,7 @@ pub use routes::{
     AffinityKey, BalanceSettings, FieldRules, RetryPolicy, RouteSpec, Strategy, TargetSpec,
     DEFAULT_OUTPUT_TOKENS,
 };
+pub use schema::RawCaps;
 pub use server::{AdminTls, TlsFiles, TlsListen};
 pub use service_account::ServiceAccount;
 
@@ -111,6 +112,8 @@ pub struct Config {
     pub backends: Vec<BackendSpec>,
     pub routes: Vec<RouteSpec>,
     pub keys: Vec<KeySpec>,
+    /// Callers identified besides `[[keys]]`.
+    pub auth: AuthSettings,
     pub log: LogSettings,
     /// Address of the built-in mock provider to run inside the gateway process, if any.
     pub mock_listen: Option<SocketAddr>,
@@ -411,6 +414,7 @@ impl Validator<'_, '_> {
         let (backends, names) = self.backends(raw.backends);
         let routes = self.routes(raw.routes, &names);
         let keys = self.keys(raw.keys);
+        let auth = self.auth(raw.auth, &server);
         let access_log = match raw.log.access_log.as_str() {
             "stdout" => AccessLogTarget::Stdout,
             "off" | "" => AccessLogTarget::Off,
@@ -428,7 +432,8 @@ impl Validator<'_, '_> {
         let mock_listen = raw
             .mock
             .and_then(|m| self.addr("mock.listen".into(), &m.listen));
-        let limits = self.limits(raw.limits);
+        let mut limits = self.limits(raw.limits);
+        limits.extend(self.teams(raw.teams));
         let store = self.store(raw.store);
         let identity = self.identity(raw.identity);
         let alerts = self.alerts(raw.alerts);
@@ -442,6 +447,7 @@ impl Validator<'_, '_> {
             backends,
             routes,
             keys,
+            auth,
             log: LogSettings {
                 access_log,
                 level: raw.log.level,

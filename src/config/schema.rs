@@ -19,6 +19,10 @@ pub struct RawConfig {
     #[serde(default)]
     pub keys: Vec<RawKey>,
     #[serde(default)]
+    pub teams: Vec<RawTeam>,
+    #[serde(default)]
+    pub auth: RawAuth,
+    #[serde(default)]
     pub log: RawLog,
     pub mock: Option<RawMock>,
     #[serde(default)]
@@ -282,6 +286,47 @@ pub struct RawLimit {
     pub concurrent_requests: Option<f64>,
     pub cost_per_day_usd: Option<f64>,
     pub cost_per_month_usd: Option<f64>,
+}
+
+/// A key's or a team's own limits (`limits = { ... }`): the caps of `[[limits]]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCaps {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_minute: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_hour: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_day: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_month: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrent_requests: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_per_day_usd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_per_month_usd: Option<f64>,
+}
+
+/// `[auth]`: how callers are identified besides `[[keys]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// Keys issued through the admin API and kept in the store.
+    #[serde(default)]
+    pub managed_keys: bool,
+}
+
+/// `[[teams]]`: a team's budgets, capping the sum of its keys' use.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTeam {
+    pub name: String,
+    pub limits: RawCaps,
 }
 
 #[derive(Debug, Default, Deserialize)]

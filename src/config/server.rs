@@ -156,15 +156,18 @@ impl Config {
             message: message.to_string(),
         };
         let mut errors = Vec::new();
-        match (self.server.open, self.keys.is_empty()) {
-            (false, true) => errors.push(err(
+        let closed = !self.keys.is_empty() || self.auth.closes();
+        match (self.server.open, closed) {
+            (false, false) => errors.push(err(
                 "keys",
-                "no [[keys]]: every client would be served. Add [[keys]], or set \
-                 `[server] open = true` to serve without keys on purpose",
+                "no [[keys]]: every client would be served. Add [[keys]] (or `[auth] \
+                 managed_keys = true`), or set `[server] open = true` to serve without keys \
+                 on purpose",
             )),
-            (true, false) => errors.push(err(
+            (true, true) => errors.push(err(
                 "server.open",
-                "is true but [[keys]] are configured; remove one of them",
+                "is true but client credentials are configured ([[keys]] or [auth]); remove \
+                 one of them",
             )),
             _ => {}
         }

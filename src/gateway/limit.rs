@@ -32,6 +32,7 @@ pub(super) fn subject<'c>(ctx: &'c Ctx, backend: Option<&'c str>) -> Subject<'c>
         model: ctx.model.as_deref(),
         route: ctx.route.as_deref(),
         backend,
+        key_caps: ctx.key.as_ref().map_or(&[], |k| &k.caps[..]),
     }
 }
 

@@ -29,6 +29,9 @@ pub struct Runtime {
     pub tls: Arc<crate::net::tls::Served>,
     /// The response cache (entries outlive reloads; a reload applies its bounds).
     pub cache: Arc<crate::cache::Cache>,
+    /// The managed keys served now, and the store they are kept in (`[auth] managed_keys`).
+    pub managed: Arc<crate::auth::ManagedKeys>,
+    pub key_book: Arc<dyn crate::store::keys::KeyBook>,
 }
 
 /// Everything a request needs, built from one validated config (a snapshot: a reload builds
@@ -107,7 +110,7 @@ impl State {
         State {
             router,
             backends,
-            keys: KeyStore::new(&cfg.keys),
+            keys: KeyStore::new(&cfg.keys, cfg.auth.managed_keys.then(|| rt.managed.clone())),
             max_body_bytes: cfg.server.max_body_bytes,
             keepalive_seconds: cfg.server.keepalive_timeout_seconds,
             header_timeout: std::time::Duration::from_secs(cfg.server.header_timeout_seconds),

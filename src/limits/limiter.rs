@@ -21,6 +21,8 @@ pub struct Subject<'a> {
     pub model: Option<&'a str>,
     pub route: Option<&'a str>,
     pub backend: Option<&'a str>,
+    /// The key's own limits (a managed key's), counted under the key's name.
+    pub key_caps: &'a [Cap],
 }
 
 impl Subject<'_> {
@@ -158,7 +160,8 @@ impl Limiter {
     /// Whether any limit (of the backend scope or the others) applies to `who`: requests no
     /// limit concerns skip the estimate.
     pub fn applies(&self, who: &Subject<'_>, backend_only: bool) -> bool {
-        self.specs.iter().any(|spec| {
+        let own = !backend_only && who.key.is_some() && !who.key_caps.is_empty();
+        own || self.specs.iter().any(|spec| {
             (spec.scope == Scope::Backend) == backend_only
                 && who
                     .id(spec.scope)
@@ -175,36 +178,29 @@ impl Limiter {
     ) -> Result<Reservation, Denied> {
         let mut held = Vec::new();
         let mut scopes = Vec::new();
-        for spec in &self.specs {
-            if (spec.scope == Scope::Backend) != backend_only {
-                continue;
-            }
-            let Some(id) = who.id(spec.scope) else {
-                continue;
+        for (scope, id, cap, own) in self.caps_for(who, backend_only) {
+            let amount = match cap.measure {
+                Measure::Requests | Measure::Concurrent => 1.0,
+                Measure::Tokens => demand.tokens,
+                Measure::Cost => demand.cost,
             };
-            if spec.matching.as_deref().is_some_and(|m| m != id) {
-                continue;
+            let mut name = counter_name(scope, id, cap);
+            if own {
+                // Apart from a `[[limits]] scope = "key"` counter of the same period.
+                name.push_str(":own");
             }
-            for cap in &spec.caps {
-                let amount = match cap.measure {
-                    Measure::Requests | Measure::Concurrent => 1.0,
-                    Measure::Tokens => demand.tokens,
-                    Measure::Cost => demand.cost,
-                };
-                let name = counter_name(spec.scope, id, cap);
-                held.push((
-                    Charge {
-                        name,
-                        period: cap.period,
-                        limit: cap.limit,
-                        amount,
-                    },
-                    cap.measure,
-                    spec.scope,
-                    id,
-                ));
-                scopes.push((spec.scope, id, cap));
-            }
+            held.push((
+                Charge {
+                    name,
+                    period: cap.period,
+                    limit: cap.limit,
+                    amount,
+                },
+                cap.measure,
+                scope,
+                id,
+            ));
+            scopes.push((scope, id, cap));
         }
         if held.is_empty() {
             return Ok(Reservation::default());
@@ -246,6 +242,28 @@ impl Limiter {
                 }
             }
         }
+    }
+
+    /// Every cap that counts `who`: the configured limits of the given scopes that match it,
+    /// then (outside the backend pass) its key's own.
+    fn caps_for<'s>(
+        &'s self,
+        who: &'s Subject<'s>,
+        backend_only: bool,
+    ) -> impl Iterator<Item = (Scope, &'s str, &'s Cap, bool)> {
+        let configured = self.specs.iter().filter_map(move |spec| {
+            let id = who.id(spec.scope)?;
+            let fits = (spec.scope == Scope::Backend) == backend_only
+                && spec.matching.as_deref().is_none_or(|m| m == id);
+            fits.then_some((spec.scope, id, &spec.caps[..], false))
+        });
+        let own = who
+            .key
+            .filter(|_| !backend_only)
+            .map(|k| (Scope::Key, k, who.key_caps, true));
+        configured
+            .chain(own)
+            .flat_map(|(scope, id, caps, own)| caps.iter().map(move |c| (scope, id, c, own)))
     }
 
     fn policy(&self) -> &'static str {

@@ -125,7 +125,23 @@ fn runtime(cfg: &Config, server: &Server) -> Result<Runtime, StartError> {
         responses: responses(cfg)?,
         tls: Arc::default(),
         cache: Arc::new(crate::cache::Cache::new(&cfg.cache, cfg.store.timeout)),
+        managed: Arc::default(),
+        key_book: key_book(cfg)?,
     })
+}
+
+/// Where managed keys are kept: the fleet's Redis, else the SQLite file beside the ledger.
+fn key_book(cfg: &Config) -> Result<Arc<dyn crate::store::keys::KeyBook>, StartError> {
+    use crate::config::StoreKind;
+    use crate::store::{keys::SqliteKeys, keys_redis::RedisKeys};
+    match &cfg.store.kind {
+        StoreKind::Sqlite { path } => SqliteKeys::open(std::path::Path::new(path))
+            .map(|k| Arc::new(k) as _)
+            .map_err(|e| StartError::Store(path.clone(), e.to_string())),
+        StoreKind::Redis { url, .. } => RedisKeys::new(url, cfg.store.timeout)
+            .map(|k| Arc::new(k) as _)
+            .map_err(|e| StartError::Store("redis_url".into(), e)),
+    }
 }
 
 /// The client listeners (the gateway, plain and TLS), the admin listener and the built-in mock.
@@ -242,6 +258,8 @@ fn add_background(server: &mut Server, current: &Arc<Current>, rt: &Runtime, gra
     ));
     let checks = checks::ActiveChecks(current.clone());
     server.add_service(background_service("health checks", checks));
+    let keys = services::KeyFollower(current.clone());
+    server.add_service(background_service("managed keys", keys));
 }
 
 /// The limit counters (in memory, restored from SQLite; or in Redis) and the ledger writer

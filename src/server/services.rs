@@ -1,5 +1,5 @@
 //! The background services beside the listeners: graceful drain, log reopening, budget
-//! alerts and access tokens.
+//! alerts, access tokens and the managed keys.
 
 use crate::gateway::Runtime;
 use crate::reload::Current;
@@ -103,6 +103,39 @@ impl BackgroundService for TokenKeeper {
                 _ = shutdown.changed() => return,
                 _ = changed.changed() => {}
                 _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    }
+}
+
+/// Keeps the managed keys at the store's version while the config serves them
+/// (`[auth] managed_keys`), so a change through any gateway of a fleet is effective here
+/// within a poll.
+pub(super) struct KeyFollower(pub(super) Arc<Current>);
+
+#[async_trait::async_trait]
+impl BackgroundService for KeyFollower {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        use crate::store::keys::{sync, FOLLOW_EVERY};
+        let rt = self.0.runtime();
+        let mut failing = false;
+        loop {
+            if self.0.load().keys.manages() {
+                match (sync(&*rt.key_book, &rt.managed).await, failing) {
+                    (Err(e), false) => {
+                        log::error!("managed keys: {e}; serving the last keys loaded");
+                        failing = true;
+                    }
+                    (Ok(()), true) => {
+                        log::warn!("managed keys: the store is reachable again");
+                        failing = false;
+                    }
+                    _ => {}
+                }
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(FOLLOW_EVERY) => {}
             }
         }
     }

@@ -1,7 +1,10 @@
 //! Durable state: the usage ledger and quota/budget counters, in SQLite (embedded default) or
-//! Redis (a fleet); the Responses API's kept responses, in memory or Redis.
+//! Redis (a fleet); the Responses API's kept responses, in memory or Redis; managed keys and
+//! their audit log.
 
 pub mod cli;
+pub mod keys;
+pub mod keys_redis;
 pub mod ledger;
 pub mod link;
 pub mod redis;

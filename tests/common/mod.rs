@@ -213,7 +213,10 @@ pub fn tls_mock() -> (Proc, std::path::PathBuf) {
 /// `open = true` for a test config without `[[keys]]` (a config must say it serves without
 /// keys), unless the test sets `open` itself.
 pub fn open_unless_keyed(server_extra: &str, rest: &str) -> &'static str {
-    let keyed = rest.lines().any(|l| l.trim_start().starts_with("[[keys]]"));
+    let keyed = rest.lines().any(|l| {
+        let l = l.trim_start();
+        l.starts_with("[[keys]]") || l.starts_with("managed_keys = true")
+    });
     if keyed || server_extra.contains("open") {
         ""
     } else {
