@@ -6,17 +6,17 @@
 //! `POST /keys/{name}/rotate` change a managed key. Keys from the config file are listed but
 //! read-only here.
 
+use super::key_wire::{file_view, settings, view, NewKey, Patch, Rotate};
 use super::{error, percent_decode, query_args_raw, Answer};
 use crate::auth::managed::{check, Previous};
-use crate::auth::{hash_key, Holder, KeyRecord};
+use crate::auth::{hash_key, KeyRecord};
 use crate::clock::{format_rfc3339_ms, now_ms};
-use crate::config::RawCaps;
 use crate::gateway::{Runtime, State};
 use crate::store::keys::{sync, AuditEntry, BookError, Change, KeyBook};
 use base64::Engine;
 use pingora::protocols::http::ServerSession;
-use serde::{Deserialize, Deserializer};
-use serde_json::{json, Map, Value};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
 const MAX_BODY: usize = 64 * 1024;
 const MAX_NAME: usize = 128;
@@ -26,52 +26,6 @@ const PAGE_DEFAULT: usize = 100;
 const PAGE_MAX: usize = 1000;
 /// Tries of a change that raced another (compare-and-set on the stored record).
 const TRIES: usize = 5;
-
-/// `POST /keys`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewKey {
-    name: String,
-    models: Option<Vec<String>>,
-    expires_at: Option<String>,
-    team: Option<String>,
-    user: Option<String>,
-    #[serde(default)]
-    limits: RawCaps,
-    #[serde(default)]
-    metadata: Map<String, Value>,
-    #[serde(default)]
-    disabled: bool,
-}
-
-/// `PATCH /keys/{name}`: a field left out is kept; `null` clears it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Patch {
-    #[serde(default, deserialize_with = "present")]
-    models: Option<Option<Vec<String>>>,
-    #[serde(default, deserialize_with = "present")]
-    expires_at: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    team: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    user: Option<Option<String>>,
-    limits: Option<RawCaps>,
-    metadata: Option<Map<String, Value>>,
-    disabled: Option<bool>,
-}
-
-/// A field that is present (`null` included) is `Some`.
-fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Rotate {
-    #[serde(default)]
-    grace_seconds: u64,
-}
 
 pub(super) async fn answer(rt: &Runtime, st: &State, session: &mut ServerSession) -> Answer {
     if !st.keys.manages() {
@@ -259,54 +213,6 @@ async fn create(st: &State, book: &dyn KeyBook, k: NewKey, actor: &str) -> Answe
         Err(BookError::Conflict) => error(409, &format!("a key named `{}` exists", rec.name)),
         Err(e) => unreachable_store(e),
     }
-}
-
-/// What a change set, for the audit log: the settings, never a hash or secret.
-fn settings(r: &KeyRecord) -> Value {
-    let mut v = view(r);
-    if let Some(o) = v.as_object_mut() {
-        for k in [
-            "name",
-            "source",
-            "created_at",
-            "updated_at",
-            "previous_valid_until",
-        ] {
-            o.remove(k);
-        }
-    }
-    v
-}
-
-/// A managed key as the API shows it (never its hash).
-fn view(r: &KeyRecord) -> Value {
-    json!({
-        "name": r.name,
-        "source": "api",
-        "models": r.models,
-        "expires_at": r.expires_at_ms.map(format_rfc3339_ms),
-        "disabled": r.disabled,
-        "team": r.team,
-        "user": r.user,
-        "limits": r.limits,
-        "metadata": r.metadata,
-        "created_at": format_rfc3339_ms(r.created_ms),
-        "updated_at": format_rfc3339_ms(r.updated_ms),
-        "previous_valid_until": r.previous.as_ref().map(|p| format_rfc3339_ms(p.until_ms)),
-    })
-}
-
-/// A config file key as the API shows it (read-only).
-fn file_view(h: &Holder) -> Value {
-    json!({
-        "name": &*h.name,
-        "source": "config",
-        "models": h.models,
-        "expires_at": h.expires_at_ms.map(format_rfc3339_ms),
-        "disabled": h.disabled,
-        "team": h.team.as_deref(),
-        "user": h.user.as_deref(),
-    })
 }
 
 /// `GET /keys?limit=N&after=NAME`: by name, config file keys and managed keys together.

@@ -2,6 +2,7 @@
 //! endpoints. It sits above the gateway and the reloader, reading both.
 
 mod config;
+mod key_wire;
 mod keys;
 
 use crate::gateway::{AdminAccess, State};
