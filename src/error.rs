@@ -197,6 +197,16 @@ impl ApiError {
         .with_param("model")
     }
 
+    /// The client's address is not permitted (the listener's or the key's rules).
+    pub fn address_not_allowed(message: &str) -> Self {
+        Self::new(
+            403,
+            ErrorKind::Permission,
+            Some("address_not_allowed"),
+            message.to_string(),
+        )
+    }
+
     pub fn model_not_found(model: &str) -> Self {
         Self::new(
             404,

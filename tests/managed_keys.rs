@@ -111,6 +111,23 @@ async fn a_key_is_created_used_changed_disabled_and_deleted_through_the_api() {
     assert_eq!((s, &v["models"]), (200, &Value::Null), "{v}");
     assert_eq!(status(&g, &secret, "claude-sonnet-4-5").await, 200);
 
+    // Address rules: only from 10/8 (this test calls from 127.0.0.1), then from anywhere.
+    let only = json!({"allow": ["10.0.0.0/8"]});
+    assert_eq!(
+        admin(&g, "PATCH", "/keys/team-a-ci", Some(only)).await.0,
+        200
+    );
+    let (s, v) = send_json(&g, CHAT, Some(&secret), &[], &chat("gpt-4o-mini")).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("address_not_allowed"))
+    );
+    let any = json!({"allow": []});
+    assert_eq!(
+        admin(&g, "PATCH", "/keys/team-a-ci", Some(any)).await.0,
+        200
+    );
+    assert_eq!(status(&g, &secret, "gpt-4o-mini").await, 200);
     let (s, _) = admin(
         &g,
         "PATCH",
@@ -139,8 +156,11 @@ async fn a_key_is_created_used_changed_disabled_and_deleted_through_the_api() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["delete", "update", "update", "create"]);
-    let first = &log["data"][3];
+    assert_eq!(
+        actions,
+        ["delete", "update", "update", "update", "update", "create"]
+    );
+    let first = &log["data"][5];
     assert!(first["actor"]
         .as_str()
         .unwrap()
@@ -234,6 +254,7 @@ async fn bad_requests_and_file_keys_are_refused_clearly() {
         ),
         (json!({"name": "x", "limits": {"per_fortnight": 1}}), 400),
         (json!({"name": "x", "surprise": 1}), 400),
+        (json!({"name": "x", "allow": ["10.0.0.0/99"]}), 400),
         (json!({"name": "file-key"}), 409),
     ];
     for (body, want) in cases {

@@ -22,6 +22,10 @@ pub(super) struct NewKey {
     pub(super) metadata: Map<String, Value>,
     #[serde(default)]
     pub(super) disabled: bool,
+    #[serde(default)]
+    pub(super) allow: Vec<String>,
+    #[serde(default)]
+    pub(super) deny: Vec<String>,
 }
 
 /// `PATCH /keys/{name}`: a field left out is kept; `null` clears it.
@@ -39,6 +43,8 @@ pub(super) struct Patch {
     pub(super) limits: Option<RawCaps>,
     pub(super) metadata: Option<Map<String, Value>>,
     pub(super) disabled: Option<bool>,
+    pub(super) allow: Option<Vec<String>>,
+    pub(super) deny: Option<Vec<String>>,
 }
 
 /// A field that is present (`null` included) is `Some`.
@@ -82,6 +88,8 @@ pub(super) fn view(r: &KeyRecord) -> Value {
         "user": r.user,
         "limits": r.limits,
         "metadata": r.metadata,
+        "allow": r.allow,
+        "deny": r.deny,
         "created_at": format_rfc3339_ms(r.created_ms),
         "updated_at": format_rfc3339_ms(r.updated_ms),
         "previous_valid_until": r.previous.as_ref().map(|p| format_rfc3339_ms(p.until_ms)),

@@ -190,6 +190,8 @@ async fn create(st: &State, book: &dyn KeyBook, k: NewKey, actor: &str) -> Answe
         user: k.user.filter(|u| !u.is_empty()),
         limits: k.limits,
         metadata: k.metadata,
+        allow: k.allow,
+        deny: k.deny,
         created_ms: now,
         updated_ms: now,
     };
@@ -356,6 +358,12 @@ async fn update(st: &State, book: &dyn KeyBook, name: &str, p: Patch, actor: &st
         }
         if let Some(d) = p.disabled {
             r.disabled = d;
+        }
+        if let Some(a) = &p.allow {
+            r.allow = a.clone();
+        }
+        if let Some(d) = &p.deny {
+            r.deny = d.clone();
         }
         r.updated_ms = now_ms();
         check(&r).map_err(|e| error(400, &e))?;

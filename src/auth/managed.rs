@@ -6,6 +6,7 @@
 
 use super::Holder;
 use crate::config::RawCaps;
+use crate::net::address::{parse_cidr, AddressRules};
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -35,6 +36,11 @@ pub struct KeyRecord {
     pub limits: RawCaps,
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Client addresses (CIDRs) the key may be used from, and may not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
     pub created_ms: i64,
     pub updated_ms: i64,
 }
@@ -57,10 +63,23 @@ impl KeyRecord {
             fields: Default::default(),
             models: self.models.clone(),
             expires_at_ms: self.expires_at_ms,
-            // A record whose limits no longer validate is refused rather than unlimited.
-            disabled: self.disabled || self.limits.caps().is_err(),
+            // A record whose settings no longer validate is refused rather than unlimited.
+            disabled: self.disabled || check(self).is_err(),
             caps: self.limits.caps().unwrap_or_default(),
+            addresses: self.addresses().unwrap_or_default(),
         }
+    }
+
+    fn addresses(&self) -> Result<AddressRules, String> {
+        let list = |l: &[String]| {
+            l.iter()
+                .map(|c| parse_cidr(c))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(AddressRules {
+            allow: list(&self.allow)?,
+            deny: list(&self.deny)?,
+        })
     }
 }
 
@@ -162,6 +181,7 @@ pub fn check(r: &KeyRecord) -> Result<(), String> {
             return Err("`models` lists names or globs, none empty (leave it out for all)".into());
         }
     }
+    r.addresses().map_err(|e| format!("allow/deny: {e}"))?;
     r.limits
         .caps()
         .map(|_| ())

@@ -5,6 +5,7 @@
 pub mod managed;
 
 use crate::config::{Cap, KeySpec};
+use crate::net::address::AddressRules;
 pub use managed::{KeyRecord, ManagedKeys};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct Holder {
     pub disabled: bool,
     /// The key's own limits (a managed key's `limits`), counted under its name.
     pub caps: Vec<Cap>,
+    /// Client addresses the key may be used from.
+    pub addresses: AddressRules,
 }
 
 impl Holder {
@@ -88,6 +91,7 @@ impl KeyStore {
                         expires_at_ms: k.expires_at_ms,
                         disabled: k.disabled,
                         caps: Vec::new(),
+                        addresses: k.addresses.clone(),
                     };
                     (words(&k.sha256), Arc::new(holder))
                 })

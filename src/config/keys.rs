@@ -21,6 +21,8 @@ pub struct KeySpec {
     /// Unix milliseconds from which the key is refused.
     pub expires_at_ms: Option<i64>,
     pub disabled: bool,
+    /// Client addresses the key may be used from.
+    pub addresses: crate::net::address::AddressRules,
 }
 
 /// `[auth]`: callers identified besides `[[keys]]`.
@@ -90,6 +92,7 @@ impl Validator<'_, '_> {
                         .ok()
                 }),
                 disabled: k.disabled,
+                addresses: self.address_rules(&p, &k.allow, &k.deny),
             });
         }
 
@@ -170,6 +173,21 @@ mod tests {
         assert_eq!(paths(&open.gate()), ["server.open"]);
         let none = load("", "").unwrap();
         assert_eq!(paths(&none.gate()), ["keys"]);
+    }
+
+    #[test]
+    fn address_rules_are_located() {
+        let server = r#"open = true
+trusted_proxies = ["10.0.0.0/8", "x"]
+allow = ["::1"]
+deny = ["1.2.3.4/40"]"#;
+        let e = load(server, "").unwrap_err();
+        assert_eq!(paths(&e), ["server.trusted_proxies[1]", "server.deny[0]"]);
+        let key = format!(
+            "[[keys]]\nname = \"k\"\nsha256 = \"{}\"\nallow = [\"nope\"]\n",
+            "a".repeat(64)
+        );
+        assert_eq!(paths(&load("", &key).unwrap_err()), ["keys[0].allow[0]"]);
     }
 
     #[test]

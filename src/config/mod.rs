@@ -162,6 +162,10 @@ pub struct ServerSettings {
     /// Clients are served without a key (`[server] open = true`): said on purpose, never
     /// implied by a config that lost its `[[keys]]`.
     pub open: bool,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Client addresses served on the plain listeners (and on TLS ones without their own).
+    pub addresses: crate::net::address::AddressRules,
     /// Client listeners over TLS.
     pub tls: Option<TlsListen>,
     /// The admin listener (`admin_listen`) over TLS.

@@ -76,6 +76,11 @@ pub struct RawServer {
     pub tls: Option<RawTls>,
     /// The admin listener over TLS, optionally with client certificates (`[server.admin_tls]`).
     pub admin_tls: Option<RawAdminTls>,
+    /// Proxies whose `X-Forwarded-For` names the client (CIDRs).
+    pub trusted_proxies: Vec<String>,
+    /// Client addresses served on the plain listeners (CIDRs; none: all) and refused.
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +89,9 @@ pub struct RawTls {
     pub listen: Vec<String>,
     pub cert: String,
     pub key: String,
+    /// The TLS listeners' own address rules (absent: `[server]`'s).
+    pub allow: Option<Vec<String>>,
+    pub deny: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +128,9 @@ impl Default for RawServer {
             open: false,
             tls: None,
             admin_tls: None,
+            trusted_proxies: Vec::new(),
+            allow: Vec::new(),
+            deny: Vec::new(),
         }
     }
 }
@@ -269,6 +280,11 @@ pub struct RawKey {
     pub expires_at: Option<String>,
     #[serde(default)]
     pub disabled: bool,
+    /// Client addresses the key may be used from (CIDRs; none: any) and may not.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default)]
+    pub deny: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -17,6 +17,8 @@ pub struct TlsFiles {
 pub struct TlsListen {
     pub listen: Vec<SocketAddr>,
     pub files: TlsFiles,
+    /// Its own address rules (`None`: `[server]`'s).
+    pub addresses: Option<AddressRules>,
 }
 
 /// `[server.admin_tls]`: the admin listener over TLS; with `client_ca`, only clients with a
@@ -27,6 +29,8 @@ pub struct AdminTls {
     pub client_ca: Option<String>,
 }
 use super::{Config, ConfigError, Secret, ServerSettings, Validator};
+use crate::net::address::{parse_cidr, AddressRules};
+use ipnet::IpNet;
 
 impl Validator<'_, '_> {
     pub(super) fn server(&mut self, s: RawServer) -> ServerSettings {
@@ -102,8 +106,35 @@ impl Validator<'_, '_> {
             watch_config: s.watch_config,
             watch_interval_ms: s.watch_interval_ms,
             open: s.open,
+            trusted_proxies: self.cidrs("server.trusted_proxies", &s.trusted_proxies),
+            addresses: self.address_rules("server", &s.allow, &s.deny),
             tls: s.tls.and_then(|t| self.tls(t)),
             admin_tls: s.admin_tls.and_then(|t| self.admin_tls(t)),
+        }
+    }
+
+    /// A list of CIDRs (or single addresses), each bad one located.
+    pub(super) fn cidrs(&mut self, p: &str, list: &[String]) -> Vec<IpNet> {
+        let mut out = Vec::new();
+        for (i, c) in list.iter().enumerate() {
+            match parse_cidr(c) {
+                Ok(n) => out.push(n),
+                Err(e) => self.err(format!("{p}[{i}]"), e),
+            }
+        }
+        out
+    }
+
+    /// `allow` and `deny` under `p`.
+    pub(super) fn address_rules(
+        &mut self,
+        p: &str,
+        allow: &[String],
+        deny: &[String],
+    ) -> AddressRules {
+        AddressRules {
+            allow: self.cidrs(&format!("{p}.allow"), allow),
+            deny: self.cidrs(&format!("{p}.deny"), deny),
         }
     }
 
@@ -114,8 +145,16 @@ impl Validator<'_, '_> {
         let listen = (t.listen.iter().enumerate())
             .filter_map(|(i, a)| self.addr(format!("server.tls.listen[{i}]"), a))
             .collect();
+        let addresses = (t.allow.is_some() || t.deny.is_some()).then(|| {
+            let (allow, deny) = (t.allow.unwrap_or_default(), t.deny.unwrap_or_default());
+            self.address_rules("server.tls", &allow, &deny)
+        });
         let files = self.tls_files("server.tls", t.cert, t.key)?;
-        Some(TlsListen { listen, files })
+        Some(TlsListen {
+            listen,
+            files,
+            addresses,
+        })
     }
 
     fn admin_tls(&mut self, t: RawAdminTls) -> Option<AdminTls> {

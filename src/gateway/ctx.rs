@@ -14,6 +14,8 @@ pub struct Ctx {
     pub(super) start: Instant,
     pub(super) request_id: String,
     pub(super) key: Option<Arc<crate::auth::Holder>>,
+    /// The client's address (behind trusted proxies, the one they forwarded).
+    pub(super) client: Option<std::net::IpAddr>,
     /// The end user: the trusted header's, else the key's.
     pub(super) user: Option<Arc<str>>,
     pub(super) model: Option<Arc<str>>,
@@ -58,6 +60,7 @@ impl Ctx {
             request_id: String::new(),
             ignored_fields: Vec::new(),
             key: None,
+            client: None,
             user: None,
             model: None,
             api: Format::OpenAi,

@@ -7,7 +7,7 @@ use super::ctx::Ctx;
 use super::failure::Handled;
 use super::respond::write_json;
 use super::state::State;
-use super::{exchange, limit, plan, stored};
+use super::{address, exchange, limit, plan, stored};
 use crate::error::ApiError;
 use crate::formats::Format;
 use crate::fronts::Front;
@@ -29,7 +29,9 @@ pub(super) async fn handle(session: &mut Session, ctx: &mut Ctx) -> Result<(), H
     };
     unambiguous(session)?;
 
+    address::admit_listener(st, session, ctx)?;
     authenticate(st, session, ctx)?;
+    address::admit_key(ctx)?;
     if front == Front::Models {
         return models(st, session, ctx).await;
     }

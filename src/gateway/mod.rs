@@ -12,6 +12,7 @@
 //! → `settle` (at `logging`: billing, the ledger, the access log). `kept` and `stored` serve
 //! the Responses API's kept responses.
 
+mod address;
 mod admission;
 mod body;
 mod cached;

@@ -46,6 +46,7 @@ pub(super) async fn finish(session: &mut Session, e: Option<&Error>, ctx: &mut C
         method: req.method.as_str(),
         path: req.uri.path(),
         key: ctx.key.as_ref().map(|k| &*k.name),
+        client: ctx.client,
         model: ctx.model.as_deref(),
         route: ctx.route.as_deref(),
         backend: ctx.backend.as_deref(),

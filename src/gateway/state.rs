@@ -68,6 +68,11 @@ pub struct State {
     pub coalesce_timeout: std::time::Duration,
     /// Who may use the admin listener.
     pub admin: AdminAccess,
+    /// Proxies whose `X-Forwarded-For` names the client; the client addresses the plain and
+    /// the TLS listeners serve.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub addresses: crate::net::address::AddressRules,
+    pub tls_addresses: crate::net::address::AddressRules,
     /// Reload the config when its files change (polled every `interval`).
     pub watch: Option<std::time::Duration>,
 }
@@ -133,6 +138,11 @@ impl State {
             responses: rt.responses.clone(),
             cache: rt.cache.clone(),
             coalesce_timeout: cfg.cache.coalesce_timeout,
+            trusted_proxies: cfg.server.trusted_proxies.clone(),
+            addresses: cfg.server.addresses.clone(),
+            tls_addresses: (cfg.server.tls.as_ref())
+                .and_then(|t| t.addresses.clone())
+                .unwrap_or_else(|| cfg.server.addresses.clone()),
             admin: AdminAccess {
                 token: cfg.server.admin_token.clone(),
                 require_token: cfg.server.admin_require_token,

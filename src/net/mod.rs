@@ -1,5 +1,8 @@
 //! The network below every other layer: upstream URLs (`url`), the gateway's one small HTTP
-//! POST (`post`: OAuth token exchanges, webhook notices), and TLS for its own listeners (`tls`).
+//! POST (`post`: OAuth token exchanges, webhook notices), TLS for its own listeners (`tls`),
+//! and client addresses (`address`: CIDR rules, the client behind trusted proxies).
+
+pub mod address;
 
 pub mod post;
 pub mod tls;

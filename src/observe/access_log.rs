@@ -14,6 +14,8 @@ pub struct AccessRecord<'a> {
     pub method: &'a str,
     pub path: &'a str,
     pub key: Option<&'a str>,
+    /// The client's address (behind trusted proxies, the one they forwarded).
+    pub client: Option<std::net::IpAddr>,
     pub model: Option<&'a str>,
     pub route: Option<&'a str>,
     pub backend: Option<&'a str>,
