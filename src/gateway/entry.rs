@@ -29,9 +29,7 @@ pub(super) async fn handle(session: &mut Session, ctx: &mut Ctx) -> Result<(), H
     };
     unambiguous(session)?;
 
-    address::admit_listener(st, session, ctx)?;
-    authenticate(st, session, ctx)?;
-    address::admit_key(ctx)?;
+    identify(st, session, ctx)?;
     if front == Front::Models {
         return models(st, session, ctx).await;
     }
@@ -96,6 +94,14 @@ pub(super) async fn handle(session: &mut Session, ctx: &mut Ctx) -> Result<(), H
     }
     .run()
     .await
+}
+
+/// Who calls: its address (refused unless the listener's rules permit it), its key (whose own
+/// address rules apply) and its end user.
+fn identify(st: &State, session: &Session, ctx: &mut Ctx) -> Result<(), Handled> {
+    address::admit_listener(st, session, ctx)?;
+    authenticate(st, session, ctx)?;
+    Ok(address::admit_key(ctx)?)
 }
 
 /// The caller: its key (when the gateway has keys) and its end user.
