@@ -1,6 +1,7 @@
-//! The network below every other layer: upstream URLs (`url`), the gateway's one small HTTP
-//! POST (`post`: OAuth token exchanges, webhook notices), TLS for its own listeners (`tls`),
-//! and client addresses (`address`: CIDR rules, the client behind trusted proxies).
+//! The network below every other layer: upstream URLs (`url`), the gateway's small outbound
+//! requests (`post`: OAuth token exchanges, webhook notices, JWKS fetches), TLS for its own
+//! listeners (`tls`), and client addresses (`address`: CIDR rules, the client behind trusted
+//! proxies).
 
 pub mod address;
 
