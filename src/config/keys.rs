@@ -30,12 +30,14 @@ pub struct KeySpec {
 pub struct AuthSettings {
     /// Keys issued through the admin API (`/keys`) and kept in the store.
     pub managed_keys: bool,
+    /// Trusted JWT issuers (`[[auth.jwt]]`, `auth.rs`); none: no token is a credential.
+    pub jwt: Vec<super::JwtSpec>,
 }
 
 impl AuthSettings {
     /// Whether some credential besides `[[keys]]` closes the gateway.
     pub fn closes(&self) -> bool {
-        self.managed_keys
+        self.managed_keys || !self.jwt.is_empty()
     }
 }
 
@@ -49,6 +51,7 @@ impl Validator<'_, '_> {
         }
         AuthSettings {
             managed_keys: raw.managed_keys,
+            jwt: self.jwt_issuers(raw.jwt),
         }
     }
 

@@ -1,11 +1,13 @@
 //! Configuration: TOML text → validated model. Every error names the key path and line;
 //! secret values never appear in an error.
 
+mod auth;
 mod backends;
 mod cache;
 mod cloud;
 mod health;
 mod include;
+mod jwt_key;
 mod keys;
 mod limit_spec;
 mod limits;
@@ -33,8 +35,10 @@ pub use schema::RawCaps;
 pub use server::{AdminTls, TlsFiles, TlsListen};
 pub use service_account::ServiceAccount;
 
+pub use auth::{JwksSource, JwtKeys, JwtSpec};
 pub use cloud::{AwsAuth, GoogleAuth};
 pub use health::{Ejection, HealthCheckSpec};
+pub use jwt_key::{JwtKey, KeyKind};
 mod schema;
 mod service_account;
 

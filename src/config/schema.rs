@@ -335,6 +335,9 @@ pub struct RawAuth {
     /// Keys issued through the admin API and kept in the store.
     #[serde(default)]
     pub managed_keys: bool,
+    /// Identity providers whose signed tokens are credentials (`[[auth.jwt]]`).
+    #[serde(default)]
+    pub jwt: Vec<RawJwt>,
 }
 
 /// `[[teams]]`: a team's budgets, capping the sum of its keys' use.
@@ -426,4 +429,21 @@ pub struct RawPriceFile {
     pub updated: Option<String>,
     #[serde(default)]
     pub prices: Vec<RawPrice>,
+}
+
+/// One `[[auth.jwt]]` issuer (validated in `auth.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwt {
+    pub issuer: String,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    pub jwks_url: Option<String>,
+    pub public_key_file: Option<String>,
+    pub subject_claim: Option<String>,
+    pub team_claim: Option<String>,
+    pub models_claim: Option<String>,
+    pub leeway_seconds: Option<u64>,
+    pub jwks_refresh_seconds: Option<u64>,
+    pub jwks_min_refetch_seconds: Option<u64>,
 }

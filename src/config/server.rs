@@ -184,9 +184,10 @@ impl Validator<'_, '_> {
 
 impl Config {
     /// What makes a whole config unsafe to serve, checked wherever a config file is loaded
-    /// (`check`, start, every reload): without `[[keys]]` it must say `open = true`, and it
-    /// needs a route. So an editor's truncated file or a config cut before its keys is never
-    /// applied. (Sections are validated on their own; this is about the whole.)
+    /// (`check`, start, every reload): without a credential (`[[keys]]`, managed keys,
+    /// `[[auth.jwt]]`) it must say `open = true` (and with one it must not), and it needs a
+    /// route. So an editor's truncated file or a config cut before its keys is never applied.
+    /// (Sections are validated on their own; this is about the whole.)
     pub fn gate(&self) -> Vec<ConfigError> {
         let err = |path: &str, message: &str| ConfigError {
             file: None,
@@ -195,18 +196,19 @@ impl Config {
             message: message.to_string(),
         };
         let mut errors = Vec::new();
+        // Managed keys and trusted token issuers are credentials as much as keys.
         let closed = !self.keys.is_empty() || self.auth.closes();
         match (self.server.open, closed) {
             (false, false) => errors.push(err(
                 "keys",
                 "no [[keys]]: every client would be served. Add [[keys]] (or `[auth] \
-                 managed_keys = true`), or set `[server] open = true` to serve without keys \
-                 on purpose",
+                 managed_keys = true`, or [[auth.jwt]]), or set `[server] open = true` to serve \
+                 without keys on purpose",
             )),
             (true, true) => errors.push(err(
                 "server.open",
-                "is true but client credentials are configured ([[keys]] or [auth]); remove \
-                 one of them",
+                "is true but client credentials are configured ([[keys]], [auth] managed_keys \
+                 or [[auth.jwt]]); remove one of them",
             )),
             _ => {}
         }
