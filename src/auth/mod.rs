@@ -11,6 +11,10 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
+// JWT callers: tokens verified by a trusted issuer's keys.
+mod jwks;
+pub mod jwt;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
     #[error("missing API key: send `Authorization: Bearer KEY` or `x-api-key: KEY`")]
@@ -21,10 +25,39 @@ pub enum AuthError {
     Disabled(String),
     #[error("API key `{0}` has expired")]
     Expired(String),
+    // JWT callers (`jwt.rs`): never the token in a message, only what is wrong with it.
+    #[error("invalid bearer token: this gateway expects a JWT (header.payload.signature)")]
+    NotJwt,
+    #[error("malformed JWT: {0}")]
+    Malformed(&'static str),
+    #[error("unsigned JWTs (`alg: none`) are not accepted")]
+    Unsigned,
+    #[error("JWT algorithm `{0}` is not accepted for this issuer's keys")]
+    Algorithm(String),
+    #[error("JWT issuer `{0}` is not trusted")]
+    Issuer(String),
+    #[error("JWT audience {0} is not accepted")]
+    Audience(String),
+    #[error("JWT signature does not verify")]
+    Signature,
+    #[error("JWT has expired")]
+    TokenExpired,
+    #[error("JWT is not valid yet (its `nbf` is in the future)")]
+    NotYetValid,
+    #[error("JWT has no `{0}` claim")]
+    MissingClaim(String),
+    #[error("JWT claim `{0}` has the wrong type")]
+    BadClaim(String),
+    #[error("JWT key `{0}` is unknown to its issuer")]
+    UnknownKid(String),
+    #[error("JWT has no `kid` and no key of its issuer verifies `{0}`")]
+    NoKey(String),
+    #[error("the signing keys of JWT issuer `{0}` cannot be fetched right now; try again shortly")]
+    KeysUnavailable(String),
 }
 
 /// Whom a key belongs to: its name, and the user and team its limits and ledger rows name.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Holder {
     pub name: Arc<str>,
     pub user: Option<Arc<str>>,

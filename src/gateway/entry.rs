@@ -29,7 +29,7 @@ pub(super) async fn handle(session: &mut Session, ctx: &mut Ctx) -> Result<(), H
     };
     unambiguous(session)?;
 
-    identify(st, session, ctx)?;
+    identify(st, session, ctx).await?;
     if front == Front::Models {
         return models(st, session, ctx).await;
     }
@@ -96,26 +96,36 @@ pub(super) async fn handle(session: &mut Session, ctx: &mut Ctx) -> Result<(), H
     .await
 }
 
-/// Who calls: its address (refused unless the listener's rules permit it), its key (whose own
-/// address rules apply) and its end user.
-fn identify(st: &State, session: &Session, ctx: &mut Ctx) -> Result<(), Handled> {
+/// Who calls: its address (refused unless the listener's rules permit it), its key or JWT
+/// (whose own address rules apply) and its end user.
+async fn identify(st: &State, session: &mut Session, ctx: &mut Ctx) -> Result<(), Handled> {
     address::admit_listener(st, session, ctx)?;
-    authenticate(st, session, ctx)?;
+    authenticate(st, session, ctx).await?;
     Ok(address::admit_key(ctx)?)
 }
 
-/// The caller: its key (when the gateway has keys) and its end user.
-fn authenticate(st: &State, session: &Session, ctx: &mut Ctx) -> Result<(), Handled> {
+/// The caller: its key or JWT (when the gateway has either) and its end user.
+async fn authenticate(st: &State, session: &mut Session, ctx: &mut Ctx) -> Result<(), Handled> {
     let req = session.req_header();
-    ctx.key = st
-        .keys
-        .authenticate(
-            req.headers
-                .get(http::header::AUTHORIZATION)
-                .map(|v| v.as_bytes()),
-            req.headers.get("x-api-key").map(|v| v.as_bytes()),
-        )
-        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    let authorization = req.headers.get(http::header::AUTHORIZATION);
+    let authorization = authorization.map(|v| v.as_bytes());
+    let x_api_key = req.headers.get("x-api-key").map(|v| v.as_bytes());
+    let jwt = match &st.jwt {
+        Some(v) => v
+            .token(authorization, x_api_key, !st.keys.is_open())
+            .map_err(|e| e.to_api())?
+            .map(|t| (v, t)),
+        None => None,
+    };
+    ctx.key = match jwt {
+        // Verified by its issuer's keys, which may have to be fetched first.
+        Some((v, token)) => Some(v.verify(&token).await.map_err(|e| e.to_api())?),
+        None => st
+            .keys
+            .authenticate(authorization, x_api_key)
+            .map_err(|e| ApiError::unauthorized(e.to_string()))?,
+    };
+    let req = session.req_header();
     ctx.user =
         limit::user_from_header(st, req).or_else(|| ctx.key.as_ref().and_then(|k| k.user.clone()));
     Ok(())

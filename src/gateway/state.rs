@@ -41,6 +41,8 @@ pub struct State {
     pub router: Router,
     pub backends: Vec<Backend>,
     pub keys: KeyStore,
+    /// Trusted JWT issuers (`[[auth.jwt]]`); their key sets carry over reloads.
+    pub jwt: Option<crate::auth::jwt::Verifier>,
     pub max_body_bytes: usize,
     pub keepalive_seconds: u64,
     /// 414 past this request line, 431 past this head (bytes).
@@ -116,6 +118,11 @@ impl State {
             router,
             backends,
             keys: KeyStore::new(&cfg.keys, cfg.auth.managed_keys.then(|| rt.managed.clone())),
+            jwt: crate::auth::jwt::Verifier::new(
+                &cfg.auth.jwt,
+                &rt.connector,
+                prev.and_then(|p| p.jwt.as_ref()),
+            ),
             max_body_bytes: cfg.server.max_body_bytes,
             keepalive_seconds: cfg.server.keepalive_timeout_seconds,
             header_timeout: std::time::Duration::from_secs(cfg.server.header_timeout_seconds),
