@@ -75,9 +75,17 @@ impl Jwks {
                 true
             }
             Err(e) => {
-                log::warn!("JWKS {}: {e}; the keys held stay", self.source.url);
+                log::warn!("JWKS at {}: {e}; the keys held stay", self.place());
                 false
             }
+        }
+    }
+
+    /// Where the set is fetched from, for the log: host, port and path (no user info).
+    fn place(&self) -> String {
+        match crate::net::url::parse_url(&self.source.url) {
+            Ok(u) => format!("{}:{}{}", u.host, u.port, u.base_path),
+            Err(_) => "an unreadable URL".into(),
         }
     }
 

@@ -271,29 +271,37 @@ impl Issuer {
     /// `exp` (required), `nbf` and `aud`, at `now` (unix seconds).
     fn check_claims(&self, claims: &Map<String, Value>, now: f64) -> Result<(), AuthError> {
         let leeway = self.spec.leeway.as_secs_f64();
-        let exp = number(claims, "exp")?.ok_or(AuthError::MissingClaim("exp".into()))?;
+        let exp = number(claims, "exp")?.ok_or_else(|| AuthError::MissingClaim("exp".into()))?;
         if now >= exp + leeway {
             return Err(AuthError::TokenExpired);
         }
         if number(claims, "nbf")?.is_some_and(|nbf| nbf > now + leeway) {
             return Err(AuthError::NotYetValid);
         }
+        self.check_audience(claims)
+    }
+
+    /// `aud` (a string or an array) must name an accepted audience.
+    fn check_audience(&self, claims: &Map<String, Value>) -> Result<(), AuthError> {
         let accepted = |a: &str| self.spec.audiences.iter().any(|x| x == a);
-        let ok = match claims.get("aud") {
-            None => return Err(AuthError::MissingClaim("aud".into())),
-            Some(Value::String(a)) => accepted(a),
-            Some(Value::Array(all)) => all.iter().any(|a| a.as_str().is_some_and(accepted)),
-            Some(_) => return Err(AuthError::BadClaim("aud".into())),
+        let aud = (claims.get("aud")).ok_or_else(|| AuthError::MissingClaim("aud".into()))?;
+        let named: Vec<&str> = match aud {
+            Value::String(a) => vec![a],
+            Value::Array(all) => all.iter().filter_map(Value::as_str).collect(),
+            _ => return Err(AuthError::BadClaim("aud".into())),
         };
-        if ok {
+        if named.iter().any(|a| accepted(a)) {
             return Ok(());
         }
-        let named: Vec<String> = match &claims["aud"] {
-            Value::Array(all) => all.iter().filter_map(Value::as_str).map(shown).collect(),
-            a => a.as_str().map(shown).into_iter().collect(),
-        };
-        let named = named.iter().take(3).map(|a| format!("`{a}`"));
-        Err(AuthError::Audience(named.collect::<Vec<_>>().join(", ")))
+        let named: Vec<String> = named
+            .iter()
+            .take(3)
+            .map(|a| format!("`{}`", shown(a)))
+            .collect();
+        Err(AuthError::Audience(match named.is_empty() {
+            true => "[]".into(),
+            false => named.join(", "),
+        }))
     }
 
     /// The caller the claims name: the subject as its name, its team and models.

@@ -225,6 +225,14 @@ async fn bad_tokens_are_refused_with_what_is_wrong() {
             signed(with("aud", json!(["a", "b"]))),
             AuthError::Audience("`a`, `b`".into()),
         ),
+        (
+            signed(with("aud", json!([]))),
+            AuthError::Audience("[]".into()),
+        ),
+        (
+            signed(with("aud", json!(7))),
+            AuthError::BadClaim("aud".into()),
+        ),
         (signed(no_aud), AuthError::MissingClaim("aud".into())),
         (signed(no_exp), AuthError::MissingClaim("exp".into())),
         (
