@@ -52,7 +52,26 @@ pub fn format_rfc3339_ms(ms: i64) -> String {
         in_day / 1000 % 60,
         in_day % 1000,
     );
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+    if !(0..=9999).contains(&y) {
+        return format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z");
+    }
+    // Digit by digit: every access log line has one, and `format!` costs thousands of
+    // instructions.
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y);
+    put(5, 2, mo.into());
+    put(8, 2, d.into());
+    put(11, 2, h);
+    put(14, 2, mi);
+    put(17, 2, s);
+    put(20, 3, milli);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -65,6 +84,15 @@ mod tests {
         assert_eq!(
             super::format_rfc3339_ms(1_795_428_930_250),
             "2026-11-23T10:15:30.250Z"
+        );
+        assert_eq!(super::format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            super::format_rfc3339_ms(253_402_300_799_999),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert_eq!(
+            super::format_rfc3339_ms(-1),
+            "1969-12-31T23:59:59.999Z"
         );
     }
 }

@@ -368,7 +368,10 @@ pub fn reply_usage(format: Format, body: &[u8]) -> Option<Usage> {
 
 /// The bytes from the value of the last `"usage":` key on.
 fn usage_value(body: &[u8]) -> Option<&[u8]> {
-    let at = memchr::memmem::rfind(body, b"\"usage\"")?;
+    // Built once: `memmem::rfind` would build its searcher on every reply.
+    static USAGE: std::sync::LazyLock<memchr::memmem::FinderRev<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::FinderRev::new(b"\"usage\""));
+    let at = USAGE.rfind(body)?;
     let rest = body[at + 7..].trim_ascii_start();
     rest.strip_prefix(b":").map(<[u8]>::trim_ascii_start)
 }

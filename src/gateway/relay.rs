@@ -460,25 +460,32 @@ fn client_response_header(
     request_id: &str,
     body: Option<(&'static str, Option<usize>)>,
 ) -> Result<ResponseHeader> {
-    // No case map (see `Backend::request_header`): names reach the client in lowercase.
-    let mut h = ResponseHeader::build_no_case(uh.status, Some(uh.headers.len() + 2))?;
+    // No case map (see `Backend::request_header`): names reach the client in lowercase, and
+    // go straight into the map.
+    let mut parts = http::Response::new(()).into_parts().0;
+    parts.status = uh.status;
+    let h = &mut parts.headers;
+    h.reserve(uh.headers.len() + 2);
     let mut length = None;
+    let too_many = |_| Error::explain(InvalidHTTPHeader, "too many response headers");
     for (k, v) in uh.headers.iter() {
         if k == http::header::CONTENT_LENGTH {
             length = Some(v.clone());
         } else if k == X_REQUEST_ID || (body.is_some() && k == "request-id") {
-            h.append_header(X_UPSTREAM_REQUEST_ID, v.clone())?;
+            h.try_append(X_UPSTREAM_REQUEST_ID, v.clone())
+                .map_err(too_many)?;
         } else if body.is_some()
             && (k == http::header::CONTENT_TYPE || k == http::header::CONTENT_ENCODING)
         {
             continue;
         } else if !is_hop_by_hop_response_header(k) {
-            h.append_header(k.clone(), v.clone())?;
+            h.try_append(k.clone(), v.clone()).map_err(too_many)?;
         }
     }
+    let mut h = ResponseHeader::from(parts);
     if let Some((ctype, len)) = body {
         h.insert_header(http::header::CONTENT_TYPE, ctype)?;
-        length = len.and_then(|l| http::HeaderValue::from_str(&l.to_string()).ok());
+        length = len.map(http::HeaderValue::from);
     }
     match length {
         Some(l) => h.insert_header(http::header::CONTENT_LENGTH, l)?,

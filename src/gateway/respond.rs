@@ -26,7 +26,7 @@ pub(super) fn request_id(session: &Session) -> String {
             }
         }
     }
-    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+    crate::formats::ids::fresh()
 }
 
 /// Answers with `e` in the client's API shape, with the limit headers it carries.

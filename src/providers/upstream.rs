@@ -6,6 +6,7 @@ use super::Provider;
 use crate::config::BackendSpec;
 use http::{HeaderName, HeaderValue};
 use pingora::http::RequestHeader;
+use pingora::{ErrorType::InvalidHTTPHeader, OrErr};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::utils::tls::{parse_x509, WrappedX509};
 use std::net::SocketAddr;
@@ -233,12 +234,12 @@ impl Backend {
         token: Option<&str>,
     ) -> pingora::Result<RequestHeader> {
         // No case map: header names go upstream in lowercase (they are case-insensitive), and
-        // keeping Pingora's second, case-preserving map costs a hash per header.
-        let mut req = RequestHeader::build_no_case(
-            client.method.clone(),
-            path.as_bytes(),
-            Some(client.headers.len() + 4),
-        )?;
+        // keeping Pingora's second, case-preserving map costs a hash per header. The client's
+        // headers go straight into the map: `append_header` would title-case each name and
+        // parse it back.
+        let req = RequestHeader::build_no_case(client.method.clone(), path.as_bytes(), None)?;
+        let mut parts = http::request::Parts::from(req);
+        parts.headers.reserve(client.headers.len() + 4);
         let connection_listed = connection_tokens(client);
         for (name, value) in client.headers.iter() {
             if is_dropped_request_header(name)
@@ -247,14 +248,22 @@ impl Backend {
             {
                 continue;
             }
-            req.append_header(name.clone(), value.clone())?;
+            parts
+                .headers
+                .try_append(name.clone(), value.clone())
+                .or_err(InvalidHTTPHeader, "too many request headers")?;
         }
-        req.insert_header(http::header::HOST, self.authority.clone())?;
-        req.insert_header(http::header::CONTENT_LENGTH, body.len())?;
-        req.insert_header(X_REQUEST_ID, request_id)?;
+        let h = &mut parts.headers;
+        h.insert(http::header::HOST, self.authority.clone());
+        h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let id = HeaderValue::from_str(request_id).or_err(InvalidHTTPHeader, "request id")?;
+        h.insert(X_REQUEST_ID, id);
         if translated {
-            req.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+            let json = HeaderValue::from_static("application/json");
+            h.insert(http::header::CONTENT_TYPE, json);
         }
+        // An origin-form target (every upstream path) round-trips through the parts unchanged.
+        let mut req = RequestHeader::from(parts);
         // SigV4 signs only `host` and `content-type` (set above), so configured headers may
         // still override the provider's.
         self.provider.authorize(&mut req, body, token)?;
