@@ -491,3 +491,69 @@ async fn a_managed_key_reaches_every_gateway_of_the_fleet_within_a_second() {
     assert_eq!(audit["data"].as_array().map(Vec::len), Some(2), "{audit}");
     drop(redis);
 }
+
+/// Settlements made together (group commit) each get their own counters' values back, and
+/// every delta lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_settlements_are_grouped_and_each_answered_with_its_own_values() {
+    use tollgate::clock::Period;
+    use tollgate::limits::counters::{Adjustment, Charge, Counters, Verdict};
+    let redis = Redis::start(free_port());
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let c =
+        Arc::new(tollgate::store::redis::RedisCounters::new(&url, Duration::from_secs(2)).unwrap());
+    let now = tollgate::clock::now();
+    let charge = |name: String, amount: f64| Charge {
+        name,
+        period: Period::Hour,
+        limit: 1e9,
+        amount,
+    };
+    // Each of 40 requests holds 100 on its own counter and 1 on a shared one.
+    for i in 0..40 {
+        let charges = [
+            charge(format!("own-{i}"), 100.0),
+            charge("shared".into(), 1.0),
+        ];
+        assert!(matches!(
+            c.reserve(now, &charges).await.unwrap(),
+            Verdict::Admitted(_)
+        ));
+    }
+    let start = Period::Hour.window(now).0;
+    let settle = |i: usize| {
+        let c = c.clone();
+        tokio::spawn(async move {
+            let adj = |name: String, delta: f64| Adjustment {
+                name,
+                period: Period::Hour,
+                window_start: start,
+                delta,
+            };
+            let own = adj(format!("own-{i}"), -(i as f64));
+            (
+                i,
+                c.adjust(&[own, adj("shared".into(), 1.0)]).await.unwrap(),
+            )
+        })
+    };
+    let tasks: Vec<_> = (0..40).map(settle).collect();
+    let mut shared = Vec::new();
+    for t in tasks {
+        let (i, values) = t.await.unwrap();
+        assert_eq!(values.len(), 2);
+        assert_eq!(
+            values[0],
+            100.0 - i as f64,
+            "request {i} got another's value"
+        );
+        shared.push(values[1]);
+    }
+    shared.sort_by(f64::total_cmp);
+    let want: Vec<f64> = (41..=80).map(f64::from).collect();
+    assert_eq!(
+        shared, want,
+        "each shared delta applied once, in some order"
+    );
+    drop(redis);
+}

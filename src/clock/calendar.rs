@@ -90,9 +90,6 @@ mod tests {
             super::format_rfc3339_ms(253_402_300_799_999),
             "9999-12-31T23:59:59.999Z"
         );
-        assert_eq!(
-            super::format_rfc3339_ms(-1),
-            "1969-12-31T23:59:59.999Z"
-        );
+        assert_eq!(super::format_rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
     }
 }

@@ -45,7 +45,9 @@ mod tests {
     fn fresh_ids_are_32_hex_digits_and_differ() {
         let (a, b) = (super::fresh(), super::fresh());
         assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);
     }
 

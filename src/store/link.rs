@@ -36,6 +36,8 @@ impl From<redis::RedisError> for LinkError {
     }
 }
 
+/// Cheap to clone: every clone shares the one connection and breaker.
+#[derive(Clone)]
 pub struct Link(Arc<Shared>);
 
 struct Shared {

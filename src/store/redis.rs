@@ -1,7 +1,8 @@
 //! Limit counters in one Redis shared by a fleet: a reservation is one Lua script that checks
 //! every charge and then raises all of them (Redis runs a script atomically), a settlement is
-//! another. Each window is its own key (`tollgate:{name}:{window start}`) that expires after
-//! its window, so a rolled-over window is simply a different key.
+//! another, made for many requests at once (group commit). Each window is its own key
+//! (`tollgate:{name}:{window start}`) that expires after its window, so a rolled-over window
+//! is simply a different key.
 //!
 //! The connection ([`Link`], the kept responses' store has its own) sits behind a circuit
 //! breaker: a call waits at most `[store] timeout_ms` (100 ms), and during an outage calls fail at once while one
@@ -14,6 +15,8 @@ use crate::limits::counters::{Adjustment, Charge, Counters, Standing, StoreError
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis::Script;
+use std::sync::OnceLock;
+use tokio::sync::{mpsc, oneshot};
 
 /// How long an in-flight counter outlives its last change (a crashed instance's requests).
 const OPEN_TTL: i64 = 3600;
@@ -54,7 +57,20 @@ pub struct RedisCounters {
     link: Link,
     reserve: Script,
     adjust: Script,
+    /// Settlements waiting for the next group call (started on first use, in the runtime).
+    settle: OnceLock<mpsc::Sender<Settle>>,
 }
+
+/// One request's settlement, answered with each counter's value afterwards.
+struct Settle {
+    adjustments: Vec<Adjustment>,
+    reply: oneshot::Sender<Result<Vec<f64>, StoreError>>,
+}
+
+/// Settlements queued at most; past it a settlement makes its own call.
+const SETTLE_QUEUE: usize = 4096;
+/// Requests' settlements in one script call at most.
+const SETTLE_GROUP: usize = 64;
 
 impl RedisCounters {
     /// Counters in the Redis at `url`, each call waiting at most `budget`.
@@ -63,6 +79,18 @@ impl RedisCounters {
             link: Link::with_budget(url, budget)?,
             reserve: Script::new(RESERVE),
             adjust: Script::new(ADJUST),
+            settle: OnceLock::new(),
+        })
+    }
+
+    /// The queue of the task that settles in groups: while one group's call is out, the
+    /// settlements that arrive wait and go together in the next (group commit), so a busy
+    /// gateway makes one settlement call for many requests and an idle one waits for nothing.
+    fn settler(&self) -> &mpsc::Sender<Settle> {
+        self.settle.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(SETTLE_QUEUE);
+            tokio::spawn(settle_in_groups(rx, self.link.clone(), self.adjust.clone()));
+            tx
         })
     }
 
@@ -135,16 +163,17 @@ impl Counters for RedisCounters {
     }
 
     async fn adjust(&self, adjustments: &[Adjustment]) -> Result<Vec<f64>, StoreError> {
-        let mut conn = self.connection().await?;
-        let mut call = self.adjust.prepare_invoke();
-        for a in adjustments {
-            call.key(key(&a.name, a.window_start)).arg(a.delta);
+        let (reply, answer) = oneshot::channel();
+        let queued = Settle {
+            adjustments: adjustments.to_vec(),
+            reply,
+        };
+        match self.settler().try_send(queued) {
+            Ok(()) => answer
+                .await
+                .unwrap_or_else(|_| Err(StoreError("the settlement task ended".into()))),
+            Err(_) => adjust_now(&self.link, &self.adjust, adjustments.iter()).await,
         }
-        let out: Vec<String> = (self.link)
-            .within(call.invoke_async(&mut conn))
-            .await
-            .map_err(|e| StoreError(e.to_string()))?;
-        Ok(out.iter().map(|v| number(v)).collect())
     }
 
     async fn once(&self, name: &str, period: Period, now: i64) -> Result<bool, StoreError> {
@@ -158,5 +187,44 @@ impl Counters for RedisCounters {
             .await
             .map_err(|e| StoreError(e.to_string()))?;
         Ok(set.is_some())
+    }
+}
+
+/// One ADJUST call for `adjustments`; each counter's value afterwards.
+async fn adjust_now<'a>(
+    link: &Link,
+    script: &Script,
+    adjustments: impl Iterator<Item = &'a Adjustment>,
+) -> Result<Vec<f64>, StoreError> {
+    let down = |e: LinkError| StoreError(e.to_string());
+    let mut conn = link.connection().await.map_err(down)?;
+    let mut call = script.prepare_invoke();
+    for a in adjustments {
+        call.key(key(&a.name, a.window_start)).arg(a.delta);
+    }
+    let out: Vec<String> = link
+        .within(call.invoke_async(&mut conn))
+        .await
+        .map_err(down)?;
+    Ok(out.iter().map(|v| number(v)).collect())
+}
+
+/// Settles what is queued, a group per call, and answers each request with its own values.
+async fn settle_in_groups(mut queue: mpsc::Receiver<Settle>, link: Link, script: Script) {
+    let mut group = Vec::with_capacity(SETTLE_GROUP);
+    while queue.recv_many(&mut group, SETTLE_GROUP).await > 0 {
+        let all = group.iter().flat_map(|s| s.adjustments.iter());
+        let result = adjust_now(&link, &script, all).await;
+        let mut values = match &result {
+            Ok(v) => v.iter(),
+            Err(_) => [].iter(),
+        };
+        for s in group.drain(..) {
+            let mine = match &result {
+                Ok(_) => Ok(values.by_ref().take(s.adjustments.len()).copied().collect()),
+                Err(e) => Err(StoreError(e.0.clone())),
+            };
+            let _ = s.reply.send(mine);
+        }
     }
 }
