@@ -57,6 +57,9 @@ pub fn key(route: &str, api: &str, body: &[u8], tenant: Tenant<'_>) -> Option<Ca
         Tenant::Key(name) => (name, Some(hash_key(name))),
     };
     let mut k = CacheKey::new(primary, tag);
+    // Hashed once here: the lock, the store and the compact key each ask for it again.
+    let bin = pingora::cache::key::CacheHashKey::primary_bin(&k);
+    k.set_primary_bin_override(bin);
     // The tenant is hashed into the combined key (the user tag alone is not).
     if let Some(v) = variance {
         k.set_variance_key(v);
