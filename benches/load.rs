@@ -332,7 +332,22 @@ fn machine() -> Value {
         })
         .unwrap_or_else(|| "unknown".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    json!({"cores": cores, "cpu": model, "note": "load generator, mock and proxy share these cores"})
+    // The commit measured (with `+changes` when the tree differs from it).
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let mut commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    if git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()) {
+        commit += "+changes";
+    }
+    json!({"cores": cores, "cpu": model, "date": tollgate::clock::now_rfc3339(),
+           "commit": commit, "note": "load generator, mock and proxy share these cores"})
 }
 
 fn chat_body(target_len: usize, stream: bool) -> Bytes {

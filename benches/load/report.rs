@@ -16,6 +16,11 @@ pub fn markdown(r: &Value) -> String {
     let mut s = String::new();
     let m = &r["machine"];
     s += &format!(
+        "Measured {} at commit {} by `cargo bench --bench load`.\n\n",
+        m["date"].as_str().unwrap_or("?"),
+        m["commit"].as_str().unwrap_or("?")
+    );
+    s += &format!(
         "Machine: {} cores, {}; load generator, mock and proxies all share it. {} s measured per point in {} interleaved rounds.\n\n",
         m["cores"], m["cpu"].as_str().unwrap_or("?"), r["seconds_per_point"],
         r["rounds"]
