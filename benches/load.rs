@@ -46,6 +46,10 @@ fn start_gateway(mock_port: u16) -> Gateway {
     let rest = format!(
         r#"[log]
 access_log = "/dev/null"
+[cache]
+# Small enough that the cache-miss scenario runs with evictions (a full cache's steady state)
+# and the memory measurements after the load are not the cache's 256 MiB default filling up.
+max_bytes = 16777216
 [[limits]]
 scope = "model"
 match = "{LIMITED_MODEL}"
