@@ -424,6 +424,53 @@ pub fn reset_text(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::limits::counters::Local;
+
+    fn rpm(limit: f64) -> Cap {
+        Cap {
+            measure: Measure::Requests,
+            period: Period::Minute,
+            limit,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_keys_own_caps_count_apart_from_key_limits_of_the_same_period() {
+        let spec = LimitSpec {
+            scope: Scope::Key,
+            matching: None,
+            caps: vec![rpm(3.0)],
+        };
+        let limiter = Limiter::new(vec![spec], Arc::new(Local::default()), false);
+        let own = [rpm(2.0)];
+        let who = Subject {
+            key: Some("ci"),
+            key_caps: &own,
+            ..Default::default()
+        };
+        let plain = Subject {
+            key: Some("other"),
+            ..Default::default()
+        };
+        assert!(limiter.applies(&who, false) && !limiter.applies(&who, true));
+        let d = Demand::default();
+        // Each admission counts once on each counter: the own cap (2) refuses the third.
+        for _ in 0..2 {
+            let r = limiter.admit(&who, false, d).await.unwrap();
+            assert_eq!(r.held.len(), 2);
+        }
+        match limiter.admit(&who, false, d).await {
+            Err(Denied::Limit(r)) => assert_eq!((r.scope, r.cap.limit), (Scope::Key, 2.0)),
+            other => panic!("expected the own cap to refuse, got {other:?}"),
+        }
+        // A key without caps of its own has only the configured limit.
+        for _ in 0..3 {
+            assert!(limiter.admit(&plain, false, d).await.is_ok());
+        }
+        assert!(limiter.admit(&plain, false, d).await.is_err());
+    }
+
     #[test]
     fn reset_text_reads_like_openais() {
         assert_eq!(super::reset_text(7), "7s");
