@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{backend, get_json, mock, send, sha256_hex, Gateway, Proc};
+use common::{backend, mock, send, sha256_hex, upstream_requests, Gateway, Proc};
 use serde_json::{json, Value};
 
 const CHAT: &str = "/v1/chat/completions";
@@ -33,11 +33,6 @@ async fn ask(g: &Gateway, key: &str, xff: Option<&str>) -> (u16, Value, String) 
     let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
     let s = r.status().as_u16();
     (s, r.json().await.unwrap_or(Value::Null), rid)
-}
-
-async fn upstream(m: &Proc) -> u64 {
-    let stats = get_json(format!("{}/mock/stats", m.url()), None).await;
-    stats["requests"].as_u64().unwrap_or(u64::MAX)
 }
 
 #[tokio::test]
@@ -70,7 +65,7 @@ async fn a_listener_serves_only_the_addresses_it_allows() {
     // Without trusted proxies a forwarded address is ignored: anyone can write the header.
     let (s, _, _) = ask(&g, "sk-k", Some("10.1.2.3")).await;
     assert_eq!(s, 403);
-    assert_eq!(upstream(&m).await, 0, "nothing went upstream");
+    assert_eq!(upstream_requests(&m).await, 0, "nothing went upstream");
 
     let m2 = mock("addr-deny", &[]);
     let denied = gateway(&m2, "deny = [\"127.0.0.0/8\"]", "");

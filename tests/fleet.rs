@@ -8,7 +8,8 @@
 mod common;
 
 use common::{
-    client, free_port, get_json, metrics, mock, send, send_json, sha256_hex, Gateway, Proc,
+    client, free_port, get_json, metrics, mock, send, send_json, sha256_hex, upstream_requests,
+    Gateway, Proc,
 };
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
@@ -356,11 +357,6 @@ fn cached_gateway(m: &Proc, redis_port: u16) -> Gateway {
         m.port
     );
     Gateway::start("admin_token = \"adm\"", &rest)
-}
-
-async fn upstream_requests(m: &Proc) -> u64 {
-    let stats = get_json(format!("{}/mock/stats", m.url()), None).await;
-    stats["requests"].as_u64().unwrap_or(u64::MAX)
 }
 
 /// A chat request through `g`: its cache status and reply text.

@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{backend, dead_port, get_json, mock, send_json, sha256_hex, Gateway, Proc};
+use common::{
+    backend, chat, dead_port, get_json, mock, send_json, sha256_hex, upstream_requests, Gateway,
+    Proc,
+};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -151,15 +154,6 @@ fn gateway(m: &Proc, idp: &Idp, extra: &str) -> Gateway {
     Gateway::start("", &rest)
 }
 
-fn chat(model: &str) -> Value {
-    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
-}
-
-async fn upstream(m: &Proc) -> u64 {
-    let stats = get_json(format!("{}/mock/stats", m.url()), None).await;
-    stats["requests"].as_u64().unwrap_or(u64::MAX)
-}
-
 /// Sends a chat request with `token`; the status, the body and the request id.
 async fn call(g: &Gateway, token: &str, model: &str) -> (u16, Value, String) {
     let r = common::send(g, CHAT, Some(token), &[], &chat(model)).await;
@@ -186,7 +180,7 @@ async fn tokens_of_each_algorithm_name_their_caller_and_models() {
     let (s, v) = send_json(&g, CHAT, Some("sk-svc"), &[], &chat("claude-sonnet-4-5")).await;
     assert_eq!(s, 200, "{v}");
     // The models claim: another model is 403 naming the subject, nothing sent upstream.
-    let before = upstream(&m).await;
+    let before = upstream_requests(&m).await;
     let (s, v, _) = call(&g, &e.sign(&claims("bob")), "claude-sonnet-4-5").await;
     assert_eq!(s, 403, "{v}");
     assert_eq!(v["error"]["code"], "model_not_allowed");
@@ -197,7 +191,7 @@ async fn tokens_of_each_algorithm_name_their_caller_and_models() {
     assert_eq!(s, 403, "a token without its models claim may use none: {v}");
     let ids = get_json(g.url("/v1/models"), Some(&e.sign(&claims("bob")))).await;
     assert_eq!(ids["data"].as_array().unwrap().len(), 1, "{ids}");
-    assert_eq!(upstream(&m).await, before);
+    assert_eq!(upstream_requests(&m).await, before);
 }
 
 #[tokio::test]
@@ -266,7 +260,11 @@ async fn bad_tokens_are_refused_and_nothing_goes_upstream() {
         (401, Some("authentication_error")),
         "{v}"
     );
-    assert_eq!(upstream(&m).await, 0, "a refused request went upstream");
+    assert_eq!(
+        upstream_requests(&m).await,
+        0,
+        "a refused request went upstream"
+    );
     // No token reaches the logs.
     let logs = format!(
         "{}{}",
@@ -375,7 +373,7 @@ async fn a_public_key_file_issuer_alone_closes_the_gateway() {
         (503, Some("auth_unavailable")),
         "{v}"
     );
-    assert_eq!(upstream(&m).await, 1);
+    assert_eq!(upstream_requests(&m).await, 1);
 }
 
 #[test]

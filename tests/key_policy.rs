@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{backend, get_json, mock, send_json, sha256_hex, Gateway, Proc};
+use common::{
+    backend, chat, get_json, mock, send_json, sha256_hex, upstream_requests, Gateway, Proc,
+};
 use serde_json::{json, Value};
 
 fn gateway(m: &Proc) -> Gateway {
@@ -25,15 +27,6 @@ fn gateway(m: &Proc) -> Gateway {
     Gateway::start("", &rest)
 }
 
-fn chat(model: &str) -> Value {
-    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
-}
-
-async fn upstream(m: &Proc) -> u64 {
-    let stats = get_json(format!("{}/mock/stats", m.url()), None).await;
-    stats["requests"].as_u64().unwrap_or(u64::MAX)
-}
-
 #[tokio::test]
 async fn a_key_uses_only_its_models() {
     let m = mock("keys", &[]);
@@ -51,7 +44,7 @@ async fn a_key_uses_only_its_models() {
             .0,
         200
     );
-    let before = upstream(&m).await;
+    let before = upstream_requests(&m).await;
     let (s, v) = send_json(&g, path, Some("sk-gpt"), &[], &chat("claude-sonnet-4-5")).await;
     assert_eq!(s, 403, "{v}");
     assert_eq!(v["error"]["code"], "model_not_allowed");
@@ -68,7 +61,7 @@ async fn a_key_uses_only_its_models() {
     assert_eq!((s, v["type"].as_str()), (403, Some("error")), "{v}");
     assert_eq!(v["error"]["type"], "permission_error");
     assert_eq!(
-        upstream(&m).await,
+        upstream_requests(&m).await,
         before,
         "a refused request went upstream"
     );
@@ -100,7 +93,7 @@ async fn disabled_and_expired_keys_are_refused() {
         let msg = v["error"]["message"].as_str().unwrap();
         assert!(msg.contains(why), "{msg}");
     }
-    assert_eq!(upstream(&m).await, 0);
+    assert_eq!(upstream_requests(&m).await, 0);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{backend, get_json, mock, send_json, sha256_hex, Gateway, Proc};
+use common::{backend, chat, get_json, mock, send_json, sha256_hex, Gateway, Proc};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -21,10 +21,6 @@ fn gateway(m: &Proc, store: &std::path::Path) -> Gateway {
         sha256_hex(b"sk-file"),
     );
     Gateway::start(&format!("admin_token = \"{TOKEN}\""), &rest)
-}
-
-fn chat(model: &str) -> Value {
-    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
 }
 
 /// An admin call: status and JSON body.

@@ -315,6 +315,13 @@ pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// How many requests the mock has answered (its `/mock/stats`).
+#[allow(dead_code)]
+pub async fn upstream_requests(m: &Proc) -> u64 {
+    let stats = get_json(format!("{}/mock/stats", m.url()), None).await;
+    stats["requests"].as_u64().unwrap_or(u64::MAX)
+}
+
 pub fn chat(model: &str) -> serde_json::Value {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": "Say hello"}]})
 }
