@@ -1,89 +1,98 @@
 //! A compact BPE table for counting OpenAI tokens exactly. tiktoken-rs keeps each encoding as
 //! hash maps of owned byte strings both ways, a sorted copy, and 128 clones of its split regex:
 //! about 45 MiB resident for o200k. Counting needs only "the rank of these bytes", so the table
-//! here holds every token's bytes in one arena, their offsets, and an open-addressed index of
-//! ranks (about 4 MiB for o200k), built once from tiktoken-rs's own encoder, which is then
-//! dropped. The merge loop is tiktoken's (`_byte_pair_merge`), so counts are the same by
-//! construction; `tests` compares them with tiktoken-rs on varied text.
+//! here is one blob (`bpe_blob.rs`: every token's bytes, their offsets, an open-addressed index
+//! of ranks; 4.2 MiB for o200k) written by `build.rs` from tiktoken-rs's own encoder and read
+//! in place from the binary: nothing is built at start or held on the heap, and only the pages
+//! counting touches are resident (shared by every process running the binary). The merge loop
+//! is tiktoken's (`_byte_pair_merge`), so counts are the same by construction; `tests`
+//! compares them with tiktoken-rs on varied text.
 
+use super::bpe_blob::hash;
 use fancy_regex::Regex;
-use tiktoken_rs::CoreBPE;
+
+/// The o200k_base table.
+pub static O200K: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/o200k.bpe"));
+/// The cl100k_base table.
+pub static CL100K: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cl100k.bpe"));
 
 pub struct Bpe {
     /// Every token's bytes, rank after rank.
-    bytes: Box<[u8]>,
-    /// Rank `r`'s bytes are `bytes[starts[r]..starts[r + 1]]`.
-    starts: Box<[u32]>,
-    /// Open addressing by a hash of the bytes: `rank + 1` per slot, 0 for empty.
-    index: Box<[u32]>,
+    bytes: &'static [u8],
+    /// `u32`s: rank `r`'s bytes are `bytes[starts[r]..starts[r + 1]]`.
+    starts: &'static [u8],
+    /// `u32`s, open addressing by a hash of the bytes: `rank + 1` per slot, 0 for empty.
+    index: &'static [u8],
+    /// Index slots - 1 (their number is a power of two).
+    mask: usize,
     /// tiktoken's split of text into pieces before merging.
     split: Regex,
 }
 
-/// FNV-1a: cheap, and good enough spread for token byte strings.
-fn hash(b: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &x in b {
-        h = (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+/// The `i`th little-endian `u32` of `b`.
+fn word(b: &[u8], i: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[4 * i..4 * i + 4]);
+    u32::from_le_bytes(w)
+}
+
+/// Why a table could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BpeError {
+    #[error("token table of {0} bytes is cut short")]
+    Short(usize),
+    #[error("token split pattern: {0}")]
+    Pattern(#[from] Box<fancy_regex::Error>),
 }
 
 impl Bpe {
-    /// The table of `core`'s ranks `0..n` (its ordinary tokens), splitting text with `pattern`.
-    pub fn from_core(
-        core: &CoreBPE,
-        n: u32,
-        pattern: &str,
-    ) -> Result<Bpe, Box<fancy_regex::Error>> {
-        let mut bytes = Vec::with_capacity(n as usize * 8);
-        let mut starts = Vec::with_capacity(n as usize + 1);
-        for token in core._decode_native_and_split((0..n).collect()) {
-            starts.push(bytes.len() as u32);
-            bytes.extend_from_slice(&token);
+    /// The table laid out in `blob` (see `bpe_blob.rs`), splitting text with `pattern`.
+    pub fn new(blob: &'static [u8], pattern: &str) -> Result<Bpe, BpeError> {
+        let short = || BpeError::Short(blob.len());
+        if blob.len() < 8 {
+            return Err(short());
         }
-        starts.push(bytes.len() as u32);
-        // Load factor under one half: probes stay short.
-        let slots = (n as usize * 2).next_power_of_two();
-        let mut index = vec![0u32; slots];
-        for r in 0..n {
-            let (a, b) = (starts[r as usize] as usize, starts[r as usize + 1] as usize);
-            let mut at = hash(&bytes[a..b]) as usize & (slots - 1);
-            while index[at] != 0 {
-                at = (at + 1) & (slots - 1);
-            }
-            index[at] = r + 1;
+        let (n, slots) = (word(blob, 0) as usize, word(blob, 1) as usize);
+        let index_at = 4 * (2 + n + 1);
+        let bytes_at = index_at + 4 * slots;
+        if !slots.is_power_of_two() || blob.len() < bytes_at {
+            return Err(short());
+        }
+        let bytes = &blob[bytes_at..];
+        let starts = &blob[8..index_at];
+        if word(starts, n) as usize != bytes.len() {
+            return Err(short());
         }
         Ok(Bpe {
-            bytes: bytes.into_boxed_slice(),
-            starts: starts.into_boxed_slice(),
-            index: index.into_boxed_slice(),
+            bytes,
+            starts,
+            index: &blob[index_at..bytes_at],
+            mask: slots - 1,
             split: Regex::new(pattern).map_err(Box::new)?,
         })
     }
 
     fn token(&self, r: u32) -> &[u8] {
-        let (a, b) = (self.starts[r as usize], self.starts[r as usize + 1]);
+        let (a, b) = (word(self.starts, r as usize), word(self.starts, r as usize + 1));
         &self.bytes[a as usize..b as usize]
     }
 
     /// The rank of `piece`, if it is a token.
     fn rank(&self, piece: &[u8]) -> Option<u32> {
-        let mask = self.index.len() - 1;
-        let mut at = hash(piece) as usize & mask;
+        let mut at = hash(piece) as usize & self.mask;
         loop {
-            let r = self.index[at].checked_sub(1)?;
+            let r = word(self.index, at).checked_sub(1)?;
             if self.token(r) == piece {
                 return Some(r);
             }
-            at = (at + 1) & mask;
+            at = (at + 1) & self.mask;
         }
     }
 
-    /// Bytes held (for the tests' and the docs' figures).
+    /// Bytes of the table (for the tests' and the docs' figures).
     #[cfg(test)]
-    pub fn heap_bytes(&self) -> usize {
-        self.bytes.len() + 4 * (self.starts.len() + self.index.len())
+    pub fn table_bytes(&self) -> usize {
+        self.bytes.len() + self.starts.len() + self.index.len()
     }
 
     /// The number of tokens `text` encodes to (tiktoken's `encode_ordinary(text).len()`).
@@ -210,21 +219,36 @@ mod tests {
     #[test]
     fn counts_are_tiktokens_and_the_table_is_small() {
         let cases = [
-            (
-                tiktoken_rs::cl100k_base_singleton(),
-                100_256,
-                CL100K_PATTERN,
-            ),
-            (tiktoken_rs::o200k_base_singleton(), 199_998, O200K_PATTERN),
+            (tiktoken_rs::cl100k_base_singleton(), CL100K, CL100K_PATTERN),
+            (tiktoken_rs::o200k_base_singleton(), O200K, O200K_PATTERN),
         ];
-        for (core, n, pattern) in cases {
-            let table = Bpe::from_core(core, n, pattern).unwrap();
+        for (core, blob, pattern) in cases {
+            let table = Bpe::new(blob, pattern).unwrap();
             let golden = golden_strings();
             assert!(golden.len() > 100, "{} golden strings", golden.len());
             for s in samples().iter().chain(&golden) {
                 assert_eq!(table.count(s), core.encode_ordinary(s).len(), "{s:?}");
             }
-            assert!(table.heap_bytes() < 5 << 20, "{} bytes", table.heap_bytes());
+            assert!(table.table_bytes() < 5 << 20, "{} bytes", table.table_bytes());
         }
+    }
+
+    #[test]
+    fn every_rank_is_found_from_its_own_bytes() {
+        for (blob, n) in [(O200K, 199_998u32), (CL100K, 100_256)] {
+            let table = Bpe::new(blob, O200K_PATTERN).unwrap();
+            for r in 0..n {
+                assert_eq!(table.rank(table.token(r)), Some(r), "rank {r}");
+            }
+            assert_eq!(word(table.starts, n as usize) as usize, table.bytes.len());
+        }
+    }
+
+    #[test]
+    fn a_cut_table_is_refused() {
+        static CUT: [u8; 12] = [5, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0];
+        assert!(matches!(Bpe::new(&CUT, O200K_PATTERN), Err(BpeError::Short(12))));
+        assert!(matches!(Bpe::new(&O200K[..1000], O200K_PATTERN), Err(BpeError::Short(1000))));
+        assert!(matches!(Bpe::new(O200K, "("), Err(BpeError::Pattern(_))));
     }
 }

@@ -16,7 +16,7 @@
 //! looked up than split again (the 1 KiB estimate of `benches/micro.rs`: 3.4 µs with counts
 //! remembered from 256 bytes, 1.35 µs from 24).
 
-use super::bpe::Bpe;
+use super::bpe::{self, Bpe};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -131,16 +131,15 @@ impl Family {
         &SLOTS[self as usize]
     }
 
-    /// Builds the table (a few hundred ms; tiktoken-rs's own encoder, about 45 MiB, is made
-    /// for it and dropped, leaving about 4 MiB): blocking, never on a request. `None` if
-    /// tiktoken-rs fails (then the family counts characters).
+    /// Reads the table in the binary (`bpe.rs`) and compiles its split pattern (milliseconds):
+    /// blocking, never on a request. `None` if that fails (then the family counts characters).
     fn load(self) -> Option<&'static Bpe> {
         let table = self.slot().0.get_or_init(|| {
-            let (core, n, pattern) = match self {
-                Family::O200k => (tiktoken_rs::o200k_base(), 199_998, O200K_PATTERN),
-                Family::Cl100k => (tiktoken_rs::cl100k_base(), 100_256, CL100K_PATTERN),
+            let (blob, pattern) = match self {
+                Family::O200k => (bpe::O200K, O200K_PATTERN),
+                Family::Cl100k => (bpe::CL100K, CL100K_PATTERN),
             };
-            let table = Bpe::from_core(&core.ok()?, n, pattern);
+            let table = Bpe::new(blob, pattern);
             table.map_err(|e| log::error!("token table: {e}")).ok()
         });
         table.as_ref()
@@ -149,7 +148,7 @@ impl Family {
 
 /// The tokenizer of an OpenAI-family model, if `model` is one and its table is loaded. A table
 /// not loaded yet is loaded on a thread of its own and the request counts characters meanwhile:
-/// building it on the request's thread would stall every connection that thread serves.
+/// compiling its split pattern on the request's thread would stall every connection it serves.
 fn encoding(model: &str) -> Option<&'static Bpe> {
     let family = Family::of(model)?;
     let (table, started) = family.slot();

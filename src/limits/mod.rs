@@ -2,6 +2,7 @@
 
 pub mod alerts;
 mod bpe;
+mod bpe_blob;
 pub mod counters;
 pub mod estimate;
 mod limiter;
