@@ -18,7 +18,9 @@ fn main() {
     ];
     for (name, core, n) in tables {
         let core = core.expect("tiktoken-rs builds its own encodings");
-        let tokens = core._decode_native_and_split((0..n).collect()).collect::<Vec<_>>();
+        let tokens = core
+            ._decode_native_and_split((0..n).collect())
+            .collect::<Vec<_>>();
         let blob = bpe_blob::encode(&tokens);
         std::fs::write(Path::new(&out).join(name), blob).expect("OUT_DIR is writable");
     }

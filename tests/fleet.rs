@@ -553,3 +553,103 @@ async fn concurrent_settlements_are_grouped_and_each_answered_with_its_own_value
     );
     drop(redis);
 }
+
+/// EVALSHA and EVAL calls Redis has run since its stats were last reset.
+async fn script_calls(url: &str) -> u64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reservations_are_grouped_and_each_judged_on_its_own() {
+    use tollgate::clock::Period;
+    use tollgate::limits::counters::{Charge, Counters, Verdict};
+    let redis = Redis::start(free_port());
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let c =
+        Arc::new(tollgate::store::redis::RedisCounters::new(&url, Duration::from_secs(2)).unwrap());
+    let now = tollgate::clock::now();
+    let charge = |name: String, limit: f64, amount: f64| Charge {
+        name,
+        period: Period::Hour,
+        limit,
+        amount,
+    };
+    // Loads the script, so the count below is of the grouped calls alone.
+    c.reserve(now, &[charge("warm".into(), 1.0, 1.0)])
+        .await
+        .unwrap();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // 60 requests at once: each holds 100 on its own counter and 1 on a shared one that
+    // admits 25; every fifth asks for more than its own counter allows.
+    let reserve = |i: usize| {
+        let c = c.clone();
+        tokio::spawn(async move {
+            let own_limit = if i % 5 == 4 { 50.0 } else { 1e9 };
+            let charges = [
+                charge(format!("own-{i}"), own_limit, 100.0),
+                charge("shared".into(), 25.0, 1.0),
+            ];
+            (i, c.reserve(now, &charges).await.unwrap())
+        })
+    };
+    let tasks: Vec<_> = (0..60).map(reserve).collect();
+    let (mut shared, mut refused_shared) = (Vec::new(), 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            (i, v) if i % 5 == 4 => {
+                let Verdict::Refused { index, standing } = v else {
+                    panic!("{i} was admitted over its own limit")
+                };
+                assert_eq!((index, standing.used), (0, 0.0));
+            }
+            (_, Verdict::Admitted(s)) => {
+                assert_eq!(s.len(), 2);
+                assert_eq!(s[0].used, 100.0, "a request got another's value");
+                shared.push(s[1].used);
+            }
+            (_, Verdict::Refused { index, standing }) => {
+                assert_eq!((index, standing.used), (1, 25.0));
+                refused_shared += 1;
+            }
+        }
+    }
+    shared.sort_by(f64::total_cmp);
+    assert_eq!(shared, (1..=25).map(f64::from).collect::<Vec<_>>());
+    assert_eq!(refused_shared, 48 - 25);
+    // The requests over their own limit were refused on it and raised nothing.
+    for i in (4..60).step_by(5) {
+        let charges = [charge(format!("own-{i}"), 50.0, 50.0)];
+        let v = c.reserve(now, &charges).await.unwrap();
+        assert!(
+            matches!(v, Verdict::Admitted(ref s) if s[0].used == 50.0),
+            "{i}: {v:?}"
+        );
+    }
+    let calls = script_calls(&url).await;
+    eprintln!("{calls} script calls");
+    assert!(calls < 60, "{calls} script calls for 60 + 12 reservations");
+    drop(redis);
+}

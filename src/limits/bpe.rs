@@ -73,7 +73,10 @@ impl Bpe {
     }
 
     fn token(&self, r: u32) -> &[u8] {
-        let (a, b) = (word(self.starts, r as usize), word(self.starts, r as usize + 1));
+        let (a, b) = (
+            word(self.starts, r as usize),
+            word(self.starts, r as usize + 1),
+        );
         &self.bytes[a as usize..b as usize]
     }
 
@@ -229,7 +232,11 @@ mod tests {
             for s in samples().iter().chain(&golden) {
                 assert_eq!(table.count(s), core.encode_ordinary(s).len(), "{s:?}");
             }
-            assert!(table.table_bytes() < 5 << 20, "{} bytes", table.table_bytes());
+            assert!(
+                table.table_bytes() < 5 << 20,
+                "{} bytes",
+                table.table_bytes()
+            );
         }
     }
 
@@ -247,8 +254,14 @@ mod tests {
     #[test]
     fn a_cut_table_is_refused() {
         static CUT: [u8; 12] = [5, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0];
-        assert!(matches!(Bpe::new(&CUT, O200K_PATTERN), Err(BpeError::Short(12))));
-        assert!(matches!(Bpe::new(&O200K[..1000], O200K_PATTERN), Err(BpeError::Short(1000))));
+        assert!(matches!(
+            Bpe::new(&CUT, O200K_PATTERN),
+            Err(BpeError::Short(12))
+        ));
+        assert!(matches!(
+            Bpe::new(&O200K[..1000], O200K_PATTERN),
+            Err(BpeError::Short(1000))
+        ));
         assert!(matches!(Bpe::new(O200K, "("), Err(BpeError::Pattern(_))));
     }
 }

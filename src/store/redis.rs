@@ -21,19 +21,31 @@ use tokio::sync::{mpsc, oneshot};
 /// How long an in-flight counter outlives its last change (a crashed instance's requests).
 const OPEN_TTL: i64 = 3600;
 
-/// KEYS: the counters; ARGV: limit, amount, ttl for each. Returns `{0, used...}` when every
-/// charge fit (and raises them), else `{index, used}` of the first that did not.
+/// Many requests' reservations in one call, each all or nothing, in order. KEYS: every
+/// request's counters in turn; ARGV: the number of requests, then for each its number of
+/// counters and limit, amount, ttl for each counter. Returns, request after request, `0` and
+/// each counter's value when every charge fit (and raises them), else the index of the first
+/// that did not and its value.
 const RESERVE: &str = r"
-for i = 1, #KEYS do
-  local used = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if used + tonumber(ARGV[3*i-1]) > tonumber(ARGV[3*i-2]) then
-    return {i, tostring(used)}
+local out, k, a = {}, 0, 2
+for r = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a]); a = a + 1
+  local refused = 0
+  for i = 1, n do
+    local used = tonumber(redis.call('GET', KEYS[k+i]) or '0')
+    if used + tonumber(ARGV[a+3*i-2]) > tonumber(ARGV[a+3*i-3]) then
+      out[#out+1] = i; out[#out+1] = tostring(used); refused = i
+      break
+    end
   end
-end
-local out = {0}
-for i = 1, #KEYS do
-  out[i+1] = redis.call('INCRBYFLOAT', KEYS[i], ARGV[3*i-1])
-  redis.call('EXPIRE', KEYS[i], ARGV[3*i])
+  if refused == 0 then
+    out[#out+1] = 0
+    for i = 1, n do
+      out[#out+1] = redis.call('INCRBYFLOAT', KEYS[k+i], ARGV[a+3*i-2])
+      redis.call('EXPIRE', KEYS[k+i], ARGV[a+3*i-1])
+    end
+  end
+  k = k + n; a = a + 3*n
 end
 return out
 ";
@@ -57,8 +69,18 @@ pub struct RedisCounters {
     link: Link,
     reserve: Script,
     adjust: Script,
-    /// Settlements waiting for the next group call (started on first use, in the runtime).
+    /// Reservations waiting for the next group call (started on first use, in the runtime).
+    reservations: OnceLock<mpsc::Sender<Reserve>>,
+    /// Settlements waiting for the next group call (likewise).
     settle: OnceLock<mpsc::Sender<Settle>>,
+}
+
+/// One request's reservation: its counters' keys with (limit, amount, ttl), their windows,
+/// and where to answer.
+struct Reserve {
+    charges: Vec<(String, f64, f64, i64)>,
+    windows: Vec<(i64, i64)>,
+    reply: oneshot::Sender<Result<Verdict, StoreError>>,
 }
 
 /// One request's settlement, answered with each counter's value afterwards.
@@ -67,10 +89,10 @@ struct Settle {
     reply: oneshot::Sender<Result<Vec<f64>, StoreError>>,
 }
 
-/// Settlements queued at most; past it a settlement makes its own call.
-const SETTLE_QUEUE: usize = 4096;
-/// Requests' settlements in one script call at most.
-const SETTLE_GROUP: usize = 64;
+/// Reservations or settlements queued at most; past it a request makes its own call.
+const QUEUE: usize = 4096;
+/// Requests' reservations or settlements in one script call at most.
+const GROUP: usize = 64;
 
 impl RedisCounters {
     /// Counters in the Redis at `url`, each call waiting at most `budget`.
@@ -79,7 +101,23 @@ impl RedisCounters {
             link: Link::with_budget(url, budget)?,
             reserve: Script::new(RESERVE),
             adjust: Script::new(ADJUST),
+            reservations: OnceLock::new(),
             settle: OnceLock::new(),
+        })
+    }
+
+    /// The queue of the task that reserves in groups, as [`Self::settler`] settles.
+    fn reserver(&self) -> &mpsc::Sender<Reserve> {
+        self.reservations.get_or_init(|| {
+            let (tx, mut rx) = mpsc::channel(QUEUE);
+            let (link, script) = (self.link.clone(), self.reserve.clone());
+            tokio::spawn(async move {
+                let mut group = Vec::with_capacity(GROUP);
+                while rx.recv_many(&mut group, GROUP).await > 0 {
+                    reserve_group(&link, &script, &mut group).await;
+                }
+            });
+            tx
         })
     }
 
@@ -88,7 +126,7 @@ impl RedisCounters {
     /// gateway makes one settlement call for many requests and an idle one waits for nothing.
     fn settler(&self) -> &mpsc::Sender<Settle> {
         self.settle.get_or_init(|| {
-            let (tx, rx) = mpsc::channel(SETTLE_QUEUE);
+            let (tx, rx) = mpsc::channel(QUEUE);
             tokio::spawn(settle_in_groups(rx, self.link.clone(), self.adjust.clone()));
             tx
         })
@@ -124,42 +162,33 @@ impl Counters for RedisCounters {
         true
     }
 
+    /// Queued for the next group call: while one group's call is out, the reservations that
+    /// arrive wait and go together in the next, so a busy gateway makes one Redis round trip
+    /// (and one script run) for many requests and an idle one waits for nothing.
     async fn reserve(&self, now: i64, charges: &[Charge]) -> Result<Verdict, StoreError> {
-        let mut conn = self.connection().await?;
+        let (reply, answer) = oneshot::channel();
         let windows: Vec<(i64, i64)> = charges.iter().map(|c| c.period.window(now)).collect();
-        let mut call = self.reserve.prepare_invoke();
-        for (c, (start, end)) in charges.iter().zip(&windows) {
-            call.key(key(&c.name, *start))
-                .arg(c.limit)
-                .arg(c.amount)
-                .arg(ttl(c.period, *end, now));
-        }
-        let out: Vec<String> = (self.link)
-            .within(call.invoke_async(&mut conn))
-            .await
-            .map_err(|e| StoreError(e.to_string()))?;
-        let standing = |i: usize, used: f64| Standing {
-            used,
-            window_start: windows[i].0,
-            reset_at: windows[i].1,
-        };
-        match out.first().map(|s| s.parse::<usize>().unwrap_or(0)) {
-            Some(0) => Ok(Verdict::Admitted(
-                out[1..]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| standing(i, number(v)))
-                    .collect(),
-            )),
-            Some(i) if i <= charges.len() => {
-                let used = out.get(1).map_or(0.0, |v| number(v));
-                Ok(Verdict::Refused {
-                    index: i - 1,
-                    standing: standing(i - 1, used),
+        let queued = Reserve {
+            charges: (charges.iter().zip(&windows))
+                .map(|(c, &(start, end))| {
+                    (
+                        key(&c.name, start),
+                        c.limit,
+                        c.amount,
+                        ttl(c.period, end, now),
+                    )
                 })
-            }
-            _ => Err(StoreError("redis: unexpected script reply".into())),
+                .collect(),
+            windows,
+            reply,
+        };
+        if let Err(full) = self.reserver().try_send(queued) {
+            let mut alone = vec![full.into_inner()];
+            reserve_group(&self.link, &self.reserve, &mut alone).await;
         }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError("the reservation task ended".into())))
     }
 
     async fn adjust(&self, adjustments: &[Adjustment]) -> Result<Vec<f64>, StoreError> {
@@ -190,6 +219,73 @@ impl Counters for RedisCounters {
     }
 }
 
+/// One RESERVE call for `group`, each request answered with its own verdict.
+async fn reserve_group(link: &Link, script: &Script, group: &mut Vec<Reserve>) {
+    let result = reserve_call(link, script, group).await;
+    let mut out = match &result {
+        Ok(v) => v.iter(),
+        Err(_) => [].iter(),
+    };
+    let mut failed = result.as_ref().err().map(|e| e.0.clone());
+    for r in group.drain(..) {
+        let verdict = match &failed {
+            None => r.verdict(&mut out),
+            Some(why) => Err(StoreError(why.clone())),
+        };
+        // A reply out of step leaves every later request's part unreadable too.
+        if let Err(e) = &verdict {
+            failed.get_or_insert_with(|| e.0.clone());
+        }
+        let _ = r.reply.send(verdict);
+    }
+}
+
+async fn reserve_call(
+    link: &Link,
+    script: &Script,
+    group: &[Reserve],
+) -> Result<Vec<String>, StoreError> {
+    let down = |e: LinkError| StoreError(e.to_string());
+    let mut conn = link.connection().await.map_err(down)?;
+    let mut call = script.prepare_invoke();
+    call.arg(group.len());
+    for r in group {
+        call.arg(r.charges.len());
+        for (key, limit, amount, ttl) in &r.charges {
+            call.key(key).arg(limit).arg(amount).arg(ttl);
+        }
+    }
+    link.within(call.invoke_async(&mut conn))
+        .await
+        .map_err(down)
+}
+
+impl Reserve {
+    /// This request's verdict, read from its part of a group's reply.
+    fn verdict(&self, out: &mut std::slice::Iter<String>) -> Result<Verdict, StoreError> {
+        let bad = || StoreError("redis: unexpected script reply".into());
+        let standing = |i: usize, used: &String| Standing {
+            used: number(used),
+            window_start: self.windows[i].0,
+            reset_at: self.windows[i].1,
+        };
+        match out.next().and_then(|s| s.parse::<usize>().ok()) {
+            Some(0) => (0..self.windows.len())
+                .map(|i| out.next().map(|v| standing(i, v)).ok_or_else(bad))
+                .collect::<Result<_, _>>()
+                .map(Verdict::Admitted),
+            Some(i) if (1..=self.windows.len()).contains(&i) => {
+                let used = out.next().ok_or_else(bad)?;
+                Ok(Verdict::Refused {
+                    index: i - 1,
+                    standing: standing(i - 1, used),
+                })
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
 /// One ADJUST call for `adjustments`; each counter's value afterwards.
 async fn adjust_now<'a>(
     link: &Link,
@@ -211,8 +307,8 @@ async fn adjust_now<'a>(
 
 /// Settles what is queued, a group per call, and answers each request with its own values.
 async fn settle_in_groups(mut queue: mpsc::Receiver<Settle>, link: Link, script: Script) {
-    let mut group = Vec::with_capacity(SETTLE_GROUP);
-    while queue.recv_many(&mut group, SETTLE_GROUP).await > 0 {
+    let mut group = Vec::with_capacity(GROUP);
+    while queue.recv_many(&mut group, GROUP).await > 0 {
         let all = group.iter().flat_map(|s| s.adjustments.iter());
         let result = adjust_now(&link, &script, all).await;
         let mut values = match &result {
