@@ -653,3 +653,45 @@ async fn concurrent_reservations_are_grouped_and_each_judged_on_its_own() {
     assert!(calls < 60, "{calls} script calls for 60 + 12 reservations");
     drop(redis);
 }
+
+/// A key's TTL, or sets it to `set` seconds.
+async fn ttl(conn: &mut redis::aio::MultiplexedConnection, key: &str, set: Option<i64>) -> i64 {
+    let mut cmd = redis::cmd(if set.is_some() { "EXPIRE" } else { "TTL" });
+    cmd.arg(key);
+    if let Some(s) = set {
+        cmd.arg(s);
+    }
+    cmd.query_async::<i64>(conn).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_counter_expires_with_its_window_and_an_in_flight_one_after_its_last_change() {
+    use tollgate::clock::Period;
+    use tollgate::limits::counters::{Charge, Counters};
+    let redis = Redis::start(free_port());
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let c = tollgate::store::redis::RedisCounters::new(&url, Duration::from_secs(2)).unwrap();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let now = tollgate::clock::now();
+    for period in [Period::Hour, Period::Open] {
+        let charges = [Charge {
+            name: "ttl".into(),
+            period,
+            limit: 1e9,
+            amount: 1.0,
+        }];
+        let key = format!("tollgate:ttl:{}", period.window(now).0);
+        c.reserve(now, &charges).await.unwrap();
+        let first = ttl(&mut conn, &key, None).await;
+        assert!(first > 0 && first <= 3605, "{period:?}: {first}");
+        ttl(&mut conn, &key, Some(10)).await;
+        c.reserve(now, &charges).await.unwrap();
+        let after = ttl(&mut conn, &key, None).await;
+        match period {
+            Period::Open => assert!(after > 3000, "renewed by the change: {after}"),
+            _ => assert!(after <= 10, "a window's expiry is not moved: {after}"),
+        }
+    }
+    drop(redis);
+}

@@ -23,8 +23,8 @@ const OPEN_TTL: i64 = 3600;
 
 /// Many requests' reservations in one call, each all or nothing, in order. KEYS: every
 /// request's counters in turn; ARGV: the number of requests, then for each its number of
-/// counters and limit, amount, ttl for each counter. Returns, request after request, `0` and
-/// each counter's value when every charge fit (and raises them), else the index of the first
+/// counters and limit, amount, ttl for each counter (see [`reserve_ttl`]). Returns, request
+/// after request, `0` and each counter's value when every charge fit (and raises them), else the index of the first
 /// that did not and its value.
 const RESERVE: &str = r"
 local out, k, a = {}, 0, 2
@@ -41,8 +41,16 @@ for r = 1, tonumber(ARGV[1]) do
   if refused == 0 then
     out[#out+1] = 0
     for i = 1, n do
-      out[#out+1] = redis.call('INCRBYFLOAT', KEYS[k+i], ARGV[a+3*i-2])
-      redis.call('EXPIRE', KEYS[k+i], ARGV[a+3*i-1])
+      local v = redis.call('INCRBYFLOAT', KEYS[k+i], ARGV[a+3*i-2])
+      out[#out+1] = v
+      -- A window's counter gets its expiry when created, not on every raise; an in-flight
+      -- counter's (a negative ttl) is renewed by every change.
+      local ttl = tonumber(ARGV[a+3*i-1])
+      if ttl < 0 then
+        redis.call('EXPIRE', KEYS[k+i], -ttl)
+      elseif tonumber(v) == tonumber(ARGV[a+3*i-2]) then
+        redis.call('EXPIRE', KEYS[k+i], ttl)
+      end
     end
   end
   k = k + n; a = a + 3*n
@@ -152,6 +160,15 @@ fn ttl(period: Period, end: i64, now: i64) -> i64 {
     }
 }
 
+/// The ttl argument of a reservation: a window's counter expires after its window (set when
+/// created); an in-flight one, negative, an hour after each change.
+fn reserve_ttl(period: Period, end: i64, now: i64) -> i64 {
+    match period {
+        Period::Open => -OPEN_TTL,
+        _ => ttl(period, end, now),
+    }
+}
+
 fn number(s: &str) -> f64 {
     s.parse().unwrap_or(0.0)
 }
@@ -175,7 +192,7 @@ impl Counters for RedisCounters {
                         key(&c.name, start),
                         c.limit,
                         c.amount,
-                        ttl(c.period, end, now),
+                        reserve_ttl(c.period, end, now),
                     )
                 })
                 .collect(),
