@@ -80,14 +80,29 @@ impl Keep {
     /// written, so a client's next turn always finds it. A store that fails is logged: the
     /// reply itself still goes out.
     pub(crate) async fn put(&self, response: &[u8]) {
+        /// Its id and output items, read in one pass.
         #[derive(Deserialize)]
-        struct Head {
+        struct Head<'a> {
             id: String,
+            #[serde(default, borrow)]
+            output: Vec<&'a RawValue>,
+        }
+        #[derive(Deserialize)]
+        struct Item<'a> {
+            #[serde(borrow)]
+            id: Option<std::borrow::Cow<'a, str>>,
         }
         let Ok(head) = serde_json::from_slice::<Head>(response) else {
             return;
         };
         let input = history::with_ids(self.input.clone(), &head.id);
+        let ids = (input.iter())
+            .filter_map(|i| i["id"].as_str().map(str::to_string))
+            .chain(head.output.iter().filter_map(|o| {
+                let item = serde_json::from_str::<Item>(o.get()).ok()?;
+                item.id.map(std::borrow::Cow::into_owned)
+            }))
+            .collect();
         let (Ok(response), Ok(input)) = (raw(response), to_raw_value(&input)) else {
             return;
         };
@@ -98,6 +113,7 @@ impl Keep {
             response,
             input,
             instructions: self.instructions.clone(),
+            item_ids: Some(ids),
         };
         if let Err(e) = self.store.put(r).await {
             log::warn!("{e}");
@@ -135,4 +151,44 @@ pub(super) async fn for_route(
         return Ok(None);
     }
     ready(&st.responses, owner, model, body).await.map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::responses::MemoryResponses;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn a_kept_response_is_indexed_by_the_ids_its_json_holds() {
+        let store: Arc<dyn ResponseStore> = Arc::new(MemoryResponses::new(
+            std::time::Duration::from_secs(60),
+            1 << 20,
+        ));
+        let keep = Keep {
+            store: store.clone(),
+            owner: Some("k".into()),
+            model: "m".into(),
+            input: vec![
+                json!({"type": "message", "role": "user", "content": "hi"}),
+                json!({"id": "fc_given", "type": "function_call"}),
+            ],
+            instructions: None,
+        };
+        let response = json!({"id": "resp_abc", "object": "response", "output": [
+            {"id": "msg_\u{e9}", "type": "message"}, {"type": "reasoning"}, {"id": 3}]});
+        keep.put(response.to_string().as_bytes()).await;
+        let kept = store.get(Some("k"), "resp_abc").await.unwrap().unwrap();
+        let given = kept.item_ids();
+        assert_eq!(given, ["msg_abc_in0", "fc_given", "msg_\u{e9}"]);
+        let read = StoredResponse {
+            item_ids: None,
+            ..serde_json::from_str(&serde_json::to_string(&*kept).unwrap()).unwrap()
+        };
+        assert_eq!(read.item_ids(), given, "the same ids as read from the JSON");
+        for id in &given {
+            let holder = store.holding(Some("k"), id).await.unwrap();
+            assert_eq!(holder.map(|r| r.id.clone()).as_deref(), Some("resp_abc"));
+        }
+    }
 }

@@ -27,6 +27,10 @@ pub struct StoredResponse {
     /// The request's input items, after `previous_response_id` and references were expanded.
     pub input: Box<RawValue>,
     pub instructions: Option<String>,
+    /// Ids of its items when the maker knew them ([`StoredResponse::item_ids`] reads them
+    /// from the JSON otherwise); not part of what a shared store holds.
+    #[serde(skip)]
+    pub item_ids: Option<Vec<String>>,
 }
 
 impl StoredResponse {
@@ -58,12 +62,32 @@ impl StoredResponse {
         serde_json::from_str(self.input.get()).unwrap_or_default()
     }
 
-    /// Ids of its input and output items, for `item_reference` lookups.
+    /// Ids of its input and output items, for `item_reference` lookups: those its maker gave,
+    /// else read without building the items (every response kept is indexed, and every one
+    /// evicted unindexed).
     pub fn item_ids(&self) -> Vec<String> {
-        let items = self.input_items().into_iter().chain(self.output());
-        items
-            .filter_map(|i| i["id"].as_str().map(str::to_string))
-            .collect()
+        if let Some(ids) = &self.item_ids {
+            return ids.clone();
+        }
+        #[derive(Deserialize)]
+        struct Out<'a> {
+            #[serde(default, borrow)]
+            output: Vec<&'a RawValue>,
+        }
+        #[derive(Deserialize)]
+        struct Item {
+            id: Option<Value>,
+        }
+        let input = serde_json::from_str::<Vec<&RawValue>>(self.input.get()).unwrap_or_default();
+        let output = serde_json::from_str::<Out>(self.response.get())
+            .map_or_else(|_| Vec::new(), |o| o.output);
+        let id = |item: &RawValue| match serde_json::from_str::<Item>(item.get()) {
+            Ok(Item {
+                id: Some(Value::String(id)),
+            }) => Some(id),
+            _ => None,
+        };
+        input.into_iter().chain(output).filter_map(id).collect()
     }
 
     /// The input or output item with `item_id`.

@@ -11,6 +11,7 @@ fn stored(id: &str, owner: Option<&str>) -> StoredResponse {
         response: raw(json!({"id": id, "output": [{"id": "msg_1", "type": "message"}]})),
         input: raw(json!([{"id": "in_1", "type": "message", "role": "user"}])),
         instructions: Some("be brief".into()),
+        item_ids: None,
     }
 }
 

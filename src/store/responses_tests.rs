@@ -15,6 +15,7 @@ fn resp(id: &str, owner: Option<&str>, pad: usize) -> StoredResponse {
         response: raw(out),
         input: raw(json!([{"id": format!("in_{id}"), "type": "message", "role": "user"}])),
         instructions: None,
+        item_ids: None,
     }
 }
 
@@ -94,4 +95,19 @@ async fn a_key_sees_only_its_own() {
     assert_eq!(r.item("in_a").unwrap()["role"], "user");
     assert_eq!(r.item("msg_a").unwrap()["type"], "message");
     assert!(s.delete(Some("alice"), "a").await.unwrap());
+}
+
+#[test]
+fn item_ids_are_the_string_ids_of_input_and_output_items() {
+    let mut r = resp("r1", None, 0);
+    r.input = raw(json!([
+        {"id": "in_a", "type": "message", "content": [{"id": "not-an-item"}]},
+        "a bare string",
+        {"id": 7, "type": "message"},
+        {"type": "message"},
+        {"id": "in_b"}
+    ]));
+    assert_eq!(r.item_ids(), ["in_a", "in_b", "msg_r1"]);
+    r.response = raw(json!({"id": "r1"}));
+    assert_eq!(r.item_ids(), ["in_a", "in_b"]);
 }
