@@ -5,7 +5,7 @@
 pub const MS_PER_DAY: i64 = 86_400_000;
 
 fn is_leap(year: u32) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+    year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
 }
 
 pub fn days_in_month(year: u32, month: u32) -> u32 {

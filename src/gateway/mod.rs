@@ -44,6 +44,8 @@ use pingora::modules::http::HttpModules;
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use respond::{request_id, respond_error};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,27 +64,23 @@ impl ProxyHttp for Gateway {
     /// No response compression module: bodies are relayed as the upstream sent them.
     fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
 
-    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        // `ctx.start` was set by `new_ctx`, right after the request header was read.
-        head::head_read();
-        ctx.request_id = request_id(session);
-        // Only a connection Pingora keeps alive gets our idle timeout: it has already closed
-        // HTTP/1.0 without `keep-alive` and a request with both Content-Length and
-        // Transfer-Encoding. 0 turns keep-alive off (Pingora's 0 would keep it forever).
-        if session.get_keepalive().is_some() {
-            let secs = ctx.state.keepalive_seconds;
-            session.set_keepalive((secs > 0).then_some(secs));
-        }
-        // Bounds each read of the client's body, so a stalled upload cannot hold a request.
-        session.set_read_timeout(Some(ctx.state.client_read_timeout));
-        match entry::handle(session, ctx).await {
-            Ok(()) => Ok(true),
-            Err(Handled::Respond(e)) => {
-                respond_error(session, ctx, &e).await?;
-                Ok(true)
-            }
-            Err(Handled::Abort(e)) => Err(e),
-        }
+    /// The whole exchange (`filter`). Written out rather than by `async_trait`, whose
+    /// `Box::pin(future)` builds the future (about 14 KiB: the exchange, Pingora's connector)
+    /// and then copies it into its box on every request; a box allocated first is written in
+    /// place.
+    fn request_filter<'a, 'b, 'c, 'async_trait>(
+        &'a self,
+        session: &'b mut Session,
+        ctx: &'c mut Ctx,
+    ) -> Pin<Box<dyn Future<Output = Result<bool>> + Send + 'async_trait>>
+    where
+        'a: 'async_trait,
+        'b: 'async_trait,
+        'c: 'async_trait,
+        Self: 'async_trait,
+    {
+        let boxed = Box::write(Box::new_uninit(), filter(session, ctx));
+        Box::into_pin(boxed)
     }
 
     async fn upstream_peer(&self, _s: &mut Session, _c: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -116,5 +114,29 @@ impl ProxyHttp for Gateway {
         settle::finish(session, e, ctx).await;
         let st = &ctx.state;
         head::reply_done(Duration::from_secs(st.keepalive_seconds) + st.header_timeout);
+    }
+}
+
+/// The request path: every request is answered here (see the module's comment).
+async fn filter(session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+    // `ctx.start` was set by `new_ctx`, right after the request header was read.
+    head::head_read();
+    ctx.request_id = request_id(session);
+    // Only a connection Pingora keeps alive gets our idle timeout: it has already closed
+    // HTTP/1.0 without `keep-alive` and a request with both Content-Length and
+    // Transfer-Encoding. 0 turns keep-alive off (Pingora's 0 would keep it forever).
+    if session.get_keepalive().is_some() {
+        let secs = ctx.state.keepalive_seconds;
+        session.set_keepalive((secs > 0).then_some(secs));
+    }
+    // Bounds each read of the client's body, so a stalled upload cannot hold a request.
+    session.set_read_timeout(Some(ctx.state.client_read_timeout));
+    match entry::handle(session, ctx).await {
+        Ok(()) => Ok(true),
+        Err(Handled::Respond(e)) => {
+            respond_error(session, ctx, &e).await?;
+            Ok(true)
+        }
+        Err(Handled::Abort(e)) => Err(e),
     }
 }

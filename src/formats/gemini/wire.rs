@@ -136,7 +136,7 @@ pub fn signature_of(id: &str) -> Option<String> {
             c => c,
         })
         .collect();
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push('=');
     }
     Some(out)
