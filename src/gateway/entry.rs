@@ -119,7 +119,11 @@ async fn authenticate(st: &State, session: &mut Session, ctx: &mut Ctx) -> Resul
     };
     ctx.key = match jwt {
         // Verified by its issuer's keys, which may have to be fetched first.
-        Some((v, token)) => Some(v.verify(&token).await.map_err(|e| e.to_api())?),
+        // Boxed: verifying may fetch keys (an HTTP exchange of about 11 KiB of future).
+        Some((v, token)) => {
+            let verified = super::in_box(|| v.verify(&token)).await;
+            Some(verified.map_err(|e| e.to_api())?)
+        }
         None => st
             .keys
             .authenticate(authorization, x_api_key)

@@ -456,7 +456,9 @@ impl Exchange<'_> {
                     token,
                 )
                 .map_err(|_| Failure::Protocol)?;
-            let (mut up, reused) = st.connector.get_http_session(&peer).await.map_err(|e| {
+            // Pingora's connector future is about 9 KiB: boxed, this request's future is not.
+            let connect = super::in_box(|| st.connector.get_http_session(&peer));
+            let (mut up, reused) = connect.await.map_err(|e| {
                 log::debug!("backend {}: connect: {e}", backend.name);
                 Failure::of(&e)
             })?;

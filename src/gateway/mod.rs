@@ -65,9 +65,8 @@ impl ProxyHttp for Gateway {
     fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
 
     /// The whole exchange (`filter`). Written out rather than by `async_trait`, whose
-    /// `Box::pin(future)` builds the future (about 14 KiB: the exchange, Pingora's connector)
-    /// and then copies it into its box on every request; a box allocated first is written in
-    /// place.
+    /// `Box::pin(future)` builds the future (kilobytes: the whole exchange) on the stack and
+    /// copies it into its box on every request.
     fn request_filter<'a, 'b, 'c, 'async_trait>(
         &'a self,
         session: &'b mut Session,
@@ -79,8 +78,7 @@ impl ProxyHttp for Gateway {
         'c: 'async_trait,
         Self: 'async_trait,
     {
-        let boxed = Box::write(Box::new_uninit(), filter(session, ctx));
-        Box::into_pin(boxed)
+        in_box(|| filter(session, ctx))
     }
 
     async fn upstream_peer(&self, _s: &mut Session, _c: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -139,4 +137,13 @@ async fn filter(session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         }
         Err(Handled::Abort(e)) => Err(e),
     }
+}
+
+/// The future `make` builds, in a box allocated before it is built, so it is written in place
+/// rather than built on the stack and copied into the box. Used for futures of kilobytes made
+/// on every request: boxed, they also keep the futures that await them small (the memory a
+/// request holds for its whole life, a stream's included, is its largest future's size).
+pub(crate) fn in_box<F: Future>(make: impl FnOnce() -> F) -> Pin<Box<F>> {
+    let slot = Box::new_uninit();
+    Box::into_pin(Box::write(slot, make()))
 }

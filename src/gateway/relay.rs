@@ -54,9 +54,9 @@ impl Upstream<'_> {
     /// Returns the connection to the pool (its body has been read to the end).
     async fn release(self, st: &State) {
         let idle = Some(self.backend.idle_timeout());
-        st.connector
-            .release_http_session(self.session, self.peer, idle)
-            .await;
+        // Pingora's release is a future of about 4 KiB: boxed, every relay's is that smaller.
+        let (session, peer) = (self.session, self.peer);
+        super::in_box(|| st.connector.release_http_session(session, peer, idle)).await;
     }
 }
 
@@ -96,7 +96,8 @@ pub(super) async fn relay(
             .starts_with(b"application/vnd.amazon.eventstream")
     });
     if reply.upstream == reply.client && status >= 400 {
-        return relay_error(st, session, ctx, up).await;
+        // Boxed: an error's relay is rare and larger than a reply's.
+        return super::in_box(|| relay_error(st, session, ctx, up)).await;
     }
     // A miss on a cached route: the reply is recorded as it passes.
     let record = status == 200 && super::cached::records(ctx);
