@@ -2,6 +2,8 @@
 //! drop. Waiting is polling with a deadline, never a fixed sleep.
 #![allow(dead_code)]
 
+pub mod redis_server;
+
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};

@@ -1,0 +1,215 @@
+//! The fleet's limit counters in a real `redis-server`, driven directly: concurrent
+//! reservations and settlements go to Redis in groups and each request gets its own answer;
+//! a window's counter expires with its window, an in-flight one an hour after its last change.
+
+mod common;
+
+use common::free_port;
+use common::redis_server::Redis;
+use std::sync::Arc;
+use std::time::Duration;
+use tollgate::clock::Period;
+use tollgate::limits::counters::{Charge, Counters};
+use tollgate::store::redis::RedisCounters;
+
+/// A fresh Redis, its URL, and counters kept in it.
+fn counters() -> (Redis, String, Arc<RedisCounters>) {
+    let redis = Redis::start(free_port());
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let c = Arc::new(RedisCounters::new(&url, Duration::from_secs(2)).unwrap());
+    (redis, url, c)
+}
+
+/// A charge of `amount` on `name`'s hourly counter, capped at `limit`.
+fn charge(name: String, limit: f64, amount: f64) -> Charge {
+    Charge {
+        name,
+        period: Period::Hour,
+        limit,
+        amount,
+    }
+}
+
+/// Settlements made together (group commit) each get their own counters' values back, and
+/// every delta lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_settlements_are_grouped_and_each_answered_with_its_own_values() {
+    use tollgate::limits::counters::{Adjustment, Verdict};
+    let (redis, _, c) = counters();
+    let now = tollgate::clock::now();
+    // Each of 40 requests holds 100 on its own counter and 1 on a shared one.
+    for i in 0..40 {
+        let charges = [
+            charge(format!("own-{i}"), 1e9, 100.0),
+            charge("shared".into(), 1e9, 1.0),
+        ];
+        assert!(matches!(
+            c.reserve(now, &charges).await.unwrap(),
+            Verdict::Admitted(_)
+        ));
+    }
+    let start = Period::Hour.window(now).0;
+    let settle = |i: usize| {
+        let c = c.clone();
+        tokio::spawn(async move {
+            let adj = |name: String, delta: f64| Adjustment {
+                name,
+                period: Period::Hour,
+                window_start: start,
+                delta,
+            };
+            let own = adj(format!("own-{i}"), -(i as f64));
+            (
+                i,
+                c.adjust(&[own, adj("shared".into(), 1.0)]).await.unwrap(),
+            )
+        })
+    };
+    let tasks: Vec<_> = (0..40).map(settle).collect();
+    let mut shared = Vec::new();
+    for t in tasks {
+        let (i, values) = t.await.unwrap();
+        assert_eq!(values.len(), 2);
+        assert_eq!(
+            values[0],
+            100.0 - i as f64,
+            "request {i} got another's value"
+        );
+        shared.push(values[1]);
+    }
+    shared.sort_by(f64::total_cmp);
+    let want: Vec<f64> = (41..=80).map(f64::from).collect();
+    assert_eq!(
+        shared, want,
+        "each shared delta applied once, in some order"
+    );
+    drop(redis);
+}
+
+/// EVALSHA and EVAL calls Redis has run since its stats were last reset.
+async fn script_calls(url: &str) -> u64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reservations_are_grouped_and_each_judged_on_its_own() {
+    use tollgate::limits::counters::Verdict;
+    let (redis, url, c) = counters();
+    let now = tollgate::clock::now();
+    // Loads the script, so the count below is of the grouped calls alone.
+    c.reserve(now, &[charge("warm".into(), 1.0, 1.0)])
+        .await
+        .unwrap();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    // 60 requests at once: each holds 100 on its own counter and 1 on a shared one that
+    // admits 25; every fifth asks for more than its own counter allows.
+    let reserve = |i: usize| {
+        let c = c.clone();
+        tokio::spawn(async move {
+            let own_limit = if i % 5 == 4 { 50.0 } else { 1e9 };
+            let charges = [
+                charge(format!("own-{i}"), own_limit, 100.0),
+                charge("shared".into(), 25.0, 1.0),
+            ];
+            (i, c.reserve(now, &charges).await.unwrap())
+        })
+    };
+    let tasks: Vec<_> = (0..60).map(reserve).collect();
+    let (mut shared, mut refused_shared) = (Vec::new(), 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            (i, v) if i % 5 == 4 => {
+                let Verdict::Refused { index, standing } = v else {
+                    panic!("{i} was admitted over its own limit")
+                };
+                assert_eq!((index, standing.used), (0, 0.0));
+            }
+            (_, Verdict::Admitted(s)) => {
+                assert_eq!(s.len(), 2);
+                assert_eq!(s[0].used, 100.0, "a request got another's value");
+                shared.push(s[1].used);
+            }
+            (_, Verdict::Refused { index, standing }) => {
+                assert_eq!((index, standing.used), (1, 25.0));
+                refused_shared += 1;
+            }
+        }
+    }
+    shared.sort_by(f64::total_cmp);
+    assert_eq!(shared, (1..=25).map(f64::from).collect::<Vec<_>>());
+    assert_eq!(refused_shared, 48 - 25);
+    // The requests over their own limit were refused on it and raised nothing.
+    for i in (4..60).step_by(5) {
+        let charges = [charge(format!("own-{i}"), 50.0, 50.0)];
+        let v = c.reserve(now, &charges).await.unwrap();
+        assert!(
+            matches!(v, Verdict::Admitted(ref s) if s[0].used == 50.0),
+            "{i}: {v:?}"
+        );
+    }
+    let calls = script_calls(&url).await;
+    eprintln!("{calls} script calls");
+    assert!(calls < 60, "{calls} script calls for 60 + 12 reservations");
+    drop(redis);
+}
+
+/// A key's TTL, or sets it to `set` seconds.
+async fn ttl(conn: &mut redis::aio::MultiplexedConnection, key: &str, set: Option<i64>) -> i64 {
+    let mut cmd = redis::cmd(if set.is_some() { "EXPIRE" } else { "TTL" });
+    cmd.arg(key);
+    if let Some(s) = set {
+        cmd.arg(s);
+    }
+    cmd.query_async::<i64>(conn).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_counter_expires_with_its_window_and_an_in_flight_one_after_its_last_change() {
+    let (redis, url, c) = counters();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let now = tollgate::clock::now();
+    for period in [Period::Hour, Period::Open] {
+        let charges = [Charge {
+            name: "ttl".into(),
+            period,
+            limit: 1e9,
+            amount: 1.0,
+        }];
+        let key = format!("tollgate:ttl:{}", period.window(now).0);
+        c.reserve(now, &charges).await.unwrap();
+        let first = ttl(&mut conn, &key, None).await;
+        assert!(first > 0 && first <= 3605, "{period:?}: {first}");
+        ttl(&mut conn, &key, Some(10)).await;
+        c.reserve(now, &charges).await.unwrap();
+        let after = ttl(&mut conn, &key, None).await;
+        match period {
+            Period::Open => assert!(after > 3000, "renewed by the change: {after}"),
+            _ => assert!(after <= 10, "a window's expiry is not moved: {after}"),
+        }
+    }
+    drop(redis);
+}
