@@ -7,9 +7,19 @@
 //! counting touches are resident (shared by every process running the binary). The merge loop
 //! is tiktoken's (`_byte_pair_merge`), so counts are the same by construction; `tests`
 //! compares them with tiktoken-rs on varied text.
+//!
+//! tiktoken's split patterns end in `\s+(?!\S)|\s+`, a look-ahead the `regex` crate has not;
+//! the backtracking engine that has it (fancy-regex) took ~30k instructions to split a
+//! 20-byte prompt. The split here runs the pattern with `\s+` alone in the DFA-based `regex`
+//! crate and gives back what the look-ahead would have ([`Bpe::pieces`]).
 
 use super::bpe_blob::hash;
-use fancy_regex::Regex;
+use regex::Regex;
+
+/// The end of tiktoken's split patterns: a run of spaces, all of it before the end of the text
+/// or another space, else one space; [`Bpe::new`] replaces it with [`PLAIN_SPACES`].
+const LOOKAHEAD_SPACES: &str = r"|\s+(?!\S)|\s+";
+const PLAIN_SPACES: &str = r"|\s+";
 
 /// The o200k_base table.
 pub static O200K: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/o200k.bpe"));
@@ -42,11 +52,14 @@ pub enum BpeError {
     #[error("token table of {0} bytes is cut short")]
     Short(usize),
     #[error("token split pattern: {0}")]
-    Pattern(#[from] Box<fancy_regex::Error>),
+    Pattern(#[from] Box<regex::Error>),
+    #[error("token split pattern does not end in tiktoken's `\\s+(?!\\S)|\\s+`")]
+    Shape,
 }
 
 impl Bpe {
-    /// The table laid out in `blob` (see `bpe_blob.rs`), splitting text with `pattern`.
+    /// The table laid out in `blob` (see `bpe_blob.rs`), splitting text with `pattern` (one of
+    /// tiktoken's: it must end in [`LOOKAHEAD_SPACES`]).
     pub fn new(blob: &'static [u8], pattern: &str) -> Result<Bpe, BpeError> {
         let short = || BpeError::Short(blob.len());
         if blob.len() < 8 {
@@ -68,7 +81,7 @@ impl Bpe {
             starts,
             index: &blob[index_at..bytes_at],
             mask: slots - 1,
-            split: Regex::new(pattern).map_err(Box::new)?,
+            split: split_regex(pattern)?,
         })
     }
 
@@ -102,19 +115,38 @@ impl Bpe {
     pub fn count(&self, text: &str) -> usize {
         let mut parts = Vec::new();
         let mut n = 0;
-        for piece in self.split.find_iter(text) {
-            // The split regex cannot fail on these patterns but for its backtrack limit:
-            // then the rest counts as characters ÷ 4, like an unknown model's text.
-            let Ok(piece) = piece else {
-                return n + text.len().div_ceil(4);
-            };
-            let piece = piece.as_str().as_bytes();
+        for piece in self.pieces(text) {
+            let piece = piece.as_bytes();
             n += match self.rank(piece) {
                 Some(_) => 1,
                 None => self.merged(piece, &mut parts),
             };
         }
         n
+    }
+
+    /// tiktoken's split of `text`. Its `\s+(?!\S)` takes a run of spaces (the run has no line
+    /// break: `\s*[\r\n]+` comes first) whole before the end of the text, else all but its
+    /// last space, which then starts the next piece (" word"); a lone space before a non-space
+    /// falls to `\s+`. The `\s+` here always takes the whole run, so a piece of two or more
+    /// characters that ends in a space (not a line break) before more text gives one back.
+    pub(crate) fn pieces<'t>(&self, text: &'t str) -> impl Iterator<Item = &'t str> + use<'_, 't> {
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let m = self.split.find_at(text, at)?;
+            let piece = &text[m.start()..m.end()];
+            let mut end = m.end();
+            if end < text.len() {
+                let mut chars = piece.chars();
+                if let (Some(last), Some(_)) = (chars.next_back(), chars.next()) {
+                    if last.is_whitespace() && last != '\r' && last != '\n' {
+                        end -= last.len_utf8();
+                    }
+                }
+            }
+            at = end;
+            Some(&text[m.start()..end])
+        })
     }
 
     /// Tokens of a piece that is not itself a token: tiktoken's merge loop, which joins the
@@ -152,6 +184,14 @@ impl Bpe {
         }
         parts.len() - 1
     }
+}
+
+/// tiktoken's `pattern` with its look-ahead alternative dropped (see [`Bpe::pieces`]).
+fn split_regex(pattern: &str) -> Result<Regex, BpeError> {
+    let head = pattern
+        .strip_suffix(LOOKAHEAD_SPACES)
+        .ok_or(BpeError::Shape)?;
+    Ok(Regex::new(&format!("{head}{PLAIN_SPACES}")).map_err(Box::new)?)
 }
 
 #[cfg(test)]
@@ -240,6 +280,34 @@ mod tests {
         }
     }
 
+    /// The split is tiktoken's piece for piece (its look-ahead pattern run by fancy-regex) on
+    /// text dense in the runs of spaces and line breaks the look-ahead decides.
+    #[test]
+    fn the_split_is_tiktokens() {
+        let alphabet: Vec<char> = " \t\n\r\u{a0}\u{3000}aZé\u{301}7'/.!中😀".chars().collect();
+        let mut x = 0x2545_f491_u64;
+        for pattern in [O200K_PATTERN, CL100K_PATTERN] {
+            let table = Bpe::new(O200K, pattern).unwrap();
+            let tiktoken = fancy_regex::Regex::new(pattern).unwrap();
+            for len in (1..40).chain([200, 1000]).cycle().take(3000) {
+                let s: String = (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        alphabet[x as usize % alphabet.len()]
+                    })
+                    .collect();
+                let want: Vec<&str> = tiktoken
+                    .find_iter(&s)
+                    .map(|m| m.unwrap().as_str())
+                    .collect();
+                let got: Vec<&str> = table.pieces(&s).collect();
+                assert_eq!(got, want, "{s:?}");
+            }
+        }
+    }
+
     #[test]
     fn every_rank_is_found_from_its_own_bytes() {
         for (blob, n) in [(O200K, 199_998u32), (CL100K, 100_256)] {
@@ -262,6 +330,8 @@ mod tests {
             Bpe::new(&O200K[..1000], O200K_PATTERN),
             Err(BpeError::Short(1000))
         ));
-        assert!(matches!(Bpe::new(O200K, "("), Err(BpeError::Pattern(_))));
+        assert!(matches!(Bpe::new(O200K, "("), Err(BpeError::Shape)));
+        let bad = format!("({LOOKAHEAD_SPACES}");
+        assert!(matches!(Bpe::new(O200K, &bad), Err(BpeError::Pattern(_))));
     }
 }
