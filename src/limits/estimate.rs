@@ -2,13 +2,14 @@
 //! request is billed for when the provider never reported usage (a stream cut short).
 //!
 //! The text of a request is every string value in its body except identifiers and markers
-//! (`model`, `role`, `type`, ids, `tool_choice`...); images and documents sent inline count
+//! (`model`, `role`, `type`, ids, `tool_choice`...), read as the body is parsed (`walk.rs`:
+//! no tree of values is built); images and documents sent inline count
 //! [`PER_IMAGE`] tokens each. OpenAI-family models (`gpt-*`, `o1`/`o3`/`o4`, `chatgpt-*`,
 //! `text-embedding-*`...) are counted with their `tiktoken` encoding, string by string; any
 //! other model as `ceil(chars / 4)`. Four tokens of framing per message are added, as OpenAI's
 //! own accounting does.
 //!
-//! Tokenising is slow (tiktoken's split and merges: tens of µs per KiB), so: past
+//! Tokenising costs (the split and merges: µs per KiB), so: past
 //! [`TOKENIZE_BYTES`] a string's count is extrapolated from its tokenised head, and the counts
 //! of strings of [`CACHE_FROM`] bytes or more are remembered by a hash of their text. Chat
 //! clients resend the whole conversation every turn and agents resend the same system prompt
@@ -17,11 +18,12 @@
 //! remembered from 256 bytes, 1.35 µs from 24).
 
 use super::bpe::{self, Bpe};
-use serde_json::Value;
+use super::walk;
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use tiktoken_rs::tokenizer::{get_tokenizer, Tokenizer};
 
 /// Tokens an inline image or document is counted as (a 1-megapixel image, about).
@@ -30,55 +32,26 @@ pub const PER_IMAGE: u64 = 1600;
 pub const TOKENIZE_BYTES: usize = 8 * 1024;
 /// Strings at least this long have their counts remembered.
 pub const CACHE_FROM: usize = 24;
-/// Counts remembered at most (the memory is cleared when full).
+/// Counts remembered at most, per thread (the memory is cleared when full).
 const CACHE_ENTRIES: usize = 65_536;
 /// Framing per message (role markers).
 const PER_MESSAGE: u64 = 4;
 
-/// Keys whose string values are not prompt text.
-const NOT_TEXT: &[&str] = &[
-    "model",
-    "role",
-    "type",
-    "id",
-    "tool_call_id",
-    "tool_use_id",
-    "tool_choice",
-    "media_type",
-    "mime_type",
-    "detail",
-    "format",
-    "encoding_format",
-    "reasoning_effort",
-    "service_tier",
-    "user",
-    "stop",
-    "signature",
-    "cache_control",
-    "metadata",
-];
-
 /// An estimate of the prompt tokens of `body` (a request in any client API) for `model`.
 /// A body that is not JSON counts by its length.
 pub fn prompt_tokens(body: &[u8], model: &str) -> u64 {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
-        return chars_to_tokens(body.len());
-    };
-    let mut w = Walk::default();
-    w.value(&v, "");
-    let messages = ["messages", "input", "contents"]
-        .iter()
-        .find_map(|k| v.get(*k).and_then(Value::as_array))
-        .map_or(0, |m| m.len() as u64);
-    let text: u64 = match encoding(model) {
-        Some(bpe) => w.texts.iter().map(|t| cached_tokens(bpe, t)).sum(),
-        None => w
-            .texts
-            .iter()
-            .map(|t| chars_to_tokens(t.chars().count()))
-            .sum(),
-    };
-    text + w.images * PER_IMAGE + messages * PER_MESSAGE
+    let bpe = encoding(model);
+    let mut text = 0;
+    let shape = walk::walk(body, &mut |s| {
+        text += match bpe {
+            Some(bpe) => cached_tokens(bpe, s),
+            None => chars_to_tokens(s.chars().count()),
+        }
+    });
+    match shape {
+        Ok(shape) => text + shape.images * PER_IMAGE + shape.messages * PER_MESSAGE,
+        Err(_) => chars_to_tokens(body.len()),
+    }
 }
 
 /// Tokens of generated text that passed by (`bytes` of it), for a stream cut short.
@@ -176,30 +149,30 @@ pub fn warm<'a>(models: impl IntoIterator<Item = &'a str>) {
 }
 
 /// A string's tokens, remembered when it is long (keyed by the encoding and a hash of it).
+/// Each thread remembers its own: no lock shared by every request, and a worker thread serves
+/// a connection's every turn, so a conversation's strings are found where they were counted.
 fn cached_tokens(bpe: &'static Bpe, text: &str) -> u64 {
     if text.len() < CACHE_FROM {
         return bpe_tokens(bpe, text);
     }
-    let key = {
-        let mut h = std::hash::DefaultHasher::new();
-        (bpe as *const Bpe as usize, text).hash(&mut h);
-        h.finish()
-    };
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(n) = cache.lock().ok().and_then(|c| c.get(&key).copied()) {
+    // foldhash: fast on long strings; a collision only misestimates one string.
+    let key = foldhash::quality::FixedState::with_seed(0).hash_one((bpe as *const Bpe, text));
+    if let Some(n) = CACHE.with_borrow(|c| c.get(&key).copied()) {
         return n;
     }
     let n = bpe_tokens(bpe, text);
-    if let Ok(mut c) = cache.lock() {
+    CACHE.with_borrow_mut(|c| {
         if c.len() >= CACHE_ENTRIES {
             c.clear();
         }
         c.insert(key, n);
-    }
+    });
     n
 }
 
-static CACHE: OnceLock<Mutex<HashMap<u64, u64>>> = OnceLock::new();
+thread_local! {
+    static CACHE: RefCell<HashMap<u64, u64>> = RefCell::default();
+}
 
 fn bpe_tokens(bpe: &Bpe, text: &str) -> u64 {
     if text.len() <= TOKENIZE_BYTES {
@@ -212,35 +185,6 @@ fn bpe_tokens(bpe: &Bpe, text: &str) -> u64 {
     let head = bpe.count(&text[..cut]).max(1) as u64;
     // Scale the tokenised head's tokens-per-byte to the whole text.
     head.saturating_mul(text.len() as u64).div_ceil(cut as u64)
-}
-
-#[derive(Default)]
-struct Walk<'v> {
-    texts: Vec<&'v str>,
-    images: u64,
-}
-
-impl<'v> Walk<'v> {
-    fn value(&mut self, v: &'v Value, key: &str) {
-        match v {
-            Value::String(s) if is_inline_media(key, s) => self.images += 1,
-            Value::String(s) if !NOT_TEXT.contains(&key) => self.texts.push(s),
-            Value::Array(a) => a.iter().for_each(|x| self.value(x, key)),
-            Value::Object(o) => {
-                for (k, x) in o {
-                    if !NOT_TEXT.contains(&k.as_str()) {
-                        self.value(x, k);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Base64 media (`data:` URLs, Anthropic's `source.data`, Gemini's `inlineData.data`).
-fn is_inline_media(key: &str, s: &str) -> bool {
-    s.starts_with("data:") || (key == "data" && s.len() > 256)
 }
 
 #[cfg(test)]

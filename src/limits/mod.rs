@@ -7,6 +7,7 @@ pub mod counters;
 pub mod estimate;
 mod limiter;
 pub mod prices;
+mod walk;
 
 pub use limiter::{
     reset_text, Cap, Demand, Denied, LimitSpec, Limiter, Measure, RateHeaders, Refusal, Remaining,
