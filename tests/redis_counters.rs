@@ -1,5 +1,6 @@
 //! The fleet's limit counters in a real `redis-server`, driven directly: concurrent
-//! reservations and settlements go to Redis in groups and each request gets its own answer;
+//! reservations and settlements go to Redis in groups (together, one script call for both) and
+//! each request gets its own answer;
 //! a window's counter expires with its window, an in-flight one an hour after its last change.
 
 mod common;
@@ -173,6 +174,83 @@ async fn concurrent_reservations_are_grouped_and_each_judged_on_its_own() {
     let calls = script_calls(&url).await;
     eprintln!("{calls} script calls");
     assert!(calls < 60, "{calls} script calls for 60 + 12 reservations");
+    drop(redis);
+}
+
+/// A settlement and a reservation that arrive together go in one script call: on one thread,
+/// each turn queues a request's settlement and the next reservation before the group task
+/// runs, so 10 turns take 10 calls (20 when each kind had its own); every delta lands once,
+/// and the settlement goes first (the reservation fits only in what it gave back). A
+/// settlement queued alone waits for the reservation after it.
+#[tokio::test]
+async fn a_settlement_rides_with_the_reservation_after_it() {
+    use tollgate::limits::counters::{Adjustment, Verdict};
+    let (redis, url, c) = counters();
+    let now = tollgate::clock::now();
+    let start = Period::Hour.window(now).0;
+    // 10 requests hold 10 each on a counter of 100: full.
+    for _ in 0..10 {
+        let v = c.reserve(now, &[charge("pool".into(), 100.0, 10.0)]).await;
+        assert!(matches!(v, Ok(Verdict::Admitted(_))), "{v:?}");
+    }
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let back = [Adjustment {
+        name: "pool".into(),
+        period: Period::Hour,
+        window_start: start,
+        delta: -6.0,
+    }];
+    let again = [charge("pool".into(), 100.0, 6.0)];
+    for turn in 0..10 {
+        // Joined in order: the settlement is queued, then the reservation.
+        let (settled, reserved) = tokio::join!(c.adjust(&back), c.reserve(now, &again));
+        assert_eq!(settled.unwrap(), [94.0]);
+        let reserved = reserved.unwrap();
+        assert!(
+            matches!(reserved, Verdict::Admitted(_)),
+            "{turn}: {reserved:?}"
+        );
+    }
+    assert_eq!(script_calls(&url).await, 10, "one call a turn");
+    // A settlement made alone waits a moment for the next reservation and goes with it.
+    for turn in 0..10 {
+        let settling = tokio::spawn({
+            let (c, back) = (c.clone(), back.clone());
+            async move { c.adjust(&back).await }
+        });
+        // The settlement is queued and the group task has it before the reservation comes.
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        let reserved = c.reserve(now, &again).await.unwrap();
+        assert!(
+            matches!(reserved, Verdict::Admitted(_)),
+            "{turn}: {reserved:?}"
+        );
+        assert_eq!(settling.await.unwrap().unwrap(), [94.0]);
+    }
+    let calls = script_calls(&url).await - 10;
+    eprintln!("{calls} calls for 10 settlements and 10 reservations, one after another");
+    assert!(
+        calls < 15,
+        "{calls} calls for 10 settlements and 10 reservations"
+    );
+    let used: String = redis::cmd("GET")
+        .arg(format!("tollgate:pool:{start}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        used.parse::<f64>().unwrap(),
+        100.0,
+        "each delta and charge once"
+    );
     drop(redis);
 }
 

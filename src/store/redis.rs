@@ -1,6 +1,8 @@
-//! Limit counters in one Redis shared by a fleet: a reservation is one Lua script that checks
-//! every charge and then raises all of them (Redis runs a script atomically), a settlement is
-//! another, made for many requests at once (group commit). Each window is its own key
+//! Limit counters in one Redis shared by a fleet: a reservation is a Lua script that checks
+//! every charge and then raises all of them (Redis runs a script atomically). Reservations and
+//! settlements wait in one queue and go together, many requests' in one script call (group
+//! commit): a busy gateway makes one round trip for many requests, and a request's settlement
+//! rides with the next reservation instead of a call of its own. Each window is its own key
 //! (`tollgate:{name}:{window start}`) that expires after its window, so a rolled-over window
 //! is simply a different key.
 //!
@@ -21,14 +23,26 @@ use tokio::sync::{mpsc, oneshot};
 /// How long an in-flight counter outlives its last change (a crashed instance's requests).
 const OPEN_TTL: i64 = 3600;
 
-/// Many requests' reservations in one call, each all or nothing, in order. KEYS: every
-/// request's counters in turn; ARGV: the number of requests, then for each its number of
-/// counters and limit, amount, ttl for each counter (see [`reserve_ttl`]). Returns, request
-/// after request, `0` and each counter's value when every charge fit (and raises them), else the index of the first
-/// that did not and its value.
-const RESERVE: &str = r"
-local out, k, a = {}, 0, 2
-for r = 1, tonumber(ARGV[1]) do
+/// Many requests' settlements and reservations in one call. The settlements' adjustments go
+/// first (a key that has expired is left alone and reads 0; none goes below 0), then the
+/// reservations, each all or nothing, in order. KEYS: the adjusted counters, then every
+/// request's counters in turn; ARGV: the number of adjustments and a delta for each, the number
+/// of reservations, then for each its number of counters and limit, amount, ttl for each
+/// counter (see [`reserve_ttl`]). Returns each adjusted counter's value, then, request after
+/// request, `0` and each counter's value when every charge fit (and raises them), else the
+/// index of the first that did not and its value.
+const GROUP_CALL: &str = r"
+local out, m = {}, tonumber(ARGV[1])
+for i = 1, m do
+  out[i] = '0'
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    local v = tonumber(redis.call('INCRBYFLOAT', KEYS[i], ARGV[1+i]))
+    if v < 0 then redis.call('SET', KEYS[i], '0', 'KEEPTTL'); v = 0 end
+    out[i] = tostring(v)
+  end
+end
+local k, a = m, m + 3
+for r = 1, tonumber(ARGV[m+2]) do
   local n = tonumber(ARGV[a]); a = a + 1
   local refused = 0
   for i = 1, n do
@@ -58,29 +72,18 @@ end
 return out
 ";
 
-/// KEYS: the counters; ARGV: a delta for each. A key that has expired is left alone.
-/// Returns each value afterwards.
-const ADJUST: &str = r"
-local out = {}
-for i = 1, #KEYS do
-  out[i] = '0'
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    local v = tonumber(redis.call('INCRBYFLOAT', KEYS[i], ARGV[i]))
-    if v < 0 then redis.call('SET', KEYS[i], '0', 'KEEPTTL'); v = 0 end
-    out[i] = tostring(v)
-  end
-end
-return out
-";
-
 pub struct RedisCounters {
     link: Link,
-    reserve: Script,
-    adjust: Script,
-    /// Reservations waiting for the next group call (started on first use, in the runtime).
-    reservations: OnceLock<mpsc::Sender<Reserve>>,
-    /// Settlements waiting for the next group call (likewise).
-    settle: OnceLock<mpsc::Sender<Settle>>,
+    script: Script,
+    /// Reservations and settlements waiting for the next group call (the task that makes it
+    /// is started on first use, in the runtime).
+    queue: OnceLock<mpsc::Sender<Job>>,
+}
+
+/// What waits in the queue.
+enum Job {
+    Reserve(Reserve),
+    Settle(Settle),
 }
 
 /// One request's reservation: its counters' keys with (limit, amount, ttl), their windows,
@@ -97,47 +100,41 @@ struct Settle {
     reply: oneshot::Sender<Result<Vec<f64>, StoreError>>,
 }
 
-/// Reservations or settlements queued at most; past it a request makes its own call.
+/// Reservations and settlements queued at most; past it a request makes its own call.
 const QUEUE: usize = 4096;
-/// Requests' reservations or settlements in one script call at most.
+/// Requests' reservations and settlements in one script call at most.
 const GROUP: usize = 64;
+/// How long settlements wait for a reservation to go with.
+const RIDE: std::time::Duration = std::time::Duration::from_millis(2);
 
 impl RedisCounters {
     /// Counters in the Redis at `url`, each call waiting at most `budget`.
     pub fn new(url: &str, budget: std::time::Duration) -> Result<RedisCounters, String> {
         Ok(RedisCounters {
             link: Link::with_budget(url, budget)?,
-            reserve: Script::new(RESERVE),
-            adjust: Script::new(ADJUST),
-            reservations: OnceLock::new(),
-            settle: OnceLock::new(),
+            script: Script::new(GROUP_CALL),
+            queue: OnceLock::new(),
         })
     }
 
-    /// The queue of the task that reserves in groups, as [`Self::settler`] settles.
-    fn reserver(&self) -> &mpsc::Sender<Reserve> {
-        self.reservations.get_or_init(|| {
-            let (tx, mut rx) = mpsc::channel(QUEUE);
-            let (link, script) = (self.link.clone(), self.reserve.clone());
-            tokio::spawn(async move {
-                let mut group = Vec::with_capacity(GROUP);
-                while rx.recv_many(&mut group, GROUP).await > 0 {
-                    reserve_group(&link, &script, &mut group).await;
-                }
-            });
-            tx
-        })
-    }
-
-    /// The queue of the task that settles in groups: while one group's call is out, the
-    /// settlements that arrive wait and go together in the next (group commit), so a busy
-    /// gateway makes one settlement call for many requests and an idle one waits for nothing.
-    fn settler(&self) -> &mpsc::Sender<Settle> {
-        self.settle.get_or_init(|| {
+    /// The queue of the task that makes the group calls: while one call is out, what arrives
+    /// waits and goes together in the next, so an idle gateway waits for nothing.
+    fn queue(&self) -> &mpsc::Sender<Job> {
+        self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(settle_in_groups(rx, self.link.clone(), self.adjust.clone()));
+            tokio::spawn(run_groups(rx, self.link.clone(), self.script.clone()));
             tx
         })
+    }
+
+    /// Makes a call for one job alone (the queue is full), which answers it.
+    async fn alone(&self, job: Job) {
+        let (mut settles, mut reserves) = (Vec::new(), Vec::new());
+        match job {
+            Job::Reserve(r) => reserves.push(r),
+            Job::Settle(s) => settles.push(s),
+        }
+        call_group(&self.link, &self.script, &mut settles, &mut reserves).await;
     }
 
     async fn connection(&self) -> Result<MultiplexedConnection, StoreError> {
@@ -199,27 +196,27 @@ impl Counters for RedisCounters {
             windows,
             reply,
         };
-        if let Err(full) = self.reserver().try_send(queued) {
-            let mut alone = vec![full.into_inner()];
-            reserve_group(&self.link, &self.reserve, &mut alone).await;
+        if let Err(full) = self.queue().try_send(Job::Reserve(queued)) {
+            self.alone(full.into_inner()).await;
         }
         answer
             .await
             .unwrap_or_else(|_| Err(StoreError("the reservation task ended".into())))
     }
 
+    /// Queued like a reservation: it usually goes in the call of the next one.
     async fn adjust(&self, adjustments: &[Adjustment]) -> Result<Vec<f64>, StoreError> {
         let (reply, answer) = oneshot::channel();
         let queued = Settle {
             adjustments: adjustments.to_vec(),
             reply,
         };
-        match self.settler().try_send(queued) {
-            Ok(()) => answer
-                .await
-                .unwrap_or_else(|_| Err(StoreError("the settlement task ended".into()))),
-            Err(_) => adjust_now(&self.link, &self.adjust, adjustments.iter()).await,
+        if let Err(full) = self.queue().try_send(Job::Settle(queued)) {
+            self.alone(full.into_inner()).await;
         }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError("the settlement task ended".into())))
     }
 
     async fn once(&self, name: &str, period: Period, now: i64) -> Result<bool, StoreError> {
@@ -236,15 +233,68 @@ impl Counters for RedisCounters {
     }
 }
 
-/// One RESERVE call for `group`, each request answered with its own verdict.
-async fn reserve_group(link: &Link, script: &Script, group: &mut Vec<Reserve>) {
-    let result = reserve_call(link, script, group).await;
+/// Takes what is queued, a group per call. Settlements with no reservation to ride with wait
+/// up to [`RIDE`] for one: a gateway serving one request after another then makes one call a
+/// request, not two (a settlement only gives back what was over-reserved; nobody waits on it).
+async fn run_groups(mut queue: mpsc::Receiver<Job>, link: Link, script: Script) {
+    let mut jobs = Vec::with_capacity(GROUP);
+    let (mut settles, mut reserves) = (Vec::new(), Vec::new());
+    let sort = |jobs: &mut Vec<Job>, settles: &mut Vec<_>, reserves: &mut Vec<_>| {
+        for job in jobs.drain(..) {
+            match job {
+                Job::Reserve(r) => reserves.push(r),
+                Job::Settle(s) => settles.push(s),
+            }
+        }
+    };
+    while queue.recv_many(&mut jobs, GROUP).await > 0 {
+        sort(&mut jobs, &mut settles, &mut reserves);
+        let until = tokio::time::Instant::now() + RIDE;
+        while reserves.is_empty() && settles.len() < GROUP {
+            let more = queue.recv_many(&mut jobs, GROUP - settles.len());
+            match tokio::time::timeout_at(until, more).await {
+                Ok(n) if n > 0 => sort(&mut jobs, &mut settles, &mut reserves),
+                _ => break,
+            }
+        }
+        call_group(&link, &script, &mut settles, &mut reserves).await;
+    }
+}
+
+/// One call for `settles` and `reserves` (drained), each request answered with its own part.
+async fn call_group(
+    link: &Link,
+    script: &Script,
+    settles: &mut Vec<Settle>,
+    reserves: &mut Vec<Reserve>,
+) {
+    let result = group_call(link, script, settles, reserves).await;
     let mut out = match &result {
         Ok(v) => v.iter(),
         Err(_) => [].iter(),
     };
     let mut failed = result.as_ref().err().map(|e| e.0.clone());
-    for r in group.drain(..) {
+    let bad = || StoreError("redis: unexpected script reply".into());
+    for s in settles.drain(..) {
+        let values = match &failed {
+            None => {
+                let v: Vec<f64> = out
+                    .by_ref()
+                    .take(s.adjustments.len())
+                    .map(|v| number(v))
+                    .collect();
+                (v.len() == s.adjustments.len())
+                    .then_some(v)
+                    .ok_or_else(bad)
+            }
+            Some(why) => Err(StoreError(why.clone())),
+        };
+        if let Err(e) = &values {
+            failed.get_or_insert_with(|| e.0.clone());
+        }
+        let _ = s.reply.send(values);
+    }
+    for r in reserves.drain(..) {
         let verdict = match &failed {
             None => r.verdict(&mut out),
             Some(why) => Err(StoreError(why.clone())),
@@ -257,16 +307,22 @@ async fn reserve_group(link: &Link, script: &Script, group: &mut Vec<Reserve>) {
     }
 }
 
-async fn reserve_call(
+async fn group_call(
     link: &Link,
     script: &Script,
-    group: &[Reserve],
+    settles: &[Settle],
+    reserves: &[Reserve],
 ) -> Result<Vec<String>, StoreError> {
     let down = |e: LinkError| StoreError(e.to_string());
     let mut conn = link.connection().await.map_err(down)?;
     let mut call = script.prepare_invoke();
-    call.arg(group.len());
-    for r in group {
+    let adjustments = settles.iter().flat_map(|s| &s.adjustments);
+    call.arg(adjustments.clone().count());
+    for a in adjustments {
+        call.key(key(&a.name, a.window_start)).arg(a.delta);
+    }
+    call.arg(reserves.len());
+    for r in reserves {
         call.arg(r.charges.len());
         for (key, limit, amount, ttl) in &r.charges {
             call.key(key).arg(limit).arg(amount).arg(ttl);
@@ -299,45 +355,6 @@ impl Reserve {
                 })
             }
             _ => Err(bad()),
-        }
-    }
-}
-
-/// One ADJUST call for `adjustments`; each counter's value afterwards.
-async fn adjust_now<'a>(
-    link: &Link,
-    script: &Script,
-    adjustments: impl Iterator<Item = &'a Adjustment>,
-) -> Result<Vec<f64>, StoreError> {
-    let down = |e: LinkError| StoreError(e.to_string());
-    let mut conn = link.connection().await.map_err(down)?;
-    let mut call = script.prepare_invoke();
-    for a in adjustments {
-        call.key(key(&a.name, a.window_start)).arg(a.delta);
-    }
-    let out: Vec<String> = link
-        .within(call.invoke_async(&mut conn))
-        .await
-        .map_err(down)?;
-    Ok(out.iter().map(|v| number(v)).collect())
-}
-
-/// Settles what is queued, a group per call, and answers each request with its own values.
-async fn settle_in_groups(mut queue: mpsc::Receiver<Settle>, link: Link, script: Script) {
-    let mut group = Vec::with_capacity(GROUP);
-    while queue.recv_many(&mut group, GROUP).await > 0 {
-        let all = group.iter().flat_map(|s| s.adjustments.iter());
-        let result = adjust_now(&link, &script, all).await;
-        let mut values = match &result {
-            Ok(v) => v.iter(),
-            Err(_) => [].iter(),
-        };
-        for s in group.drain(..) {
-            let mine = match &result {
-                Ok(_) => Ok(values.by_ref().take(s.adjustments.len()).copied().collect()),
-                Err(e) => Err(StoreError(e.0.clone())),
-            };
-            let _ = s.reply.send(mine);
         }
     }
 }
