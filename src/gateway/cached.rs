@@ -192,7 +192,7 @@ async fn hit(
         hdr.insert_header(http::header::CONTENT_TYPE, ctype)?;
         hdr.insert_header(http::header::CONTENT_LENGTH, body.len())?;
         hdr.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
-        own_headers(ctx, &mut hdr)?;
+        own_headers(ctx, 200, &mut hdr)?;
         let ds = session.as_downstream_mut();
         ds.write_response_header(Box::new(hdr)).await?;
         ctx.first_byte = Some(Instant::now());

@@ -4,13 +4,14 @@
 //! go on every answer the limits shaped, the 429 included.
 
 use super::ctx::Ctx;
+use super::respond::Headers;
 use super::state::State;
 use crate::error::ApiError;
 use crate::limits::prices::Cost;
 use crate::limits::{
     estimate, reset_text, Demand, Denied, Refusal, Remaining, Reservation, Scope, Subject,
 };
-use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::http::RequestHeader;
 use pingora::prelude::*;
 use std::sync::Arc;
 
@@ -192,36 +193,42 @@ fn round(x: f64) -> String {
 }
 
 /// `x-ratelimit-*` (and `retry-after` on a refusal) on a response header.
-pub(super) fn write_headers(ctx: &Ctx, h: &mut ResponseHeader) -> Result<()> {
-    const NAMES: [[&str; 3]; 2] = [
+pub(super) fn write_headers(ctx: &Ctx, h: &mut impl Headers) -> Result<()> {
+    use http::HeaderName as N;
+    const NAMES: [[N; 3]; 2] = [
         [
-            "x-ratelimit-limit-requests",
-            "x-ratelimit-remaining-requests",
-            "x-ratelimit-reset-requests",
+            N::from_static("x-ratelimit-limit-requests"),
+            N::from_static("x-ratelimit-remaining-requests"),
+            N::from_static("x-ratelimit-reset-requests"),
         ],
         [
-            "x-ratelimit-limit-tokens",
-            "x-ratelimit-remaining-tokens",
-            "x-ratelimit-reset-tokens",
+            N::from_static("x-ratelimit-limit-tokens"),
+            N::from_static("x-ratelimit-remaining-tokens"),
+            N::from_static("x-ratelimit-reset-tokens"),
         ],
     ];
     for (names, r) in NAMES.iter().zip([ctx.rate.requests, ctx.rate.tokens]) {
         let Some(r) = r else { continue };
-        h.insert_header(names[0], whole(r.limit))?;
-        h.insert_header(names[1], whole(r.remaining.floor()))?;
-        h.insert_header(names[2], reset_text(r.reset_in))?;
+        h.put(&names[0], whole(r.limit))?;
+        h.put(&names[1], whole(r.remaining.floor()))?;
+        h.put(&names[2], text(reset_text(r.reset_in))?)?;
     }
     if let Some(s) = ctx.retry_after {
-        h.insert_header(http::header::RETRY_AFTER, s)?;
+        h.put(&http::header::RETRY_AFTER, s.into())?;
     }
     Ok(())
 }
 
 /// A count as a header value: an integer when it is one (no formatting machinery).
-fn whole(x: f64) -> String {
+fn whole(x: f64) -> http::HeaderValue {
     if x.fract() == 0.0 && x.abs() < 1e18 {
-        itoa::Buffer::new().format(x as i64).to_string()
+        (x as i64).into()
     } else {
-        format!("{x:.4}")
+        http::HeaderValue::from_str(&format!("{x:.4}"))
+            .unwrap_or(http::HeaderValue::from_static("0"))
     }
+}
+
+fn text(s: String) -> Result<http::HeaderValue> {
+    http::HeaderValue::try_from(s).or_err(InvalidHTTPHeader, "rate-limit header value")
 }

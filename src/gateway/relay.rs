@@ -7,7 +7,7 @@
 use super::ctx::{Ctx, RelayEnd};
 use super::failure::Handled;
 use super::reply::{EmbedReply, Reply, MAX_REPLY};
-use super::respond::{own_headers, X_REQUEST_ID};
+use super::respond::{own_headers, Headers, X_REQUEST_ID};
 use super::state::State;
 use super::writers::{BodyWriter, Passthrough, Translating};
 use crate::error::ApiError;
@@ -102,8 +102,7 @@ pub(super) async fn relay(
     // A miss on a cached route: the reply is recorded as it passes.
     let record = status == 200 && super::cached::records(ctx);
     if reply.upstream == reply.client {
-        let mut hdr = client_response_header(uh, &ctx.request_id, None).map_err(Handled::Abort)?;
-        own_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
+        let hdr = client_response_header(uh, ctx, None).map_err(Handled::Abort)?;
         let sized = hdr.headers.contains_key(http::header::CONTENT_LENGTH);
         let mut w = Passthrough::new(reply, is_sse);
         if record {
@@ -122,14 +121,8 @@ pub(super) async fn relay(
     }
     let rctx = reply_context(reply);
     if is_sse || is_event_stream {
-        let mut hdr = client_response_header(
-            uh,
-            &ctx.request_id,
-            Some(("text/event-stream; charset=utf-8", None)),
-        )
-        .map_err(Handled::Abort)?;
-        own_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
-        write_ignored(ctx, &mut hdr).map_err(Handled::Abort)?;
+        let hdr = client_response_header(uh, ctx, Some(("text/event-stream; charset=utf-8", None)))
+            .map_err(Handled::Abort)?;
         let mut t = Translator::new(reply.upstream, reply.client, &rctx, reply.include_usage);
         if reply.keep.is_some() {
             t = t.keeping();
@@ -157,10 +150,8 @@ async fn translate_whole(
         return Err(ApiError::upstream_unreachable("", ctx.attempts).into());
     };
     // The length is set once the translated body is known.
-    let mut hdr = client_response_header(uh, &ctx.request_id, Some(("application/json", Some(0))))
+    let mut hdr = client_response_header(uh, ctx, Some(("application/json", Some(0))))
         .map_err(Handled::Abort)?;
-    own_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
-    write_ignored(ctx, &mut hdr).map_err(Handled::Abort)?;
     let body = read_all(&mut up, MAX_REPLY, false).await.map_err(|e| {
         ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
     })?;
@@ -225,7 +216,7 @@ async fn relay_error(
     let Some(uh) = up.session.response_header() else {
         return Err(ApiError::upstream_unreachable("", ctx.attempts).into());
     };
-    let mut hdr = client_response_header(uh, &ctx.request_id, None).map_err(Handled::Abort)?;
+    let mut hdr = client_response_header(uh, ctx, None).map_err(Handled::Abort)?;
     let body = read_all(&mut up, MAX_ERROR_BODY, true)
         .await
         .unwrap_or_default();
@@ -234,7 +225,6 @@ async fn relay_error(
         None => body,
     };
     up.release(st).await;
-    own_headers(ctx, &mut hdr).map_err(Handled::Abort)?;
     hdr.remove_header(&http::header::TRANSFER_ENCODING);
     hdr.insert_header(http::header::CONTENT_LENGTH, body.len())
         .map_err(Handled::Abort)?;
@@ -445,20 +435,23 @@ fn unix_now() -> u64 {
 }
 
 /// Names the client's fields a translation dropped (README "Field policy").
-fn write_ignored(ctx: &Ctx, h: &mut ResponseHeader) -> Result<()> {
+fn write_ignored(ctx: &Ctx, h: &mut http::HeaderMap) -> Result<()> {
+    const IGNORED: http::HeaderName = http::HeaderName::from_static("x-tollgate-ignored-fields");
     if !ctx.ignored_fields.is_empty() {
         let v = formats::fields::header_value(&ctx.ignored_fields);
-        h.insert_header("x-tollgate-ignored-fields", v)?;
+        let v = http::HeaderValue::try_from(v).or_err(InvalidHTTPHeader, "ignored fields")?;
+        h.put(&IGNORED, v)?;
     }
     Ok(())
 }
 
-/// The upstream's header minus hop-by-hop fields, with the gateway's request id; the
-/// upstream's own id is kept as `x-upstream-request-id`. `body` replaces the content type and
-/// framing for a translated body (a length, or chunked).
+/// The upstream's header minus hop-by-hop fields, with the gateway's request id and own
+/// headers; the upstream's own id is kept as `x-upstream-request-id`. `body` replaces the
+/// content type and framing for a translated body (a length, or chunked), which also names
+/// the fields the translation ignored.
 fn client_response_header(
     uh: &ResponseHeader,
-    request_id: &str,
+    ctx: &Ctx,
     body: Option<(&'static str, Option<usize>)>,
 ) -> Result<ResponseHeader> {
     // No case map (see `Backend::request_header`): names reach the client in lowercase, and
@@ -483,6 +476,10 @@ fn client_response_header(
             h.try_append(k.clone(), v.clone()).map_err(too_many)?;
         }
     }
+    own_headers(ctx, parts.status.as_u16(), h)?;
+    if body.is_some() {
+        write_ignored(ctx, h)?;
+    }
     let mut h = ResponseHeader::from(parts);
     if let Some((ctype, len)) = body {
         h.insert_header(http::header::CONTENT_TYPE, ctype)?;
@@ -493,6 +490,6 @@ fn client_response_header(
         // Chunked on HTTP/1.1 (Pingora drops it for h2 clients), so each chunk is flushed.
         None => h.insert_header(http::header::TRANSFER_ENCODING, "chunked")?,
     }
-    h.insert_header(X_REQUEST_ID, request_id)?;
+    h.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
     Ok(h)
 }

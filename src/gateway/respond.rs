@@ -40,7 +40,7 @@ pub(super) async fn respond_error(
     let (status, body) = crate::formats::render_error(ctx.api, e);
     let head_only = session.req_header().method == http::Method::HEAD;
     let mut hdr = json_header(status, body.len(), &ctx.request_id)?;
-    own_headers(ctx, &mut hdr)?;
+    own_headers(ctx, status, &mut hdr)?;
     if e.status == 405 {
         let allow = Front::allow(session.req_header().uri.path());
         hdr.insert_header(http::header::ALLOW, allow)?;
@@ -64,29 +64,52 @@ pub(super) async fn write_json(
 ) -> Result<()> {
     ctx.status = status;
     let mut hdr = json_header(status, body.len(), &ctx.request_id)?;
-    own_headers(ctx, &mut hdr)?;
+    own_headers(ctx, status, &mut hdr)?;
     let ds = session.as_downstream_mut();
     ds.write_response_header(Box::new(hdr)).await?;
     ds.write_response_body(if head_only { Bytes::new() } else { body }, true)
         .await
 }
 
-/// What every answer carries besides its own headers: the limits' and the cache's.
-pub(super) fn own_headers(ctx: &Ctx, h: &mut ResponseHeader) -> Result<()> {
+/// Where the gateway's own headers go: a header map being built, before Pingora's header is
+/// made from it (the fast path: the names are constants, nothing is parsed), or a finished
+/// Pingora header (whose `insert_header` parses each name, and keeps its case map).
+pub(super) trait Headers {
+    fn put(&mut self, name: &http::HeaderName, value: http::HeaderValue) -> Result<()>;
+}
+
+impl Headers for http::HeaderMap {
+    fn put(&mut self, name: &http::HeaderName, value: http::HeaderValue) -> Result<()> {
+        self.try_insert(name.clone(), value)
+            .map(drop)
+            .or_err(InvalidHTTPHeader, "too many response headers")
+    }
+}
+
+impl Headers for ResponseHeader {
+    fn put(&mut self, name: &http::HeaderName, value: http::HeaderValue) -> Result<()> {
+        self.insert_header(name.clone(), value)
+    }
+}
+
+/// What every answer carries besides its own headers: the limits' and the cache's (`status`:
+/// the answer's).
+pub(super) fn own_headers(ctx: &Ctx, status: u16, h: &mut impl Headers) -> Result<()> {
     limit::write_headers(ctx, h)?;
-    cache_headers(ctx, h)
+    cache_headers(ctx, status, h)
 }
 
 /// The `Cache-Status` (and on a hit `Age`) header of a reply on a cached route.
-fn cache_headers(ctx: &Ctx, h: &mut ResponseHeader) -> Result<()> {
+fn cache_headers(ctx: &Ctx, status: u16, h: &mut impl Headers) -> Result<()> {
+    const CACHE_STATUS: http::HeaderName = http::HeaderName::from_static("cache-status");
     let Some(c) = ctx.cache.as_deref() else {
         return Ok(());
     };
     // `x-tollgate-cache-ttl: 0` stores nothing.
-    let stored = c.fill.is_some() && h.status == 200 && !c.ttl.is_zero();
+    let stored = c.fill.is_some() && status == 200 && !c.ttl.is_zero();
     let v = match (c.status, stored) {
         (CacheStatus::Hit { age }, _) => {
-            h.insert_header(http::header::AGE, age)?;
+            h.put(&http::header::AGE, age.into())?;
             "tollgate; hit"
         }
         (CacheStatus::Miss, true) => "tollgate; fwd=miss; stored",
@@ -95,7 +118,7 @@ fn cache_headers(ctx: &Ctx, h: &mut ResponseHeader) -> Result<()> {
         (CacheStatus::Refresh, false) => "tollgate; fwd=request",
         (CacheStatus::Bypass, _) => "tollgate; fwd=bypass",
     };
-    h.insert_header("cache-status", v)
+    h.put(&CACHE_STATUS, http::HeaderValue::from_static(v))
 }
 
 fn json_header(status: u16, len: usize, request_id: &str) -> Result<ResponseHeader> {
