@@ -87,6 +87,18 @@ async fn concurrent_settlements_are_grouped_and_each_answered_with_its_own_value
     drop(redis);
 }
 
+/// A connection to the Redis at `url`, its command stats reset.
+async fn reset_stats(url: &str) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    conn
+}
+
 /// EVALSHA and EVAL calls Redis has run since its stats were last reset.
 async fn script_calls(url: &str) -> u64 {
     let client = redis::Client::open(url).unwrap();
@@ -118,13 +130,7 @@ async fn concurrent_reservations_are_grouped_and_each_judged_on_its_own() {
     c.reserve(now, &[charge("warm".into(), 1.0, 1.0)])
         .await
         .unwrap();
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    reset_stats(&url).await;
     // 60 requests at once: each holds 100 on its own counter and 1 on a shared one that
     // admits 25; every fifth asks for more than its own counter allows.
     let reserve = |i: usize| {
@@ -193,13 +199,7 @@ async fn a_settlement_rides_with_the_reservation_after_it() {
         let v = c.reserve(now, &[charge("pool".into(), 100.0, 10.0)]).await;
         assert!(matches!(v, Ok(Verdict::Admitted(_))), "{v:?}");
     }
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let mut conn = reset_stats(&url).await;
     let back = [Adjustment {
         name: "pool".into(),
         period: Period::Hour,

@@ -4,7 +4,7 @@
 //! go on every answer the limits shaped, the 429 included.
 
 use super::ctx::Ctx;
-use super::respond::Headers;
+use super::headers::Headers;
 use super::state::State;
 use crate::error::ApiError;
 use crate::limits::prices::Cost;

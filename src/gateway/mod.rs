@@ -21,6 +21,7 @@ mod entry;
 mod exchange;
 mod failure;
 pub mod head;
+mod headers;
 mod kept;
 mod limit;
 mod plan;

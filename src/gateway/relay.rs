@@ -6,8 +6,9 @@
 
 use super::ctx::{Ctx, RelayEnd};
 use super::failure::Handled;
+use super::headers::Headers;
 use super::reply::{EmbedReply, Reply, MAX_REPLY};
-use super::respond::{own_headers, Headers, X_REQUEST_ID};
+use super::respond::{own_headers, X_REQUEST_ID};
 use super::state::State;
 use super::writers::{BodyWriter, Passthrough, Translating};
 use crate::error::ApiError;

@@ -2,6 +2,7 @@
 //! request id every answer carries.
 
 use super::ctx::{CacheStatus, Ctx};
+use super::headers::Headers;
 use super::limit;
 use crate::error::ApiError;
 use crate::fronts::Front;
@@ -69,27 +70,6 @@ pub(super) async fn write_json(
     ds.write_response_header(Box::new(hdr)).await?;
     ds.write_response_body(if head_only { Bytes::new() } else { body }, true)
         .await
-}
-
-/// Where the gateway's own headers go: a header map being built, before Pingora's header is
-/// made from it (the fast path: the names are constants, nothing is parsed), or a finished
-/// Pingora header (whose `insert_header` parses each name, and keeps its case map).
-pub(super) trait Headers {
-    fn put(&mut self, name: &http::HeaderName, value: http::HeaderValue) -> Result<()>;
-}
-
-impl Headers for http::HeaderMap {
-    fn put(&mut self, name: &http::HeaderName, value: http::HeaderValue) -> Result<()> {
-        self.try_insert(name.clone(), value)
-            .map(drop)
-            .or_err(InvalidHTTPHeader, "too many response headers")
-    }
-}
-
-impl Headers for ResponseHeader {
-    fn put(&mut self, name: &http::HeaderName, value: http::HeaderValue) -> Result<()> {
-        self.insert_header(name.clone(), value)
-    }
 }
 
 /// What every answer carries besides its own headers: the limits' and the cache's (`status`:
