@@ -209,8 +209,8 @@ pub(super) fn write_headers(ctx: &Ctx, h: &mut impl Headers) -> Result<()> {
     ];
     for (names, r) in NAMES.iter().zip([ctx.rate.requests, ctx.rate.tokens]) {
         let Some(r) = r else { continue };
-        h.put(&names[0], whole(r.limit))?;
-        h.put(&names[1], whole(r.remaining.floor()))?;
+        h.put(&names[0], whole(r.limit)?)?;
+        h.put(&names[1], whole(r.remaining.floor())?)?;
         h.put(&names[2], text(reset_text(r.reset_in))?)?;
     }
     if let Some(s) = ctx.retry_after {
@@ -220,12 +220,11 @@ pub(super) fn write_headers(ctx: &Ctx, h: &mut impl Headers) -> Result<()> {
 }
 
 /// A count as a header value: an integer when it is one (no formatting machinery).
-fn whole(x: f64) -> http::HeaderValue {
+fn whole(x: f64) -> Result<http::HeaderValue> {
     if x.fract() == 0.0 && x.abs() < 1e18 {
-        (x as i64).into()
+        Ok((x as i64).into())
     } else {
-        http::HeaderValue::from_str(&format!("{x:.4}"))
-            .unwrap_or(http::HeaderValue::from_static("0"))
+        text(format!("{x:.4}"))
     }
 }
 

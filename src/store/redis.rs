@@ -127,14 +127,20 @@ impl RedisCounters {
         })
     }
 
-    /// Makes a call for one job alone (the queue is full), which answers it.
-    async fn alone(&self, job: Job) {
-        let (mut settles, mut reserves) = (Vec::new(), Vec::new());
-        match job {
-            Job::Reserve(r) => reserves.push(r),
-            Job::Settle(s) => settles.push(s),
+    /// Queues `job` (or, the queue full, makes its call alone) and waits for its answer.
+    async fn queued<T>(
+        &self,
+        job: Job,
+        answer: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        if let Err(full) = self.queue().try_send(job) {
+            let (mut settles, mut reserves) = (Vec::new(), Vec::new());
+            sort(vec![full.into_inner()], &mut settles, &mut reserves);
+            call_group(&self.link, &self.script, &mut settles, &mut reserves).await;
         }
-        call_group(&self.link, &self.script, &mut settles, &mut reserves).await;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError("the Redis counters' task ended".into())))
     }
 
     async fn connection(&self) -> Result<MultiplexedConnection, StoreError> {
@@ -196,12 +202,7 @@ impl Counters for RedisCounters {
             windows,
             reply,
         };
-        if let Err(full) = self.queue().try_send(Job::Reserve(queued)) {
-            self.alone(full.into_inner()).await;
-        }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(StoreError("the reservation task ended".into())))
+        self.queued(Job::Reserve(queued), answer).await
     }
 
     /// Queued like a reservation: it usually goes in the call of the next one.
@@ -211,12 +212,7 @@ impl Counters for RedisCounters {
             adjustments: adjustments.to_vec(),
             reply,
         };
-        if let Err(full) = self.queue().try_send(Job::Settle(queued)) {
-            self.alone(full.into_inner()).await;
-        }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(StoreError("the settlement task ended".into())))
+        self.queued(Job::Settle(queued), answer).await
     }
 
     async fn once(&self, name: &str, period: Period, now: i64) -> Result<bool, StoreError> {
@@ -239,25 +235,31 @@ impl Counters for RedisCounters {
 async fn run_groups(mut queue: mpsc::Receiver<Job>, link: Link, script: Script) {
     let mut jobs = Vec::with_capacity(GROUP);
     let (mut settles, mut reserves) = (Vec::new(), Vec::new());
-    let sort = |jobs: &mut Vec<Job>, settles: &mut Vec<_>, reserves: &mut Vec<_>| {
-        for job in jobs.drain(..) {
-            match job {
-                Job::Reserve(r) => reserves.push(r),
-                Job::Settle(s) => settles.push(s),
-            }
-        }
-    };
     while queue.recv_many(&mut jobs, GROUP).await > 0 {
-        sort(&mut jobs, &mut settles, &mut reserves);
+        sort(jobs.drain(..), &mut settles, &mut reserves);
         let until = tokio::time::Instant::now() + RIDE;
         while reserves.is_empty() && settles.len() < GROUP {
             let more = queue.recv_many(&mut jobs, GROUP - settles.len());
             match tokio::time::timeout_at(until, more).await {
-                Ok(n) if n > 0 => sort(&mut jobs, &mut settles, &mut reserves),
+                Ok(n) if n > 0 => sort(jobs.drain(..), &mut settles, &mut reserves),
                 _ => break,
             }
         }
         call_group(&link, &script, &mut settles, &mut reserves).await;
+    }
+}
+
+/// Puts each job with its kind.
+fn sort(
+    jobs: impl IntoIterator<Item = Job>,
+    settles: &mut Vec<Settle>,
+    reserves: &mut Vec<Reserve>,
+) {
+    for job in jobs {
+        match job {
+            Job::Reserve(r) => reserves.push(r),
+            Job::Settle(s) => settles.push(s),
+        }
     }
 }
 
