@@ -191,7 +191,6 @@ pub(super) fn ledger_row(
     status: u16,
     elapsed: Duration,
 ) -> LedgerRow {
-    let text = |s: Option<&str>| s.map(str::to_string);
     let started = std::time::SystemTime::now()
         .checked_sub(elapsed)
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -199,16 +198,13 @@ pub(super) fn ledger_row(
     let mut row = LedgerRow {
         ts_ms: started,
         request_id: ctx.request_id.clone(),
-        key: ctx.key.as_ref().map(|k| k.name.to_string()),
-        user: text(ctx.user.as_deref()),
-        team: ctx
-            .key
-            .as_ref()
-            .and_then(|k| k.team.as_deref().map(str::to_string)),
-        route: text(ctx.route.as_deref()),
-        requested_model: text(ctx.model.as_deref()),
-        served_model: text(ctx.served_model.as_deref()),
-        backend: text(ctx.backend.as_deref()),
+        key: ctx.key.as_ref().map(|k| k.name.clone()),
+        user: ctx.user.clone(),
+        team: ctx.key.as_ref().and_then(|k| k.team.clone()),
+        route: ctx.route.clone(),
+        requested_model: ctx.model.clone(),
+        served_model: ctx.served_model.clone(),
+        backend: ctx.backend.clone(),
         status,
         latency_ms: elapsed.as_secs_f64() * 1000.0,
         ..Default::default()

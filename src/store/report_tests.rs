@@ -21,7 +21,7 @@ fn row(ts_ms: i64, id: &str, key: Option<&str>, model: &str, tokens: (u64, u64))
         request_id: id.into(),
         key: key.map(Into::into),
         requested_model: Some(model.into()),
-        served_model: Some(format!("{model}-2025")),
+        served_model: Some(format!("{model}-2025").into()),
         backend: Some("openai".into()),
         input_tokens: tokens.0,
         output_tokens: tokens.1,

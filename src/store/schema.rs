@@ -6,6 +6,7 @@
 //! idempotent and applied at every read-write open.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, Transaction};
@@ -74,13 +75,14 @@ pub struct LedgerRow {
     /// Request start, unix milliseconds (UTC).
     pub ts_ms: i64,
     pub request_id: String,
-    pub key: Option<String>,
-    pub user: Option<String>,
-    pub team: Option<String>,
-    pub route: Option<String>,
-    pub requested_model: Option<String>,
-    pub served_model: Option<String>,
-    pub backend: Option<String>,
+    // Shared with the request's context and the config (no copy per row).
+    pub key: Option<Arc<str>>,
+    pub user: Option<Arc<str>>,
+    pub team: Option<Arc<str>>,
+    pub route: Option<Arc<str>>,
+    pub requested_model: Option<Arc<str>>,
+    pub served_model: Option<Arc<str>>,
+    pub backend: Option<Arc<str>>,
     pub input_tokens: u64,
     pub cached_input_tokens: u64,
     pub cache_creation_tokens: u64,
