@@ -20,6 +20,7 @@ pub mod ids;
 pub mod openai;
 pub mod pivot;
 pub mod responses;
+pub mod scan;
 #[cfg(test)]
 pub(crate) mod test_support;
 
@@ -342,24 +343,77 @@ pub fn to_pivot(from: Format, body: &bytes::Bytes, ctx: &ReplyContext<'_>) -> Op
 /// The usage in a complete reply that passed through in the client's API (OpenAI's or
 /// Anthropic's); `None` when the body has none or cannot be read. Both APIs put `usage` after
 /// the content, so the last `"usage":` key is found from the end and only its object is
-/// parsed (a quote inside a JSON string is escaped, so the pattern can only be a key).
+/// read, by [`scan::integers`] (a quote inside a JSON string is escaped, so the pattern can
+/// only be a key). The wire structs' own rules then make the usage, as for a stream.
 pub fn reply_usage(format: Format, body: &[u8]) -> Option<Usage> {
     let value = usage_value(body)?;
-    let mut de = serde_json::Deserializer::from_slice(value);
     match format {
         Format::OpenAi => {
-            let w = <openai::types::WireUsage as serde::Deserialize>::deserialize(&mut de).ok()?;
+            let [input, output, cached, written, reasoning] = scan::integers(
+                value,
+                &[
+                    (b"", b"prompt_tokens"),
+                    (b"", b"completion_tokens"),
+                    (b"prompt_tokens_details", b"cached_tokens"),
+                    (b"prompt_tokens_details", b"cache_write_tokens"),
+                    (b"completion_tokens_details", b"reasoning_tokens"),
+                ],
+            )?;
+            let w = openai::types::WireUsage {
+                prompt_tokens: input.unwrap_or(0),
+                completion_tokens: output.unwrap_or(0),
+                prompt_tokens_details: Some(openai::types::PromptDetails {
+                    cached_tokens: cached,
+                    cache_write_tokens: written,
+                }),
+                completion_tokens_details: Some(openai::types::CompletionDetails {
+                    reasoning_tokens: reasoning,
+                }),
+            };
             Some(w.normalise())
         }
         Format::Anthropic => {
-            let w =
-                <anthropic::stream::WireUsage as serde::Deserialize>::deserialize(&mut de).ok()?;
+            let [input, output, written, read] = scan::integers(
+                value,
+                &[
+                    (b"", b"input_tokens"),
+                    (b"", b"output_tokens"),
+                    (b"", b"cache_creation_input_tokens"),
+                    (b"", b"cache_read_input_tokens"),
+                ],
+            )?;
+            let w = anthropic::stream::WireUsage {
+                input_tokens: input,
+                output_tokens: output,
+                cache_creation_input_tokens: written,
+                cache_read_input_tokens: read,
+            };
             let mut u = Usage::default();
             w.apply(&mut u);
             Some(u)
         }
         Format::Responses => {
-            let w = <responses::WireUsage as serde::Deserialize>::deserialize(&mut de).ok()?;
+            let [input, output, cached, written, reasoning] = scan::integers(
+                value,
+                &[
+                    (b"", b"input_tokens"),
+                    (b"", b"output_tokens"),
+                    (b"input_tokens_details", b"cached_tokens"),
+                    (b"input_tokens_details", b"cache_write_tokens"),
+                    (b"output_tokens_details", b"reasoning_tokens"),
+                ],
+            )?;
+            let w = responses::WireUsage {
+                input_tokens: input.unwrap_or(0),
+                output_tokens: output.unwrap_or(0),
+                input_tokens_details: Some(responses::InputDetails {
+                    cached_tokens: cached,
+                    cache_write_tokens: written,
+                }),
+                output_tokens_details: Some(responses::OutputDetails {
+                    reasoning_tokens: reasoning,
+                }),
+            };
             Some(w.normalise())
         }
         _ => None,
@@ -418,6 +472,19 @@ mod usage_tests {
         let ant = br#"{"type":"message","content":[],"usage":{"input_tokens":5,"cache_read_input_tokens":4,"output_tokens":7}}"#;
         let u = reply_usage(Format::Anthropic, ant).unwrap();
         assert_eq!((u.input, u.cached_input, u.output), (9, 4, 7));
+        let resp = br#"{"output":[],"usage": {
+            "input_tokens": 30, "input_tokens_details": {"cached_tokens": 10},
+            "output_tokens": 8, "output_tokens_details": {"reasoning_tokens": 5},
+            "total_tokens": 38}}"#;
+        let u = reply_usage(Format::Responses, resp).unwrap();
+        assert_eq!(
+            (u.input, u.cached_input, u.output, u.reasoning),
+            (30, 10, 8, 5)
+        );
+        assert_eq!(
+            reply_usage(Format::OpenAi, br#"{"usage":{"prompt_tokens":1.5}}"#),
+            None
+        );
         assert_eq!(reply_usage(Format::OpenAi, br#"{"id":"x"}"#), None);
         assert_eq!(reply_usage(Format::OpenAi, br#"{"usage":null}"#), None);
     }
