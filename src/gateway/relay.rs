@@ -16,6 +16,7 @@ use crate::formats::{self, ReplyContext};
 use crate::providers::{is_hop_by_hop_response_header, Backend};
 use crate::stream::Translator;
 use bytes::{Bytes, BytesMut};
+use http::HeaderValue;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::protocols::http::client::HttpSession;
@@ -481,16 +482,19 @@ fn client_response_header(
     if body.is_some() {
         write_ignored(ctx, h)?;
     }
-    let mut h = ResponseHeader::from(parts);
     if let Some((ctype, len)) = body {
-        h.insert_header(http::header::CONTENT_TYPE, ctype)?;
-        length = len.map(http::HeaderValue::from);
+        h.put(&http::header::CONTENT_TYPE, HeaderValue::from_static(ctype))?;
+        length = len.map(HeaderValue::from);
     }
     match length {
-        Some(l) => h.insert_header(http::header::CONTENT_LENGTH, l)?,
+        Some(l) => h.put(&http::header::CONTENT_LENGTH, l)?,
         // Chunked on HTTP/1.1 (Pingora drops it for h2 clients), so each chunk is flushed.
-        None => h.insert_header(http::header::TRANSFER_ENCODING, "chunked")?,
+        None => h.put(
+            &http::header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        )?,
     }
-    h.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
-    Ok(h)
+    let id = HeaderValue::from_str(&ctx.request_id);
+    h.put(&X_REQUEST_ID, id.or_err(InvalidHTTPHeader, "request id")?)?;
+    Ok(ResponseHeader::from(parts))
 }
