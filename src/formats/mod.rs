@@ -344,34 +344,30 @@ pub fn to_pivot(from: Format, body: &bytes::Bytes, ctx: &ReplyContext<'_>) -> Op
 /// Anthropic's); `None` when the body has none or cannot be read. Both APIs put `usage` after
 /// the content, so the last `"usage":` key is found from the end and only its object is
 /// read, by [`scan::integers`] (a quote inside a JSON string is escaped, so the pattern can
-/// only be a key). The wire structs' own rules then make the usage, as for a stream.
+/// only be a key).
 pub fn reply_usage(format: Format, body: &[u8]) -> Option<Usage> {
     let value = usage_value(body)?;
     match format {
-        Format::OpenAi => {
-            let [input, output, cached, written, reasoning] = scan::integers(
-                value,
-                &[
-                    (b"", b"prompt_tokens"),
-                    (b"", b"completion_tokens"),
-                    (b"prompt_tokens_details", b"cached_tokens"),
-                    (b"prompt_tokens_details", b"cache_write_tokens"),
-                    (b"completion_tokens_details", b"reasoning_tokens"),
-                ],
-            )?;
-            let w = openai::types::WireUsage {
-                prompt_tokens: input.unwrap_or(0),
-                completion_tokens: output.unwrap_or(0),
-                prompt_tokens_details: Some(openai::types::PromptDetails {
-                    cached_tokens: cached,
-                    cache_write_tokens: written,
-                }),
-                completion_tokens_details: Some(openai::types::CompletionDetails {
-                    reasoning_tokens: reasoning,
-                }),
-            };
-            Some(w.normalise())
-        }
+        Format::OpenAi => five(
+            value,
+            &[
+                (b"", b"prompt_tokens"),
+                (b"prompt_tokens_details", b"cached_tokens"),
+                (b"prompt_tokens_details", b"cache_write_tokens"),
+                (b"", b"completion_tokens"),
+                (b"completion_tokens_details", b"reasoning_tokens"),
+            ],
+        ),
+        Format::Responses => five(
+            value,
+            &[
+                (b"", b"input_tokens"),
+                (b"input_tokens_details", b"cached_tokens"),
+                (b"input_tokens_details", b"cache_write_tokens"),
+                (b"", b"output_tokens"),
+                (b"output_tokens_details", b"reasoning_tokens"),
+            ],
+        ),
         Format::Anthropic => {
             let [input, output, written, read] = scan::integers(
                 value,
@@ -382,6 +378,7 @@ pub fn reply_usage(format: Format, body: &[u8]) -> Option<Usage> {
                     (b"", b"cache_read_input_tokens"),
                 ],
             )?;
+            // Its wire struct's rule: `input_tokens` there excludes cache reads and writes.
             let w = anthropic::stream::WireUsage {
                 input_tokens: input,
                 output_tokens: output,
@@ -392,32 +389,22 @@ pub fn reply_usage(format: Format, body: &[u8]) -> Option<Usage> {
             w.apply(&mut u);
             Some(u)
         }
-        Format::Responses => {
-            let [input, output, cached, written, reasoning] = scan::integers(
-                value,
-                &[
-                    (b"", b"input_tokens"),
-                    (b"", b"output_tokens"),
-                    (b"input_tokens_details", b"cached_tokens"),
-                    (b"input_tokens_details", b"cache_write_tokens"),
-                    (b"output_tokens_details", b"reasoning_tokens"),
-                ],
-            )?;
-            let w = responses::WireUsage {
-                input_tokens: input.unwrap_or(0),
-                output_tokens: output.unwrap_or(0),
-                input_tokens_details: Some(responses::InputDetails {
-                    cached_tokens: cached,
-                    cache_write_tokens: written,
-                }),
-                output_tokens_details: Some(responses::OutputDetails {
-                    reasoning_tokens: reasoning,
-                }),
-            };
-            Some(w.normalise())
-        }
         _ => None,
     }
+}
+
+/// OpenAI's and the Responses API's usage: the same five counts (input, cached, written,
+/// output, reasoning) under their own names, each 0 when absent.
+fn five(value: &[u8], paths: &[scan::Path; 5]) -> Option<Usage> {
+    let [input, cached_input, cache_creation, output, reasoning] =
+        scan::integers(value, paths)?.map(|n| n.unwrap_or(0));
+    Some(Usage {
+        input,
+        cached_input,
+        cache_creation,
+        output,
+        reasoning,
+    })
 }
 
 /// The bytes from the value of the last `"usage":` key on.
