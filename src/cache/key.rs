@@ -2,7 +2,6 @@
 //! taken out and its object keys in canonical order, and (unless the route shares entries)
 //! the client's key.
 
-use pingora::cache::key::hash_key;
 use pingora::cache::CacheKey;
 use serde_json::Value;
 
@@ -45,25 +44,25 @@ pub fn key(route: &str, api: &str, body: &[u8], tenant: Tenant<'_>) -> Option<Ca
     // serde_json's map is ordered by key (no `preserve_order`): writing it back gives one
     // canonical text for any key order and whitespace, nested objects included.
     let canonical = serde_json::to_vec(&fields).ok()?;
-    let mut primary = Vec::with_capacity(canonical.len() + route.len() + api.len() + 24);
-    for part in [route.as_bytes(), api.as_bytes()] {
-        // Length-prefixed, so no route name can run into the next part.
+    // The tenant is part of the hashed text, not a variance: with no variance the combined
+    // hash is the primary one, computed once here (the lock, the store and the shared store
+    // each ask for it again; a variance would be hashed with it at every ask).
+    let (tag, tenant_mark) = match tenant {
+        Tenant::Global => ("", 0u8),
+        Tenant::Key(name) => (name, 1u8),
+    };
+    let mut primary =
+        Vec::with_capacity(canonical.len() + route.len() + api.len() + tag.len() + 33);
+    primary.push(tenant_mark);
+    for part in [route.as_bytes(), api.as_bytes(), tag.as_bytes()] {
+        // Length-prefixed, so no name can run into the next part.
         primary.extend_from_slice(&(part.len() as u64).to_be_bytes());
         primary.extend_from_slice(part);
     }
     primary.extend_from_slice(&canonical);
-    let (tag, variance) = match tenant {
-        Tenant::Global => ("", None),
-        Tenant::Key(name) => (name, Some(hash_key(name))),
-    };
     let mut k = CacheKey::new(primary, tag);
-    // Hashed once here: the lock, the store and the compact key each ask for it again.
     let bin = pingora::cache::key::CacheHashKey::primary_bin(&k);
     k.set_primary_bin_override(bin);
-    // The tenant is hashed into the combined key (the user tag alone is not).
-    if let Some(v) = variance {
-        k.set_variance_key(v);
-    }
     Some(k)
 }
 
@@ -133,6 +132,10 @@ mod tests {
         assert_ne!(bin(body, Tenant::Key("a")), bin(body, Tenant::Key("b")));
         assert_ne!(bin(body, Tenant::Key("a")), bin(body, Tenant::Global));
         assert_eq!(bin(body, Tenant::Global), bin(body, Tenant::Global));
+        assert_ne!(bin(body, Tenant::Key("")), bin(body, Tenant::Global));
+        // No variance: every ask for the combined hash gets the one computed with the key.
+        let k = key("r", "chat", body.as_bytes(), A).unwrap();
+        assert!(k.variance_bin().is_none() && k.combined_bin() == k.primary_bin());
     }
 
     #[test]
