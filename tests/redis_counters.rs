@@ -291,3 +291,62 @@ async fn a_window_counter_expires_with_its_window_and_an_in_flight_one_after_its
     }
     drop(redis);
 }
+
+/// The script raises a counter before judging it: a refused request must leave every counter
+/// as it found it (value and expiry), create none, and a settlement of an expired counter must
+/// not bring it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_and_a_late_settlement_leave_the_counters_as_they_were() {
+    use tollgate::limits::counters::{Adjustment, Verdict};
+    let (redis, url, c) = counters();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let now = tollgate::clock::now();
+    let start = Period::Hour.window(now).0;
+    let key = |name: &str| format!("tollgate:{name}:{start}");
+    let get = |k: String| redis::cmd("GET").arg(k).to_owned();
+    c.reserve(now, &[charge("kept".into(), 10.0, 4.0)])
+        .await
+        .unwrap();
+    ttl(&mut conn, &key("kept"), Some(500)).await;
+    // "kept" fits (4 + 3 <= 10), "fresh" would be created, "full" refuses (6 + 5 > 10).
+    c.reserve(now, &[charge("full".into(), 10.0, 6.0)])
+        .await
+        .unwrap();
+    let refused = c
+        .reserve(
+            now,
+            &[
+                charge("kept".into(), 10.0, 3.0),
+                charge("fresh".into(), 10.0, 1.0),
+                charge("full".into(), 10.0, 5.0),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, Verdict::Refused { index: 2, ref standing } if standing.used == 6.0),
+        "{refused:?}"
+    );
+    let kept: String = get(key("kept")).query_async(&mut conn).await.unwrap();
+    let fresh: Option<String> = get(key("fresh")).query_async(&mut conn).await.unwrap();
+    let full: String = get(key("full")).query_async(&mut conn).await.unwrap();
+    assert_eq!((kept.as_str(), fresh, full.as_str()), ("4", None, "6"));
+    let left = ttl(&mut conn, &key("kept"), None).await;
+    assert!(left > 400 && left <= 500, "the expiry is kept: {left}");
+    // A settlement for a counter that has expired (here: never was) reads 0 and makes no key.
+    let gone = Adjustment {
+        name: "gone".into(),
+        period: Period::Hour,
+        window_start: start,
+        delta: -2.0,
+    };
+    let late = Adjustment {
+        delta: 5.0,
+        ..gone.clone()
+    };
+    assert_eq!(c.adjust(&[gone, late]).await.unwrap(), [0.0, 0.0]);
+    let none: Option<String> = get(key("gone")).query_async(&mut conn).await.unwrap();
+    assert_eq!(none, None);
+    drop(redis);
+}

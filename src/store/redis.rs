@@ -1,5 +1,6 @@
-//! Limit counters in one Redis shared by a fleet: a reservation is a Lua script that checks
-//! every charge and then raises all of them (Redis runs a script atomically). Reservations and
+//! Limit counters in one Redis shared by a fleet: a reservation is a Lua script that raises
+//! every charge, all or nothing (Redis runs a script atomically, so nobody sees a raise that
+//! is put back). Reservations and
 //! settlements wait in one queue and go together, many requests' in one script call (group
 //! commit): a busy gateway makes one round trip for many requests, and a request's settlement
 //! rides with the next reservation instead of a call of its own. Each window is its own key
@@ -31,38 +32,54 @@ const OPEN_TTL: i64 = 3600;
 /// counter (see [`reserve_ttl`]). Returns each adjusted counter's value, then, request after
 /// request, `0` and each counter's value when every charge fit (and raises them), else the
 /// index of the first that did not and its value.
+///
+/// Each counter is raised first and judged after (one command, not a read and then a write):
+/// a request refused puts back what it raised, and a counter the call created (it has no
+/// expiry yet: every counter gets one when created) is removed again, as is an expired one
+/// that a settlement would have recreated.
 const GROUP_CALL: &str = r"
+local function created(key, v, by)
+  return v == tonumber(by) and redis.call('TTL', key) == -1
+end
 local out, m = {}, tonumber(ARGV[1])
 for i = 1, m do
-  out[i] = '0'
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    local v = tonumber(redis.call('INCRBYFLOAT', KEYS[i], ARGV[1+i]))
-    if v < 0 then redis.call('SET', KEYS[i], '0', 'KEEPTTL'); v = 0 end
-    out[i] = tostring(v)
+  local v = tonumber(redis.call('INCRBYFLOAT', KEYS[i], ARGV[1+i]))
+  if created(KEYS[i], v, ARGV[1+i]) then
+    redis.call('DEL', KEYS[i]); v = 0
+  elseif v < 0 then
+    redis.call('SET', KEYS[i], '0', 'KEEPTTL'); v = 0
   end
+  out[i] = tostring(v)
 end
 local k, a = m, m + 3
 for r = 1, tonumber(ARGV[m+2]) do
   local n = tonumber(ARGV[a]); a = a + 1
-  local refused = 0
+  local raised, refused = {}, 0
   for i = 1, n do
-    local used = tonumber(redis.call('GET', KEYS[k+i]) or '0')
-    if used + tonumber(ARGV[a+3*i-2]) > tonumber(ARGV[a+3*i-3]) then
-      out[#out+1] = i; out[#out+1] = tostring(used); refused = i
-      break
-    end
+    raised[i] = redis.call('INCRBYFLOAT', KEYS[k+i], ARGV[a+3*i-2])
+    if tonumber(raised[i]) > tonumber(ARGV[a+3*i-3]) then refused = i; break end
   end
-  if refused == 0 then
+  if refused > 0 then
+    for i = 1, refused do
+      local key, by = KEYS[k+i], ARGV[a+3*i-2]
+      local before = tonumber(raised[i]) - tonumber(by)
+      if created(key, tonumber(raised[i]), by) then
+        redis.call('DEL', key)
+      else
+        redis.call('SET', key, tostring(before), 'KEEPTTL')
+      end
+      if i == refused then out[#out+1] = i; out[#out+1] = tostring(before) end
+    end
+  else
     out[#out+1] = 0
     for i = 1, n do
-      local v = redis.call('INCRBYFLOAT', KEYS[k+i], ARGV[a+3*i-2])
-      out[#out+1] = v
+      out[#out+1] = raised[i]
       -- A window's counter gets its expiry when created, not on every raise; an in-flight
       -- counter's (a negative ttl) is renewed by every change.
       local ttl = tonumber(ARGV[a+3*i-1])
       if ttl < 0 then
         redis.call('EXPIRE', KEYS[k+i], -ttl)
-      elseif tonumber(v) == tonumber(ARGV[a+3*i-2]) then
+      elseif created(KEYS[k+i], tonumber(raised[i]), ARGV[a+3*i-2]) then
         redis.call('EXPIRE', KEYS[k+i], ttl)
       end
     end
