@@ -121,7 +121,9 @@ async fn script_calls(url: &str) -> u64 {
         .sum()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// (One thread: every request queues before the first call returns, whatever else the
+/// machine does.)
+#[tokio::test]
 async fn concurrent_reservations_are_grouped_and_each_judged_on_its_own() {
     use tollgate::limits::counters::Verdict;
     let (redis, url, c) = counters();
@@ -348,5 +350,60 @@ async fn a_refused_request_and_a_late_settlement_leave_the_counters_as_they_were
     assert_eq!(c.adjust(&[gone, late]).await.unwrap(), [0.0, 0.0]);
     let none: Option<String> = get(key("gone")).query_async(&mut conn).await.unwrap();
     assert_eq!(none, None);
+    drop(redis);
+}
+
+/// A settlement nobody waits for (no budget alerts) goes with the next reservation's call;
+/// alone, it is sent within a few milliseconds by the flush task, which then goes quiet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settlement_nobody_waits_for_goes_with_the_next_call_or_soon_alone() {
+    use tollgate::limits::counters::{Adjustment, Verdict};
+    let (redis, url, c) = counters();
+    let now = tollgate::clock::now();
+    let start = Period::Hour.window(now).0;
+    for _ in 0..10 {
+        let v = c.reserve(now, &[charge("pool".into(), 100.0, 10.0)]).await;
+        assert!(matches!(v, Ok(Verdict::Admitted(_))), "{v:?}");
+    }
+    let conn = reset_stats(&url).await;
+    let back = || {
+        vec![Adjustment {
+            name: "pool".into(),
+            period: Period::Hour,
+            window_start: start,
+            delta: -6.0,
+        }]
+    };
+    // Full until the settlement lands: the reservation fits only if it went first.
+    c.adjust_later(back()).unwrap();
+    let v = c.reserve(now, &[charge("pool".into(), 100.0, 6.0)]).await;
+    assert!(
+        matches!(v, Ok(Verdict::Admitted(ref s)) if s[0].used == 100.0),
+        "{v:?}"
+    );
+    assert_eq!(script_calls(&url).await, 1, "the settlement rode along");
+    c.adjust_later(back()).unwrap();
+    let used = || {
+        let mut conn = conn.clone();
+        let key = format!("tollgate:pool:{start}");
+        async move {
+            let v: String = redis::cmd("GET")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            v.parse::<f64>().unwrap()
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while used().await != 94.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the settlement never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(script_calls(&url).await, 2, "one call for it, then quiet");
     drop(redis);
 }

@@ -74,9 +74,12 @@ pub(super) async fn release(st: &State, ctx: &mut Ctx, status: u16) -> Option<Bi
         if st.limiter.remote() {
             // A Redis round trip: off the request's path, since Pingora reads a connection's
             // next request only after this hook. Until it lands the reservation stands (more
-            // than was used): the fleet errs on the safe side for a moment.
-            let snap = ctx.state.clone();
-            tokio::spawn(async move { snap.limiter.settle(r, used).await });
+            // than was used): the fleet errs on the safe side for a moment. With no budget
+            // alerts to check, nobody waits for it: it goes with the store's next call.
+            if let Some(r) = st.limiter.settle_later(r, used) {
+                let snap = ctx.state.clone();
+                tokio::spawn(async move { snap.limiter.settle(r, used).await });
+            }
         } else {
             st.limiter.settle(r, used).await;
         }

@@ -60,6 +60,12 @@ pub trait Counters: Send + Sync {
     fn remote(&self) -> bool {
         false
     }
+
+    /// Takes adjustments to apply soon, nobody waiting for the values (a remote store sends
+    /// them with its next call), or gives them back when this store cannot.
+    fn adjust_later(&self, adjustments: Vec<Adjustment>) -> Result<(), Vec<Adjustment>> {
+        Err(adjustments)
+    }
 }
 
 /// A counter's current window.

@@ -277,9 +277,44 @@ impl Limiter {
     /// Settles `r` with what the request used (zero for a request that never got a reply),
     /// then checks the budgets it touched against the alert thresholds.
     pub async fn settle(&self, r: Reservation, actual: Demand) {
+        let (adjustments, budgets) = self.adjustments(&r, actual);
+        if adjustments.is_empty() {
+            return;
+        }
+        let adjusted = self.counters.adjust(&adjustments).await;
+        self.store_result("settle", &adjusted);
+        if let (Ok(values), Some(alerts)) = (adjusted, &self.alerts) {
+            for (i, h) in budgets {
+                let spent = values.get(i).copied().unwrap_or(0.0);
+                self.check_budget(alerts, &r.held[h], spent).await;
+            }
+        }
+    }
+
+    /// Settles `r` without waiting when nothing needs the counters' values (no budget alerts)
+    /// and the store can take the adjustments for later (Redis: they go with its next call);
+    /// else gives `r` back, to be settled with [`Limiter::settle`].
+    pub fn settle_later(&self, r: Reservation, actual: Demand) -> Option<Reservation> {
+        if self.alerts.is_some() {
+            return Some(r);
+        }
+        let (adjustments, _) = self.adjustments(&r, actual);
+        if adjustments.is_empty() {
+            return None;
+        }
+        self.counters.adjust_later(adjustments).err().map(|_| r)
+    }
+
+    /// What settling `r` changes, and which of those changes are budgets (for the alerts: the
+    /// adjustment's index and the held charge's).
+    fn adjustments(
+        &self,
+        r: &Reservation,
+        actual: Demand,
+    ) -> (Vec<Adjustment>, Vec<(usize, usize)>) {
         let mut adjustments = Vec::new();
         let mut budgets = Vec::new();
-        for h in r.held {
+        for (j, h) in r.held.iter().enumerate() {
             let delta = match h.measure {
                 Measure::Requests => continue,
                 Measure::Concurrent => -1.0,
@@ -296,20 +331,10 @@ impl Limiter {
                 delta,
             });
             if h.measure == Measure::Cost {
-                budgets.push((adjustments.len() - 1, h));
+                budgets.push((adjustments.len() - 1, j));
             }
         }
-        if adjustments.is_empty() {
-            return;
-        }
-        let r = self.counters.adjust(&adjustments).await;
-        self.store_result("settle", &r);
-        if let (Ok(values), Some(alerts)) = (r, &self.alerts) {
-            for (i, h) in budgets {
-                let spent = values.get(i).copied().unwrap_or(0.0);
-                self.check_budget(alerts, &h, spent).await;
-            }
-        }
+        (adjustments, budgets)
     }
 
     /// Sends a notice for each threshold `spent` has reached, once per period.

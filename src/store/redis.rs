@@ -1,25 +1,27 @@
 //! Limit counters in one Redis shared by a fleet: a reservation is a Lua script that raises
 //! every charge, all or nothing (Redis runs a script atomically, so nobody sees a raise that
-//! is put back). Reservations and
-//! settlements wait in one queue and go together, many requests' in one script call (group
-//! commit): a busy gateway makes one round trip for many requests, and a request's settlement
-//! rides with the next reservation instead of a call of its own. Each window is its own key
-//! (`tollgate:{name}:{window start}`) that expires after its window, so a rolled-over window
-//! is simply a different key.
+//! is put back). Reservations and settlements wait in one queue and go together, many
+//! requests' in one script call (group commit): a busy gateway makes one round trip for many
+//! requests, and a request's settlement rides with the next reservation instead of a call of
+//! its own. Each window is its own key (`tollgate:{name}:{window start}`) that expires after
+//! its window, so a rolled-over window is simply a different key.
 //!
-//! The connection ([`Link`], the kept responses' store has its own) sits behind a circuit
-//! breaker: a call waits at most `[store] timeout_ms` (100 ms), and during an outage calls fail at once while one
-//! probe reconnects, so the `on_error` policy answers at full speed and recovery needs nobody.
-//! One Redis, not a cluster: a script's keys would span slots.
+//! No task sits between a request and Redis: whoever finds the connection ([`Line`]) free
+//! takes what is queued, makes the call in its own task and answers the others; those who
+//! queued meanwhile wait for the line in turn (the first of them makes the next call) or
+//! for their answer, whichever comes first. An idle gateway's request thus makes its own
+//! call with no hand-off at all. The line sits behind a circuit breaker (`line.rs`). One
+//! Redis, not a cluster: a script's keys would span slots.
 
+use super::line::{Held, Line};
 pub use super::link::{Link, LinkError};
+use super::resp::{Conn, Reply, RespError};
 use crate::clock::Period;
 use crate::limits::counters::{Adjustment, Charge, Counters, Standing, StoreError, Verdict};
 use async_trait::async_trait;
-use redis::aio::MultiplexedConnection;
-use redis::Script;
-use std::sync::OnceLock;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::{oneshot, Notify};
 
 /// How long an in-flight counter outlives its last change (a crashed instance's requests).
 const OPEN_TTL: i64 = 3600;
@@ -37,64 +39,21 @@ const OPEN_TTL: i64 = 3600;
 /// a request refused puts back what it raised, and a counter the call created (it has no
 /// expiry yet: every counter gets one when created) is removed again, as is an expired one
 /// that a settlement would have recreated.
-const GROUP_CALL: &str = r"
-local function created(key, v, by)
-  return v == tonumber(by) and redis.call('TTL', key) == -1
-end
-local out, m = {}, tonumber(ARGV[1])
-for i = 1, m do
-  local v = tonumber(redis.call('INCRBYFLOAT', KEYS[i], ARGV[1+i]))
-  if created(KEYS[i], v, ARGV[1+i]) then
-    redis.call('DEL', KEYS[i]); v = 0
-  elseif v < 0 then
-    redis.call('SET', KEYS[i], '0', 'KEEPTTL'); v = 0
-  end
-  out[i] = tostring(v)
-end
-local k, a = m, m + 3
-for r = 1, tonumber(ARGV[m+2]) do
-  local n = tonumber(ARGV[a]); a = a + 1
-  local raised, refused = {}, 0
-  for i = 1, n do
-    raised[i] = redis.call('INCRBYFLOAT', KEYS[k+i], ARGV[a+3*i-2])
-    if tonumber(raised[i]) > tonumber(ARGV[a+3*i-3]) then refused = i; break end
-  end
-  if refused > 0 then
-    for i = 1, refused do
-      local key, by = KEYS[k+i], ARGV[a+3*i-2]
-      local before = tonumber(raised[i]) - tonumber(by)
-      if created(key, tonumber(raised[i]), by) then
-        redis.call('DEL', key)
-      else
-        redis.call('SET', key, tostring(before), 'KEEPTTL')
-      end
-      if i == refused then out[#out+1] = i; out[#out+1] = tostring(before) end
-    end
-  else
-    out[#out+1] = 0
-    for i = 1, n do
-      out[#out+1] = raised[i]
-      -- A window's counter gets its expiry when created, not on every raise; an in-flight
-      -- counter's (a negative ttl) is renewed by every change.
-      local ttl = tonumber(ARGV[a+3*i-1])
-      if ttl < 0 then
-        redis.call('EXPIRE', KEYS[k+i], -ttl)
-      elseif created(KEYS[k+i], tonumber(raised[i]), ARGV[a+3*i-2]) then
-        redis.call('EXPIRE', KEYS[k+i], ttl)
-      end
-    end
-  end
-  k = k + n; a = a + 3*n
-end
-return out
-";
+const GROUP_CALL: &str = include_str!("group_call.lua");
 
-pub struct RedisCounters {
-    link: Link,
-    script: Script,
-    /// Reservations and settlements waiting for the next group call (the task that makes it
-    /// is started on first use, in the runtime).
-    queue: OnceLock<mpsc::Sender<Job>>,
+pub struct RedisCounters(Arc<Shared>);
+
+struct Shared {
+    line: Line,
+    /// The script's SHA-1, for `EVALSHA`.
+    sha: String,
+    /// Reservations and settlements waiting for the next group call.
+    queue: Mutex<Vec<Job>>,
+    /// Wakes the task that sends the settlements nobody waits for (see [`flush`]), started
+    /// on first use; `flushing` while it is on its way.
+    wake: Notify,
+    started: OnceLock<()>,
+    flushing: AtomicBool,
 }
 
 /// What waits in the queue.
@@ -111,60 +70,105 @@ struct Reserve {
     reply: oneshot::Sender<Result<Verdict, StoreError>>,
 }
 
-/// One request's settlement, answered with each counter's value afterwards.
+/// One request's settlement, answered with each counter's value afterwards (unless nobody
+/// waits).
 struct Settle {
     adjustments: Vec<Adjustment>,
-    reply: oneshot::Sender<Result<Vec<f64>, StoreError>>,
+    reply: Option<oneshot::Sender<Result<Vec<f64>, StoreError>>>,
 }
 
-/// Reservations and settlements queued at most; past it a request makes its own call.
-const QUEUE: usize = 4096;
 /// Requests' reservations and settlements in one script call at most.
 const GROUP: usize = 64;
-/// How long settlements wait for a reservation to go with.
+/// How long a settlement waits for a reservation to go with.
 const RIDE: std::time::Duration = std::time::Duration::from_millis(2);
 
 impl RedisCounters {
     /// Counters in the Redis at `url`, each call waiting at most `budget`.
     pub fn new(url: &str, budget: std::time::Duration) -> Result<RedisCounters, String> {
-        Ok(RedisCounters {
-            link: Link::with_budget(url, budget)?,
-            script: Script::new(GROUP_CALL),
-            queue: OnceLock::new(),
-        })
+        Ok(RedisCounters(Arc::new(Shared {
+            line: Line::new(url, budget)?,
+            sha: redis::Script::new(GROUP_CALL).get_hash().to_owned(),
+            queue: Mutex::new(Vec::new()),
+            wake: Notify::new(),
+            started: OnceLock::new(),
+            flushing: AtomicBool::new(false),
+        })))
+    }
+}
+
+impl Shared {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Job>> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The queue of the task that makes the group calls: while one call is out, what arrives
-    /// waits and goes together in the next, so an idle gateway waits for nothing.
-    fn queue(&self) -> &mpsc::Sender<Job> {
-        self.queue.get_or_init(|| {
-            let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(run_groups(rx, self.link.clone(), self.script.clone()));
-            tx
-        })
-    }
-
-    /// Queues `job` (or, the queue full, makes its call alone) and waits for its answer.
+    /// Queues `job` and waits for its answer or for the line, whichever comes first; with
+    /// the line, makes the next group call. A settlement (`ride`) first waits [`RIDE`] for
+    /// a reservation whose call takes it along: a gateway serving one request after another
+    /// then makes one call a request, not two (nobody waits on a settlement).
     async fn queued<T>(
         &self,
         job: Job,
-        answer: oneshot::Receiver<Result<T, StoreError>>,
+        mut answer: oneshot::Receiver<Result<T, StoreError>>,
+        ride: bool,
     ) -> Result<T, StoreError> {
-        if let Err(full) = self.queue().try_send(job) {
-            let (mut settles, mut reserves) = (Vec::new(), Vec::new());
-            sort(vec![full.into_inner()], &mut settles, &mut reserves);
-            call_group(&self.link, &self.script, &mut settles, &mut reserves).await;
+        let gone = || StoreError("redis: the call was abandoned".into());
+        self.queue().push(job);
+        if ride {
+            tokio::select! {
+                biased;
+                a = &mut answer => return a.unwrap_or_else(|_| Err(gone())),
+                _ = tokio::time::sleep(RIDE) => {}
+            }
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(StoreError("the Redis counters' task ended".into())))
+        // The line free, lead at once: the answer, sent before it is awaited, wakes nobody
+        // (a task woken while it runs is polled again for nothing, and wakes an idle worker).
+        if let Some(mut held) = self.line.try_hold() {
+            self.call_group(&mut held).await;
+        }
+        loop {
+            if let Ok(a) = answer.try_recv() {
+                return a;
+            }
+            tokio::select! {
+                biased;
+                a = &mut answer => return a.unwrap_or_else(|_| Err(gone())),
+                mut held = self.line.hold() => self.call_group(&mut held).await,
+            }
+        }
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection, StoreError> {
-        self.link
-            .connection()
-            .await
-            .map_err(|e| StoreError(e.to_string()))
+    /// Takes up to [`GROUP`] queued jobs (none: they were all served) and makes their call.
+    async fn call_group(&self, held: &mut Held) {
+        let (mut settles, mut reserves) = (Vec::new(), Vec::new());
+        {
+            let mut queue = self.queue();
+            let n = queue.len().min(GROUP);
+            sort(queue.drain(..n), &mut settles, &mut reserves);
+        }
+        if settles.is_empty() && reserves.is_empty() {
+            return;
+        }
+        let result = self.group_call(held, &settles, &reserves).await;
+        answer(result, settles, reserves);
+    }
+
+    async fn group_call(
+        &self,
+        held: &mut Held,
+        settles: &[Settle],
+        reserves: &[Reserve],
+    ) -> Result<Vec<Reply>, StoreError> {
+        let mut r = held
+            .call(|c| write_group(c, "EVALSHA", &self.sha, settles, reserves))
+            .await;
+        if matches!(&r, Err(RespError::Server(e)) if e.starts_with("NOSCRIPT")) {
+            r = (held.call(|c| write_group(c, "EVAL", GROUP_CALL, settles, reserves))).await;
+        }
+        match r {
+            Ok(Reply::Array(items)) => Ok(items),
+            Ok(_) => Err(StoreError("redis: unexpected script reply".into())),
+            Err(e) => Err(StoreError(format!("redis: {e}"))),
+        }
     }
 }
 
@@ -187,10 +191,6 @@ fn reserve_ttl(period: Period, end: i64, now: i64) -> i64 {
         Period::Open => -OPEN_TTL,
         _ => ttl(period, end, now),
     }
-}
-
-fn number(s: &str) -> f64 {
-    s.parse().unwrap_or(0.0)
 }
 
 #[async_trait]
@@ -219,7 +219,7 @@ impl Counters for RedisCounters {
             windows,
             reply,
         };
-        self.queued(Job::Reserve(queued), answer).await
+        self.0.queued(Job::Reserve(queued), answer, false).await
     }
 
     /// Queued like a reservation: it usually goes in the call of the next one.
@@ -227,42 +227,64 @@ impl Counters for RedisCounters {
         let (reply, answer) = oneshot::channel();
         let queued = Settle {
             adjustments: adjustments.to_vec(),
-            reply,
+            reply: Some(reply),
         };
-        self.queued(Job::Settle(queued), answer).await
+        self.0.queued(Job::Settle(queued), answer, true).await
+    }
+
+    /// Queued for the next group call, a reservation's or, [`RIDE`] later, the flush task's.
+    fn adjust_later(&self, adjustments: Vec<Adjustment>) -> Result<(), Vec<Adjustment>> {
+        let s = &self.0;
+        let settle = Settle {
+            adjustments,
+            reply: None,
+        };
+        s.queue().push(Job::Settle(settle));
+        if !s.flushing.swap(true, Ordering::SeqCst) {
+            s.started
+                .get_or_init(|| drop(tokio::spawn(flush(s.clone()))));
+            s.wake.notify_one();
+        }
+        Ok(())
     }
 
     async fn once(&self, name: &str, period: Period, now: i64) -> Result<bool, StoreError> {
-        let mut conn = self.connection().await?;
         let (start, end) = period.window(now);
-        let mut set_nx = redis::cmd("SET");
-        set_nx.arg(key(name, start)).arg(1).arg("NX").arg("EX");
-        set_nx.arg(ttl(period, end, now));
-        let set: Option<String> = (self.link)
-            .within(set_nx.query_async(&mut conn))
-            .await
-            .map_err(|e| StoreError(e.to_string()))?;
-        Ok(set.is_some())
+        let (key, ttl) = (key(name, start), ttl(period, end, now));
+        let mut held = self.0.line.hold().await;
+        let set = held.call(|c| {
+            let set = c.command(6).arg("SET").arg(&key).arg("1");
+            set.arg("NX").arg("EX").arg(ttl);
+        });
+        match set.await {
+            Ok(reply) => Ok(reply != Reply::Bulk(None)),
+            Err(e) => Err(StoreError(format!("redis: {e}"))),
+        }
     }
 }
 
-/// Takes what is queued, a group per call. Settlements with no reservation to ride with wait
-/// up to [`RIDE`] for one: a gateway serving one request after another then makes one call a
-/// request, not two (a settlement only gives back what was over-reserved; nobody waits on it).
-async fn run_groups(mut queue: mpsc::Receiver<Job>, link: Link, script: Script) {
-    let mut jobs = Vec::with_capacity(GROUP);
-    let (mut settles, mut reserves) = (Vec::new(), Vec::new());
-    while queue.recv_many(&mut jobs, GROUP).await > 0 {
-        sort(jobs.drain(..), &mut settles, &mut reserves);
-        let until = tokio::time::Instant::now() + RIDE;
-        while reserves.is_empty() && settles.len() < GROUP {
-            let more = queue.recv_many(&mut jobs, GROUP - settles.len());
-            match tokio::time::timeout_at(until, more).await {
-                Ok(n) if n > 0 => sort(jobs.drain(..), &mut settles, &mut reserves),
-                _ => break,
+/// Sends the settlements nobody waits for that no reservation took along: woken by the
+/// first of them, it waits [`RIDE`] and makes a call if any is still queued, until none is.
+/// A busy gateway's settlements go with reservations; this task wakes once per [`RIDE`] at
+/// most.
+async fn flush(s: Arc<Shared>) {
+    let settling = |s: &Shared| s.queue().iter().any(|j| matches!(j, Job::Settle(_)));
+    loop {
+        s.wake.notified().await;
+        loop {
+            tokio::time::sleep(RIDE).await;
+            if settling(&s) {
+                let mut held = s.line.hold().await;
+                s.call_group(&mut held).await;
+                continue;
+            }
+            // One queued between the look and this is taken on (or, if its sender found
+            // `flushing` already false, it woke this task again).
+            s.flushing.swap(false, Ordering::SeqCst);
+            if !settling(&s) || s.flushing.swap(true, Ordering::SeqCst) {
+                break;
             }
         }
-        call_group(&link, &script, &mut settles, &mut reserves).await;
     }
 }
 
@@ -280,40 +302,37 @@ fn sort(
     }
 }
 
-/// One call for `settles` and `reserves` (drained), each request answered with its own part.
-async fn call_group(
-    link: &Link,
-    script: &Script,
-    settles: &mut Vec<Settle>,
-    reserves: &mut Vec<Reserve>,
-) {
-    let result = group_call(link, script, settles, reserves).await;
+/// Answers each request with its own part of a group call's reply.
+fn answer(result: Result<Vec<Reply>, StoreError>, settles: Vec<Settle>, reserves: Vec<Reserve>) {
     let mut out = match &result {
         Ok(v) => v.iter(),
         Err(_) => [].iter(),
     };
     let mut failed = result.as_ref().err().map(|e| e.0.clone());
     let bad = || StoreError("redis: unexpected script reply".into());
-    for s in settles.drain(..) {
+    for s in settles {
         let values = match &failed {
             None => {
-                let v: Vec<f64> = out
-                    .by_ref()
-                    .take(s.adjustments.len())
-                    .map(|v| number(v))
+                let v: Option<Vec<f64>> = (out.by_ref().take(s.adjustments.len()))
+                    .map(Reply::number)
                     .collect();
-                (v.len() == s.adjustments.len())
-                    .then_some(v)
-                    .ok_or_else(bad)
+                v.filter(|v| v.len() == s.adjustments.len()).ok_or_else(bad)
             }
             Some(why) => Err(StoreError(why.clone())),
         };
         if let Err(e) = &values {
             failed.get_or_insert_with(|| e.0.clone());
         }
-        let _ = s.reply.send(values);
+        match s.reply {
+            Some(reply) => drop(reply.send(values)),
+            None => {
+                if let Err(e) = values {
+                    log::debug!("limits: settle: {e}");
+                }
+            }
+        }
     }
-    for r in reserves.drain(..) {
+    for r in reserves {
         let verdict = match &failed {
             None => r.verdict(&mut out),
             Some(why) => Err(StoreError(why.clone())),
@@ -326,52 +345,57 @@ async fn call_group(
     }
 }
 
-async fn group_call(
-    link: &Link,
-    script: &Script,
-    settles: &[Settle],
-    reserves: &[Reserve],
-) -> Result<Vec<String>, StoreError> {
-    let down = |e: LinkError| StoreError(e.to_string());
-    let mut conn = link.connection().await.map_err(down)?;
-    let mut call = script.prepare_invoke();
-    let adjustments = settles.iter().flat_map(|s| &s.adjustments);
-    call.arg(adjustments.clone().count());
-    for a in adjustments {
-        call.key(key(&a.name, a.window_start)).arg(a.delta);
+/// The group call's command (see [`GROUP_CALL`] for its keys and arguments): `EVALSHA` and
+/// the script's hash, or `EVAL` and the script.
+fn write_group(c: &mut Conn, verb: &str, script: &str, settles: &[Settle], reserves: &[Reserve]) {
+    let adjustments = || settles.iter().flat_map(|s| &s.adjustments);
+    let charges = || reserves.iter().flat_map(|r| &r.charges);
+    let (m, n) = (adjustments().count(), charges().count());
+    let keys = m + n;
+    let args = 1 + m + 1 + reserves.len() + 3 * n;
+    let mut cmd = c.command(3 + keys + args).arg(verb).arg(script).arg(keys);
+    for a in adjustments() {
+        let mut start = itoa::Buffer::new();
+        let start = start.format(a.window_start).as_bytes();
+        cmd = cmd.joined(&[b"tollgate:", a.name.as_bytes(), b":", start]);
     }
-    call.arg(reserves.len());
+    for (key, ..) in charges() {
+        cmd = cmd.arg(key);
+    }
+    cmd = cmd.arg(m);
+    for a in adjustments() {
+        cmd = cmd.arg(a.delta);
+    }
+    cmd = cmd.arg(reserves.len());
     for r in reserves {
-        call.arg(r.charges.len());
-        for (key, limit, amount, ttl) in &r.charges {
-            call.key(key).arg(limit).arg(amount).arg(ttl);
+        cmd = cmd.arg(r.charges.len());
+        for (_, limit, amount, ttl) in &r.charges {
+            cmd = cmd.arg(*limit).arg(*amount).arg(*ttl);
         }
     }
-    link.within(call.invoke_async(&mut conn))
-        .await
-        .map_err(down)
 }
 
 impl Reserve {
     /// This request's verdict, read from its part of a group's reply.
-    fn verdict(&self, out: &mut std::slice::Iter<String>) -> Result<Verdict, StoreError> {
+    fn verdict(&self, out: &mut std::slice::Iter<Reply>) -> Result<Verdict, StoreError> {
         let bad = || StoreError("redis: unexpected script reply".into());
-        let standing = |i: usize, used: &String| Standing {
-            used: number(used),
-            window_start: self.windows[i].0,
-            reset_at: self.windows[i].1,
+        let standing = |i: usize, used: &Reply| {
+            Some(Standing {
+                used: used.number()?,
+                window_start: self.windows[i].0,
+                reset_at: self.windows[i].1,
+            })
         };
-        match out.next().and_then(|s| s.parse::<usize>().ok()) {
-            Some(0) => (0..self.windows.len())
-                .map(|i| out.next().map(|v| standing(i, v)).ok_or_else(bad))
+        let n = self.windows.len();
+        match out.next() {
+            Some(Reply::Int(0)) => (0..n)
+                .map(|i| out.next().and_then(|v| standing(i, v)).ok_or_else(bad))
                 .collect::<Result<_, _>>()
                 .map(Verdict::Admitted),
-            Some(i) if (1..=self.windows.len()).contains(&i) => {
-                let used = out.next().ok_or_else(bad)?;
-                Ok(Verdict::Refused {
-                    index: i - 1,
-                    standing: standing(i - 1, used),
-                })
+            Some(&Reply::Int(i)) if (1..=n as i64).contains(&i) => {
+                let i = i as usize - 1;
+                let standing = out.next().and_then(|v| standing(i, v)).ok_or_else(bad)?;
+                Ok(Verdict::Refused { index: i, standing })
             }
             _ => Err(bad()),
         }

@@ -27,11 +27,26 @@ impl Redis {
             .spawn()
             .expect("redis-server must be installed (scripts/setup --python installs it)");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let mut redis = Redis { child, port };
+        while !redis.answers() {
+            let exited = redis.child.try_wait().ok().flatten();
+            assert!(exited.is_none(), "redis-server exited: {exited:?}");
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Redis { child, port }
+        redis
+    }
+
+    /// Whether it answers `PING`: a connection alone may be the client's own (a connect to a
+    /// local port nobody listens on can pick that port as its source and reach itself).
+    fn answers(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let mut got = [0u8; 7];
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut got).is_ok() && &got == b"+PONG\r\n"
     }
 }
 
