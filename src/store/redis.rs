@@ -138,6 +138,9 @@ impl Shared {
     }
 
     /// Takes up to [`GROUP`] queued jobs (none: they were all served) and makes their call.
+    /// Its leader's task aborted mid-call, the group's requests get an error, as on a timeout
+    /// (putting them back could apply a script that ran twice); nothing on a request's path
+    /// cancels a reservation.
     async fn call_group(&self, held: &mut Held) {
         let (mut settles, mut reserves) = (Vec::new(), Vec::new());
         {
