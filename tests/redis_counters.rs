@@ -185,6 +185,24 @@ async fn concurrent_reservations_are_grouped_and_each_judged_on_its_own() {
     drop(redis);
 }
 
+/// 10 requests hold 10 each on an hourly counter "pool" of 100: full. Returns the time and a
+/// settlement giving 6 back.
+async fn fill_pool(c: &RedisCounters) -> (i64, tollgate::limits::counters::Adjustment) {
+    use tollgate::limits::counters::{Adjustment, Verdict};
+    let now = tollgate::clock::now();
+    for _ in 0..10 {
+        let v = c.reserve(now, &[charge("pool".into(), 100.0, 10.0)]).await;
+        assert!(matches!(v, Ok(Verdict::Admitted(_))), "{v:?}");
+    }
+    let back = Adjustment {
+        name: "pool".into(),
+        period: Period::Hour,
+        window_start: Period::Hour.window(now).0,
+        delta: -6.0,
+    };
+    (now, back)
+}
+
 /// A settlement and a reservation that arrive together go in one script call: on one thread,
 /// each turn queues a request's settlement and the next reservation before the group task
 /// runs, so 10 turns take 10 calls (20 when each kind had its own); every delta lands once,
@@ -192,22 +210,12 @@ async fn concurrent_reservations_are_grouped_and_each_judged_on_its_own() {
 /// settlement queued alone waits for the reservation after it.
 #[tokio::test]
 async fn a_settlement_rides_with_the_reservation_after_it() {
-    use tollgate::limits::counters::{Adjustment, Verdict};
+    use tollgate::limits::counters::Verdict;
     let (redis, url, c) = counters();
-    let now = tollgate::clock::now();
-    let start = Period::Hour.window(now).0;
-    // 10 requests hold 10 each on a counter of 100: full.
-    for _ in 0..10 {
-        let v = c.reserve(now, &[charge("pool".into(), 100.0, 10.0)]).await;
-        assert!(matches!(v, Ok(Verdict::Admitted(_))), "{v:?}");
-    }
+    let (now, back) = fill_pool(&c).await;
     let mut conn = reset_stats(&url).await;
-    let back = [Adjustment {
-        name: "pool".into(),
-        period: Period::Hour,
-        window_start: start,
-        delta: -6.0,
-    }];
+    let back = [back];
+    let start = back[0].window_start;
     let again = [charge("pool".into(), 100.0, 6.0)];
     for turn in 0..10 {
         // Joined in order: the settlement is queued, then the reservation.
@@ -357,23 +365,12 @@ async fn a_refused_request_and_a_late_settlement_leave_the_counters_as_they_were
 /// alone, it is sent within a few milliseconds by the flush task, which then goes quiet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_settlement_nobody_waits_for_goes_with_the_next_call_or_soon_alone() {
-    use tollgate::limits::counters::{Adjustment, Verdict};
+    use tollgate::limits::counters::Verdict;
     let (redis, url, c) = counters();
-    let now = tollgate::clock::now();
-    let start = Period::Hour.window(now).0;
-    for _ in 0..10 {
-        let v = c.reserve(now, &[charge("pool".into(), 100.0, 10.0)]).await;
-        assert!(matches!(v, Ok(Verdict::Admitted(_))), "{v:?}");
-    }
+    let (now, back) = fill_pool(&c).await;
+    let start = back.window_start;
     let conn = reset_stats(&url).await;
-    let back = || {
-        vec![Adjustment {
-            name: "pool".into(),
-            period: Period::Hour,
-            window_start: start,
-            delta: -6.0,
-        }]
-    };
+    let back = || vec![back.clone()];
     // Full until the settlement lands: the reservation fits only if it went first.
     c.adjust_later(back()).unwrap();
     let v = c.reserve(now, &[charge("pool".into(), 100.0, 6.0)]).await;
@@ -405,5 +402,38 @@ async fn a_settlement_nobody_waits_for_goes_with_the_next_call_or_soon_alone() {
     }
     tokio::time::sleep(Duration::from_millis(30)).await;
     assert_eq!(script_calls(&url).await, 2, "one call for it, then quiet");
+    drop(redis);
+}
+
+/// The counters' own connection signs in and selects the URL's database, with a password
+/// alone or a user and password; a wrong password is an error, not a hang.
+#[tokio::test]
+async fn the_url_s_password_user_and_database_are_used() {
+    use tollgate::limits::counters::Verdict;
+    let redis = Redis::start_with(free_port(), &["--requirepass", "s3cret"]);
+    let port = redis.port;
+    let now = tollgate::clock::now();
+    let start = Period::Hour.window(now).0;
+    for (url, db) in [
+        (format!("redis://:s3cret@127.0.0.1:{port}/3"), 3),
+        (format!("redis://default:s3cret@127.0.0.1:{port}"), 0),
+    ] {
+        let c = RedisCounters::new(&url, Duration::from_secs(2)).unwrap();
+        let v = c.reserve(now, &[charge("signed".into(), 10.0, 1.0)]).await;
+        assert!(matches!(v, Ok(Verdict::Admitted(_))), "{url}: {v:?}");
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let used: Option<String> = redis::cmd("GET")
+            .arg(format!("tollgate:signed:{start}"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(used.as_deref(), Some("1"), "in database {db}");
+        let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+    }
+    let wrong = format!("redis://:wrong@127.0.0.1:{port}");
+    let c = RedisCounters::new(&wrong, Duration::from_secs(2)).unwrap();
+    let v = c.reserve(now, &[charge("signed".into(), 10.0, 1.0)]).await;
+    assert!(v.is_err(), "{v:?}");
     drop(redis);
 }

@@ -5,19 +5,13 @@
 //! growing back-off and closes it when Redis answers. The first use waits for one attempt.
 //! Log lines never name the URL (it may hold a password).
 
+use super::link::{reconnect, CONNECT_TIMEOUT, TRIP_AFTER};
 use super::resp::{Conn, Reply, RespError};
 use redis::ConnectionInfo;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Timeouts in a row that open the breaker (one slow call does not).
-const TRIP_AFTER: u32 = 3;
-/// Connecting (and the probe's `PING`).
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-const BACKOFF_FIRST: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// The connection and its breaker; [`Line::hold`] waits for a turn.
 pub struct Line(tokio::sync::Mutex<Held>);
@@ -167,18 +161,15 @@ fn probe(p: &Arc<Probe>) {
     if p.running.swap(true, Ordering::AcqRel) {
         return;
     }
-    let p = p.clone();
-    tokio::spawn(async move {
-        let mut wait = BACKOFF_FIRST;
-        loop {
-            tokio::time::sleep(wait).await;
-            if let Ok(c) = connect(&p.info).await {
-                *p.made.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
-                p.running.store(false, Ordering::Release);
-                log::warn!("redis: reachable again; the breaker is closed");
-                return;
-            }
-            wait = (wait * 2).min(BACKOFF_MAX);
-        }
-    });
+    let (p, made) = (p.clone(), p.clone());
+    reconnect(
+        move || {
+            let p = p.clone();
+            async move { connect(&p.info).await }
+        },
+        move |c| {
+            *made.made.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
+            made.running.store(false, Ordering::Release);
+        },
+    );
 }

@@ -19,9 +19,9 @@ use tokio::sync::OnceCell;
 /// Longest a request waits on one Redis call by default (`[store] timeout_ms`).
 pub const DEFAULT_BUDGET: Duration = Duration::from_millis(100);
 /// Timeouts in a row that open the breaker (one slow call does not).
-const TRIP_AFTER: u32 = 3;
+pub(super) const TRIP_AFTER: u32 = 3;
 /// Connecting (and the probe's `PING`).
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
@@ -147,15 +147,35 @@ fn probe(s: &Arc<Shared>) {
     if s.probing.swap(true, Ordering::AcqRel) {
         return;
     }
-    let s = s.clone();
+    let (s, made) = (s.clone(), s.clone());
+    reconnect(
+        move || {
+            let s = s.clone();
+            async move { connect(&s.client).await }
+        },
+        move |c| {
+            made.timeouts.store(0, Ordering::Relaxed);
+            made.conn.store(Some(Arc::new(c)));
+            made.probing.store(false, Ordering::Release);
+        },
+    );
+}
+
+/// The breaker's probe: tries `connect` with a growing back-off (100 ms to 2 s) until it
+/// succeeds, then hands the connection to `closed` and logs that the breaker is closed.
+pub(super) fn reconnect<C, E, F>(
+    connect: impl Fn() -> F + Send + 'static,
+    closed: impl FnOnce(C) + Send + 'static,
+) where
+    F: Future<Output = Result<C, E>> + Send,
+    C: Send + 'static,
+{
     tokio::spawn(async move {
         let mut wait = BACKOFF_FIRST;
         loop {
             tokio::time::sleep(wait).await;
-            if let Ok(c) = connect(&s.client).await {
-                s.timeouts.store(0, Ordering::Relaxed);
-                s.conn.store(Some(Arc::new(c)));
-                s.probing.store(false, Ordering::Release);
+            if let Ok(c) = connect().await {
+                closed(c);
                 log::warn!("redis: reachable again; the breaker is closed");
                 return;
             }

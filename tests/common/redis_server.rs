@@ -11,6 +11,11 @@ pub struct Redis {
 
 impl Redis {
     pub fn start(port: u16) -> Redis {
+        Redis::start_with(port, &[])
+    }
+
+    /// With more of redis-server's options (`--requirepass`, …).
+    pub fn start_with(port: u16, more: &[&str]) -> Redis {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -22,6 +27,7 @@ impl Redis {
                 "--appendonly",
                 "no",
             ])
+            .args(more)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -37,8 +43,9 @@ impl Redis {
         redis
     }
 
-    /// Whether it answers `PING`: a connection alone may be the client's own (a connect to a
-    /// local port nobody listens on can pick that port as its source and reach itself).
+    /// Whether it answers `PING` (or asks for a password): a connection alone may be the
+    /// client's own (a connect to a local port nobody listens on can pick that port as its
+    /// source and reach itself).
     fn answers(&self) -> bool {
         use std::io::{Read, Write};
         let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
@@ -46,7 +53,9 @@ impl Redis {
         };
         let mut got = [0u8; 7];
         let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut got).is_ok() && &got == b"+PONG\r\n"
+        s.write_all(b"PING\r\n").is_ok()
+            && s.read_exact(&mut got).is_ok()
+            && (&got == b"+PONG\r\n" || &got == b"-NOAUTH")
     }
 }
 
