@@ -240,12 +240,17 @@ impl Part for usize {
 }
 
 impl Part for f64 {
-    /// The shortest text that reads back as the same number, as redis-rs writes it (Lua's
-    /// `tonumber` and `INCRBYFLOAT` read it). An amount is never infinite or NaN; one would
-    /// be sent as 0.
+    /// A whole number as an integer (most limits and amounts are: counts of requests and
+    /// tokens), else the shortest text that reads back as the same number, as redis-rs
+    /// writes it; Lua's `tonumber` and `INCRBYFLOAT` read both. An amount is never infinite
+    /// or NaN; one would be sent as 0.
     fn write(&self, out: &mut Vec<u8>) {
         let v = if self.is_finite() { *self } else { 0.0 };
-        bulk(out, ryu::Buffer::new().format_finite(v).as_bytes())
+        if v.fract() == 0.0 && v.abs() < 9e15 {
+            bulk(out, itoa::Buffer::new().format(v as i64).as_bytes())
+        } else {
+            bulk(out, ryu::Buffer::new().format_finite(v).as_bytes())
+        }
     }
 }
 
@@ -360,7 +365,8 @@ mod tests {
             .arg(2)
             .arg("tollgate:key:a:1700000000")
             .arg("ü");
-        theirs.arg(-6.0).arg(0.1 + 0.2).arg(1e21).arg(-3600);
+        // Whole numbers as integers, others as redis-rs writes them.
+        theirs.arg(-6).arg(0.1 + 0.2).arg(1e21).arg(-3600);
         assert_eq!(
             String::from_utf8(ours).unwrap(),
             String::from_utf8(theirs.get_packed_command()).unwrap()
@@ -372,7 +378,7 @@ mod tests {
         let out = written(|out| {
             Command(out).arg(f64::NAN).arg(f64::INFINITY);
         });
-        assert_eq!(out, b"$3\r\n0.0\r\n$3\r\n0.0\r\n");
+        assert_eq!(out, b"$1\r\n0\r\n$1\r\n0\r\n");
     }
 
     const REPLY: &[u8] = b"*5\r\n:0\r\n$2\r\n94\r\n$-1\r\n*2\r\n+OK\r\n-ERR inner\r\n$0\r\n\r\n";
