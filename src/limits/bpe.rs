@@ -14,7 +14,8 @@
 //! crate and gives back what the look-ahead would have ([`Bpe::pieces`]).
 
 use super::bpe_blob::hash;
-use regex::Regex;
+use regex_automata::meta::Regex;
+use regex_automata::{Anchored, Input};
 
 /// The end of tiktoken's split patterns: a run of spaces, all of it before the end of the text
 /// or another space, else one space; [`Bpe::new`] replaces it with [`PLAIN_SPACES`].
@@ -52,7 +53,7 @@ pub enum BpeError {
     #[error("token table of {0} bytes is cut short")]
     Short(usize),
     #[error("token split pattern: {0}")]
-    Pattern(#[from] Box<regex::Error>),
+    Pattern(#[from] Box<regex_automata::meta::BuildError>),
     #[error("token split pattern does not end in tiktoken's `\\s+(?!\\S)|\\s+`")]
     Shape,
 }
@@ -133,7 +134,12 @@ impl Bpe {
     pub(crate) fn pieces<'t>(&self, text: &'t str) -> impl Iterator<Item = &'t str> + use<'_, 't> {
         let mut at = 0;
         std::iter::from_fn(move || {
-            let m = self.split.find_at(text, at)?;
+            // Pieces follow one another, so the next starts where this one ends: an anchored
+            // search runs the DFA forward only (an unanchored one also runs it backwards to
+            // find the start). Same match: leftmost-first from a start that has one.
+            let from = Input::new(text).range(at..);
+            let m = (self.split.search(&from.clone().anchored(Anchored::Yes)))
+                .or_else(|| self.split.search(&from))?;
             let piece = &text[m.start()..m.end()];
             let mut end = m.end();
             if end < text.len() {
