@@ -8,7 +8,6 @@
 //! being written leaves it unusable ([`Conn::usable`]).
 
 use redis::{ConnectionAddr, ConnectionInfo};
-use std::fmt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// What Redis answered, or why there is no answer.
@@ -269,12 +268,6 @@ fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
 
 fn push_int(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-}
-
-impl fmt::Debug for Conn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Conn {{ owed: {}, torn: {} }}", self.owed, self.torn)
-    }
 }
 
 /// One reply from the start of `input` and how many bytes it took, or `None` if it is not
