@@ -19,8 +19,7 @@ use crate::formats::Usage;
 use bytes::Bytes;
 use pingora::cache::key::{CacheHashKey, CompactCacheKey};
 use pingora::cache::lock::{CacheKeyLock, CacheLock, LockStatus, Locked, WritePermit};
-use pingora::cache::{CacheKey, CacheMeta};
-use pingora::http::ResponseHeader;
+use pingora::cache::CacheKey;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use store::Store;
@@ -41,8 +40,10 @@ pub struct Reply {
 }
 
 pub struct Entry {
-    /// When it was stored and until when it is fresh.
-    pub meta: CacheMeta,
+    /// When it was stored and until when it is fresh (two times, where pingora-cache's
+    /// `CacheMeta` would hold a response header of its own per entry, ~300 bytes).
+    pub created: SystemTime,
+    pub fresh_until: SystemTime,
     pub route: Arc<str>,
     pub compact: CompactCacheKey,
     pub reply: Reply,
@@ -50,13 +51,14 @@ pub struct Entry {
     pub size: usize,
 }
 
-/// Bytes counted for an entry beyond its bodies (key, meta, bookkeeping).
-const OVERHEAD: usize = 256;
+/// Bytes counted for an entry beyond its bodies: the entry itself, its slots in the table and
+/// the LRU (measured by `tests/cache_memory.rs`: ~560 live bytes an entry in a full store).
+const OVERHEAD: usize = 512;
 
 impl Entry {
     pub fn new(route: Arc<str>, compact: CompactCacheKey, reply: Reply, ttl: Duration) -> Entry {
         let now = SystemTime::now();
-        Entry::restored(route, compact, reply, now, now + ttl)
+        Entry::restored(route, compact, fitted(reply), now, now + ttl)
     }
 
     /// An entry stored at `created`, fresh until `fresh_until` (one read back from Redis).
@@ -74,10 +76,9 @@ impl Entry {
             + route.len()
             + exact.map_or(0, Bytes::len)
             + pivot.filter(|_| !shared).map_or(0, Bytes::len);
-        // The header is pingora-cache's; Tollgate's replies carry their own.
-        let header = ResponseHeader::from(http::Response::new(()).into_parts().0);
         Entry {
-            meta: CacheMeta::new(fresh_until, created, 0, 0, header),
+            created,
+            fresh_until,
             route,
             compact,
             reply,
@@ -87,8 +88,28 @@ impl Entry {
 
     /// Seconds since it was stored (the `Age` header).
     pub fn age(&self) -> u64 {
-        self.meta.age().as_secs()
+        let age = SystemTime::now().duration_since(self.created);
+        age.unwrap_or_default().as_secs()
     }
+
+    /// Whether it is still fresh at `now`.
+    pub fn is_fresh(&self, now: SystemTime) -> bool {
+        self.fresh_until >= now
+    }
+}
+
+/// `reply` with its bodies in buffers of their own length. A reply is written into a growing
+/// buffer, up to twice its length, and a `Bytes` keeps all of it: the store would hold memory
+/// it does not count (one copy of a reply per stored miss).
+fn fitted(mut reply: Reply) -> Reply {
+    let shared =
+        matches!((&reply.pivot, &reply.exact), (Some(p), Some(e)) if p.as_ptr() == e.as_ptr());
+    reply.exact = reply.exact.map(|b| Bytes::copy_from_slice(&b));
+    reply.pivot = match shared {
+        true => reply.exact.clone(),
+        false => reply.pivot.map(|b| Bytes::copy_from_slice(&b)),
+    };
+    reply
 }
 
 /// A writer's lock is held at most this long; a waiter gives up sooner (its own timeout).
@@ -249,7 +270,7 @@ impl Cache {
         if e.size > self.store.max_entry() {
             return Err(NotStored::TooLarge);
         }
-        let json = shared::encode(&e.reply, e.meta.created(), e.meta.fresh_until());
+        let json = shared::encode(&e.reply, e.created, e.fresh_until);
         let json = json.ok_or(NotStored::Unshareable)?;
         let name = shared::key_name(route, &ck.combined_bin());
         match shared.put(name, json, ttl).await {

@@ -1,6 +1,6 @@
 //! The in-memory store: entries in pingora-cache's sharded hash table, bounded by its LRU
 //! eviction manager (pingora-lru) by the bytes each entry holds; freshness from the entry's
-//! `CacheMeta`.
+//! own times.
 
 use super::Entry;
 use pingora::cache::eviction::{lru, EvictionManager};
@@ -64,12 +64,12 @@ impl Store {
     pub fn get(&self, ck: &CompactCacheKey, now: SystemTime) -> Option<Arc<Entry>> {
         let at = slot(ck);
         let e = self.entries.read(at).get(&at).cloned()?;
-        if !e.meta.is_fresh(now) {
+        if !e.is_fresh(now) {
             self.remove_if(ck, &e);
             return None;
         }
         let item = CacheEntryKey::key_only(ck.clone());
-        self.lru.access(&item, e.size, e.meta.fresh_until());
+        self.lru.access(&item, e.size, e.fresh_until);
         Some(e)
     }
 
@@ -79,7 +79,7 @@ impl Store {
         if e.size > self.max_entry.load(Ordering::Relaxed) {
             return Err(NotStored::TooLarge);
         }
-        let (size, fresh_until) = (e.size, e.meta.fresh_until());
+        let (size, fresh_until) = (e.size, e.fresh_until);
         let at = slot(&ck);
         self.entries.write(at).insert(at, Arc::new(e));
         let evicted = self
