@@ -52,7 +52,7 @@ pub struct Entry {
 }
 
 /// Bytes counted for an entry beyond its bodies: the entry itself, its slots in the table and
-/// the LRU (measured by `tests/cache_memory.rs`: ~560 live bytes an entry in a full store).
+/// the LRU (measured by `tests/memory_bounds.rs`: ~560 live bytes an entry in a full store).
 const OVERHEAD: usize = 512;
 
 impl Entry {

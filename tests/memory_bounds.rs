@@ -1,29 +1,43 @@
-//! `[cache] max_bytes` bounds the memory the response cache really holds: entries, their
-//! bookkeeping and the bodies' buffers, counted by an allocator that tracks live bytes.
+//! `[cache] max_bytes` and `[responses] store_max_bytes` bound the memory their stores really
+//! hold: entries, their bookkeeping and the bodies' buffers, counted by an allocator that tracks
+//! live bytes.
 
 use bytes::Bytes;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::cell::Cell;
 use std::time::Duration;
 use tollgate::cache::key::{key, Tenant};
 use tollgate::cache::{Cache, Lookup, Reply};
 use tollgate::config::CacheSettings;
+use tollgate::store::responses::{MemoryResponses, ResponseStore, StoredResponse};
 
 struct Live;
 
-static LIVE: AtomicIsize = AtomicIsize::new(0);
+thread_local! {
+    // Per thread: the tests run side by side, each on its own current-thread runtime.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+}
+
+fn add(n: isize) {
+    // `try_with`: a thread being torn down still frees memory.
+    let _ = LIVE.try_with(|l| l.set(l.get() + n));
+}
+
+fn live() -> isize {
+    LIVE.with(Cell::get)
+}
 
 unsafe impl GlobalAlloc for Live {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        add(l.size() as isize);
         System.alloc(l)
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        add(-(l.size() as isize));
         System.dealloc(p, l)
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        LIVE.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
+        add(n as isize - l.size() as isize);
         System.realloc(p, l, n)
     }
 }
@@ -74,13 +88,13 @@ async fn held(shared_pivot: bool) -> (f64, usize) {
         max_bytes: MAX_BYTES,
         ..Default::default()
     };
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live();
     let c = Cache::new(&settings, Duration::from_millis(100));
     let mut most = 0;
     for n in 0..30_000 {
         fill(&c, n, shared_pivot).await;
         if n % 1000 == 999 {
-            most = most.max(LIVE.load(Ordering::Relaxed) - before);
+            most = most.max(live() - before);
         }
     }
     let (counted, evicted) = c.stats();
@@ -101,4 +115,52 @@ async fn max_bytes_bounds_the_memory_really_held() {
         assert!(ratio <= 1.10, "{ratio:.2}× max_bytes live");
         assert!(ratio >= 0.75, "only {ratio:.2}× max_bytes live");
     }
+}
+
+/// A Responses reply as the gateway keeps one: the Response sent, its expanded input, and the
+/// ids of both's items.
+fn kept(n: usize) -> StoredResponse {
+    let id = format!("resp_{n:024x}");
+    let text = "It is sunny and warm today, with a light breeze. ".repeat(12);
+    let response = format!(
+        r#"{{"id":"{id}","object":"response","status":"completed","model":"claude-sonnet-4-5","output":[{{"id":"msg_{n:024x}_0","type":"message","status":"completed","role":"assistant","content":[{{"type":"output_text","text":"{text}","annotations":[]}}]}}],"usage":{{"input_tokens":20,"output_tokens":120,"total_tokens":140}}}}"#
+    );
+    let input = format!(
+        r#"[{{"id":"in_{n:024x}_0","type":"message","role":"user","content":"What is the weather like?"}}]"#
+    );
+    StoredResponse {
+        item_ids: Some(vec![format!("in_{n:024x}_0"), format!("msg_{n:024x}_0")]),
+        id,
+        owner: Some("team-a".into()),
+        model: "claude-sonnet-4-5".into(),
+        response: serde_json::value::RawValue::from_string(response).expect("json"),
+        input: serde_json::value::RawValue::from_string(input).expect("json"),
+        instructions: None,
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn store_max_bytes_bounds_the_memory_really_held() {
+    let before = live();
+    let store = MemoryResponses::new(Duration::from_secs(3600), MAX_BYTES);
+    let mut most = 0;
+    for n in 0..20_000 {
+        store.put(kept(n)).await.expect("kept");
+        if n % 1000 == 999 {
+            most = most.max(live() - before);
+        }
+    }
+    assert!(store.bytes() <= MAX_BYTES, "{} counted", store.bytes());
+    assert!(
+        store
+            .get(Some("team-a"), "resp_000000000000000000000000")
+            .await
+            .expect("read")
+            .is_none(),
+        "the bound was never reached"
+    );
+    let ratio = most as f64 / MAX_BYTES as f64;
+    eprintln!("kept responses: {ratio:.2}× store_max_bytes live");
+    assert!(ratio <= 1.10, "{ratio:.2}× store_max_bytes live");
+    assert!(ratio >= 0.75, "only {ratio:.2}× store_max_bytes live");
 }
