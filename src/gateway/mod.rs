@@ -148,3 +148,23 @@ pub(crate) fn in_box<F: Future>(make: impl FnOnce() -> F) -> Pin<Box<F>> {
     let slot = Box::new_uninit();
     Box::into_pin(Box::write(slot, make()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future `f` makes, without making one.
+    fn future_size<'a, F: Future>(_: impl Fn(&'a mut Session, &'a mut Ctx) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// A request holds its future (boxed once, by `in_box`) for its whole life, a stream's
+    /// included: 5.3 KB; 11.7 KB while the upstream session and peer moved through it inline
+    /// (each future they passed through kept a copy).
+    #[test]
+    fn a_request_s_future_stays_small() {
+        let n = future_size(filter);
+        eprintln!("request future: {n} bytes");
+        assert!(n <= 6 * 1024, "{n} bytes");
+    }
+}

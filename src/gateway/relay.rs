@@ -26,7 +26,7 @@ use std::time::Instant;
 
 /// The chosen upstream response, and where its connection goes back when done.
 pub(super) struct Upstream<'a> {
-    pub session: HttpSession,
+    pub session: Box<HttpSession>,
     pub peer: &'a HttpPeer,
     pub backend: &'a Backend,
     /// A stream's first chunk, read before the reply was chosen.
@@ -58,7 +58,7 @@ impl Upstream<'_> {
         let idle = Some(self.backend.idle_timeout());
         // Pingora's release is a future of about 4 KiB: boxed, every relay's is that smaller.
         let (session, peer) = (self.session, self.peer);
-        super::in_box(|| st.connector.release_http_session(session, peer, idle)).await;
+        super::in_box(|| st.connector.release_http_session(*session, peer, idle)).await;
     }
 }
 
