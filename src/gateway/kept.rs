@@ -13,7 +13,6 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::{to_raw_value, RawValue};
 use serde_json::Value;
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -81,12 +80,12 @@ impl Keep {
     /// written, so a client's next turn always finds it. A store that fails is logged: the
     /// reply itself still goes out.
     pub(crate) async fn put(&self, response: &[u8]) {
-        /// Its id and its output items' ids, read in one pass.
+        /// Its id and output items, read in one pass.
         #[derive(Deserialize)]
         struct Head<'a> {
             id: String,
             #[serde(default, borrow)]
-            output: Vec<Item<'a>>,
+            output: Vec<&'a RawValue>,
         }
         #[derive(Deserialize)]
         struct Item<'a> {
@@ -99,11 +98,10 @@ impl Keep {
         let input = history::with_ids(self.input.clone(), &head.id);
         let ids = (input.iter())
             .filter_map(|i| i["id"].as_str().map(str::to_string))
-            .chain(
-                head.output
-                    .into_iter()
-                    .filter_map(|o| o.id.map(Cow::into_owned)),
-            )
+            .chain(head.output.iter().filter_map(|o| {
+                let item = serde_json::from_str::<Item>(o.get()).ok()?;
+                item.id.map(std::borrow::Cow::into_owned)
+            }))
             .collect();
         let (Ok(response), Ok(input)) = (raw(response), to_raw_value(&input)) else {
             return;
