@@ -58,7 +58,7 @@ const OVERHEAD: usize = 512;
 impl Entry {
     pub fn new(route: Arc<str>, compact: CompactCacheKey, reply: Reply, ttl: Duration) -> Entry {
         let now = SystemTime::now();
-        Entry::restored(route, compact, fitted(reply), now, now + ttl)
+        Entry::restored(route, compact, reply, now, now + ttl)
     }
 
     /// An entry stored at `created`, fresh until `fresh_until` (one read back from Redis).
@@ -90,6 +90,12 @@ impl Entry {
     pub fn age(&self) -> u64 {
         let age = SystemTime::now().duration_since(self.created);
         age.unwrap_or_default().as_secs()
+    }
+
+    /// Itself with its bodies in buffers of their own length (see [`fitted`]).
+    fn fitted(self) -> Entry {
+        let reply = fitted(self.reply);
+        Entry { reply, ..self }
     }
 
     /// Whether it is still fresh at `now`.
@@ -246,7 +252,8 @@ impl Cache {
         let stored = match &self.shared {
             // Written before the waiters are let in, so their second look finds it.
             Some(shared) => self.share(shared, &route, &ck, &entry, ttl).await,
-            None => self.store.put(ck, entry),
+            // Only the memory store keeps the bodies' buffers: there they fit their length.
+            None => self.store.put(ck, entry.fitted()),
         };
         if let Some(p) = fill.permit.take() {
             let status = match stored {
