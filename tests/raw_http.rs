@@ -152,6 +152,35 @@ fn malformed_input_never_takes_the_gateway_down() {
     assert_still_serves(&g);
 }
 
+/// A head that cannot be parsed gets a 400 and `CONNECT` (no tunnels here) a 405, each on a
+/// connection then closed; the gateway reads its requests' heads itself (`gateway/app.rs`).
+#[test]
+fn an_unparsable_head_is_a_400_and_connect_a_405() {
+    let (_m, g) = setup();
+    for (raw, status) in [
+        (
+            &b"GET /v1/models HTTP/1.1\r\nno colon here\r\n\r\n"[..],
+            "400",
+        ),
+        (
+            b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+            "405",
+        ),
+    ] {
+        let mut s = connect(&g);
+        s.write_all(raw).unwrap();
+        let (head, _) = read_response(&mut s);
+        assert!(head.starts_with(&format!("HTTP/1.1 {status}")), "{head}");
+        let mut rest = Vec::new();
+        assert_eq!(
+            s.read_to_end(&mut rest).unwrap(),
+            0,
+            "the connection is closed"
+        );
+    }
+    assert_still_serves(&g);
+}
+
 #[test]
 fn client_leaving_mid_stream_is_logged_and_harmless() {
     let (_m, g) = setup();

@@ -4,9 +4,9 @@
 
 use super::ctx::Ctx;
 use super::state::State;
+use super::Session;
 use crate::error::ApiError;
 use crate::net::address::client_behind;
-use pingora::proxy::Session;
 
 /// Sets `ctx.client` and checks the listener's rules.
 pub(super) fn admit_listener(st: &State, session: &Session, ctx: &mut Ctx) -> Result<(), ApiError> {

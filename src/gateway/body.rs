@@ -1,9 +1,9 @@
 //! The client's request body: read whole, bounded by `max_body_bytes`, with `100-continue`.
 
 use super::failure::Handled;
+use super::Session;
 use crate::error::ApiError;
 use bytes::{Bytes, BytesMut};
-use pingora::proxy::Session;
 
 /// Reads the whole request body, refusing it (413) past `limit` bytes. The limit is checked
 /// against `Content-Length` first so an oversized upload is refused before it is read.
@@ -30,14 +30,13 @@ pub(super) async fn read_body(session: &mut Session, limit: usize) -> Result<Byt
     }
     if expects_continue {
         session
-            .as_downstream_mut()
             .write_continue_response()
             .await
             .map_err(Handled::Abort)?;
     }
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(4096).min(limit));
     loop {
-        match session.as_downstream_mut().read_request_body().await {
+        match session.read_request_body().await {
             Ok(Some(chunk)) => {
                 if buf.len() + chunk.len() > limit {
                     drain_rest(session, limit).await;
@@ -65,7 +64,7 @@ pub(super) async fn read_body(session: &mut Session, limit: usize) -> Result<Byt
 async fn drain_rest(session: &mut Session, limit: usize) {
     let bound = limit.saturating_mul(4).max(DRAIN_MIN);
     let mut drained = 0usize;
-    while let Ok(Some(chunk)) = session.as_downstream_mut().read_request_body().await {
+    while let Ok(Some(chunk)) = session.read_request_body().await {
         drained += chunk.len();
         if drained > bound {
             session.set_keepalive(None);

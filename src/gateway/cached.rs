@@ -9,6 +9,7 @@ use super::failure::Handled;
 use super::plan::Request;
 use super::respond::{own_headers, X_REQUEST_ID};
 use super::state::State;
+use super::Session;
 use crate::cache::control::Asked;
 use crate::cache::key::{key, Tenant};
 use crate::cache::{Entry, Lookup, Reply};
@@ -20,7 +21,6 @@ use crate::route::Route;
 use bytes::{Bytes, BytesMut};
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
-use pingora::proxy::Session;
 use std::time::Instant;
 
 /// Whether the relay should record the reply for the cache.
@@ -193,7 +193,7 @@ async fn hit(
         hdr.insert_header(http::header::CONTENT_LENGTH, body.len())?;
         hdr.insert_header(X_REQUEST_ID, ctx.request_id.as_str())?;
         own_headers(ctx, 200, &mut hdr)?;
-        let ds = session.as_downstream_mut();
+        let ds = &mut *session;
         ds.write_response_header(Box::new(hdr)).await?;
         ctx.first_byte = Some(Instant::now());
         ds.write_response_body(body, true).await

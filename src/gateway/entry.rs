@@ -7,11 +7,11 @@ use super::ctx::Ctx;
 use super::failure::Handled;
 use super::respond::write_json;
 use super::state::State;
+use super::Session;
 use super::{address, exchange, limit, plan, stored};
 use crate::error::ApiError;
 use crate::formats::Format;
 use crate::fronts::Front;
-use pingora::proxy::Session;
 use std::sync::Arc;
 
 /// Everything up to the exchange; the exchange answers the client itself.
@@ -177,7 +177,7 @@ fn smuggles(session: &Session) -> bool {
     if !req.headers.contains_key(http::header::TRANSFER_ENCODING) {
         return false;
     }
-    let Some(h1) = session.as_downstream().as_http1() else {
+    let Some(h1) = session.as_http1() else {
         return false;
     };
     let raw = h1.get_headers_raw_bytes();
@@ -193,7 +193,7 @@ fn smuggles(session: &Session) -> bool {
 fn oversized(st: &State, session: &mut Session) -> Result<(), Handled> {
     let req = session.req_header();
     let line = req.method.as_str().len() + req.raw_path().len() + 10;
-    let head = match session.as_downstream().as_http1() {
+    let head = match session.as_http1() {
         Some(h1) => h1.get_headers_raw_bytes().len(),
         None => {
             line + req

@@ -10,6 +10,7 @@ use super::plan::{plan, Plan, Planned, Request};
 use super::relay::{relay, Upstream};
 use super::respond::write_json;
 use super::state::State;
+use super::Session;
 use crate::balance::{cooldown, InFlight, Pick};
 use crate::error::ApiError;
 use crate::limits::Reservation;
@@ -18,7 +19,6 @@ use crate::route::{AffinityKey, RetryPolicy, Route, Strategy, Target};
 use bytes::Bytes;
 use pingora::prelude::*;
 use pingora::protocols::http::client::HttpSession;
-use pingora::proxy::Session;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

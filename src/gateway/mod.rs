@@ -1,19 +1,20 @@
-//! The `ProxyHttp` implementation: the table of contents of the request path. Each hook calls
-//! one stage; the stages share the request's context (`ctx.rs`), the config snapshot
-//! (`state.rs`), the failure types (`failure.rs`) and the gateway's own answers
-//! (`respond.rs`).
+//! The request path's table of contents. `app.rs` is the Pingora app: it reads a request's
+//! head and calls `filter`, then settles; the stages share the request's context (`ctx.rs`),
+//! the config snapshot (`state.rs`), the failure types (`failure.rs`) and the gateway's own
+//! answers (`respond.rs`).
 //!
-//! Pingora picks the upstream before it reads the body, and the model to route by is in the
-//! body, so the whole exchange runs inside `request_filter` with Pingora's `Connector` (pools,
-//! TLS, h2, timeouts) and returns `Ok(true)`. See ARCHITECTURE.md for the evidence.
+//! The model to route by is in the body, so the whole exchange runs in `filter`, after the
+//! body is read, with Pingora's `Connector` (pools, TLS, h2, timeouts). See ARCHITECTURE.md
+//! for the evidence.
 //!
 //! The request's path: `entry` (front, key, route, admission under `limit`) → `plan` (the
 //! target, the translation) → `exchange` (attempts: `select`, `relay`, retries and failover)
-//! → `settle` (at `logging`: billing, the ledger, the access log). `kept` and `stored` serve
-//! the Responses API's kept responses.
+//! → `settle` (billing, the ledger, the access log). `kept` and `stored` serve the Responses
+//! API's kept responses.
 
 mod address;
 mod admission;
+mod app;
 mod body;
 mod cached;
 mod ctx;
@@ -35,85 +36,23 @@ mod stored;
 mod writers;
 
 pub use admission::{probe, with_model};
+pub use app::Gateway;
 pub use ctx::Ctx;
 pub use state::{AdminAccess, Runtime, Snapshots, State};
 
-use crate::error::ApiError;
-use async_trait::async_trait;
 use failure::Handled;
-use pingora::modules::http::HttpModules;
 use pingora::prelude::*;
-use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+/// The client's connection: the request path reads and answers it itself.
+pub(crate) use pingora::protocols::http::ServerSession as Session;
 use respond::{request_id, respond_error};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
-pub struct Gateway {
-    pub config: Arc<dyn Snapshots>,
-}
-
-#[async_trait]
-impl ProxyHttp for Gateway {
-    type CTX = Ctx;
-
-    fn new_ctx(&self) -> Ctx {
-        Ctx::new(self.config.load())
-    }
-
-    /// No response compression module: bodies are relayed as the upstream sent them.
-    fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
-
-    /// The whole exchange (`filter`). Written out rather than by `async_trait`, whose
-    /// `Box::pin(future)` builds the future (kilobytes: the whole exchange) on the stack and
-    /// copies it into its box on every request.
-    fn request_filter<'a, 'b, 'c, 'async_trait>(
-        &'a self,
-        session: &'b mut Session,
-        ctx: &'c mut Ctx,
-    ) -> Pin<Box<dyn Future<Output = Result<bool>> + Send + 'async_trait>>
-    where
-        'a: 'async_trait,
-        'b: 'async_trait,
-        'c: 'async_trait,
-        Self: 'async_trait,
-    {
-        in_box(|| filter(session, ctx))
-    }
-
-    async fn upstream_peer(&self, _s: &mut Session, _c: &mut Ctx) -> Result<Box<HttpPeer>> {
-        // Unreachable: every request is answered in `request_filter`.
-        Error::e_explain(ErrorType::InternalError, "upstream_peer is not used")
-    }
-
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
-        // Mid-response failures abort the connection: the client must see a truncated body,
-        // not a clean end. Only a request that has no response yet gets an error body.
-        if session.response_written().is_none()
-            && !matches!(
-                e.etype(),
-                ErrorType::WriteError | ErrorType::ConnectionClosed
-            )
-        {
-            let _ = respond_error(session, ctx, &ApiError::internal()).await;
-        }
-        FailToProxy {
-            error_code: 0,
-            can_reuse_downstream: false,
-        }
-    }
-
-    fn suppress_error_log(&self, _s: &Session, _c: &Ctx, _e: &Error) -> bool {
-        // Each request is already reported once by the access log.
-        true
-    }
-
-    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
-        settle::finish(session, e, ctx).await;
-        let st = &ctx.state;
-        head::reply_done(Duration::from_secs(st.keepalive_seconds) + st.header_timeout);
-    }
+/// The reply is done: the connection's idle time (keep-alive) starts, then its next head's.
+fn reply_done(ctx: &Ctx) {
+    let st = &ctx.state;
+    head::reply_done(Duration::from_secs(st.keepalive_seconds) + st.header_timeout);
 }
 
 /// The request path: every request is answered here (see the module's comment).

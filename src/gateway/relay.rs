@@ -11,6 +11,7 @@ use super::reply::{EmbedReply, Reply, MAX_REPLY};
 use super::respond::{own_headers, X_REQUEST_ID};
 use super::state::State;
 use super::writers::{BodyWriter, Passthrough, Translating};
+use super::Session;
 use crate::error::ApiError;
 use crate::formats::{self, ReplyContext};
 use crate::providers::{is_hop_by_hop_response_header, Backend};
@@ -21,7 +22,6 @@ use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 use pingora::protocols::http::client::HttpSession;
 use pingora::protocols::http::ServerSession;
-use pingora::proxy::Session;
 use std::time::Instant;
 
 /// The chosen upstream response, and where its connection goes back when done.
@@ -182,7 +182,7 @@ async fn translate_whole(
     ctx.relayed = Some(RelayEnd::Complete);
     hdr.insert_header(http::header::CONTENT_LENGTH, out.len())
         .map_err(Handled::Abort)?;
-    let ds = session.as_downstream_mut();
+    let ds = &mut *session;
     ds.write_response_header(Box::new(hdr))
         .await
         .map_err(Handled::Abort)?;
@@ -231,7 +231,7 @@ async fn relay_error(
     hdr.insert_header(http::header::CONTENT_LENGTH, body.len())
         .map_err(Handled::Abort)?;
     ctx.relayed = Some(RelayEnd::Complete);
-    let ds = session.as_downstream_mut();
+    let ds = &mut *session;
     ds.write_response_header(Box::new(hdr))
         .await
         .map_err(Handled::Abort)?;
@@ -267,7 +267,7 @@ async fn send(
     w: &mut impl BodyWriter,
     sized: bool,
 ) -> Result<(), Handled> {
-    let ds = session.as_downstream_mut();
+    let ds = &mut *session;
     ds.write_response_header(Box::new(hdr))
         .await
         .map_err(Handled::Abort)?;

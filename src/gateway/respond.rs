@@ -4,12 +4,12 @@
 use super::ctx::{CacheStatus, Ctx};
 use super::headers::Headers;
 use super::limit;
+use super::Session;
 use crate::error::ApiError;
 use crate::fronts::Front;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
-use pingora::proxy::Session;
 
 pub(crate) const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
@@ -49,7 +49,7 @@ pub(super) async fn respond_error(
     if e.status == 401 {
         hdr.insert_header(http::header::WWW_AUTHENTICATE, "Bearer")?;
     }
-    let ds = session.as_downstream_mut();
+    let ds = &mut *session;
     ds.write_response_header(Box::new(hdr)).await?;
     ds.write_response_body(if head_only { Bytes::new() } else { body }, true)
         .await
@@ -66,7 +66,7 @@ pub(super) async fn write_json(
     ctx.status = status;
     let mut hdr = json_header(status, body.len(), &ctx.request_id)?;
     own_headers(ctx, status, &mut hdr)?;
-    let ds = session.as_downstream_mut();
+    let ds = &mut *session;
     ds.write_response_header(Box::new(hdr)).await?;
     ds.write_response_body(if head_only { Bytes::new() } else { body }, true)
         .await

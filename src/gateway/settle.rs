@@ -8,13 +8,13 @@
 
 use super::ctx::{Ctx, RelayEnd};
 use super::state::State;
+use super::Session;
 use crate::formats::Usage;
 use crate::limits::prices::Cost;
 use crate::limits::{estimate, Demand};
 use crate::observe::{AccessRecord, Produced, UsageFields};
 use crate::store::schema::LedgerRow;
 use pingora::prelude::*;
-use pingora::proxy::Session;
 use std::time::Duration;
 
 /// The `logging` hook: release or settle the reservation, then the metrics, the ledger row
@@ -53,7 +53,7 @@ pub(super) async fn finish(session: &mut Session, e: Option<&Error>, ctx: &mut C
         status,
         duration_ms: elapsed.as_secs_f64() * 1000.0,
         attempts: ctx.attempts,
-        bytes_sent: session.as_downstream().body_bytes_sent(),
+        bytes_sent: session.body_bytes_sent(),
         error,
         ignored_fields: &ctx.ignored_fields,
         cache: super::cached::label(ctx),

@@ -10,6 +10,7 @@ use super::ctx::Ctx;
 use super::failure::Handled;
 use super::respond::write_json;
 use super::state::State;
+use super::Session;
 use super::{exchange, kept, plan};
 use crate::error::ApiError;
 use crate::formats::responses::history::response_not_found;
@@ -17,7 +18,6 @@ use crate::formats::responses::stored::{deleted, not_cancellable, Page};
 use crate::fronts::Front;
 use crate::store::responses::StoredResponse;
 use bytes::Bytes;
-use pingora::proxy::Session;
 use std::sync::Arc;
 
 /// The header naming the model whose route a stored-response request takes.

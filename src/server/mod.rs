@@ -21,7 +21,6 @@ use pingora::apps::HttpServerOptions;
 use pingora::connectors::http::Connector;
 use pingora::connectors::ConnectorOptions;
 use pingora::listeners::tls::TlsSettings;
-use pingora::proxy::HttpProxy;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::services::background::background_service;
@@ -157,12 +156,7 @@ fn add_listeners(
     // that sent only the preface would otherwise stay for good).
     let idle = cfg.server.keepalive_timeout_seconds.max(1);
     options.h2_idle_timeout = Some(Duration::from_secs(idle));
-    let gateway = Gateway {
-        config: current.clone(),
-    };
-    let mut app = HttpProxy::new(gateway, server.configuration.clone());
-    app.server_options = Some(options);
-    app.handle_init_modules();
+    let app = Gateway::new(current.clone(), options, server.configuration.threads);
     let s = &cfg.server;
     let edge = edge::Edge {
         inner: Arc::new(Settling(Arc::new(app))),
