@@ -1,5 +1,5 @@
 //! A request's context: what the stages learn as it passes (who, which route and backend,
-//! what was reserved and relayed), and what settlement (the `logging` hook) reports.
+//! what was reserved and relayed), and what settlement (`settle.rs`) reports.
 
 use super::state::State;
 use crate::formats::Format;
@@ -86,7 +86,7 @@ impl Ctx {
     }
 }
 
-/// Counts one request as live until its context is dropped (after `logging`).
+/// Counts one request as live until its context is dropped (after settlement).
 struct Live(Arc<AtomicUsize>);
 
 impl Live {

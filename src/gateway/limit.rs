@@ -1,6 +1,6 @@
 //! Limits in the request path: the request's subject and estimate are reserved at admission
 //! (after routing, before anything is sent); `backend` limits per target in the exchange; the
-//! reservation is settled with actual usage in `logging`. OpenAI's `x-ratelimit-*` headers
+//! reservation is settled with actual usage at settlement. OpenAI's `x-ratelimit-*` headers
 //! go on every answer the limits shaped, the 429 included.
 
 use super::ctx::Ctx;

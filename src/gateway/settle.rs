@@ -17,8 +17,8 @@ use crate::store::schema::LedgerRow;
 use pingora::prelude::*;
 use std::time::Duration;
 
-/// The `logging` hook: release or settle the reservation, then the metrics, the ledger row
-/// and the access-log line.
+/// Settlement, after every ending: release or settle the reservation, then the metrics, the
+/// ledger row and the access-log line.
 pub(super) async fn finish(session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
     let snap = ctx.state.clone();
     let st = &*snap;
