@@ -9,6 +9,13 @@
 //! `HttpProxy` did on this path is kept: a head that cannot be parsed gets a 400, `CONNECT` a
 //! 405, a failed request the client's error (`fail`), and idle keep-alive connections close
 //! when the service stops.
+//!
+//! A moment's grace for connections accepted just before a stop or an upgrade: when Pingora
+//! stops accepting (SIGTERM, or the old process of an upgrade) it asks the app to close every
+//! connection waiting for a request head, including one accepted a moment earlier whose
+//! request is still on the wire (its client would see the connection closed with no answer).
+//! The close waits [`SETTLE`], so such a request is read and served (with `Connection: close`),
+//! and the drain counts it before deciding the gateway is idle.
 
 use super::{filter, in_box, settle, Ctx, Session, Snapshots};
 use crate::error::ApiError;
@@ -19,7 +26,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Notify;
+
+/// How long a just-accepted connection has to deliver its request once accepting stops.
+pub const SETTLE: Duration = Duration::from_millis(300);
 
 pub struct Gateway {
     pub config: Arc<dyn Snapshots>,
@@ -130,8 +141,10 @@ impl HttpServerApp for Gateway {
         'a: 'async_trait,
         Self: 'async_trait,
     {
-        self.closing.close();
-        Box::pin(async {})
+        Box::pin(async move {
+            tokio::time::sleep(SETTLE).await;
+            self.closing.close();
+        })
     }
 }
 

@@ -36,7 +36,7 @@ mod stored;
 mod writers;
 
 pub use admission::{probe, with_model};
-pub use app::Gateway;
+pub use app::{Gateway, SETTLE};
 pub use ctx::Ctx;
 pub use state::{AdminAccess, Runtime, Snapshots, State};
 

@@ -5,7 +5,6 @@ mod checks;
 mod edge;
 mod ready;
 mod services;
-mod settle;
 
 use crate::admin::AdminApp;
 use crate::config::Config;
@@ -26,7 +25,6 @@ use pingora::server::Server;
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use services::{AlertSender, Drain, LogReopener, TokenKeeper};
-use settle::Settling;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -159,7 +157,7 @@ fn add_listeners(
     let app = Gateway::new(current.clone(), options, server.configuration.threads);
     let s = &cfg.server;
     let edge = edge::Edge {
-        inner: Arc::new(Settling(Arc::new(app))),
+        inner: Arc::new(app),
         head_timeout: Duration::from_secs(s.header_timeout_seconds),
         slots: edge::Slots::new(s.max_connections, s.max_connections_per_client),
     };

@@ -35,8 +35,8 @@ impl BackgroundService for Drain {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let _ = shutdown.changed().await;
         // A request on a connection accepted just before the stop is still admitted for a
-        // moment (see `settle.rs`): let it arrive and be counted.
-        tokio::time::sleep(super::settle::SETTLE).await;
+        // moment (see `gateway/app.rs`): let it arrive and be counted.
+        tokio::time::sleep(crate::gateway::SETTLE).await;
         let st = self.0.clone();
         let until = std::time::Instant::now() + self.1;
         while st.live.load(std::sync::atomic::Ordering::Relaxed) > 0
