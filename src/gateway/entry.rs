@@ -38,9 +38,9 @@ pub(super) async fn handle(session: &mut Session, ctx: &mut Ctx) -> Result<(), H
         return Err(ApiError::method_not_allowed(method.as_str(), path).into());
     }
     if front == Front::StoredResponse {
-        return stored::handle(st, session, ctx).await;
+        // Boxed: a rare path, and its future was the request path's largest.
+        return super::in_box(|| stored::handle(st, session, ctx)).await;
     }
-
     let body = read_body(session, st.max_body_bytes).await?;
     let probe = probe(&body)?;
     if probe.model.len() > MAX_MODEL {

@@ -19,6 +19,7 @@ use crate::route::{AffinityKey, RetryPolicy, Route, Strategy, Target};
 use bytes::Bytes;
 use pingora::prelude::*;
 use pingora::protocols::http::client::HttpSession;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,25 +42,27 @@ enum Turn {
     Stop,
 }
 
-impl Exchange<'_> {
-    pub(super) async fn run(mut self) -> Result<(), Handled> {
-        let started = Instant::now();
-        let order = self.target_order().await?;
-        let deadline = self.route.retry.deadline.map(|d| started + d);
-        let mut end = Ending::default();
-        for (n, &ti) in order.iter().enumerate() {
-            let last = n + 1 == order.len();
-            match self.turn(ti, last, deadline, &mut end).await? {
-                Turn::Done => return Ok(()),
-                Turn::Next => continue,
-                Turn::Stop => break,
+impl<'a> Exchange<'a> {
+    #[allow(clippy::manual_async_fn)] // an `async fn` would keep `self` twice in the future
+    pub(super) fn run(mut self) -> impl Future<Output = Result<(), Handled>> + Send + 'a {
+        async move {
+            let started = Instant::now();
+            let order = self.target_order().await?;
+            let deadline = self.route.retry.deadline.map(|d| started + d);
+            let mut end = Ending::default();
+            for (n, &ti) in order.iter().enumerate() {
+                let last = n + 1 == order.len();
+                match self.turn(ti, last, deadline, &mut end).await? {
+                    Turn::Done => return Ok(()),
+                    Turn::Next => continue,
+                    Turn::Stop => break,
+                }
             }
+            Err(end.error(self.st, self.ctx))
         }
-        Err(end.error(self.st, self.ctx))
     }
 
-    /// The order in which the request tries the route's targets (waiting for a slot if all
-    /// are busy).
+    /// The order in which the request tries the route's targets (waiting if all are busy).
     async fn target_order(&mut self) -> Result<Vec<usize>, Handled> {
         let keys = PickKeys::new(self);
         let mut order = Vec::with_capacity(self.route.targets.len());
@@ -131,8 +134,7 @@ impl Exchange<'_> {
         let status = got.status();
         judge(&inflight, &got, status, &served, t0);
         if more && policy.statuses.contains(&status) {
-            // The connection is dropped with its unread body; the next target gets the same
-            // request.
+            // The connection is dropped with its unread body; the next target gets the request.
             let label = status_label(status);
             st.metrics.upstream_failure(&backend.name, label);
             st.metrics.selection.retry(&route.name, label);
@@ -185,8 +187,7 @@ enum Prepared {
 }
 
 impl Exchange<'_> {
-    /// Plans the request for target `t`, reserves its backend's limits and gets its access
-    /// token.
+    /// Plans the request for target `t`, reserves its backend's limits, gets its token.
     async fn prepare(&mut self, t: &Target, end: &mut Ending) -> Result<Prepared, Handled> {
         let (st, ctx) = (self.st, &mut *self.ctx);
         let backend = &st.backends[t.backend];

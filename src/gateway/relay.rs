@@ -104,7 +104,7 @@ pub(super) async fn relay(
     // A miss on a cached route: the reply is recorded as it passes.
     let record = status == 200 && super::cached::records(ctx);
     if reply.upstream == reply.client {
-        let hdr = client_response_header(uh, ctx, None).map_err(Handled::Abort)?;
+        let hdr = Box::new(client_response_header(uh, ctx, None).map_err(Handled::Abort)?);
         let sized = hdr.headers.contains_key(http::header::CONTENT_LENGTH);
         let mut w = Passthrough::new(reply, is_sse);
         if record {
@@ -123,8 +123,8 @@ pub(super) async fn relay(
     }
     let rctx = reply_context(reply);
     if is_sse || is_event_stream {
-        let hdr = client_response_header(uh, ctx, Some(("text/event-stream; charset=utf-8", None)))
-            .map_err(Handled::Abort)?;
+        let sse = Some(("text/event-stream; charset=utf-8", None));
+        let hdr = Box::new(client_response_header(uh, ctx, sse).map_err(Handled::Abort)?);
         let mut t = Translator::new(reply.upstream, reply.client, &rctx, reply.include_usage);
         if reply.keep.is_some() {
             t = t.keeping();
@@ -263,12 +263,13 @@ async fn send(
     session: &mut Session,
     ctx: &mut Ctx,
     mut up: Upstream<'_>,
-    hdr: ResponseHeader,
+    hdr: Box<ResponseHeader>,
     w: &mut impl BodyWriter,
     sized: bool,
 ) -> Result<(), Handled> {
     let ds = &mut *session;
-    ds.write_response_header(Box::new(hdr))
+    // Boxed by the caller: unboxed, the header (232 bytes) stayed in every stream's future.
+    ds.write_response_header(hdr)
         .await
         .map_err(Handled::Abort)?;
     let outcome = if sized {
@@ -305,8 +306,7 @@ async fn send(
             (e.label(), abort)
         }
     };
-    // The client must see the failure: an error event in its API, then a cut connection
-    // (never a clean end that looks complete).
+    // The client must see the failure: an error event in its API, then a cut connection.
     ctx.error = Some(label);
     if let Some(ev) = w.fail(&ApiError::stream_broken()) {
         let _ = ds.write_response_body(ev, false).await;
