@@ -1,7 +1,6 @@
-use crate::queue::{self, Receiver, Sender, TrySendError};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::OnceLock;
 
 use crate::config::AccessLogTarget;
@@ -199,7 +198,7 @@ pub struct AccessLog {
     target: AccessLogTarget,
     // Started on first use: Pingora's daemon mode forks after config load, and threads started
     // before the fork would be lost.
-    tx: OnceLock<Option<Sender<Msg>>>,
+    tx: OnceLock<Option<SyncSender<Msg>>>,
     dropped: AtomicU64,
 }
 
@@ -252,7 +251,7 @@ impl AccessLog {
         }
     }
 
-    fn start(&self) -> Option<Sender<Msg>> {
+    fn start(&self) -> Option<SyncSender<Msg>> {
         let out: Box<dyn Write + Send> = match &self.target {
             AccessLogTarget::Off => return None,
             AccessLogTarget::Stdout => Box::new(std::io::stdout()),
@@ -268,7 +267,7 @@ impl AccessLog {
             AccessLogTarget::File(p) => Some(p.clone()),
             _ => None,
         };
-        let (tx, rx) = queue::bounded(QUEUE);
+        let (tx, rx) = sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("access-log".into())
             .spawn(move || writer(rx, out, path))

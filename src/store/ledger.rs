@@ -7,11 +7,10 @@
 use super::schema::{self, LedgerRow};
 use crate::clock::{self, Period};
 use crate::limits::counters::{Local, Window};
-use crate::queue::{self, Receiver, Sender, TrySendError};
 use rusqlite::{params, Connection};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender, TryRecvError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -30,7 +29,7 @@ pub struct Ledger {
     interval: Duration,
     counters: Arc<Local>,
     // Started on first use: Pingora's daemon mode forks after the config is loaded.
-    tx: OnceLock<Option<Sender<Msg>>>,
+    tx: OnceLock<Option<SyncSender<Msg>>>,
     dropped: AtomicU64,
 }
 
@@ -45,7 +44,7 @@ impl Ledger {
         }
     }
 
-    fn sender(&self) -> Option<&Sender<Msg>> {
+    fn sender(&self) -> Option<&SyncSender<Msg>> {
         self.tx.get_or_init(|| self.start()).as_ref()
     }
 
@@ -71,7 +70,7 @@ impl Ledger {
         }
     }
 
-    fn start(&self) -> Option<Sender<Msg>> {
+    fn start(&self) -> Option<SyncSender<Msg>> {
         let conn = match schema::open(&self.path) {
             Ok(c) => c,
             Err(e) => {
@@ -82,7 +81,7 @@ impl Ledger {
                 return None;
             }
         };
-        let (tx, rx) = queue::bounded(QUEUE);
+        let (tx, rx) = sync_channel(QUEUE);
         let (interval, counters) = (self.interval, self.counters.clone());
         std::thread::Builder::new()
             .name("ledger".into())
