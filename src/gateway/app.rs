@@ -33,8 +33,8 @@ use tokio::sync::Notify;
 pub const SETTLE: Duration = Duration::from_millis(300);
 
 pub struct Gateway {
-    pub config: Arc<dyn Snapshots>,
-    pub server_options: Option<HttpServerOptions>,
+    config: Arc<dyn Snapshots>,
+    server_options: HttpServerOptions,
     closing: Closing,
 }
 
@@ -47,7 +47,7 @@ impl Gateway {
     ) -> Gateway {
         Gateway {
             config,
-            server_options: Some(server_options),
+            server_options,
             closing: Closing::new(threads),
         }
     }
@@ -70,23 +70,20 @@ impl Gateway {
                 session.set_keepalive(None);
             }
             let mut ctx = Ctx::new(self.config.load());
-            match filter(&mut session, &mut ctx).await {
-                Ok(_) => {
-                    settle::finish(&mut session, None, &mut ctx).await;
-                    super::reply_done(&ctx);
-                    drop(ctx);
-                    let settings = HttpPersistentSettings::for_session(&session);
-                    let stream = session.finish().await.ok().flatten()?;
-                    Some(ReusedHttpStream::from_reusable_stream(stream, settings))
-                }
-                Err(e) => {
-                    fail(&mut session, &e, &mut ctx).await;
-                    settle::finish(&mut session, Some(&e), &mut ctx).await;
-                    super::reply_done(&ctx);
-                    session.on_proxy_failure(e);
-                    None
-                }
+            let failed = filter(&mut session, &mut ctx).await.err();
+            if let Some(e) = &failed {
+                fail(&mut session, e, &mut ctx).await;
             }
+            settle::finish(&mut session, failed.as_deref(), &mut ctx).await;
+            reply_done(&ctx);
+            drop(ctx);
+            if let Some(e) = failed {
+                session.on_proxy_failure(e);
+                return None;
+            }
+            let settings = HttpPersistentSettings::for_session(&session);
+            let stream = session.finish().await.ok().flatten()?;
+            Some(ReusedHttpStream::from_reusable_stream(stream, settings))
         }
     }
 
@@ -136,7 +133,7 @@ impl HttpServerApp for Gateway {
     }
 
     fn server_options(&self) -> Option<&HttpServerOptions> {
-        self.server_options.as_ref()
+        Some(&self.server_options)
     }
 
     fn http_cleanup<'a, 'async_trait>(
@@ -151,6 +148,12 @@ impl HttpServerApp for Gateway {
             self.closing.close();
         })
     }
+}
+
+/// The reply is done: the connection's idle time (keep-alive) starts, then its next head's.
+fn reply_done(ctx: &Ctx) {
+    let st = &ctx.state;
+    super::head::reply_done(Duration::from_secs(st.keepalive_seconds) + st.header_timeout);
 }
 
 /// A request that failed before it was answered gets the client's error body; one that fails

@@ -47,17 +47,10 @@ pub(crate) use pingora::protocols::http::ServerSession as Session;
 use respond::{request_id, respond_error};
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
-
-/// The reply is done: the connection's idle time (keep-alive) starts, then its next head's.
-fn reply_done(ctx: &Ctx) {
-    let st = &ctx.state;
-    head::reply_done(Duration::from_secs(st.keepalive_seconds) + st.header_timeout);
-}
 
 /// The request path: every request is answered here (see the module's comment).
-async fn filter(session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-    // `ctx.start` was set by `new_ctx`, right after the request header was read.
+async fn filter(session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+    // `ctx.start` was set by `Ctx::new`, right after the request header was read.
     head::head_read();
     ctx.request_id = request_id(session);
     // Only a connection Pingora keeps alive gets our idle timeout: it has already closed
@@ -70,11 +63,8 @@ async fn filter(session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
     // Bounds each read of the client's body, so a stalled upload cannot hold a request.
     session.set_read_timeout(Some(ctx.state.client_read_timeout));
     match entry::handle(session, ctx).await {
-        Ok(()) => Ok(true),
-        Err(Handled::Respond(e)) => {
-            respond_error(session, ctx, &e).await?;
-            Ok(true)
-        }
+        Ok(()) => Ok(()),
+        Err(Handled::Respond(e)) => respond_error(session, ctx, &e).await,
         Err(Handled::Abort(e)) => Err(e),
     }
 }
@@ -97,9 +87,9 @@ mod tests {
         std::mem::size_of::<F>()
     }
 
-    /// A request holds its future (boxed once, by `in_box`) for its whole life, a stream's
-    /// included: 5.3 KB; 11.7 KB while the upstream session and peer moved through it inline
-    /// (each future they passed through kept a copy).
+    /// The request path's future, inline in a connection's (`app.rs`) for the request's whole
+    /// life, a stream's included: under 5 KB; 11.7 KB while the upstream session and peer
+    /// moved through it inline (each future they passed through kept a copy).
     #[test]
     fn a_request_s_future_stays_small() {
         let n = future_size(filter);
