@@ -111,6 +111,68 @@ async fn two_gateways_share_one_token_limit() {
     panic!("every run straddled a minute boundary");
 }
 
+/// EVALSHA and EVAL calls the Redis on `port` has run.
+fn script_calls(port: u16) -> u64 {
+    let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut c)
+        .unwrap();
+    (info.lines())
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// With leases (the default), a gateway takes a share of the limit in one round trip and
+/// counts requests against it itself: two gateways make a round trip for every ten or so
+/// requests, and still admit exactly the limit between them.
+#[tokio::test]
+async fn two_gateways_on_leases_admit_exactly_the_limit_with_few_round_trips() {
+    let redis = Redis::start(free_port());
+    let m = mock("oa", &[]);
+    // A lease of 10 requests (2.5% of 400).
+    let limits = "[[limits]]\nscope = \"key\"\nrequests_per_minute = 400\n";
+    let on_error = "\"fail_closed\"\nlease = 0.025";
+    for _ in 0..3 {
+        let gs = [
+            gateway(&m, redis.port, limits, on_error),
+            gateway(&m, redis.port, limits, on_error),
+        ];
+        let start = minute();
+        let calls = script_calls(redis.port);
+        let mut admitted = 0;
+        for i in 0..300 {
+            admitted += u32::from(post(&gs[i % 2]).await.status() == 200);
+        }
+        let trips = script_calls(redis.port) - calls;
+        for i in 0..200 {
+            match post(&gs[i % 2]).await.status().as_u16() {
+                200 => admitted += 1,
+                429 => {}
+                s => panic!("{s}"),
+            }
+        }
+        if minute() != start {
+            let mut c = redis::Client::open(format!("redis://127.0.0.1:{}", redis.port)).unwrap();
+            let _: () = redis::cmd("FLUSHALL").query(&mut c).unwrap();
+            continue;
+        }
+        // 300 requests, each round trip taking one and leasing ten more for its gateway.
+        assert!(trips <= 30, "{trips} round trips for 300 requests");
+        assert_eq!(admitted, 400);
+        return;
+    }
+    panic!("every run straddled a minute boundary");
+}
+
 async fn metric(g: &Gateway, name: &str) -> String {
     let text = metrics(g).await;
     text.lines()
@@ -142,8 +204,9 @@ async fn an_outage_applies_the_policy_and_recovers() {
     let redis = Redis::start(port);
     let m = mock("oa", &[]);
     let limits = "[[limits]]\nscope = \"key\"\nrequests_per_minute = 100000\n";
-    let open = gateway(&m, port, limits, "\"fail_open\"");
-    let closed = gateway(&m, port, limits, "\"fail_closed\"");
+    // No lease: every request asks Redis, so the outage shows on the next one.
+    let open = gateway(&m, port, limits, "\"fail_open\"\nlease = 0");
+    let closed = gateway(&m, port, limits, "\"fail_closed\"\nlease = 0");
     assert_eq!(post(&open).await.status(), 200);
     assert_eq!(post(&closed).await.status(), 200);
     assert_eq!(
@@ -184,7 +247,7 @@ async fn a_redis_that_stops_answering_opens_the_breaker_and_recovers() {
     let redis = Redis::start(port);
     let m = mock("oa", &[]);
     let limits = "[[limits]]\nscope = \"key\"\nrequests_per_minute = 100000\n";
-    let g = gateway(&m, port, limits, "\"fail_open\"");
+    let g = gateway(&m, port, limits, "\"fail_open\"\nlease = 0");
     assert_eq!(post(&g).await.status(), 200);
     // Paused (a black hole: the connection stays up, nothing answers): calls time out, three
     // in a row open the breaker, and fail-open requests keep being served.

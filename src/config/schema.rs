@@ -357,6 +357,7 @@ pub struct RawStore {
     pub on_error: Option<String>,
     pub flush_interval_ms: Option<u64>,
     pub timeout_ms: Option<u64>,
+    pub lease: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,6 +5,7 @@ mod bpe;
 mod bpe_blob;
 pub mod counters;
 pub mod estimate;
+pub mod lease;
 mod limiter;
 pub mod prices;
 mod walk;

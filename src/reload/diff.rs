@@ -10,7 +10,7 @@ pub fn restart_required(boot: &Config, new: &Config) -> Vec<&'static str> {
     let (a, b) = (&boot.server, &new.server);
     let tls_listen = |c: &Config| c.server.tls.as_ref().map(|t| t.listen.clone());
     let admin_tls = |c: &Config| c.server.admin_tls.as_ref().map(|t| t.client_ca.clone());
-    let checks: [(&'static str, bool); 20] = [
+    let checks: [(&'static str, bool); 22] = [
         ("server.listen", a.listen != b.listen),
         ("server.admin_listen", a.admin_listen != b.admin_listen),
         ("server.threads", a.threads != b.threads),
@@ -43,6 +43,9 @@ pub fn restart_required(boot: &Config, new: &Config) -> Vec<&'static str> {
             "store.flush_interval_ms",
             boot.store.flush_interval_ms != new.store.flush_interval_ms,
         ),
+        // The counters' Redis line and its leases are made once.
+        ("store.timeout_ms", boot.store.timeout != new.store.timeout),
+        ("store.lease", boot.store.lease != new.store.lease),
         ("log.access_log", boot.log.access_log != new.log.access_log),
         ("log.level", boot.log.level != new.log.level),
         ("alerts", boot.alerts != new.alerts),

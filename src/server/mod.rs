@@ -267,6 +267,7 @@ fn store(
 > {
     use crate::config::StoreKind;
     use crate::limits::counters::Local;
+    use crate::limits::lease::Leased;
     use crate::store::ledger::{load_counters, Ledger};
     let interval = Duration::from_millis(cfg.store.flush_interval_ms);
     match &cfg.store.kind {
@@ -280,6 +281,7 @@ fn store(
         StoreKind::Redis { url, path } => {
             let redis = crate::store::redis::RedisCounters::new(url, cfg.store.timeout)
                 .map_err(|e| StartError::Store("redis_url".into(), e))?;
+            let redis = Leased::new(Arc::new(redis), cfg.store.lease);
             let none = Arc::new(Local::default());
             let ledger = Ledger::new(std::path::Path::new(path), interval, none);
             Ok((Arc::new(redis), ledger))
