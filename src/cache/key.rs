@@ -3,6 +3,7 @@
 //! the client's key.
 
 use pingora::cache::CacheKey;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// Top-level fields that never change a reply's content: streaming, client-side bookkeeping,
@@ -32,18 +33,6 @@ pub enum Tenant<'a> {
 /// a JSON object, or asks for what the stored forms cannot give back (such a request is not
 /// cached).
 pub fn key(route: &str, api: &str, body: &[u8], tenant: Tenant<'_>) -> Option<CacheKey> {
-    let Value::Object(mut fields) = serde_json::from_slice::<Value>(body).ok()? else {
-        return None;
-    };
-    if beyond_the_pivot(&fields) {
-        return None;
-    }
-    for f in NO_EFFECT {
-        fields.remove(*f);
-    }
-    // serde_json's map is ordered by key (no `preserve_order`): writing it back gives one
-    // canonical text for any key order and whitespace, nested objects included.
-    let canonical = serde_json::to_vec(&fields).ok()?;
     // The tenant is part of the hashed text, not a variance: with no variance the combined
     // hash is the primary one, computed once here (the lock, the store and the shared store
     // each ask for it again; a variance would be hashed with it at every ask).
@@ -51,40 +40,244 @@ pub fn key(route: &str, api: &str, body: &[u8], tenant: Tenant<'_>) -> Option<Ca
         Tenant::Global => ("", 0u8),
         Tenant::Key(name) => (name, 1u8),
     };
-    let mut primary =
-        Vec::with_capacity(canonical.len() + route.len() + api.len() + tag.len() + 33);
+    let mut primary = Vec::with_capacity(body.len() + route.len() + api.len() + tag.len() + 64);
     primary.push(tenant_mark);
     for part in [route.as_bytes(), api.as_bytes(), tag.as_bytes()] {
         // Length-prefixed, so no name can run into the next part.
         primary.extend_from_slice(&(part.len() as u64).to_be_bytes());
         primary.extend_from_slice(part);
     }
-    primary.extend_from_slice(&canonical);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let beyond = de.deserialize_map(Top { out: &mut primary }).ok()?;
+    de.end().ok()?;
+    if beyond {
+        return None;
+    }
     let mut k = CacheKey::new(primary, tag);
     let bin = pingora::cache::key::CacheHashKey::primary_bin(&k);
     k.set_primary_bin_override(bin);
     Some(k)
 }
 
-/// A request whose reply carries what the chat pivot has no place for, so a stream replayed
-/// from it would silently lack it: several choices, log probabilities, audio.
-fn beyond_the_pivot(fields: &serde_json::Map<String, Value>) -> bool {
-    let several = fields
-        .get("n")
-        .and_then(Value::as_u64)
-        .is_some_and(|n| n > 1);
-    let logprobs = fields
-        .get("logprobs")
-        .is_some_and(|v| v.as_bool() != Some(false))
-        || fields.get("top_logprobs").is_some_and(|v| !v.is_null());
-    let audio = fields.get("audio").is_some_and(|v| !v.is_null())
-        || (fields.get("modalities").and_then(Value::as_array))
-            .is_some_and(|m| m.iter().any(|x| x == "audio"));
-    let include = (fields.get("include").and_then(Value::as_array)).is_some_and(|i| {
-        i.iter()
-            .any(|x| x.as_str().is_some_and(|s| s.contains("logprobs")))
-    });
-    several || logprobs || audio || include
+/// Whether a top-level field asks for what the chat pivot has no place for, so a stream
+/// replayed from its reply would silently lack it: several choices, log probabilities, audio.
+/// Only these fields are read as values; the rest of a body is encoded as it is parsed.
+fn beyond_the_pivot(name: &[u8], v: &Value) -> bool {
+    let has = |v: &Value, f: &dyn Fn(&Value) -> bool| v.as_array().is_some_and(|a| a.iter().any(f));
+    match name {
+        b"n" => v.as_u64().is_some_and(|n| n > 1),
+        b"logprobs" => v.as_bool() != Some(false),
+        b"top_logprobs" | b"audio" => !v.is_null(),
+        b"modalities" => has(v, &|x| x == "audio"),
+        b"include" => has(v, &|x| x.as_str().is_some_and(|s| s.contains("logprobs"))),
+        _ => false,
+    }
+}
+
+/// Top-level fields read as values, to judge [`beyond_the_pivot`].
+const JUDGED: &[&str] = &[
+    "n",
+    "logprobs",
+    "top_logprobs",
+    "audio",
+    "modalities",
+    "include",
+];
+
+// The canonical encoding the key hashes: one that no two different JSON texts share unless
+// they differ only in whitespace, string escapes or object key order. Each value starts with a
+// tag; strings and keys are length-prefixed raw bytes (no escaping to write back), numbers as
+// parsed (`u64`, `i64` or `f64` bits), arrays and objects closed by a byte no tag uses.
+// Object members are sorted by key (stably: duplicate keys keep their order, so such a body
+// is only ever a distinct entry). Written as the body is parsed, borrowing its strings: no
+// tree is built.
+const NULL: u8 = b'z';
+const STR: u8 = b's';
+const KEY: u8 = b'k';
+const ARRAY: u8 = b'a';
+const OBJECT: u8 = b'o';
+const ARRAY_END: u8 = b']';
+const OBJECT_END: u8 = b'}';
+
+fn put_str(out: &mut Vec<u8>, tag: u8, s: &[u8]) {
+    out.push(tag);
+    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+    out.extend_from_slice(s);
+}
+
+fn put_number(out: &mut Vec<u8>, tag: u8, bits: [u8; 8]) {
+    out.push(tag);
+    out.extend_from_slice(&bits);
+}
+
+/// A member's key, written where it starts (`KEY`, its length, its bytes).
+fn member_key(out: &[u8], start: usize) -> &[u8] {
+    let len = u32::from_be_bytes([
+        out[start + 1],
+        out[start + 2],
+        out[start + 3],
+        out[start + 4],
+    ]);
+    &out[start + 5..start + 5 + len as usize]
+}
+
+/// Puts an object's members, written from `starts[0]` in the order they came, in key order.
+fn sort_members(out: &mut Vec<u8>, starts: &[usize]) {
+    let sorted = starts
+        .windows(2)
+        .all(|w| member_key(out, w[0]) <= member_key(out, w[1]));
+    if sorted {
+        return;
+    }
+    if let [a, b] = *starts {
+        // Two members (a chat message's role and content) swap in place.
+        out[a..].rotate_left(b - a);
+        return;
+    }
+    let end = |i: usize| starts.get(i + 1).copied().unwrap_or(out.len());
+    let mut order: Vec<usize> = (0..starts.len()).collect();
+    order.sort_by(|&a, &b| member_key(out, starts[a]).cmp(member_key(out, starts[b])));
+    let mut sorted = Vec::with_capacity(out.len() - starts[0]);
+    for i in order {
+        sorted.extend_from_slice(&out[starts[i]..end(i)]);
+    }
+    out.truncate(starts[0]);
+    out.extend_from_slice(&sorted);
+}
+
+/// Encodes the value it is given (see above).
+struct Enc<'o> {
+    out: &'o mut Vec<u8>,
+}
+
+impl<'de> DeserializeSeed<'de> for Enc<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Enc<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.out.push(NULL);
+        Ok(())
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.out.push(if v { b't' } else { b'f' });
+        Ok(())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        put_number(self.out, b'u', v.to_be_bytes());
+        Ok(())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        put_number(self.out, b'i', v.to_be_bytes());
+        Ok(())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        put_number(self.out, b'd', v.to_bits().to_be_bytes());
+        Ok(())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        put_str(self.out, STR, v.as_bytes());
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let out = self.out;
+        out.push(ARRAY);
+        while seq.next_element_seed(Enc { out: &mut *out })?.is_some() {}
+        out.push(ARRAY_END);
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let out = self.out;
+        out.push(OBJECT);
+        let mut starts = Vec::new();
+        loop {
+            let start = out.len();
+            if map.next_key_seed(Key { out: &mut *out })?.is_none() {
+                break;
+            }
+            starts.push(start);
+            map.next_value_seed(Enc { out: &mut *out })?;
+        }
+        if starts.len() > 1 {
+            sort_members(out, &starts);
+        }
+        out.push(OBJECT_END);
+        Ok(())
+    }
+}
+
+/// Writes an object member's key.
+struct Key<'o> {
+    out: &'o mut Vec<u8>,
+}
+
+impl<'de> DeserializeSeed<'de> for Key<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        put_str(self.out, KEY, v.as_bytes());
+        Ok(())
+    }
+}
+
+/// The body: an object whose [`NO_EFFECT`] fields are left out and whose [`JUDGED`] ones are
+/// read; `true` when one of those asks for what cannot be cached.
+struct Top<'o> {
+    out: &'o mut Vec<u8>,
+}
+
+impl<'de> Visitor<'de> for Top<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let out = self.out;
+        out.push(OBJECT);
+        let (mut starts, mut beyond) = (Vec::new(), false);
+        loop {
+            let start = out.len();
+            if map.next_key_seed(Key { out: &mut *out })?.is_none() {
+                break;
+            }
+            let name = member_key(out, start);
+            if NO_EFFECT.iter().any(|f| f.as_bytes() == name) {
+                out.truncate(start);
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            starts.push(start);
+            if JUDGED.iter().any(|f| f.as_bytes() == name) {
+                let v: Value = map.next_value()?;
+                beyond |= beyond_the_pivot(member_key(out, start), &v);
+                v.deserialize_any(Enc { out: &mut *out })
+                    .map_err(serde::de::Error::custom)?;
+            } else {
+                map.next_value_seed(Enc { out: &mut *out })?;
+            }
+        }
+        if starts.len() > 1 {
+            sort_members(out, &starts);
+        }
+        out.push(OBJECT_END);
+        Ok(beyond)
+    }
 }
 
 #[cfg(test)]
@@ -155,5 +348,45 @@ mod tests {
         assert!(!k(
             r#"{"model":"m","include":["message.output_text.logprobs"]}"#
         ));
+    }
+
+    #[test]
+    fn the_encoding_reads_json_not_text() {
+        let b = |body: &str| bin(body, A);
+        // Escapes, nested key order and number forms as JSON reads them.
+        let plain = r#"{"model":"m","messages":[{"role":"user","content":"hé \"x\""}]}"#;
+        let escaped = r#"{"messages":[{"content":"h\u00e9 \"x\"","role":"user"}],"model":"m"}"#;
+        assert_eq!(b(plain), b(escaped));
+        assert_ne!(b(r#"{"model":"m","t":1}"#), b(r#"{"model":"m","t":1.0}"#));
+        assert_ne!(b(r#"{"model":"m","t":1}"#), b(r#"{"model":"m","t":"1"}"#));
+        assert_ne!(
+            b(r#"{"model":"m","t":[1,2]}"#),
+            b(r#"{"model":"m","t":[2,1]}"#)
+        );
+        assert_ne!(
+            b(r#"{"model":"m","t":[[1],2]}"#),
+            b(r#"{"model":"m","t":[[1,2]]}"#)
+        );
+        assert_ne!(b(r#"{"model":"m","t":{}}"#), b(r#"{"model":"m","t":[]}"#));
+        assert_ne!(b(r#"{"model":"m","t":null}"#), b(r#"{"model":"m"}"#));
+        // A key's bytes cannot run into its value's.
+        assert_ne!(
+            b(r#"{"model":"m","ab":"c"}"#),
+            b(r#"{"model":"m","a":"bc"}"#)
+        );
+        // Duplicate keys keep their order: the two read differently, so they key differently.
+        assert_ne!(
+            b(r#"{"model":"m","t":1,"t":2}"#),
+            b(r#"{"model":"m","t":2,"t":1}"#)
+        );
+        // Judged fields key like the rest, and a judged field's own key order does not matter.
+        assert_eq!(
+            b(r#"{"model":"m","audio":null,"n":1,"include":[{"b":1,"a":2}]}"#),
+            b(r#"{"include":[{"a":2,"b":1}],"n":1,"model":"m","audio":null}"#),
+        );
+        assert_ne!(b(r#"{"model":"m","n":1}"#), b(r#"{"model":"m"}"#));
+        for bad in ["[1]", "\"x\"", "{\"model\":", "{} {}", "{\"a\":1}x"] {
+            assert!(key("r", "chat", bad.as_bytes(), A).is_none(), "{bad}");
+        }
     }
 }

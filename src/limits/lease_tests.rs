@@ -112,7 +112,12 @@ async fn a_request_larger_than_the_lease_or_in_flight_is_counted_in_the_store_ea
     }
     let open = charge("inflight", Period::Open, 1e9, 1.0);
     for _ in 0..3 {
-        admitted(&Leased::new(store.clone(), 0.5), NOW, std::slice::from_ref(&open)).await;
+        admitted(
+            &Leased::new(store.clone(), 0.5),
+            NOW,
+            std::slice::from_ref(&open),
+        )
+        .await;
     }
     assert_eq!(store.reserves.load(Ordering::SeqCst), 6);
     assert_eq!((store.value("tpm"), store.value("inflight")), (150.0, 3.0));
