@@ -111,7 +111,9 @@ impl<C: Counters + 'static> Leased<C> {
             let (start, end) = c.period.window(now);
             let lease = leases.get_mut(&c.name).filter(|l| l.start == start);
             match lease {
-                Some(l) if c.period != Period::Open && l.left >= c.amount => {
+                // Nothing held covers nothing, a zero amount included: the store judges a
+                // counter already over its limit.
+                Some(l) if c.period != Period::Open && l.left > 0.0 && l.left >= c.amount => {
                     l.left -= c.amount;
                     standings.push(Some(Standing {
                         used: l.used(),
