@@ -16,7 +16,7 @@ pub fn markdown(r: &Value) -> String {
     let mut s = String::new();
     let m = &r["machine"];
     s += &format!(
-        "Measured {} at commit {} by `cargo bench --bench load`.\n\n",
+        "Measured {} at commit {} by `cargo bench --bench load` (the `bench` profile: the `dist` build's fat LTO and one codegen unit, for the gateway and the passthrough alike).\n\n",
         m["date"].as_str().unwrap_or("?"),
         m["commit"].as_str().unwrap_or("?")
     );
