@@ -116,14 +116,15 @@ impl Local {
         }
         for (c, s) in charges.iter().zip(standings.iter_mut()) {
             s.used += c.amount;
-            let w = map.entry(c.name.clone()).or_insert(Window {
-                start: s.window_start,
-                value: 0.0,
-            });
-            *w = Window {
+            let w = Window {
                 start: s.window_start,
                 value: s.used,
             };
+            // The name is copied only the first time a counter is raised.
+            match map.get_mut(&c.name) {
+                Some(held) => *held = w,
+                None => drop(map.insert(c.name.clone(), w)),
+            }
         }
         Verdict::Admitted(standings)
     }

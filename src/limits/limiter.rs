@@ -176,8 +176,9 @@ impl Limiter {
         backend_only: bool,
         demand: Demand,
     ) -> Result<Reservation, Denied> {
-        let mut held = Vec::new();
-        let mut scopes = Vec::new();
+        // The charges beside what they are for: they go to the store, then into the
+        // reservation, without a copy of their names.
+        let (mut charges, mut scopes) = (Vec::new(), Vec::new());
         for (scope, id, cap, own) in self.caps_for(who, backend_only) {
             let amount = match cap.measure {
                 Measure::Requests | Measure::Concurrent => 1.0,
@@ -189,34 +190,26 @@ impl Limiter {
                 // Apart from a `[[limits]] scope = "key"` counter of the same period.
                 name.push_str(":own");
             }
-            held.push((
-                Charge {
-                    name,
-                    period: cap.period,
-                    limit: cap.limit,
-                    amount,
-                },
-                cap.measure,
-                scope,
-                id,
-            ));
+            charges.push(Charge {
+                name,
+                period: cap.period,
+                limit: cap.limit,
+                amount,
+            });
             scopes.push((scope, id, cap));
         }
-        if held.is_empty() {
+        if charges.is_empty() {
             return Ok(Reservation::default());
         }
-        let charges: Vec<Charge> = held.iter().map(|(c, ..)| c.clone()).collect();
         let now = clock::now();
         let verdict = self.counters.reserve(now, &charges).await;
         self.store_result("reserve", &verdict);
         match verdict {
             Ok(Verdict::Admitted(standings)) => Ok(Reservation {
-                held: held
-                    .into_iter()
-                    .zip(standings)
-                    .map(|((charge, measure, scope, id), standing)| Held {
+                held: (charges.into_iter().zip(&scopes).zip(standings))
+                    .map(|((charge, &(scope, id, cap)), standing)| Held {
                         charge,
-                        measure,
+                        measure: cap.measure,
                         standing,
                         scope,
                         id: id.to_string(),
