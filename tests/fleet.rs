@@ -111,26 +111,6 @@ async fn two_gateways_share_one_token_limit() {
     panic!("every run straddled a minute boundary");
 }
 
-/// EVALSHA and EVAL calls the Redis on `port` has run.
-fn script_calls(port: u16) -> u64 {
-    let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query(&mut c)
-        .unwrap();
-    (info.lines())
-        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
-        .filter_map(|l| {
-            l.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
-}
-
 /// With leases (the default), a gateway takes a share of the limit in one round trip and
 /// counts requests against it itself: two gateways make a round trip for every ten or so
 /// requests, and still admit exactly the limit between them.
@@ -147,12 +127,12 @@ async fn two_gateways_on_leases_admit_exactly_the_limit_with_few_round_trips() {
             gateway(&m, redis.port, limits, on_error),
         ];
         let start = minute();
-        let calls = script_calls(redis.port);
+        let calls = redis.script_calls();
         let mut admitted = 0;
         for i in 0..300 {
             admitted += u32::from(post(&gs[i % 2]).await.status() == 200);
         }
-        let trips = script_calls(redis.port) - calls;
+        let trips = redis.script_calls() - calls;
         for i in 0..200 {
             match post(&gs[i % 2]).await.status().as_u16() {
                 200 => admitted += 1,

@@ -99,28 +99,6 @@ async fn reset_stats(url: &str) -> redis::aio::MultiplexedConnection {
     conn
 }
 
-/// EVALSHA and EVAL calls Redis has run since its stats were last reset.
-async fn script_calls(url: &str) -> u64 {
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    info.lines()
-        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
-        .filter_map(|l| {
-            l.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
-}
-
 /// (One thread: every request queues before the first call returns, whatever else the
 /// machine does.)
 #[tokio::test]
@@ -179,7 +157,7 @@ async fn concurrent_reservations_are_grouped_and_each_judged_on_its_own() {
             "{i}: {v:?}"
         );
     }
-    let calls = script_calls(&url).await;
+    let calls = redis.script_calls();
     eprintln!("{calls} script calls");
     assert!(calls < 60, "{calls} script calls for 60 + 12 reservations");
     drop(redis);
@@ -227,7 +205,7 @@ async fn a_settlement_rides_with_the_reservation_after_it() {
             "{turn}: {reserved:?}"
         );
     }
-    assert_eq!(script_calls(&url).await, 10, "one call a turn");
+    assert_eq!(redis.script_calls(), 10, "one call a turn");
     // A settlement made alone waits a moment for the next reservation and goes with it.
     for turn in 0..10 {
         let settling = tokio::spawn({
@@ -245,7 +223,7 @@ async fn a_settlement_rides_with_the_reservation_after_it() {
         );
         assert_eq!(settling.await.unwrap().unwrap(), [94.0]);
     }
-    let calls = script_calls(&url).await - 10;
+    let calls = redis.script_calls() - 10;
     eprintln!("{calls} calls for 10 settlements and 10 reservations, one after another");
     assert!(
         calls < 15,
@@ -378,7 +356,7 @@ async fn a_settlement_nobody_waits_for_goes_with_the_next_call_or_soon_alone() {
         matches!(v, Ok(Verdict::Admitted(ref s)) if s[0].used == 100.0),
         "{v:?}"
     );
-    assert_eq!(script_calls(&url).await, 1, "the settlement rode along");
+    assert_eq!(redis.script_calls(), 1, "the settlement rode along");
     c.adjust_later(back()).unwrap();
     let used = || {
         let mut conn = conn.clone();
@@ -401,7 +379,7 @@ async fn a_settlement_nobody_waits_for_goes_with_the_next_call_or_soon_alone() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     tokio::time::sleep(Duration::from_millis(30)).await;
-    assert_eq!(script_calls(&url).await, 2, "one call for it, then quiet");
+    assert_eq!(redis.script_calls(), 2, "one call for it, then quiet");
     drop(redis);
 }
 

@@ -43,6 +43,26 @@ impl Redis {
         redis
     }
 
+    /// EVALSHA and EVAL calls it has run since it started or its stats were last reset.
+    pub fn script_calls(&self) -> u64 {
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{}", self.port)).unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut c)
+            .unwrap();
+        (info.lines())
+            .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+            .filter_map(|l| {
+                l.split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    }
+
     /// Whether it answers `PING` (or asks for a password): a connection alone may be the
     /// client's own (a connect to a local port nobody listens on can pick that port as its
     /// source and reach itself).
