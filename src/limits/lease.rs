@@ -169,9 +169,10 @@ impl<C: Counters + 'static> Leased<C> {
                 .collect()
         };
         let verdict = self.inner.reserve(now, &asked(true)).await?;
-        let leased = asks.iter().any(|a| a.extra > 0.0);
         match verdict {
-            Verdict::Refused { index, .. } if leased => {
+            // Refused where it asked for a lease: asked again alone. (A counter asked alone
+            // would be refused again.)
+            Verdict::Refused { index, .. } if asks[index].extra > 0.0 => {
                 self.dry(now, &charges[asks[index].index]);
                 let exact = self.inner.reserve(now, &asked(false)).await?;
                 Ok(self.record(charges, asks, exact, false))
@@ -183,12 +184,7 @@ impl<C: Counters + 'static> Leased<C> {
     /// Marks `c`'s counter as having no room for a lease in this window.
     fn dry(&self, now: i64, c: &Charge) {
         let start = c.period.window(now).0;
-        let mut leases = self.leases();
-        let l = (leases.entry(c.name.clone())).or_insert(Lease::empty(start));
-        if l.start != start {
-            *l = Lease::empty(start);
-        }
-        l.dry = true;
+        current(&mut self.leases(), &c.name, start).dry = true;
     }
 
     /// Records a round trip's leases; the verdict with its standings as this instance sees
@@ -207,18 +203,12 @@ impl<C: Counters + 'static> Leased<C> {
             .map(|(a, mut s)| {
                 let c = &charges[a.index];
                 let extra = if leased { a.extra } else { 0.0 };
-                let current = (leases.get(&c.name)).is_some_and(|l| l.start == s.window_start);
-                if !current {
-                    if extra == 0.0 {
-                        // Nothing held of this window, nothing leased now: nothing to record.
-                        return s;
-                    }
-                    // A first lease, or one in place of the last window's (gone with it).
-                    leases.insert(c.name.clone(), Lease::empty(s.window_start));
-                }
-                let Some(l) = leases.get_mut(&c.name) else {
+                let held = (leases.get(&c.name)).is_some_and(|l| l.start == s.window_start);
+                if !held && extra == 0.0 {
+                    // Nothing held of this window, nothing leased now: nothing to record.
                     return s;
-                };
+                }
+                let l = current(&mut leases, &c.name, s.window_start);
                 l.left += extra;
                 l.seen = s.used;
                 l.size = l.size.max(extra);
@@ -275,6 +265,18 @@ impl<C: Counters + 'static> Leased<C> {
             .collect();
         (values, back)
     }
+}
+
+/// `name`'s lease of the window starting at `start`: the one held, else a new one in place of
+/// none or of the last window's (gone with it).
+fn current<'m>(leases: &'m mut HashMap<String, Lease>, name: &str, start: i64) -> &'m mut Lease {
+    let l = leases
+        .entry(name.to_string())
+        .or_insert(Lease::empty(start));
+    if l.start != start {
+        *l = Lease::empty(start);
+    }
+    l
 }
 
 fn back_adjustment(c: &Charge, start: i64, excess: f64) -> Adjustment {

@@ -186,3 +186,20 @@ async fn a_refused_or_failed_round_trip_puts_back_what_the_leases_gave() {
     admitted(&c, NOW + 60, &both(1.0)).await.unwrap();
     assert_eq!(store.reserves.load(Ordering::SeqCst), before + 1);
 }
+
+#[tokio::test]
+async fn a_counter_refused_without_a_lease_is_not_asked_again() {
+    let store = Arc::new(Store::default());
+    let c = Leased::new(store.clone(), 0.01);
+    // rpm asks for a lease, tpm (600 tokens, past its 5-token lease) does not; tpm is refused.
+    let both = [
+        minute(1000.0, 1.0),
+        charge("tpm", Period::Minute, 500.0, 600.0),
+    ];
+    match c.reserve(NOW, &both).await.unwrap() {
+        Verdict::Refused { index, .. } => assert_eq!(index, 1),
+        v => panic!("{v:?}"),
+    }
+    assert_eq!(store.reserves.load(Ordering::SeqCst), 1);
+    assert_eq!((store.value("rpm"), store.value("tpm")), (0.0, 0.0));
+}
