@@ -218,3 +218,84 @@ fn oversized_upload_with_expect_continue_gets_413_without_sending() {
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
     assert!(body.contains("request_too_large"));
 }
+
+/// Per request: the bytes its first read returned, and the whole request's length.
+type Reads = std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>;
+
+/// A raw upstream that answers every request with one chat completion and records [`Reads`].
+fn recording_upstream() -> (u16, Reads) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = Reads::default();
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let (mut s, record) = (conn.unwrap(), record.clone());
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 1 << 16];
+                // Blocked in `read` before the request comes: the first read returns what the
+                // first segment carried.
+                while let Ok(first) = s.read(&mut buf) {
+                    if first == 0 {
+                        return;
+                    }
+                    let mut got = first;
+                    let total = loop {
+                        let head = String::from_utf8_lossy(&buf[..got]).to_ascii_lowercase();
+                        if let Some(end) = head.find("\r\n\r\n") {
+                            let len: usize = head[..end]
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .map_or(0, |v| v.trim().parse().unwrap());
+                            if got >= end + 4 + len {
+                                break end + 4 + len;
+                            }
+                        }
+                        got += s.read(&mut buf[got..]).unwrap();
+                    };
+                    record.lock().unwrap().push((first, total));
+                    let body = r#"{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    s.write_all(reply.as_bytes()).unwrap();
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// The request goes upstream in one piece: Pingora flushes its header and its body
+/// separately, and the socket is corked meanwhile, so the upstream is woken once with all of
+/// it (uncorked, a reader waiting in `read` gets the header alone: a segment and a wake-up
+/// more a request, on new and pooled connections alike).
+#[test]
+fn a_request_reaches_the_upstream_in_one_piece() {
+    let (port, seen) = recording_upstream();
+    let cfg = format!(
+        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"m\" }}]\n",
+        backend("m", port, "api_key = \"sk-up\"")
+    );
+    let g = Gateway::start("", &cfg);
+    for i in 0..20 {
+        let body = format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":"{}"}}]}}"#,
+            "x".repeat(100 * i)
+        );
+        let mut s = connect(&g);
+        let req = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let (head, reply) = read_response(&mut s);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}{reply}");
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 20);
+    for &(first, total) in seen.iter() {
+        assert_eq!(first, total, "the first read held {first} of {total} bytes");
+    }
+}

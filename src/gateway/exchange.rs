@@ -46,9 +46,8 @@ impl<'a> Exchange<'a> {
     #[allow(clippy::manual_async_fn)] // an `async fn` would keep `self` twice in the future
     pub(super) fn run(mut self) -> impl Future<Output = Result<(), Handled>> + Send + 'a {
         async move {
-            let started = Instant::now();
+            let deadline = self.route.retry.deadline.map(|d| Instant::now() + d);
             let order = self.target_order().await?;
-            let deadline = self.route.retry.deadline.map(|d| started + d);
             let mut end = Ending::default();
             for (n, &ti) in order.iter().enumerate() {
                 let last = n + 1 == order.len();
@@ -107,12 +106,14 @@ impl<'a> Exchange<'a> {
         self.ctx.attempts += 1;
         st.balancer.selected(route, ti);
         let t0 = Instant::now();
-        // One timeout expression around the attempt (a wrapper future would hold the attempt
-        // twice: it is large, and every request's future carries it).
-        let limit = per_try_limit(policy, backend, self.req.stream, deadline).unwrap_or(NO_LIMIT);
-        let sent = tokio::time::timeout(limit, self.attempt(backend, &plan, token))
-            .await
-            .unwrap_or(Err(Failure::Timeout));
+        // Made once (large: every request's future holds it); timed only when bounded.
+        let attempt = self.attempt(backend, &plan, token);
+        let sent = match per_try_limit(policy, backend, self.req.stream, deadline) {
+            Some(limit) => tokio::time::timeout(limit, attempt)
+                .await
+                .unwrap_or(Err(Failure::Timeout)),
+            None => attempt.await,
+        };
         // Whether another target may still follow (the deadline is checked after the attempt).
         let more = !last
             && self.ctx.attempts < policy.attempts
@@ -223,9 +224,6 @@ impl Exchange<'_> {
         }
     }
 }
-
-/// The per-try limit when nothing bounds an attempt (read timeouts still apply per read).
-const NO_LIMIT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Whether the policy moves on after `f` (a connection reset before the reply counts as a
 /// connect error; a credentials failure sent nothing, so it always moves on).
@@ -466,9 +464,11 @@ impl Exchange<'_> {
             up.set_read_timeout(peer.options.read_timeout);
             up.set_write_timeout(peer.options.write_timeout);
             let sent: Result<Option<Bytes>> = async {
+                crate::net::cork::set(&up, true); // header and body as one segment
                 up.write_request_header(Box::new(header)).await?;
                 up.write_request_body(plan.body.clone(), true).await?;
                 up.finish_request_body().await?;
+                crate::net::cork::set(&up, false);
                 up.read_response_header().await?;
                 let ok = up.response_header().is_some_and(|h| h.status.is_success());
                 if stream && ok {
