@@ -23,6 +23,7 @@ pub mod responses;
 pub mod scan;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod write;
 
 use crate::error::ApiError;
 use fields::{FieldPolicy, Fields};

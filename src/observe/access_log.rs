@@ -4,6 +4,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::OnceLock;
 
 use crate::config::AccessLogTarget;
+use crate::formats::write::string;
 
 /// One line of the access log. Never holds a secret: keys appear by their configured name.
 pub struct AccessRecord<'a> {
@@ -65,7 +66,7 @@ impl AccessRecord<'_> {
             j.key("ignored_fields");
             for (i, f) in self.ignored_fields.iter().enumerate() {
                 j.0.push(if i == 0 { '[' } else { ',' });
-                json_str(&mut j.0, f);
+                string(&mut j.0, f);
             }
             j.0.push(']');
         }
@@ -133,13 +134,13 @@ impl JsonLine {
 
     fn str(&mut self, k: &str, v: &str) {
         self.key(k);
-        json_str(&mut self.0, v);
+        string(&mut self.0, v);
     }
 
     fn opt_str(&mut self, k: &str, v: Option<&str>) {
         self.key(k);
         match v {
-            Some(v) => json_str(&mut self.0, v),
+            Some(v) => string(&mut self.0, v),
             None => self.0.push_str("null"),
         }
     }
@@ -158,38 +159,6 @@ impl JsonLine {
             self.0.push_str("null");
         }
     }
-}
-
-/// `s` as a JSON string, escaped exactly as serde_json escapes it; runs of bytes that need no
-/// escape are copied whole.
-fn json_str(out: &mut String, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push('"');
-    let mut start = 0;
-    for (i, &b) in s.as_bytes().iter().enumerate() {
-        if b >= 0x20 && b != b'"' && b != b'\\' {
-            continue;
-        }
-        // `i` is an ASCII byte's index: a char boundary.
-        out.push_str(&s[start..i]);
-        match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            0x08 => out.push_str("\\b"),
-            0x0c => out.push_str("\\f"),
-            _ => {
-                out.push_str("\\u00");
-                out.push(HEX[usize::from(b >> 4)] as char);
-                out.push(HEX[usize::from(b & 15)] as char);
-            }
-        }
-        start = i + 1;
-    }
-    out.push_str(&s[start..]);
-    out.push('"');
 }
 
 /// Lines go through a bounded channel to a writer thread, so a slow disk or pipe never blocks
@@ -404,7 +373,7 @@ mod tests {
             &every_byte,
         ] {
             let mut out = String::new();
-            json_str(&mut out, s);
+            string(&mut out, s);
             assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
         }
         for v in [0.0, 1.0, 1.5, 0.1, 1e-7, 123456789.125, 1e300, -2.5] {
