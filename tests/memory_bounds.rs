@@ -133,8 +133,8 @@ fn kept(n: usize) -> StoredResponse {
         id,
         owner: Some("team-a".into()),
         model: "claude-sonnet-4-5".into(),
-        response: serde_json::value::RawValue::from_string(response).expect("json"),
-        input: serde_json::value::RawValue::from_string(input).expect("json"),
+        response: tollgate::store::responses::Json::written(response),
+        input: tollgate::store::responses::Json::written(input),
         instructions: None,
     }
 }

@@ -8,10 +8,9 @@ use crate::error::ApiError;
 use crate::error::ErrorKind;
 use crate::formats::responses::history::{self, Stateful};
 use crate::fronts::Front;
-use crate::store::responses::{ResponseStore, ResponseStoreError, StoredResponse};
+use crate::store::responses::{Json, ResponseStore, ResponseStoreError, StoredResponse};
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::value::{to_raw_value, RawValue};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -80,17 +79,18 @@ impl Keep {
     /// written, so a client's next turn always finds it. A store that fails is logged: the
     /// reply itself still goes out.
     pub(crate) async fn put(&self, response: &[u8]) {
-        /// Its id and output items, read in one pass.
+        /// Its id and its output items' ids, in one pass over the JSON the translator wrote
+        /// (every item an object; an id that is not a string is none).
         #[derive(Deserialize)]
-        struct Head<'a> {
+        struct Head {
             id: String,
-            #[serde(default, borrow)]
-            output: Vec<&'a RawValue>,
+            #[serde(default)]
+            output: Vec<Item>,
         }
         #[derive(Deserialize)]
-        struct Item<'a> {
-            #[serde(borrow)]
-            id: Option<std::borrow::Cow<'a, str>>,
+        struct Item {
+            #[serde(default)]
+            id: Option<Value>,
         }
         let Ok(head) = serde_json::from_slice::<Head>(response) else {
             return;
@@ -98,19 +98,20 @@ impl Keep {
         let input = history::with_ids(self.input.clone(), &head.id);
         let ids = (input.iter())
             .filter_map(|i| i["id"].as_str().map(str::to_string))
-            .chain(head.output.iter().filter_map(|o| {
-                let item = serde_json::from_str::<Item>(o.get()).ok()?;
-                item.id.map(std::borrow::Cow::into_owned)
+            .chain(head.output.into_iter().filter_map(|o| match o.id {
+                Some(Value::String(id)) => Some(id),
+                _ => None,
             }))
             .collect();
-        let (Ok(response), Ok(input)) = (raw(response), to_raw_value(&input)) else {
+        // The reply the translator wrote (so JSON), and the input as JSON.
+        let (Ok(response), Ok(input)) = (std::str::from_utf8(response), Json::of(&input)) else {
             return;
         };
         let r = StoredResponse {
             id: head.id,
             owner: self.owner.clone(),
             model: self.model.clone(),
-            response,
+            response: Json::written(response),
             input,
             instructions: self.instructions.clone(),
             item_ids: Some(ids),
@@ -119,10 +120,6 @@ impl Keep {
             log::warn!("{e}");
         }
     }
-}
-
-fn raw(json: &[u8]) -> Result<Box<RawValue>, serde_json::Error> {
-    serde_json::from_slice(json)
 }
 
 /// The store could not be read: nothing is sent rather than a request without its history.

@@ -18,6 +18,42 @@ const PER_RESPONSE: usize = 512;
 /// Bytes an indexed item holds beyond its strings (the index's slot, string headers).
 const PER_ITEM: usize = 160;
 
+/// JSON text a kept response holds. The gateway's own serializer wrote it, so it is kept as
+/// text without a parse to check it (that parse was ~12k instructions a kept Response, the
+/// largest part of keeping one); a shared store checks it as it writes it out, and reads it
+/// back as checked JSON.
+#[derive(Debug)]
+pub struct Json(Box<str>);
+
+impl Json {
+    /// Text a serializer wrote: valid JSON by construction.
+    pub fn written(text: impl Into<Box<str>>) -> Json {
+        Json(text.into())
+    }
+
+    /// `v` as JSON.
+    pub fn of<T: Serialize + ?Sized>(v: &T) -> serde_json::Result<Json> {
+        serde_json::to_string(v).map(Json::written)
+    }
+
+    pub fn get(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for Json {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let raw: &RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Json {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Json, D::Error> {
+        Box::<RawValue>::deserialize(d).map(|r| Json(r.into()))
+    }
+}
+
 /// One kept response.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct StoredResponse {
@@ -28,9 +64,9 @@ pub struct StoredResponse {
     /// The model the client asked for.
     pub model: String,
     /// The Response object as sent to the client.
-    pub response: Box<RawValue>,
+    pub response: Json,
     /// The request's input items, after `previous_response_id` and references were expanded.
-    pub input: Box<RawValue>,
+    pub input: Json,
     pub instructions: Option<String>,
     /// Ids of its items when the maker knew them ([`StoredResponse::item_ids`] reads them
     /// from the JSON otherwise); not part of what a shared store holds.

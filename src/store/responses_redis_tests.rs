@@ -3,7 +3,7 @@ use serde_json::json;
 use std::time::Instant;
 
 fn stored(id: &str, owner: Option<&str>) -> StoredResponse {
-    let raw = |v| serde_json::value::to_raw_value(&v).unwrap();
+    let raw = |v: serde_json::Value| crate::store::responses::Json::of(&v).unwrap();
     StoredResponse {
         id: id.into(),
         owner: owner.map(str::to_string),

@@ -1,8 +1,8 @@
 use super::*;
 use serde_json::json;
 
-fn raw(v: Value) -> Box<RawValue> {
-    serde_json::value::to_raw_value(&v).unwrap()
+fn raw(v: Value) -> Json {
+    Json::of(&v).unwrap()
 }
 
 fn resp(id: &str, owner: Option<&str>, pad: usize) -> StoredResponse {
@@ -110,4 +110,20 @@ fn item_ids_are_the_string_ids_of_input_and_output_items() {
     assert_eq!(r.item_ids(), ["in_a", "in_b", "msg_r1"]);
     r.response = raw(json!({"id": "r1"}));
     assert_eq!(r.item_ids(), ["in_a", "in_b"]);
+}
+
+#[test]
+fn json_kept_as_text_is_checked_when_a_shared_store_writes_it() {
+    let r = StoredResponse {
+        response: Json::written("{\"id\": \"r\", \"output\": [1, 2]}"),
+        ..resp("r", None, 0)
+    };
+    let text = serde_json::to_string(&r).unwrap();
+    let back: StoredResponse = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.response.get(), r.response.get());
+    let broken = StoredResponse {
+        response: Json::written("{\"id\": "),
+        ..resp("r", None, 0)
+    };
+    assert!(serde_json::to_string(&broken).is_err());
 }
