@@ -15,6 +15,7 @@ pub mod mock;
 pub mod net;
 pub mod observe;
 pub mod providers;
+pub mod queue;
 pub mod reload;
 pub mod route;
 pub mod server;

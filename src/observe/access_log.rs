@@ -1,6 +1,7 @@
+use crate::queue::{self, Receiver, Sender};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::OnceLock;
 
 use crate::config::AccessLogTarget;
@@ -161,13 +162,13 @@ impl JsonLine {
     }
 }
 
-/// Lines go through a bounded channel to a writer thread, so a slow disk or pipe never blocks
+/// Lines go through a bounded queue (`crate::queue`) to a writer thread, so a slow disk or pipe never blocks
 /// a request; when the channel is full the line is dropped and counted.
 pub struct AccessLog {
     target: AccessLogTarget,
     // Started on first use: Pingora's daemon mode forks after config load, and threads started
     // before the fork would be lost.
-    tx: OnceLock<Option<SyncSender<Msg>>>,
+    tx: OnceLock<Option<Sender<Msg>>>,
     dropped: AtomicU64,
 }
 
@@ -220,7 +221,7 @@ impl AccessLog {
         }
     }
 
-    fn start(&self) -> Option<SyncSender<Msg>> {
+    fn start(&self) -> Option<Sender<Msg>> {
         let out: Box<dyn Write + Send> = match &self.target {
             AccessLogTarget::Off => return None,
             AccessLogTarget::Stdout => Box::new(std::io::stdout()),
@@ -236,7 +237,7 @@ impl AccessLog {
             AccessLogTarget::File(p) => Some(p.clone()),
             _ => None,
         };
-        let (tx, rx) = sync_channel(QUEUE);
+        let (tx, rx) = queue::bounded(QUEUE);
         std::thread::Builder::new()
             .name("access-log".into())
             .spawn(move || writer(rx, out, path))

@@ -1,4 +1,4 @@
-//! The ledger writer: rows go through a bounded channel to one thread that writes them to
+//! The ledger writer: rows go through a bounded queue (`crate::queue`) to one thread that writes them to
 //! SQLite in a transaction every flush interval (or every [`BATCH`] rows), so no request ever
 //! waits on the disk. The same transaction saves the current hour, day and month windows of
 //! the limit counters, which [`load_counters`] restores at start: quotas and budgets survive a
@@ -7,10 +7,11 @@
 use super::schema::{self, LedgerRow};
 use crate::clock::{self, Period};
 use crate::limits::counters::{Local, Window};
+use crate::queue::{self, Receiver, Sender};
 use rusqlite::{params, Connection};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{sync_channel, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,7 @@ pub struct Ledger {
     interval: Duration,
     counters: Arc<Local>,
     // Started on first use: Pingora's daemon mode forks after the config is loaded.
-    tx: OnceLock<Option<SyncSender<Msg>>>,
+    tx: OnceLock<Option<Sender<Msg>>>,
     dropped: AtomicU64,
 }
 
@@ -44,7 +45,7 @@ impl Ledger {
         }
     }
 
-    fn sender(&self) -> Option<&SyncSender<Msg>> {
+    fn sender(&self) -> Option<&Sender<Msg>> {
         self.tx.get_or_init(|| self.start()).as_ref()
     }
 
@@ -70,7 +71,7 @@ impl Ledger {
         }
     }
 
-    fn start(&self) -> Option<SyncSender<Msg>> {
+    fn start(&self) -> Option<Sender<Msg>> {
         let conn = match schema::open(&self.path) {
             Ok(c) => c,
             Err(e) => {
@@ -81,7 +82,7 @@ impl Ledger {
                 return None;
             }
         };
-        let (tx, rx) = sync_channel(QUEUE);
+        let (tx, rx) = queue::bounded(QUEUE);
         let (interval, counters) = (self.interval, self.counters.clone());
         std::thread::Builder::new()
             .name("ledger".into())
