@@ -1,6 +1,7 @@
 //! AWS Bedrock's Converse API: `/model/{id}/converse` and `/converse-stream` (and `/invoke`
-//! for embedding models), signed with SigV4 over the final bytes, or a Bedrock API key.
+//! for embedding models), signed with SigV4 over the final bytes (`sigv4.rs`), or a Bedrock API key.
 
+use super::sigv4::Signer;
 use super::{secret_header, segment, Embedded, Operation, Provider};
 use crate::config::AwsAuth;
 use crate::error::ApiError;
@@ -8,24 +9,19 @@ use crate::formats::bedrock::embeddings;
 use crate::formats::openai::embeddings::EmbeddingRequest;
 use crate::formats::{Format, MaxTokensField, RequestOptions};
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use http::HeaderValue;
 use pingora::http::RequestHeader;
-use pingora::{Error, ErrorType};
 use std::time::SystemTime;
 
 /// Bedrock's SigV4 signing name (the host says `bedrock-runtime`, the scope says `bedrock`).
 const SERVICE: &str = "bedrock";
 
 enum Auth {
-    SigV4(Identity),
+    SigV4(Signer),
     Bearer(Option<HeaderValue>),
 }
 
 pub struct Bedrock {
-    region: String,
     auth: Auth,
     default_max_tokens: u32,
 }
@@ -37,76 +33,23 @@ impl Bedrock {
                 access_key_id,
                 secret_access_key,
                 session_token,
-            } => Auth::SigV4(
+            } => Auth::SigV4(Signer::new(
                 Credentials::new(
                     access_key_id.expose(),
                     secret_access_key.expose(),
                     session_token.as_ref().map(|t| t.expose().to_string()),
                     None,
                     "tollgate-config",
-                )
-                .into(),
-            ),
+                ),
+                region,
+                SERVICE,
+            )),
             AwsAuth::ApiKey(k) => Auth::Bearer(secret_header(&format!("Bearer {}", k.expose()))),
         };
         Bedrock {
-            region: region.to_string(),
             auth,
             default_max_tokens,
         }
-    }
-
-    /// Signs `req` at `time`: only `host`, `content-type` and what signing adds are signed, so
-    /// headers added on the way (by Pingora or a proxy) cannot break the signature.
-    fn sign(
-        &self,
-        id: &Identity,
-        req: &mut RequestHeader,
-        body: &[u8],
-        time: SystemTime,
-    ) -> pingora::Result<()> {
-        let fail = |what: &str, e: &dyn std::fmt::Display| {
-            Error::explain(ErrorType::InternalError, format!("SigV4 {what}: {e}"))
-        };
-        let header = |name: http::header::HeaderName| {
-            req.headers
-                .get(&name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let host = header(http::header::HOST);
-        let ctype = header(http::header::CONTENT_TYPE);
-        let uri = format!("https://{host}{}", req.uri);
-        let mut signed = vec![("host", host.as_str())];
-        if !ctype.is_empty() {
-            signed.push(("content-type", ctype.as_str()));
-        }
-        let params = v4::SigningParams::builder()
-            .identity(id)
-            .region(&self.region)
-            .name(SERVICE)
-            .time(time)
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| fail("parameters", &e))?
-            .into();
-        let signable = SignableRequest::new(
-            req.method.as_str(),
-            &uri,
-            signed.into_iter(),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|e| fail("request", &e))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| fail("signing", &e))?
-            .into_parts();
-        for (name, value) in instructions.headers() {
-            let mut v = HeaderValue::from_str(value).map_err(|e| fail("header", &e))?;
-            v.set_sensitive(name == "authorization" || name == "x-amz-security-token");
-            req.insert_header(name.to_string(), v)?;
-        }
-        Ok(())
     }
 }
 
@@ -144,7 +87,7 @@ impl Provider for Bedrock {
         match &self.auth {
             Auth::Bearer(Some(h)) => req.insert_header(http::header::AUTHORIZATION, h.clone()),
             Auth::Bearer(None) => Ok(()),
-            Auth::SigV4(id) => self.sign(id, req, body, SystemTime::now()),
+            Auth::SigV4(s) => s.sign(req, body, SystemTime::now()),
         }
     }
 
@@ -210,8 +153,8 @@ mod tests {
         let body = br#"{"messages":[{"role":"user","content":[{"text":"Hello"}]}],"inferenceConfig":{"maxTokens":256}}"#;
         // 2024-05-01T12:00:00Z
         let time = UNIX_EPOCH + Duration::from_secs(1_714_564_800);
-        let Auth::SigV4(id) = &b.auth else { panic!() };
-        b.sign(id, &mut req, body, time).unwrap();
+        let Auth::SigV4(s) = &b.auth else { panic!() };
+        s.sign(&mut req, body, time).unwrap();
         req
     }
 

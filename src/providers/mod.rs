@@ -9,6 +9,7 @@ mod bedrock;
 mod gemini;
 pub mod google_auth;
 mod openai;
+mod sigv4;
 mod upstream;
 mod vertex;
 mod vertex_anthropic;
