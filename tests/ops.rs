@@ -196,3 +196,18 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
     // Unknown keys are only warnings: none may be printed.
     assert!(!stderr.contains("tollgate.service"), "{stderr}");
 }
+
+/// The background services (drain, reload triggers, health checks, keys, readiness…) are tasks
+/// of one service on one thread: Pingora would give each a thread and a runtime of its own.
+#[tokio::test]
+async fn background_services_share_one_thread() {
+    let m = mock("m", &[]);
+    let g = Gateway::start("", &one_route(m.port));
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", g.proc.pid())).unwrap();
+    let names: Vec<String> = tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect();
+    let background: Vec<_> = names.iter().filter(|n| n.starts_with("BG ")).collect();
+    assert_eq!(background, ["BG background"], "{names:?}");
+}

@@ -24,7 +24,7 @@ use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
-use services::{AlertSender, Drain, LogReopener, TokenKeeper};
+use services::{AlertSender, Background, Drain, LogReopener, Together, TokenKeeper};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,7 +54,7 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
     warn_open(&cfg);
     let current = Current::new(&flags.path, cfg.clone(), flags.version, runtime.clone());
     let grace = Duration::from_secs(cfg.server.grace_period_seconds);
-    add_background(&mut server, &current, &runtime, grace);
+    let mut background = background(&current, &runtime, grace);
     add_listeners(&mut server, &cfg, &current, &runtime)?;
     let mut addrs = cfg.server.listen.clone();
     addrs.extend(cfg.server.tls.iter().flat_map(|t| t.listen.iter().copied()));
@@ -64,7 +64,8 @@ pub fn run(cfg: Config, flags: RunFlags) -> Result<(), StartError> {
         pid_file: cfg.server.pid_file.clone(),
         parent: flags.daemon.then(std::process::id),
     };
-    server.add_service(background_service("readiness", ready));
+    background.push(Arc::new(ready));
+    server.add_service(background_service("background", Together(background)));
     let mut listen: Vec<String> = cfg.server.listen.iter().map(|a| a.to_string()).collect();
     let tls = cfg.server.tls.iter().flat_map(|t| t.listen.iter());
     listen.extend(tls.map(|a| format!("{a} (TLS)")));
@@ -230,28 +231,20 @@ fn warn_open(cfg: &Config) {
 
 /// The services beside the listeners: log reopening, drain, reload triggers, budget alerts,
 /// access tokens and active health checks (the last two follow the running snapshot).
-fn add_background(server: &mut Server, current: &Arc<Current>, rt: &Runtime, grace: Duration) {
-    server.add_service(background_service("log reopen", LogReopener(rt.clone())));
-    server.add_service(background_service("drain", Drain(rt.clone(), grace)));
-    server.add_service(background_service(
-        "reload on SIGHUP",
-        OnSignal(current.clone()),
-    ));
-    server.add_service(background_service(
-        "config watch",
-        OnChange(current.clone()),
-    ));
+fn background(current: &Arc<Current>, rt: &Runtime, grace: Duration) -> Vec<Background> {
+    let mut v: Vec<Background> = vec![
+        Arc::new(LogReopener(rt.clone())),
+        Arc::new(Drain(rt.clone(), grace)),
+        Arc::new(OnSignal(current.clone())),
+        Arc::new(OnChange(current.clone())),
+        Arc::new(TokenKeeper(current.clone())),
+        Arc::new(checks::ActiveChecks(current.clone())),
+        Arc::new(services::KeyFollower(current.clone())),
+    ];
     if rt.alerts.is_some() {
-        server.add_service(background_service("budget alerts", AlertSender(rt.clone())));
+        v.push(Arc::new(AlertSender(rt.clone())));
     }
-    server.add_service(background_service(
-        "access tokens",
-        TokenKeeper(current.clone()),
-    ));
-    let checks = checks::ActiveChecks(current.clone());
-    server.add_service(background_service("health checks", checks));
-    let keys = services::KeyFollower(current.clone());
-    server.add_service(background_service("managed keys", keys));
+    v
 }
 
 /// The limit counters (in memory, restored from SQLite; or in Redis) and the ledger writer
