@@ -198,7 +198,8 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
 }
 
 /// The background services (drain, reload triggers, health checks, keys, readiness…) are tasks
-/// of one service on one thread: Pingora would give each a thread and a runtime of its own.
+/// of one service on one thread: Pingora would give each a thread and a runtime of its own. The
+/// admin listener has one thread too.
 #[tokio::test]
 async fn background_services_share_one_thread() {
     let m = mock("m", &[]);
@@ -210,4 +211,7 @@ async fn background_services_share_one_thread() {
         .collect();
     let background: Vec<_> = names.iter().filter(|n| n.starts_with("BG ")).collect();
     assert_eq!(background, ["BG background"], "{names:?}");
+    // The admin listener's one thread.
+    let admin = names.iter().filter(|n| *n == "tollgate admin").count();
+    assert_eq!(admin, 1, "{names:?}");
 }

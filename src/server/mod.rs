@@ -181,6 +181,9 @@ fn add_listeners(
                 config: current.clone(),
             },
         );
+        // Scrapes and operators' calls: one thread (what blocks goes to `spawn_blocking`),
+        // not `threads` of them.
+        admin.threads = Some(1);
         match &cfg.server.admin_tls {
             Some(t) => {
                 let tls = tls_settings(&rt.tls.admin, false, t.client_ca.as_deref())?;
