@@ -5,6 +5,7 @@
 use pingora::cache::CacheKey;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 /// Top-level fields that never change a reply's content: streaming, client-side bookkeeping,
 /// provider-side caching and routing hints. (`seed`, `temperature`, tools and the rest stay.)
@@ -53,8 +54,11 @@ pub fn key(route: &str, api: &str, body: &[u8], tenant: Tenant<'_>) -> Option<Ca
     if beyond {
         return None;
     }
+    // SHA-256 (SHA-NI where the CPU has it) cut to pingora-cache's 128 bits, in place of its
+    // BLAKE2b: ~0.7 against ~2.7 µs for a 1 KiB body (`perf`, 2026-12-06).
+    let mut bin = [0; 16];
+    bin.copy_from_slice(&Sha256::digest(&primary)[..16]);
     let mut k = CacheKey::new(primary, tag);
-    let bin = pingora::cache::key::CacheHashKey::primary_bin(&k);
     k.set_primary_bin_override(bin);
     Some(k)
 }
