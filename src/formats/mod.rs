@@ -319,7 +319,16 @@ pub fn translate_response(
             Ok((out, usage))
         }
         (Format::OpenAi, Format::Responses) => responses::response::from_chat(body, ctx),
-        (Format::Anthropic | Format::Bedrock | Format::Gemini, Format::Responses) => {
+        // Straight from the reply, no chat completion written and read between.
+        (Format::Anthropic, Format::Responses) => {
+            let r = anthropic::response::reply(body)?;
+            Ok(responses::response::from_reply(&r, ctx))
+        }
+        (Format::Bedrock, Format::Responses) => {
+            let r = bedrock::response::reply(body)?;
+            Ok(responses::response::from_reply(&r, ctx))
+        }
+        (Format::Gemini, Format::Responses) => {
             let (chat, usage) = translate_response(from, Format::OpenAi, body, ctx)?;
             let (out, _) = responses::response::from_chat(&chat, ctx)?;
             Ok((out, usage))

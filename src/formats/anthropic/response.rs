@@ -49,6 +49,12 @@ fn field<'a>(f: &Option<Str<'a>>) -> Cow<'a, str> {
 
 /// An Anthropic Message → an OpenAI chat completion.
 pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
+    let r = reply(body)?;
+    Ok((r.to_json(ctx).map_err(unreadable_reply)?, r.usage))
+}
+
+/// An Anthropic Message as the chat reply, borrowed from `body` where it can be.
+pub(crate) fn reply(body: &[u8]) -> Result<reply::Reply<'_>, ApiError> {
     let r: Message<'_> = serde_json::from_slice(body).map_err(unreadable_reply)?;
     let mut text = None;
     let mut reasoning = None;
@@ -73,7 +79,7 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
         Some(FinishReason::StopSequence) | None => FinishReason::Stop,
         Some(f) => f,
     };
-    let out = reply::Reply {
+    Ok(reply::Reply {
         id: ids::chat(r.id.as_ref().map_or("", |s| &s.0)),
         text,
         reasoning,
@@ -82,8 +88,7 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
         tool_calls,
         finish,
         usage,
-    };
-    Ok((out.to_json(ctx).map_err(unreadable_reply)?, usage))
+    })
 }
 
 /// An OpenAI chat completion → an Anthropic Message.

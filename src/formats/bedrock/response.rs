@@ -73,7 +73,8 @@ pub fn to_pivot(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage),
     Ok((r.to_pivot_json(ctx).map_err(unreadable_reply)?, r.usage))
 }
 
-fn reply(body: &[u8]) -> Result<reply::Reply<'static>, ApiError> {
+/// A Converse reply as the chat reply.
+pub(crate) fn reply(body: &[u8]) -> Result<reply::Reply<'static>, ApiError> {
     let r: Reply = serde_json::from_slice(body).map_err(unreadable_reply)?;
     let (mut text, mut reasoning, mut tool_calls) = (None, None, Vec::new());
     let (mut signature, mut redacted) = (None, Vec::new());

@@ -5,51 +5,200 @@
 use super::output::{Head, Item, Kind, Status};
 use super::stream::stem;
 use crate::error::ApiError;
+use crate::formats::openai::response::{finish_str, Reply};
 use crate::formats::openai::stream::finish_reason;
 use crate::formats::openai::types::ChatCompletion;
 use crate::formats::pivot::unreadable_reply;
-use crate::formats::{JsonStr, ReplyContext, Usage};
+use crate::formats::{FinishReason, JsonStr, ReplyContext, Usage};
 use bytes::BytesMut;
 
 pub fn from_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
     let c: ChatCompletion = serde_json::from_slice(body).map_err(unreadable_reply)?;
-    let usage = c.usage.as_ref().map(|u| u.normalise()).unwrap_or_default();
-    let stem = stem(&c.id);
-    let Some(choice) = c.choices.into_iter().next() else {
+    let Some(choice) = c.choices.first() else {
         return Err(ApiError::bad_upstream("The upstream reply has no choices."));
     };
-    let m = choice.message;
-    let mut items = Vec::new();
-    let add = |items: &mut Vec<Item>, kind: Kind, prefix: &str, text: &str| {
-        let mut it = Item::new(kind, format!("{prefix}_{stem}_{}", items.len()));
-        it.push_literal(JsonStr::encode(text).literal());
-        items.push(it);
-        items.len() - 1
+    let m = &choice.message;
+    let calls = m.tool_calls.iter().flatten();
+    let parts = Parts {
+        id: &c.id,
+        reasoning: m.reasoning_content.as_deref().or(m.reasoning.as_deref()),
+        text: m.content.as_deref(),
+        refusal: m.refusal.as_deref(),
+        tool_calls: (calls.map(|t| (&*t.id, &*t.function.name, &*t.function.arguments))).collect(),
+        finish: choice.finish_reason.as_deref().map(finish_reason),
+        usage: c.usage.as_ref().map(|u| u.normalise()).unwrap_or_default(),
     };
-    if let Some(r) = m.reasoning_content.as_deref().or(m.reasoning.as_deref()) {
-        add(&mut items, Kind::Reasoning, "rs", r);
-    }
-    if let Some(t) = m.content.as_deref().filter(|t| !t.is_empty()) {
-        add(&mut items, Kind::Message, "msg", t);
-    }
-    if let Some(r) = m.refusal.as_deref() {
-        add(&mut items, Kind::Refusal, "msg", r);
-    }
-    for tc in m.tool_calls.iter().flatten() {
-        let i = add(&mut items, Kind::FunctionCall, "fc", &tc.function.arguments);
-        items[i].call_id = JsonStr::encode(&tc.id).literal().to_string();
-        items[i].set_name(
-            &JsonStr::encode(&tc.function.name),
-            ctx.tool_names.map(|n| &**n),
+    Ok((parts.write(ctx), parts.usage))
+}
+
+/// A translator's reply (Anthropic's, Bedrock's) → a Response, without the chat completion
+/// between them written and parsed again (that parse was half of this translation): the same
+/// bytes as [`from_chat`] of its chat JSON (the tests compare).
+pub(crate) fn from_reply(r: &Reply<'_>, ctx: &ReplyContext<'_>) -> (Vec<u8>, Usage) {
+    let calls = r.tool_calls.iter();
+    let parts = Parts {
+        id: &r.id,
+        // The chat JSON carries no empty reasoning.
+        reasoning: r.reasoning.as_deref().filter(|t| !t.is_empty()),
+        text: r.text.as_deref(),
+        refusal: None,
+        tool_calls: (calls.map(|t| (&*t.id, &*t.function.name, &*t.function.arguments))).collect(),
+        // As a chat client reads it (a stop sequence is a plain stop).
+        finish: Some(finish_reason(finish_str(r.finish))),
+        usage: r.usage,
+    };
+    (parts.write(ctx), r.usage)
+}
+
+/// What a Response is made of, from either.
+struct Parts<'a> {
+    /// The chat completion's id, whose stem the Response's and its items' ids share.
+    id: &'a str,
+    reasoning: Option<&'a str>,
+    text: Option<&'a str>,
+    refusal: Option<&'a str>,
+    /// (id, name, arguments).
+    tool_calls: Vec<(&'a str, &'a str, &'a str)>,
+    finish: Option<FinishReason>,
+    usage: Usage,
+}
+
+impl Parts<'_> {
+    fn write(&self, ctx: &ReplyContext<'_>) -> Vec<u8> {
+        let stem = stem(self.id);
+        let mut items = Vec::new();
+        let add = |items: &mut Vec<Item>, kind: Kind, prefix: &str, text: &str| {
+            let mut it = Item::new(kind, format!("{prefix}_{stem}_{}", items.len()));
+            it.push_literal(JsonStr::encode(text).literal());
+            items.push(it);
+            items.len() - 1
+        };
+        if let Some(r) = self.reasoning {
+            add(&mut items, Kind::Reasoning, "rs", r);
+        }
+        if let Some(t) = self.text.filter(|t| !t.is_empty()) {
+            add(&mut items, Kind::Message, "msg", t);
+        }
+        if let Some(r) = self.refusal {
+            add(&mut items, Kind::Refusal, "msg", r);
+        }
+        for &(id, name, arguments) in &self.tool_calls {
+            let i = add(&mut items, Kind::FunctionCall, "fc", arguments);
+            items[i].call_id = JsonStr::encode(id).literal().to_string();
+            items[i].set_name(&JsonStr::encode(name), ctx.tool_names.map(|n| &**n));
+        }
+        let head = Head {
+            id: format!("resp_{stem}"),
+            model: JsonStr::encode(ctx.client_model).literal().to_string(),
+            created: ctx.created,
+        };
+        let text = self.text.map_or(0, str::len) + self.reasoning.map_or(0, str::len);
+        let mut out = BytesMut::with_capacity(768 + text);
+        head.write(
+            &Status::Done(self.finish),
+            &items,
+            Some(&self.usage),
+            &mut out,
         );
+        out.to_vec()
     }
-    let head = Head {
-        id: format!("resp_{stem}"),
-        model: JsonStr::encode(ctx.client_model).literal().to_string(),
-        created: ctx.created,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::formats::{anthropic, bedrock, translate_response, Format, ReplyContext};
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    const CTX: ReplyContext<'static> = ReplyContext {
+        client_model: "client \"m\"",
+        created: 7,
+        tool_names: None,
     };
-    let finish = choice.finish_reason.as_deref().map(finish_reason);
-    let mut out = BytesMut::with_capacity(512 + body.len());
-    head.write(&Status::Done(finish), &items, Some(&usage), &mut out);
-    Ok((out.to_vec(), usage))
+
+    /// The Response straight from the reply and through its chat JSON: the same bytes.
+    fn same(from: Format, reply: &Value) {
+        let body = serde_json::to_vec(reply).unwrap();
+        let direct = translate_response(from, Format::Responses, &body, &CTX).unwrap();
+        let (chat, usage) = match from {
+            Format::Anthropic => anthropic::response::to_chat(&body, &CTX).unwrap(),
+            _ => bedrock::response::to_chat(&body, &CTX).unwrap(),
+        };
+        let (through, _) = super::from_chat(&chat, &CTX).unwrap();
+        // Converse replies have no id: each translation makes a fresh one.
+        let stemless = |b: &[u8]| {
+            let s = String::from_utf8_lossy(b).into_owned();
+            let stem = s["{\"id\":\"resp_".len()..]
+                .split('"')
+                .next()
+                .unwrap()
+                .to_string();
+            s.replace(&stem, "STEM")
+        };
+        assert_eq!(stemless(&direct.0), stemless(&through), "{reply}");
+        assert_eq!(direct.1, usage);
+    }
+
+    fn message(content: Value, stop: &str) -> Value {
+        json!({"id": "msg_01A", "type": "message", "role": "assistant", "content": content,
+            "stop_reason": stop, "usage": {"input_tokens": 12, "output_tokens": 5,
+            "cache_read_input_tokens": 3, "cache_creation_input_tokens": 2}})
+    }
+
+    #[test]
+    fn anthropic_replies_read_straight_or_through_chat_are_the_same() {
+        for (content, stop) in [
+            (
+                json!([{"type": "text", "text": "Hello \"you\"\n\u{e9}\u{1F600}"}]),
+                "end_turn",
+            ),
+            (json!([]), "end_turn"),
+            (json!([{"type": "text", "text": ""}]), "max_tokens"),
+            (json!([{"type": "text", "text": "a"}]), "stop_sequence"),
+            (json!([{"type": "text", "text": "a"}]), "refusal"),
+            (
+                json!([{"type": "thinking", "thinking": "hmm\t", "signature": "s"},
+                {"type": "text", "text": "Let me look."},
+                {"type": "tool_use", "id": "toolu_1", "name": "get \"w\"", "input": {"q": "x\"y"}},
+                {"type": "tool_use", "id": "toolu_2", "name": "n"}]),
+                "tool_use",
+            ),
+            (json!([{"type": "thinking", "thinking": ""}]), "end_turn"),
+        ] {
+            same(Format::Anthropic, &message(content, stop));
+        }
+    }
+
+    #[test]
+    fn bedrock_replies_read_straight_or_through_chat_are_the_same() {
+        for (content, stop) in [
+            (json!([{"text": "Hi \\ there"}]), "end_turn"),
+            (
+                json!([{"reasoningContent": {"reasoningText": {"text": "r", "signature": "s"}}},
+                {"toolUse": {"toolUseId": "t1", "name": "f", "input": {"a": [1, 2]}}}]),
+                "tool_use",
+            ),
+            (json!([{"text": "a"}]), "guardrail_intervened"),
+            (json!([{"text": "a"}]), "max_tokens"),
+        ] {
+            let reply = json!({"output": {"message": {"role": "assistant", "content": content}},
+                "stopReason": stop, "usage": {"inputTokens": 4, "outputTokens": 2,
+                "cacheReadInputTokens": 1}});
+            same(Format::Bedrock, &reply);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_reads_the_same_straight_or_through_chat(
+            text in any::<String>(),
+            thinking in any::<String>(),
+            args in any::<String>(),
+        ) {
+            let content = json!([{"type": "thinking", "thinking": thinking},
+                {"type": "text", "text": text},
+                {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"s": args}}]);
+            same(Format::Anthropic, &message(content, "tool_use"));
+        }
+    }
 }
