@@ -59,6 +59,78 @@ fn object<const N: usize>(
     }
 }
 
+/// The `id` of the object `json` starts with and the string `id`s of the objects in its
+/// `output` array, in order: what keeping a Response indexes. `None` when it is not that
+/// simple (a string with an escape, a repeated key, an item that is not an object, no `id`):
+/// the caller then reads it with serde.
+pub fn response_ids(json: &[u8]) -> Option<(&str, Vec<&str>)> {
+    let mut c = Cursor { b: json, i: 0 };
+    let (mut id, mut items) = (None, Vec::new());
+    let mut output_seen = false;
+    members(&mut c, |c, key| {
+        match key {
+            b"id" if id.is_none() => id = Some(c.plain_string()?),
+            b"output" if !output_seen => {
+                output_seen = true;
+                if !c.eat(b'[') {
+                    return None;
+                }
+                if c.eat(b']') {
+                    return Some(());
+                }
+                loop {
+                    let mut item = None;
+                    members(c, |c, key| match key {
+                        b"id" if item.is_none() && c.peek() == Some(b'"') => {
+                            item = Some(c.plain_string()?);
+                            Some(())
+                        }
+                        b"id" if item.is_some() => None,
+                        _ => c.skip_value(),
+                    })?;
+                    items.extend(item);
+                    if !c.eat(b',') {
+                        break;
+                    }
+                    c.ws();
+                }
+                if !c.eat(b']') {
+                    return None;
+                }
+            }
+            b"id" | b"output" => return None,
+            _ => c.skip_value()?,
+        }
+        Some(())
+    })?;
+    Some((id?, items))
+}
+
+/// Each member of the object at `c`: `each` gets the cursor at its value and its key.
+fn members<'a>(
+    c: &mut Cursor<'a>,
+    mut each: impl FnMut(&mut Cursor<'a>, &'a [u8]) -> Option<()>,
+) -> Option<()> {
+    if !c.eat(b'{') {
+        return None;
+    }
+    if c.eat(b'}') {
+        return Some(());
+    }
+    loop {
+        let key = c.string()?;
+        if !c.eat(b':') {
+            return None;
+        }
+        c.ws();
+        each(c, key)?;
+        if c.eat(b',') {
+            continue;
+        }
+        return c.eat(b'}').then_some(());
+    }
+}
+
 struct Cursor<'a> {
     b: &'a [u8],
     i: usize,
@@ -98,6 +170,15 @@ impl<'a> Cursor<'a> {
         let s = self.b.get(start..self.i)?;
         self.i += 1;
         Some(s)
+    }
+
+    /// A string without escapes, as text.
+    fn plain_string(&mut self) -> Option<&'a str> {
+        let s = self.string()?;
+        if s.contains(&b'\\') {
+            return None;
+        }
+        std::str::from_utf8(s).ok()
     }
 
     /// `null`, or digits that are the whole number (no sign, fraction or exponent).
@@ -225,6 +306,82 @@ mod tests {
         fn any_object_reads_as_serde_reads_it(v in value()) {
             let text = v.to_string();
             prop_assert_eq!(integers(text.as_bytes(), &PATHS), by_serde(&v), "{}", text);
+        }
+    }
+
+    /// What serde reads as a Response's id and its items' string ids, or `None`.
+    fn ids_by_serde(v: &Value) -> Option<(String, Vec<String>)> {
+        let o = v.as_object()?;
+        let id = o.get("id")?.as_str()?.to_string();
+        let items = match o.get("output") {
+            None => Vec::new(),
+            Some(Value::Array(a)) => a.iter().map(Value::as_object).collect::<Option<Vec<_>>>()?,
+            Some(_) => return None,
+        };
+        let ids = items
+            .iter()
+            .filter_map(|i| i.get("id")?.as_str().map(str::to_string));
+        Some((id, ids.collect()))
+    }
+
+    fn scanned(text: &str) -> Option<(String, Vec<String>)> {
+        let (id, items) = response_ids(text.as_bytes())?;
+        Some((
+            id.to_string(),
+            items.into_iter().map(str::to_string).collect(),
+        ))
+    }
+
+    #[test]
+    fn response_ids_are_what_serde_reads_or_declined() {
+        let cases = [
+            json!({"id": "resp_1", "object": "response", "output": [
+                {"id": "rs_1_0", "type": "reasoning", "summary": [{"text": "a\"}]}"}]},
+                {"type": "message", "content": [{"id": "inner"}], "id": "msg_1_1"},
+                {"id": 3}, {"id": null}, {}], "usage": {"id": "no"}}),
+            json!({"output": [], "id": "resp_2"}),
+            json!({"id": "resp_3"}),
+            json!({"id": "a\"b", "output": []}),
+            json!({"id": "resp_4", "output": [{"id": "x\ny"}]}),
+            json!({"id": "resp_5", "output": [1]}),
+            json!({"id": "resp_6", "output": {"id": "x"}}),
+            json!({"id": 7}),
+            json!({"output": [{"id": "x"}]}),
+        ];
+        for v in cases {
+            for text in [v.to_string(), serde_json::to_string_pretty(&v).unwrap()] {
+                if let Some(got) = scanned(&text) {
+                    assert_eq!(Some(got), ids_by_serde(&v), "{text}");
+                }
+            }
+        }
+        // What the gateway writes is scanned, not declined.
+        let plain = json!({"id": "resp_1", "output": [{"id": "msg_1_0"}]}).to_string();
+        assert_eq!(
+            scanned(&plain),
+            Some(("resp_1".into(), vec!["msg_1_0".into()]))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn response_ids_read_as_serde_reads_them(
+            id in "[a-z_\"\\\\]{0,8}",
+            items in prop::collection::vec(prop::option::of(value()), 0..4),
+            extra in value(),
+        ) {
+            let output: Vec<Value> = items.into_iter().map(|i| match i {
+                Some(Value::Object(o)) => Value::Object(o),
+                Some(id) => json!({"id": id, "type": "message"}),
+                None => json!({"type": "reasoning"}),
+            }).collect();
+            let v = json!({"id": id, "extra": extra, "output": output});
+            let text = v.to_string();
+            if let Some(got) = scanned(&text) {
+                prop_assert_eq!(Some(got), ids_by_serde(&v), "{}", text);
+            } else {
+                prop_assert!(text.contains('\\') || !v["output"].as_array().unwrap().iter().all(Value::is_object), "{}", text);
+            }
         }
     }
 }

@@ -79,36 +79,20 @@ impl Keep {
     /// written, so a client's next turn always finds it. A store that fails is logged: the
     /// reply itself still goes out.
     pub(crate) async fn put(&self, response: &[u8]) {
-        /// Its id and its output items' ids, in one pass over the JSON the translator wrote
-        /// (every item an object; an id that is not a string is none).
-        #[derive(Deserialize)]
-        struct Head {
-            id: String,
-            #[serde(default)]
-            output: Vec<Item>,
-        }
-        #[derive(Deserialize)]
-        struct Item {
-            #[serde(default)]
-            id: Option<Value>,
-        }
-        let Ok(head) = serde_json::from_slice::<Head>(response) else {
+        let Some((id, output_ids)) = ids(response) else {
             return;
         };
-        let input = history::with_ids(self.input.clone(), &head.id);
+        let input = history::with_ids(self.input.clone(), &id);
         let ids = (input.iter())
             .filter_map(|i| i["id"].as_str().map(str::to_string))
-            .chain(head.output.into_iter().filter_map(|o| match o.id {
-                Some(Value::String(id)) => Some(id),
-                _ => None,
-            }))
+            .chain(output_ids)
             .collect();
         // The reply the translator wrote (so JSON), and the input as JSON.
         let (Ok(response), Ok(input)) = (std::str::from_utf8(response), Json::of(&input)) else {
             return;
         };
         let r = StoredResponse {
-            id: head.id,
+            id,
             owner: self.owner.clone(),
             model: self.model.clone(),
             response: Json::written(response),
@@ -120,6 +104,35 @@ impl Keep {
             log::warn!("{e}");
         }
     }
+}
+
+/// A Response's id and its output items' ids: scanned (`formats::scan::response_ids`, a third
+/// of serde's cost), or read by serde when the scan declines (every item an object; an id
+/// that is not a string is none).
+fn ids(response: &[u8]) -> Option<(String, Vec<String>)> {
+    if let Some((id, items)) = crate::formats::scan::response_ids(response) {
+        return Some((
+            id.to_string(),
+            items.into_iter().map(str::to_string).collect(),
+        ));
+    }
+    #[derive(Deserialize)]
+    struct Head {
+        id: String,
+        #[serde(default)]
+        output: Vec<Item>,
+    }
+    #[derive(Deserialize)]
+    struct Item {
+        #[serde(default)]
+        id: Option<Value>,
+    }
+    let head = serde_json::from_slice::<Head>(response).ok()?;
+    let items = head.output.into_iter().filter_map(|o| match o.id {
+        Some(Value::String(id)) => Some(id),
+        _ => None,
+    });
+    Some((head.id, items.collect()))
 }
 
 /// The store could not be read: nothing is sent rather than a request without its history.
