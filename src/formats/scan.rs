@@ -26,18 +26,7 @@ fn object<const N: usize>(
     paths: &[Path; N],
     out: &mut [Option<u64>; N],
 ) -> Option<()> {
-    if !c.eat(b'{') {
-        return None;
-    }
-    if c.eat(b'}') {
-        return Some(());
-    }
-    loop {
-        let key = c.string()?;
-        if !c.eat(b':') {
-            return None;
-        }
-        c.ws();
+    members(c, |c, key| {
         // Keys first: most differ in length, which is all that is compared then.
         if let Some(at) = paths.iter().position(|&(p, k)| k == key && p == parent) {
             out[at] = c.uint()?;
@@ -52,11 +41,8 @@ fn object<const N: usize>(
         } else {
             c.skip_value()?;
         }
-        if c.eat(b',') {
-            continue;
-        }
-        return c.eat(b'}').then_some(());
-    }
+        Some(())
+    })
 }
 
 /// The `id` of the object `json` starts with and the string `id`s of the objects in its
