@@ -111,8 +111,7 @@ impl Signer {
         for s in [", SignedHeaders=", signed, ", Signature=", &signature] {
             auth.push_str(s);
         }
-        let fail = |e: &dyn Display| fail("header", e);
-        let date = HeaderValue::from_bytes(&date).map_err(|e| fail(&e))?;
+        let date = HeaderValue::from_bytes(&date).map_err(|e| fail("header", &e))?;
         req.insert_header(X_AMZ_DATE, date)?;
         insert_secret(req, AUTHORIZATION, &auth)?;
         if let Some(t) = token {
@@ -136,7 +135,7 @@ impl Signer {
     }
 
     /// The crate's own signing, for what [`Signer::sign`] does not write itself.
-    pub(super) fn sign_with_crate(
+    fn sign_with_crate(
         &self,
         req: &mut RequestHeader,
         body: &[u8],
