@@ -56,7 +56,6 @@ pub(super) async fn ready(
             items.insert(id.clone(), item);
         }
     }
-    let expands = s.previous().is_some() || !refs.is_empty();
     let stored = s.stored();
     let e = s.expand(history, &items)?;
     let keep = stored.then(|| {
@@ -69,7 +68,7 @@ pub(super) async fn ready(
         })
     });
     Ok(Readied {
-        body: expands.then(|| Bytes::from(e.body)),
+        body: e.body.map(Bytes::from),
         keep,
     })
 }
@@ -82,15 +81,16 @@ impl Keep {
         let Some((id, output_ids)) = ids(response) else {
             return;
         };
-        let input = history::with_ids(self.input.clone(), &id);
-        let ids = (input.iter())
-            .filter_map(|i| i["id"].as_str().map(str::to_string))
-            .chain(output_ids)
-            .collect();
+        let mut ids = history::input_ids(&self.input, &id);
+        let kept = history::Kept {
+            items: &self.input,
+            ids: &ids,
+        };
         // The reply the translator wrote (so JSON), and the input as JSON.
-        let (Ok(response), Ok(input)) = (std::str::from_utf8(response), Json::of(&input)) else {
+        let (Ok(response), Ok(input)) = (std::str::from_utf8(response), Json::of(&kept)) else {
             return;
         };
+        ids.extend(output_ids);
         let r = StoredResponse {
             id,
             owner: self.owner.clone(),
@@ -190,13 +190,13 @@ mod tests {
         keep.put(response.to_string().as_bytes()).await;
         let kept = store.get(Some("k"), "resp_abc").await.unwrap().unwrap();
         let given = kept.item_ids();
-        assert_eq!(given, ["msg_abc_in0", "fc_given", "msg_\u{e9}"]);
+        assert_eq!(*given, ["msg_abc_in0", "fc_given", "msg_\u{e9}"]);
         let read = StoredResponse {
             item_ids: None,
             ..serde_json::from_str(&serde_json::to_string(&*kept).unwrap()).unwrap()
         };
         assert_eq!(read.item_ids(), given, "the same ids as read from the JSON");
-        for id in &given {
+        for id in given.iter() {
             let holder = store.holding(Some("k"), id).await.unwrap();
             assert_eq!(holder.map(|r| r.id.clone()).as_deref(), Some("resp_abc"));
         }

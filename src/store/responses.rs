@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -119,9 +120,9 @@ impl StoredResponse {
     /// Ids of its input and output items, for `item_reference` lookups: those its maker gave,
     /// else read without building the items (every response kept is indexed, and every one
     /// evicted unindexed).
-    pub fn item_ids(&self) -> Vec<String> {
+    pub fn item_ids(&self) -> Cow<'_, [String]> {
         if let Some(ids) = &self.item_ids {
-            return ids.clone();
+            return Cow::Borrowed(ids);
         }
         #[derive(Deserialize)]
         struct Out<'a> {
@@ -141,7 +142,7 @@ impl StoredResponse {
             }) => Some(id),
             _ => None,
         };
-        input.into_iter().chain(output).filter_map(id).collect()
+        Cow::Owned(input.into_iter().chain(output).filter_map(id).collect())
     }
 
     /// The input or output item with `item_id`.
@@ -206,9 +207,9 @@ impl Inner {
     fn remove(&mut self, id: &str) -> Option<Entry> {
         let e = self.entries.remove(id)?;
         self.bytes -= e.bytes;
-        for item in e.r.item_ids() {
-            if self.items.get(&item).is_some_and(|r| r == id) {
-                self.items.remove(&item);
+        for item in e.r.item_ids().iter() {
+            if self.items.get(item).is_some_and(|r| r == id) {
+                self.items.remove(item);
             }
         }
         Some(e)
@@ -281,8 +282,8 @@ impl MemoryResponses {
 #[async_trait]
 impl ResponseStore for MemoryResponses {
     async fn put(&self, r: StoredResponse) -> Result<(), ResponseStoreError> {
-        let items = r.item_ids();
-        let bytes = r.size_with(&items);
+        let bytes = r.size_with(&r.item_ids());
+        let r = Arc::new(r);
         let now = (self.clock)();
         let mut g = self.lock();
         g.expire(now);
@@ -295,13 +296,13 @@ impl ResponseStore for MemoryResponses {
         let seq = g.next_seq;
         g.next_seq += 1;
         let id = r.id.clone();
-        for item in items {
-            g.items.insert(item, id.clone());
+        for item in r.item_ids().iter() {
+            g.items.insert(item.clone(), id.clone());
         }
         g.order.push_back((seq, id.clone()));
         g.bytes += bytes;
         let entry = Entry {
-            r: Arc::new(r),
+            r,
             expires: now + self.ttl,
             seq,
             bytes,

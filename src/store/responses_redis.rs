@@ -106,8 +106,8 @@ impl ResponseStore for RedisResponses {
         pipe.atomic();
         let key = response_key(owner, &r.id);
         pipe.set_ex(key, json, self.ttl_seconds).ignore();
-        for item in r.item_ids() {
-            let index = item_key(owner, &item);
+        for item in r.item_ids().iter() {
+            let index = item_key(owner, item);
             pipe.set_ex(index, &r.id, self.ttl_seconds).ignore();
         }
         let mut conn = self.connection().await?;
@@ -160,7 +160,10 @@ impl ResponseStore for RedisResponses {
         let Some(json) = json else {
             return Ok(false);
         };
-        let items = decode(owner, &json).ok().flatten().map(|r| r.item_ids());
+        let items = decode(owner, &json)
+            .ok()
+            .flatten()
+            .map(|r| r.item_ids().into_owned());
         let items = items.unwrap_or_default();
         if items.is_empty() {
             return Ok(true);

@@ -47,7 +47,7 @@ fn a_value_decodes_for_its_owner_only() {
     let r = decode(Some("alice"), &json).unwrap().unwrap();
     assert_eq!((r.id.as_str(), r.model.as_str()), ("resp_1", "m"));
     assert_eq!(r.instructions.as_deref(), Some("be brief"));
-    assert_eq!(r.item_ids(), ["in_1", "msg_1"]);
+    assert_eq!(*r.item_ids(), ["in_1", "msg_1"]);
     assert!(decode(Some("bob"), &json).unwrap().is_none());
     assert!(decode(None, &json).unwrap().is_none());
     assert!(decode(Some("alice"), "{\"id\":").is_err());

@@ -107,9 +107,9 @@ fn item_ids_are_the_string_ids_of_input_and_output_items() {
         {"type": "message"},
         {"id": "in_b"}
     ]));
-    assert_eq!(r.item_ids(), ["in_a", "in_b", "msg_r1"]);
+    assert_eq!(*r.item_ids(), ["in_a", "in_b", "msg_r1"]);
     r.response = raw(json!({"id": "r1"}));
-    assert_eq!(r.item_ids(), ["in_a", "in_b"]);
+    assert_eq!(*r.item_ids(), ["in_a", "in_b"]);
 }
 
 #[test]

@@ -1,4 +1,5 @@
 use super::*;
+use proptest::prelude::*;
 
 fn parse(v: Value) -> Stateful {
     Stateful::parse(&serde_json::to_vec(&v).unwrap()).unwrap()
@@ -37,10 +38,25 @@ fn history_comes_first_references_are_replaced_instructions_are_not_carried() {
     assert_eq!(e.input[..2], history[..]);
     assert_eq!(e.input[2]["id"], "fc_1");
     assert_eq!(e.input[3]["type"], "function_call_output");
-    let body: Value = serde_json::from_slice(&e.body).unwrap();
+    let body: Value = serde_json::from_slice(e.body.as_deref().unwrap()).unwrap();
     assert!(body.get("previous_response_id").is_none());
     assert_eq!(body["input"], Value::Array(e.input.clone()));
     assert_eq!(body["instructions"], "new");
+}
+
+#[test]
+fn a_request_that_refers_to_nothing_keeps_its_own_body() {
+    let s = parse(json!({"model": "m", "instructions": "i", "input": "hi"}));
+    let e = s.expand(Vec::new(), &HashMap::new()).unwrap();
+    assert!(e.body.is_none());
+    assert_eq!(e.input.len(), 1);
+    assert_eq!(e.input[0]["content"][0]["text"], "hi");
+    assert_eq!(e.instructions.as_deref(), Some("i"));
+    // A previous response with nothing in it still takes `previous_response_id` out.
+    let s = parse(json!({"model": "m", "previous_response_id": "resp_1", "input": "hi"}));
+    let body = s.expand(Vec::new(), &HashMap::new()).unwrap().body.unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert!(body.get("previous_response_id").is_none());
 }
 
 #[test]
@@ -58,15 +74,104 @@ fn an_unknown_reference_is_a_404_naming_it() {
     assert_eq!(p.message, "Previous response with id 'resp_x' not found.");
 }
 
+/// What kept input items were before [`Kept`]: the items copied, each object without a string
+/// id given one, then written.
+fn with_ids(mut items: Vec<Value>, response_id: &str) -> Vec<Value> {
+    let stem = response_id.strip_prefix("resp_").unwrap_or(response_id);
+    for (n, item) in items.iter_mut().enumerate() {
+        if !item["id"].is_string() && item.is_object() {
+            let prefix = match item["type"].as_str() {
+                Some("function_call_output") => "fco",
+                Some("function_call") => "fc",
+                Some("reasoning") => "rs",
+                _ => "msg",
+            };
+            item["id"] = json!(format!("{prefix}_{stem}_in{n}"));
+        }
+    }
+    items
+}
+
+fn kept(items: &[Value], response_id: &str) -> (String, Vec<String>) {
+    let ids = input_ids(items, response_id);
+    let text = serde_json::to_string(&Kept { items, ids: &ids }).unwrap();
+    (text, ids)
+}
+
 #[test]
 fn kept_input_items_get_ids() {
     let items = vec![
         json!({"type": "message", "role": "user", "content": "a"}),
         json!({"id": "fc_9", "type": "function_call"}),
         json!({"type": "function_call_output", "call_id": "c", "output": "o"}),
+        json!({"type": "reasoning", "id": null, "summary": []}),
+        json!("not an object"),
+        json!({"aa": 1, "zz": 2}),
     ];
-    let out = with_ids(items, "resp_abc");
+    let (text, ids) = kept(&items, "resp_abc");
+    assert_eq!(
+        ids,
+        [
+            "msg_abc_in0",
+            "fc_9",
+            "fco_abc_in2",
+            "rs_abc_in3",
+            "msg_abc_in5"
+        ]
+    );
+    let out: Vec<Value> = serde_json::from_str(&text).unwrap();
     assert_eq!(out[0]["id"], "msg_abc_in0");
     assert_eq!(out[1]["id"], "fc_9");
     assert_eq!(out[2]["id"], "fco_abc_in2");
+    assert_eq!(out[3]["id"], "rs_abc_in3");
+    assert_eq!(out[4], "not an object");
+    // The same text as the items changed and written, key order included.
+    assert_eq!(
+        text,
+        serde_json::to_string(&with_ids(items, "resp_abc")).unwrap()
+    );
+}
+
+fn item() -> impl Strategy<Value = Value> {
+    let key = prop_oneof![
+        Just("id".to_string()),
+        Just("type".to_string()),
+        Just("content".to_string()),
+        "[a-z_]{0,4}",
+        "[\\PC]{0,3}",
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        "[\\PC]{0,6}".prop_map(Value::from),
+        prop_oneof![
+            Just("function_call"),
+            Just("function_call_output"),
+            Just("reasoning"),
+            Just("message")
+        ]
+        .prop_map(Value::from),
+    ];
+    let map = proptest::collection::btree_map(key, leaf.clone(), 0..6);
+    prop_oneof![
+        4 => map.prop_map(|m| Value::Object(m.into_iter().collect())),
+        1 => leaf,
+    ]
+}
+
+proptest! {
+    #[test]
+    fn kept_items_are_the_changed_items_written(
+        items in proptest::collection::vec(item(), 0..6),
+        id in "(resp_)?[a-z0-9]{0,8}",
+    ) {
+        let (text, ids) = kept(&items, &id);
+        let changed = with_ids(items, &id);
+        prop_assert_eq!(&text, &serde_json::to_string(&changed).unwrap());
+        let want: Vec<String> = (changed.iter())
+            .filter_map(|i| i["id"].as_str().map(str::to_string))
+            .collect();
+        prop_assert_eq!(ids, want);
+    }
 }
