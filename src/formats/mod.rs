@@ -222,13 +222,21 @@ impl Translated {
             tool_names: None,
         }
     }
+}
 
-    /// A chat (pivot) request built from another client API. Its stream always reports usage:
-    /// Tollgate counts it, and the client's own API carries it whether or not it asked.
-    pub(crate) fn chat(
-        mut out: serde_json::Map<String, serde_json::Value>,
-        stream: bool,
-    ) -> Result<Translated, ApiError> {
+/// A chat (pivot) request built from another client API, not yet written: for an OpenAI
+/// target it is written ([`Pivot::write`]); a second hop reads it as the chat request it is
+/// ([`Pivot::request`]) instead of writing it and parsing the text back (~5k instructions a
+/// request, the prompt escaped and unescaped once more).
+pub(crate) struct Pivot {
+    out: serde_json::Map<String, serde_json::Value>,
+    stream: bool,
+}
+
+impl Pivot {
+    /// Its stream always reports usage: Tollgate counts it, and the client's own API carries
+    /// it whether or not it asked.
+    pub(crate) fn new(mut out: serde_json::Map<String, serde_json::Value>, stream: bool) -> Pivot {
         if stream {
             out.insert("stream".into(), true.into());
             out.insert(
@@ -236,8 +244,36 @@ impl Translated {
                 serde_json::json!({"include_usage": true}),
             );
         }
-        let body = serde_json::to_vec(&out).map_err(|_| ApiError::internal())?;
-        Ok(Translated::new(body, stream, false))
+        Pivot { out, stream }
+    }
+
+    /// The chat request as an OpenAI target gets it.
+    pub(crate) fn write(self) -> Result<Translated, ApiError> {
+        let body = serde_json::to_vec(&self.out).map_err(|_| ApiError::internal())?;
+        Ok(Translated::new(body, self.stream, false))
+    }
+
+    /// The chat request as the second hop reads it (what its text would parse to).
+    pub(crate) fn request(self) -> Result<openai::types::ChatRequest, ApiError> {
+        let out = serde_json::Value::Object(self.out);
+        serde_json::from_value(out).map_err(|e| {
+            ApiError::bad_request(format!("The request body is not valid for this API: {e}"))
+        })
+    }
+}
+
+/// The second hop: a chat request read from another client API → the target's request.
+fn from_pivot(
+    to: Format,
+    req: openai::types::ChatRequest,
+    opts: &RequestOptions<'_>,
+    f: &Fields,
+) -> Result<Translated, ApiError> {
+    match to {
+        Format::Anthropic => anthropic::request::from_request(req, opts, f),
+        Format::Bedrock => bedrock::request::from_request(req, opts, f),
+        Format::Gemini => gemini::request::from_request(req, opts, f),
+        _ => Err(ApiError::internal()),
     }
 }
 
@@ -280,15 +316,16 @@ fn translate(
         (Format::OpenAi, Format::Bedrock) => bedrock::request::from_chat(body, opts, f),
         (Format::OpenAi, Format::Gemini) => gemini::request::from_chat(body, opts, f),
         (Format::Anthropic, Format::Bedrock | Format::Gemini) => {
-            let chat = anthropic::request::to_chat(body, opts, f, true)?;
-            translate(Format::OpenAi, to, &chat.body, opts, f)
+            let chat = anthropic::to_chat::to_pivot(body, opts, f, true)?;
+            from_pivot(to, chat.request()?, opts, f)
         }
         (Format::Responses, Format::OpenAi) => responses::to_chat::to_chat(body, opts, f),
         (Format::Responses, Format::Anthropic | Format::Bedrock | Format::Gemini) => {
-            let chat = responses::to_chat::to_chat(body, opts, f)?;
-            let mut t = translate(Format::OpenAi, to, &chat.body, opts, f)
+            let (chat, tool_names) = responses::to_chat::to_pivot(body, opts, f)?;
+            let mut t = (chat.request())
+                .and_then(|req| from_pivot(to, req, opts, f))
                 .map_err(responses::to_chat::in_responses_terms)?;
-            t.tool_names = chat.tool_names;
+            t.tool_names = tool_names;
             Ok(t)
         }
         _ => Err(ApiError::internal()),
@@ -455,6 +492,10 @@ pub fn render_error_event(to: Format, e: &ApiError, sequence: u64, out: &mut byt
         _ => openai::error::event(e, out),
     }
 }
+
+#[cfg(test)]
+#[path = "pivot_hop_tests.rs"]
+mod pivot_hop_tests;
 
 #[cfg(test)]
 mod usage_tests {

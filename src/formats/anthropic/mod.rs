@@ -7,5 +7,5 @@ pub mod error;
 pub mod request;
 pub mod response;
 pub mod stream;
-mod to_chat;
+pub(crate) mod to_chat;
 pub mod types;

@@ -25,7 +25,15 @@ pub fn from_chat(
     opts: &RequestOptions<'_>,
     f: &Fields,
 ) -> Result<Translated, ApiError> {
-    let req: ChatRequest = parse(body)?;
+    from_request(parse(body)?, opts, f)
+}
+
+/// A chat request already read (the second hop from another client API) → the same.
+pub(crate) fn from_request(
+    req: ChatRequest,
+    opts: &RequestOptions<'_>,
+    f: &Fields,
+) -> Result<Translated, ApiError> {
     pivot::check_extras(&req.extra, &["top_k"], WHO, f)?;
     let messages = req.messages.as_deref().unwrap_or_default();
     if messages.is_empty() {

@@ -18,7 +18,7 @@ use crate::formats::pivot::media::to_data_url;
 use crate::formats::pivot::messages::unknown_role;
 use crate::formats::pivot::parse;
 use crate::formats::pivot::tools::{empty_object_schema, ChatToolChoice};
-use crate::formats::{RequestOptions, Translated};
+use crate::formats::{Pivot, RequestOptions, Translated};
 use serde_json::{json, Map, Value};
 
 const WHO: &str = "for this model's provider (OpenAI-style).";
@@ -38,6 +38,16 @@ pub fn to_chat(
     f: &Fields,
     pivot: bool,
 ) -> Result<Translated, ApiError> {
+    to_pivot(body, opts, f, pivot)?.write()
+}
+
+/// The same, not yet written (a second hop reads it as it is).
+pub(crate) fn to_pivot(
+    body: &[u8],
+    opts: &RequestOptions<'_>,
+    f: &Fields,
+    pivot: bool,
+) -> Result<Pivot, ApiError> {
     let req: MessagesRequest = parse(body)?;
     top_level(&req, f)?;
     let msgs = req.messages.as_deref().unwrap_or_default();
@@ -79,7 +89,7 @@ pub fn to_chat(
         }
     }
     options(&req, &cx, &mut out)?;
-    Translated::chat(out, req.stream == Some(true))
+    Ok(Pivot::new(out, req.stream == Some(true)))
 }
 
 /// What every message and block conversion needs to know.

@@ -69,10 +69,18 @@ fn extras(extra: &Map<String, Value>, f: &Fields) -> Result<Extras, ApiError> {
 /// An OpenAI chat request → a Gemini `GenerateContentRequest` (the model goes in the URL).
 pub fn from_chat(
     body: &[u8],
+    opts: &RequestOptions<'_>,
+    f: &Fields,
+) -> Result<Translated, ApiError> {
+    from_request(parse(body)?, opts, f)
+}
+
+/// A chat request already read (the second hop from another client API) → the same.
+pub(crate) fn from_request(
+    req: ChatRequest,
     _opts: &RequestOptions<'_>,
     f: &Fields,
 ) -> Result<Translated, ApiError> {
-    let req: ChatRequest = parse(body)?;
     let ex = extras(&req.extra, f)?;
     let msgs = req.messages.as_deref().unwrap_or_default();
     if msgs.is_empty() {

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::formats::fields::{unsupported, Fields};
 use crate::formats::pivot::parse;
 use crate::formats::pivot::tools::{empty_object_schema, ChatToolChoice};
-use crate::formats::{RequestOptions, Translated};
+use crate::formats::{Pivot, RequestOptions, Translated};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -93,6 +93,19 @@ const SAME_NAME: [&str; 4] = [
 
 /// A Responses request → an OpenAI chat request.
 pub fn to_chat(body: &[u8], opts: &RequestOptions<'_>, f: &Fields) -> Result<Translated, ApiError> {
+    let (chat, tool_names) = to_pivot(body, opts, f)?;
+    let mut t = chat.write()?;
+    t.tool_names = tool_names;
+    Ok(t)
+}
+
+/// The same, not yet written (a second hop reads it as it is), and how to name namespaced
+/// tools' calls back.
+pub(crate) fn to_pivot(
+    body: &[u8],
+    opts: &RequestOptions<'_>,
+    f: &Fields,
+) -> Result<(Pivot, Option<Arc<ToolNames>>), ApiError> {
     let req: CreateResponse = parse(body)?;
     stateless(&req)?;
     let mut names = ToolNames::default();
@@ -130,9 +143,8 @@ pub fn to_chat(body: &[u8], opts: &RequestOptions<'_>, f: &Fields) -> Result<Tra
         out.insert("tools".into(), tools);
     }
     options(&req, &mut out, f)?;
-    let mut t = Translated::chat(out, req.stream == Some(true))?;
-    t.tool_names = (!names.is_empty()).then(|| Arc::new(names));
-    Ok(t)
+    let names = (!names.is_empty()).then(|| Arc::new(names));
+    Ok((Pivot::new(out, req.stream == Some(true)), names))
 }
 
 fn stateful(param: &str, why: &str) -> ApiError {
