@@ -356,14 +356,8 @@ pub fn translate_response(
             Ok((out, usage))
         }
         (Format::OpenAi, Format::Responses) => responses::response::from_chat(body, ctx),
-        // Straight from the reply, no chat completion written and read between.
-        (Format::Anthropic, Format::Responses) => {
-            let r = anthropic::response::reply(body)?;
-            Ok(responses::response::from_reply(&r, ctx))
-        }
-        (Format::Bedrock, Format::Responses) => {
-            let r = bedrock::response::reply(body)?;
-            Ok(responses::response::from_reply(&r, ctx))
+        (Format::Anthropic | Format::Bedrock, Format::Responses) => {
+            reply_to_response(from, body, ctx).map(|(out, usage, _)| (out, usage))
         }
         (Format::Gemini, Format::Responses) => {
             let (chat, usage) = translate_response(from, Format::OpenAi, body, ctx)?;
@@ -372,6 +366,37 @@ pub fn translate_response(
         }
         _ => Err(ApiError::internal()),
     }
+}
+
+/// [`translate_response`] of a reply kept for a Responses client, with the ids it is kept
+/// under when the translator wrote them (Anthropic's and Bedrock's replies), so they need not
+/// be read back from the Response (~8k instructions a request).
+pub fn translate_response_kept(
+    from: Format,
+    to: Format,
+    body: &[u8],
+    ctx: &ReplyContext<'_>,
+) -> Result<(Vec<u8>, Usage, Option<responses::response::Ids>), ApiError> {
+    match (from, to) {
+        (Format::Anthropic | Format::Bedrock, Format::Responses) => {
+            reply_to_response(from, body, ctx).map(|(out, usage, ids)| (out, usage, Some(ids)))
+        }
+        _ => translate_response(from, to, body, ctx).map(|(out, usage)| (out, usage, None)),
+    }
+}
+
+/// An Anthropic or Bedrock reply → a Response, straight from the reply: no chat completion
+/// written and read between.
+fn reply_to_response(
+    from: Format,
+    body: &[u8],
+    ctx: &ReplyContext<'_>,
+) -> Result<(Vec<u8>, Usage, responses::response::Ids), ApiError> {
+    let r = match from {
+        Format::Anthropic => anthropic::response::reply(body)?,
+        _ => bedrock::response::reply(body)?,
+    };
+    Ok(responses::response::from_reply(&r, ctx))
 }
 
 /// A complete reply in `from`'s API as the chat pivot, which the response cache replays

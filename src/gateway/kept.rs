@@ -7,6 +7,7 @@
 use crate::error::ApiError;
 use crate::error::ErrorKind;
 use crate::formats::responses::history::{self, Stateful};
+use crate::formats::responses::response::Ids;
 use crate::fronts::Front;
 use crate::store::responses::{Json, ResponseStore, ResponseStoreError, StoredResponse};
 use bytes::Bytes;
@@ -78,7 +79,13 @@ impl Keep {
     /// written, so a client's next turn always finds it. A store that fails is logged: the
     /// reply itself still goes out.
     pub(crate) async fn put(&self, response: &[u8]) {
-        let Some((id, output_ids)) = ids(response) else {
+        self.put_with(response, None).await
+    }
+
+    /// [`Keep::put`] with the ids the translator wrote `response` with, when it says them
+    /// (else they are read from it).
+    pub(crate) async fn put_with(&self, response: &[u8], known: Option<Ids>) {
+        let Some((id, output_ids)) = known.or_else(|| ids(response)) else {
             return;
         };
         let mut ids = history::input_ids(&self.input, &id);

@@ -157,13 +157,17 @@ async fn translate_whole(
     let body = read_all(&mut up, MAX_REPLY, false).await.map_err(|e| {
         ApiError::bad_upstream(format!("The upstream reply could not be read: {e}"))
     })?;
-    let (out, usage) = match &reply.embed {
-        Some(e) => embeddings(up.backend, &body, reply, e)?,
-        None => formats::translate_response(reply.upstream, reply.client, &body, rctx)?,
+    let (out, usage, ids) = match &reply.embed {
+        Some(e) => embeddings(up.backend, &body, reply, e).map(|(o, u)| (o, u, None))?,
+        None if reply.keep.is_some() => {
+            formats::translate_response_kept(reply.upstream, reply.client, &body, rctx)?
+        }
+        None => formats::translate_response(reply.upstream, reply.client, &body, rctx)
+            .map(|(o, u)| (o, u, None))?,
     };
     up.release(st).await;
     if let Some(k) = &reply.keep {
-        k.put(&out).await;
+        k.put_with(&out, ids).await;
     }
     let out = Bytes::from(out);
     if let Some(c) = ctx.cache.as_deref_mut().filter(|c| c.fill.is_some()) {

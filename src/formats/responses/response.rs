@@ -28,13 +28,17 @@ pub fn from_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage)
         finish: choice.finish_reason.as_deref().map(finish_reason),
         usage: c.usage.as_ref().map(|u| u.normalise()).unwrap_or_default(),
     };
-    Ok((parts.write(ctx), parts.usage))
+    Ok((parts.write(ctx).0, parts.usage))
 }
+
+/// What a kept Response is indexed by: its id and its output items' ids, in order.
+pub type Ids = (String, Vec<String>);
 
 /// A translator's reply (Anthropic's, Bedrock's) → a Response, without the chat completion
 /// between them written and parsed again (that parse was half of this translation): the same
-/// bytes as [`from_chat`] of its chat JSON (the tests compare).
-pub(crate) fn from_reply(r: &Reply<'_>, ctx: &ReplyContext<'_>) -> (Vec<u8>, Usage) {
+/// bytes as [`from_chat`] of its chat JSON (the tests compare); with the ids it wrote, so a
+/// kept Response need not be read back for them.
+pub(crate) fn from_reply(r: &Reply<'_>, ctx: &ReplyContext<'_>) -> (Vec<u8>, Usage, Ids) {
     let calls = r.tool_calls.iter();
     let parts = Parts {
         id: &r.id,
@@ -47,7 +51,8 @@ pub(crate) fn from_reply(r: &Reply<'_>, ctx: &ReplyContext<'_>) -> (Vec<u8>, Usa
         finish: Some(finish_reason(finish_str(r.finish))),
         usage: r.usage,
     };
-    (parts.write(ctx), r.usage)
+    let (out, ids) = parts.write(ctx);
+    (out, r.usage, ids)
 }
 
 /// What a Response is made of, from either.
@@ -64,7 +69,7 @@ struct Parts<'a> {
 }
 
 impl Parts<'_> {
-    fn write(&self, ctx: &ReplyContext<'_>) -> Vec<u8> {
+    fn write(&self, ctx: &ReplyContext<'_>) -> (Vec<u8>, Ids) {
         let stem = stem(self.id);
         let mut items = Vec::new();
         let add = |items: &mut Vec<Item>, kind: Kind, prefix: &str, text: &str| {
@@ -100,13 +105,16 @@ impl Parts<'_> {
             Some(&self.usage),
             &mut out,
         );
-        out.to_vec()
+        let items = items.into_iter().map(|i| i.id).collect();
+        (out.to_vec(), (head.id, items))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::formats::{anthropic, bedrock, translate_response, Format, ReplyContext};
+    use crate::formats::{
+        anthropic, bedrock, translate_response, translate_response_kept, Format, ReplyContext,
+    };
     use proptest::prelude::*;
     use serde_json::{json, Value};
 
@@ -137,6 +145,13 @@ mod tests {
         };
         assert_eq!(stemless(&direct.0), stemless(&through), "{reply}");
         assert_eq!(direct.1, usage);
+        // The ids said with a kept reply are those its JSON holds.
+        let (kept, _, ids) = translate_response_kept(from, Format::Responses, &body, &CTX).unwrap();
+        let v: Value = serde_json::from_slice(&kept).unwrap();
+        let items: Vec<String> = (v["output"].as_array().unwrap().iter())
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ids, Some((v["id"].as_str().unwrap().to_string(), items)));
     }
 
     fn message(content: Value, stop: &str) -> Value {
