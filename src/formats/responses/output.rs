@@ -67,29 +67,40 @@ impl Item {
     pub fn write(&self, done: bool, out: &mut BytesMut) {
         let status = if done { "completed" } else { "in_progress" };
         let text = if done { self.text.as_str() } else { "" };
-        let _ = match self.kind {
-            Kind::Message | Kind::Refusal => write!(
+        let id = self.id.as_str();
+        match self.kind {
+            Kind::Message | Kind::Refusal => cat(
                 out,
-                "{{\"id\":\"{}\",\"type\":\"message\",\"status\":\"{status}\",\"role\":\"assistant\",\"content\":[",
-                self.id
+                &[r#"{"id":""#, id, r#"","type":"message","status":""#, status],
             ),
             Kind::FunctionCall => {
-                let _ = write!(
+                let (call, name) = (self.call_id.as_str(), self.name.as_str());
+                let head = [r#"{"id":""#, id, r#"","type":"function_call","status":""#];
+                cat(out, &head);
+                cat(
                     out,
-                    "{{\"id\":\"{}\",\"type\":\"function_call\",\"status\":\"{status}\",\"call_id\":{},\"name\":{},",
-                    self.id, self.call_id, self.name
+                    &[status, r#"","call_id":"#, call, r#","name":"#, name, ","],
                 );
                 if !self.namespace.is_empty() {
-                    let _ = write!(out, "\"namespace\":{},", self.namespace);
+                    cat(out, &[r#""namespace":"#, &self.namespace, ","]);
                 }
-                write!(out, "\"arguments\":\"{text}\"}}")
+                cat(out, &[r#""arguments":""#, text, r#""}"#]);
             }
-            Kind::Reasoning => write!(
+            Kind::Reasoning => cat(
                 out,
-                "{{\"id\":\"{}\",\"type\":\"reasoning\",\"status\":\"{status}\",\"summary\":[",
-                self.id
+                &[
+                    r#"{"id":""#,
+                    id,
+                    r#"","type":"reasoning","status":""#,
+                    status,
+                ],
             ),
-        };
+        }
+        match self.kind {
+            Kind::Message | Kind::Refusal => cat(out, &[r#"","role":"assistant","content":["#]),
+            Kind::Reasoning => cat(out, &[r#"","summary":["#]),
+            Kind::FunctionCall => {}
+        }
         let has_part = match self.kind {
             Kind::Message | Kind::Refusal => done,
             Kind::Reasoning => done && !self.text.is_empty(),
@@ -111,15 +122,31 @@ impl Item {
 
     /// The part with `text` (empty in `content_part.added`).
     pub fn write_part_text(&self, text: &str, out: &mut BytesMut) {
-        let _ = match self.kind {
-            Kind::Refusal => write!(out, "{{\"type\":\"refusal\",\"refusal\":\"{text}\"}}"),
-            Kind::Reasoning => write!(out, "{{\"type\":\"summary_text\",\"text\":\"{text}\"}}"),
-            _ => write!(
+        match self.kind {
+            Kind::Refusal => cat(out, &[r#"{"type":"refusal","refusal":""#, text, r#""}"#]),
+            Kind::Reasoning => cat(out, &[r#"{"type":"summary_text","text":""#, text, r#""}"#]),
+            _ => cat(
                 out,
-                "{{\"type\":\"output_text\",\"text\":\"{text}\",\"annotations\":[],\"logprobs\":[]}}"
+                &[
+                    r#"{"type":"output_text","text":""#,
+                    text,
+                    r#"","annotations":[],"logprobs":[]}"#,
+                ],
             ),
-        };
+        }
     }
+}
+
+/// Writes `parts` one after another (`write!` went through the formatter for each piece).
+fn cat(out: &mut BytesMut, parts: &[&str]) {
+    for p in parts {
+        out.extend_from_slice(p.as_bytes());
+    }
+}
+
+/// An unsigned integer as serde_json writes it.
+fn num(out: &mut BytesMut, v: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// A JSON string literal without its quotes.
@@ -164,11 +191,17 @@ impl Head {
             Status::Done(_) => ("completed", None),
             Status::Failed(_) => ("failed", None),
         };
-        let _ = write!(
+        cat(
             out,
-            "{{\"id\":\"{}\",\"object\":\"response\",\"created_at\":{},\"status\":\"{name}\",\"model\":{},\"output\":[",
-            self.id, self.created, self.model
+            &[
+                r#"{"id":""#,
+                &self.id,
+                r#"","object":"response","created_at":"#,
+            ],
         );
+        num(out, self.created);
+        cat(out, &[r#","status":""#, name, r#"","model":"#, &self.model]);
+        cat(out, &[r#","output":["#]);
         if !matches!(status, Status::InProgress) {
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -183,9 +216,7 @@ impl Head {
             _ => out.extend_from_slice(b"null"),
         }
         match incomplete {
-            Some(r) => {
-                let _ = write!(out, ",\"incomplete_details\":{{\"reason\":\"{r}\"}}");
-            }
+            Some(r) => cat(out, &[r#","incomplete_details":{"reason":""#, r, r#""}"#]),
             None => out.extend_from_slice(b",\"incomplete_details\":null"),
         }
         // Request settings are not echoed (the spec's Response has no `store`); `usage` is
@@ -211,14 +242,23 @@ pub(crate) fn write_error(e: &ApiError, out: &mut BytesMut) {
 
 /// Responses `usage`: input includes cached tokens, output includes reasoning tokens.
 pub(crate) fn write_usage(u: &Usage, out: &mut BytesMut) {
-    let _ = write!(
-        out,
-        "{{\"input_tokens\":{},\"input_tokens_details\":{{\"cached_tokens\":{},\"cache_write_tokens\":{}}},\"output_tokens\":{},\"output_tokens_details\":{{\"reasoning_tokens\":{}}},\"total_tokens\":{}}}",
-        u.input,
-        u.cached_input,
-        u.cache_creation,
-        u.output,
-        u.reasoning,
-        u.total()
-    );
+    let fields = [
+        (r#"{"input_tokens":"#, u.input),
+        (
+            r#","input_tokens_details":{"cached_tokens":"#,
+            u.cached_input,
+        ),
+        (r#","cache_write_tokens":"#, u.cache_creation),
+        (r#"},"output_tokens":"#, u.output),
+        (
+            r#","output_tokens_details":{"reasoning_tokens":"#,
+            u.reasoning,
+        ),
+        (r#"},"total_tokens":"#, u.total()),
+    ];
+    for (key, v) in fields {
+        cat(out, &[key]);
+        num(out, v);
+    }
+    out.extend_from_slice(b"}");
 }

@@ -347,14 +347,54 @@ pub(crate) fn stem(upstream: &str) -> String {
         .iter()
         .find_map(|p| upstream.strip_prefix(p))
         .unwrap_or(upstream);
-    let s: String = id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-        .take(64)
-        .collect();
+    let usable = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
+    // Usually every character is usable: one copy, not a push per character (~1.5k
+    // instructions a reply).
+    let s: String = if id.len() <= 64 && id.chars().all(usable) {
+        id.to_string()
+    } else {
+        id.chars().filter(|&c| usable(c)).take(64).collect()
+    };
     if s.is_empty() {
         crate::formats::ids::fresh()
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod stem_tests {
+    use super::stem;
+    use proptest::prelude::*;
+
+    /// What `stem` was before its copy: every character filtered one by one.
+    fn filtered(upstream: &str) -> String {
+        let id = ["chatcmpl-", "msg_", "resp_"]
+            .iter()
+            .find_map(|p| upstream.strip_prefix(p))
+            .unwrap_or(upstream);
+        (id.chars())
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+            .take(64)
+            .collect()
+    }
+
+    #[test]
+    fn stems_keep_the_usable_part_after_a_known_prefix() {
+        assert_eq!(stem("chatcmpl-abc_1-2"), "abc_1-2");
+        assert_eq!(stem("msg_01A"), "01A");
+        assert_eq!(stem("msg_a.b/c\u{e9}"), "abc");
+        assert_eq!(stem(&"x".repeat(70)), "x".repeat(64));
+        let fresh = stem("\u{e9}.");
+        assert!(!fresh.is_empty() && fresh != stem("\u{e9}."));
+    }
+
+    proptest! {
+        #[test]
+        fn a_stem_is_the_filtered_id(id in "(chatcmpl-|msg_|resp_)?[a-zA-Z0-9_.\u{e9}-]{1,80}") {
+            let want = filtered(&id);
+            prop_assume!(!want.is_empty());
+            prop_assert_eq!(stem(&id), want);
+        }
     }
 }
