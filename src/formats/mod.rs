@@ -262,7 +262,7 @@ impl Pivot {
     }
 }
 
-/// The second hop: a chat request read from another client API → the target's request.
+/// A chat request (the client's, or a first hop's) → the target's request.
 fn from_pivot(
     to: Format,
     req: openai::types::ChatRequest,
@@ -270,9 +270,9 @@ fn from_pivot(
     f: &Fields,
 ) -> Result<Translated, ApiError> {
     match to {
-        Format::Anthropic => anthropic::request::from_request(req, opts, f),
-        Format::Bedrock => bedrock::request::from_request(req, opts, f),
-        Format::Gemini => gemini::request::from_request(req, opts, f),
+        Format::Anthropic => anthropic::request::from_chat(req, opts, f),
+        Format::Bedrock => bedrock::request::from_chat(req, opts, f),
+        Format::Gemini => gemini::request::from_chat(req, opts, f),
         _ => Err(ApiError::internal()),
     }
 }
@@ -311,10 +311,10 @@ fn translate(
     f: &Fields,
 ) -> Result<Translated, ApiError> {
     match (from, to) {
-        (Format::OpenAi, Format::Anthropic) => anthropic::request::from_chat(body, opts, f),
+        (Format::OpenAi, Format::Anthropic | Format::Bedrock | Format::Gemini) => {
+            from_pivot(to, pivot::parse(body)?, opts, f)
+        }
         (Format::Anthropic, Format::OpenAi) => anthropic::request::to_chat(body, opts, f, false),
-        (Format::OpenAi, Format::Bedrock) => bedrock::request::from_chat(body, opts, f),
-        (Format::OpenAi, Format::Gemini) => gemini::request::from_chat(body, opts, f),
         (Format::Anthropic, Format::Bedrock | Format::Gemini) => {
             let chat = anthropic::to_chat::to_pivot(body, opts, f, true)?;
             from_pivot(to, chat.request()?, opts, f)

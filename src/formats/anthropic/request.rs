@@ -10,7 +10,7 @@ use crate::formats::pivot::messages::{
     assistant_text, call_arguments, no_messages, no_turns, text_only, tool_call_id, unknown_role,
 };
 use crate::formats::pivot::tools::{empty_object_schema, function_tools, ChatToolChoice};
-use crate::formats::pivot::{self, claude_thinking, parse};
+use crate::formats::pivot::{self, claude_thinking};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -19,17 +19,9 @@ pub use super::to_chat::to_chat;
 
 const WHO: &str = "for this model's provider (Anthropic).";
 
-/// An OpenAI chat request → an Anthropic Messages request.
+/// An OpenAI chat request → an Anthropic Messages request, read from
+/// the client's body or built by another client API's first hop.
 pub fn from_chat(
-    body: &[u8],
-    opts: &RequestOptions<'_>,
-    f: &Fields,
-) -> Result<Translated, ApiError> {
-    from_request(parse(body)?, opts, f)
-}
-
-/// A chat request already read (the second hop from another client API) → the same.
-pub(crate) fn from_request(
     req: ChatRequest,
     opts: &RequestOptions<'_>,
     f: &Fields,

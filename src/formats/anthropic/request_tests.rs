@@ -7,7 +7,9 @@ use crate::formats::MaxTokensField;
 
 /// The translator with its own field list, as `translate_request` runs it.
 fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
-    with_fields(opts, |f| super::from_chat(body, opts, f))
+    with_fields(opts, |f| {
+        super::from_chat(crate::formats::pivot::parse(body)?, opts, f)
+    })
 }
 
 /// Anthropic → chat for an OpenAI-style backend (the final hop, not the pivot).

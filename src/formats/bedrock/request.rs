@@ -18,21 +18,13 @@ use crate::formats::fields::Fields;
 use crate::formats::openai::types::{self as chat, ChatRequest};
 use crate::formats::pivot::messages::no_turns;
 use crate::formats::pivot::tools::{empty_object_schema, function_tools, ChatToolChoice};
-use crate::formats::pivot::{self, claude_thinking, parse};
+use crate::formats::pivot::{self, claude_thinking};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Map, Value};
 
-/// An OpenAI chat request → a Converse request (the model goes in the URL).
+/// An OpenAI chat request → a Converse request (the model goes in the URL), read from
+/// the client's body or built by another client API's first hop.
 pub fn from_chat(
-    body: &[u8],
-    opts: &RequestOptions<'_>,
-    f: &Fields,
-) -> Result<Translated, ApiError> {
-    from_request(parse(body)?, opts, f)
-}
-
-/// A chat request already read (the second hop from another client API) → the same.
-pub(crate) fn from_request(
     req: ChatRequest,
     opts: &RequestOptions<'_>,
     f: &Fields,
@@ -213,7 +205,9 @@ mod tests {
 
     /// The translator with its own field list, as `translate_request` runs it.
     fn from_chat(body: &[u8], opts: &RequestOptions<'_>) -> Result<Translated, ApiError> {
-        with_fields(opts, |f| super::from_chat(body, opts, f))
+        with_fields(opts, |f| {
+            super::from_chat(crate::formats::pivot::parse(body)?, opts, f)
+        })
     }
 
     fn translate(body: Value) -> Result<Value, ApiError> {

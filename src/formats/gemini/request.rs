@@ -21,9 +21,9 @@ use super::{messages, WHO};
 use crate::error::ApiError;
 use crate::formats::fields::{unsupported, Fields};
 use crate::formats::openai::types::{self as chat, ChatRequest};
+use crate::formats::pivot;
 use crate::formats::pivot::messages::{no_messages, no_turns};
 use crate::formats::pivot::tools::{function_tools, ChatToolChoice};
-use crate::formats::pivot::{self, parse};
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{Map, Value};
 
@@ -66,17 +66,9 @@ fn extras(extra: &Map<String, Value>, f: &Fields) -> Result<Extras, ApiError> {
     Ok(out)
 }
 
-/// An OpenAI chat request → a Gemini `GenerateContentRequest` (the model goes in the URL).
+/// An OpenAI chat request → a Gemini `GenerateContentRequest` (the model goes in the URL), read from
+/// the client's body or built by another client API's first hop.
 pub fn from_chat(
-    body: &[u8],
-    opts: &RequestOptions<'_>,
-    f: &Fields,
-) -> Result<Translated, ApiError> {
-    from_request(parse(body)?, opts, f)
-}
-
-/// A chat request already read (the second hop from another client API) → the same.
-pub(crate) fn from_request(
     req: ChatRequest,
     _opts: &RequestOptions<'_>,
     f: &Fields,
