@@ -159,11 +159,7 @@ async fn translate_whole(
     })?;
     let (out, usage, ids) = match &reply.embed {
         Some(e) => embeddings(up.backend, &body, reply, e).map(|(o, u)| (o, u, None))?,
-        None if reply.keep.is_some() => {
-            formats::translate_response_kept(reply.upstream, reply.client, &body, rctx)?
-        }
-        None => formats::translate_response(reply.upstream, reply.client, &body, rctx)
-            .map(|(o, u)| (o, u, None))?,
+        None => formats::translate_response_kept(reply.upstream, reply.client, &body, rctx)?,
     };
     up.release(st).await;
     if let Some(k) = &reply.keep {
