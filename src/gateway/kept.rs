@@ -116,7 +116,7 @@ impl Keep {
 /// A Response's id and its output items' ids: scanned (`formats::scan::response_ids`, a third
 /// of serde's cost), or read by serde when the scan declines (every item an object; an id
 /// that is not a string is none).
-fn ids(response: &[u8]) -> Option<(String, Vec<String>)> {
+fn ids(response: &[u8]) -> Option<Ids> {
     if let Some((id, items)) = crate::formats::scan::response_ids(response) {
         return Some((
             id.to_string(),

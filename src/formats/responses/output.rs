@@ -69,14 +69,16 @@ impl Item {
         let text = if done { self.text.as_str() } else { "" };
         let id = self.id.as_str();
         match self.kind {
-            Kind::Message | Kind::Refusal => cat(
-                out,
-                &[r#"{"id":""#, id, r#"","type":"message","status":""#, status],
-            ),
+            Kind::Message | Kind::Refusal => {
+                cat(out, &[r#"{"id":""#, id, r#"","type":"message","status":""#]);
+                cat(out, &[status, r#"","role":"assistant","content":["#]);
+            }
             Kind::FunctionCall => {
                 let (call, name) = (self.call_id.as_str(), self.name.as_str());
-                let head = [r#"{"id":""#, id, r#"","type":"function_call","status":""#];
-                cat(out, &head);
+                cat(
+                    out,
+                    &[r#"{"id":""#, id, r#"","type":"function_call","status":""#],
+                );
                 cat(
                     out,
                     &[status, r#"","call_id":"#, call, r#","name":"#, name, ","],
@@ -86,20 +88,13 @@ impl Item {
                 }
                 cat(out, &[r#""arguments":""#, text, r#""}"#]);
             }
-            Kind::Reasoning => cat(
-                out,
-                &[
-                    r#"{"id":""#,
-                    id,
-                    r#"","type":"reasoning","status":""#,
-                    status,
-                ],
-            ),
-        }
-        match self.kind {
-            Kind::Message | Kind::Refusal => cat(out, &[r#"","role":"assistant","content":["#]),
-            Kind::Reasoning => cat(out, &[r#"","summary":["#]),
-            Kind::FunctionCall => {}
+            Kind::Reasoning => {
+                cat(
+                    out,
+                    &[r#"{"id":""#, id, r#"","type":"reasoning","status":""#],
+                );
+                cat(out, &[status, r#"","summary":["#]);
+            }
         }
         let has_part = match self.kind {
             Kind::Message | Kind::Refusal => done,
