@@ -71,7 +71,8 @@ pub fn format_rfc3339_ms(ms: i64) -> String {
     put(14, 2, mi);
     put(17, 2, s);
     put(20, 3, milli);
-    String::from_utf8_lossy(&out).into_owned()
+    // ASCII only: checked in one pass and copied once (no lossy scan).
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -27,7 +27,8 @@ pub fn fresh() -> String {
     for (i, c) in out.iter_mut().enumerate() {
         *c = HEX[(n >> (124 - 4 * i) & 0xf) as usize];
     }
-    String::from_utf8_lossy(&out).into_owned()
+    // ASCII only: checked in one pass and copied once (no lossy scan).
+    String::from_utf8(out.to_vec()).unwrap_or_default()
 }
 
 /// The id without a known prefix; `None` when nothing is left.

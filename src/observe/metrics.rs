@@ -250,8 +250,8 @@ impl Metrics {
     }
 
     pub fn observe_request(&self, model: &str, backend: &str, status: u16, seconds: f64) {
-        let status = status.to_string();
-        let labels = [model, backend, status.as_str()];
+        let mut digits = itoa::Buffer::new();
+        let labels = [model, backend, digits.format(status)];
         self.requests.with_label_values(&labels).inc();
         self.duration.with_label_values(&labels).observe(seconds);
     }
