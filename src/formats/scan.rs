@@ -4,7 +4,10 @@
 //! in a quarter of that.
 //!
 //! It checks only what it needs to read the wanted values: the object's structure (braces,
-//! commas, colons, strings) is followed, but skipped values are not validated.
+//! commas, colons, strings) is followed, but skipped values are not validated. The same cursor
+//! reads an Anthropic Message (`anthropic::message`).
+
+use std::borrow::Cow;
 
 /// A wanted value: its key, and the key of the object holding it (`""`: the top level).
 pub type Path = (&'static [u8], &'static [u8]);
@@ -17,6 +20,16 @@ pub fn integers<const N: usize>(json: &[u8], paths: &[Path; N]) -> Option<[Optio
     let mut out = [None; N];
     let mut c = Cursor { b: json, i: 0 };
     object(&mut c, b"", paths, &mut out)?;
+    Some(out)
+}
+
+/// [`integers`] of the object at `c`, which is left past it.
+pub(crate) fn integers_at<const N: usize>(
+    c: &mut Cursor<'_>,
+    paths: &[Path; N],
+) -> Option<[Option<u64>; N]> {
+    let mut out = [None; N];
+    object(c, b"", paths, &mut out)?;
     Some(out)
 }
 
@@ -93,7 +106,7 @@ pub fn response_ids(json: &[u8]) -> Option<(&str, Vec<&str>)> {
 }
 
 /// Each member of the object at `c`: `each` gets the cursor at its value and its key.
-fn members<'a>(
+pub(crate) fn members<'a>(
     c: &mut Cursor<'a>,
     mut each: impl FnMut(&mut Cursor<'a>, &'a [u8]) -> Option<()>,
 ) -> Option<()> {
@@ -117,23 +130,63 @@ fn members<'a>(
     }
 }
 
-struct Cursor<'a> {
+/// A position in JSON text, for readers that take what they want and skip the rest.
+pub(crate) struct Cursor<'a> {
     b: &'a [u8],
     i: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn peek(&self) -> Option<u8> {
+    pub(crate) fn new(b: &'a [u8]) -> Self {
+        Cursor { b, i: 0 }
+    }
+
+    /// Only whitespace left: what serde asks after a document's value.
+    pub(crate) fn at_end(&mut self) -> bool {
+        self.ws();
+        self.i == self.b.len()
+    }
+
+    /// A string or `null`, as serde reads an `Option<Cow<str>>`: borrowed without escapes,
+    /// decoded by serde_json with them. `None` for any other value, or a string serde would
+    /// refuse (a raw control character, bad UTF-8).
+    pub(crate) fn opt_text(&mut self) -> Option<Option<Cow<'a, str>>> {
+        if self.b.get(self.i..).is_some_and(|r| r.starts_with(b"null")) {
+            self.i += 4;
+            return Some(None);
+        }
+        let open = self.i;
+        let s = self.string()?;
+        if s.iter().any(|&b| b < 0x20) {
+            return None;
+        }
+        if s.contains(&b'\\') {
+            let raw = self.b.get(open..self.i)?;
+            return serde_json::from_slice::<String>(raw)
+                .ok()
+                .map(|t| Some(Cow::Owned(t)));
+        }
+        std::str::from_utf8(s).ok().map(|t| Some(Cow::Borrowed(t)))
+    }
+
+    /// Past the value here; the text it spans.
+    pub(crate) fn raw_value(&mut self) -> Option<&'a [u8]> {
+        let start = self.i;
+        self.skip_value()?;
+        self.b.get(start..self.i)
+    }
+
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
 
-    fn ws(&mut self) {
+    pub(crate) fn ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
             self.i += 1;
         }
     }
 
-    fn eat(&mut self, want: u8) -> bool {
+    pub(crate) fn eat(&mut self, want: u8) -> bool {
         self.ws();
         let hit = self.peek() == Some(want);
         self.i += usize::from(hit);
@@ -184,7 +237,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Past one value of any kind: strings and nesting followed, scalars up to their end.
-    fn skip_value(&mut self) -> Option<()> {
+    pub(crate) fn skip_value(&mut self) -> Option<()> {
         let mut depth = 0usize;
         loop {
             match self.peek()? {

@@ -1,9 +1,10 @@
 //! Anthropic Messages: wire types (`types`), translation to and from the pivot (`request`,
-//! `response`), error shape (`error`), the stream decoder and encoder (`stream`), and the
+//! `response`, a Message read by `message`), error shape (`error`), the stream decoder and encoder (`stream`), and the
 //! input-token estimate for backends that cannot count (`count`).
 
 pub mod count;
 pub mod error;
+mod message;
 pub mod request;
 pub mod response;
 pub mod stream;

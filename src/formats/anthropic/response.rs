@@ -1,46 +1,14 @@
 //! Complete replies: Anthropic Message ⇄ OpenAI chat completion, usage normalised on the way.
 
 use super::stream::stop_reason;
-use super::stream::WireUsage;
 use crate::error::ApiError;
 use crate::formats::openai::response::{self as reply, append, ToolCallOut};
 use crate::formats::openai::stream::finish_reason;
 use crate::formats::openai::types::ChatCompletion;
 use crate::formats::pivot::unreadable_reply;
 use crate::formats::{ids, FinishReason, ReplyContext, Str, Usage};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::borrow::Cow;
-
-/// What a Message reply's blocks hold, borrowed from the upstream body where possible.
-#[derive(Deserialize)]
-struct ReplyBlock<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Str<'a>,
-    #[serde(borrow, default)]
-    text: Option<Str<'a>>,
-    #[serde(borrow, default)]
-    thinking: Option<Str<'a>>,
-    #[serde(borrow, default)]
-    id: Option<Str<'a>>,
-    #[serde(borrow, default)]
-    name: Option<Str<'a>>,
-    #[serde(default)]
-    input: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct Message<'a> {
-    #[serde(borrow, default)]
-    id: Option<Str<'a>>,
-    /// Required: a body without it is not a Message (an error body, say), not an empty reply.
-    #[serde(borrow)]
-    content: Vec<ReplyBlock<'a>>,
-    #[serde(borrow, default)]
-    stop_reason: Option<Str<'a>>,
-    #[serde(default)]
-    usage: WireUsage,
-}
 
 /// A block's string field, borrowed from the upstream body ("" when absent).
 fn field<'a>(f: &Option<Str<'a>>) -> Cow<'a, str> {
@@ -55,7 +23,7 @@ pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), 
 
 /// An Anthropic Message as the chat reply, borrowed from `body` where it can be.
 pub(crate) fn reply(body: &[u8]) -> Result<reply::Reply<'_>, ApiError> {
-    let r: Message<'_> = serde_json::from_slice(body).map_err(unreadable_reply)?;
+    let r = super::message::read(body).map_err(unreadable_reply)?;
     let mut text = None;
     let mut reasoning = None;
     let mut tool_calls = Vec::new();
