@@ -85,6 +85,9 @@ impl BodyWriter for Passthrough {
         if !self.sse {
             self.keep(&chunk);
         } else if self.meter.rewrites() {
+            // Room for the chunk at once (the re-framed events are about as long): the buffer's
+            // last part went out with the previous chunk, and it grew again event by event.
+            self.out.reserve(chunk.len());
             self.meter.push(&chunk, &mut self.out)?;
             if !self.out.is_empty() {
                 tasks.push(HttpTask::Body(Some(self.out.split().freeze()), false));

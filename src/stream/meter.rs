@@ -120,7 +120,11 @@ const NULL_USAGE: &[u8] = b",\"usage\":null";
 
 /// The event as the client would have had it without `include_usage`.
 fn write_without_null_usage(data: &[u8], out: &mut BytesMut) {
-    match memchr::memmem::find(data, NULL_USAGE) {
+    // Built once: `memmem::find` builds its searcher on every call, ~200 instructions an
+    // event (a fifth of what the meter spent on a stream's framing).
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(NULL_USAGE));
+    match FINDER.find(data) {
         Some(i) => {
             out.extend_from_slice(&data[..i]);
             out.extend_from_slice(&data[i + NULL_USAGE.len()..]);
