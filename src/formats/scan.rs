@@ -169,6 +169,24 @@ impl<'a> Cursor<'a> {
         std::str::from_utf8(s).ok().map(|t| Some(Cow::Borrowed(t)))
     }
 
+    /// `null` here, taken.
+    pub(crate) fn null(&mut self) -> bool {
+        let hit = self.b.get(self.i..).is_some_and(|r| r.starts_with(b"null"));
+        self.i += if hit { 4 } else { 0 };
+        hit
+    }
+
+    /// The raw length (escapes as written) of the string here, 0 for any other value, which
+    /// is skipped: how a meter counts a `RawValue` that may hold text. `None` where serde
+    /// would refuse the string (a raw control character).
+    pub(crate) fn raw_string_len(&mut self) -> Option<usize> {
+        if self.peek() != Some(b'"') {
+            return self.skip_value().map(|()| 0);
+        }
+        let s = self.string()?;
+        (!s.iter().any(|&b| b < 0x20)).then_some(s.len())
+    }
+
     /// Past the value here; the text it spans.
     pub(crate) fn raw_value(&mut self) -> Option<&'a [u8]> {
         let start = self.i;

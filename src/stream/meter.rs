@@ -83,6 +83,12 @@ impl Meter {
                 tally.see(&d)
             }),
             Inner::StripUsage(sse, dec, tally) => sse.push(chunk, |ev| {
+                // A plain content chunk (nearly every one) is read without serde.
+                if let Some(n) = dec.plain_text_len(ev.data) {
+                    tally.generated_bytes += n as u64;
+                    reframe(ev.data, out);
+                    return Ok(());
+                }
                 let mut usage_only = None;
                 dec.event(ev.data, &mut |d| {
                     let only = matches!(d, Delta::Usage(_));
@@ -91,9 +97,7 @@ impl Meter {
                     tally.see(&d);
                 })?;
                 if usage_only != Some(true) {
-                    out.extend_from_slice(b"data: ");
-                    write_without_null_usage(ev.data, out);
-                    out.extend_from_slice(b"\n\n");
+                    reframe(ev.data, out);
                 }
                 Ok(())
             }),
@@ -113,6 +117,13 @@ impl Meter {
             Inner::Watch(_, t) | Inner::StripUsage(_, _, t) => *t,
         }
     }
+}
+
+/// The event passed on, as the client would have had it without `include_usage`.
+fn reframe(data: &[u8], out: &mut BytesMut) {
+    out.extend_from_slice(b"data: ");
+    write_without_null_usage(data, out);
+    out.extend_from_slice(b"\n\n");
 }
 
 /// What OpenAI adds to every chunk once usage is asked for.
@@ -167,6 +178,114 @@ mod tests {
             assert_eq!(t.usage.map(|u| (u.input, u.output)), Some((9, 2)));
             assert_eq!(t.generated_bytes, 5);
             assert!(m.ended(), "[DONE] was seen");
+        }
+    }
+
+    /// The meter as it was before content chunks were read without serde: every event
+    /// through the decoder (the oracle of the test below).
+    fn by_decoder(input: &[u8]) -> (Vec<u8>, Tally, bool, bool) {
+        let (mut sse, mut dec) = (SseDecoder::default(), ChunkDecoder::default());
+        let (mut tally, mut ended, mut out) = (Tally::default(), false, BytesMut::new());
+        let r = sse.push(input, |ev| -> Result<(), ApiError> {
+            let mut usage_only = None;
+            dec.event(ev.data, &mut |d| {
+                usage_only = Some(usage_only.unwrap_or(true) && matches!(d, Delta::Usage(_)));
+                ended |= matches!(d, Delta::Done);
+                tally.see(&d);
+            })?;
+            if usage_only != Some(true) {
+                reframe(ev.data, &mut out);
+            }
+            Ok(())
+        });
+        (out.to_vec(), tally, ended, r.is_err())
+    }
+
+    fn chunk_event() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let text = prop_oneof![
+            4 => "[a-z \"\\\\\n\u{e9}]{0,8}".prop_map(serde_json::Value::from),
+            1 => Just(serde_json::Value::Null),
+            1 => Just(serde_json::json!(7)),
+        ];
+        let delta = (
+            proptest::option::of(text.clone()),
+            proptest::option::of(text.clone()),
+            proptest::option::of(text),
+            proptest::option::weighted(
+                0.1,
+                Just(serde_json::json!([{"index": 0, "id": "c1",
+                "function": {"name": "f", "arguments": "{}"}}])),
+            ),
+        )
+            .prop_map(|(c, rc, r, tc)| {
+                let mut d = serde_json::json!({"role": "assistant"});
+                for (k, v) in ["content", "reasoning_content", "reasoning", "tool_calls"]
+                    .into_iter()
+                    .zip([c, rc, r, tc])
+                {
+                    if let Some(v) = v {
+                        d[k] = v;
+                    }
+                }
+                d
+            });
+        let choices = prop_oneof![
+            6 => delta.prop_map(|d| serde_json::json!([{"index": 0, "delta": d,
+                "logprobs": null, "finish_reason": null}])),
+            1 => Just(serde_json::json!([])),
+            1 => Just(serde_json::Value::Null),
+            1 => Just(serde_json::json!([{"delta": {"content": "a"}, "finish_reason": "stop"},
+                {"delta": 5}])),
+        ];
+        let usage = prop_oneof![
+            6 => Just(serde_json::Value::Null),
+            1 => Just(serde_json::json!({"prompt_tokens": 3, "completion_tokens": 2})),
+        ];
+        let raw = prop_oneof![
+            Just("[DONE]".to_string()),
+            Just(r#"{"id":"a","id":"b","choices":[]}"#.to_string()),
+            Just(r#"{"ch\u006fices":[{"delta":{"content":"x"}}]}"#.to_string()),
+            Just("{\"choices\":[{\"delta\":{\"content\":\"a\u{1}\"}}]}".to_string()),
+            Just(r#"{"error":{"message":"overloaded","type":"overloaded_error"}}"#.to_string()),
+            Just(r#"{"choices":[{"delta":{"content":"a","content":"b"}}]}"#.to_string()),
+        ];
+        let id = prop_oneof![
+            Just(serde_json::json!("chatcmpl-1")),
+            Just(serde_json::json!(""))
+        ];
+        prop_oneof![
+            8 => (id, choices, usage).prop_map(|(id, ch, u)| serde_json::json!({"id": id,
+                "object": "chat.completion.chunk", "choices": ch, "usage": u}).to_string()),
+            1 => raw,
+        ]
+    }
+
+    proptest::proptest! {
+        /// Over streams of chunks of every shape, split anywhere, the meter writes, counts and
+        /// fails exactly as it did with every event through the decoder.
+        #[test]
+        fn content_chunks_read_without_serde_meter_as_the_decoder_did(
+            events in proptest::collection::vec(chunk_event(), 0..8),
+            piece in 1usize..64,
+        ) {
+            let input: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+            let (want, tally, ended, failed) = by_decoder(input.as_bytes());
+            let mut m = Meter::new(Format::OpenAi, true);
+            let mut out = BytesMut::new();
+            let mut err = false;
+            for c in input.as_bytes().chunks(piece) {
+                if m.push(c, &mut out).is_err() {
+                    err = true;
+                    break;
+                }
+            }
+            proptest::prop_assert_eq!(err, failed);
+            if !failed {
+                proptest::prop_assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(&want));
+                proptest::prop_assert_eq!(m.tally(), tally);
+                proptest::prop_assert_eq!(m.ended(), ended);
+            }
         }
     }
 
