@@ -35,6 +35,8 @@ impl Tally {
 
 /// Watches a stream that passes through unchanged. One exception: an OpenAI stream whose
 /// usage chunk the gateway asked for and the client did not is re-framed without that chunk.
+/// OpenAI streams, the most common, have their own decoder here so that a plain content chunk
+/// is read without serde (`ChunkDecoder::plain_text_len`).
 pub struct Meter {
     inner: Inner,
     /// The upstream's own end of stream was seen (`[DONE]`, `message_stop`, a Responses
@@ -44,18 +46,25 @@ pub struct Meter {
 
 enum Inner {
     Watch(Decoder, Tally),
-    StripUsage(SseDecoder, ChunkDecoder, Tally),
+    /// `strip`: re-framed without the usage chunk.
+    OpenAi {
+        sse: SseDecoder,
+        dec: ChunkDecoder,
+        tally: Tally,
+        strip: bool,
+    },
 }
 
 impl Meter {
     /// `strip_usage`: the client did not ask for OpenAI's usage chunk (the gateway did).
     pub fn new(format: Format, strip_usage: bool) -> Meter {
-        let inner = match (format, strip_usage) {
-            (Format::OpenAi, true) => Inner::StripUsage(
-                SseDecoder::default(),
-                ChunkDecoder::default(),
-                Tally::default(),
-            ),
+        let inner = match format {
+            Format::OpenAi => Inner::OpenAi {
+                sse: SseDecoder::default(),
+                dec: ChunkDecoder::default(),
+                tally: Tally::default(),
+                strip: strip_usage,
+            },
             _ => Inner::Watch(Decoder::new(format), Tally::default()),
         };
         Meter {
@@ -71,7 +80,7 @@ impl Meter {
 
     /// Whether chunks must be replaced by what [`Self::push`] writes to `out`.
     pub fn rewrites(&self) -> bool {
-        matches!(self.inner, Inner::StripUsage(..))
+        matches!(self.inner, Inner::OpenAi { strip: true, .. })
     }
 
     /// Watches `chunk`. When [`Self::rewrites`], appends the events to pass on to `out`.
@@ -82,11 +91,18 @@ impl Meter {
                 *ended |= matches!(d, Delta::Done);
                 tally.see(&d)
             }),
-            Inner::StripUsage(sse, dec, tally) => sse.push(chunk, |ev| {
+            Inner::OpenAi {
+                sse,
+                dec,
+                tally,
+                strip,
+            } => sse.push(chunk, |ev| {
                 // A plain content chunk (nearly every one) is read without serde.
                 if let Some(n) = dec.plain_text_len(ev.data) {
                     tally.generated_bytes += n as u64;
-                    reframe(ev.data, out);
+                    if *strip {
+                        reframe(ev.data, out);
+                    }
                     return Ok(());
                 }
                 let mut usage_only = None;
@@ -96,7 +112,7 @@ impl Meter {
                     *ended |= matches!(d, Delta::Done);
                     tally.see(&d);
                 })?;
-                if usage_only != Some(true) {
+                if *strip && usage_only != Some(true) {
                     reframe(ev.data, out);
                 }
                 Ok(())
@@ -108,13 +124,13 @@ impl Meter {
     pub fn next_sequence(&self) -> u64 {
         match &self.inner {
             Inner::Watch(dec, _) => dec.last_sequence().map_or(0, |n| n + 1),
-            Inner::StripUsage(..) => 0,
+            Inner::OpenAi { .. } => 0,
         }
     }
 
     pub fn tally(&self) -> Tally {
         match &self.inner {
-            Inner::Watch(_, t) | Inner::StripUsage(_, _, t) => *t,
+            Inner::Watch(_, t) | Inner::OpenAi { tally: t, .. } => *t,
         }
     }
 }
@@ -183,7 +199,7 @@ mod tests {
 
     /// The meter as it was before content chunks were read without serde: every event
     /// through the decoder (the oracle of the test below).
-    fn by_decoder(input: &[u8]) -> (Vec<u8>, Tally, bool, bool) {
+    fn by_decoder(input: &[u8], strip: bool) -> (Vec<u8>, Tally, bool, bool) {
         let (mut sse, mut dec) = (SseDecoder::default(), ChunkDecoder::default());
         let (mut tally, mut ended, mut out) = (Tally::default(), false, BytesMut::new());
         let r = sse.push(input, |ev| -> Result<(), ApiError> {
@@ -193,7 +209,7 @@ mod tests {
                 ended |= matches!(d, Delta::Done);
                 tally.see(&d);
             })?;
-            if usage_only != Some(true) {
+            if strip && usage_only != Some(true) {
                 reframe(ev.data, &mut out);
             }
             Ok(())
@@ -268,10 +284,11 @@ mod tests {
         fn content_chunks_read_without_serde_meter_as_the_decoder_did(
             events in proptest::collection::vec(chunk_event(), 0..8),
             piece in 1usize..64,
+            strip in proptest::bool::ANY,
         ) {
             let input: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
-            let (want, tally, ended, failed) = by_decoder(input.as_bytes());
-            let mut m = Meter::new(Format::OpenAi, true);
+            let (want, tally, ended, failed) = by_decoder(input.as_bytes(), strip);
+            let mut m = Meter::new(Format::OpenAi, strip);
             let mut out = BytesMut::new();
             let mut err = false;
             for c in input.as_bytes().chunks(piece) {
