@@ -151,8 +151,7 @@ impl<'a> Cursor<'a> {
     /// decoded by serde_json with them. `None` for any other value, or a string serde would
     /// refuse (a raw control character, bad UTF-8).
     pub(crate) fn opt_text(&mut self) -> Option<Option<Cow<'a, str>>> {
-        if self.b.get(self.i..).is_some_and(|r| r.starts_with(b"null")) {
-            self.i += 4;
+        if self.null() {
             return Some(None);
         }
         let open = self.i;
@@ -240,8 +239,7 @@ impl<'a> Cursor<'a> {
 
     /// `null`, or digits that are the whole number (no sign, fraction or exponent).
     fn uint(&mut self) -> Option<Option<u64>> {
-        if self.b.get(self.i..).is_some_and(|r| r.starts_with(b"null")) {
-            self.i += 4;
+        if self.null() {
             return Some(None);
         }
         let mut n: u64 = 0;
