@@ -167,6 +167,22 @@ async fn an_idle_h2_connection_is_closed_after_the_keep_alive_timeout() {
     assert!(started.elapsed() < Duration::from_secs(4));
 }
 
+#[tokio::test]
+async fn an_idle_http1_connection_is_closed_after_the_keep_alive_timeout() {
+    // The connection's head clock closes it (Pingora's own keep-alive timer is off): after
+    // the keep-alive timeout, not the head timeout (30 s by default) on top of it.
+    let (_m, g) = gateway_with("keepalive_timeout_seconds = 1");
+    let mut s = served(&g);
+    let started = std::time::Instant::now();
+    assert!(
+        closed(&mut s),
+        "the server closes an idle HTTP/1 connection"
+    );
+    let idle = started.elapsed();
+    assert!(idle >= Duration::from_millis(900), "closed after {idle:?}");
+    assert!(idle < Duration::from_secs(4), "closed after {idle:?}");
+}
+
 /// An upstream that streams one chat chunk, then ends its chunked body cleanly without
 /// `[DONE]` (a stream cut after a clean end, as a crashing server's proxy may send).
 fn upstream_without_done() -> u16 {

@@ -150,10 +150,11 @@ impl HttpServerApp for Gateway {
     }
 }
 
-/// The reply is done: the connection's idle time (keep-alive) starts, then its next head's.
+/// The reply is done: the connection's idle time (keep-alive) starts, and the next head must
+/// have arrived whole when it ends; the head clock is the only timer on an idle HTTP/1
+/// connection (`filter` turns Pingora's off).
 fn reply_done(ctx: &Ctx) {
-    let st = &ctx.state;
-    super::head::reply_done(Duration::from_secs(st.keepalive_seconds) + st.header_timeout);
+    super::head::reply_done(Duration::from_secs(ctx.state.keepalive_seconds));
 }
 
 /// A request that failed before it was answered gets the client's error body; one that fails

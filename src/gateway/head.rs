@@ -1,18 +1,21 @@
 //! The deadline for a request head. A connection's first head must arrive whole within
-//! `header_timeout_seconds` of the connection (a later one within the keep-alive timeout
-//! plus that, after the previous reply): Pingora times out each read, so a client sending a
-//! byte a second (slowloris) would otherwise hold a connection for good. The server's edge
+//! `header_timeout_seconds` of the connection, a later one within the keep-alive timeout of
+//! the previous reply (so this is also what closes an idle kept-alive connection: Pingora's
+//! own keep-alive timer is off). Pingora times out each read, so a client sending a byte a
+//! second (slowloris) would otherwise hold a connection for good. The server's edge
 //! runs each HTTP/1 connection inside [`HeadClock::run`]; the gateway says when a head has been
 //! read and when its reply is done, through a task-local, so no state is shared between
 //! connections.
 //!
 //! Per request that is two relaxed stores to an atomic the connection's own task reads: the
-//! watcher re-reads the deadline when its timer fires instead of being woken on each change
-//! (a deadline only ever moves later, or is lifted while a request is handled).
+//! watcher re-reads the deadline when its timer fires instead of being woken on each change.
+//! Only a deadline earlier than the one it sleeps to wakes it (the first reply on a connection
+//! whose keep-alive timeout is shorter than its head timeout), at most once a connection.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 tokio::task_local! {
@@ -27,6 +30,9 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 pub struct HeadClock {
     base: Instant,
     due_ms: AtomicU64,
+    /// What the watcher sleeps until (milliseconds after `base`).
+    armed_ms: AtomicU64,
+    earlier: Notify,
 }
 
 impl HeadClock {
@@ -34,6 +40,8 @@ impl HeadClock {
         let c = HeadClock {
             base: Instant::now(),
             due_ms: AtomicU64::new(0),
+            armed_ms: AtomicU64::new(u64::MAX),
+            earlier: Notify::new(),
         };
         c.set(Some(due));
         Arc::new(c)
@@ -49,11 +57,15 @@ impl HeadClock {
     }
 
     fn set(&self, due: Option<Instant>) {
-        let ms = due.map_or(0, |d| {
-            let after = d.saturating_duration_since(self.base).as_millis();
-            u64::try_from(after).unwrap_or(u64::MAX).max(1)
-        });
+        let ms = due.map_or(0, |d| self.ms(d).max(1));
         self.due_ms.store(ms, Ordering::Relaxed);
+        if ms != 0 && ms < self.armed_ms.load(Ordering::Relaxed) {
+            self.earlier.notify_one();
+        }
+    }
+
+    fn ms(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_millis()).unwrap_or(u64::MAX)
     }
 
     fn due(&self) -> Option<Instant> {
@@ -66,10 +78,15 @@ impl HeadClock {
     /// Completes once a head is due and not read in time.
     async fn late(&self) {
         loop {
-            match self.due() {
+            let at = match self.due() {
                 Some(at) if Instant::now() >= at => return,
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => tokio::time::sleep(IDLE_CHECK).await,
+                Some(at) => at,
+                None => Instant::now() + IDLE_CHECK,
+            };
+            self.armed_ms.store(self.ms(at), Ordering::Relaxed);
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                _ = self.earlier.notified() => {}
             }
         }
     }
@@ -118,5 +135,24 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(idle.await, None);
         assert!(t0.elapsed() >= Duration::from_secs(10) && t0.elapsed() < Duration::from_secs(12));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_keep_alive_shorter_than_the_first_head_deadline_closes_on_time() {
+        // The watcher sleeps to the first head's deadline (30 s); the reply's (1 s) is earlier.
+        let clock = HeadClock::new(Instant::now() + Duration::from_secs(30));
+        let idle = clock.run(async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            head_read();
+            reply_done(Duration::from_secs(1));
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+        let t0 = Instant::now();
+        assert_eq!(idle.await, None);
+        let took = t0.elapsed();
+        assert!(
+            took >= Duration::from_secs(1) && took < Duration::from_millis(1100),
+            "{took:?}"
+        );
     }
 }

@@ -53,12 +53,14 @@ async fn filter(session: &mut Session, ctx: &mut Ctx) -> Result<()> {
     // `ctx.start` was set by `Ctx::new`, right after the request header was read.
     head::head_read();
     ctx.request_id = request_id(session);
-    // Only a connection Pingora keeps alive gets our idle timeout: it has already closed
-    // HTTP/1.0 without `keep-alive` and a request with both Content-Length and
-    // Transfer-Encoding. 0 turns keep-alive off (Pingora's 0 would keep it forever).
+    // Only a connection Pingora keeps alive stays open: it has already closed HTTP/1.0
+    // without `keep-alive` and a request with both Content-Length and Transfer-Encoding. Our
+    // 0 turns keep-alive off. Otherwise Pingora waits without a timer of its own (its 0) and
+    // the connection's head clock closes it once idle for the keep-alive timeout
+    // (`app::reply_done`): Pingora's timer cost a clock read and a registration a request.
     if session.get_keepalive().is_some() {
-        let secs = ctx.state.keepalive_seconds;
-        session.set_keepalive((secs > 0).then_some(secs));
+        let on = ctx.state.keepalive_seconds > 0;
+        session.set_keepalive(on.then_some(0));
     }
     // Bounds each read of the client's body, so a stalled upload cannot hold a request.
     session.set_read_timeout(Some(ctx.state.client_read_timeout));

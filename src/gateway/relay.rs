@@ -41,6 +41,10 @@ impl Upstream<'_> {
         if let Some(first) = self.first.take() {
             return Ok(Some(first));
         }
+        // Read to its end already: no further read (each is timed; a timer reads the clock).
+        if self.session.response_done() {
+            return Ok(None);
+        }
         let Some(until) = self.until else {
             return self.session.read_response_body().await;
         };
@@ -425,15 +429,9 @@ async fn read_all(up: &mut Upstream<'_>, limit: usize, truncate: bool) -> Result
 fn reply_context(reply: &Reply) -> ReplyContext<'_> {
     ReplyContext {
         client_model: &reply.client_model,
-        created: unix_now(),
+        created: crate::clock::now().max(0) as u64,
         tool_names: reply.tool_names.as_ref(),
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Names the client's fields a translation dropped (README "Field policy").

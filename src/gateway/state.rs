@@ -48,8 +48,6 @@ pub struct State {
     /// 414 past this request line, 431 past this head (bytes).
     pub max_request_line_bytes: usize,
     pub max_header_bytes: usize,
-    /// A request head must arrive whole within this (`header_timeout_seconds`).
-    pub header_timeout: std::time::Duration,
     pub client_read_timeout: std::time::Duration,
     pub metrics: Arc<Metrics>,
     pub access_log: Arc<AccessLog>,
@@ -125,7 +123,6 @@ impl State {
             ),
             max_body_bytes: cfg.server.max_body_bytes,
             keepalive_seconds: cfg.server.keepalive_timeout_seconds,
-            header_timeout: std::time::Duration::from_secs(cfg.server.header_timeout_seconds),
             max_request_line_bytes: cfg.server.max_request_line_bytes,
             max_header_bytes: cfg.server.max_header_bytes,
             client_read_timeout: std::time::Duration::from_secs(
