@@ -91,11 +91,28 @@ async fn every_request_has_a_row_and_usage_reports_it() {
         "admin_token = \"adm-secret\"",
         &config(&m, &dir.join("t.db"), ""),
     );
+    let stamp = || {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        tollgate::clock::format_rfc3339_ms(ms as i64)
+    };
+    let before = stamp();
     let reply = chat(&g, false).await;
     chat(&g, true).await;
     let rows = rows(&g, 2);
     assert_eq!(rows.len(), 2);
     let first = &rows[0];
+    // Each row is stamped with its request's start (the same fixed-width format compares).
+    let after = stamp();
+    for r in &rows {
+        let ts = r["ts"].as_str().unwrap();
+        assert!(
+            *before <= *ts && *ts <= *after,
+            "{before} <= {ts} <= {after}"
+        );
+    }
     assert_eq!(first["key"], "ka");
     assert_eq!(first["user"], "ann");
     assert_eq!(first["team"], "red");

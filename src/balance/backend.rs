@@ -12,9 +12,14 @@ use tokio::sync::Notify;
 
 /// Milliseconds on a monotonic clock that starts with the process (never 0).
 pub fn now_ms() -> u64 {
+    ms_at(Instant::now())
+}
+
+/// `t` on [`now_ms`]'s clock (an instant read for something else: no second clock read).
+fn ms_at(t: Instant) -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
     let start = *START.get_or_init(Instant::now);
-    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX) + 1
+    u64::try_from(t.saturating_duration_since(start).as_millis()).unwrap_or(u64::MAX) + 1
 }
 
 /// Why a backend can or cannot take a request now.
@@ -177,6 +182,13 @@ impl BackendState {
         Avail::Ready
     }
 
+    /// Whether `avail` needs the time: an ejection or a cool-down has been set. Otherwise any
+    /// `now` gives the same answer, and callers pass 0 rather than read the clock (a read
+    /// costs tens of nanoseconds in a VM, and this is every request).
+    pub fn timed(&self) -> bool {
+        self.ejected_until.load(Relaxed) != 0 || self.cool_max.load(Relaxed) != 0
+    }
+
     fn cooling(&self, model: &str, now: u64) -> Option<u64> {
         if self.cool_max.load(Relaxed) <= now {
             return None;
@@ -189,7 +201,8 @@ impl BackendState {
 
     /// Counts a request here if the backend still can take it (its cap, its one trial).
     pub fn acquire(self: &Arc<Self>, model: &str, tokens: u64) -> Option<InFlight> {
-        let trial = match self.avail(model, now_ms()) {
+        let now = if self.timed() { now_ms() } else { 0 };
+        let trial = match self.avail(model, now) {
             Avail::Ready | Avail::Busy => false,
             Avail::Trial => true,
             _ => return None,
@@ -232,8 +245,18 @@ impl BackendState {
 
     /// Time to the first byte of a reply that came.
     pub fn observe_latency(&self, d: Duration) {
+        self.observe_latency_at(d, now_ms());
+    }
+
+    /// A sample from `start` to now: one clock read for the sample and its time.
+    pub fn observe_latency_since(&self, start: Instant) {
+        let end = Instant::now();
+        self.observe_latency_at(end - start, ms_at(end));
+    }
+
+    /// [`Self::observe_latency`] of a sample that ended at `now` (see [`ms_at`]).
+    fn observe_latency_at(&self, d: Duration, now: u64) {
         let sample = d.as_secs_f64() * 1000.0;
-        let now = now_ms();
         let mut e = self.latency.lock().unwrap_or_else(|p| p.into_inner());
         if e.at == 0 || sample > e.ms {
             e.ms = sample;
@@ -493,6 +516,25 @@ mod tests {
         b.cool_down("m1", Duration::from_secs(5));
         assert!(matches!(b.avail("m1", now_ms()), Avail::Cooling(_)));
         assert_eq!(b.avail("m2", now_ms()), Avail::Ready);
+    }
+
+    #[test]
+    fn the_clock_is_read_only_once_something_is_timed() {
+        // Untimed, any `now` (the request path's 0) gives the answer the clock would.
+        let b = state(None, 1);
+        assert!(!b.timed());
+        assert_eq!(b.avail("m", 0), b.avail("m", now_ms()));
+        // A cool-down or an ejection makes it timed, and `acquire` (which reads the clock
+        // only then) refuses as `avail` does.
+        b.cool_down("m", Duration::from_secs(5));
+        assert!(b.timed());
+        assert!(b.acquire("m", 0).is_none());
+        assert!(b.acquire("other", 0).is_some());
+        let e = state(None, 1);
+        e.acquire("m", 0).unwrap().failed();
+        assert!(e.timed() && e.acquire("m", 0).is_none());
+        let ahead = ms_at(Instant::now() + Duration::from_secs(1)) - now_ms();
+        assert!((999..=1000).contains(&ahead), "{ahead}");
     }
 
     #[test]

@@ -155,7 +155,11 @@ impl Balancer {
 
     /// Each target's availability now, in file order.
     pub fn availability(&self, route: &Route, pick: &Pick<'_>) -> Vec<Avail> {
-        let now = now_ms();
+        let timed = route
+            .targets
+            .iter()
+            .any(|t| self.backends[t.backend].timed());
+        let now = if timed { now_ms() } else { 0 }; // see `BackendState::timed`
         route
             .targets
             .iter()

@@ -12,6 +12,9 @@ pub struct Ctx {
     /// The config snapshot this request runs on, start to end.
     pub(super) state: Arc<State>,
     pub(super) start: Instant,
+    /// Unix milliseconds at `start`: read once, for the key's expiry, the limits' headers, the
+    /// ledger row and the access log's time stamp.
+    pub(super) start_ms: i64,
     pub(super) request_id: String,
     pub(super) key: Option<Arc<crate::auth::Holder>>,
     /// The client's address (behind trusted proxies, the one they forwarded).
@@ -57,6 +60,7 @@ impl Ctx {
         Ctx {
             state,
             start: Instant::now(),
+            start_ms: crate::clock::now_ms(),
             request_id: String::new(),
             ignored_fields: Vec::new(),
             key: None,

@@ -126,7 +126,7 @@ async fn authenticate(st: &State, session: &mut Session, ctx: &mut Ctx) -> Resul
         }
         None => st
             .keys
-            .authenticate(authorization, x_api_key)
+            .authenticate_at(authorization, x_api_key, ctx.start_ms)
             .map_err(|e| ApiError::unauthorized(e.to_string()))?,
     };
     let req = session.req_header();

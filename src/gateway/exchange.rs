@@ -276,7 +276,7 @@ fn judge(inflight: &InFlight, got: &Sent, status: u16, served: &str, t0: Instant
     } else {
         inflight.succeeded();
         if status < 400 {
-            inflight.backend().observe_latency(t0.elapsed());
+            inflight.backend().observe_latency_since(t0);
         }
     }
     if matches!(status, 429 | 503) {

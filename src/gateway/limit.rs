@@ -113,7 +113,11 @@ pub(super) fn hold(
         Ok(r) => {
             let held = ctx.reservation.get_or_insert_with(Reservation::default);
             held.absorb(r);
-            ctx.rate = held.headers(crate::clock::now());
+            // Resets counted from now (the reservation's windows were read just before); no
+            // clock read on a route without limits.
+            if !held.is_empty() {
+                ctx.rate = held.headers(crate::clock::now());
+            }
             Ok(())
         }
         Err(d) => Err(denied(st, ctx, &d)),

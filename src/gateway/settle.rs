@@ -41,7 +41,8 @@ pub(super) async fn finish(session: &mut Session, e: Option<&Error>, ctx: &mut C
     let req = session.req_header();
     let error = ctx.error.or_else(|| e.map(|e| e.etype().as_str()));
     st.access_log.write(&AccessRecord {
-        ts: crate::clock::now_rfc3339(),
+        // Now, from the start's wall clock and the monotonic time since (no second read).
+        ts: crate::clock::format_rfc3339_ms(ctx.start_ms + elapsed.as_millis() as i64),
         request_id: &ctx.request_id,
         method: req.method.as_str(),
         path: req.uri.path(),
@@ -194,12 +195,8 @@ pub(super) fn ledger_row(
     status: u16,
     elapsed: Duration,
 ) -> LedgerRow {
-    let started = std::time::SystemTime::now()
-        .checked_sub(elapsed)
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as i64);
     let mut row = LedgerRow {
-        ts_ms: started,
+        ts_ms: ctx.start_ms,
         request_id: ctx.request_id.clone(),
         key: ctx.key.as_ref().map(|k| k.name.clone()),
         user: ctx.user.clone(),
