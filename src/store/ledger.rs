@@ -4,6 +4,7 @@
 //! the limit counters, which [`load_counters`] restores at start: quotas and budgets survive a
 //! restart, and `kill -9` loses at most one flush interval of rows and counts.
 
+use super::insert::Inserter;
 use super::schema::{self, LedgerRow};
 use crate::clock::{self, Period};
 use crate::limits::counters::{Local, Window};
@@ -94,7 +95,11 @@ impl Ledger {
 
 /// Sleeps a flush interval, then drains the queue: senders never wake this thread (no futex
 /// wake and context switch per request). A flush request is answered within `FLUSH_POLL`.
-fn writer(mut conn: Connection, rx: Receiver<Msg>, interval: Duration, counters: &Local) {
+fn writer(conn: Connection, rx: Receiver<Msg>, interval: Duration, counters: &Local) {
+    // Prepared once; should that fail, each write prepares its own (and reports why).
+    let mut ins = Inserter::new(&conn)
+        .map_err(|e| log::warn!("store: preparing the ledger's insert: {e}"))
+        .ok();
     let mut rows: Vec<LedgerRow> = Vec::with_capacity(BATCH);
     let mut due = Instant::now() + interval;
     loop {
@@ -105,7 +110,7 @@ fn writer(mut conn: Connection, rx: Receiver<Msg>, interval: Duration, counters:
                 Ok(Msg::Row(r)) => {
                     rows.push(*r);
                     if rows.len() >= BATCH {
-                        write(&mut conn, &mut rows, counters);
+                        write(&conn, ins.as_mut(), &mut rows, counters);
                     }
                 }
                 Ok(Msg::Flush(done)) => acks.push(done),
@@ -114,7 +119,7 @@ fn writer(mut conn: Connection, rx: Receiver<Msg>, interval: Duration, counters:
             }
         };
         if closed || !acks.is_empty() || Instant::now() >= due {
-            write(&mut conn, &mut rows, counters);
+            write(&conn, ins.as_mut(), &mut rows, counters);
             due = Instant::now() + interval;
         }
         for done in acks {
@@ -131,10 +136,19 @@ const FLUSH_POLL: Duration = Duration::from_millis(20);
 
 /// One transaction: the queued rows and the durable counters. A failure is logged and the
 /// rows are kept for the next try (bounded by the queue).
-fn write(conn: &mut Connection, rows: &mut Vec<LedgerRow>, counters: &Local) {
+fn write(
+    conn: &Connection,
+    ins: Option<&mut Inserter>,
+    rows: &mut Vec<LedgerRow>,
+    counters: &Local,
+) {
     let result = (|| {
-        let tx = conn.transaction()?;
-        schema::insert_rows(&tx, rows)?;
+        // Unchecked: the inserter borrows the connection too; nothing here nests transactions.
+        let tx = conn.unchecked_transaction()?;
+        match ins {
+            Some(ins) => ins.insert(&tx, rows)?,
+            None => schema::insert_rows(&tx, rows)?,
+        }
         save_counters(&tx, counters)?;
         tx.commit()
     })();

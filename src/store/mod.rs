@@ -3,6 +3,7 @@
 //! their audit log.
 
 pub mod cli;
+mod insert;
 pub mod keys;
 pub mod keys_redis;
 pub mod ledger;

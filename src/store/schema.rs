@@ -6,10 +6,10 @@
 //! idempotent and applied at every read-write open.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, ToSql, Transaction};
+use rusqlite::{Connection, OpenFlags, Transaction};
 use serde::Serialize;
 
 /// How long a statement waits for another connection's lock before `SQLITE_BUSY`.
@@ -129,30 +129,17 @@ pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
 
 /// Rows per multi-row `INSERT`: one statement run for many rows (its setup, reset and
 /// bookkeeping were ~40% of a row's cost); 20 parameters a row, far under SQLite's limit.
-const CHUNK: usize = 32;
+pub(super) const CHUNK: usize = 32;
 
 /// Appends `rows` to the ledger within `tx` (the caller commits): [`CHUNK`] at a time, the
-/// rest one by one. Token counts past `i64::MAX` are stored as `i64::MAX`.
+/// rest one by one. Token counts past `i64::MAX` are stored as `i64::MAX`. Prepares its
+/// statements each call: the ledger's writer keeps an `Inserter` instead.
 pub fn insert_rows(tx: &Transaction, rows: &[LedgerRow]) -> rusqlite::Result<()> {
-    static MANY: OnceLock<String> = OnceLock::new();
-    let mut chunks = rows.chunks_exact(CHUNK);
-    if rows.len() >= CHUNK {
-        let mut stmt = tx.prepare_cached(MANY.get_or_init(|| insert_sql(CHUNK)))?;
-        for chunk in &mut chunks {
-            bind(&mut stmt, chunk)?;
-            stmt.raw_execute()?;
-        }
-    }
-    let mut one = tx.prepare_cached(INSERT)?;
-    for r in chunks.remainder() {
-        bind(&mut one, std::slice::from_ref(r))?;
-        one.raw_execute()?;
-    }
-    Ok(())
+    super::insert::Inserter::new(tx)?.insert(tx, rows)
 }
 
 /// `INSERT` of `n` rows: `VALUES (?1, …, ?20), (?21, …)`.
-fn insert_sql(n: usize) -> String {
+pub(super) fn insert_sql(n: usize) -> String {
     let cols = LEDGER_COLUMNS.len();
     let mut sql = INSERT[..INSERT.find("VALUES").unwrap_or(INSERT.len())].to_string();
     sql.push_str("VALUES ");
@@ -164,44 +151,6 @@ fn insert_sql(n: usize) -> String {
         }
     }
     sql
-}
-
-/// Binds `rows` to `stmt`'s parameters, row after row in column order.
-fn bind(stmt: &mut rusqlite::CachedStatement, rows: &[LedgerRow]) -> rusqlite::Result<()> {
-    let cols = LEDGER_COLUMNS.len();
-    for (i, r) in rows.iter().enumerate() {
-        let values: [&dyn ToSql; 20] = [
-            &r.ts_ms,
-            &r.request_id,
-            &r.key,
-            &r.user,
-            &r.team,
-            &r.route,
-            &r.requested_model,
-            &r.served_model,
-            &r.backend,
-            &int(r.input_tokens),
-            &int(r.cached_input_tokens),
-            &int(r.cache_creation_tokens),
-            &int(r.output_tokens),
-            &int(r.reasoning_tokens),
-            &int(r.total_tokens),
-            &r.cost_usd,
-            &r.status,
-            &r.latency_ms,
-            &r.ttft_ms,
-            &r.estimated,
-        ];
-        for (c, v) in values.into_iter().enumerate() {
-            stmt.raw_bind_parameter(i * cols + c + 1, v)?;
-        }
-    }
-    Ok(())
-}
-
-/// SQLite integers are signed 64-bit.
-fn int(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
