@@ -27,13 +27,9 @@ pub(super) async fn finish(session: &mut Session, e: Option<&Error>, ctx: &mut C
         _ => ctx.status,
     };
     let elapsed = ctx.start.elapsed();
-    let model_label = ctx.model_label.as_deref().unwrap_or("-");
-    let backend = ctx.backend.as_deref().unwrap_or("-");
-    st.metrics
-        .observe_request(model_label, backend, status, elapsed.as_secs_f64());
     super::cached::settle(st, ctx, status).await;
     let billed = release(st, ctx, status).await;
-    let usage = report(st, ctx, billed, elapsed);
+    let usage = report(st, ctx, billed, status, elapsed);
     if ctx.model.is_some() {
         st.ledger
             .record(ledger_row(ctx, usage.as_ref(), status, elapsed));
@@ -88,29 +84,32 @@ pub(super) async fn release(st: &State, ctx: &mut Ctx, status: u16) -> Option<Bi
     b
 }
 
-/// Reports billed usage to the metrics; the access log's usage fields.
+/// Reports the request and its billed usage to the metrics; the access log's usage fields.
 pub(super) fn report<'c>(
     st: &State,
     ctx: &'c Ctx,
     b: Option<Billed>,
+    status: u16,
     elapsed: Duration,
 ) -> Option<UsageFields<'c>> {
-    let b = b?;
-    let u = b.usage;
     let ttft = ctx.first_byte.map(|t| t.duration_since(ctx.start));
-    let produced = Produced {
-        usage: u,
+    let produced = b.map(|b| Produced {
+        usage: b.usage,
         estimated: b.estimated,
         cost_usd: b.cost_usd,
         ttft: ttft.map(|t| t.as_secs_f64()),
         after_first: ttft.map(|t| elapsed.saturating_sub(t).as_secs_f64()),
-    };
-    let model = ctx.model_label.as_deref().unwrap_or("-");
-    let backend = ctx.backend.as_deref().unwrap_or("-");
+    });
+    let labels = (
+        ctx.model_label.as_deref().unwrap_or("-"),
+        ctx.backend.as_deref().unwrap_or("-"),
+    );
     // Tokens served from the cache were not generated: the cache's metrics count them.
-    if !super::cached::is_hit(ctx) {
-        st.metrics.observe_usage(model, backend, &produced);
-    }
+    let generated = produced.as_ref().filter(|_| !super::cached::is_hit(ctx));
+    st.metrics
+        .observe(labels, status, elapsed.as_secs_f64(), generated);
+    let b = b?;
+    let u = b.usage;
     Some(UsageFields {
         served_model: ctx.served_model.as_deref(),
         input_tokens: u.input,
@@ -120,7 +119,7 @@ pub(super) fn report<'c>(
         reasoning_tokens: u.reasoning,
         total_tokens: u.total(),
         estimated: b.estimated,
-        cost_usd: produced.cost_usd,
+        cost_usd: b.cost_usd,
         ttft_ms: ttft.map(|t| t.as_secs_f64() * 1000.0),
     })
 }

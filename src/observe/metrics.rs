@@ -1,10 +1,11 @@
 use crate::formats::Usage;
+use arc_swap::ArcSwap;
 use prometheus::{
     Counter, CounterVec, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
     IntCounterVec, Opts, Registry, TextEncoder,
 };
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock};
 
 /// Label values are bounded: `model` is a configured name or glob, `backend` a configured name,
 /// `status` an HTTP status; never anything a client can mint.
@@ -32,12 +33,24 @@ struct GenAi {
     per_output_token: HistogramVec,
     cost: CounterVec,
     /// The series of each model and backend, resolved once: one map lookup per request
-    /// instead of a label hash for each of the ten series.
-    resolved: RwLock<HashMap<String, HashMap<String, Arc<Series>>>>,
+    /// instead of a label hash for each of its twelve series; read without a lock or a
+    /// reference count shared by the worker threads (a new pair copies the map).
+    resolved: ArcSwap<Resolved>,
+}
+
+type Resolved = HashMap<String, HashMap<String, Arc<Series>>>;
+
+/// One model and backend's series, each made on its first use (a pair whose requests never
+/// generated a reply, such as cache hits, has no token series).
+#[derive(Default)]
+struct Series {
+    /// The request counter and duration of status 200.
+    ok: OnceLock<(IntCounter, Histogram)>,
+    usage: OnceLock<UsageSeries>,
 }
 
 /// One model and backend's GenAI series.
-struct Series {
+struct UsageSeries {
     usage_in: Histogram,
     usage_out: Histogram,
     /// input, cached_input, cache_creation, output, reasoning.
@@ -46,6 +59,40 @@ struct Series {
     ttft: Histogram,
     per_output_token: Histogram,
     cost: Counter,
+}
+
+impl UsageSeries {
+    /// Tokens, cost and stream timings of a request that got a reply.
+    fn observe(&self, p: &Produced) {
+        let s = self;
+        let u = &p.usage;
+        s.usage_in.observe(u.input as f64);
+        s.usage_out.observe(u.output as f64);
+        let counts = [
+            u.input,
+            u.cached_input,
+            u.cache_creation,
+            u.output,
+            u.reasoning,
+        ];
+        for (c, n) in s.tokens.iter().zip(counts) {
+            if n > 0 {
+                c.inc_by(n);
+            }
+        }
+        if p.estimated {
+            s.estimated.inc();
+        }
+        if let Some(c) = p.cost_usd.filter(|c| *c > 0.0) {
+            s.cost.inc_by(c);
+        }
+        if let Some(t) = p.ttft {
+            s.ttft.observe(t);
+        }
+        if let (Some(rest), true) = (p.after_first, u.output > 1) {
+            s.per_output_token.observe(rest / (u.output - 1) as f64);
+        }
+    }
 }
 
 const TOKEN_TYPES: [&str; 5] = [
@@ -123,21 +170,23 @@ impl GenAi {
             ttft,
             per_output_token,
             cost,
-            resolved: RwLock::new(HashMap::new()),
+            resolved: ArcSwap::from_pointee(HashMap::new()),
         })
     }
 
-    fn series(&self, model: &str, backend: &str) -> Arc<Series> {
-        let found = self
-            .resolved
-            .read()
-            .ok()
-            .and_then(|m| m.get(model)?.get(backend).cloned());
-        if let Some(s) = found {
-            return s;
+    /// Runs `f` on the series of `model` and `backend`, made on first use.
+    fn with_series<R>(&self, model: &str, backend: &str, f: impl FnOnce(&Series) -> R) -> R {
+        let map = self.resolved.load();
+        if let Some(s) = map.get(model).and_then(|m| m.get(backend)) {
+            return f(s);
         }
+        drop(map);
+        f(&self.resolve(model, backend))
+    }
+
+    fn usage(&self, model: &str, backend: &str) -> UsageSeries {
         let mb = [model, backend];
-        let series = Arc::new(Series {
+        UsageSeries {
             usage_in: self
                 .token_usage
                 .with_label_values(&["input", model, backend]),
@@ -149,12 +198,21 @@ impl GenAi {
             ttft: self.ttft.with_label_values(&mb),
             per_output_token: self.per_output_token.with_label_values(&mb),
             cost: self.cost.with_label_values(&mb),
-        });
-        if let Ok(mut m) = self.resolved.write() {
+        }
+    }
+
+    fn resolve(&self, model: &str, backend: &str) -> Arc<Series> {
+        let series = Arc::new(Series::default());
+        // Another thread may have made the pair meanwhile: the first one stays (the same
+        // series either way: a label set is one series in its family).
+        self.resolved.rcu(|m| {
+            let mut m = Resolved::clone(m);
             m.entry(model.to_string())
                 .or_default()
-                .insert(backend.to_string(), series.clone());
-        }
+                .entry(backend.to_string())
+                .or_insert_with(|| series.clone());
+            m
+        });
         series
     }
 }
@@ -249,43 +307,34 @@ impl Metrics {
         })
     }
 
-    pub fn observe_request(&self, model: &str, backend: &str, status: u16, seconds: f64) {
-        let mut digits = itoa::Buffer::new();
-        let labels = [model, backend, digits.format(status)];
-        self.requests.with_label_values(&labels).inc();
-        self.duration.with_label_values(&labels).observe(seconds);
+    /// A finished request: its count and duration by status, and, when it got a reply that
+    /// was generated (not a cache hit), its tokens, cost and stream timings.
+    pub fn observe(
+        &self,
+        (model, backend): (&str, &str),
+        status: u16,
+        seconds: f64,
+        produced: Option<&Produced>,
+    ) {
+        self.genai.with_series(model, backend, |s| {
+            let (count, duration) = match status {
+                200 => s.ok.get_or_init(|| self.by_status(model, backend, status)),
+                _ => &self.by_status(model, backend, status),
+            };
+            count.inc();
+            duration.observe(seconds);
+            if let Some(p) = produced {
+                let usage = s.usage.get_or_init(|| self.genai.usage(model, backend));
+                usage.observe(p);
+            }
+        });
     }
 
-    /// Tokens, cost and stream timings of a request that got a reply.
-    pub fn observe_usage(&self, model: &str, backend: &str, p: &Produced) {
-        let s = self.genai.series(model, backend);
-        let u = &p.usage;
-        s.usage_in.observe(u.input as f64);
-        s.usage_out.observe(u.output as f64);
-        let counts = [
-            u.input,
-            u.cached_input,
-            u.cache_creation,
-            u.output,
-            u.reasoning,
-        ];
-        for (c, n) in s.tokens.iter().zip(counts) {
-            if n > 0 {
-                c.inc_by(n);
-            }
-        }
-        if p.estimated {
-            s.estimated.inc();
-        }
-        if let Some(c) = p.cost_usd.filter(|c| *c > 0.0) {
-            s.cost.inc_by(c);
-        }
-        if let Some(t) = p.ttft {
-            s.ttft.observe(t);
-        }
-        if let (Some(rest), true) = (p.after_first, u.output > 1) {
-            s.per_output_token.observe(rest / (u.output - 1) as f64);
-        }
+    fn by_status(&self, model: &str, backend: &str, status: u16) -> (IntCounter, Histogram) {
+        let mut digits = itoa::Buffer::new();
+        let labels = [model, backend, digits.format(status)];
+        let count = self.requests.with_label_values(&labels);
+        (count, self.duration.with_label_values(&labels))
     }
 
     pub fn budget_alert(&self, sent: bool) {
@@ -318,5 +367,55 @@ impl Metrics {
         // Encoding into a Vec cannot fail on I/O; a failure would only drop the scrape body.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(m: &Metrics, prefix: &str) -> String {
+        let text = String::from_utf8(m.render()).unwrap();
+        let found = text.lines().find(|l| l.starts_with(prefix));
+        found
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+            .to_string()
+    }
+
+    #[test]
+    fn one_observation_counts_the_request_and_what_it_generated() {
+        let m = Metrics::new().unwrap();
+        let produced = |input| Produced {
+            usage: Usage {
+                input,
+                output: 5,
+                ..Usage::default()
+            },
+            estimated: false,
+            cost_usd: Some(0.5),
+            ttft: None,
+            after_first: None,
+        };
+        let mb = ("gpt", "b1");
+        m.observe(mb, 200, 0.01, Some(&produced(7)));
+        m.observe(mb, 200, 0.02, Some(&produced(3)));
+        m.observe(mb, 502, 0.03, None);
+        // A reply not generated (a cache hit): counted as a request, its tokens not.
+        m.observe(("gpt", "b2"), 200, 0.01, None);
+        let req = "tollgate_requests_total{backend=\"b1\",model=\"gpt\",status=";
+        assert!(line(&m, &format!("{req}\"200\"}}")).ends_with(" 2"));
+        assert!(line(&m, &format!("{req}\"502\"}}")).ends_with(" 1"));
+        let dur =
+            "tollgate_request_duration_seconds_count{backend=\"b1\",model=\"gpt\",status=\"200\"}";
+        assert!(line(&m, dur).ends_with(" 2"));
+        let input = "tollgate_tokens_total{backend=\"b1\",model=\"gpt\",type=\"input\"}";
+        assert!(line(&m, input).ends_with(" 10"));
+        let b2 = "tollgate_requests_total{backend=\"b2\",model=\"gpt\",status=\"200\"}";
+        assert!(line(&m, b2).ends_with(" 1"));
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(
+            !text.contains("tollgate_tokens_total{backend=\"b2\""),
+            "{text}"
+        );
     }
 }
