@@ -37,8 +37,8 @@ pub(super) trait BodyWriter: Send {
 /// by reference (complete replies, read for their usage at the end).
 pub(super) struct Passthrough {
     client: Format,
-    sse: bool,
-    meter: Meter,
+    /// Streams only (a JSON reply is read for its usage at the end: no decoder made for it).
+    meter: Option<Meter>,
     /// The meter could read every event so far (a passthrough stream it cannot read still
     /// reaches the client as it is, and is billed by estimate).
     watching: bool,
@@ -55,8 +55,7 @@ impl Passthrough {
     pub(super) fn new(reply: &Reply, sse: bool) -> Passthrough {
         Passthrough {
             client: reply.client,
-            sse,
-            meter: Meter::new(reply.client, sse && reply.strip_usage),
+            meter: sse.then(|| Meter::new(reply.client, reply.strip_usage)),
             watching: sse,
             kept: Vec::new(),
             kept_bytes: 0,
@@ -68,7 +67,7 @@ impl Passthrough {
 
     /// Records the reply for the cache.
     pub(super) fn record(mut self) -> Passthrough {
-        if self.sse {
+        if self.meter.is_some() {
             self.recorder = Some(Recorder::new(self.client));
         } else {
             self.record_whole = true;
@@ -82,19 +81,22 @@ impl BodyWriter for Passthrough {
         if let Some(r) = &mut self.recorder {
             r.push(&chunk);
         }
-        if !self.sse {
+        let Some(meter) = &mut self.meter else {
             self.keep(&chunk);
-        } else if self.meter.rewrites() {
+            tasks.push(HttpTask::Body(Some(chunk), false));
+            return Ok(());
+        };
+        if meter.rewrites() {
             // Room for the chunk at once (the re-framed events are about as long): the buffer's
             // last part went out with the previous chunk, and it grew again event by event.
             self.out.reserve(chunk.len());
-            self.meter.push(&chunk, &mut self.out)?;
+            meter.push(&chunk, &mut self.out)?;
             if !self.out.is_empty() {
                 tasks.push(HttpTask::Body(Some(self.out.split().freeze()), false));
             }
             return Ok(());
         } else if self.watching {
-            self.watching = self.meter.push(&chunk, &mut self.out).is_ok();
+            self.watching = meter.push(&chunk, &mut self.out).is_ok();
         }
         tasks.push(HttpTask::Body(Some(chunk), false));
         Ok(())
@@ -103,9 +105,9 @@ impl BodyWriter for Passthrough {
     /// A stream whose body ended cleanly before its own terminal event was cut: the client
     /// must not take it for a complete reply.
     fn end(&mut self, _tasks: &mut Vec<HttpTask>) -> Result<(), ApiError> {
-        match self.sse && self.watching && !self.meter.ended() {
-            true => Err(ApiError::stream_broken()),
-            false => Ok(()),
+        match &self.meter {
+            Some(m) if self.watching && !m.ended() => Err(ApiError::stream_broken()),
+            _ => Ok(()),
         }
     }
 
@@ -137,8 +139,8 @@ impl BodyWriter for Passthrough {
     }
 
     fn tally(&self) -> Tally {
-        if self.sse {
-            return self.meter.tally();
+        if let Some(m) = &self.meter {
+            return m.tally();
         }
         let usage = match self.kept.as_slice() {
             [one] => formats::reply_usage(self.client, one),
@@ -151,11 +153,9 @@ impl BodyWriter for Passthrough {
     }
 
     fn fail(&mut self, e: &ApiError) -> Option<Bytes> {
-        if !self.sse {
-            return None;
-        }
+        let m = self.meter.as_ref()?;
         let mut out = BytesMut::new();
-        formats::render_error_event(self.client, e, self.meter.next_sequence(), &mut out);
+        formats::render_error_event(self.client, e, m.next_sequence(), &mut out);
         Some(out.freeze())
     }
 }
