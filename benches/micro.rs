@@ -304,7 +304,8 @@ criterion_group!(translate_group, translate_whole);
 /// load), 32 to a statement, each value bound in place (`store::insert`); `insert_rows`
 /// prepares its two statements per call, which the writer does once.
 fn ledger_insert(c: &mut Criterion) {
-    use tollgate::store::schema::{insert_rows, LedgerRow, SCHEMA};
+    use tollgate::store::insert::insert_rows;
+    use tollgate::store::schema::{LedgerRow, SCHEMA};
     let rows: Vec<LedgerRow> = (0..1024)
         .map(|i| LedgerRow {
             ts_ms: i,

@@ -147,7 +147,7 @@ fn write(
         let tx = conn.unchecked_transaction()?;
         match ins {
             Some(ins) => ins.insert(&tx, rows)?,
-            None => schema::insert_rows(&tx, rows)?,
+            None => super::insert::insert_rows(&tx, rows)?,
         }
         save_counters(&tx, counters)?;
         tx.commit()

@@ -3,7 +3,7 @@
 //! their audit log.
 
 pub mod cli;
-mod insert;
+pub mod insert;
 pub mod keys;
 pub mod keys_redis;
 pub mod ledger;
@@ -15,3 +15,5 @@ pub mod resp;
 pub mod responses;
 pub mod responses_redis;
 pub mod schema;
+#[cfg(test)]
+mod schema_tests;

@@ -1,7 +1,8 @@
 //! Tests of the ledger report (`report.rs`).
 use super::*;
 use crate::clock::{parse_time, MS_PER_DAY};
-use crate::store::schema::{insert_rows, LedgerRow, SCHEMA};
+use crate::store::insert::insert_rows;
+use crate::store::schema::{LedgerRow, SCHEMA};
 
 const NOW: i64 = 1_795_428_000_000; // 2026-11-23T10:00:00Z
 const MIDNIGHT: i64 = 1_795_392_000_000; // 2026-11-23T00:00:00Z
