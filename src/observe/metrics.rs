@@ -64,10 +64,9 @@ struct UsageSeries {
 impl UsageSeries {
     /// Tokens, cost and stream timings of a request that got a reply.
     fn observe(&self, p: &Produced) {
-        let s = self;
         let u = &p.usage;
-        s.usage_in.observe(u.input as f64);
-        s.usage_out.observe(u.output as f64);
+        self.usage_in.observe(u.input as f64);
+        self.usage_out.observe(u.output as f64);
         let counts = [
             u.input,
             u.cached_input,
@@ -75,22 +74,22 @@ impl UsageSeries {
             u.output,
             u.reasoning,
         ];
-        for (c, n) in s.tokens.iter().zip(counts) {
+        for (c, n) in self.tokens.iter().zip(counts) {
             if n > 0 {
                 c.inc_by(n);
             }
         }
         if p.estimated {
-            s.estimated.inc();
+            self.estimated.inc();
         }
         if let Some(c) = p.cost_usd.filter(|c| *c > 0.0) {
-            s.cost.inc_by(c);
+            self.cost.inc_by(c);
         }
         if let Some(t) = p.ttft {
-            s.ttft.observe(t);
+            self.ttft.observe(t);
         }
         if let (Some(rest), true) = (p.after_first, u.output > 1) {
-            s.per_output_token.observe(rest / (u.output - 1) as f64);
+            self.per_output_token.observe(rest / (u.output - 1) as f64);
         }
     }
 }
