@@ -525,6 +525,10 @@ fn main() {
             eprintln!("memory after the load, {name}: {m}");
             report["memory"][name] = m;
         }
+        if want("memory") {
+            let held = measure::stores_kib(gw.admin_port).await;
+            report["memory"]["tollgate"]["stores_kib"] = json!(held);
+        }
     });
     drop((on_redis, redis.map(|mut r| r.kill())));
     let _ = std::fs::remove_file(&ledger);

@@ -205,6 +205,17 @@ async fn store_false_keeps_nothing_and_streams_are_kept() {
         assert_eq!(s, 200, "{v}");
         assert!(last_body(&m).await.contains(&format!("Lima {model}")));
     }
+    // What the kept responses hold is on the admin's metrics (scraped, not counted per request).
+    let metrics = client().get(g.admin("/metrics")).send().await.unwrap();
+    let text = metrics.text().await.unwrap();
+    let held: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tollgate_responses_kept_bytes "))
+        .unwrap_or_else(|| panic!("no kept bytes in\n{text}"))
+        .parse()
+        .unwrap();
+    // Two streamed replies and two continuations, each of some hundreds of bytes.
+    assert!((1000..1_000_000).contains(&held), "{held}");
     // Unknown to the store and no route named: OpenAI's 404.
     let (s, e) = call(&g, reqwest::Method::GET, A, "/v1/responses/resp_nope").await;
     assert_eq!(s, 404);

@@ -32,6 +32,28 @@ pub fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The KiB the gateway's bounded stores say they hold (the response cache and the kept
+/// Responses, by its admin's `/metrics`): memory it keeps by configuration, which a bare
+/// proxy has no counterpart of. `None` when the metrics cannot be read.
+pub async fn stores_kib(admin_port: u16) -> Option<f64> {
+    use http_body_util::{BodyExt, Full};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], admin_port));
+    let mut sender = super::driver::connect(addr).await?;
+    let req = hyper::Request::get("/metrics")
+        .header("host", "bench")
+        .body(Full::new(bytes::Bytes::new()))
+        .ok()?;
+    let resp = sender.send_request(req).await.ok()?;
+    let body = resp.into_body().collect().await.ok()?.to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    let gauge = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+    };
+    let cache = gauge("tollgate_cache_bytes")?;
+    Some((cache + gauge("tollgate_responses_kept_bytes").unwrap_or(0.0)) / 1024.0)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -87,8 +87,9 @@ pub fn markdown(r: &Value) -> String {
     }
     s += "\nMemory under streams (RSS, MiB; streams on the limited route), on the fresh proxies \
           and again after the whole load (the gateway's cache and kept responses filled; peak: \
-          the process's high-water mark so far).\n\n| proxy | when | idle | with N slow streams \
-          open | peak | N (open at once) | errors |\n|---|---|---|---|---|---|---|\n";
+          the process's high-water mark so far; stores: what the cache and the kept Responses \
+          say they hold, by the gateway's metrics).\n\n| proxy | when | idle | with N slow \
+          streams open | peak | N (open at once) | stores | errors |\n|---|---|---|---|---|---|---|---|\n";
     for (key, when) in [
         ("memory_fresh", "before the load"),
         ("memory", "after the load"),
@@ -96,8 +97,11 @@ pub fn markdown(r: &Value) -> String {
         for name in ["tollgate", "passthrough"] {
             let m = &r[key][name];
             let mib = |k: &str| m[k].as_f64().unwrap_or(f64::NAN) / 1024.0;
+            let stores = m["stores_kib"]
+                .as_f64()
+                .map_or("–".into(), |k| format!("{:.1}", k / 1024.0));
             s += &format!(
-                "| {name} | {when} | {:.1} | {:.1} | {:.1} | {} ({}) | {} |\n",
+                "| {name} | {when} | {:.1} | {:.1} | {:.1} | {} ({}) | {stores} | {} |\n",
                 mib("idle_rss_kib"),
                 mib("rss_with_streams_open_kib"),
                 mib("peak_rss_kib"),
@@ -230,6 +234,23 @@ fn memory_goals(r: &Value, goal: &mut impl FnMut(&str, String, bool)) {
                 x <= 1.10,
             );
         }
+    }
+    // After the load, less what the bounded stores hold by configuration (the cache's
+    // `max_bytes`, the kept Responses' `store_max_bytes`): the gateway's own overhead.
+    let after = &r["memory"];
+    let open = |name: &str| after[name]["rss_with_streams_open_kib"].as_f64();
+    let stores = after["tollgate"]["stores_kib"].as_f64();
+    if let (Some(t), Some(p), Some(k)) = (open("tollgate"), open("passthrough"), stores) {
+        let x = (t - k) / p;
+        goal(
+            &format!(
+                "{} streams open after the load, less the {:.1} MiB its stores hold: RSS within 10% of passthrough",
+                after["tollgate"]["streams"],
+                k / 1024.0
+            ),
+            format!("{x:.2}×"),
+            x <= 1.10,
+        );
     }
 }
 

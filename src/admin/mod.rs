@@ -90,7 +90,10 @@ impl AdminApp {
         let (status, ctype, body) = match path {
             _ if !open && access.token.is_some() && !authorized(session, access) => unauthorized(),
             _ if path.starts_with("/config") => config::answer(&self.config, session, access).await,
-            "/metrics" => (200, "text/plain; version=0.0.4", self.metrics.render()),
+            "/metrics" => {
+                self.metrics.kept_responses(snap.responses.held_bytes());
+                (200, "text/plain; version=0.0.4", self.metrics.render())
+            }
             "/healthz" => (200, "text/plain", b"ok\n".to_vec()),
             "/readyz" => ready(&snap),
             "/usage" => {

@@ -18,6 +18,8 @@ pub struct Metrics {
     limit_rejections: IntCounterVec,
     store_errors: IntCounterVec,
     store_up: prometheus::IntGauge,
+    /// Registered on the first scrape that finds the kept Responses in this process.
+    kept_bytes: prometheus::IntGauge,
     budget_alerts: IntCounterVec,
     pub selection: super::selection::SelectionMetrics,
     pub config: super::config::ConfigMetrics,
@@ -258,35 +260,34 @@ impl Metrics {
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream_failures.clone()))?;
         let genai = GenAi::new(&registry)?;
-        let limit_rejections = IntCounterVec::new(
-            Opts::new(
-                "tollgate_limit_rejections_total",
-                "Requests refused by a limit, by scope (key, user, ..., store) and measure",
-            ),
+        use super::selection::counter;
+        let limit_rejections = counter(
+            &registry,
+            "tollgate_limit_rejections_total",
+            "Requests refused by a limit, by scope (key, user, ..., store) and measure",
             &["scope", "measure"],
         )?;
-        registry.register(Box::new(limit_rejections.clone()))?;
-        let store_errors = IntCounterVec::new(
-            Opts::new(
-                "tollgate_store_errors_total",
-                "Failed calls to the limit store, by operation (reserve, settle)",
-            ),
+        let store_errors = counter(
+            &registry,
+            "tollgate_store_errors_total",
+            "Failed calls to the limit store, by operation (reserve, settle)",
             &["op"],
         )?;
         let store_up = prometheus::IntGauge::new(
             "tollgate_store_up",
             "1 when the limit store answered its last call, 0 when it failed",
         )?;
-        registry.register(Box::new(store_errors.clone()))?;
         registry.register(Box::new(store_up.clone()))?;
-        let budget_alerts = IntCounterVec::new(
-            Opts::new(
-                "tollgate_budget_alerts_total",
-                "Budget threshold notices, by result (sent, failed)",
-            ),
+        let kept_bytes = prometheus::IntGauge::new(
+            "tollgate_responses_kept_bytes",
+            "Bytes this process holds for kept Responses (absent when Redis keeps them)",
+        )?;
+        let budget_alerts = counter(
+            &registry,
+            "tollgate_budget_alerts_total",
+            "Budget threshold notices, by result (sent, failed)",
             &["result"],
         )?;
-        registry.register(Box::new(budget_alerts.clone()))?;
         let selection = super::selection::SelectionMetrics::new(&registry)?;
         let config = super::config::ConfigMetrics::new(&registry)?;
         let cache = super::cache::CacheMetrics::new(&registry)?;
@@ -299,6 +300,7 @@ impl Metrics {
             limit_rejections,
             store_errors,
             store_up,
+            kept_bytes,
             budget_alerts,
             selection,
             config,
@@ -361,6 +363,15 @@ impl Metrics {
             .inc();
     }
 
+    /// What the kept Responses hold in this process now (`None`: another store keeps them,
+    /// and the gauge is not shown).
+    pub fn kept_responses(&self, bytes: Option<usize>) {
+        let Some(b) = bytes else { return };
+        self.kept_bytes.set(i64::try_from(b).unwrap_or(i64::MAX));
+        // Registered once; a second registration is refused (AlreadyReg) and changes nothing.
+        let _ = self.registry.register(Box::new(self.kept_bytes.clone()));
+    }
+
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(4096);
         // Encoding into a Vec cannot fail on I/O; a failure would only drop the scrape body.
@@ -379,6 +390,20 @@ mod tests {
         found
             .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
             .to_string()
+    }
+
+    #[test]
+    fn kept_responses_bytes_show_only_when_this_process_keeps_them() {
+        let m = Metrics::new().unwrap();
+        m.kept_responses(None);
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(!text.contains("tollgate_responses_kept_bytes"), "{text}");
+        m.kept_responses(Some(1234));
+        m.kept_responses(Some(2048));
+        assert_eq!(
+            line(&m, "tollgate_responses_kept_bytes"),
+            "tollgate_responses_kept_bytes 2048"
+        );
     }
 
     #[test]

@@ -179,6 +179,10 @@ pub trait ResponseStore: Send + Sync {
     ) -> Result<Option<Arc<StoredResponse>>, ResponseStoreError>;
     /// Deletes `owner`'s response `id`; whether there was one.
     async fn delete(&self, owner: Option<&str>, id: &str) -> Result<bool, ResponseStoreError>;
+    /// Bytes this process holds for the store (its metric), when it holds them itself.
+    fn held_bytes(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Now, for expiry; tests move it.
@@ -317,6 +321,10 @@ impl ResponseStore for MemoryResponses {
         id: &str,
     ) -> Result<Option<Arc<StoredResponse>>, ResponseStoreError> {
         Ok(self.live(owner, id))
+    }
+
+    fn held_bytes(&self) -> Option<usize> {
+        Some(self.bytes())
     }
 
     async fn holding(
