@@ -11,13 +11,15 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Bytes a kept response holds beyond its strings (the entry, the shared struct, map slots).
 const PER_RESPONSE: usize = 512;
-/// Bytes an indexed item holds beyond its strings (the index's slot, string headers).
-const PER_ITEM: usize = 160;
+/// Bytes an indexed item holds beyond its id (its string header, the index's slot, the maps'
+/// room to grow).
+const PER_ITEM: usize = 176;
 
 /// JSON text a kept response holds. The gateway's own serializer wrote it, so it is kept as
 /// text without a parse to check it (that parse was ~12k instructions a kept Response, the
@@ -82,17 +84,14 @@ impl StoredResponse {
     }
 
     /// [`StoredResponse::size`] with its item ids at hand. Besides its own strings: the
-    /// entry, its slots and the id again as the key of the entries and of the order; per item
-    /// its id in the list and as the index's key, the response's id as the value, and the
-    /// index's slot (`tests/memory_bounds.rs`: a full store holds 0.91× its bound live with
-    /// these counts, 1.13× with 64 bytes less each, its maps growing by doubling).
+    /// entry, its slots and the shared id (`Id`); per item its id in the list and its index
+    /// slot (`tests/memory_bounds.rs`: a full store holds 0.94× its bound live with these
+    /// counts, its maps growing by doubling).
     fn size_with(&self, items: &[String]) -> usize {
         let owner = self.owner.as_ref().map_or(0, String::len);
         let instr = self.instructions.as_ref().map_or(0, String::len);
-        let indexed: usize = (items.iter())
-            .map(|i| 2 * i.len() + self.id.len() + PER_ITEM)
-            .sum();
-        3 * self.id.len()
+        let indexed: usize = items.iter().map(|i| i.len() + PER_ITEM).sum();
+        2 * self.id.len()
             + owner
             + self.model.len()
             + self.response.get().len()
@@ -196,24 +195,36 @@ struct Entry {
     bytes: usize,
 }
 
+/// A response's id, shared by its entry's key, its place in `order` and its items' index
+/// slots: one allocation a response instead of one per slot.
+type Id = Arc<str>;
+
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<String, Entry>,
-    /// Item id → the response holding it.
-    items: HashMap<String, String>,
+    entries: HashMap<Id, Entry>,
+    /// An item id's hash → the response holding it. Keyed by hash, so indexing an item
+    /// allocates nothing; a read checks the response does hold the item (two ids sharing a
+    /// hash, under the process's random keys, only make one of them unfound).
+    items: HashMap<u64, Id>,
+    hasher: RandomState,
     /// Insertion order (= expiry order, one ttl for all): `(seq, id)`.
-    order: VecDeque<(u64, String)>,
+    order: VecDeque<(u64, Id)>,
     next_seq: u64,
     bytes: usize,
 }
 
 impl Inner {
+    fn slot(&self, item: &str) -> u64 {
+        self.hasher.hash_one(item)
+    }
+
     fn remove(&mut self, id: &str) -> Option<Entry> {
-        let e = self.entries.remove(id)?;
+        let (id, e) = self.entries.remove_entry(id)?;
         self.bytes -= e.bytes;
         for item in e.r.item_ids().iter() {
-            if self.items.get(item).is_some_and(|r| r == id) {
-                self.items.remove(item);
+            let at = self.slot(item);
+            if self.items.get(&at).is_some_and(|r| Arc::ptr_eq(r, &id)) {
+                self.items.remove(&at);
             }
         }
         Some(e)
@@ -299,9 +310,10 @@ impl ResponseStore for MemoryResponses {
         while g.bytes + bytes > self.max_bytes && g.pop_oldest() {}
         let seq = g.next_seq;
         g.next_seq += 1;
-        let id = r.id.clone();
+        let id: Id = Arc::from(r.id.as_str());
         for item in r.item_ids().iter() {
-            g.items.insert(item.clone(), id.clone());
+            let at = g.slot(item);
+            g.items.insert(at, id.clone());
         }
         g.order.push_back((seq, id.clone()));
         g.bytes += bytes;
@@ -332,8 +344,12 @@ impl ResponseStore for MemoryResponses {
         owner: Option<&str>,
         item_id: &str,
     ) -> Result<Option<Arc<StoredResponse>>, ResponseStoreError> {
-        let id = self.lock().items.get(item_id).cloned();
-        Ok(id.and_then(|id| self.live(owner, &id)))
+        let id = {
+            let g = self.lock();
+            g.items.get(&g.slot(item_id)).cloned()
+        };
+        let r = id.and_then(|id| self.live(owner, &id));
+        Ok(r.filter(|r| r.item_ids().iter().any(|i| i == item_id)))
     }
 
     async fn delete(&self, owner: Option<&str>, id: &str) -> Result<bool, ResponseStoreError> {

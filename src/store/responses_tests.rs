@@ -127,3 +127,29 @@ fn json_kept_as_text_is_checked_when_a_shared_store_writes_it() {
     };
     assert!(serde_json::to_string(&broken).is_err());
 }
+
+#[tokio::test]
+async fn the_item_index_answers_only_for_items_the_response_holds() {
+    let s = MemoryResponses::new(Duration::from_secs(60), 1 << 20);
+    s.put(resp("a", None, 0)).await.unwrap();
+    s.put(resp("b", None, 0)).await.unwrap();
+    // Another id under the same slot as one of "a"'s items (two ids sharing a hash): the
+    // index leads to "a", which does not hold it, so it is not found.
+    {
+        let mut g = s.lock();
+        let at = g.slot("msg_elsewhere");
+        let a = g.items[&g.slot("msg_a")].clone();
+        g.items.insert(at, a);
+    }
+    assert!(s.holding(None, "msg_elsewhere").await.unwrap().is_none());
+    assert_eq!(s.holding(None, "msg_a").await.unwrap().unwrap().id, "a");
+    // A response put again under its id keeps its items found; deleting it unindexes them,
+    // and leaves another response's items alone.
+    s.put(resp("a", None, 10)).await.unwrap();
+    assert_eq!(s.holding(None, "in_a").await.unwrap().unwrap().id, "a");
+    assert!(s.delete(None, "a").await.unwrap());
+    assert!(s.holding(None, "in_a").await.unwrap().is_none());
+    assert!(s.holding(None, "msg_a").await.unwrap().is_none());
+    assert_eq!(s.holding(None, "msg_b").await.unwrap().unwrap().id, "b");
+    assert_eq!(s.holding(None, "in_b").await.unwrap().unwrap().id, "b");
+}
