@@ -158,6 +158,38 @@ fn prompt_estimate(c: &mut Criterion) {
         });
     }
     g.finish();
+    // Never seen before (a counter starts each prompt, so no count is remembered): prose, and
+    // a run of one letter, which the split leaves as one piece for the merges.
+    let mut g = c.benchmark_group("prompt_estimate_unseen");
+    let mut n = 0u64;
+    for (name, text) in [
+        (
+            "prose_1KiB",
+            "The quick brown fox jumps over the lazy dog. ".repeat(23),
+        ),
+        ("one_letter_1KiB", "x".repeat(1024)),
+        ("one_letter_8KiB", "x".repeat(8 * 1024)),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    n += 1;
+                    let content = format!("{n} {text}");
+                    serde_json::to_vec(&json!({"model": "gpt-4o-mini",
+                        "messages": [{"role": "user", "content": content}]}))
+                    .unwrap_or_default()
+                },
+                |body| {
+                    black_box(tollgate::limits::estimate::prompt_tokens(
+                        &body,
+                        "gpt-4o-mini",
+                    ))
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
 }
 
 criterion_group!(benches, parse_and_route, auth, admission, prompt_estimate);

@@ -6,7 +6,9 @@
 //! in place from the binary: nothing is built at start or held on the heap, and only the pages
 //! counting touches are resident (shared by every process running the binary). The merge loop
 //! is tiktoken's (`_byte_pair_merge`), so counts are the same by construction; `tests`
-//! compares them with tiktoken-rs on varied text.
+//! compares them with tiktoken-rs on varied text. That loop's cost grows with a piece's length
+//! squared, so a piece past [`SCAN_MAX`] bytes merges through a heap instead (the same merges),
+//! and one past [`PIECE_MAX`] (no word: a run the split cannot cut) is counted from its head.
 //!
 //! tiktoken's split patterns end in `\s+(?!\S)|\s+`, a look-ahead the `regex` crate has not;
 //! the backtracking engine that has it (fancy-regex) took ~30k instructions to split a
@@ -120,6 +122,8 @@ impl Bpe {
             let piece = piece.as_bytes();
             n += match self.rank(piece) {
                 Some(_) => 1,
+                None if piece.len() > PIECE_MAX => self.extrapolated(piece),
+                None if piece.len() > SCAN_MAX => self.merged_by_heap(piece),
                 None => self.merged(piece, &mut parts),
             };
         }
@@ -189,6 +193,65 @@ impl Bpe {
             parts.remove(i + 1);
         }
         parts.len() - 1
+    }
+}
+
+/// The longest piece [`Bpe::merged`] takes: its scan for the lowest pair makes a piece's cost
+/// grow with its length squared (8 KiB of one letter, which the split leaves whole, took
+/// 53 ms, a worker thread's whole time); longer pieces go to [`Bpe::merged_by_heap`].
+const SCAN_MAX: usize = 64;
+
+/// The longest piece merged whole: no word is this long, only a run the split cannot cut (one
+/// letter repeated, a blob of letters); such a piece is counted from its head, as a string
+/// past `estimate::TOKENIZE_BYTES` is, so a body's cost stays a few ns a byte whatever it holds.
+const PIECE_MAX: usize = 1024;
+
+impl Bpe {
+    /// A piece longer than [`PIECE_MAX`]: its head's tokens, scaled to its length.
+    fn extrapolated(&self, piece: &[u8]) -> usize {
+        let head = self.merged_by_heap(&piece[..PIECE_MAX]).max(1);
+        (head * piece.len()).div_ceil(PIECE_MAX)
+    }
+
+    /// [`Bpe::merged`] with the lowest pair found in a heap: the same merges in the same order
+    /// (lowest rank first, the leftmost of equal ones), in `n log n`. A part is named by its
+    /// first byte; `next`/`prev` link the parts left, and `rank[i]` is the rank of part `i`
+    /// joined with the next (`u32::MAX`: none, or `i` merged away). A heap entry whose rank is
+    /// no longer its part's is stale and skipped.
+    fn merged_by_heap(&self, piece: &[u8]) -> usize {
+        use std::cmp::Reverse;
+        let n = piece.len();
+        let mut next: Vec<usize> = (1..=n).collect();
+        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
+        let pair = |next: &[usize], i: usize| match next[i] {
+            j if j < n => self.rank(&piece[i..next[j]]).unwrap_or(u32::MAX),
+            _ => u32::MAX,
+        };
+        let mut rank: Vec<u32> = (0..n).map(|i| pair(&next, i)).collect();
+        let mut heap: std::collections::BinaryHeap<Reverse<(u32, usize)>> = (0..n)
+            .filter(|&i| rank[i] != u32::MAX)
+            .map(|i| Reverse((rank[i], i)))
+            .collect();
+        let mut parts = n;
+        while let Some(Reverse((r, i))) = heap.pop() {
+            if rank[i] != r {
+                continue;
+            }
+            let j = next[i];
+            next[i] = next[j];
+            if next[j] < n {
+                prev[next[j]] = i;
+            }
+            rank[j] = u32::MAX;
+            parts -= 1;
+            for at in [i, prev[i]].into_iter().filter(|&at| at < n) {
+                rank[at] = pair(&next, at);
+                if rank[at] != u32::MAX {
+                    heap.push(Reverse((rank[at], at)));
+                }
+            }
+        }
+        parts
     }
 }
 
@@ -311,6 +374,50 @@ mod tests {
                 let got: Vec<&str> = table.pieces(&s).collect();
                 assert_eq!(got, want, "{s:?}");
             }
+        }
+    }
+
+    /// The heap's merges are the scan's, piece for piece: on runs of one letter (the worst
+    /// case for the scan, and the split leaves them whole), on few-letter alphabets (many equal
+    /// ranks, so the leftmost rule decides), and, through `count`, against tiktoken-rs.
+    #[test]
+    fn long_pieces_merge_by_heap_as_the_scan_does() {
+        let mut x = 0x51_7cc1_b727_220a_u64;
+        let mut rand = move |k: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as usize % k
+        };
+        for (blob, pattern) in [(O200K, O200K_PATTERN), (CL100K, CL100K_PATTERN)] {
+            let table = Bpe::new(blob, pattern).unwrap();
+            let mut parts = Vec::new();
+            for len in [2, 3, 65, 100, 333, 1000, 1500] {
+                for alphabet in ["x", "ab", "abc", "xyz ", "aAbB", "0a"] {
+                    let a = alphabet.as_bytes();
+                    let piece: Vec<u8> = (0..len).map(|_| a[rand(a.len())]).collect();
+                    assert_eq!(
+                        table.merged_by_heap(&piece),
+                        table.merged(&piece, &mut parts),
+                        "{:?}",
+                        String::from_utf8_lossy(&piece)
+                    );
+                }
+            }
+        }
+        let core = tiktoken_rs::o200k_base_singleton();
+        let table = Bpe::new(O200K, O200K_PATTERN).unwrap();
+        for text in [
+            "x".repeat(1000),
+            "ab".repeat(500),
+            format!("{}q", "Zz".repeat(400)),
+        ] {
+            assert_eq!(table.count(&text), core.encode_ordinary(&text).len());
+        }
+        // Longer than PIECE_MAX: counted from its head, within 1% of tiktoken's count.
+        for text in ["x".repeat(5000), "ab".repeat(1500)] {
+            let (got, want) = (table.count(&text), core.encode_ordinary(&text).len());
+            assert!(got.abs_diff(want) * 100 <= want, "{got} against {want}");
         }
     }
 
