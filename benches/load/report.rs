@@ -86,9 +86,10 @@ pub fn markdown(r: &Value) -> String {
         );
     }
     s += "\nMemory under streams (RSS, MiB; streams on the limited route), on the fresh proxies \
-          and again after the whole load (the gateway's cache and kept responses filled; peak: \
-          the process's high-water mark so far; stores: what the cache and the kept Responses \
-          say they hold, by the gateway's metrics).\n\n| proxy | when | idle | with N slow \
+          and again after the whole load (the gateway's cache filled; the Responses scenario \
+          repeats one request, whose mock reply has one id, so one Response is kept; peak: the \
+          process's high-water mark so far; stores: what the cache and the kept Responses say \
+          they hold, by the gateway's metrics).\n\n| proxy | when | idle | with N slow \
           streams open | peak | N (open at once) | stores | errors |\n|---|---|---|---|---|---|---|---|\n";
     for (key, when) in [
         ("memory_fresh", "before the load"),
@@ -222,7 +223,7 @@ fn memory_goals(r: &Value, goal: &mut impl FnMut(&str, String, bool)) {
     }
     for (key, when) in [
         ("memory_fresh", "on the fresh proxies"),
-        ("memory", "after the load (cache, kept responses filled)"),
+        ("memory", "after the load (the cache filled)"),
     ] {
         let open = |name: &str| r[key][name]["rss_with_streams_open_kib"].as_f64();
         if let (Some(t), Some(p)) = (open("tollgate"), open("passthrough")) {
