@@ -60,12 +60,12 @@ fn responses() {
     assert!(checked >= 20, "only {checked} response fixtures");
 }
 
-/// Converse replies carry no id; the gateway mints a fresh one each time.
+/// Every Response gets a fresh id, whatever the upstream's (the gateway keeps Responses by id,
+/// and upstream ids may repeat): 32 hex digits, read as `(fresh)`.
 fn fresh_ids(v: &mut Value) {
     let id = v["id"].as_str().unwrap().to_string();
-    assert!(id.starts_with("resp_"), "{id}");
-    if id.len() == 37 && id[5..].bytes().all(|b| b.is_ascii_hexdigit()) {
-        let text = v.to_string().replace(&id[5..], "(fresh)");
-        *v = serde_json::from_str(&text).unwrap();
-    }
+    let fresh = id.len() == 37 && id[5..].bytes().all(|b| b.is_ascii_hexdigit());
+    assert!(id.starts_with("resp_") && fresh, "{id}");
+    let text = v.to_string().replace(&id[5..], "(fresh)");
+    *v = serde_json::from_str(&text).unwrap();
 }

@@ -165,6 +165,36 @@ async fn kept_replies_carry_turns_on_anthropic_and_bedrock() {
     }
 }
 
+/// The mock answers one body with one message id, as OpenAI-compatible servers may repeat
+/// ids (Ollama's): the same turn from two keys is two Responses, each read and continued.
+#[tokio::test]
+async fn the_same_turn_from_two_keys_is_kept_twice() {
+    let m = the_mock();
+    let g = gateway(&m);
+    let turn = json!({"model": "m-anthropic", "input": "Hello there"});
+    let (s, a) = post(&g, A, &turn).await;
+    assert_eq!(s, 200, "{a}");
+    let (s, b) = post(&g, B, &turn).await;
+    assert_eq!(s, 200, "{b}");
+    assert_ne!(a["id"], b["id"]);
+    assert_ne!(a["output"][0]["id"], b["output"][0]["id"]);
+    for (key, first) in [(A, &a), (B, &b)] {
+        let id = first["id"].as_str().unwrap();
+        let (s, got) = call(
+            &g,
+            reqwest::Method::GET,
+            key,
+            &format!("/v1/responses/{id}"),
+        )
+        .await;
+        assert_eq!((s, &got), (200, first));
+        let next = json!({"model": "m-anthropic", "previous_response_id": id, "input": "Again"});
+        let (s, second) = post(&g, key, &next).await;
+        assert_eq!(s, 200, "{second}");
+        assert!(last_body(&m).await.contains("Hello there"));
+    }
+}
+
 #[tokio::test]
 async fn store_false_keeps_nothing_and_streams_are_kept() {
     let m = the_mock();

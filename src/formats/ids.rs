@@ -1,6 +1,8 @@
 //! Ids in the client's vocabulary, derived from the upstream's so logs can be correlated. An
 //! upstream without ids (Bedrock's Converse, Gemini without `responseId`) gets a fresh random
-//! one per reply: clients key replies by id, so two replies must never share one.
+//! one per reply: clients key replies by id, so two replies must never share one. A Response
+//! written for a translated route always gets a fresh id (`formats::responses`): the gateway
+//! keeps it and finds it by that id, and upstream ids need not be unique.
 
 /// An OpenAI chat completion id: `chatcmpl-` and the upstream id without its own prefix.
 pub fn chat(upstream: &str) -> String {

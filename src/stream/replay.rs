@@ -13,7 +13,7 @@ use bytes::BytesMut;
 
 /// Writes the stored pivot reply `pivot` to `out` as a whole stream in the client's API (`to`),
 /// under the reply id `id` (the client's ids derive from it: a fresh one per replay; empty for
-/// random ones). `include_usage`: the OpenAI client asked for the usage chunk. Returns the
+/// random ones; a Response always gets a random one, as live ones do). `include_usage`: the OpenAI client asked for the usage chunk. Returns the
 /// usage the reply reports. An unreadable reply is an error, and nothing is written.
 pub fn replay(
     to: Format,

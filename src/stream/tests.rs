@@ -22,8 +22,31 @@ pub(super) const CTX: ReplyContext<'static> = ReplyContext {
     tool_names: None,
 };
 
-/// Feeds `input` in the given pieces; returns the client bytes and whether it ended properly.
+/// Feeds `input` in the given pieces; returns the client bytes (a Response's fresh id read as
+/// `STEM`, so runs compare) and whether it ended properly.
 pub(super) fn run(
+    from: Format,
+    to: Format,
+    pieces: &[&[u8]],
+    include_usage: bool,
+) -> (String, bool) {
+    let (out, ok) = run_raw(from, to, pieces, include_usage);
+    (stemless(&out), ok)
+}
+
+/// The Response's id stem (`resp_…`'s 32 hex digits), wherever it is, as `STEM`.
+pub(super) fn stemless(out: &str) -> String {
+    let Some(at) = out.find("\"id\":\"resp_") else {
+        return out.to_string();
+    };
+    let from = at + "\"id\":\"resp_".len();
+    let stem = &out[from..from + 32];
+    assert!(stem.bytes().all(|c| c.is_ascii_hexdigit()), "{out}");
+    out.replace(stem, "STEM")
+}
+
+/// [`run`] without the ids made alike.
+pub(super) fn run_raw(
     from: Format,
     to: Format,
     pieces: &[&[u8]],

@@ -3,7 +3,6 @@
 //! refusal), then one `function_call` item per tool call.
 
 use super::output::{Head, Item, Kind, Status};
-use super::stream::stem;
 use crate::error::ApiError;
 use crate::formats::openai::response::{finish_str, Reply};
 use crate::formats::openai::stream::finish_reason;
@@ -20,7 +19,6 @@ pub fn from_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage)
     let m = &choice.message;
     let calls = m.tool_calls.iter().flatten();
     let parts = Parts {
-        id: &c.id,
         reasoning: m.reasoning_content.as_deref().or(m.reasoning.as_deref()),
         text: m.content.as_deref(),
         refusal: m.refusal.as_deref(),
@@ -41,7 +39,6 @@ pub type Ids = (String, Vec<String>);
 pub(crate) fn from_reply(r: &Reply<'_>, ctx: &ReplyContext<'_>) -> (Vec<u8>, Usage, Ids) {
     let calls = r.tool_calls.iter();
     let parts = Parts {
-        id: &r.id,
         // The chat JSON carries no empty reasoning.
         reasoning: r.reasoning.as_deref().filter(|t| !t.is_empty()),
         text: r.text.as_deref(),
@@ -57,8 +54,6 @@ pub(crate) fn from_reply(r: &Reply<'_>, ctx: &ReplyContext<'_>) -> (Vec<u8>, Usa
 
 /// What a Response is made of, from either.
 struct Parts<'a> {
-    /// The chat completion's id, whose stem the Response's and its items' ids share.
-    id: &'a str,
     reasoning: Option<&'a str>,
     text: Option<&'a str>,
     refusal: Option<&'a str>,
@@ -70,7 +65,9 @@ struct Parts<'a> {
 
 impl Parts<'_> {
     fn write(&self, ctx: &ReplyContext<'_>) -> (Vec<u8>, Ids) {
-        let stem = stem(self.id);
+        // Fresh, not the upstream's: kept Responses are found by id, and an OpenAI-compatible
+        // server may repeat ids (Ollama's are `chatcmpl-` and a number under 999).
+        let stem = crate::formats::ids::fresh();
         let mut items = Vec::new();
         let add = |items: &mut Vec<Item>, kind: Kind, prefix: &str, text: &str| {
             let mut it = Item::new(kind, format!("{prefix}_{stem}_{}", items.len()));
@@ -133,7 +130,7 @@ mod tests {
             _ => bedrock::response::to_chat(&body, &CTX).unwrap(),
         };
         let (through, _) = super::from_chat(&chat, &CTX).unwrap();
-        // Converse replies have no id: each translation makes a fresh one.
+        // Each translation makes a fresh id.
         let stemless = |b: &[u8]| {
             let s = String::from_utf8_lossy(b).into_owned();
             let stem = s["{\"id\":\"resp_".len()..]
@@ -152,6 +149,30 @@ mod tests {
             .map(|i| i["id"].as_str().unwrap().to_string())
             .collect();
         assert_eq!(ids, Some((v["id"].as_str().unwrap().to_string(), items)));
+    }
+
+    /// Kept Responses are found by id, and upstream ids may repeat (Ollama's are `chatcmpl-`
+    /// and a number under 999): the same reply twice is two Responses, items and all.
+    #[test]
+    fn each_reply_gets_a_fresh_response_id_whatever_the_upstream_id() {
+        let chat = json!({"id": "chatcmpl-7", "object": "chat.completion", "created": 1,
+            "model": "m", "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "Hi"}}]});
+        let body = serde_json::to_vec(&chat).unwrap();
+        let ant = message(json!([{"type": "text", "text": "Hi"}]), "end_turn");
+        let ant = serde_json::to_vec(&ant).unwrap();
+        let kept = |from, body: &[u8]| {
+            let (_, _, ids) = translate_response_kept(from, Format::Responses, body, &CTX).unwrap();
+            ids.unwrap()
+        };
+        let ((a, a_items), (b, b_items)) =
+            (kept(Format::Anthropic, &ant), kept(Format::Anthropic, &ant));
+        assert_ne!(a, b);
+        assert_ne!(a_items, b_items);
+        assert_eq!(a.len(), "resp_".len() + 32, "{a}");
+        let (x, _) = super::from_chat(&body, &CTX).unwrap();
+        let (y, _) = super::from_chat(&body, &CTX).unwrap();
+        assert_ne!(x, y);
     }
 
     fn message(content: Value, stop: &str) -> Value {

@@ -1,6 +1,6 @@
 //! ConverseStream (binary frames) → each client API: ids, reasoning with its signature.
 
-use super::{anthropic_events, openai_chunks, run};
+use super::{anthropic_events, openai_chunks, run_raw};
 use crate::formats::Format;
 use aws_smithy_eventstream::frame::write_message_to;
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
@@ -36,7 +36,7 @@ pub(super) fn text_stream() -> Vec<u8> {
 }
 
 fn translate(to: Format, input: &[u8]) -> String {
-    let (out, ok) = run(Format::Bedrock, to, &[input], true);
+    let (out, ok) = run_raw(Format::Bedrock, to, &[input], true);
     assert!(ok, "{out}");
     out
 }

@@ -2,7 +2,7 @@
 //! item ids and output indexes, the done events with the full texts, the terminal Response.
 //! Upstream streams are split at every byte (the same output however they arrive).
 
-use super::{run, run_all_splits, ANT_THINKING, ANT_TOOLS, OAI_TOOLS};
+use super::{run, run_all_splits, run_raw, ANT_THINKING, ANT_TOOLS, OAI_TOOLS};
 use crate::formats::Format;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -116,7 +116,7 @@ fn anthropic_text_then_tool_call() {
     assert_eq!(evs[14].1["name"], "get_weather");
     let r = &evs[16].1["response"];
     assert_eq!(r["status"], "completed");
-    assert_eq!(r["id"], "resp_019Q1hrJbZG26Fb9BQhrkHEr");
+    assert_eq!(r["id"], "resp_STEM");
     assert_eq!(
         r["output"][0]["content"][0]["text"],
         "I'll check the current weather in Paris for you."
@@ -171,11 +171,44 @@ fn openai_parallel_calls_keep_escapes_and_ids() {
         .iter()
         .map(|i| i["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["msg_ABf_0", "fc_ABf_1", "fc_ABf_2"]);
+    assert_eq!(ids, ["msg_STEM_0", "fc_STEM_1", "fc_STEM_2"]);
     let u = &r["usage"];
     assert_eq!(u["input_tokens"], 44);
     assert_eq!(u["input_tokens_details"]["cached_tokens"], 32);
     assert_eq!(u["output_tokens"], 16);
+}
+
+/// The gateway keeps Responses by id, and OpenAI-compatible servers may repeat theirs
+/// (Ollama's are `chatcmpl-` and a number under 999): one upstream id, two Response ids.
+#[test]
+fn each_stream_gets_a_fresh_response_id_whatever_the_upstream_id() {
+    let ids = || {
+        let (out, ok) = run_raw(
+            Format::OpenAi,
+            Format::Responses,
+            &[OAI_TOOLS.as_bytes()],
+            false,
+        );
+        assert!(ok, "{out}");
+        let evs = events(&out);
+        let r = &evs.last().unwrap().1["response"];
+        let items: Vec<String> = (r["output"].as_array().unwrap().iter())
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect();
+        (r["id"].as_str().unwrap().to_string(), items)
+    };
+    let ((a, a_items), (b, b_items)) = (ids(), ids());
+    assert_ne!(a, b);
+    assert!(
+        a_items.iter().all(|i| !b_items.contains(i)),
+        "{a_items:?} {b_items:?}"
+    );
+    let hex = a.strip_prefix("resp_").unwrap();
+    assert!(
+        hex.len() == 32 && hex.bytes().all(|c| c.is_ascii_hexdigit()),
+        "{a}"
+    );
+    assert!(a_items[0].contains(hex), "{a_items:?}");
 }
 
 #[test]

@@ -17,7 +17,7 @@ const MAX_CALLS: usize = 4096;
 
 pub struct EventEncoder {
     head: Head,
-    /// The upstream id's usable characters: item ids are `msg_{stem}_{n}` and so on.
+    /// The Response's fresh id without `resp_`: item ids are `msg_{stem}_{n}` and so on.
     stem: String,
     seq: u64,
     started: bool,
@@ -80,11 +80,7 @@ impl EventEncoder {
             return;
         }
         if !self.started {
-            let id = match d {
-                Delta::Start { id } => id.as_ref(),
-                _ => "",
-            };
-            self.start(id, out);
+            self.start(out);
         }
         match d {
             Delta::Start { .. } | Delta::ReasoningSignature(_) | Delta::RedactedReasoning(_) => {}
@@ -124,9 +120,9 @@ impl EventEncoder {
         out.extend_from_slice(b"}\n\n");
     }
 
-    fn start(&mut self, upstream_id: &str, out: &mut BytesMut) {
+    fn start(&mut self, out: &mut BytesMut) {
         self.started = true;
-        self.stem = stem(upstream_id);
+        self.stem = crate::formats::ids::fresh();
         self.head.id = format!("resp_{}", self.stem);
         for kind in ["response.created", "response.in_progress"] {
             self.event(kind, out);
@@ -322,7 +318,7 @@ impl EventEncoder {
             return;
         }
         if !self.started {
-            self.start("", out);
+            self.start(out);
         }
         crate::formats::responses::error::event(e, self.seq, out);
         self.seq += 1;
@@ -336,65 +332,5 @@ impl EventEncoder {
 
     pub fn ended(&self) -> bool {
         self.ended
-    }
-}
-
-/// The usable part of an upstream id for the ids the client sees (`resp_…`, `msg_…`): its
-/// letters, digits, `_` and `-` after any known prefix; a fresh random one when none is left
-/// (Bedrock's streams carry no id).
-pub(crate) fn stem(upstream: &str) -> String {
-    let id = ["chatcmpl-", "msg_", "resp_"]
-        .iter()
-        .find_map(|p| upstream.strip_prefix(p))
-        .unwrap_or(upstream);
-    let usable = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
-    // Usually every character is usable: one copy, not a push per character (~1.5k
-    // instructions a reply).
-    let s: String = if id.len() <= 64 && id.chars().all(usable) {
-        id.to_string()
-    } else {
-        id.chars().filter(|&c| usable(c)).take(64).collect()
-    };
-    if s.is_empty() {
-        crate::formats::ids::fresh()
-    } else {
-        s
-    }
-}
-
-#[cfg(test)]
-mod stem_tests {
-    use super::stem;
-    use proptest::prelude::*;
-
-    /// What `stem` was before its copy: every character filtered one by one.
-    fn filtered(upstream: &str) -> String {
-        let id = ["chatcmpl-", "msg_", "resp_"]
-            .iter()
-            .find_map(|p| upstream.strip_prefix(p))
-            .unwrap_or(upstream);
-        (id.chars())
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-            .take(64)
-            .collect()
-    }
-
-    #[test]
-    fn stems_keep_the_usable_part_after_a_known_prefix() {
-        assert_eq!(stem("chatcmpl-abc_1-2"), "abc_1-2");
-        assert_eq!(stem("msg_01A"), "01A");
-        assert_eq!(stem("msg_a.b/c\u{e9}"), "abc");
-        assert_eq!(stem(&"x".repeat(70)), "x".repeat(64));
-        let fresh = stem("\u{e9}.");
-        assert!(!fresh.is_empty() && fresh != stem("\u{e9}."));
-    }
-
-    proptest! {
-        #[test]
-        fn a_stem_is_the_filtered_id(id in "(chatcmpl-|msg_|resp_)?[a-zA-Z0-9_.\u{e9}-]{1,80}") {
-            let want = filtered(&id);
-            prop_assume!(!want.is_empty());
-            prop_assert_eq!(stem(&id), want);
-        }
     }
 }

@@ -6,5 +6,4 @@ mod decode;
 mod encode;
 
 pub use decode::EventDecoder;
-pub(crate) use encode::stem;
 pub use encode::EventEncoder;
