@@ -50,6 +50,10 @@ access_log = "/dev/null"
 # Small enough that the cache-miss scenario runs with evictions (a full cache's steady state)
 # and the memory measurements after the load are not the cache's 256 MiB default filling up.
 max_bytes = 16777216
+[responses]
+# Likewise for the kept Responses (each reply gets a fresh id, so every one is kept): evictions
+# in the Responses scenario, and 16 MiB after the load rather than the 64 MiB default.
+store_max_bytes = 16777216
 [[limits]]
 scope = "model"
 match = "{LIMITED_MODEL}"
@@ -425,6 +429,12 @@ fn main() {
         Target::new("passthrough", pt_port, "gpt-4o-mini", pt.pid()),
         Target::new("tollgate", gw_port, "gpt-4o-mini", gw_pid),
         Target::new("tollgate+limits", gw_port, LIMITED_MODEL, gw_pid),
+        // Every prompt unseen: its tokens counted anew each request, as a conversation's new
+        // turn is (the scenario above counts one prompt once, then remembers it).
+        Target {
+            unique: true,
+            ..Target::new("tollgate+limits unseen", gw_port, LIMITED_MODEL, gw_pid)
+        },
         Target::new("tollgate least-load×4", gw_port, POOL_MODEL, gw_pid),
         Target::new("tollgate cache hit", gw_port, CACHED_MODEL, gw_pid),
         // Every prompt different: every request a miss, stored (a miss's whole cost).

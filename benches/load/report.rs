@@ -86,9 +86,8 @@ pub fn markdown(r: &Value) -> String {
         );
     }
     s += "\nMemory under streams (RSS, MiB; streams on the limited route), on the fresh proxies \
-          and again after the whole load (the gateway's cache filled; the Responses scenario \
-          repeats one request, whose mock reply has one id, so one Response is kept; peak: the \
-          process's high-water mark so far; stores: what the cache and the kept Responses say \
+          and again after the whole load (the gateway's cache and kept Responses filled to \
+          their 16 MiB bounds; peak: the process's high-water mark so far; stores: what the cache and the kept Responses say \
           they hold, by the gateway's metrics).\n\n| proxy | when | idle | with N slow \
           streams open | peak | N (open at once) | stores | errors |\n|---|---|---|---|---|---|---|---|\n";
     for (key, when) in [
@@ -136,6 +135,11 @@ fn goals(r: &Value) -> Vec<Goal> {
     let throughput = [
         ("tollgate", "plain route", 0.90),
         ("tollgate+limits", "limits and the SQLite ledger", 0.90),
+        (
+            "tollgate+limits unseen",
+            "limits and the ledger, every prompt unseen",
+            0.90,
+        ),
         ("tollgate+redis", "limits in Redis", 0.90),
         (
             "tollgate cache miss",

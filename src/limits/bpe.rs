@@ -13,9 +13,11 @@
 //! tiktoken's split patterns end in `\s+(?!\S)|\s+`, a look-ahead the `regex` crate has not;
 //! the backtracking engine that has it (fancy-regex) took ~30k instructions to split a
 //! 20-byte prompt. The split here runs the pattern with `\s+` alone in the DFA-based `regex`
-//! crate and gives back what the look-ahead would have ([`Bpe::pieces`]).
+//! crate and gives back what the look-ahead would have ([`Bpe::pieces`]); an all-ASCII string
+//! is split by hand instead (`split.rs`: the same pieces, without a search per piece).
 
 use super::bpe_blob::hash;
+use super::split::{Ascii, CL100K_PATTERN, O200K_PATTERN};
 use regex_automata::meta::Regex;
 use regex_automata::{Anchored, Input};
 
@@ -40,6 +42,8 @@ pub struct Bpe {
     mask: usize,
     /// tiktoken's split of text into pieces before merging.
     split: Regex,
+    /// The same split done by hand on ASCII text, for tiktoken's two patterns.
+    ascii: Option<Ascii>,
 }
 
 /// The `i`th little-endian `u32` of `b`.
@@ -85,6 +89,11 @@ impl Bpe {
             index: &blob[index_at..bytes_at],
             mask: slots - 1,
             split: split_regex(pattern)?,
+            ascii: match pattern {
+                O200K_PATTERN => Some(Ascii::O200k),
+                CL100K_PATTERN => Some(Ascii::Cl100k),
+                _ => None,
+            },
         })
     }
 
@@ -118,14 +127,17 @@ impl Bpe {
     pub fn count(&self, text: &str) -> usize {
         let mut parts = Vec::new();
         let mut n = 0;
-        for piece in self.pieces(text) {
-            let piece = piece.as_bytes();
+        let mut each = |piece: &[u8]| {
             n += match self.rank(piece) {
                 Some(_) => 1,
                 None if piece.len() > PIECE_MAX => self.extrapolated(piece),
                 None if piece.len() > SCAN_MAX => self.merged_by_heap(piece),
                 None => self.merged(piece, &mut parts),
-            };
+            }
+        };
+        match self.ascii.filter(|_| text.is_ascii()) {
+            Some(ascii) => ascii.pieces(text.as_bytes()).for_each(&mut each),
+            None => self.pieces(text).for_each(|p| each(p.as_bytes())),
         }
         n
     }

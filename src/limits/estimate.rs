@@ -63,15 +63,7 @@ fn chars_to_tokens(chars: usize) -> u64 {
     (chars as u64).div_ceil(4)
 }
 
-/// tiktoken's split of text before merging, for cl100k_base (from OpenAI's tiktoken).
-pub(crate) const CL100K_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-
-/// The same for o200k_base.
-pub(crate) const O200K_PATTERN: &str = concat!(
-    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
-    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
-    r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+",
-);
+pub(crate) use super::split::{CL100K_PATTERN, O200K_PATTERN};
 
 /// The two BPE tables Tollgate counts with (every other OpenAI encoding is counted as cl100k).
 #[derive(Clone, Copy)]

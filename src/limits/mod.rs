@@ -8,6 +8,7 @@ pub mod estimate;
 pub mod lease;
 mod limiter;
 pub mod prices;
+mod split;
 mod walk;
 
 pub use limiter::{
