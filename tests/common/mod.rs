@@ -35,7 +35,10 @@ pub fn dead_port() -> u16 {
 pub fn wait_port(port: u16, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        // A connection to itself (the kernel gave the probe the port it dials, as it may
+        // with an ephemeral port nothing listens on yet) is no listener.
+        let probe = TcpStream::connect(("127.0.0.1", port));
+        if probe.is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok()) {
             return;
         }
         if let Ok(Some(status)) = child.try_wait() {
