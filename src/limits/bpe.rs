@@ -278,7 +278,7 @@ fn split_regex(pattern: &str) -> Result<Regex, BpeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limits::estimate::{CL100K_PATTERN, O200K_PATTERN};
+    use crate::limits::split::random;
 
     /// Text of every kind the split and the merges treat apart.
     fn samples() -> Vec<String> {
@@ -372,12 +372,7 @@ mod tests {
             let tiktoken = fancy_regex::Regex::new(pattern).unwrap();
             for len in (1..40).chain([200, 1000]).cycle().take(3000) {
                 let s: String = (0..len)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        alphabet[x as usize % alphabet.len()]
-                    })
+                    .map(|_| alphabet[random(&mut x, alphabet.len())])
                     .collect();
                 let want: Vec<&str> = tiktoken
                     .find_iter(&s)
@@ -395,12 +390,7 @@ mod tests {
     #[test]
     fn long_pieces_merge_by_heap_as_the_scan_does() {
         let mut x = 0x51_7cc1_b727_220a_u64;
-        let mut rand = move |k: usize| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as usize % k
-        };
+        let mut rand = move |k: usize| random(&mut x, k);
         for (blob, pattern) in [(O200K, O200K_PATTERN), (CL100K, CL100K_PATTERN)] {
             let table = Bpe::new(blob, pattern).unwrap();
             let mut parts = Vec::new();

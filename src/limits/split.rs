@@ -134,6 +134,15 @@ fn digits_or_marks(b: &[u8], i: usize, trail: fn(u8) -> bool) -> usize {
     }
 }
 
+/// A xorshift generator's next value below `k` (`x` its state), for tests' random text.
+#[cfg(test)]
+pub(super) fn random(x: &mut u64, k: usize) -> usize {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x as usize % k
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,12 +174,7 @@ mod tests {
             let re = fancy_regex::Regex::new(pattern).unwrap();
             for len in (1..48).chain([300, 2000]).cycle().take(6000) {
                 let s: String = (0..len)
-                    .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        alphabet[x as usize % alphabet.len()] as char
-                    })
+                    .map(|_| alphabet[random(&mut x, alphabet.len())] as char)
                     .collect();
                 let want: Vec<&str> = re.find_iter(&s).map(|m| m.unwrap().as_str()).collect();
                 assert_eq!(split(ascii, &s), want, "{ascii:?} {s:?}");
