@@ -21,6 +21,8 @@ fn gateway(m: &Proc) -> Gateway {
          [[backends]]\nname = \"bd\"\nprovider = \"bedrock\"\nurl = \"http://127.0.0.1:{p}\"\nregion = \"us-east-1\"\n\
          aws_access_key_id = \"AKID\"\naws_secret_access_key = \"secret\"\n\
          [[routes]]\nmodels = [\"m-anthropic\"]\ntargets = [{{ backend = \"an\", model = \"claude-sonnet-4-5\" }}]\n\
+         [[routes]]\nmodels = [\"m-shared\"]\ntargets = [{{ backend = \"an\", model = \"claude-sonnet-4-5\" }}]\n\
+         cache = {{ ttl_seconds = 600, scope = \"global\" }}\n\
          [[routes]]\nmodels = [\"m-bedrock\"]\ntargets = [{{ backend = \"bd\", model = \"anthropic.claude-3-haiku-20240307-v1:0\" }}]\n",
         a = sha256_hex(A.as_bytes()),
         b = sha256_hex(B.as_bytes()),
@@ -192,6 +194,37 @@ async fn the_same_turn_from_two_keys_is_kept_twice() {
         let (s, second) = post(&g, key, &next).await;
         assert_eq!(s, 200, "{second}");
         assert!(last_body(&m).await.contains("Hello there"));
+    }
+}
+
+/// A cache shared by every key answers the second key from the first one's reply: that hit
+/// is kept under ids of its own (items included), so each key still finds its own items.
+#[tokio::test]
+async fn a_shared_cache_hit_is_kept_under_ids_of_its_own() {
+    let m = the_mock();
+    let g = gateway(&m);
+    let requests = || async {
+        let stats = get_json(format!("{}/mock/stats", m.url()), None).await;
+        stats["requests"].as_u64().unwrap_or_default()
+    };
+    let turn = weather("m-shared", "Oslo");
+    let (s, a) = post(&g, A, &turn).await;
+    assert_eq!(s, 200, "{a}");
+    let before = requests().await;
+    let (s, b) = post(&g, B, &turn).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(requests().await, before, "the second key's turn is a hit");
+    let (fa, fb) = (call_item(&a), call_item(&b));
+    assert_eq!(fa["call_id"], fb["call_id"]);
+    assert_ne!(a["id"], b["id"]);
+    assert_ne!(fa["id"], fb["id"]);
+    for (key, fc) in [(A, &fa), (B, &fb)] {
+        let by_ref = json!({"model": "m-shared", "input": [
+            {"role": "user", "content": "And in Bergen?"},
+            {"type": "item_reference", "id": fc["id"]},
+            {"type": "function_call_output", "call_id": fc["call_id"], "output": "cold"}]});
+        let (s, r) = post(&g, key, &by_ref).await;
+        assert_eq!(s, 200, "{r}");
     }
 }
 

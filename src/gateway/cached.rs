@@ -218,6 +218,12 @@ fn whole(api: Format, front: Front, r: &Reply, rctx: &ReplyContext<'_>) -> Resul
         if front == Front::Embeddings {
             return Ok(exact.clone());
         }
+        if let Some(restemmed) = (api == Format::Responses)
+            .then(|| restemmed(exact))
+            .flatten()
+        {
+            return Ok(restemmed);
+        }
         return Ok(with_id(exact, &fresh_id(api)));
     }
     let pivot = r.pivot.as_deref().ok_or_else(ApiError::internal)?;
@@ -234,6 +240,25 @@ fn whole(api: Format, front: Front, r: &Reply, rctx: &ReplyContext<'_>) -> Resul
     }
     let (out, _) = formats::translate_response(Format::OpenAi, api, &out, rctx)?;
     Ok(Bytes::from(out))
+}
+
+/// A Response this gateway wrote (`{"id":"resp_` and 32 hex digits) under a fresh stem: its
+/// items' ids (`msg_{stem}_0`, ...) carry the stem too, and a hit that is kept must not share
+/// item ids with the Response it replays (the store finds items by id, for any key when the
+/// cache is shared). `None` for any other body.
+fn restemmed(body: &Bytes) -> Option<Bytes> {
+    let rest = body.strip_prefix(br#"{"id":"resp_"#)?;
+    let stem = rest
+        .get(..32)
+        .filter(|s| s.iter().all(u8::is_ascii_hexdigit))?;
+    if rest.get(32) != Some(&b'"') {
+        return None;
+    }
+    let (text, stem) = (
+        std::str::from_utf8(body).ok()?,
+        std::str::from_utf8(stem).ok()?,
+    );
+    Some(Bytes::from(text.replace(stem, &ids::fresh())))
 }
 
 /// `body` with its top-level `id` string replaced by `id` (unchanged when it has none).
@@ -309,5 +334,23 @@ mod tests {
         assert!(out.ends_with(br#""id":"msg_2"}"#), "{out:?}");
         let none = Bytes::from_static(br#"{"object":"list"}"#);
         assert_eq!(with_id(&none, "x"), none);
+    }
+
+    #[test]
+    fn a_replayed_response_gets_a_fresh_stem_in_every_id() {
+        let stem = "0123456789abcdef0123456789abcdef";
+        let body = format!(
+            r#"{{"id":"resp_{stem}","output":[{{"id":"msg_{stem}_0"}},{{"id":"fc_{stem}_1","call_id":"call_9"}}]}}"#
+        );
+        let out = restemmed(&Bytes::from(body.clone())).unwrap();
+        let out = std::str::from_utf8(&out).unwrap();
+        assert!(!out.contains(stem), "{out}");
+        let new = &out[r#"{"id":"resp_"#.len()..][..32];
+        assert_eq!(out, body.replace(stem, new));
+        assert!(new.bytes().all(|c| c.is_ascii_hexdigit()), "{out}");
+        // Not a stem this gateway wrote (an upstream's Response, an older entry): left alone.
+        for other in [r#"{"id":"resp_01A","output":[]}"#, r#"{"object":"list"}"#] {
+            assert_eq!(restemmed(&Bytes::from(other)), None);
+        }
     }
 }
