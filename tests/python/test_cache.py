@@ -289,7 +289,12 @@ CALLS = {"chat": _chat, "messages": _messages, "responses": _responses}
 
 
 def without_id(body):
-    return {k: v for k, v in body.items() if k != "id"}
+    """The body without its id; a Response's items get fresh ids with it (kept Responses are
+    found by id), so theirs go too."""
+    out = {k: v for k, v in body.items() if k != "id"}
+    if body.get("object") == "response":
+        out["output"] = [{k: v for k, v in i.items() if k != "id"} for i in body["output"]]
+    return out
 
 
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
@@ -497,7 +502,11 @@ def test_a_miss_is_stored_and_the_same_request_hits(gw, front, backend):
     assert hit.text == miss.text and hit.text
     assert hit.usage == miss.usage
     assert hit.id != miss.id
-    assert without_id(hit.body) == without_id(miss.body), "the stored reply, id aside"
+    if front == "responses" and backend != "openai":
+        # Translated: the gateway keeps it, so the hit's items are its own.
+        ids = [[i["id"] for i in r.body["output"]] for r in (miss, hit)]
+        assert not set(ids[0]) & set(ids[1]), ids
+    assert without_id(hit.body) == without_id(miss.body), "the stored reply, ids aside"
     assert hit.headers["x-request-id"] != miss.headers["x-request-id"]
 
 
