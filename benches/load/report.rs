@@ -87,8 +87,8 @@ pub fn markdown(r: &Value) -> String {
     }
     s += "\nMemory under streams (RSS, MiB; streams on the limited route), on the fresh proxies \
           and again after the whole load (the gateway's cache and kept Responses filled to \
-          their 16 MiB bounds; peak: the process's high-water mark so far; stores: what the cache and the kept Responses say \
-          they hold, by the gateway's metrics).\n\n| proxy | when | idle | with N slow \
+          their 16 MiB bounds; peak: the process's high-water mark so far; stores: what the \
+          cache and the kept Responses say they hold, by the gateway's metrics).\n\n| proxy | when | idle | with N slow \
           streams open | peak | N (open at once) | stores | errors |\n|---|---|---|---|---|---|---|---|\n";
     for (key, when) in [
         ("memory_fresh", "before the load"),

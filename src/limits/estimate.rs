@@ -18,6 +18,7 @@
 //! counts remembered; 0.72 µs counting characters).
 
 use super::bpe::{self, Bpe};
+use super::split::{CL100K_PATTERN, O200K_PATTERN};
 use super::walk;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -62,8 +63,6 @@ pub fn output_tokens(bytes: u64) -> u64 {
 fn chars_to_tokens(chars: usize) -> u64 {
     (chars as u64).div_ceil(4)
 }
-
-pub(crate) use super::split::{CL100K_PATTERN, O200K_PATTERN};
 
 /// The two BPE tables Tollgate counts with (every other OpenAI encoding is counted as cl100k).
 #[derive(Clone, Copy)]
