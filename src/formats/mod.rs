@@ -91,11 +91,12 @@ impl<'a> JsonStr<'a> {
         s.starts_with('"').then_some(JsonStr(Cow::Borrowed(s)))
     }
 
-    /// Encodes a plain string as a literal.
+    /// Encodes a plain string as a literal (by `write::string`: serde_json's escapes, with
+    /// runs that need none copied eight bytes at a time instead of checked byte by byte).
     pub fn encode(s: &str) -> JsonStr<'static> {
-        JsonStr(Cow::Owned(
-            serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\"")),
-        ))
+        let mut out = String::with_capacity(s.len() + 2);
+        write::string(&mut out, s);
+        JsonStr(Cow::Owned(out))
     }
 
     /// The literal, quotes included.
@@ -249,7 +250,8 @@ impl Pivot {
 
     /// The chat request as an OpenAI target gets it.
     pub(crate) fn write(self) -> Result<Translated, ApiError> {
-        let body = serde_json::to_vec(&self.out).map_err(|_| ApiError::internal())?;
+        let body =
+            serde_json::to_vec(&write::FastMap(&self.out)).map_err(|_| ApiError::internal())?;
         Ok(Translated::new(body, self.stream, false))
     }
 

@@ -179,6 +179,7 @@ pub struct OutTurn<'a> {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OutBlock<'a> {
     Text {
+        #[serde(serialize_with = "crate::formats::write::text")]
         text: Cow<'a, str>,
     },
     Image {
@@ -194,6 +195,7 @@ pub enum OutBlock<'a> {
     },
     ToolResult {
         tool_use_id: &'a str,
+        #[serde(serialize_with = "crate::formats::write::text")]
         content: Cow<'a, str>,
     },
 }

@@ -37,16 +37,13 @@ pub struct OutContent<'a> {
 #[serde(untagged)]
 pub enum OutPart<'a> {
     Text {
+        #[serde(serialize_with = "crate::formats::write::text")]
         text: Cow<'a, str>,
     },
     #[serde(rename_all = "camelCase")]
-    InlineData {
-        inline_data: Blob<'a>,
-    },
+    InlineData { inline_data: Blob<'a> },
     #[serde(rename_all = "camelCase")]
-    FileData {
-        file_data: FileRef<'a>,
-    },
+    FileData { file_data: FileRef<'a> },
     #[serde(rename_all = "camelCase")]
     FunctionCall {
         function_call: Call<'a>,
@@ -54,9 +51,7 @@ pub enum OutPart<'a> {
         thought_signature: Option<String>,
     },
     #[serde(rename_all = "camelCase")]
-    FunctionResponse {
-        function_response: CallResult<'a>,
-    },
+    FunctionResponse { function_response: CallResult<'a> },
 }
 
 #[derive(Serialize, Debug)]

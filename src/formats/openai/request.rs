@@ -30,7 +30,9 @@ pub fn ask_for_usage(body: &[u8], has_options: bool) -> Option<Bytes> {
             obj.insert("stream_options".into(), json!({"include_usage": true}));
         }
     }
-    serde_json::to_vec(&v).ok().map(Bytes::from)
+    serde_json::to_vec(&crate::formats::write::Fast(&v))
+        .ok()
+        .map(Bytes::from)
 }
 
 #[cfg(test)]
