@@ -22,7 +22,7 @@ pub(crate) struct Keep {
     owner: Option<String>,
     model: String,
     /// The request's input items, expanded.
-    input: Vec<Value>,
+    input: history::Input,
     instructions: Option<String>,
 }
 
@@ -88,13 +88,10 @@ impl Keep {
         let Some((id, output_ids)) = known.or_else(|| ids(response)) else {
             return;
         };
-        let mut ids = history::input_ids(&self.input, &id);
-        let kept = history::Kept {
-            items: &self.input,
-            ids: &ids,
-        };
+        let mut ids = self.input.ids(&id);
         // The reply the translator wrote (so JSON), and the input as JSON.
-        let (Ok(response), Ok(input)) = (std::str::from_utf8(response), Json::of(&kept)) else {
+        let input = self.input.to_json(&ids).map(Json::written);
+        let (Ok(response), Ok(input)) = (std::str::from_utf8(response), input) else {
             return;
         };
         ids.extend(output_ids);
@@ -186,10 +183,10 @@ mod tests {
             store: store.clone(),
             owner: Some("k".into()),
             model: "m".into(),
-            input: vec![
+            input: history::Input::Items(vec![
                 json!({"type": "message", "role": "user", "content": "hi"}),
                 json!({"id": "fc_given", "type": "function_call"}),
-            ],
+            ]),
             instructions: None,
         };
         let response = json!({"id": "resp_abc", "object": "response", "output": [

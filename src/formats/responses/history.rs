@@ -5,6 +5,8 @@
 //! carried over). The gateway fetches what is referred to from the response store.
 
 use crate::error::{ApiError, ErrorKind};
+use crate::formats::scan::{self, Cursor};
+use crate::formats::write::{self, Fast, FastMap};
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
@@ -12,9 +14,33 @@ use std::collections::HashMap;
 
 /// A Responses request as far as its state is concerned.
 pub struct Stateful {
-    body: Map<String, Value>,
-    /// The request's input as items (a string input is one user message).
-    input: Vec<Value>,
+    form: Form,
+}
+
+enum Form {
+    /// A string `input` and no `previous_response_id` (a one-shot request): read by
+    /// `formats::scan` without building the body, the input's literal kept as written (serde's
+    /// map of the body, the input's message built and written again were ~15% of such a
+    /// request's instructions with a 1 KiB prompt).
+    Text {
+        literal: Box<str>,
+        instructions: Option<String>,
+        stored: bool,
+    },
+    /// Any other request: the whole body, to rewrite when it refers to history.
+    Full {
+        body: Map<String, Value>,
+        /// The request's input as items (a string input is one user message).
+        input: Vec<Value>,
+    },
+}
+
+/// A request's input items, as kept with its response.
+#[derive(Debug)]
+pub enum Input {
+    /// One user message: the request's `input` string, its JSON literal as the client wrote it.
+    Text(Box<str>),
+    Items(Vec<Value>),
 }
 
 /// The request after expansion.
@@ -24,60 +50,72 @@ pub struct Expanded {
     /// it again was ~2.5% of a Responses request's CPU).
     pub body: Option<Vec<u8>>,
     /// Its input items, kept with the response (`input_items`, the next turn's history).
-    pub input: Vec<Value>,
+    pub input: Input,
     pub instructions: Option<String>,
 }
 
 impl Stateful {
     pub fn parse(body: &[u8]) -> Result<Stateful, ApiError> {
-        let mut body: Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
-            ApiError::invalid_json(format!(
-                "We could not parse the JSON body of your request: {e}"
-            ))
-        })?;
-        let input = match body.remove("input") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::String(s)) => vec![user_message(s)],
-            Some(Value::Array(items)) => items,
-            Some(_) => {
-                return Err(
-                    ApiError::bad_request("`input` must be a string or a list of items.")
-                        .with_param("input"),
-                )
-            }
+        let form = match text_form(body) {
+            Some(form) => form,
+            None => full_form(body)?,
         };
-        Ok(Stateful { body, input })
+        Ok(Stateful { form })
     }
 
     /// The response whose history comes first.
     pub fn previous(&self) -> Option<&str> {
-        self.body.get("previous_response_id")?.as_str()
+        match &self.form {
+            Form::Text { .. } => None,
+            Form::Full { body, .. } => body.get("previous_response_id")?.as_str(),
+        }
     }
 
     /// The reply is to be kept: `store` omitted or true.
     pub fn stored(&self) -> bool {
-        !matches!(self.body.get("store"), Some(Value::Bool(false)))
+        match &self.form {
+            Form::Text { stored, .. } => *stored,
+            Form::Full { body, .. } => !matches!(body.get("store"), Some(Value::Bool(false))),
+        }
     }
 
     /// The ids of the `item_reference` items in the input.
     pub fn references(&self) -> Vec<&str> {
-        (self.input.iter())
+        let Form::Full { input, .. } = &self.form else {
+            return Vec::new();
+        };
+        (input.iter())
             .filter(|i| i["type"] == "item_reference")
             .filter_map(|i| i["id"].as_str())
             .collect()
     }
 
     /// The request with `history` (the previous response's input then output items) before
-    /// its input and each reference replaced by its item from `items`.
+    /// its input and each reference replaced by its item from `items`. A request of the text
+    /// form refers to nothing, so it has no history.
     pub fn expand(
-        mut self,
+        self,
         history: Vec<Value>,
         items: &HashMap<String, Value>,
     ) -> Result<Expanded, ApiError> {
         let expands = self.previous().is_some() || !self.references().is_empty();
+        let (mut body, new_input) = match self.form {
+            Form::Full { body, input } => (body, input),
+            Form::Text {
+                literal,
+                instructions,
+                ..
+            } => {
+                return Ok(Expanded {
+                    body: None,
+                    input: Input::Text(literal),
+                    instructions,
+                })
+            }
+        };
         let mut input = history;
-        input.reserve(self.input.len());
-        for (i, item) in self.input.into_iter().enumerate() {
+        input.reserve(new_input.len());
+        for (i, item) in new_input.into_iter().enumerate() {
             if item["type"] != "item_reference" {
                 input.push(item);
                 continue;
@@ -88,26 +126,124 @@ impl Stateful {
                 None => return Err(item_not_found(id, i)),
             }
         }
-        let instructions = self.body.get("instructions").and_then(Value::as_str);
+        let instructions = body.get("instructions").and_then(Value::as_str);
         let instructions = instructions.map(str::to_string);
         if !expands {
             return Ok(Expanded {
                 body: None,
-                input,
+                input: Input::Items(input),
                 instructions,
             });
         }
-        self.body.remove("previous_response_id");
-        self.body.insert("input".into(), Value::Array(input));
-        let body = serde_json::to_vec(&self.body).map_err(|_| ApiError::internal())?;
-        let Some(Value::Array(input)) = self.body.remove("input") else {
+        body.remove("previous_response_id");
+        body.insert("input".into(), Value::Array(input));
+        let text = serde_json::to_vec(&FastMap(&body)).map_err(|_| ApiError::internal())?;
+        let Some(Value::Array(input)) = body.remove("input") else {
             return Err(ApiError::internal());
         };
         Ok(Expanded {
-            body: Some(body),
-            input,
+            body: Some(text),
+            input: Input::Items(input),
             instructions,
         })
+    }
+}
+
+/// `body` read whole by serde.
+fn full_form(body: &[u8]) -> Result<Form, ApiError> {
+    let mut body: Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid_json(format!(
+            "We could not parse the JSON body of your request: {e}"
+        ))
+    })?;
+    let input = match body.remove("input") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![user_message(s)],
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(
+                ApiError::bad_request("`input` must be a string or a list of items.")
+                    .with_param("input"),
+            )
+        }
+    };
+    Ok(Form::Full { body, input })
+}
+
+/// The text form of `body` when it has one and the scan reads it as serde would; `None`
+/// leaves the body to serde (which also says what is wrong with it).
+fn text_form(body: &[u8]) -> Option<Form> {
+    let mut c = Cursor::new(body);
+    let (mut input, mut previous, mut store, mut instructions) = (None, None, None, None);
+    scan::members(&mut c, |c, key| {
+        let slot = match key {
+            b"input" => &mut input,
+            b"previous_response_id" => &mut previous,
+            b"store" => &mut store,
+            b"instructions" => &mut instructions,
+            k if k.contains(&b'\\') => return None,
+            _ => return c.skip_value(),
+        };
+        // The last of a repeated key counts, as in serde's map of the body.
+        *slot = Some(c.raw_value()?.trim_ascii_end());
+        Some(())
+    })?;
+    c.at_end().then_some(())?;
+    // A string `previous_response_id` refers to history (any other value is none).
+    if previous.is_some_and(|p| p.starts_with(b"\"")) {
+        return None;
+    }
+    let literal = string_literal(input?)?;
+    let instructions = match instructions {
+        Some(raw) if raw.starts_with(b"\"") => Some(serde_json::from_slice(raw).ok()?),
+        _ => None,
+    };
+    Some(Form::Text {
+        literal: literal.into(),
+        instructions,
+        stored: store != Some(b"false"),
+    })
+}
+
+/// `raw` if it is a JSON string serde reads: UTF-8 throughout, escapes that decode (a lone
+/// surrogate does not).
+fn string_literal(raw: &[u8]) -> Option<&str> {
+    let s = std::str::from_utf8(raw).ok()?;
+    if !s.starts_with('"') {
+        return None;
+    }
+    if s.contains('\\') {
+        serde_json::from_str::<String>(s).ok()?;
+    }
+    Some(s)
+}
+
+impl Input {
+    /// The ids its items are kept under ([`input_ids`]).
+    pub fn ids(&self, response_id: &str) -> Vec<String> {
+        match self {
+            Input::Text(_) => {
+                let stem = response_id.strip_prefix("resp_").unwrap_or(response_id);
+                vec![format!("msg_{stem}_in0")]
+            }
+            Input::Items(items) => input_ids(items, response_id),
+        }
+    }
+
+    /// The items as kept, with `ids` (from [`Input::ids`]): for a text input, the user message
+    /// serde would write for it (keys in a `serde_json::Map`'s order), around the literal.
+    pub fn to_json(&self, ids: &[String]) -> serde_json::Result<String> {
+        let literal = match self {
+            Input::Items(items) => return serde_json::to_string(&Kept { items, ids }),
+            Input::Text(literal) => literal,
+        };
+        let mut out = String::with_capacity(literal.len() + 96);
+        out.push_str(r#"[{"content":[{"text":"#);
+        out.push_str(literal);
+        out.push_str(r#","type":"input_text"}],"id":"#);
+        write::string(&mut out, ids.first().map_or("", String::as_str));
+        out.push_str(r#","role":"user","type":"message"}]"#);
+        Ok(out)
     }
 }
 
@@ -194,9 +330,9 @@ impl Serialize for Kept<'_> {
                 }
                 (Some(_), true) => {
                     ids.next();
-                    seq.serialize_element(item)?;
+                    seq.serialize_element(&Fast(item))?;
                 }
-                (None, _) => seq.serialize_element(item)?,
+                (None, _) => seq.serialize_element(&Fast(item))?,
             }
         }
         seq.end()
@@ -223,7 +359,7 @@ impl Serialize for WithId<'_> {
                     m.serialize_entry("id", id)?;
                 }
             }
-            m.serialize_entry(k, v)?;
+            m.serialize_entry(k, &Fast(v))?;
         }
         if let Some(id) = id {
             m.serialize_entry("id", id)?;

@@ -1,6 +1,14 @@
 use super::*;
 use proptest::prelude::*;
 
+/// The items an input stands for.
+fn values(input: &Input) -> Vec<Value> {
+    match input {
+        Input::Items(items) => items.clone(),
+        Input::Text(literal) => vec![user_message(serde_json::from_str(literal).unwrap())],
+    }
+}
+
 fn parse(v: Value) -> Stateful {
     Stateful::parse(&serde_json::to_vec(&v).unwrap()).unwrap()
 }
@@ -34,13 +42,14 @@ fn history_comes_first_references_are_replaced_instructions_are_not_carried() {
     let items = HashMap::from([("fc_1".to_string(), history[1].clone())]);
     let e = s.expand(history.clone(), &items).unwrap();
     assert_eq!(e.instructions.as_deref(), Some("new"));
-    assert_eq!(e.input.len(), 4);
-    assert_eq!(e.input[..2], history[..]);
-    assert_eq!(e.input[2]["id"], "fc_1");
-    assert_eq!(e.input[3]["type"], "function_call_output");
+    let input = values(&e.input);
+    assert_eq!(input.len(), 4);
+    assert_eq!(input[..2], history[..]);
+    assert_eq!(input[2]["id"], "fc_1");
+    assert_eq!(input[3]["type"], "function_call_output");
     let body: Value = serde_json::from_slice(e.body.as_deref().unwrap()).unwrap();
     assert!(body.get("previous_response_id").is_none());
-    assert_eq!(body["input"], Value::Array(e.input.clone()));
+    assert_eq!(body["input"], Value::Array(input));
     assert_eq!(body["instructions"], "new");
 }
 
@@ -49,8 +58,9 @@ fn a_request_that_refers_to_nothing_keeps_its_own_body() {
     let s = parse(json!({"model": "m", "instructions": "i", "input": "hi"}));
     let e = s.expand(Vec::new(), &HashMap::new()).unwrap();
     assert!(e.body.is_none());
-    assert_eq!(e.input.len(), 1);
-    assert_eq!(e.input[0]["content"][0]["text"], "hi");
+    let input = values(&e.input);
+    assert_eq!(input.len(), 1);
+    assert_eq!(input[0]["content"][0]["text"], "hi");
     assert_eq!(e.instructions.as_deref(), Some("i"));
     // A previous response with nothing in it still takes `previous_response_id` out.
     let s = parse(json!({"model": "m", "previous_response_id": "resp_1", "input": "hi"}));
@@ -173,5 +183,88 @@ proptest! {
             .filter_map(|i| i["id"].as_str().map(str::to_string))
             .collect();
         prop_assert_eq!(ids, want);
+    }
+}
+
+/// What a request's state reads as.
+#[derive(Debug, PartialEq)]
+struct Reading {
+    previous: Option<String>,
+    references: Vec<String>,
+    stored: bool,
+    instructions: Option<String>,
+    /// The input as kept: its ids and its items.
+    ids: Vec<String>,
+    kept: Value,
+}
+
+fn reading(form: Form) -> Reading {
+    let s = Stateful { form };
+    let mut r = Reading {
+        previous: s.previous().map(str::to_string),
+        references: s.references().into_iter().map(str::to_string).collect(),
+        stored: s.stored(),
+        instructions: None,
+        ids: Vec::new(),
+        kept: Value::Null,
+    };
+    if let Ok(e) = s.expand(Vec::new(), &HashMap::new()) {
+        r.ids = e.input.ids("resp_abc");
+        r.kept = serde_json::from_str(&e.input.to_json(&r.ids).unwrap()).unwrap();
+        r.instructions = e.instructions;
+    }
+    r
+}
+
+#[test]
+fn the_text_form_reads_as_serde_reads_the_body() {
+    let long = "é \u{1F980} \\ \" / \n".repeat(40);
+    let bodies = [
+        json!({"model": "m", "input": "hi"}).to_string(),
+        json!({"model": "m", "input": long, "instructions": "be \"terse\"", "store": false})
+            .to_string(),
+        json!({"input": "x", "previous_response_id": null, "store": true}).to_string(),
+        json!({"input": "x", "instructions": 3, "store": "false"}).to_string(),
+        // Spacing, escapes written the long way, a repeated key (the last counts).
+        r#" { "input" : "first" , "input" : "caf\u00e9 \/ \ud83e\udd80" , "store" : false } "#
+            .to_string(),
+        r#"{"metadata": {"input": "nested"}, "tools": [{"input": 1}], "input": "top"}"#.to_string(),
+    ];
+    for body in &bodies {
+        let text = text_form(body.as_bytes()).expect(body);
+        assert!(matches!(text, Form::Text { .. }), "{body}");
+        let full = full_form(body.as_bytes()).unwrap();
+        assert_eq!(reading(text), reading(full), "{body}");
+    }
+    // What the text form leaves to serde: history, items, a key with an escape, a string
+    // serde refuses (a lone surrogate), no input.
+    for body in [
+        r#"{"input": "x", "previous_response_id": "resp_1"}"#,
+        r#"{"input": [{"role": "user", "content": "x"}]}"#,
+        r#"{"inp\u0075t": "x"}"#,
+        r#"{"input": "\ud800"}"#,
+        r#"{"model": "m"}"#,
+        r#"{"input": "x"} trailing"#,
+    ] {
+        assert!(text_form(body.as_bytes()).is_none(), "{body}");
+    }
+    let lone = Stateful::parse(br#"{"input": "\ud800"}"#);
+    assert_eq!(lone.err().unwrap().status, 400);
+}
+
+#[test]
+fn a_kept_text_input_is_the_message_serde_writes_for_it() {
+    for text in [
+        "hi",
+        "a \"b\" \\ c\nd",
+        "é \u{1F980} \u{7f}",
+        &"lorem ipsum ".repeat(90),
+    ] {
+        let literal = serde_json::to_string(text).unwrap();
+        let fast = Input::Text(literal.into());
+        let slow = Input::Items(vec![user_message(text.to_string())]);
+        let ids = fast.ids("resp_abc");
+        assert_eq!(ids, slow.ids("resp_abc"));
+        assert_eq!(fast.to_json(&ids).unwrap(), slow.to_json(&ids).unwrap());
     }
 }
