@@ -205,10 +205,7 @@ mod tests {
         let run = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN";
         for len in 0..run.len() {
             for c in ['"', '\\', '\n', '\u{1f}', '\u{7f}', 'é'] {
-                let s: String = run[..len]
-                    .chars()
-                    .chain([c, 'z'])
-                    .collect();
+                let s: String = run[..len].chars().chain([c, 'z']).collect();
                 let mut out = String::new();
                 string(&mut out, &s);
                 assert_eq!(out, serde_json::to_string(&s).unwrap(), "{s:?}");
