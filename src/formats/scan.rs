@@ -7,6 +7,7 @@
 //! commas, colons, strings) is followed, but skipped values are not validated. The same cursor
 //! reads an Anthropic Message (`anthropic::message`).
 
+use super::write::first_escape;
 use std::borrow::Cow;
 
 /// A wanted value: its key, and the key of the object holding it (`""`: the top level).
@@ -217,11 +218,17 @@ impl<'a> Cursor<'a> {
         }
         let start = self.i;
         loop {
-            self.i += memchr::memchr2(b'"', b'\\', self.b.get(self.i..)?)?;
-            if self.b[self.i] == b'"' {
-                break;
+            // The next quote, backslash or control byte (`write::first_escape`, sixteen bytes
+            // a step: most strings here are keys, too short for memchr's vectors to pay).
+            let rest = self.b.get(self.i..)?;
+            let at = first_escape(rest);
+            self.i += at;
+            match rest.get(at)? {
+                b'"' => break,
+                b'\\' => self.i += 2,
+                // A raw control byte: left for the readers (`opt_text` declines the string).
+                _ => self.i += 1,
             }
-            self.i += 2;
         }
         let s = self.b.get(start..self.i)?;
         self.i += 1;

@@ -40,7 +40,7 @@ pub fn string(out: &mut String, s: &str) {
 
 /// The index of the first byte JSON escapes (`"`, `\`, a control byte), or the length:
 /// sixteen bytes a step where SSE2 is (every x86_64 CPU), then eight.
-fn first_escape(b: &[u8]) -> usize {
+pub(crate) fn first_escape(b: &[u8]) -> usize {
     // SAFETY: SSE2 is part of the x86_64 baseline: every CPU this target runs on has it.
     #[cfg(target_arch = "x86_64")]
     let start = match unsafe { first_escape_sse2(b) } {
