@@ -21,6 +21,7 @@ mod ctx;
 mod entry;
 mod exchange;
 mod failure;
+mod handoff;
 pub mod head;
 mod headers;
 mod kept;

@@ -6,6 +6,7 @@
 
 use super::ctx::{Ctx, RelayEnd};
 use super::failure::Handled;
+use super::handoff::Handoff;
 use super::headers::Headers;
 use super::reply::{EmbedReply, Reply, MAX_REPLY};
 use super::respond::{own_headers, X_REQUEST_ID};
@@ -350,20 +351,21 @@ async fn relay_streamed(
     w: &mut impl BodyWriter,
     first_byte: &mut Option<Instant>,
 ) -> Relayed {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Option<Bytes>>>(STREAM_QUEUE);
-    let reader = async move {
+    let queue = Handoff::<Result<Option<Bytes>>>::new(STREAM_QUEUE);
+    let reader = async {
         loop {
             let r = up.read().await;
             let last = !matches!(r, Ok(Some(_)));
-            if tx.send(r).await.is_err() || last {
+            queue.send(r).await;
+            if last {
                 return;
             }
         }
     };
     let writer = async {
         let mut tasks = Vec::with_capacity(8);
-        while let Some(first) = rx.recv().await {
-            let mut next = Some(first);
+        loop {
+            let mut next = Some(queue.recv().await);
             let mut end = None;
             while let Some(item) = next.take() {
                 let r = match item {
@@ -378,7 +380,7 @@ async fn relay_streamed(
                     end = Some(Relayed::Broken(e));
                 }
                 if end.is_none() {
-                    next = rx.try_recv().ok();
+                    next = queue.try_recv();
                 }
             }
             // Kept before the client sees the end, so its next turn finds it.
@@ -395,7 +397,6 @@ async fn relay_streamed(
                 return end;
             }
         }
-        Relayed::Done
     };
     tokio::pin!(reader, writer);
     // The reader is polled first, so every chunk already received is queued before the writer
