@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// `s` as a JSON string, escaped exactly as serde_json escapes it; runs of bytes that need no
-/// escape are found eight at a time and copied whole.
+/// escape are found by [`first_escape`] and copied whole.
 pub fn string(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');

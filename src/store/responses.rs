@@ -34,7 +34,8 @@ impl Json {
         Json(text.into())
     }
 
-    /// `v` as JSON.
+    /// `v` as JSON (the tests' way to make one).
+    #[cfg(test)]
     pub fn of<T: Serialize + ?Sized>(v: &T) -> serde_json::Result<Json> {
         serde_json::to_string(v).map(Json::written)
     }

@@ -222,10 +222,7 @@ impl Input {
     /// The ids its items are kept under ([`input_ids`]).
     pub fn ids(&self, response_id: &str) -> Vec<String> {
         match self {
-            Input::Text(_) => {
-                let stem = response_id.strip_prefix("resp_").unwrap_or(response_id);
-                vec![format!("msg_{stem}_in0")]
-            }
+            Input::Text(_) => vec![minted_id("msg", response_id, 0)],
             Input::Items(items) => input_ids(items, response_id),
         }
     }
@@ -289,7 +286,6 @@ pub fn response_not_found(id: &str) -> ApiError {
 /// `{prefix}_{response stem}_in{n}` (`n` its index), so `input_items` pages by id and later
 /// turns can refer to it. [`Kept`] writes the items with these ids.
 pub fn input_ids(items: &[Value], response_id: &str) -> Vec<String> {
-    let stem = response_id.strip_prefix("resp_").unwrap_or(response_id);
     let object = |(n, item): (usize, &Value)| {
         let map = item.as_object()?;
         if let Some(Value::String(id)) = map.get("id") {
@@ -301,9 +297,15 @@ pub fn input_ids(items: &[Value], response_id: &str) -> Vec<String> {
             Some("reasoning") => "rs",
             _ => "msg",
         };
-        Some(format!("{prefix}_{stem}_in{n}"))
+        Some(minted_id(prefix, response_id, n))
     };
     items.iter().enumerate().filter_map(object).collect()
+}
+
+/// The id input item `n` is kept under when it has none of its own.
+fn minted_id(prefix: &str, response_id: &str, n: usize) -> String {
+    let stem = response_id.strip_prefix("resp_").unwrap_or(response_id);
+    format!("{prefix}_{stem}_in{n}")
 }
 
 /// Input items written as kept: each object item with its id from [`input_ids`] (`ids`, one
