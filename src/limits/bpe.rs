@@ -1,8 +1,8 @@
 //! A compact BPE table for counting OpenAI tokens exactly. tiktoken-rs keeps each encoding as
 //! hash maps of owned byte strings both ways, a sorted copy, and 128 clones of its split regex:
 //! about 45 MiB resident for o200k. Counting needs only "the rank of these bytes", so the table
-//! here is one blob (`bpe_blob.rs`: every token's bytes, their offsets, an open-addressed index
-//! of ranks; 4.2 MiB for o200k) written by `build.rs` from tiktoken-rs's own encoder and read
+//! here is one blob (`bpe_blob.rs`: every token's bytes and an open-addressed index whose slots
+//! hold a rank, where its bytes are and a tag; 3.3 MiB for o200k) written by `build.rs` from tiktoken-rs's own encoder and read
 //! in place from the binary: nothing is built at start or held on the heap, and only the pages
 //! counting touches are resident (shared by every process running the binary). The merge loop
 //! is tiktoken's (`_byte_pair_merge`), so counts are the same by construction; `tests`
@@ -16,7 +16,7 @@
 //! crate and gives back what the look-ahead would have ([`Bpe::pieces`]); an all-ASCII string
 //! is split by hand instead (`split.rs`: the same pieces, without a search per piece).
 
-use super::bpe_blob::hash;
+use super::bpe_blob::{hash, Slot};
 use super::split::{Ascii, CL100K_PATTERN, O200K_PATTERN};
 use regex_automata::meta::Regex;
 use regex_automata::{Anchored, Input};
@@ -34,9 +34,7 @@ pub static CL100K: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/cl100k.bpe"
 pub struct Bpe {
     /// Every token's bytes, rank after rank.
     bytes: &'static [u8],
-    /// `u32`s: rank `r`'s bytes are `bytes[starts[r]..starts[r + 1]]`.
-    starts: &'static [u8],
-    /// `u32`s, open addressing by a hash of the bytes: `rank + 1` per slot, 0 for empty.
+    /// Little-endian `u64` [`Slot`]s, open addressing by a hash of a token's bytes.
     index: &'static [u8],
     /// Index slots - 1 (their number is a power of two).
     mask: usize,
@@ -51,6 +49,13 @@ fn word(b: &[u8], i: usize) -> u32 {
     let mut w = [0u8; 4];
     w.copy_from_slice(&b[4 * i..4 * i + 4]);
     u32::from_le_bytes(w)
+}
+
+/// The `i`th slot of `index`.
+fn slot(index: &[u8], i: usize) -> Slot {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&index[8 * i..8 * i + 8]);
+    Slot(u64::from_le_bytes(w))
 }
 
 /// Why a table could not be used.
@@ -72,21 +77,16 @@ impl Bpe {
         if blob.len() < 8 {
             return Err(short());
         }
-        let (n, slots) = (word(blob, 0) as usize, word(blob, 1) as usize);
-        let index_at = 4 * (2 + n + 1);
-        let bytes_at = index_at + 4 * slots;
-        if !slots.is_power_of_two() || blob.len() < bytes_at {
+        let slots = word(blob, 1) as usize;
+        let bytes_at = slots.checked_mul(8).and_then(|b| b.checked_add(8));
+        let Some(bytes_at) = bytes_at.filter(|&at| slots.is_power_of_two() && at <= blob.len())
+        else {
             return Err(short());
-        }
-        let bytes = &blob[bytes_at..];
-        let starts = &blob[8..index_at];
-        if word(starts, n) as usize != bytes.len() {
-            return Err(short());
-        }
+        };
+        let (index, bytes) = (&blob[8..bytes_at], &blob[bytes_at..]);
         Ok(Bpe {
             bytes,
-            starts,
-            index: &blob[index_at..bytes_at],
+            index,
             mask: slots - 1,
             split: split_regex(pattern)?,
             ascii: match pattern {
@@ -97,30 +97,32 @@ impl Bpe {
         })
     }
 
-    fn token(&self, r: u32) -> &[u8] {
-        let (a, b) = (
-            word(self.starts, r as usize),
-            word(self.starts, r as usize + 1),
-        );
-        &self.bytes[a as usize..b as usize]
-    }
-
     /// The rank of `piece`, if it is a token.
     fn rank(&self, piece: &[u8]) -> Option<u32> {
-        let mut at = hash(piece) as usize & self.mask;
-        loop {
-            let r = word(self.index, at).checked_sub(1)?;
-            if self.token(r) == piece {
-                return Some(r);
+        let h = hash(piece);
+        let (tag, mut at) = (Slot::tag_of(h), h as usize & self.mask);
+        for _ in 0..=self.mask {
+            let s = slot(self.index, at);
+            if s.is_empty() {
+                return None;
+            }
+            // A slot's bytes past the table's end (a table not built by `build.rs`) are no
+            // match, never a panic.
+            if s.tag() == tag
+                && s.len() == piece.len()
+                && self.bytes.get(s.offset()..s.offset() + s.len()) == Some(piece)
+            {
+                return Some(s.rank());
             }
             at = (at + 1) & self.mask;
         }
+        None
     }
 
     /// Bytes of the table (for the tests' and the docs' figures).
     #[cfg(test)]
     pub fn table_bytes(&self) -> usize {
-        self.bytes.len() + self.starts.len() + self.index.len()
+        self.bytes.len() + self.index.len()
     }
 
     /// The number of tokens `text` encodes to (tiktoken's `encode_ordinary(text).len()`).
@@ -354,7 +356,7 @@ mod tests {
                 assert_eq!(table.count(s), core.encode_ordinary(s).len(), "{s:?}");
             }
             assert!(
-                table.table_bytes() < 5 << 20,
+                table.table_bytes() < 7 << 19,
                 "{} bytes",
                 table.table_bytes()
             );
@@ -427,11 +429,42 @@ mod tests {
     fn every_rank_is_found_from_its_own_bytes() {
         for (blob, n) in [(O200K, 199_998u32), (CL100K, 100_256)] {
             let table = Bpe::new(blob, O200K_PATTERN).unwrap();
-            for r in 0..n {
-                assert_eq!(table.rank(table.token(r)), Some(r), "rank {r}");
+            assert_eq!(word(blob, 0), n);
+            let mut seen = vec![false; n as usize];
+            let (mut bytes, mut at) = (0, 0);
+            let mut slots: Vec<Slot> = (0..=table.mask).map(|i| slot(table.index, i)).collect();
+            slots.retain(|s| !s.is_empty());
+            slots.sort_by_key(|s| s.rank());
+            for s in slots {
+                let token = &table.bytes[s.offset()..s.offset() + s.len()];
+                assert_eq!(table.rank(token), Some(s.rank()), "rank {}", s.rank());
+                assert!(!std::mem::replace(&mut seen[s.rank() as usize], true));
+                // Rank after rank, end to end.
+                assert_eq!(s.offset(), at);
+                (bytes, at) = (bytes + s.len(), at + s.len());
             }
-            assert_eq!(word(table.starts, n as usize) as usize, table.bytes.len());
+            assert!(seen.iter().all(|&s| s), "every rank has a slot");
+            assert_eq!(bytes, table.bytes.len());
         }
+    }
+
+    /// A slot keeps what it is given, and refuses what does not fit its fields.
+    #[test]
+    fn a_slot_holds_its_fields() {
+        let h = 0xfedc_ba98_7654_3210;
+        let s = Slot::new(199_997, 128, (1 << 22) - 1, h).unwrap();
+        assert_eq!(
+            (s.rank(), s.len(), s.offset()),
+            (199_997, 128, (1 << 22) - 1)
+        );
+        assert_eq!(s.tag(), 0xfedc);
+        assert!(!s.is_empty());
+        assert!(Slot::new(1 << 18, 1, 0, h).is_none());
+        assert!(Slot::new(0, 256, 0, h).is_none());
+        assert!(Slot::new(0, 0, 0, h).is_none());
+        assert!(Slot::new(0, 1, 1 << 22, h).is_none());
+        // A table too large for the fields is refused, not written wrong.
+        assert!(super::super::bpe_blob::encode(&[vec![7u8; 300]]).is_none());
     }
 
     #[test]
