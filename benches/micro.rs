@@ -158,10 +158,23 @@ fn prompt_estimate(c: &mut Criterion) {
         });
     }
     g.finish();
-    // Never seen before (a counter starts each prompt, so no count is remembered): prose, and
-    // a run of one letter, which the split leaves as one piece for the merges.
+    // Never seen before (a counter starts each prompt, so no count is remembered): prose; a
+    // run of one letter, which the split leaves as one piece for the merges; random letters and
+    // base64, which are few whole tokens; and a 1 MiB body of random letters, bounded by
+    // `TOKENIZE_BODY_BYTES`.
     let mut g = c.benchmark_group("prompt_estimate_unseen");
     let mut n = 0u64;
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut random = |alphabet: &[u8], len: usize| -> String {
+        (0..len)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                alphabet[(x >> 33) as usize % alphabet.len()] as char
+            })
+            .collect()
+    };
+    let letters = b"abcdefghijklmnopqrstuvwxyz";
+    let base64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for (name, text) in [
         (
             "prose_1KiB",
@@ -169,15 +182,23 @@ fn prompt_estimate(c: &mut Criterion) {
         ),
         ("one_letter_1KiB", "x".repeat(1024)),
         ("one_letter_8KiB", "x".repeat(8 * 1024)),
+        ("random_letters_1KiB", random(letters, 1024)),
+        ("base64_1KiB", random(base64, 1024)),
+        ("random_letters_1MiB_body", random(letters, 1 << 20)),
     ] {
         g.bench_function(name, |b| {
             b.iter_batched(
                 || {
                     n += 1;
-                    let content = format!("{n} {text}");
-                    serde_json::to_vec(&json!({"model": "gpt-4o-mini",
-                        "messages": [{"role": "user", "content": content}]}))
-                    .unwrap_or_default()
+                    // A long text is sent as strings of 8 KiB, as an agent's many messages.
+                    let messages: Vec<_> = (text.as_bytes().chunks(8 << 10))
+                        .map(|c| {
+                            let c = std::str::from_utf8(c).unwrap_or_default();
+                            json!({"role": "user", "content": format!("{n} {c}")})
+                        })
+                        .collect();
+                    serde_json::to_vec(&json!({"model": "gpt-4o-mini", "messages": messages}))
+                        .unwrap_or_default()
                 },
                 |body| {
                     black_box(tollgate::limits::estimate::prompt_tokens(

@@ -10,8 +10,10 @@
 //! own accounting does.
 //!
 //! Tokenising costs (the split and merges: µs per KiB), so: past
-//! [`TOKENIZE_BYTES`] a string's count is extrapolated from its tokenised head, and the counts
-//! of strings of [`CACHE_FROM`] bytes or more are remembered by a hash of their text. Chat
+//! [`TOKENIZE_BYTES`] a string's count is extrapolated from its tokenised head, past
+//! [`TOKENIZE_BODY_BYTES`] of a body the rest is counted at the rate of what was tokenised,
+//! and the counts of strings of [`CACHE_FROM`] bytes or more are remembered by a hash of their
+//! text. Chat
 //! clients resend the whole conversation every turn and agents resend the same system prompt
 //! and tools, so most strings have been counted before; even a short system prompt is cheaper
 //! looked up than split again (the 1 KiB estimate of `benches/micro.rs`: 0.79 µs with its
@@ -43,15 +45,56 @@ const PER_MESSAGE: u64 = 4;
 pub fn prompt_tokens(body: &[u8], model: &str) -> u64 {
     let bpe = encoding(model);
     let mut text = 0;
+    let mut budget = Budget::default();
     let shape = walk::walk(body, &mut |s| {
         text += match bpe {
-            Some(bpe) => cached_tokens(bpe, s),
+            Some(bpe) => budget.tokens(bpe, s),
             None => chars_to_tokens(s.chars().count()),
         }
     });
     match shape {
         Ok(shape) => text + shape.images * PER_IMAGE + shape.messages * PER_MESSAGE,
         Err(_) => chars_to_tokens(body.len()),
+    }
+}
+
+/// Text of one body tokenised afresh at most; the strings past it are counted at the rate of
+/// those counted before them. Merging costs up to ~0.1 µs a byte on text that is not whole
+/// words (random letters, base64: `benches/micro.rs`, `prompt_estimate_kinds`), and the count
+/// runs on the request's worker thread: unbounded, a 32 MiB body of such strings would hold
+/// it for seconds. Remembered strings cost nothing and count exactly whatever their number.
+pub const TOKENIZE_BODY_BYTES: usize = 8 * TOKENIZE_BYTES;
+
+/// What is left of a body's [`TOKENIZE_BODY_BYTES`], and the rate of what was counted.
+#[derive(Default)]
+struct Budget {
+    spent: usize,
+    bytes: u64,
+    tokens: u64,
+}
+
+impl Budget {
+    /// A string's tokens: remembered, counted, or (the budget spent) at the body's rate so far.
+    fn tokens(&mut self, bpe: &'static Bpe, text: &str) -> u64 {
+        let remembered = remembered(bpe, text);
+        let n = match remembered.count {
+            Some(n) => n,
+            None if self.spent < TOKENIZE_BODY_BYTES => {
+                self.spent += text.len().min(TOKENIZE_BYTES);
+                let n = bpe_tokens(bpe, text);
+                remembered.keep(n);
+                n
+            }
+            None => {
+                return match self.bytes {
+                    0 => chars_to_tokens(text.chars().count()),
+                    b => (self.tokens.saturating_mul(text.len() as u64)).div_ceil(b),
+                }
+            }
+        };
+        self.bytes += text.len() as u64;
+        self.tokens += n;
+        n
     }
 }
 
@@ -139,26 +182,40 @@ pub fn warm<'a>(models: impl IntoIterator<Item = &'a str>) {
     }
 }
 
-/// A string's tokens, remembered when it is long (keyed by the encoding and a hash of it).
-/// Each thread remembers its own: no lock shared by every request; with a few worker threads a
-/// repeated string is split at most once on each.
-fn cached_tokens(bpe: &'static Bpe, text: &str) -> u64 {
+/// A string's remembered count, and where to keep it once counted. Strings of [`CACHE_FROM`]
+/// bytes or more are remembered (keyed by the encoding and a hash of the text). Each thread
+/// remembers its own: no lock shared by every request; with a few worker threads a repeated
+/// string is split at most once on each.
+struct Remembered {
+    key: Option<u64>,
+    count: Option<u64>,
+}
+
+fn remembered(bpe: &'static Bpe, text: &str) -> Remembered {
     if text.len() < CACHE_FROM {
-        return bpe_tokens(bpe, text);
+        return Remembered {
+            key: None,
+            count: None,
+        };
     }
     // foldhash: fast on long strings; a collision only misestimates one string.
     let key = foldhash::quality::FixedState::with_seed(0).hash_one((bpe as *const Bpe, text));
-    if let Some(n) = CACHE.with_borrow(|c| c.get(&key).copied()) {
-        return n;
+    Remembered {
+        key: Some(key),
+        count: CACHE.with_borrow(|c| c.get(&key).copied()),
     }
-    let n = bpe_tokens(bpe, text);
-    CACHE.with_borrow_mut(|c| {
-        if c.len() >= CACHE_ENTRIES {
-            c.clear();
-        }
-        c.insert(key, n);
-    });
-    n
+}
+
+impl Remembered {
+    fn keep(&self, n: u64) {
+        let Some(key) = self.key else { return };
+        CACHE.with_borrow_mut(|c| {
+            if c.len() >= CACHE_ENTRIES {
+                c.clear();
+            }
+            c.insert(key, n);
+        });
+    }
 }
 
 thread_local! {
@@ -247,6 +304,57 @@ mod tests {
         assert_eq!(prompt_tokens(&body, "gpt-4o"), exact + PER_MESSAGE);
         // Again, from the cache: the same count.
         assert_eq!(prompt_tokens(&body, "gpt-4o"), exact + PER_MESSAGE);
+    }
+
+    /// Past the body's budget a fresh string is counted at the rate of the strings before it,
+    /// not tokenised; remembered strings count exactly and spend nothing.
+    #[test]
+    fn a_body_tokenises_its_budget_and_rates_the_rest() {
+        warm(["gpt-4o"]);
+        let bpe = encoding("gpt-4o").unwrap();
+        let strings = TOKENIZE_BODY_BYTES / TOKENIZE_BYTES;
+        // Fresh prose, exactly the budget, then a run of one letter: its own count is about a
+        // token per eight bytes, the prose's about one per six.
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let prose: Vec<String> = (0..strings)
+            .map(|i| {
+                let mut s = format!("{nonce} {i} ");
+                while s.len() < TOKENIZE_BYTES {
+                    s.push_str("the quick brown fox jumps over the lazy dog ");
+                }
+                s.truncate(TOKENIZE_BYTES);
+                s
+            })
+            .collect();
+        let run = "x".repeat(4000);
+        let mut all = prose.clone();
+        all.push(run.clone());
+        let body = |texts: &[String]| {
+            let messages: Vec<_> = texts
+                .iter()
+                .map(|t| serde_json::json!({"role": "user", "content": t}))
+                .collect();
+            serde_json::to_vec(&serde_json::json!({ "messages": messages })).unwrap()
+        };
+        let counted: u64 = prose.iter().map(|t| bpe.count(t) as u64).sum();
+        let bytes = (strings * TOKENIZE_BYTES) as u64;
+        let rated = (counted * run.len() as u64).div_ceil(bytes);
+        let framing = PER_MESSAGE * all.len() as u64;
+        assert_ne!(rated, bpe.count(&run) as u64);
+        assert_eq!(
+            prompt_tokens(&body(&all), "gpt-4o"),
+            counted + rated + framing
+        );
+        // The run counted alone (so remembered), then again past the budget: exactly.
+        let exact = bpe.count(&run) as u64;
+        assert_eq!(prompt_tokens(&body(&[run]), "gpt-4o"), exact + PER_MESSAGE);
+        assert_eq!(
+            prompt_tokens(&body(&all), "gpt-4o"),
+            counted + exact + framing
+        );
     }
 
     #[test]
