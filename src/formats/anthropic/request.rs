@@ -11,7 +11,7 @@ use crate::formats::pivot::messages::{
 };
 use crate::formats::pivot::tools::{empty_object_schema, function_tools, ChatToolChoice};
 use crate::formats::pivot::{self, claude_thinking};
-use crate::formats::{RequestOptions, Translated};
+use crate::formats::{ids, RequestOptions, Translated};
 use serde_json::{json, Value};
 use std::borrow::Cow;
 
@@ -90,7 +90,7 @@ fn convert_messages<'a>(msgs: &'a [chat::Message], f: &Fields) -> Result<Convert
     let mut system = Vec::new();
     let mut turns: Vec<OutTurn<'_>> = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
-        let p = format!("messages[{i}]");
+        let p = ids::numbered("messages[", i, "]");
         f.unknown(&m.extra, &p)?;
         let (role, blocks) = match m.role.as_str() {
             "system" | "developer" => {

@@ -5,6 +5,7 @@
 //! carried over). The gateway fetches what is referred to from the response store.
 
 use crate::error::{ApiError, ErrorKind};
+use crate::formats::ids;
 use crate::formats::scan::{self, Cursor};
 use crate::formats::write::{self, Fast, FastMap};
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
@@ -305,7 +306,7 @@ pub fn input_ids(items: &[Value], response_id: &str) -> Vec<String> {
 /// The id input item `n` is kept under when it has none of its own.
 fn minted_id(prefix: &str, response_id: &str, n: usize) -> String {
     let stem = response_id.strip_prefix("resp_").unwrap_or(response_id);
-    format!("{prefix}_{stem}_in{n}")
+    ids::concat(&[prefix, "_", stem, "_in", itoa::Buffer::new().format(n)])
 }
 
 /// Input items written as kept: each object item with its id from [`input_ids`] (`ids`, one

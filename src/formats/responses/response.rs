@@ -8,7 +8,7 @@ use crate::formats::openai::response::{finish_str, Reply};
 use crate::formats::openai::stream::finish_reason;
 use crate::formats::openai::types::ChatCompletion;
 use crate::formats::pivot::unreadable_reply;
-use crate::formats::{FinishReason, JsonStr, ReplyContext, Usage};
+use crate::formats::{ids, FinishReason, JsonStr, ReplyContext, Usage};
 use bytes::BytesMut;
 
 pub fn from_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
@@ -67,10 +67,12 @@ impl Parts<'_> {
     fn write(&self, ctx: &ReplyContext<'_>) -> (Vec<u8>, Ids) {
         // Fresh, not the upstream's: kept Responses are found by id, and an OpenAI-compatible
         // server may repeat ids (Ollama's are `chatcmpl-` and a number under 999).
-        let stem = crate::formats::ids::fresh();
+        let stem = ids::fresh();
         let mut items = Vec::new();
         let add = |items: &mut Vec<Item>, kind: Kind, prefix: &str, text: &str| {
-            let mut it = Item::new(kind, format!("{prefix}_{stem}_{}", items.len()));
+            let mut n = itoa::Buffer::new();
+            let n = n.format(items.len());
+            let mut it = Item::new(kind, ids::concat(&[prefix, "_", &stem, "_", n]));
             it.push_literal(JsonStr::encode(text).literal());
             items.push(it);
             items.len() - 1
@@ -90,7 +92,7 @@ impl Parts<'_> {
             items[i].set_name(&JsonStr::encode(name), ctx.tool_names.map(|n| &**n));
         }
         let head = Head {
-            id: format!("resp_{stem}"),
+            id: ids::concat(&["resp_", &stem]),
             model: JsonStr::encode(ctx.client_model).literal().to_string(),
             created: ctx.created,
         };
