@@ -78,11 +78,36 @@ pub struct Message {
     pub extra: Extra,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// A message's content: a string or a list of parts. Read by hand, not as an untagged enum,
+/// which serde buffers before trying each variant: a loop parsing the load bench's 1 KiB chat
+/// request took 0.95 µs instead of 1.25 (the instructions are about the same; the buffering's
+/// memory traffic is not).
 pub enum Content {
     Text(String),
     Parts(Vec<Part>),
+}
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Content, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = Content;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of content parts")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Content, E> {
+                Ok(Content::Text(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Content, E> {
+                Ok(Content::Text(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, a: A) -> Result<Content, A::Error> {
+                let parts = serde::de::value::SeqAccessDeserializer::new(a);
+                Vec::deserialize(parts).map(Content::Parts)
+            }
+        }
+        d.deserialize_any(Either)
+    }
 }
 
 /// A content part; which fields are set depends on `kind`.
@@ -221,6 +246,33 @@ impl WireUsage {
                 .as_ref()
                 .and_then(|d| d.reasoning_tokens)
                 .unwrap_or(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_is_a_string_or_parts_and_nothing_else() {
+        let m: Message = serde_json::from_str(r#"{"role":"user","content":"hi \u00e9"}"#).unwrap();
+        assert!(matches!(m.content, Some(Content::Text(t)) if t == "hi é"));
+        let parts = r#"{"role":"user","content":[{"type":"text","text":"a"}]}"#;
+        let m: Message = serde_json::from_str(parts).unwrap();
+        assert!(matches!(m.content, Some(Content::Parts(p)) if p[0].text.as_deref() == Some("a")));
+        // From a tree of values too (the pivot's path), and null is no content.
+        let v = serde_json::json!({"role": "user", "content": null});
+        assert!(serde_json::from_value::<Message>(v)
+            .unwrap()
+            .content
+            .is_none());
+        let v = serde_json::json!({"role": "user", "content": "owned"});
+        let m: Message = serde_json::from_value(v).unwrap();
+        assert!(matches!(m.content, Some(Content::Text(t)) if t == "owned"));
+        for bad in ["5", "{}", "true", r#"[{"text":"no type"}]"#] {
+            let body = format!(r#"{{"role":"user","content":{bad}}}"#);
+            assert!(serde_json::from_str::<Message>(&body).is_err(), "{bad}");
         }
     }
 }
