@@ -120,7 +120,7 @@ pub(crate) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
     } else {
-        format!("{path}.{key}")
+        crate::formats::ids::concat(&[path, ".", key])
     }
 }
 

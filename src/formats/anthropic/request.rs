@@ -136,7 +136,7 @@ fn user_blocks<'a>(
     };
     let mut out = Vec::with_capacity(parts.len());
     for (j, part) in parts.iter().enumerate() {
-        let pp = format!("{p}.content[{j}]");
+        let pp = ids::numbered(&ids::concat(&[p, ".content["]), j, "]");
         f.unknown(&part.extra, &pp)?;
         if let Some(b) = user_part(part, &pp, f)? {
             out.push(b);

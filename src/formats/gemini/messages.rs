@@ -5,6 +5,7 @@ use super::types::{Blob, Call, CallResult, FileRef, OutContent, OutPart};
 use super::{wire, WHO};
 use crate::error::ApiError;
 use crate::formats::fields::{unsupported, Fields};
+use crate::formats::ids;
 use crate::formats::openai::types::{self as chat, Content, Part};
 use crate::formats::pivot::media::data_url;
 use crate::formats::pivot::messages::{
@@ -27,7 +28,7 @@ pub(super) fn convert<'a>(
     // functionResponse to its call by name).
     let mut calls: Vec<(&str, &str)> = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
-        let p = format!("messages[{i}]");
+        let p = ids::numbered("messages[", i, "]");
         // `thinking_blocks` (Claude's signed thinking, through the pivot) mean nothing to
         // Gemini, and earlier reasoning is not sent to it: left out, as the Anthropic front
         // leaves them out for OpenAI-style backends.
@@ -74,7 +75,11 @@ fn user_parts<'a>(
     };
     let mut out = Vec::with_capacity(parts.len());
     for (j, part) in parts.iter().enumerate() {
-        if let Some(part) = user_part(part, &format!("{p}.content[{j}]"), f)? {
+        if let Some(part) = user_part(
+            part,
+            &ids::numbered(&ids::concat(&[p, ".content["]), j, "]"),
+            f,
+        )? {
             out.push(part);
         }
     }
