@@ -3,6 +3,8 @@
 //! one per reply: clients key replies by id, so two replies must never share one. A Response
 //! written for a translated route always gets a fresh id (`formats::responses`): the gateway
 //! keeps it and finds it by that id, and upstream ids need not be unique.
+//! Ids and the paths error messages name are joined by [`concat`] and [`numbered`], not
+//! `format!`, whose machinery is costly on every request.
 
 /// An OpenAI chat completion id: `chatcmpl-` and the upstream id without its own prefix.
 pub fn chat(upstream: &str) -> String {

@@ -9,14 +9,13 @@
 //! other model as `ceil(chars / 4)`. Four tokens of framing per message are added, as OpenAI's
 //! own accounting does.
 //!
-//! Tokenising costs (the split and merges: µs per KiB), so: past
-//! [`TOKENIZE_BYTES`] a string's count is extrapolated from its tokenised head, past
-//! [`TOKENIZE_BODY_BYTES`] of a body the rest is counted at the rate of what was tokenised,
-//! and the counts of strings of [`CACHE_FROM`] bytes or more are remembered by a hash of their
-//! text. Chat
-//! clients resend the whole conversation every turn and agents resend the same system prompt
-//! and tools, so most strings have been counted before; even a short system prompt is cheaper
-//! looked up than split again (the 1 KiB estimate of `benches/micro.rs`: 0.79 µs with its
+//! Tokenising costs (the split and merges: µs per KiB), so: past [`TOKENIZE_BYTES`] a
+//! string's count is extrapolated from its tokenised head, past [`TOKENIZE_BODY_BYTES`] of a
+//! body the rest is counted at the rate of what was tokenised, and the counts of strings of
+//! [`CACHE_FROM`] bytes or more are remembered by a hash of their text. Chat clients resend the
+//! whole conversation every turn and agents resend the same system prompt and tools, so most
+//! strings have been counted before; even a short system prompt is cheaper looked up than
+//! split again (the 1 KiB estimate of `benches/micro.rs`: 0.79 µs with its
 //! counts remembered; 0.72 µs counting characters).
 
 use super::bpe::{self, Bpe};
@@ -60,7 +59,7 @@ pub fn prompt_tokens(body: &[u8], model: &str) -> u64 {
 
 /// Text of one body tokenised afresh at most; the strings past it are counted at the rate of
 /// those counted before them. Merging costs up to ~0.1 µs a byte on text that is not whole
-/// words (random letters, base64: `benches/micro.rs`, `prompt_estimate_kinds`), and the count
+/// words (random letters, base64: `benches/micro.rs`, `prompt_estimate_unseen`), and the count
 /// runs on the request's worker thread: unbounded, a 32 MiB body of such strings would hold
 /// it for seconds. Remembered strings cost nothing and count exactly whatever their number.
 pub const TOKENIZE_BODY_BYTES: usize = 8 * TOKENIZE_BYTES;
