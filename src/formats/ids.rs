@@ -3,7 +3,7 @@
 //! one per reply: clients key replies by id, so two replies must never share one. A Response
 //! written for a translated route always gets a fresh id (`formats::responses`): the gateway
 //! keeps it and finds it by that id, and upstream ids need not be unique.
-//! Ids and the paths error messages name are joined by [`concat`] and [`numbered`], not
+//! Ids and the paths error messages name are joined by [`concat`] and [`element`], not
 //! `format!`, whose machinery is costly on every request.
 
 /// An OpenAI chat completion id: `chatcmpl-` and the upstream id without its own prefix.
@@ -30,9 +30,11 @@ pub fn concat(parts: &[&str]) -> String {
     out
 }
 
-/// `prefix`, the decimal `n`, then `suffix` (`messages[3]`, `msg_…_0`), without `format!`.
-pub fn numbered(prefix: &str, n: usize, suffix: &str) -> String {
-    concat(&[prefix, itoa::Buffer::new().format(n), suffix])
+/// The path of element `n` of `key` under `path` (`messages[3]`, `messages[3].content[0]`),
+/// without `format!`.
+pub fn element(path: &str, key: &str, n: usize) -> String {
+    let dot = if path.is_empty() { "" } else { "." };
+    concat(&[path, dot, key, "[", itoa::Buffer::new().format(n), "]"])
 }
 
 /// 32 random hex digits, for a reply whose upstream gave it no id (and every request's id):
@@ -70,14 +72,15 @@ mod tests {
     }
 
     #[test]
-    fn concat_and_numbered_write_what_format_does() {
+    fn concat_and_element_write_what_format_does() {
         assert_eq!(super::concat(&["a", "", "bc"]), format!("a{}bc", ""));
         assert_eq!(super::concat(&[]), "");
+        assert_eq!(
+            super::element("messages[1]", "content", 20),
+            "messages[1].content[20]"
+        );
         for n in [0, 7, 10, 12_345, usize::MAX] {
-            assert_eq!(
-                super::numbered("messages[", n, "]"),
-                format!("messages[{n}]")
-            );
+            assert_eq!(super::element("", "messages", n), format!("messages[{n}]"));
         }
     }
 

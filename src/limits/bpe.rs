@@ -2,9 +2,10 @@
 //! hash maps of owned byte strings both ways, a sorted copy, and 128 clones of its split regex:
 //! about 45 MiB resident for o200k. Counting needs only "the rank of these bytes", so the table
 //! here is one blob (`bpe_blob.rs`: every token's bytes and an open-addressed index whose slots
-//! hold a rank, where its bytes are and a tag; 3.3 MiB for o200k) written by `build.rs` from tiktoken-rs's own encoder and read
-//! in place from the binary: nothing is built at start or held on the heap, and only the pages
-//! counting touches are resident (shared by every process running the binary). The merge loop
+//! hold a rank, where its bytes are and a tag; 3.3 MiB for o200k) written by `build.rs` from
+//! tiktoken-rs's own encoder and read in place from the binary: nothing is built at start or
+//! held on the heap, and only the pages counting touches are resident (shared by every process
+//! running the binary). The merge loop
 //! is tiktoken's (`_byte_pair_merge`), so counts are the same by construction; `tests`
 //! compares them with tiktoken-rs on varied text. That loop's cost grows with a piece's length
 //! squared, so a piece past [`SCAN_MAX`] bytes merges through a heap instead (the same merges),

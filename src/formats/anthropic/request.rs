@@ -90,7 +90,7 @@ fn convert_messages<'a>(msgs: &'a [chat::Message], f: &Fields) -> Result<Convert
     let mut system = Vec::new();
     let mut turns: Vec<OutTurn<'_>> = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
-        let p = ids::numbered("messages[", i, "]");
+        let p = ids::element("", "messages", i);
         f.unknown(&m.extra, &p)?;
         let (role, blocks) = match m.role.as_str() {
             "system" | "developer" => {
@@ -136,7 +136,7 @@ fn user_blocks<'a>(
     };
     let mut out = Vec::with_capacity(parts.len());
     for (j, part) in parts.iter().enumerate() {
-        let pp = ids::numbered(&ids::concat(&[p, ".content["]), j, "]");
+        let pp = ids::element(p, "content", j);
         f.unknown(&part.extra, &pp)?;
         if let Some(b) = user_part(part, &pp, f)? {
             out.push(b);

@@ -74,7 +74,7 @@ pub(crate) fn to_pivot(
     }
     let cx = Cx { keep, pivot, f };
     for (i, m) in msgs.iter().enumerate() {
-        convert_message(m, &ids::numbered("messages[", i, "]"), &cx, &mut out_msgs)?;
+        convert_message(m, &ids::element("", "messages", i), &cx, &mut out_msgs)?;
     }
     let mut out = Map::new();
     out.insert("model".into(), json!(opts.model));
@@ -283,7 +283,7 @@ fn convert_message(
     }
     let mut parts = Vec::new();
     for (j, b) in blocks.iter().enumerate() {
-        let bp = ids::numbered(&ids::concat(&[p, ".content["]), j, "]");
+        let bp = ids::element(p, "content", j);
         cx.f.unknown(&b.extra, &bp)?;
         let cc = b.cache_control.as_ref();
         match b.kind.as_str() {
@@ -340,7 +340,7 @@ fn assistant(blocks: &[Block], p: &str, cx: &Cx<'_>, out: &mut Vec<Value>) -> Re
     let mut thinking = Vec::new();
     let cc = blocks.iter().rev().find_map(|b| b.cache_control.as_ref());
     for (j, b) in blocks.iter().enumerate() {
-        let bp = ids::numbered(&ids::concat(&[p, ".content["]), j, "]");
+        let bp = ids::element(p, "content", j);
         cx.f.unknown(&b.extra, &bp)?;
         match b.kind.as_str() {
             "text" => text.push_str(b.text.as_deref().unwrap_or("")),

@@ -46,7 +46,7 @@ pub(super) fn convert(
     let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
     let mut tools_seen = false;
     for (i, m) in msgs.iter().enumerate() {
-        let p = ids::numbered("messages[", i, "]");
+        let p = ids::element("", "messages", i);
         let cached = cache_mark(&m.extra, &p, f, &["is_error", "thinking_blocks"])?;
         let (role, mut blocks) = match m.role.as_str() {
             "system" | "developer" => {
@@ -116,7 +116,7 @@ fn user_blocks(c: Option<&Content>, p: &str, f: &Fields) -> Result<Vec<Value>, A
     };
     let mut out = Vec::with_capacity(parts.len());
     for (j, part) in parts.iter().enumerate() {
-        let pp = ids::numbered(&ids::concat(&[p, ".content["]), j, "]");
+        let pp = ids::element(p, "content", j);
         let cached = cache_mark(&part.extra, &pp, f, &[])?;
         out.push(user_part(part, &pp, f)?);
         if cached {

@@ -28,7 +28,7 @@ pub(super) fn convert<'a>(
     // functionResponse to its call by name).
     let mut calls: Vec<(&str, &str)> = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
-        let p = ids::numbered("messages[", i, "]");
+        let p = ids::element("", "messages", i);
         // `thinking_blocks` (Claude's signed thinking, through the pivot) mean nothing to
         // Gemini, and earlier reasoning is not sent to it: left out, as the Anthropic front
         // leaves them out for OpenAI-style backends.
@@ -75,11 +75,7 @@ fn user_parts<'a>(
     };
     let mut out = Vec::with_capacity(parts.len());
     for (j, part) in parts.iter().enumerate() {
-        if let Some(part) = user_part(
-            part,
-            &ids::numbered(&ids::concat(&[p, ".content["]), j, "]"),
-            f,
-        )? {
+        if let Some(part) = user_part(part, &ids::element(p, "content", j), f)? {
             out.push(part);
         }
     }
