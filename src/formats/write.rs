@@ -181,6 +181,56 @@ pub fn uint(out: &mut String, v: u64) {
     out.push_str(itoa::Buffer::new().format(v));
 }
 
+/// A float as serde_json writes it (`null` when not finite, which no parsed JSON holds).
+pub fn float(out: &mut String, v: f64) {
+    match v.is_finite() {
+        true => out.push_str(zmij::Buffer::new().format_finite(v)),
+        false => out.push_str("null"),
+    }
+}
+
+/// A JSON value as serde_json writes it compactly, its strings through [`string`]: written
+/// straight into the body being built, where a serializer's [`text`] must copy each long
+/// string and have serde_json check the copy again. Depth is the parsed value's (serde_json
+/// refuses more than 128 levels on reading).
+pub fn value(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => uint(out, u),
+            (None, Some(i), _) => out.push_str(itoa::Buffer::new().format(i)),
+            (None, None, f) => float(out, f.unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                value(out, v);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => object(out, m),
+    }
+}
+
+/// A JSON object as serde_json writes it compactly (see [`value`]).
+pub fn object(out: &mut String, m: &Map<String, Value>) {
+    out.push('{');
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        string(out, k);
+        out.push(':');
+        value(out, v);
+    }
+    out.push('}');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,7 +294,34 @@ mod tests {
         }
     }
 
+    /// Any JSON value: scalars of every kind (floats included), nested arrays and objects.
+    fn any_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,80}|[\\x00-\\x7f]{0,80}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::btree_map("\\PC{0,12}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
     proptest::proptest! {
+        #[test]
+        fn any_value_is_written_as_serde_json_writes_it(v in any_value()) {
+            let mut out = String::new();
+            value(&mut out, &v);
+            proptest::prop_assert_eq!(out, serde_json::to_string(&v).unwrap());
+        }
+
         #[test]
         fn any_text_is_written_as_serde_json_writes_it(s in "[\\x00-\\x7f]{0,200}|\\PC{0,200}") {
             let mut ser = serde_json::Serializer::new(Vec::new());

@@ -1,6 +1,7 @@
-//! Anthropic Messages: wire types (`types`), translation to and from the pivot (`request`,
-//! `response`, a Message read by `message`), error shape (`error`), the stream decoder and encoder (`stream`), and the
-//! input-token estimate for backends that cannot count (`count`).
+//! Anthropic Messages: wire types (`types`, the request written by `write`), translation to
+//! and from the pivot (`request`, `response`, a Message read by `message`), error shape
+//! (`error`), the stream decoder and encoder (`stream`), and the input-token estimate for
+//! backends that cannot count (`count`).
 
 pub mod count;
 pub mod error;
@@ -10,3 +11,4 @@ pub mod response;
 pub mod stream;
 pub(crate) mod to_chat;
 pub mod types;
+mod write;

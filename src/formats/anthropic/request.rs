@@ -59,8 +59,7 @@ pub fn from_chat(
     out.thinking = claude_thinking(req.reasoning_effort.as_deref(), max_tokens, f)?;
     let stream = req.stream == Some(true);
     out.stream = stream.then_some(true);
-    let body = serde_json::to_vec(&out).map_err(|_| ApiError::internal())?;
-    Ok(Translated::new(body, stream, req.include_usage()))
+    Ok(Translated::new(out.write(), stream, req.include_usage()))
 }
 
 fn sampling<'a>(
