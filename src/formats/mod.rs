@@ -250,9 +250,9 @@ impl Pivot {
 
     /// The chat request as an OpenAI target gets it.
     pub(crate) fn write(self) -> Result<Translated, ApiError> {
-        let body =
-            serde_json::to_vec(&write::FastMap(&self.out)).map_err(|_| ApiError::internal())?;
-        Ok(Translated::new(body, self.stream, false))
+        let mut body = String::with_capacity(1024);
+        write::object(&mut body, &self.out);
+        Ok(Translated::new(body.into_bytes(), self.stream, false))
     }
 
     /// The chat request as the second hop reads it (what its text would parse to).

@@ -1,9 +1,10 @@
 //! JSON written by hand where serde's derive costs more than the bytes: constant keys as
-//! literals, strings escaped exactly as serde_json escapes them (the access log's line and
-//! the chat completion translated replies are written in; each key through serde's derive was
-//! a runtime escape).
+//! literals, strings escaped exactly as serde_json escapes them, JSON values as serde_json
+//! writes them compactly ([`value`]). The access log's line, the translated chat replies,
+//! the Anthropic and Bedrock requests and the kept Responses input are written this way;
+//! through serde's derive each key was a runtime escape.
 
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde::ser::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -135,39 +136,6 @@ where
     }
 }
 
-/// A JSON value that serializes as itself, its strings through [`text`].
-pub struct Fast<'a>(pub &'a Value);
-
-impl Serialize for Fast<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Value::String(t) => text(t, s),
-            Value::Array(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for v in items {
-                    seq.serialize_element(&Fast(v))?;
-                }
-                seq.end()
-            }
-            Value::Object(map) => FastMap(map).serialize(s),
-            scalar => scalar.serialize(s),
-        }
-    }
-}
-
-/// A JSON object that serializes as itself, its strings through [`text`].
-pub struct FastMap<'a>(pub &'a Map<String, Value>);
-
-impl Serialize for FastMap<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in self.0 {
-            m.serialize_entry(k, &Fast(v))?;
-        }
-        m.end()
-    }
-}
-
 /// `s` as a JSON string, or `null`.
 pub fn opt_string(out: &mut String, s: Option<&str>) {
     match s {
@@ -265,33 +233,6 @@ mod tests {
         opt_string(&mut out, None);
         uint(&mut out, u64::MAX);
         assert_eq!(out, format!("null{}", u64::MAX));
-    }
-
-    #[test]
-    fn values_through_fast_are_written_as_serde_json_writes_them() {
-        let long = "a \"quoted\" line\n".repeat(8) + "é 漢 🦀 \u{1f}";
-        let v = serde_json::json!({"z": [long.clone(), "short", 1.5, null, true,
-            {"t": long, "n": -3, "e": {}}], "a": []});
-        assert!(long_enough(&v));
-        let fast = serde_json::to_string(&Fast(&v)).unwrap();
-        assert_eq!(fast, serde_json::to_string(&v).unwrap());
-        // Through a serializer that is not serde_json's writer, the raw text is read back.
-        assert_eq!(serde_json::to_value(Fast(&v)).unwrap(), v);
-        let pretty = serde_json::to_string_pretty(&Fast(&v)).unwrap();
-        assert_eq!(
-            serde_json::from_str::<serde_json::Value>(&pretty).unwrap(),
-            v
-        );
-    }
-
-    /// Whether some string in `v` takes the raw path (else the test above tests nothing new).
-    fn long_enough(v: &Value) -> bool {
-        match v {
-            Value::String(s) => s.len() >= RAW_FROM,
-            Value::Array(a) => a.iter().any(long_enough),
-            Value::Object(m) => m.values().any(long_enough),
-            _ => false,
-        }
     }
 
     /// Any JSON value: scalars of every kind (floats included), nested arrays and objects.

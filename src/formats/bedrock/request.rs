@@ -19,7 +19,7 @@ use crate::formats::openai::types::{self as chat, ChatRequest};
 use crate::formats::pivot::messages::no_turns;
 use crate::formats::pivot::tools::{empty_object_schema, function_tools, ChatToolChoice};
 use crate::formats::pivot::{self, claude_thinking};
-use crate::formats::write::FastMap;
+use crate::formats::write;
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Map, Value};
 
@@ -57,9 +57,10 @@ pub fn from_chat(
     if !extra.is_empty() {
         out.insert("additionalModelRequestFields".into(), Value::Object(extra));
     }
-    let body = serde_json::to_vec(&FastMap(&out)).map_err(|_| ApiError::internal())?;
+    let mut body = String::with_capacity(1024);
+    write::object(&mut body, &out);
     Ok(Translated::new(
-        body,
+        body.into_bytes(),
         req.stream == Some(true),
         req.include_usage(),
     ))

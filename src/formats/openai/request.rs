@@ -30,9 +30,9 @@ pub fn ask_for_usage(body: &[u8], has_options: bool) -> Option<Bytes> {
             obj.insert("stream_options".into(), json!({"include_usage": true}));
         }
     }
-    serde_json::to_vec(&crate::formats::write::Fast(&v))
-        .ok()
-        .map(Bytes::from)
+    let mut body = String::with_capacity(body.len() + 48);
+    crate::formats::write::value(&mut body, &v);
+    Some(Bytes::from(body))
 }
 
 #[cfg(test)]

@@ -7,9 +7,7 @@
 use crate::error::{ApiError, ErrorKind};
 use crate::formats::ids;
 use crate::formats::scan::{self, Cursor};
-use crate::formats::write::{self, Fast, FastMap};
-use serde::ser::{Error as _, SerializeMap, SerializeSeq};
-use serde::{Serialize, Serializer};
+use crate::formats::write;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -138,7 +136,9 @@ impl Stateful {
         }
         body.remove("previous_response_id");
         body.insert("input".into(), Value::Array(input));
-        let text = serde_json::to_vec(&FastMap(&body)).map_err(|_| ApiError::internal())?;
+        let mut text = String::with_capacity(1024);
+        write::object(&mut text, &body);
+        let text = text.into_bytes();
         let Some(Value::Array(input)) = body.remove("input") else {
             return Err(ApiError::internal());
         };
@@ -232,7 +232,10 @@ impl Input {
     /// serde would write for it (keys in a `serde_json::Map`'s order), around the literal.
     pub fn to_json(&self, ids: &[String]) -> serde_json::Result<String> {
         let literal = match self {
-            Input::Items(items) => return serde_json::to_string(&Kept { items, ids }),
+            Input::Items(items) => {
+                return (Kept { items, ids }.write())
+                    .ok_or_else(|| serde::ser::Error::custom("an id short"));
+            }
             Input::Text(literal) => literal,
         };
         let mut out = String::with_capacity(literal.len() + 96);
@@ -318,57 +321,63 @@ pub struct Kept<'a> {
     pub ids: &'a [String],
 }
 
-impl Serialize for Kept<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.items.len()))?;
+impl Kept<'_> {
+    /// The items as JSON text; `None` when `ids` is shorter than its object items.
+    pub fn write(&self) -> Option<String> {
+        let mut out = String::with_capacity(256);
+        out.push('[');
         let mut ids = self.ids.iter();
-        for item in self.items {
+        for (i, item) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
             match (
                 item.as_object(),
                 item.get("id").is_some_and(Value::is_string),
             ) {
-                (Some(map), false) => {
-                    let id = ids.next().ok_or_else(|| S::Error::custom("an id short"))?;
-                    seq.serialize_element(&WithId { map, id })?;
-                }
+                (Some(map), false) => with_id(&mut out, map, ids.next()?),
                 (Some(_), true) => {
                     ids.next();
-                    seq.serialize_element(&Fast(item))?;
+                    write::value(&mut out, item);
                 }
-                (None, _) => seq.serialize_element(&Fast(item))?,
+                (None, _) => write::value(&mut out, item),
             }
         }
-        seq.end()
+        out.push(']');
+        Some(out)
     }
 }
 
 /// An object item with `id` set (in key order, in place of any `id` it had).
-struct WithId<'a> {
-    map: &'a Map<String, Value>,
-    id: &'a str,
-}
-
-impl Serialize for WithId<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let has = self.map.contains_key("id");
-        let mut m = s.serialize_map(Some(self.map.len() + usize::from(!has)))?;
-        let mut id = Some(self.id);
-        for (k, v) in self.map {
-            if k == "id" {
-                continue;
-            }
-            if k.as_str() > "id" {
-                if let Some(id) = id.take() {
-                    m.serialize_entry("id", id)?;
-                }
-            }
-            m.serialize_entry(k, &Fast(v))?;
+fn with_id(out: &mut String, map: &Map<String, Value>, id: &str) {
+    out.push('{');
+    let mut id = Some(id);
+    let mut first = true;
+    let mut entry = |out: &mut String, k: &str| {
+        if !std::mem::take(&mut first) {
+            out.push(',');
         }
-        if let Some(id) = id {
-            m.serialize_entry("id", id)?;
+        write::string(out, k);
+        out.push(':');
+    };
+    for (k, v) in map {
+        if k == "id" {
+            continue;
         }
-        m.end()
+        if k.as_str() > "id" {
+            if let Some(id) = id.take() {
+                entry(out, "id");
+                write::string(out, id);
+            }
+        }
+        entry(out, k);
+        write::value(out, v);
     }
+    if let Some(id) = id {
+        entry(out, "id");
+        write::string(out, id);
+    }
+    out.push('}');
 }
 
 #[cfg(test)]

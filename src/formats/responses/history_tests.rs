@@ -104,7 +104,7 @@ fn with_ids(mut items: Vec<Value>, response_id: &str) -> Vec<Value> {
 
 fn kept(items: &[Value], response_id: &str) -> (String, Vec<String>) {
     let ids = input_ids(items, response_id);
-    let text = serde_json::to_string(&Kept { items, ids: &ids }).unwrap();
+    let text = Kept { items, ids: &ids }.write().unwrap();
     (text, ids)
 }
 
