@@ -21,6 +21,7 @@ pub mod openai;
 pub mod pivot;
 pub mod responses;
 pub mod scan;
+pub mod strict;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod write;
