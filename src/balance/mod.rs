@@ -43,7 +43,8 @@ struct RouteState {
 }
 
 pub struct Balancer {
-    routes: HashMap<Arc<str>, RouteState>,
+    /// foldhash, randomly seeded (not SipHash): looked up on every request.
+    routes: HashMap<Arc<str>, RouteState, foldhash::fast::RandomState>,
     backends: Vec<Arc<BackendState>>,
     /// Signalled when a slot frees at a backend with a concurrency cap.
     freed: Arc<Notify>,

@@ -40,7 +40,9 @@ struct GenAi {
     resolved: ArcSwap<Resolved>,
 }
 
-type Resolved = HashMap<String, HashMap<String, Arc<Series>>>;
+/// Hashed with foldhash, randomly seeded, not SipHash: looked up on every request.
+type Resolved = HashMap<String, HashMap<String, Arc<Series>, Fold>, Fold>;
+type Fold = foldhash::fast::RandomState;
 
 /// One model and backend's series, each made on its first use (a pair whose requests never
 /// generated a reply, such as cache hits, has no token series).
@@ -171,7 +173,7 @@ impl GenAi {
             ttft,
             per_output_token,
             cost,
-            resolved: ArcSwap::from_pointee(HashMap::new()),
+            resolved: ArcSwap::from_pointee(HashMap::default()),
         })
     }
 

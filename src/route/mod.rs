@@ -46,7 +46,8 @@ pub struct Matched<'r> {
 
 pub struct Router {
     routes: Vec<Route>,
-    exact: HashMap<Box<str>, (usize, Arc<str>)>,
+    /// foldhash, randomly seeded (not SipHash): looked up on every request.
+    exact: HashMap<Box<str>, (usize, Arc<str>), foldhash::fast::RandomState>,
     globs: Vec<(Arc<str>, usize)>,
     models_json: Bytes,
     models_json_anthropic: Bytes,
@@ -56,7 +57,7 @@ pub struct Router {
 
 impl Router {
     pub fn new(cfg: &Config, enabled: impl Fn(usize) -> bool) -> Router {
-        let mut exact = HashMap::new();
+        let mut exact = HashMap::default();
         let mut globs = Vec::new();
         let mut listed = Vec::new();
         let routes = cfg
