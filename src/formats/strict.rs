@@ -6,8 +6,10 @@
 //!
 //! It reads only a plain subset and says `None` for the rest, which the caller leaves to
 //! serde (that also names what is wrong): a top-level key that is not plain ASCII without
-//! escapes, nesting deeper than [`DEPTH`], and anything that is not JSON. Whatever it
-//! accepts, serde accepts too (`admission`'s tests compare the two on any text).
+//! escapes, nesting deeper than [`DEPTH`], and anything that is not JSON. Like serde skipping
+//! a value, it does not check that a value's bytes are UTF-8: serde does for a value it
+//! borrows as text, and so must the caller (`admission` does, and its tests compare the two
+//! readings on any text).
 
 use super::write::first_escape;
 

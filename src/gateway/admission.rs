@@ -47,8 +47,10 @@ fn plain(body: &[u8]) -> Option<Probe> {
             b"max_output_tokens" => 5,
             _ => return Some(()),
         };
-        // A repeated field is serde's error to name.
+        // A repeated field is serde's error to name; so is a value that is not UTF-8 (serde
+        // borrows each of these as text, while it skips other values' bytes unread).
         f[at].is_none().then_some(())?;
+        std::str::from_utf8(raw).ok()?;
         // `null` reads as absent (serde's `Option`), but still counts as seen.
         f[at] = Some(raw);
         Some(())
@@ -194,6 +196,10 @@ mod tests {
             Some("model")
         );
         assert!(probe(b"").is_err());
+        // Bytes that are not UTF-8 inside a field serde borrows as text (found by the property
+        // test below), and inside one it skips unread.
+        assert!(probe(b"{\"model\":\"a\",\"stream_options\":{\"\xffx\": true}}").is_err());
+        assert!(probe(b"{\"model\":\"a\",\"input\":[\"\xff\"]}").is_ok());
     }
 
     /// The fast path reads what a chat, Responses or Messages client sends.
