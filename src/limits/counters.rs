@@ -78,7 +78,8 @@ pub struct Window {
 /// Counters in this process's memory.
 #[derive(Default)]
 pub struct Local {
-    map: Mutex<HashMap<String, Window>>,
+    /// foldhash, randomly seeded (not SipHash): two to four lookups a limited request.
+    map: Mutex<HashMap<String, Window, foldhash::fast::RandomState>>,
 }
 
 impl Local {
