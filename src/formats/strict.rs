@@ -23,7 +23,7 @@ pub fn members<'a>(
     json: &'a [u8],
     mut each: impl FnMut(&'a [u8], &'a [u8]) -> Option<()>,
 ) -> Option<()> {
-    let mut c = Strict { b: json, i: 0 };
+    let mut c = Strict::new(json);
     c.ws();
     if !c.eat(b'{') {
         return None;
@@ -67,26 +67,52 @@ pub fn plain_string(raw: &[u8]) -> Option<&str> {
     std::str::from_utf8(inner).ok()
 }
 
-struct Strict<'a> {
+/// A position in JSON text that checks what it passes (for readers of their own, such as the
+/// token estimate's walk).
+pub(crate) struct Strict<'a> {
     b: &'a [u8],
     i: usize,
 }
 
 impl<'a> Strict<'a> {
-    fn ws(&mut self) {
+    pub(crate) fn new(b: &'a [u8]) -> Self {
+        Strict { b, i: 0 }
+    }
+
+    /// The byte here.
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    /// Only whitespace left.
+    pub(crate) fn at_end(&mut self) -> bool {
+        self.ws();
+        self.i == self.b.len()
+    }
+
+    /// The text from `start` to here.
+    pub(crate) fn since(&self, start: usize) -> Option<&'a [u8]> {
+        self.b.get(start..self.i)
+    }
+
+    pub(crate) fn at(&self) -> usize {
+        self.i
+    }
+
+    pub(crate) fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
             self.i += 1;
         }
     }
 
-    fn eat(&mut self, c: u8) -> bool {
+    pub(crate) fn eat(&mut self, c: u8) -> bool {
         let hit = self.b.get(self.i) == Some(&c);
         self.i += usize::from(hit);
         hit
     }
 
     /// Past the value here, which must be JSON nested `depth` levels at most.
-    fn value(&mut self, depth: u32) -> Option<()> {
+    pub(crate) fn value(&mut self, depth: u32) -> Option<()> {
         match *self.b.get(self.i)? {
             b'"' => self.string().map(drop),
             b'{' => self.object(depth.checked_sub(1)?),
@@ -144,7 +170,7 @@ impl<'a> Strict<'a> {
 
     /// The string here (its bytes between the quotes) and whether it holds an escape; `None`
     /// for a raw control byte, an unknown escape or a `\u` without four hex digits.
-    fn string(&mut self) -> Option<(&'a [u8], bool)> {
+    pub(crate) fn string(&mut self) -> Option<(&'a [u8], bool)> {
         if !self.eat(b'"') {
             return None;
         }

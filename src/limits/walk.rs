@@ -2,6 +2,7 @@
 //! is handed over as it is read (borrowed from the body when it has no escapes), and nothing
 //! is built: no tree of values, no copy of a string (`estimate.rs` counts each as it comes).
 
+use crate::formats::strict::{self, Strict};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
@@ -44,6 +45,138 @@ pub struct Shape {
 /// Walks `body`, calling `text` with every prompt string: every string value but those under
 /// [`NOT_TEXT`] keys and inline media. `Err` if `body` is not one JSON value.
 pub fn walk(body: &[u8], text: &mut dyn FnMut(&str)) -> Result<Shape, serde_json::Error> {
+    if let Some((texts, shape)) = plain(body) {
+        texts.iter().for_each(|t| text(t));
+        return Ok(shape);
+    }
+    through_serde(body, text)
+}
+
+/// The walk of a plain body without serde's parser (strings crossed sixteen bytes a step by
+/// `formats::strict`, which checks each byte as serde does): its prompt strings and shape.
+/// `None` leaves the body to serde: an escaped key, a number serde could find out of range,
+/// nesting past `strict::DEPTH`, or anything serde would refuse. The strings are handed over
+/// only once the whole body is read, so a body left to serde is not counted twice.
+fn plain(body: &[u8]) -> Option<(Vec<Cow<'_, str>>, Shape)> {
+    let mut f = Fast {
+        c: Strict::new(body),
+        body,
+        texts: Vec::new(),
+        images: 0,
+        lists: [None; 3],
+    };
+    f.c.ws();
+    f.node("", true, None, strict::DEPTH)?;
+    f.c.at_end().then_some(())?;
+    let messages = f.lists.iter().find_map(|n| *n).unwrap_or(0);
+    let shape = Shape {
+        images: f.images,
+        messages,
+    };
+    Some((f.texts, shape))
+}
+
+struct Fast<'a> {
+    c: Strict<'a>,
+    body: &'a [u8],
+    texts: Vec<Cow<'a, str>>,
+    images: u64,
+    lists: [Option<u64>; 3],
+}
+
+impl<'a> Fast<'a> {
+    /// The value here, under `key` (see [`Node`]).
+    fn node(&mut self, key: &str, top: bool, list: Option<usize>, depth: u32) -> Option<()> {
+        match self.c.peek()? {
+            b'"' => {
+                let s = self.text()?;
+                if s.starts_with("data:") || (key == "data" && s.len() > 256) {
+                    self.images += 1;
+                } else {
+                    self.texts.push(s);
+                }
+                Some(())
+            }
+            b'{' => self.object(top, depth.checked_sub(1)?),
+            b'[' => {
+                let n = self.array(key, depth.checked_sub(1)?)?;
+                if let Some(i) = list {
+                    self.lists[i] = Some(n);
+                }
+                Some(())
+            }
+            // serde reads a number as a value here: a long or exponent form may be out of range.
+            b'-' | b'0'..=b'9' => {
+                let start = self.c.at();
+                self.c.value(depth)?;
+                let n = self.c.since(start)?;
+                (n.len() <= 16 && !n.iter().any(|b| matches!(b, b'e' | b'E'))).then_some(())
+            }
+            _ => self.c.value(depth),
+        }
+    }
+
+    fn object(&mut self, top: bool, depth: u32) -> Option<()> {
+        self.c.eat(b'{');
+        self.c.ws();
+        if self.c.eat(b'}') {
+            return Some(());
+        }
+        loop {
+            self.c.ws();
+            let (key, escaped) = self.c.string()?;
+            let key = std::str::from_utf8(key).ok().filter(|_| !escaped)?;
+            self.c.ws();
+            self.c.eat(b':').then_some(())?;
+            self.c.ws();
+            if NOT_TEXT.contains(&key) {
+                self.c.value(depth)?;
+            } else {
+                let list = top.then(|| LISTS.iter().position(|l| *l == key)).flatten();
+                self.node(key, false, list, depth)?;
+            }
+            self.c.ws();
+            if !self.c.eat(b',') {
+                return self.c.eat(b'}').then_some(());
+            }
+        }
+    }
+
+    /// Past the array here; its length.
+    fn array(&mut self, key: &str, depth: u32) -> Option<u64> {
+        self.c.eat(b'[');
+        self.c.ws();
+        if self.c.eat(b']') {
+            return Some(0);
+        }
+        let mut n = 0;
+        loop {
+            self.c.ws();
+            self.node(key, false, None, depth)?;
+            n += 1;
+            self.c.ws();
+            if !self.c.eat(b',') {
+                return self.c.eat(b']').then_some(n);
+            }
+        }
+    }
+
+    /// The string here as text: borrowed without escapes, decoded by serde_json with them.
+    fn text(&mut self) -> Option<Cow<'a, str>> {
+        let start = self.c.at();
+        let (raw, escaped) = self.c.string()?;
+        if !escaped {
+            return std::str::from_utf8(raw).ok().map(Cow::Borrowed);
+        }
+        let quoted = self.body.get(start..self.c.at())?;
+        serde_json::from_slice::<String>(quoted)
+            .ok()
+            .map(Cow::Owned)
+    }
+}
+
+/// The walk through serde's parser: any body, and the error for one that is not JSON.
+fn through_serde(body: &[u8], text: &mut dyn FnMut(&str)) -> Result<Shape, serde_json::Error> {
     let mut w = Walker {
         text,
         images: 0,
@@ -234,6 +367,94 @@ mod tests {
         let (t, shape) = texts(&body);
         assert_eq!(t, ["short"]);
         assert_eq!(shape.map(|s| s.images), Ok(1));
+    }
+
+    /// A JSON text of the shapes the walk tells apart: keys that are not text, message lists,
+    /// `data`, escaped keys; strings with escapes, media and lone surrogates; numbers serde
+    /// finds out of range. Not always valid: see `body`.
+    fn json(depth: u32) -> proptest::strategy::BoxedStrategy<String> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("1e999".to_string()),
+            Just("123456789012345678901234".to_string()),
+            "-?(0|[1-9][0-9]{0,5})(\\.[0-9]{1,3})?",
+            "\"([a-z é]|\\\\[n\"\\\\]|\\\\u00e9|\\\\ud800){0,10}\"",
+            Just(format!("\"data:image/png;base64,{}\"", "A".repeat(8))),
+            Just(format!("\"{}\"", "A".repeat(300))),
+        ];
+        if depth == 0 {
+            return leaf.boxed();
+        }
+        let key = prop::sample::select(vec![
+            "text",
+            "role",
+            "model",
+            "metadata",
+            "messages",
+            "input",
+            "contents",
+            "data",
+            "\\u0074ext",
+            "content",
+        ]);
+        prop_oneof![
+            2 => leaf,
+            1 => proptest::collection::vec(json(depth - 1), 0..4)
+                .prop_map(|v| format!("[{}]", v.join(","))),
+            1 => proptest::collection::vec((key, json(depth - 1)), 0..4).prop_map(|m| {
+                let m: Vec<_> = m.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+                format!("{{{}}}", m.join(", "))
+            }),
+        ]
+        .boxed()
+    }
+
+    /// A body: a JSON text, sometimes with one byte deleted or inserted.
+    fn body() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let edit = (
+            0..4u8,
+            any::<prop::sample::Index>(),
+            prop::sample::select(vec![b'"', b',', b'}', b']', b'\\', b'1', b'e', 0x01, 0xff]),
+        );
+        (json(3), edit).prop_map(|(text, (how, at, byte))| {
+            let mut b = text.into_bytes();
+            let i = at.index(b.len() + 1);
+            match how {
+                0 if i < b.len() => drop(b.remove(i)),
+                1 => b.insert(i, byte),
+                _ => {}
+            }
+            b
+        })
+    }
+
+    proptest::proptest! {
+        /// The walk without serde finds what serde's walk finds, and reads nothing serde
+        /// refuses.
+        #[test]
+        fn the_plain_walk_is_serde_s(body in body()) {
+            let mut want = Vec::new();
+            let shape = through_serde(&body, &mut |s| want.push(s.to_string()));
+            if let Some((texts, plain_shape)) = plain(&body) {
+                proptest::prop_assert!(shape.is_ok(), "read {texts:?}; serde: {shape:?}");
+                let texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
+                proptest::prop_assert_eq!(texts, want);
+                proptest::prop_assert_eq!(Some(plain_shape), shape.ok());
+            }
+        }
+    }
+
+    /// A chat request, the bench's and an agent's, takes the plain walk.
+    #[test]
+    fn a_chat_body_takes_the_plain_walk() {
+        let body = br#"{"model":"gpt-4o","messages":[{"role":"system","content":"be brief"},
+            {"role":"user","content":"hi \"there\" \u00e9"}],"temperature":0.2,"max_tokens":64}"#;
+        let (texts, shape) = plain(body).expect("plain");
+        assert_eq!(texts, ["be brief", "hi \"there\" é"]);
+        assert_eq!(shape.messages, 2);
     }
 
     #[test]
