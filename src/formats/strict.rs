@@ -54,8 +54,7 @@ pub fn members<'a>(
             return None;
         }
     }
-    c.ws();
-    (c.i == c.b.len()).then_some(())
+    c.at_end().then_some(())
 }
 
 /// `Some` when `raw` (a value [`members`] gave) is a string without escapes: its text.

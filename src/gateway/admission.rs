@@ -36,7 +36,7 @@ pub fn probe(body: &[u8]) -> Result<Probe, ApiError> {
 /// The probe of a body `strict` reads (one in plain JSON, a plain `model` string, no field
 /// repeated): what [`through_serde`] would give, in about a quarter of the instructions.
 fn plain(body: &[u8]) -> Option<Probe> {
-    let mut f: [Option<&[u8]>; 6] = [None; 6];
+    let mut f: [Option<&str>; 6] = [None; 6];
     strict::members(body, |key, raw| {
         let at = match key {
             b"model" => 0,
@@ -50,21 +50,20 @@ fn plain(body: &[u8]) -> Option<Probe> {
         // A repeated field is serde's error to name; so is a value that is not UTF-8 (serde
         // borrows each of these as text, while it skips other values' bytes unread).
         f[at].is_none().then_some(())?;
-        std::str::from_utf8(raw).ok()?;
         // `null` reads as absent (serde's `Option`), but still counts as seen.
-        f[at] = Some(raw);
+        f[at] = Some(std::str::from_utf8(raw).ok()?);
         Some(())
     })?;
     let [model, stream, options, max, max_completion, max_output] =
-        f.map(|v| v.filter(|raw| *raw != b"null"));
+        f.map(|v| v.filter(|raw| *raw != "null"));
     let raw = model?;
-    let model = strict::plain_string(raw).filter(|m| !m.is_empty())?;
+    let model = strict::plain_string(raw.as_bytes()).filter(|m| !m.is_empty())?;
     let start = raw.as_ptr() as usize - body.as_ptr() as usize;
-    let number = |v: Option<&[u8]>| v.and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
+    let number = |v: Option<&str>| v.and_then(|v| v.parse().ok());
     Some(Probe {
         model: model.to_string(),
         model_span: start..start + raw.len(),
-        stream: stream == Some(b"true"),
+        stream: stream == Some("true"),
         has_stream_options: options.is_some(),
         include_usage: options.is_some_and(include_usage),
         max_tokens: number(max_completion)
@@ -74,12 +73,12 @@ fn plain(body: &[u8]) -> Option<Probe> {
 }
 
 /// `stream_options.include_usage`, leniently (anything but an object holding `true` is no).
-fn include_usage(raw: &[u8]) -> bool {
+fn include_usage(raw: &str) -> bool {
     #[derive(Deserialize)]
     struct Options {
         include_usage: Option<bool>,
     }
-    serde_json::from_slice::<Options>(raw).is_ok_and(|o| o.include_usage == Some(true))
+    serde_json::from_str::<Options>(raw).is_ok_and(|o| o.include_usage == Some(true))
 }
 
 /// The probe through serde's derive: any body, and the error for one that is not JSON or
@@ -130,7 +129,7 @@ fn through_serde(body: &[u8]) -> Result<Probe, ApiError> {
         model_span: start..start + text.len(),
         stream: fields.stream.is_some_and(|v| v.get() == "true"),
         has_stream_options: fields.stream_options.is_some_and(|v| v.get() != "null"),
-        include_usage: (fields.stream_options).is_some_and(|o| include_usage(o.get().as_bytes())),
+        include_usage: (fields.stream_options).is_some_and(|o| include_usage(o.get())),
         max_tokens: number(fields.max_completion_tokens)
             .or(number(fields.max_tokens))
             .or(number(fields.max_output_tokens)),

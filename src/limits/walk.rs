@@ -60,7 +60,6 @@ pub fn walk(body: &[u8], text: &mut dyn FnMut(&str)) -> Result<Shape, serde_json
 fn plain(body: &[u8]) -> Option<(Vec<Cow<'_, str>>, Shape)> {
     let mut f = Fast {
         c: Strict::new(body),
-        body,
         texts: Vec::new(),
         images: 0,
         lists: [None; 3],
@@ -78,7 +77,6 @@ fn plain(body: &[u8]) -> Option<(Vec<Cow<'_, str>>, Shape)> {
 
 struct Fast<'a> {
     c: Strict<'a>,
-    body: &'a [u8],
     texts: Vec<Cow<'a, str>>,
     images: u64,
     lists: [Option<u64>; 3],
@@ -168,7 +166,7 @@ impl<'a> Fast<'a> {
         if !escaped {
             return std::str::from_utf8(raw).ok().map(Cow::Borrowed);
         }
-        let quoted = self.body.get(start..self.c.at())?;
+        let quoted = self.c.since(start)?;
         serde_json::from_slice::<String>(quoted)
             .ok()
             .map(Cow::Owned)
