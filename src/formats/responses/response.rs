@@ -105,7 +105,8 @@ impl Parts<'_> {
             &mut out,
         );
         let items = items.into_iter().map(|i| i.id).collect();
-        (out.to_vec(), (head.id, items))
+        // The buffer itself, not a copy of it.
+        (Vec::from(out), (head.id, items))
     }
 }
 

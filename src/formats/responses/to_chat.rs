@@ -106,7 +106,7 @@ pub(crate) fn to_pivot(
     opts: &RequestOptions<'_>,
     f: &Fields,
 ) -> Result<(Pivot, Option<Arc<ToolNames>>), ApiError> {
-    let req: CreateResponse = parse(body)?;
+    let mut req: CreateResponse = parse(body)?;
     stateless(&req)?;
     let mut names = ToolNames::default();
     let tools = match &req.tools {
@@ -116,13 +116,14 @@ pub(crate) fn to_pivot(
     let mut out = Map::new();
     out.insert("model".into(), json!(opts.model));
     let mut messages = Vec::new();
-    if let Some(i) = req.instructions.as_deref().filter(|i| !i.is_empty()) {
-        messages.push(json!({"role": "system", "content": i}));
+    // Moved, not copied: read nowhere else, and a prompt is kilobytes.
+    if let Some(i) = req.instructions.take().filter(|i| !i.is_empty()) {
+        messages.push(message("system", i));
     }
-    match req.input.as_ref() {
+    match req.input.take() {
         None | Some(Value::Null) => {}
-        Some(Value::String(s)) => messages.push(json!({"role": "user", "content": s})),
-        Some(Value::Array(items)) => input::items(items, &names, &mut messages)?,
+        Some(Value::String(s)) => messages.push(message("user", s)),
+        Some(Value::Array(items)) => input::items(&items, &names, &mut messages)?,
         Some(_) => {
             return Err(
                 ApiError::bad_request("`input` must be a string or a list of items.")
@@ -145,6 +146,14 @@ pub(crate) fn to_pivot(
     options(&req, &mut out, f)?;
     let names = (!names.is_empty()).then(|| Arc::new(names));
     Ok((Pivot::new(out, req.stream == Some(true)), names))
+}
+
+/// A chat message holding `content` itself (`json!` would copy it).
+fn message(role: &str, content: String) -> Value {
+    let mut m = Map::with_capacity(2);
+    m.insert("role".into(), role.into());
+    m.insert("content".into(), Value::String(content));
+    Value::Object(m)
 }
 
 fn stateful(param: &str, why: &str) -> ApiError {
