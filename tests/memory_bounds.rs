@@ -128,15 +128,15 @@ fn kept(n: usize) -> StoredResponse {
     let input = format!(
         r#"[{{"id":"in_{n:024x}_0","type":"message","role":"user","content":"What is the weather like?"}}]"#
     );
-    StoredResponse {
-        item_ids: Some(vec![format!("in_{n:024x}_0"), format!("msg_{n:024x}_0")]),
-        id,
-        owner: Some("team-a".into()),
-        model: "claude-sonnet-4-5".into(),
-        response: tollgate::store::responses::Json::written(response),
-        input: tollgate::store::responses::Json::written(input),
+    StoredResponse::new(tollgate::store::responses::Parts {
+        id: &id,
+        owner: Some("team-a"),
+        model: "claude-sonnet-4-5",
+        response: &response,
+        input: &input,
         instructions: None,
-    }
+        item_ids: Some(&[format!("in_{n:024x}_0"), format!("msg_{n:024x}_0")]),
+    })
 }
 
 #[tokio::test(flavor = "current_thread")]

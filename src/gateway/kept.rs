@@ -9,7 +9,7 @@ use crate::error::ErrorKind;
 use crate::formats::responses::history::{self, Stateful};
 use crate::formats::responses::response::Ids;
 use crate::fronts::Front;
-use crate::store::responses::{Json, ResponseStore, ResponseStoreError, StoredResponse};
+use crate::store::responses::{Parts, ResponseStore, ResponseStoreError, StoredResponse};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
@@ -90,20 +90,20 @@ impl Keep {
         };
         let mut ids = self.input.ids(&id);
         // The reply the translator wrote (so JSON), and the input as JSON.
-        let input = self.input.to_json(&ids).map(Json::written);
+        let input = self.input.to_json(&ids);
         let (Ok(response), Ok(input)) = (std::str::from_utf8(response), input) else {
             return;
         };
         ids.extend(output_ids);
-        let r = StoredResponse {
-            id,
-            owner: self.owner.clone(),
-            model: self.model.clone(),
-            response: Json::written(response),
-            input,
-            instructions: self.instructions.clone(),
-            item_ids: Some(ids),
-        };
+        let r = StoredResponse::new(Parts {
+            id: &id,
+            owner: self.owner.as_deref(),
+            model: &self.model,
+            response,
+            input: &input,
+            instructions: self.instructions.as_deref(),
+            item_ids: Some(&ids),
+        });
         if let Err(e) = self.store.put(r).await {
             log::warn!("{e}");
         }
@@ -193,16 +193,16 @@ mod tests {
             {"id": "msg_\u{e9}", "type": "message"}, {"type": "reasoning"}, {"id": 3}]});
         keep.put(response.to_string().as_bytes()).await;
         let kept = store.get(Some("k"), "resp_abc").await.unwrap().unwrap();
-        let given = kept.item_ids();
-        assert_eq!(*given, ["msg_abc_in0", "fc_given", "msg_\u{e9}"]);
-        let read = StoredResponse {
-            item_ids: None,
-            ..serde_json::from_str(&serde_json::to_string(&*kept).unwrap()).unwrap()
-        };
-        assert_eq!(read.item_ids(), given, "the same ids as read from the JSON");
-        for id in given.iter() {
+        let given: Vec<&str> = kept.item_ids().collect();
+        assert_eq!(given, ["msg_abc_in0", "fc_given", "msg_\u{e9}"]);
+        // Read back from a shared store's form, the ids are read from the JSON.
+        let read: StoredResponse =
+            serde_json::from_str(&serde_json::to_string(&*kept).unwrap()).unwrap();
+        let read_ids: Vec<&str> = read.item_ids().collect();
+        assert_eq!(read_ids, given, "the same ids as read from the JSON");
+        for id in given {
             let holder = store.holding(Some("k"), id).await.unwrap();
-            assert_eq!(holder.map(|r| r.id.clone()).as_deref(), Some("resp_abc"));
+            assert_eq!(holder.as_deref().map(StoredResponse::id), Some("resp_abc"));
         }
     }
 }

@@ -92,18 +92,18 @@ async fn serve(
     r: &StoredResponse,
     op: &str,
 ) -> Result<(), Handled> {
-    ctx.model = Some(Arc::from(r.model.as_str()));
+    ctx.model = Some(Arc::from(r.model()));
     ctx.unbilled = true;
     let method = session.req_header().method.clone();
     let body = match (op, &method) {
-        ("", &http::Method::GET) => Bytes::from(r.response.get().to_string()),
+        ("", &http::Method::GET) => Bytes::copy_from_slice(r.response().as_bytes()),
         ("", &http::Method::DELETE) => {
             let owner = ctx.key.as_ref().map(|k| &*k.name);
-            let gone = st.responses.delete(owner, &r.id).await;
+            let gone = st.responses.delete(owner, r.id()).await;
             if !gone.map_err(kept::unavailable)? {
-                return Err(response_not_found(&r.id).into());
+                return Err(response_not_found(r.id()).into());
             }
-            Bytes::from(deleted(&r.id))
+            Bytes::from(deleted(r.id()))
         }
         ("input_items", _) => {
             let page = Page::parse(session.req_header().uri.query())?;

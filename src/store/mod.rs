@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod insert;
+pub mod kept_response;
 pub mod keys;
 pub mod keys_redis;
 pub mod ledger;

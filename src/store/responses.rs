@@ -6,154 +6,23 @@
 //! caller's key, and another key's response is as absent as an unknown one.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-use serde_json::Value;
-use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Bytes a kept response holds beyond its strings (the entry, the shared struct, map slots).
-const PER_RESPONSE: usize = 512;
-/// Bytes an indexed item holds beyond its id (its string header, the index's slot, the maps'
-/// room to grow).
-const PER_ITEM: usize = 176;
+pub use super::kept_response::{Parts, StoredResponse};
 
-/// JSON text a kept response holds. The gateway's own serializer wrote it, so it is kept as
-/// text without a parse to check it (that parse was ~12k instructions a kept Response, the
-/// largest part of keeping one); a shared store checks it as it writes it out, and reads it
-/// back as checked JSON.
-#[derive(Debug)]
-pub struct Json(Box<str>);
+/// Bytes a kept response holds beyond its text (its shared allocation, its entry, its slot in
+/// the age order, the maps' room to grow, the allocator's rounding).
+const PER_RESPONSE: usize = 256;
+/// Bytes an indexed item holds beyond its id (its index slot, the maps' room to grow).
+const PER_ITEM: usize = 48;
 
-impl Json {
-    /// Text a serializer wrote: valid JSON by construction.
-    pub fn written(text: impl Into<Box<str>>) -> Json {
-        Json(text.into())
-    }
-
-    /// `v` as JSON (the tests' way to make one).
-    #[cfg(test)]
-    pub fn of<T: Serialize + ?Sized>(v: &T) -> serde_json::Result<Json> {
-        serde_json::to_string(v).map(Json::written)
-    }
-
-    pub fn get(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Serialize for Json {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let raw: &RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
-        raw.serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for Json {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Json, D::Error> {
-        Box::<RawValue>::deserialize(d).map(|r| Json(r.into()))
-    }
-}
-
-/// One kept response.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct StoredResponse {
-    /// The `resp_…` the client was given.
-    pub id: String,
-    /// The key that created it (`None`: an open gateway).
-    pub owner: Option<String>,
-    /// The model the client asked for.
-    pub model: String,
-    /// The Response object as sent to the client.
-    pub response: Json,
-    /// The request's input items, after `previous_response_id` and references were expanded.
-    pub input: Json,
-    pub instructions: Option<String>,
-    /// Ids of its items when the maker knew them ([`StoredResponse::item_ids`] reads them
-    /// from the JSON otherwise); not part of what a shared store holds.
-    #[serde(skip)]
-    pub item_ids: Option<Vec<String>>,
-}
-
-impl StoredResponse {
-    /// Bytes it holds in a memory store, for the store's bound.
-    pub fn size(&self) -> usize {
-        self.size_with(&self.item_ids())
-    }
-
-    /// [`StoredResponse::size`] with its item ids at hand. Besides its own strings: the
-    /// entry, its slots and the shared id (`Id`); per item its id in the list and its index
-    /// slot (`tests/memory_bounds.rs`: a full store holds 0.94× its bound live with these
-    /// counts, its maps growing by doubling).
-    fn size_with(&self, items: &[String]) -> usize {
-        let owner = self.owner.as_ref().map_or(0, String::len);
-        let instr = self.instructions.as_ref().map_or(0, String::len);
-        let indexed: usize = items.iter().map(|i| i.len() + PER_ITEM).sum();
-        2 * self.id.len()
-            + owner
-            + self.model.len()
-            + self.response.get().len()
-            + self.input.get().len()
-            + instr
-            + indexed
-            + PER_RESPONSE
-    }
-
-    /// The response's output items (empty if it has none).
-    pub fn output(&self) -> Vec<Value> {
-        #[derive(Deserialize)]
-        struct Out {
-            #[serde(default)]
-            output: Vec<Value>,
-        }
-        serde_json::from_str::<Out>(self.response.get()).map_or_else(|_| Vec::new(), |o| o.output)
-    }
-
-    /// The input items.
-    pub fn input_items(&self) -> Vec<Value> {
-        serde_json::from_str(self.input.get()).unwrap_or_default()
-    }
-
-    /// Ids of its input and output items, for `item_reference` lookups: those its maker gave,
-    /// else read without building the items (every response kept is indexed, and every one
-    /// evicted unindexed).
-    pub fn item_ids(&self) -> Cow<'_, [String]> {
-        if let Some(ids) = &self.item_ids {
-            return Cow::Borrowed(ids);
-        }
-        #[derive(Deserialize)]
-        struct Out<'a> {
-            #[serde(default, borrow)]
-            output: Vec<&'a RawValue>,
-        }
-        #[derive(Deserialize)]
-        struct Item {
-            id: Option<Value>,
-        }
-        let input = serde_json::from_str::<Vec<&RawValue>>(self.input.get()).unwrap_or_default();
-        let output = serde_json::from_str::<Out>(self.response.get())
-            .map_or_else(|_| Vec::new(), |o| o.output);
-        let id = |item: &RawValue| match serde_json::from_str::<Item>(item.get()) {
-            Ok(Item {
-                id: Some(Value::String(id)),
-            }) => Some(id),
-            _ => None,
-        };
-        Cow::Owned(input.into_iter().chain(output).filter_map(id).collect())
-    }
-
-    /// The input or output item with `item_id`.
-    pub fn item(&self, item_id: &str) -> Option<Value> {
-        let mut items = self.output().into_iter().chain(self.input_items());
-        items.find(|i| i["id"] == item_id)
-    }
-
-    pub(super) fn owned_by(&self, owner: Option<&str>) -> bool {
-        self.owner.as_deref() == owner
-    }
+/// Bytes `r` holds in a memory store, for the store's bound (`tests/memory_bounds.rs`: a full
+/// store holds about its bound live with these counts, its maps growing by doubling).
+pub fn held_bytes(r: &StoredResponse) -> usize {
+    r.held() + PER_RESPONSE + r.items() * PER_ITEM
 }
 
 /// The store could not be reached (Redis); a memory store never fails.
@@ -196,62 +65,68 @@ struct Entry {
     bytes: usize,
 }
 
-/// A response's id, shared by its entry's key, its place in `order` and its items' index
-/// slots: one allocation a response instead of one per slot.
-type Id = Arc<str>;
-
 /// The maps' hasher: foldhash, randomly seeded per map (hashbrown's own default), not std's
 /// SipHash: a put hashes ids six to eight times, and callgrind put it at 4.2k -> 2.0k
 /// instructions. Response ids are the gateway's; the random seed keeps a client from choosing
 /// item ids that collide.
 type Hasher = foldhash::fast::RandomState;
 
+/// Everything is found by the hash of an id (its slot), so keeping, aging and evicting read no
+/// id: a full store's oldest response is cold by the time it goes, and reading its id was a
+/// cache miss at each step. A read checks the response found has the id it asked for (two ids
+/// sharing a hash, under the process's random keys, only make one of them unfound).
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<Id, Entry, Hasher>,
-    /// An item id's hash → the response holding it. Keyed by hash, so indexing an item
-    /// allocates nothing; a read checks the response does hold the item (two ids sharing a
-    /// hash, under the process's random keys, only make one of them unfound).
-    items: HashMap<u64, Id, Hasher>,
+    /// A response id's slot → the response.
+    entries: HashMap<u64, Entry, Hasher>,
+    /// An item id's slot → the slot of the response holding it.
+    items: HashMap<u64, u64, Hasher>,
     hasher: Hasher,
-    /// Insertion order (= expiry order, one ttl for all): `(seq, id)`.
-    order: VecDeque<(u64, Id)>,
+    /// Insertion order (= expiry order, one ttl for all): `(seq, slot)`.
+    order: VecDeque<(u64, u64)>,
     next_seq: u64,
     bytes: usize,
 }
 
 impl Inner {
-    fn slot(&self, item: &str) -> u64 {
-        self.hasher.hash_one(item)
+    fn slot(&self, id: &str) -> u64 {
+        self.hasher.hash_one(id)
     }
 
-    fn remove(&mut self, id: &str) -> Option<Entry> {
-        let (id, e) = self.entries.remove_entry(id)?;
+    /// The response with `id`.
+    fn get(&self, id: &str) -> Option<&Arc<StoredResponse>> {
+        let e = self.entries.get(&self.slot(id))?;
+        (e.r.id() == id).then_some(&e.r)
+    }
+
+    /// Removes the response at `slot` and unindexes its items.
+    fn remove(&mut self, slot: u64) -> Option<Arc<StoredResponse>> {
+        let e = self.entries.remove(&slot)?;
         self.bytes -= e.bytes;
-        for item in e.r.item_ids().iter() {
+        for item in e.r.item_ids() {
             let at = self.slot(item);
-            if self.items.get(&at).is_some_and(|r| Arc::ptr_eq(r, &id)) {
+            if self.items.get(&at) == Some(&slot) {
                 self.items.remove(&at);
             }
         }
-        Some(e)
+        Some(e.r)
     }
 
     /// Drops the oldest entry; false when there is none.
     fn pop_oldest(&mut self) -> bool {
-        let Some((seq, id)) = self.order.pop_front() else {
+        let Some((seq, slot)) = self.order.pop_front() else {
             return false;
         };
-        if self.entries.get(&id).is_some_and(|e| e.seq == seq) {
-            self.remove(&id);
+        if self.entries.get(&slot).is_some_and(|e| e.seq == seq) {
+            self.remove(slot);
         }
         true
     }
 
     /// Drops expired entries (the oldest first, so it stops at the first live one).
     fn expire(&mut self, now: Instant) {
-        while let Some((seq, id)) = self.order.front() {
-            match self.entries.get(id) {
+        while let Some((seq, slot)) = self.order.front() {
+            match self.entries.get(slot) {
                 Some(e) if e.seq == *seq && e.expires > now => return,
                 _ => {}
             }
@@ -291,8 +166,8 @@ impl MemoryResponses {
         let now = (self.clock)();
         let mut g = self.lock();
         g.expire(now);
-        let e = g.entries.get(id)?;
-        e.r.owned_by(owner).then(|| e.r.clone())
+        let r = g.get(id)?;
+        r.owned_by(owner).then(|| r.clone())
     }
 
     /// Bytes held now.
@@ -304,12 +179,12 @@ impl MemoryResponses {
 #[async_trait]
 impl ResponseStore for MemoryResponses {
     async fn put(&self, r: StoredResponse) -> Result<(), ResponseStoreError> {
-        let bytes = r.size_with(&r.item_ids());
-        let r = Arc::new(r);
+        let bytes = held_bytes(&r);
         let now = (self.clock)();
         let mut g = self.lock();
+        let slot = g.slot(r.id());
         g.expire(now);
-        g.remove(&r.id);
+        g.remove(slot);
         // Larger than the whole store: kept nowhere (reads get a 404, as after eviction).
         if bytes > self.max_bytes {
             return Ok(());
@@ -317,20 +192,19 @@ impl ResponseStore for MemoryResponses {
         while g.bytes + bytes > self.max_bytes && g.pop_oldest() {}
         let seq = g.next_seq;
         g.next_seq += 1;
-        let id: Id = Arc::from(r.id.as_str());
-        for item in r.item_ids().iter() {
+        for item in r.item_ids() {
             let at = g.slot(item);
-            g.items.insert(at, id.clone());
+            g.items.insert(at, slot);
         }
-        g.order.push_back((seq, id.clone()));
+        g.order.push_back((seq, slot));
         g.bytes += bytes;
         let entry = Entry {
-            r,
+            r: Arc::new(r),
             expires: now + self.ttl,
             seq,
             bytes,
         };
-        g.entries.insert(id, entry);
+        g.entries.insert(slot, entry);
         Ok(())
     }
 
@@ -351,19 +225,26 @@ impl ResponseStore for MemoryResponses {
         owner: Option<&str>,
         item_id: &str,
     ) -> Result<Option<Arc<StoredResponse>>, ResponseStoreError> {
-        let id = {
-            let g = self.lock();
-            g.items.get(&g.slot(item_id)).cloned()
+        let now = (self.clock)();
+        let mut g = self.lock();
+        g.expire(now);
+        let Some(slot) = g.items.get(&g.slot(item_id)) else {
+            return Ok(None);
         };
-        let r = id.and_then(|id| self.live(owner, &id));
-        Ok(r.filter(|r| r.item_ids().iter().any(|i| i == item_id)))
+        let r = g.entries.get(slot).map(|e| &e.r);
+        let r = r.filter(|r| r.owned_by(owner) && r.item_ids().any(|i| i == item_id));
+        Ok(r.cloned())
     }
 
     async fn delete(&self, owner: Option<&str>, id: &str) -> Result<bool, ResponseStoreError> {
-        if self.live(owner, id).is_none() {
+        let now = (self.clock)();
+        let mut g = self.lock();
+        g.expire(now);
+        if !g.get(id).is_some_and(|r| r.owned_by(owner)) {
             return Ok(false);
         }
-        Ok(self.lock().remove(id).is_some())
+        let slot = g.slot(id);
+        Ok(g.remove(slot).is_some())
     }
 }
 

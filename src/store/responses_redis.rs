@@ -101,14 +101,14 @@ impl ResponseStore for RedisResponses {
     /// other.
     async fn put(&self, r: StoredResponse) -> Result<(), ResponseStoreError> {
         let json = serde_json::to_string(&r).map_err(|e| ResponseStoreError(e.to_string()))?;
-        let owner = r.owner.as_deref();
+        let owner = r.owner();
         let mut pipe = redis::pipe();
         pipe.atomic();
-        let key = response_key(owner, &r.id);
+        let key = response_key(owner, r.id());
         pipe.set_ex(key, json, self.ttl_seconds).ignore();
-        for item in r.item_ids().iter() {
+        for item in r.item_ids() {
             let index = item_key(owner, item);
-            pipe.set_ex(index, &r.id, self.ttl_seconds).ignore();
+            pipe.set_ex(index, r.id(), self.ttl_seconds).ignore();
         }
         let mut conn = self.connection().await?;
         (self.link)
@@ -163,7 +163,7 @@ impl ResponseStore for RedisResponses {
         let items = decode(owner, &json)
             .ok()
             .flatten()
-            .map(|r| r.item_ids().into_owned());
+            .map(|r| r.item_ids().map(str::to_string).collect::<Vec<_>>());
         let items = items.unwrap_or_default();
         if items.is_empty() {
             return Ok(true);

@@ -3,16 +3,17 @@ use serde_json::json;
 use std::time::Instant;
 
 fn stored(id: &str, owner: Option<&str>) -> StoredResponse {
-    let raw = |v: serde_json::Value| crate::store::responses::Json::of(&v).unwrap();
-    StoredResponse {
-        id: id.into(),
-        owner: owner.map(str::to_string),
-        model: "m".into(),
-        response: raw(json!({"id": id, "output": [{"id": "msg_1", "type": "message"}]})),
-        input: raw(json!([{"id": "in_1", "type": "message", "role": "user"}])),
-        instructions: Some("be brief".into()),
+    let response = json!({"id": id, "output": [{"id": "msg_1", "type": "message"}]});
+    let input = json!([{"id": "in_1", "type": "message", "role": "user"}]);
+    StoredResponse::new(crate::store::responses::Parts {
+        id,
+        owner,
+        model: "m",
+        response: &response.to_string(),
+        input: &input.to_string(),
+        instructions: Some("be brief"),
         item_ids: None,
-    }
+    })
 }
 
 #[test]
@@ -45,9 +46,9 @@ fn keys_are_namespaced_by_owner() {
 fn a_value_decodes_for_its_owner_only() {
     let json = serde_json::to_string(&stored("resp_1", Some("alice"))).unwrap();
     let r = decode(Some("alice"), &json).unwrap().unwrap();
-    assert_eq!((r.id.as_str(), r.model.as_str()), ("resp_1", "m"));
-    assert_eq!(r.instructions.as_deref(), Some("be brief"));
-    assert_eq!(*r.item_ids(), ["in_1", "msg_1"]);
+    assert_eq!((r.id(), r.model()), ("resp_1", "m"));
+    assert_eq!(r.instructions(), Some("be brief"));
+    assert_eq!(r.item_ids().collect::<Vec<_>>(), ["in_1", "msg_1"]);
     assert!(decode(Some("bob"), &json).unwrap().is_none());
     assert!(decode(None, &json).unwrap().is_none());
     assert!(decode(Some("alice"), "{\"id\":").is_err());
