@@ -93,10 +93,11 @@ impl Inner {
         self.hasher.hash_one(id)
     }
 
-    /// The response with `id`.
-    fn get(&self, id: &str) -> Option<&Arc<StoredResponse>> {
-        let e = self.entries.get(&self.slot(id))?;
-        (e.r.id() == id).then_some(&e.r)
+    /// The response with `id`, and its slot.
+    fn find(&self, id: &str) -> Option<(u64, &Arc<StoredResponse>)> {
+        let slot = self.slot(id);
+        let e = self.entries.get(&slot)?;
+        (e.r.id() == id).then_some((slot, &e.r))
     }
 
     /// Removes the response at `slot` and unindexes its items.
@@ -162,12 +163,12 @@ impl MemoryResponses {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn live(&self, owner: Option<&str>, id: &str) -> Option<Arc<StoredResponse>> {
+    /// The maps with the expired entries dropped, and now.
+    fn fresh(&self) -> (std::sync::MutexGuard<'_, Inner>, Instant) {
         let now = (self.clock)();
         let mut g = self.lock();
         g.expire(now);
-        let r = g.get(id)?;
-        r.owned_by(owner).then(|| r.clone())
+        (g, now)
     }
 
     /// Bytes held now.
@@ -180,10 +181,8 @@ impl MemoryResponses {
 impl ResponseStore for MemoryResponses {
     async fn put(&self, r: StoredResponse) -> Result<(), ResponseStoreError> {
         let bytes = held_bytes(&r);
-        let now = (self.clock)();
-        let mut g = self.lock();
+        let (mut g, now) = self.fresh();
         let slot = g.slot(r.id());
-        g.expire(now);
         g.remove(slot);
         // Larger than the whole store: kept nowhere (reads get a 404, as after eviction).
         if bytes > self.max_bytes {
@@ -213,7 +212,9 @@ impl ResponseStore for MemoryResponses {
         owner: Option<&str>,
         id: &str,
     ) -> Result<Option<Arc<StoredResponse>>, ResponseStoreError> {
-        Ok(self.live(owner, id))
+        let (g, _) = self.fresh();
+        let r = g.find(id).map(|(_, r)| r);
+        Ok(r.filter(|r| r.owned_by(owner)).cloned())
     }
 
     fn held_bytes(&self) -> Option<usize> {
@@ -225,9 +226,7 @@ impl ResponseStore for MemoryResponses {
         owner: Option<&str>,
         item_id: &str,
     ) -> Result<Option<Arc<StoredResponse>>, ResponseStoreError> {
-        let now = (self.clock)();
-        let mut g = self.lock();
-        g.expire(now);
+        let (g, _) = self.fresh();
         let Some(slot) = g.items.get(&g.slot(item_id)) else {
             return Ok(None);
         };
@@ -237,13 +236,11 @@ impl ResponseStore for MemoryResponses {
     }
 
     async fn delete(&self, owner: Option<&str>, id: &str) -> Result<bool, ResponseStoreError> {
-        let now = (self.clock)();
-        let mut g = self.lock();
-        g.expire(now);
-        if !g.get(id).is_some_and(|r| r.owned_by(owner)) {
-            return Ok(false);
-        }
-        let slot = g.slot(id);
+        let (mut g, _) = self.fresh();
+        let slot = match g.find(id) {
+            Some((slot, r)) if r.owned_by(owner) => slot,
+            _ => return Ok(false),
+        };
         Ok(g.remove(slot).is_some())
     }
 }
