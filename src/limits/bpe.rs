@@ -17,7 +17,7 @@
 //! crate and gives back what the look-ahead would have ([`Bpe::pieces`]); an all-ASCII string
 //! is split by hand instead (`split.rs`: the same pieces, without a search per piece).
 
-use super::bpe_blob::{hash, Slot};
+use super::bpe_blob::{hash, short, Slot};
 use super::split::{Ascii, CL100K_PATTERN, O200K_PATTERN};
 use regex_automata::meta::Regex;
 use regex_automata::{Anchored, Input};
@@ -109,15 +109,22 @@ impl Bpe {
             }
             // A slot's bytes past the table's end (a table not built by `build.rs`) are no
             // match, never a panic.
-            if s.tag() == tag
-                && s.len() == piece.len()
-                && self.bytes.get(s.offset()..s.offset() + s.len()) == Some(piece)
-            {
+            if s.tag() == tag && s.len() == piece.len() && self.is(s, piece) {
                 return Some(s.rank());
             }
             at = (at + 1) & self.mask;
         }
         None
+    }
+
+    /// Whether the bytes of slot `s` (as long as `piece`) are `piece`'s: a short piece is
+    /// compared as the two words [`short`] reads, without a call to `memcmp`.
+    #[inline]
+    fn is(&self, s: Slot, piece: &[u8]) -> bool {
+        match self.bytes.get(s.offset()..s.offset() + s.len()) {
+            Some(t) if t.len() <= 8 => short(t) == short(piece),
+            t => t == Some(piece),
+        }
     }
 
     /// Bytes of the table (for the tests' and the docs' figures).
@@ -446,6 +453,29 @@ mod tests {
             }
             assert!(seen.iter().all(|&s| s), "every rank has a slot");
             assert_eq!(bytes, table.bytes.len());
+        }
+    }
+
+    /// The hash spreads the tokens as a random one would: linear probing at the tables' load
+    /// (0.76 for o200k) finds a key in 0.5 (1 + 1 / (1 - 0.76)) = 2.6 probes on average. A hash
+    /// that clustered would cost every lookup more probes.
+    #[test]
+    fn the_hash_spreads_the_tokens() {
+        for blob in [O200K, CL100K] {
+            let table = Bpe::new(blob, O200K_PATTERN).unwrap();
+            let (mut probes, mut n) = (0, 0);
+            for at in 0..=table.mask {
+                let s = slot(table.index, at);
+                if s.is_empty() {
+                    continue;
+                }
+                let token = &table.bytes[s.offset()..s.offset() + s.len()];
+                let home = hash(token) as usize & table.mask;
+                probes += ((at.wrapping_sub(home)) & table.mask) + 1;
+                n += 1;
+            }
+            let mean = probes as f64 / n as f64;
+            assert!(mean < 3.0, "{mean:.2} probes a token");
         }
     }
 

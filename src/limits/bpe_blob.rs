@@ -10,13 +10,59 @@
 //! offsets array, then the bytes), which is most of what merging costs on text that is not
 //! whole words.
 
-/// FNV-1a: cheap, and good enough spread for token byte strings.
+/// The hash of a token's bytes: a folded multiply (foldhash's mix) over the bytes read a word
+/// at a time. Most lookups are of a word of a few bytes, read in two loads ([`short`]); FNV-1a
+/// took a dependent multiply a byte, ~40% of a lookup's instructions.
 pub fn hash(b: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &x in b {
-        h = (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3);
+    const K: [u64; 3] = [
+        0x243f_6a88_85a3_08d3,
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+    ];
+    let n = b.len();
+    let (mut h, mut at) = (K[0] ^ n as u64, 0);
+    // Every whole word but the last; the last 8 bytes (which may overlap them) end it.
+    while n > 8 && at + 8 < n {
+        h = fold(h ^ le64(b, at), K[1]);
+        at += 8;
     }
-    h
+    let (x, y) = if n > 8 { (le64(b, n - 8), 0) } else { short(b) };
+    fold(h ^ x, K[2] ^ y)
+}
+
+/// A piece of at most 8 bytes as two words that, with its length, tell it from any other
+/// (wyhash's read: its first and last four bytes, or its first, middle and last byte).
+#[inline]
+pub fn short(b: &[u8]) -> (u64, u64) {
+    let n = b.len();
+    if n >= 4 {
+        (le32(b, 0), le32(b, n - 4))
+    } else if n > 0 {
+        (
+            u64::from(b[0]),
+            u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]),
+        )
+    } else {
+        (0, 0)
+    }
+}
+
+/// The 128-bit product of `a` and `b`, its halves xored.
+fn fold(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ (p >> 64) as u64
+}
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    let mut w = [0; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+fn le32(b: &[u8], at: usize) -> u64 {
+    let mut w = [0; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u64::from(u32::from_le_bytes(w))
 }
 
 /// One index slot: `rank:18 | len:8 | offset:22 | tag:16`, low bits first. An empty slot
