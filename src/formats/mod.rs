@@ -251,8 +251,7 @@ impl Pivot {
 
     /// The chat request as an OpenAI target gets it.
     pub(crate) fn write(self) -> Result<Translated, ApiError> {
-        let mut body = String::with_capacity(1024);
-        write::object(&mut body, &self.out);
+        let body = write::object_text(&self.out);
         Ok(Translated::new(body.into_bytes(), self.stream, false))
     }
 

@@ -57,8 +57,7 @@ pub fn from_chat(
     if !extra.is_empty() {
         out.insert("additionalModelRequestFields".into(), Value::Object(extra));
     }
-    let mut body = String::with_capacity(1024);
-    write::object(&mut body, &out);
+    let body = write::object_text(&out);
     Ok(Translated::new(
         body.into_bytes(),
         req.stream == Some(true),

@@ -136,9 +136,7 @@ impl Stateful {
         }
         body.remove("previous_response_id");
         body.insert("input".into(), Value::Array(input));
-        let mut text = String::with_capacity(1024);
-        write::object(&mut text, &body);
-        let text = text.into_bytes();
+        let text = write::object_text(&body).into_bytes();
         let Some(Value::Array(input)) = body.remove("input") else {
             return Err(ApiError::internal());
         };
