@@ -228,7 +228,7 @@ fn size(v: &Value) -> usize {
 mod tests {
     use super::*;
 
-    /// The body is written into a buffer that fits it: it never grows (a copy into a new block).
+    /// The body is written into a buffer that fits it (a power of two): it never grows.
     #[test]
     fn an_object_text_is_sized_to_fit() {
         let v = serde_json::json!({"model": "m", "n": 1, "stream": false,
@@ -238,7 +238,7 @@ mod tests {
         assert_eq!(t, serde_json::to_string(m).unwrap());
         assert!(t.capacity() >= t.len(), "{} < {}", t.capacity(), t.len());
         assert!(
-            t.capacity() < t.len() + 256,
+            t.capacity() < 2 * t.len() + 128,
             "{} for {}",
             t.capacity(),
             t.len()
