@@ -22,6 +22,8 @@ pub struct Point {
     /// that time (warm-up included).
     cpu_secs: f64,
     served: u64,
+    /// Each round's requests a second, in round order (the report pairs them across scenarios).
+    rounds_rps: Vec<f64>,
 }
 
 fn pct(v: &[Duration], q: f64) -> f64 {
@@ -40,6 +42,7 @@ impl Point {
             "requests": self.totals.len(),
             "errors": self.errors,
             "rps": self.totals.len() as f64 / self.secs,
+            "rounds_rps": self.rounds_rps,
             "p50_us": pct(&self.totals, 0.50), "p90_us": pct(&self.totals, 0.90),
             "p99_us": pct(&self.totals, 0.99), "max_us": pct(&self.totals, 1.0),
             "ttfb_p50_us": pct(&self.ttfbs, 0.50), "ttfb_p99_us": pct(&self.ttfbs, 0.99),
@@ -210,6 +213,7 @@ pub async fn interleaved(
             let spec = t.spec(spec);
             let p = run_point(t.port, &spec, conc, (warmup, dur), t.pid).await;
             let acc = &mut pooled[i].1;
+            acc.rounds_rps.push(p.totals.len() as f64 / p.secs);
             acc.totals.extend(p.totals);
             acc.ttfbs.extend(p.ttfbs);
             acc.errors += p.errors;
