@@ -424,20 +424,26 @@ impl Reservation {
 
 /// A duration as OpenAI writes it in `x-ratelimit-reset-*`: `1s`, `6m0s`, `1h2m3s`.
 pub fn reset_text(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
     let mut out = String::with_capacity(12);
+    write_reset(secs, &mut out);
+    out
+}
+
+/// [`reset_text`] written into `out` (a response's header values share one buffer).
+pub fn write_reset(secs: u64, out: &mut impl std::fmt::Write) {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
     let mut n = itoa::Buffer::new();
+    // Writing to a String or a BytesMut cannot fail.
     if h > 0 {
-        out.push_str(n.format(h));
-        out.push('h');
+        let _ = out.write_str(n.format(h));
+        let _ = out.write_char('h');
     }
     if h > 0 || m > 0 {
-        out.push_str(n.format(m));
-        out.push('m');
+        let _ = out.write_str(n.format(m));
+        let _ = out.write_char('m');
     }
-    out.push_str(n.format(s));
-    out.push('s');
-    out
+    let _ = out.write_str(n.format(s));
+    let _ = out.write_char('s');
 }
 
 #[cfg(test)]

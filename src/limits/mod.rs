@@ -12,6 +12,6 @@ mod split;
 mod walk;
 
 pub use limiter::{
-    reset_text, Cap, Demand, Denied, LimitSpec, Limiter, Measure, RateHeaders, Refusal, Remaining,
-    Reservation, Scope, Subject,
+    reset_text, write_reset, Cap, Demand, Denied, LimitSpec, Limiter, Measure, RateHeaders,
+    Refusal, Remaining, Reservation, Scope, Subject,
 };
