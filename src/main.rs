@@ -1,6 +1,6 @@
 // The process-wide allocator; the benchmark's passthrough baseline sets the same one, so their
-// comparison is like for like (README, Performance). Set in the binaries, not the library, so
-// tests can count allocations with their own.
+// comparison is like for like (ARCHITECTURE.md, "Allocator: jemalloc"). Set in the binaries,
+// not the library, so tests can count allocations with their own.
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
