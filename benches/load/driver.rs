@@ -24,6 +24,10 @@ pub struct Point {
     served: u64,
     /// Each round's requests a second, in round order (the report pairs them across scenarios).
     rounds_rps: Vec<f64>,
+    /// Each round's latency at p50 and p99 and time to first byte at p99, µs, in round order.
+    rounds_p50: Vec<f64>,
+    rounds_p99: Vec<f64>,
+    rounds_ttfb_p99: Vec<f64>,
 }
 
 fn pct(v: &[Duration], q: f64) -> f64 {
@@ -43,6 +47,8 @@ impl Point {
             "errors": self.errors,
             "rps": self.totals.len() as f64 / self.secs,
             "rounds_rps": self.rounds_rps,
+            "rounds_p50_us": self.rounds_p50, "rounds_p99_us": self.rounds_p99,
+            "rounds_ttfb_p99_us": self.rounds_ttfb_p99,
             "p50_us": pct(&self.totals, 0.50), "p90_us": pct(&self.totals, 0.90),
             "p99_us": pct(&self.totals, 0.99), "max_us": pct(&self.totals, 1.0),
             "ttfb_p50_us": pct(&self.ttfbs, 0.50), "ttfb_p99_us": pct(&self.ttfbs, 0.99),
@@ -195,7 +201,8 @@ pub async fn run_point(
 }
 
 /// Runs every scenario `rounds` times, rotating their order each round, and pools the rounds:
-/// a disturbance on the shared machine then lands on all scenarios alike.
+/// a disturbance on the shared machine then lands on all scenarios alike. Each round's rate
+/// and percentiles are kept too, for the report to pair rounds across scenarios.
 pub async fn interleaved(
     targets: &[Target],
     spec: &Spec,
@@ -211,9 +218,14 @@ pub async fn interleaved(
             let i = (k + r) % targets.len();
             let t = targets[i];
             let spec = t.spec(spec);
-            let p = run_point(t.port, &spec, conc, (warmup, dur), t.pid).await;
+            let mut p = run_point(t.port, &spec, conc, (warmup, dur), t.pid).await;
             let acc = &mut pooled[i].1;
             acc.rounds_rps.push(p.totals.len() as f64 / p.secs);
+            p.totals.sort_unstable();
+            p.ttfbs.sort_unstable();
+            acc.rounds_p50.push(pct(&p.totals, 0.50));
+            acc.rounds_p99.push(pct(&p.totals, 0.99));
+            acc.rounds_ttfb_p99.push(pct(&p.ttfbs, 0.99));
             acc.totals.extend(p.totals);
             acc.ttfbs.extend(p.ttfbs);
             acc.errors += p.errors;
