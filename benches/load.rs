@@ -5,8 +5,8 @@
 //! `cargo bench --bench load` writes `bench-results/load.md` and `bench-results/load.json`.
 //! `cargo test --benches` runs a tiny smoke iteration (fails on any non-2xx or transport error).
 //! Env: `LOAD_SECS` (measured seconds per round, default 3), `LOAD_ROUNDS` (default 3; the
-//! scenarios run interleaved in rotated order; latencies are pooled, and a throughput goal is
-//! the median of the rounds' ratios to the passthrough), `LOAD_STREAMS`
+//! scenarios run interleaved in rotated order; the tables pool the rounds, and a throughput or
+//! added-latency goal is the median of the rounds' figures against the passthrough's), `LOAD_STREAMS`
 //! (default 1000),
 //! `LOAD_ONLY` (comma list of `chat`, `stream`, `memory`, `redis`; default all; `redis` measures a
 //! Redis outage against the no-Redis baseline, see `load/outage.rs`).

@@ -215,8 +215,14 @@ pub(super) fn write_headers(ctx: &Ctx, h: &mut impl Headers) -> Result<()> {
             N::from_static("x-ratelimit-reset-tokens"),
         ],
     ];
-    let mut buf = BytesMut::with_capacity(96);
-    for (names, r) in NAMES.iter().zip([ctx.rate.requests, ctx.rate.tokens]) {
+    let rates = [ctx.rate.requests, ctx.rate.tokens];
+    // Every answer comes here: one without limits allocates nothing (a capacity of 0).
+    let mut buf = BytesMut::with_capacity(if rates.iter().any(Option::is_some) {
+        96
+    } else {
+        0
+    });
+    for (names, r) in NAMES.iter().zip(rates) {
         let Some(r) = r else { continue };
         whole(&mut buf, r.limit);
         h.put(&names[0], value(&mut buf)?)?;
