@@ -222,8 +222,10 @@ fn oversized_upload_with_expect_continue_gets_413_without_sending() {
 /// Per request: the bytes its first read returned, and the whole request's length.
 type Reads = std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>;
 
-/// A raw upstream that answers every request with one chat completion and records [`Reads`].
-fn recording_upstream() -> (u16, Reads) {
+/// A raw upstream that answers every request with one chat completion and records [`Reads`];
+/// `once`: it answers one request a connection and closes on the next one unanswered, as a
+/// server whose idle timeout ran out just as the connection was reused.
+fn recording_upstream(once: bool) -> (u16, Reads) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let seen = Reads::default();
@@ -233,12 +235,14 @@ fn recording_upstream() -> (u16, Reads) {
             let (mut s, record) = (conn.unwrap(), record.clone());
             std::thread::spawn(move || {
                 let mut buf = vec![0u8; 1 << 16];
+                let mut answered = false;
                 // Blocked in `read` before the request comes: the first read returns what the
                 // first segment carried.
                 while let Ok(first) = s.read(&mut buf) {
-                    if first == 0 {
+                    if first == 0 || (once && answered) {
                         return;
                     }
+                    answered = true;
                     let mut got = first;
                     let total = loop {
                         let head = String::from_utf8_lossy(&buf[..got]).to_ascii_lowercase();
@@ -267,13 +271,13 @@ fn recording_upstream() -> (u16, Reads) {
     (port, seen)
 }
 
-/// The request goes upstream in one piece: Pingora flushes its header and its body
-/// separately, and the socket is corked meanwhile, so the upstream is woken once with all of
-/// it (uncorked, a reader waiting in `read` gets the header alone: a segment and a wake-up
-/// more a request, on new and pooled connections alike).
+/// The request goes upstream in one piece: header and body in one write (`net/send.rs`), so
+/// the upstream is woken once with all of it (with Pingora's own writing, which flushes the
+/// header and then the body, a reader waiting in `read` gets the header alone: a segment and a
+/// wake-up more a request, on new and pooled connections alike).
 #[test]
 fn a_request_reaches_the_upstream_in_one_piece() {
-    let (port, seen) = recording_upstream();
+    let (port, seen) = recording_upstream(false);
     let cfg = format!(
         "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"m\" }}]\n",
         backend("m", port, "api_key = \"sk-up\"")
@@ -298,4 +302,28 @@ fn a_request_reaches_the_upstream_in_one_piece() {
     for &(first, total) in seen.iter() {
         assert_eq!(first, total, "the first read held {first} of {total} bytes");
     }
+}
+
+/// A pooled connection the upstream closes as it is reused is retried once on a fresh one:
+/// every request is answered, none twice.
+#[test]
+fn a_pooled_connection_closed_on_reuse_is_retried_on_a_fresh_one() {
+    let (port, seen) = recording_upstream(true);
+    let cfg = format!(
+        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"m\" }}]\n",
+        backend("m", port, "api_key = \"sk-up\"")
+    );
+    let g = Gateway::start("", &cfg);
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    for _ in 0..5 {
+        let mut s = connect(&g);
+        let req = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let (head, reply) = read_response(&mut s);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}{reply}");
+    }
+    assert_eq!(seen.lock().unwrap().len(), 5);
 }

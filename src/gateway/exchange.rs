@@ -456,29 +456,24 @@ impl Exchange<'_> {
                 .map_err(|_| Failure::Protocol)?;
             // Pingora's connector future is about 9 KiB: boxed, this request's future is not.
             let connect = super::in_box(|| st.connector.get_http_session(&*peer));
-            let (mut up, reused) = connect.await.map_err(|e| {
+            let (up, reused) = connect.await.map_err(|e| {
                 log::debug!("backend {}: connect: {e}", backend.name);
                 Failure::of(&e)
             })?;
-            // The connector leaves these to the caller (Pingora's proxy loop sets them per session).
-            up.set_read_timeout(peer.options.read_timeout);
-            up.set_write_timeout(peer.options.write_timeout);
-            let sent: Result<Option<Bytes>> = async {
-                crate::net::cork::set(&up, true); // header and body as one segment
-                up.write_request_header(Box::new(header)).await?;
-                up.write_request_body(plan.body.clone(), true).await?;
-                up.finish_request_body().await?;
-                crate::net::cork::set(&up, false);
+            let sent: Result<(HttpSession, Option<Bytes>)> = async {
+                let body = &plan.body;
+                let mut up = crate::net::send::request(up, Box::new(header), body, &peer).await?;
                 up.read_response_header().await?;
                 let ok = up.response_header().is_some_and(|h| h.status.is_success());
                 if stream && ok {
-                    return up.read_response_body().await;
+                    let first = up.read_response_body().await?;
+                    return Ok((up, first));
                 }
-                Ok(None)
+                Ok((up, None))
             }
             .await;
             match sent {
-                Ok(first) => {
+                Ok((up, first)) => {
                     return Ok(Sent {
                         session: Box::new(up),
                         peer,
