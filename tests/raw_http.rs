@@ -271,6 +271,28 @@ fn recording_upstream(once: bool) -> (u16, Reads) {
     (port, seen)
 }
 
+/// A gateway routing model `m` to the raw upstream on `port`.
+fn gateway_to(port: u16) -> Gateway {
+    let cfg = format!(
+        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"m\" }}]\n",
+        backend("m", port, "api_key = \"sk-up\"")
+    );
+    Gateway::start("", &cfg)
+}
+
+/// A chat request with `content` on a fresh connection, answered 200.
+fn chat_ok(g: &Gateway, content: &str) {
+    let body = format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{content}"}}]}}"#);
+    let mut s = connect(g);
+    let req = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let (head, reply) = read_response(&mut s);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}{reply}");
+}
+
 /// The request goes upstream in one piece: header and body in one write (`net/send.rs`), so
 /// the upstream is woken once with all of it (with Pingora's own writing, which flushes the
 /// header and then the body, a reader waiting in `read` gets the header alone: a segment and a
@@ -278,24 +300,9 @@ fn recording_upstream(once: bool) -> (u16, Reads) {
 #[test]
 fn a_request_reaches_the_upstream_in_one_piece() {
     let (port, seen) = recording_upstream(false);
-    let cfg = format!(
-        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"m\" }}]\n",
-        backend("m", port, "api_key = \"sk-up\"")
-    );
-    let g = Gateway::start("", &cfg);
+    let g = gateway_to(port);
     for i in 0..20 {
-        let body = format!(
-            r#"{{"model":"m","messages":[{{"role":"user","content":"{}"}}]}}"#,
-            "x".repeat(100 * i)
-        );
-        let mut s = connect(&g);
-        let req = format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).unwrap();
-        let (head, reply) = read_response(&mut s);
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}{reply}");
+        chat_ok(&g, &"x".repeat(100 * i));
     }
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 20);
@@ -309,21 +316,9 @@ fn a_request_reaches_the_upstream_in_one_piece() {
 #[test]
 fn a_pooled_connection_closed_on_reuse_is_retried_on_a_fresh_one() {
     let (port, seen) = recording_upstream(true);
-    let cfg = format!(
-        "{}[[routes]]\nmodels = [\"m\"]\ntargets = [{{ backend = \"m\" }}]\n",
-        backend("m", port, "api_key = \"sk-up\"")
-    );
-    let g = Gateway::start("", &cfg);
-    let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    let g = gateway_to(port);
     for _ in 0..5 {
-        let mut s = connect(&g);
-        let req = format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).unwrap();
-        let (head, reply) = read_response(&mut s);
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}{reply}");
+        chat_ok(&g, "hi");
     }
     assert_eq!(seen.lock().unwrap().len(), 5);
 }
