@@ -410,6 +410,11 @@ fn status_label(status: u16) -> &'static str {
     }
 }
 
+/// Dead pooled connections one request goes through before its error stands: a pool's idle
+/// watcher drops the connections an upstream closes while idle, so more than one dead in a row
+/// is a close racing the reuse on each (a server's idle timeout running out as a burst comes).
+const STALE_TRIES: u32 = 4;
+
 /// An upstream that answered: its header, and for a stream its first chunk. Session and peer
 /// (~1.2 KB) are boxed: every future they are moved through would keep a copy of its own.
 struct Sent {
@@ -426,8 +431,9 @@ impl Sent {
 
 /// One target: connect (or reuse a pooled connection), send the request, read the response
 /// header, and for a successful stream its first chunk (a stream silent before its first
-/// event fails over like a timeout). A pooled connection that turns out dead is retried once
-/// on a fresh one.
+/// event fails over like a timeout). A pooled connection that turns out dead (the upstream
+/// closed it as it was reused) is dropped and the request sent again on the next pooled one or
+/// a fresh one, up to [`STALE_TRIES`] dead ones in a row; a fresh connection's failure stands.
 impl Exchange<'_> {
     async fn attempt(
         &self,
@@ -442,7 +448,7 @@ impl Exchange<'_> {
             log::warn!("backend {}: {e}", backend.name);
             Failure::Connect
         })?);
-        let mut fresh_retry = true;
+        let mut stale = 0;
         loop {
             let header = backend
                 .request_header(
@@ -482,8 +488,8 @@ impl Exchange<'_> {
                 }
                 Err(e) => {
                     let f = Failure::of(&e);
-                    if reused && fresh_retry && f != Failure::Timeout {
-                        fresh_retry = false;
+                    if reused && stale < STALE_TRIES && f != Failure::Timeout {
+                        stale += 1;
                         continue;
                     }
                     log::debug!("backend {}: exchange: {e}", backend.name);
