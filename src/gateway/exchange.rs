@@ -410,9 +410,8 @@ fn status_label(status: u16) -> &'static str {
     }
 }
 
-/// Dead pooled connections one request goes through before its error stands: a pool's idle
-/// watcher drops the connections an upstream closes while idle, so more than one dead in a row
-/// is a close racing the reuse on each (a server's idle timeout running out as a burst comes).
+/// Dead pooled connections an attempt passes over (the pool drops those closed while idle: these
+/// are closes racing their reuse, as an upstream's idle timeout runs out under a burst).
 const STALE_TRIES: u32 = 4;
 
 /// An upstream that answered: its header, and for a stream its first chunk. Session and peer

@@ -18,6 +18,7 @@
 //! is split by hand instead (`split.rs`: the same pieces, without a search per piece).
 
 use super::bpe_blob::{hash, short, Slot};
+use super::memo::{self, Memo};
 use super::split::{Ascii, CL100K_PATTERN, O200K_PATTERN};
 use regex_automata::meta::Regex;
 use regex_automata::{Anchored, Input};
@@ -43,6 +44,9 @@ pub struct Bpe {
     split: Regex,
     /// The same split done by hand on ASCII text, for tiktoken's two patterns.
     ascii: Option<Ascii>,
+    /// Which of a thread's piece memos (`memo.rs`) this table's counts go in: one each for
+    /// tiktoken's two patterns.
+    memo: Option<usize>,
 }
 
 /// The `i`th little-endian `u32` of `b`.
@@ -95,6 +99,11 @@ impl Bpe {
                 CL100K_PATTERN => Some(Ascii::Cl100k),
                 _ => None,
             },
+            memo: match pattern {
+                O200K_PATTERN => Some(0),
+                CL100K_PATTERN => Some(1),
+                _ => None,
+            },
         })
     }
 
@@ -135,14 +144,23 @@ impl Bpe {
 
     /// The number of tokens `text` encodes to (tiktoken's `encode_ordinary(text).len()`).
     pub fn count(&self, text: &str) -> usize {
+        match self.memo {
+            Some(which) => {
+                let table = self.bytes.as_ptr() as usize;
+                memo::with(which, table, |m| self.count_pieces(text, Some(m)))
+            }
+            None => self.count_pieces(text, None),
+        }
+    }
+
+    /// [`Bpe::count`], each short piece's count looked up in `memo` first.
+    fn count_pieces(&self, text: &str, mut memo: Option<&mut Memo>) -> usize {
         let mut parts = Vec::new();
         let mut n = 0;
         let mut each = |piece: &[u8]| {
-            n += match self.rank(piece) {
-                Some(_) => 1,
-                None if piece.len() > PIECE_MAX => self.extrapolated(piece),
-                None if piece.len() > SCAN_MAX => self.merged_by_heap(piece),
-                None => self.merged(piece, &mut parts),
+            n += match memo.as_deref_mut() {
+                Some(m) => m.count(piece, || self.piece_tokens(piece, &mut parts)),
+                None => self.piece_tokens(piece, &mut parts),
             }
         };
         match self.ascii.filter(|_| text.is_ascii()) {
@@ -150,6 +168,16 @@ impl Bpe {
             None => self.pieces(text).for_each(|p| each(p.as_bytes())),
         }
         n
+    }
+
+    /// The tokens of one piece; `parts` is scratch.
+    fn piece_tokens(&self, piece: &[u8], parts: &mut Vec<(usize, u32)>) -> usize {
+        match self.rank(piece) {
+            Some(_) => 1,
+            None if piece.len() > PIECE_MAX => self.extrapolated(piece),
+            None if piece.len() > SCAN_MAX => self.merged_by_heap(piece),
+            None => self.merged(piece, parts),
+        }
     }
 
     /// tiktoken's split of `text`. Its `\s+(?!\S)` takes a run of spaces (the run has no line

@@ -7,6 +7,7 @@ pub mod counters;
 pub mod estimate;
 pub mod lease;
 mod limiter;
+mod memo;
 pub mod prices;
 mod split;
 mod walk;
