@@ -42,11 +42,9 @@ pub struct Bpe {
     mask: usize,
     /// tiktoken's split of text into pieces before merging.
     split: Regex,
-    /// The same split done by hand on ASCII text, for tiktoken's two patterns.
+    /// The same split done by hand on ASCII text, for tiktoken's two patterns (each also has
+    /// its own memo of piece counts on every thread, `memo.rs`).
     ascii: Option<Ascii>,
-    /// Which of a thread's piece memos (`memo.rs`) this table's counts go in: one each for
-    /// tiktoken's two patterns.
-    memo: Option<usize>,
 }
 
 /// The `i`th little-endian `u32` of `b`.
@@ -99,11 +97,6 @@ impl Bpe {
                 CL100K_PATTERN => Some(Ascii::Cl100k),
                 _ => None,
             },
-            memo: match pattern {
-                O200K_PATTERN => Some(0),
-                CL100K_PATTERN => Some(1),
-                _ => None,
-            },
         })
     }
 
@@ -144,11 +137,11 @@ impl Bpe {
 
     /// The number of tokens `text` encodes to (tiktoken's `encode_ordinary(text).len()`).
     pub fn count(&self, text: &str) -> usize {
-        match self.memo {
-            Some(which) => {
-                let table = self.bytes.as_ptr() as usize;
-                memo::with(which, table, |m| self.count_pieces(text, Some(m)))
-            }
+        let table = self.bytes.as_ptr() as usize;
+        match self.ascii {
+            Some(pattern) => memo::with(pattern as usize, table, |m| {
+                self.count_pieces(text, Some(m))
+            }),
             None => self.count_pieces(text, None),
         }
     }

@@ -51,12 +51,12 @@ pub async fn request(
 /// `transfer-encoding`): then the bytes written here are the whole request.
 fn framed_by_length(header: &RequestHeader, len: usize) -> bool {
     let h = &header.headers;
-    !h.contains_key(http::header::TRANSFER_ENCODING)
-        && h.get_all(http::header::CONTENT_LENGTH).iter().count() == 1
-        && h.get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok())
-            == Some(len)
+    let mut lengths = h.get_all(http::header::CONTENT_LENGTH).iter();
+    let one = match (lengths.next(), lengths.next()) {
+        (Some(v), None) => v.to_str().ok().and_then(|v| v.parse::<usize>().ok()),
+        _ => None,
+    };
+    one == Some(len) && !h.contains_key(http::header::TRANSFER_ENCODING)
 }
 
 async fn one_write(stream: &mut Stream, mut wire: BytesMut, body: &Bytes) -> Result<()> {
