@@ -215,7 +215,7 @@ fn object_size(m: &Map<String, Value>) -> usize {
     m.iter().map(|(k, v)| k.len() + 4 + size(v)).sum()
 }
 
-fn size(v: &Value) -> usize {
+pub(crate) fn size(v: &Value) -> usize {
     match v {
         Value::String(s) => s.len() + 2,
         Value::Array(items) => items.iter().map(|v| size(v) + 1).sum::<usize>() + 2,

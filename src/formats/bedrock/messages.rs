@@ -1,6 +1,9 @@
 //! Chat messages → Converse `system` blocks and alternating `messages`. Bedrock wants turns
 //! to alternate, so adjacent turns of one role are merged and every tool result of an assistant
-//! turn goes into one user turn of `toolResult` blocks.
+//! turn goes into one user turn of `toolResult` blocks. Texts stay borrowed from the chat
+//! request ([`Block::Text`]) until `write` puts them in the body: built as JSON values, each
+//! was copied and each block a map of its own (the Converse request's building and writing
+//! were ~10k instructions for a 1 KiB prompt, Anthropic's typed writer's ~4k).
 
 use super::WHO;
 use crate::error::ApiError;
@@ -14,6 +17,28 @@ use serde_json::{json, Map, Value};
 /// Converse's prompt-cache checkpoint: the prompt up to here may be cached.
 pub(super) fn cache_point() -> Value {
     json!({"cachePoint": {"type": "default"}})
+}
+
+/// A Converse content block.
+pub(super) enum Block<'a> {
+    /// `{"text": ...}`, borrowed from the chat request.
+    Text(&'a str),
+    /// `{"cachePoint": {"type": "default"}}`.
+    CachePoint,
+    /// `{kind: value}`: `reasoningContent`, `toolUse`, `toolResult`, `image`, `document`.
+    Other(&'static str, Value),
+}
+
+impl Block<'_> {
+    fn is(&self, kind: &str) -> bool {
+        matches!(self, Block::Other(k, _) if *k == kind)
+    }
+}
+
+/// One turn of `messages`.
+pub(super) struct Turn<'a> {
+    pub role: &'static str,
+    pub content: Vec<Block<'a>>,
 }
 
 /// Whether a chat object carries `cache_control` (an Anthropic client's mark kept through the
@@ -38,12 +63,12 @@ pub(super) fn cache_mark(
 
 /// `(system blocks, messages, whether any tool use or result is in the history)`. System
 /// messages anywhere in the list join the system prompt, in order.
-pub(super) fn convert(
-    msgs: &[Message],
+pub(super) fn convert<'a>(
+    msgs: &'a [Message],
     f: &Fields,
-) -> Result<(Vec<Value>, Vec<Value>, bool), ApiError> {
+) -> Result<(Vec<Block<'a>>, Vec<Turn<'a>>, bool), ApiError> {
     let mut system = Vec::new();
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    let mut turns: Vec<Turn<'a>> = Vec::new();
     let mut tools_seen = false;
     for (i, m) in msgs.iter().enumerate() {
         let p = ids::element("", "messages", i);
@@ -52,7 +77,7 @@ pub(super) fn convert(
             "system" | "developer" => {
                 system.extend(text_blocks(m.content.as_ref(), &p)?);
                 if cached {
-                    system.push(cache_point());
+                    system.push(Block::CachePoint);
                 }
                 continue;
             }
@@ -63,7 +88,10 @@ pub(super) fn convert(
             }
             "tool" => {
                 tools_seen = true;
-                ("user", vec![tool_result(m, &p)?])
+                (
+                    "user",
+                    vec![Block::Other("toolResult", tool_result(m, &p)?)],
+                )
             }
             other => {
                 return Err(unsupported(
@@ -76,31 +104,30 @@ pub(super) fn convert(
             continue;
         }
         if cached {
-            blocks.push(cache_point());
+            blocks.push(Block::CachePoint);
         }
         match turns.last_mut() {
-            Some((r, b)) if *r == role => b.extend(blocks),
-            _ => turns.push((role, blocks)),
+            Some(t) if t.role == role => t.content.extend(blocks),
+            _ => turns.push(Turn {
+                role,
+                content: blocks,
+            }),
         }
     }
-    let messages = turns
-        .into_iter()
-        .map(|(role, content)| json!({"role": role, "content": content}))
-        .collect();
-    Ok((system, messages, tools_seen))
+    Ok((system, turns, tools_seen))
 }
 
 /// Text content as `{"text"}` blocks (system prompts and tool results).
-fn text_blocks(c: Option<&Content>, p: &str) -> Result<Vec<Value>, ApiError> {
+fn text_blocks<'a>(c: Option<&'a Content>, p: &str) -> Result<Vec<Block<'a>>, ApiError> {
     match c {
         None => Ok(Vec::new()),
         Some(Content::Text(s)) if s.is_empty() => Ok(Vec::new()),
-        Some(Content::Text(s)) => Ok(vec![json!({"text": s})]),
+        Some(Content::Text(s)) => Ok(vec![Block::Text(s)]),
         Some(Content::Parts(parts)) => parts
             .iter()
             .enumerate()
             .map(|(j, part)| match (&*part.kind, &part.text) {
-                ("text", Some(t)) => Ok(json!({"text": t})),
+                ("text", Some(t)) => Ok(Block::Text(t)),
                 _ => Err(unsupported(
                     format!("{p}.content[{j}].type"),
                     &format!("must be text here {WHO}"),
@@ -110,7 +137,11 @@ fn text_blocks(c: Option<&Content>, p: &str) -> Result<Vec<Value>, ApiError> {
     }
 }
 
-fn user_blocks(c: Option<&Content>, p: &str, f: &Fields) -> Result<Vec<Value>, ApiError> {
+fn user_blocks<'a>(
+    c: Option<&'a Content>,
+    p: &str,
+    f: &Fields,
+) -> Result<Vec<Block<'a>>, ApiError> {
     let Some(Content::Parts(parts)) = c else {
         return text_blocks(c, p);
     };
@@ -120,20 +151,21 @@ fn user_blocks(c: Option<&Content>, p: &str, f: &Fields) -> Result<Vec<Value>, A
         let cached = cache_mark(&part.extra, &pp, f, &[])?;
         out.push(user_part(part, &pp, f)?);
         if cached {
-            out.push(cache_point());
+            out.push(Block::CachePoint);
         }
     }
     Ok(out)
 }
 
-fn user_part(part: &Part, p: &str, f: &Fields) -> Result<Value, ApiError> {
+fn user_part<'a>(part: &'a Part, p: &str, f: &Fields) -> Result<Block<'a>, ApiError> {
     match (&*part.kind, &part.text, &part.image_url) {
-        ("text", Some(t), _) => Ok(json!({"text": t})),
+        ("text", Some(t), _) => Ok(Block::Text(t)),
         ("image_url", _, Some(img)) => {
             f.unknown(&img.extra, &format!("{p}.image_url"))?;
-            image(&img.url, &format!("{p}.image_url.url"))
+            let image = image(&img.url, &format!("{p}.image_url.url"))?;
+            Ok(Block::Other("image", image))
         }
-        ("file", _, _) => document(part, p),
+        ("file", _, _) => Ok(Block::Other("document", document(part, p)?)),
         _ => Err(unsupported(
             format!("{p}.type"),
             &format!("must be text, image_url or file {WHO}"),
@@ -154,7 +186,7 @@ fn image(url: &str, p: &str) -> Result<Value, ApiError> {
         Some((format, u.data))
     });
     match image {
-        Some((format, data)) => Ok(json!({"image": {"format": format, "source": {"bytes": data}}})),
+        Some((format, data)) => Ok(json!({"format": format, "source": {"bytes": data}})),
         None => Err(unsupported(
             p.to_string(),
             &format!("must be a base64 data URL of a PNG, JPEG, GIF or WebP image {WHO}"),
@@ -184,7 +216,7 @@ fn document(part: &Part, p: &str) -> Result<Value, ApiError> {
                     }
                 })
                 .collect();
-            Ok(json!({"document": {"format": "pdf", "name": name, "source": {"bytes": data}}}))
+            Ok(json!({"format": "pdf", "name": name, "source": {"bytes": data}}))
         }
         None => Err(unsupported(
             format!("{p}.file"),
@@ -195,12 +227,12 @@ fn document(part: &Part, p: &str) -> Result<Value, ApiError> {
 
 /// An assistant message: its reasoning first (Claude wants the turn to start with it), then its
 /// text, then its tool uses.
-fn assistant_blocks(m: &Message, p: &str, f: &Fields) -> Result<Vec<Value>, ApiError> {
-    let mut out = reasoning_blocks(m.extra.get("thinking_blocks"), p, f)?;
+fn assistant_blocks<'a>(m: &'a Message, p: &str, f: &Fields) -> Result<Vec<Block<'a>>, ApiError> {
+    let mut out: Vec<Block<'a>> = reasoning_blocks(m.extra.get("thinking_blocks"), p, f)?;
     let text = text_blocks(m.content.as_ref(), p)?;
     if text.is_empty() {
         if let Some(r) = m.refusal.as_deref().filter(|r| !r.is_empty()) {
-            out.push(json!({"text": r}));
+            out.push(Block::Text(r));
         }
     }
     out.extend(text);
@@ -208,20 +240,27 @@ fn assistant_blocks(m: &Message, p: &str, f: &Fields) -> Result<Vec<Value>, ApiE
         let q = format!("{p}.tool_calls[{j}]");
         f.unknown(&call.extra, &q)?;
         let input = call_arguments(call, &q)?;
-        out.push(json!({"toolUse": {
-            "toolUseId": call.id, "name": call.function.name, "input": input}}));
+        out.push(Block::Other(
+            "toolUse",
+            json!({"toolUseId": call.id, "name": call.function.name, "input": input}),
+        ));
     }
     Ok(out)
 }
 
-/// A `tool` message → a `toolResult` block: JSON objects as `json`, anything else as text.
+/// A `tool` message → a `toolResult` block's value: JSON objects as `json`, anything else as
+/// text.
 fn tool_result(m: &Message, p: &str) -> Result<Value, ApiError> {
     let id = tool_call_id(m, p)?;
-    let mut content = text_blocks(m.content.as_ref(), p)?;
-    if let [one] = content.as_slice() {
-        let parsed = one["text"]
-            .as_str()
-            .and_then(|t| serde_json::from_str::<Value>(t).ok());
+    let texts = text_blocks(m.content.as_ref(), p)?;
+    let mut content: Vec<Value> = (texts.iter())
+        .map(|b| match b {
+            Block::Text(t) => json!({ "text": t }),
+            _ => Value::Null,
+        })
+        .collect();
+    if let [Block::Text(one)] = texts.as_slice() {
+        let parsed = serde_json::from_str::<Value>(one).ok();
         if let Some(obj) = parsed.filter(Value::is_object) {
             content = vec![json!({"json": obj})];
         }
@@ -235,14 +274,18 @@ fn tool_result(m: &Message, p: &str) -> Result<Value, ApiError> {
     } else {
         "success"
     };
-    Ok(json!({"toolResult": {"toolUseId": id, "content": content, "status": status}}))
+    Ok(json!({"toolUseId": id, "content": content, "status": status}))
 }
 
 /// `thinking_blocks` (an Anthropic client's thinking, through the pivot; LiteLLM's extension
 /// for chat clients) → `reasoningContent` blocks, in order. A `thinking` block without its
 /// signature (one another provider produced) is left out: Claude verifies each thinking block
 /// it is given back and refuses an unsigned one. Entries of another shape are named.
-fn reasoning_blocks(list: Option<&Value>, p: &str, f: &Fields) -> Result<Vec<Value>, ApiError> {
+fn reasoning_blocks(
+    list: Option<&Value>,
+    p: &str,
+    f: &Fields,
+) -> Result<Vec<Block<'static>>, ApiError> {
     let Some(list) = list.filter(|v| !v.is_null()) else {
         return Ok(Vec::new());
     };
@@ -253,7 +296,7 @@ fn reasoning_blocks(list: Option<&Value>, p: &str, f: &Fields) -> Result<Vec<Val
     let mut out = Vec::with_capacity(list.len());
     for (k, b) in list.iter().enumerate() {
         match reasoning(b) {
-            Some(Some(r)) => out.push(r),
+            Some(Some(r)) => out.push(Block::Other("reasoningContent", r)),
             Some(None) => {}
             None => f.unknown_field(format!("{p}.thinking_blocks[{k}]"))?,
         }
@@ -261,20 +304,19 @@ fn reasoning_blocks(list: Option<&Value>, p: &str, f: &Fields) -> Result<Vec<Val
     Ok(out)
 }
 
-/// One thinking block as a `reasoningContent` block; `Some(None)`: one that cannot be sent
+/// One thinking block as a `reasoningContent` block's value; `Some(None)`: one that cannot be sent
 /// (unsigned or empty); `None`: not a thinking block.
 fn reasoning(b: &Value) -> Option<Option<Value>> {
     let given = |k: &str| b[k].as_str().filter(|s| !s.is_empty());
     match b["type"].as_str()? {
         "thinking" => {
             let text = b["thinking"].as_str()?;
-            Some(given("signature").map(|sig| {
-                json!({"reasoningContent": {"reasoningText": {"text": text, "signature": sig}}})
-            }))
+            Some(
+                given("signature")
+                    .map(|sig| json!({"reasoningText": {"text": text, "signature": sig}})),
+            )
         }
-        "redacted_thinking" => {
-            Some(given("data").map(|d| json!({"reasoningContent": {"redactedContent": d}})))
-        }
+        "redacted_thinking" => Some(given("data").map(|d| json!({"redactedContent": d}))),
         _ => None,
     }
 }
@@ -286,50 +328,39 @@ fn reasoning(b: &Value) -> Option<Option<Value>> {
 /// ("Expected `thinking` or `redacted_thinking`, but found `tool_use`"). Later assistant
 /// messages of the turn need none (without interleaved thinking Claude thinks once per turn),
 /// and finished turns need none (Claude strips their thinking).
-pub(super) fn thinking_fits(messages: &[Value]) -> bool {
+pub(super) fn thinking_fits(messages: &[Turn]) -> bool {
     let start = messages
         .iter()
-        .rposition(|m| m["role"] == "user" && !has_block(m, "toolResult"))
+        .rposition(|m| m.role == "user" && !has_block(m, "toolResult"))
         .map_or(0, |i| i + 1);
     let mut turn = messages[start..]
         .iter()
-        .filter(|m| m["role"] == "assistant")
+        .filter(|m| m.role == "assistant")
         .peekable();
     let starts_thinking = turn
         .peek()
-        .is_some_and(|m| m["content"][0].get("reasoningContent").is_some());
+        .is_some_and(|m| m.content.first().is_some_and(|b| b.is("reasoningContent")));
     starts_thinking || !turn.any(|m| has_block(m, "toolUse"))
 }
 
-fn has_block(m: &Value, kind: &str) -> bool {
-    (m["content"].as_array().into_iter().flatten()).any(|b| b.get(kind).is_some())
+fn has_block(m: &Turn, kind: &str) -> bool {
+    m.content.iter().any(|b| b.is(kind))
 }
 
 /// The history without `reasoningContent` blocks, for a request with thinking off (Claude
 /// wants none in a turn without thinking, and ignores those of finished turns). A turn left
 /// empty goes, and turns of one role that then meet are merged, as Bedrock wants them to
 /// alternate.
-pub(super) fn without_reasoning(messages: Vec<Value>) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::with_capacity(messages.len());
+pub(super) fn without_reasoning(messages: Vec<Turn>) -> Vec<Turn> {
+    let mut out: Vec<Turn> = Vec::with_capacity(messages.len());
     for mut m in messages {
-        let mut content = match m.get_mut("content").map(Value::take) {
-            Some(Value::Array(c)) => c,
-            _ => continue,
-        };
-        content.retain(|b| b.get("reasoningContent").is_none());
-        if content.is_empty() {
+        m.content.retain(|b| !b.is("reasoningContent"));
+        if m.content.is_empty() {
             continue;
         }
         match out.last_mut() {
-            Some(last) if last["role"] == m["role"] => {
-                if let Some(c) = last["content"].as_array_mut() {
-                    c.extend(content);
-                }
-            }
-            _ => {
-                m["content"] = Value::Array(content);
-                out.push(m);
-            }
+            Some(last) if last.role == m.role => last.content.extend(m.content),
+            _ => out.push(m),
         }
     }
     out

@@ -12,6 +12,7 @@ mod messages;
 pub mod request;
 pub mod response;
 pub mod stream;
+mod write;
 
 /// How a refusal names Bedrock ("`n` must be 1 for this model's provider (Bedrock).").
 const WHO: &str = "for this model's provider (Bedrock).";

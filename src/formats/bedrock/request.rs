@@ -11,7 +11,8 @@
 //! `tool_choice: "none"` has no Converse form: the tools are left out,
 //! unless the history holds tool calls, which Bedrock only accepts with `toolConfig` present.
 
-use super::messages::{self, cache_mark, cache_point};
+use super::messages::{self, cache_mark, cache_point, Turn};
+use super::write::{Converse, Inference};
 use super::WHO;
 use crate::error::ApiError;
 use crate::formats::fields::Fields;
@@ -19,7 +20,6 @@ use crate::formats::openai::types::{self as chat, ChatRequest};
 use crate::formats::pivot::messages::no_turns;
 use crate::formats::pivot::tools::{empty_object_schema, function_tools, ChatToolChoice};
 use crate::formats::pivot::{self, claude_thinking};
-use crate::formats::write;
 use crate::formats::{RequestOptions, Translated};
 use serde_json::{json, Map, Value};
 
@@ -37,29 +37,22 @@ pub fn from_chat(
         .max_completion_tokens
         .or(req.max_tokens)
         .or((opts.default_max_tokens > 0).then_some(u64::from(opts.default_max_tokens)));
-    let mut extra = model_fields(&req, opts.model, max.unwrap_or(0), f)?;
-    let messages = history(messages, &mut extra, f);
+    let mut model_fields = model_fields(&req, opts.model, max.unwrap_or(0), f)?;
+    let messages = history(messages, &mut model_fields, f);
     if messages.is_empty() {
         return Err(no_turns());
     }
-    let mut out = Map::new();
-    out.insert("messages".into(), Value::Array(messages));
-    if !system.is_empty() {
-        out.insert("system".into(), Value::Array(system));
+    let body = Converse {
+        messages,
+        system,
+        inference: inference(&req, max),
+        tool_config: tool_config(&req, tools_seen, f)?,
+        output_config: output_format(req.response_format.as_ref(), f)?,
+        model_fields,
     }
-    out.insert("inferenceConfig".into(), inference(&req, max));
-    if let Some(tc) = tool_config(&req, tools_seen, f)? {
-        out.insert("toolConfig".into(), tc);
-    }
-    if let Some(of) = output_format(req.response_format.as_ref(), f)? {
-        out.insert("outputConfig".into(), of);
-    }
-    if !extra.is_empty() {
-        out.insert("additionalModelRequestFields".into(), Value::Object(extra));
-    }
-    let body = write::object_text(&out);
+    .write();
     Ok(Translated::new(
-        body.into_bytes(),
+        body,
         req.stream == Some(true),
         req.include_usage(),
     ))
@@ -70,7 +63,11 @@ pub fn from_chat(
 /// history from another provider), Claude would refuse the request: thinking is turned off for
 /// it instead, and named as dropped (`reasoning_effort`, the pivot's name for Anthropic's
 /// `thinking`). With thinking off, earlier reasoning is left out.
-fn history(messages: Vec<Value>, extra: &mut Map<String, Value>, f: &Fields) -> Vec<Value> {
+fn history<'a>(
+    messages: Vec<Turn<'a>>,
+    extra: &mut Map<String, Value>,
+    f: &Fields,
+) -> Vec<Turn<'a>> {
     if extra.contains_key("thinking") {
         if messages::thinking_fits(&messages) {
             return messages;
@@ -108,23 +105,13 @@ fn model_fields(
     Ok(out)
 }
 
-fn inference(req: &ChatRequest, max: Option<u64>) -> Value {
-    let mut c = Map::new();
-    if let Some(m) = max {
-        c.insert("maxTokens".into(), json!(m));
+fn inference(req: &ChatRequest, max: Option<u64>) -> Inference<'_> {
+    Inference {
+        max_tokens: max,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        stop: req.stop.as_ref().map(chat::Stop::strs).unwrap_or_default(),
     }
-    if let Some(t) = req.temperature {
-        c.insert("temperature".into(), json!(t));
-    }
-    if let Some(t) = req.top_p {
-        c.insert("topP".into(), json!(t));
-    }
-    match &req.stop {
-        Some(chat::Stop::One(s)) => c.insert("stopSequences".into(), json!([s])),
-        Some(chat::Stop::Many(v)) if !v.is_empty() => c.insert("stopSequences".into(), json!(v)),
-        _ => None,
-    };
-    Value::Object(c)
 }
 
 fn tool_config(
