@@ -171,37 +171,22 @@ mod tests {
         m.coalesced("b", true);
         m.saved("a", 40, None);
         m.saved("a", 2, None);
-        let lookups = "tollgate_cache_lookups_total";
-        assert_eq!(
-            value(&r, lookups, &[("route", "a"), ("result", "miss")]),
-            Some(3)
+        let (lookups, stores) = (
+            "tollgate_cache_lookups_total",
+            "tollgate_cache_stores_total",
         );
-        assert_eq!(
-            value(&r, lookups, &[("route", "a"), ("result", "hit")]),
-            Some(1)
-        );
-        assert_eq!(
-            value(&r, lookups, &[("route", "b"), ("result", "miss")]),
-            Some(1)
-        );
-        assert_eq!(
-            value(&r, lookups, &[("route", "b"), ("result", "hit")]),
-            None
-        );
-        let stores = "tollgate_cache_stores_total";
-        assert_eq!(
-            value(&r, stores, &[("route", "a"), ("result", "stored")]),
-            Some(1)
-        );
-        assert_eq!(
-            value(&r, stores, &[("route", "a"), ("result", "too_large")]),
-            Some(1)
-        );
-        let coalesced = "tollgate_cache_coalesced_total";
-        assert_eq!(
-            value(&r, coalesced, &[("route", "b"), ("result", "hit")]),
-            Some(1)
-        );
+        for (name, route, result, want) in [
+            (lookups, "a", "miss", Some(3)),
+            (lookups, "a", "hit", Some(1)),
+            (lookups, "b", "miss", Some(1)),
+            (lookups, "b", "hit", None),
+            (stores, "a", "stored", Some(1)),
+            (stores, "a", "too_large", Some(1)),
+            ("tollgate_cache_coalesced_total", "b", "hit", Some(1)),
+        ] {
+            let got = value(&r, name, &[("route", route), ("result", result)]);
+            assert_eq!(got, want, "{name} {route} {result}");
+        }
         let saved = "tollgate_cache_saved_tokens_total";
         assert_eq!(value(&r, saved, &[("route", "a")]), Some(42));
         assert_eq!(m.evictions.get(), 2);
