@@ -424,7 +424,14 @@ pub async fn post_json(
     for (k, v) in headers {
         r = r.header(*k, *v);
     }
-    r.send().await.unwrap()
+    // A process that stopped listening says why on stderr: shown with the failure.
+    r.send().await.unwrap_or_else(|e| {
+        panic!(
+            "POST {path} to {}: {e}; its stderr: {:?}",
+            m.url(),
+            m.stderr()
+        )
+    })
 }
 
 /// OpenAI SSE data lines before `[DONE]`, and whether `[DONE]` came.
