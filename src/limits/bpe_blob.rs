@@ -48,7 +48,7 @@ pub fn short(b: &[u8]) -> (u64, u64) {
 }
 
 /// The 128-bit product of `a` and `b`, its halves xored.
-fn fold(a: u64, b: u64) -> u64 {
+pub fn fold(a: u64, b: u64) -> u64 {
     let p = u128::from(a) * u128::from(b);
     (p as u64) ^ (p >> 64) as u64
 }

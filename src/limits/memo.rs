@@ -6,6 +6,7 @@
 //! in its BPE for the same reason.) Direct-mapped: a piece evicts whatever shared its slot, and
 //! nothing is ever stale, so the counts stay exact whatever the hit rate.
 
+use super::bpe_blob::fold;
 use std::cell::RefCell;
 
 /// Pieces at most this long are remembered (nearly every word): they fit the key inline.
@@ -68,8 +69,8 @@ impl Memo {
         let Some(Slot { lo, hi }) = key(piece) else {
             return count();
         };
-        let mixed = u128::from(lo ^ 0x243f_6a88_85a3_08d3) * u128::from(hi ^ 0x1319_8a2e_0370_7344);
-        let at = ((mixed >> 64) as u64 ^ mixed as u64) as usize & (SLOTS - 1);
+        let at = fold(lo ^ 0x243f_6a88_85a3_08d3, hi ^ 0x1319_8a2e_0370_7344) as usize;
+        let at = at & (SLOTS - 1);
         let slot = &mut self.slots[at];
         if slot.lo == lo && slot.hi & KEY == hi {
             return (slot.hi >> 60) as usize;
