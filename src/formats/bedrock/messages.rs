@@ -253,18 +253,19 @@ fn assistant_blocks<'a>(m: &'a Message, p: &str, f: &Fields) -> Result<Vec<Block
 fn tool_result(m: &Message, p: &str) -> Result<Value, ApiError> {
     let id = tool_call_id(m, p)?;
     let texts = text_blocks(m.content.as_ref(), p)?;
-    let mut content: Vec<Value> = (texts.iter())
-        .map(|b| match b {
-            Block::Text(t) => json!({ "text": t }),
-            _ => Value::Null,
-        })
-        .collect();
-    if let [Block::Text(one)] = texts.as_slice() {
-        let parsed = serde_json::from_str::<Value>(one).ok();
-        if let Some(obj) = parsed.filter(Value::is_object) {
-            content = vec![json!({"json": obj})];
-        }
-    }
+    let object = match texts.as_slice() {
+        [Block::Text(one)] => serde_json::from_str::<Value>(one).ok(),
+        _ => None,
+    };
+    let mut content: Vec<Value> = match object.filter(Value::is_object) {
+        Some(obj) => vec![json!({ "json": obj })],
+        None => (texts.iter())
+            .filter_map(|b| match b {
+                Block::Text(t) => Some(json!({ "text": t })),
+                _ => None,
+            })
+            .collect(),
+    };
     if content.is_empty() {
         content.push(json!({"text": ""}));
     }
