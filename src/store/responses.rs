@@ -16,8 +16,9 @@ pub use super::kept_response::{Parts, StoredResponse};
 /// Bytes a kept response holds beyond its text (its shared allocation, its entry, its slot in
 /// the age order, the maps' room to grow, the allocator's rounding).
 const PER_RESPONSE: usize = 256;
-/// Bytes an indexed item holds beyond its id (its index slot, the maps' room to grow).
-const PER_ITEM: usize = 48;
+/// Bytes an indexed item holds beyond its id (its index slot, its slot in the entry's list, the
+/// maps' room to grow).
+const PER_ITEM: usize = 56;
 
 /// Bytes `r` holds in a memory store, for the store's bound (`tests/memory_bounds.rs`: a full
 /// store holds about its bound live with these counts, its maps growing by doubling).
@@ -63,6 +64,9 @@ struct Entry {
     /// Its place in `order` (a replaced or deleted entry leaves a stale one there).
     seq: u64,
     bytes: usize,
+    /// Its items' slots in `items`: evicting a cold response then reads neither its ids nor
+    /// the text they are in (two cache misses a put on a full store, under `perf`).
+    items: Box<[u64]>,
 }
 
 /// The maps' hasher: foldhash, randomly seeded per map (hashbrown's own default), not std's
@@ -104,10 +108,9 @@ impl Inner {
     fn remove(&mut self, slot: u64) -> Option<Arc<StoredResponse>> {
         let e = self.entries.remove(&slot)?;
         self.bytes -= e.bytes;
-        for item in e.r.item_ids() {
-            let at = self.slot(item);
-            if self.items.get(&at) == Some(&slot) {
-                self.items.remove(&at);
+        for at in e.items.iter() {
+            if self.items.get(at) == Some(&slot) {
+                self.items.remove(at);
             }
         }
         Some(e.r)
@@ -191,8 +194,8 @@ impl ResponseStore for MemoryResponses {
         while g.bytes + bytes > self.max_bytes && g.pop_oldest() {}
         let seq = g.next_seq;
         g.next_seq += 1;
-        for item in r.item_ids() {
-            let at = g.slot(item);
+        let items: Box<[u64]> = r.item_ids().map(|i| g.slot(i)).collect();
+        for &at in items.iter() {
             g.items.insert(at, slot);
         }
         g.order.push_back((seq, slot));
@@ -202,6 +205,7 @@ impl ResponseStore for MemoryResponses {
             expires: now + self.ttl,
             seq,
             bytes,
+            items,
         };
         g.entries.insert(slot, entry);
         Ok(())
