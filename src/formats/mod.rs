@@ -314,7 +314,8 @@ fn translate(
 ) -> Result<Translated, ApiError> {
     match (from, to) {
         (Format::OpenAi, Format::Anthropic | Format::Bedrock | Format::Gemini) => {
-            from_pivot(to, pivot::parse(body)?, opts, f)
+            let req = openai::simple::chat(body).map_or_else(|| pivot::parse(body), Ok)?;
+            from_pivot(to, req, opts, f)
         }
         (Format::Anthropic, Format::OpenAi) => anthropic::request::to_chat(body, opts, f, false),
         (Format::Anthropic, Format::Bedrock | Format::Gemini) => {

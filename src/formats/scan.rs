@@ -131,6 +131,13 @@ pub(crate) fn members<'a>(
     }
 }
 
+/// What a string's scan met besides its text.
+#[derive(Default, Clone, Copy)]
+struct Seen {
+    escape: bool,
+    raw_control: bool,
+}
+
 /// A position in JSON text, for readers that take what they want and skip the rest.
 pub(crate) struct Cursor<'a> {
     b: &'a [u8],
@@ -156,11 +163,11 @@ impl<'a> Cursor<'a> {
             return Some(None);
         }
         let open = self.i;
-        let s = self.string()?;
-        if s.iter().any(|&b| b < 0x20) {
+        let (s, seen) = self.string_flagged()?;
+        if seen.raw_control {
             return None;
         }
-        if s.contains(&b'\\') {
+        if seen.escape {
             let raw = self.b.get(open..self.i)?;
             return serde_json::from_slice::<String>(raw)
                 .ok()
@@ -183,8 +190,15 @@ impl<'a> Cursor<'a> {
         if self.peek() != Some(b'"') {
             return self.skip_value().map(|()| 0);
         }
-        let s = self.string()?;
-        (!s.iter().any(|&b| b < 0x20)).then_some(s.len())
+        let (s, seen) = self.string_flagged()?;
+        (!seen.raw_control).then_some(s.len())
+    }
+
+    /// The string here as written, quotes included, and whether it has an escape.
+    pub(crate) fn literal(&mut self) -> Option<(&'a [u8], bool)> {
+        let open = self.i;
+        let (_, seen) = self.string_flagged()?;
+        Some((self.b.get(open..self.i)?, seen.escape))
     }
 
     /// Past the value here; the text it spans.
@@ -213,10 +227,16 @@ impl<'a> Cursor<'a> {
 
     /// A string's raw bytes (escapes left as they are: wanted keys have none).
     fn string(&mut self) -> Option<&'a [u8]> {
+        self.string_flagged().map(|(s, _)| s)
+    }
+
+    /// [`Self::string`], and what its scan met on the way: an escape, or a raw control byte
+    /// (which serde refuses). A reader needs no second pass over the text to know.
+    fn string_flagged(&mut self) -> Option<(&'a [u8], Seen)> {
         if !self.eat(b'"') {
             return None;
         }
-        let start = self.i;
+        let (start, mut seen) = (self.i, Seen::default());
         loop {
             // The next quote, backslash or control byte (`write::first_escape`, sixteen bytes
             // a step: most strings here are keys, too short for memchr's vectors to pay).
@@ -225,27 +245,34 @@ impl<'a> Cursor<'a> {
             self.i += at;
             match rest.get(at)? {
                 b'"' => break,
-                b'\\' => self.i += 2,
+                b'\\' => {
+                    seen.escape = true;
+                    self.i += 2
+                }
                 // A raw control byte: left for the readers (`opt_text` declines the string).
-                _ => self.i += 1,
+                _ => {
+                    seen.raw_control = true;
+                    self.i += 1
+                }
             }
         }
         let s = self.b.get(start..self.i)?;
         self.i += 1;
-        Some(s)
+        Some((s, seen))
     }
 
     /// A string without escapes, as text.
     fn plain_string(&mut self) -> Option<&'a str> {
-        let s = self.string()?;
-        if s.contains(&b'\\') {
+        let (s, seen) = self.string_flagged()?;
+        if seen.escape {
             return None;
         }
         std::str::from_utf8(s).ok()
     }
 
-    /// `null`, or digits that are the whole number (no sign, fraction or exponent).
-    fn uint(&mut self) -> Option<Option<u64>> {
+    /// `null`, or digits that are the whole number (no sign, fraction or exponent, and no
+    /// leading zero, which JSON forbids).
+    pub(crate) fn uint(&mut self) -> Option<Option<u64>> {
         if self.null() {
             return Some(None);
         }
@@ -255,8 +282,37 @@ impl<'a> Cursor<'a> {
             n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
             self.i += 1;
         }
-        let whole = self.i > start && !matches!(self.peek(), Some(b'.' | b'e' | b'E'));
+        let zero_led = self.i - start > 1 && self.b.get(start) == Some(&b'0');
+        let whole = self.i > start && !zero_led && !matches!(self.peek(), Some(b'.' | b'e' | b'E'));
         whole.then_some(Some(n))
+    }
+
+    /// `null`, `true` or `false`.
+    pub(crate) fn boolean(&mut self) -> Option<Option<bool>> {
+        if self.null() {
+            return Some(None);
+        }
+        let rest = self.b.get(self.i..)?;
+        let (value, len) = match () {
+            _ if rest.starts_with(b"true") => (true, 4),
+            _ if rest.starts_with(b"false") => (false, 5),
+            _ => return None,
+        };
+        self.i += len;
+        Some(Some(value))
+    }
+
+    /// `null` or a number, as serde_json reads an `Option<f64>` (its own parser: the same
+    /// rounding); anything else is `None`.
+    pub(crate) fn float(&mut self) -> Option<Option<f64>> {
+        if self.null() {
+            return Some(None);
+        }
+        if !matches!(self.peek(), Some(b'-' | b'0'..=b'9')) {
+            return None;
+        }
+        let raw = self.raw_value()?;
+        serde_json::from_slice::<f64>(raw).ok().map(Some)
     }
 
     /// Past one value of any kind: strings and nesting followed, scalars up to their end.

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 pub type Extra = Map<String, Value>;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct ChatRequest {
     pub model: Option<String>,
     #[serde(default)]

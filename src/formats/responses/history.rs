@@ -174,8 +174,15 @@ fn full_form(body: &[u8]) -> Result<Form, ApiError> {
 fn text_form(body: &[u8]) -> Option<Form> {
     let mut c = Cursor::new(body);
     let (mut input, mut previous, mut store, mut instructions) = (None, None, None, None);
+    // Whether a string input has an escape (until one is read, it may).
+    let mut escaped = true;
     scan::members(&mut c, |c, key| {
         let slot = match key {
+            b"input" if c.peek() == Some(b'"') => {
+                let (literal, escape) = c.literal()?;
+                (input, escaped) = (Some(literal), escape);
+                return Some(());
+            }
             b"input" => &mut input,
             b"previous_response_id" => &mut previous,
             b"store" => &mut store,
@@ -192,7 +199,7 @@ fn text_form(body: &[u8]) -> Option<Form> {
     if previous.is_some_and(|p| p.starts_with(b"\"")) {
         return None;
     }
-    let literal = string_literal(input?)?;
+    let literal = string_literal(input?, escaped)?;
     let instructions = match instructions {
         Some(raw) if raw.starts_with(b"\"") => Some(serde_json::from_slice(raw).ok()?),
         _ => None,
@@ -204,14 +211,14 @@ fn text_form(body: &[u8]) -> Option<Form> {
     })
 }
 
-/// `raw` if it is a JSON string serde reads: UTF-8 throughout, escapes that decode (a lone
-/// surrogate does not).
-fn string_literal(raw: &[u8]) -> Option<&str> {
+/// `raw` if it is a JSON string serde reads: UTF-8 throughout, escapes (`escaped`: it may
+/// have some) that decode (a lone surrogate does not).
+fn string_literal(raw: &[u8], escaped: bool) -> Option<&str> {
     let s = std::str::from_utf8(raw).ok()?;
     if !s.starts_with('"') {
         return None;
     }
-    if s.contains('\\') {
+    if escaped {
         serde_json::from_str::<String>(s).ok()?;
     }
     Some(s)
