@@ -131,6 +131,13 @@ pub(crate) fn members<'a>(
     }
 }
 
+/// Marks key `bit` seen; `None` when it was (serde refuses a repeated field).
+pub(crate) fn once(seen: &mut u8, bit: u8) -> Option<()> {
+    let fresh = *seen & bit == 0;
+    *seen |= bit;
+    fresh.then_some(())
+}
+
 /// What a string's scan met besides its text.
 #[derive(Default, Clone, Copy)]
 struct Seen {
@@ -293,10 +300,12 @@ impl<'a> Cursor<'a> {
             return Some(None);
         }
         let rest = self.b.get(self.i..)?;
-        let (value, len) = match () {
-            _ if rest.starts_with(b"true") => (true, 4),
-            _ if rest.starts_with(b"false") => (false, 5),
-            _ => return None,
+        let (value, len) = if rest.starts_with(b"true") {
+            (true, 4)
+        } else if rest.starts_with(b"false") {
+            (false, 5)
+        } else {
+            return None;
         };
         self.i += len;
         Some(Some(value))

@@ -6,7 +6,7 @@
 //! `None`, and serde reads the body (and names what is wrong with it).
 
 use super::types::{ChatRequest, Content, Extra, Message};
-use crate::formats::scan::{self, Cursor};
+use crate::formats::scan::{self, once, Cursor};
 use std::borrow::Cow;
 
 /// The request, when it has that shape.
@@ -25,18 +25,14 @@ pub(crate) fn chat(body: &[u8]) -> Option<ChatRequest> {
             b"stream" => 64,
             _ => return None,
         };
-        // serde refuses a repeated field.
-        if seen & bit != 0 {
-            return None;
-        }
-        seen |= bit;
-        match bit {
-            1 => r.model = text(c)?,
-            2 => r.messages = messages(c)?,
-            4 => r.max_tokens = c.uint()?,
-            8 => r.max_completion_tokens = c.uint()?,
-            16 => r.temperature = c.float()?,
-            32 => r.top_p = c.float()?,
+        once(&mut seen, bit)?;
+        match key {
+            b"model" => r.model = text(c)?,
+            b"messages" => r.messages = messages(c)?,
+            b"max_tokens" => r.max_tokens = c.uint()?,
+            b"max_completion_tokens" => r.max_completion_tokens = c.uint()?,
+            b"temperature" => r.temperature = c.float()?,
+            b"top_p" => r.top_p = c.float()?,
             _ => r.stream = c.boolean()?,
         }
         Some(())
@@ -72,13 +68,13 @@ fn message(c: &mut Cursor<'_>) -> Option<Message> {
     let (mut role, mut content, mut seen) = (None, None, 0u8);
     scan::members(c, |c, key| {
         match key {
-            b"role" if seen & 1 == 0 => {
-                seen |= 1;
+            b"role" => {
+                once(&mut seen, 1)?;
                 // A role is a string; a null one serde refuses.
                 role = Some(c.opt_text()??.into_owned());
             }
-            b"content" if seen & 2 == 0 => {
-                seen |= 2;
+            b"content" => {
+                once(&mut seen, 2)?;
                 content = text(c)?.map(Content::Text);
             }
             _ => return None,

@@ -6,7 +6,7 @@ use super::error as oai_error;
 use super::types::WireUsage;
 use crate::error::ApiError;
 use crate::formats::pivot::unreadable_chunk;
-use crate::formats::scan::{self, Cursor};
+use crate::formats::scan::{self, once, Cursor};
 use crate::formats::{Delta, FinishReason, JsonStr, Str, Usage};
 use bytes::BytesMut;
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
@@ -94,13 +94,6 @@ pub fn finish_reason(s: &str) -> FinishReason {
         "content_filter" => FinishReason::ContentFilter,
         _ => FinishReason::Stop,
     }
-}
-
-/// Marks key `bit` seen; `None` when it was (serde refuses a repeated field).
-fn once(seen: &mut u8, bit: u8) -> Option<()> {
-    let fresh = *seen & bit == 0;
-    *seen |= bit;
-    fresh.then_some(())
 }
 
 /// `choices` for [`ChunkDecoder::plain_text_len`]: the first element read, the rest skipped.
