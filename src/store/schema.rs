@@ -98,8 +98,15 @@ pub struct LedgerRow {
     pub estimated: bool,
 }
 
+/// A writer's page cache, in KiB (negative: SQLite reads it as KiB), where SQLite's default is
+/// 2,000 KiB. The ledger appends: each write touches the rightmost pages of its table and
+/// index, and a larger cache only keeps pages no write reads again (heaptrack, after 17k
+/// requests: SQLite held 2.2 MiB, 1.8 MiB of it in cached pages). Reports read through
+/// connections of their own.
+const WRITER_CACHE_KIB: i64 = -512;
+
 /// Opens (creating it if needed) the store at `path` for reading and writing: WAL journal,
-/// `synchronous=NORMAL`, a 5 s busy timeout, and [`SCHEMA`] applied.
+/// `synchronous=NORMAL`, a 512 KiB page cache, a 5 s busy timeout, and [`SCHEMA`] applied.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -112,6 +119,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
         );
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
 }

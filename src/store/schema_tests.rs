@@ -167,6 +167,10 @@ fn open_uses_wal_and_reopens() {
             .query_row("PRAGMA synchronous", [], |r| r.get(0))
             .unwrap();
         assert_eq!(sync, 1, "NORMAL");
+        let cache: i64 = conn
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(cache, -512, "a 512 KiB page cache");
         let tx = conn.transaction().unwrap();
         insert_rows(&tx, &[row(1, "a")]).unwrap();
         tx.commit().unwrap();
