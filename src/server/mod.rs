@@ -30,8 +30,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A client connection's read buffer. Pingora's default gives every connection 64 KiB, zeroed
-/// as it is accepted, for as long as it stays open: 64 MiB resident for 1,000 open streams.
-/// Plain HTTP/1 reads land in Pingora's own header and body buffers, which the read buffer
+/// as it is accepted, for as long as it stays open (1,000 open streams: 59.6 -> 53.7 MiB
+/// without it, where the passthrough on the default takes 69.1). Plain HTTP/1 reads land in Pingora's own header and body buffers, which the read buffer
 /// would only copy into, so plain connections have none (the write side keeps Pingora's
 /// 1,460 bytes). Over TLS the buffer saves a system call per small read of the TLS layer:
 /// one record's worth, 16 KiB (ARCHITECTURE.md, "A client connection's read buffer").
