@@ -324,6 +324,10 @@ fn translate(
         }
         (Format::Responses, Format::OpenAi) => responses::to_chat::to_chat(body, opts, f),
         (Format::Responses, Format::Anthropic | Format::Bedrock | Format::Gemini) => {
+            if let Some(req) = responses::simple::chat_request(body, opts) {
+                return from_pivot(to, req, opts, f)
+                    .map_err(responses::to_chat::in_responses_terms);
+            }
             let (chat, tool_names) = responses::to_chat::to_pivot(body, opts, f)?;
             let mut t = (chat.request())
                 .and_then(|req| from_pivot(to, req, opts, f))

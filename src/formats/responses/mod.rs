@@ -9,6 +9,7 @@ mod input;
 pub mod namespaces;
 mod output;
 pub mod response;
+pub(crate) mod simple;
 pub mod stored;
 pub mod stream;
 pub mod to_chat;
