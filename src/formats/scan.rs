@@ -215,6 +215,11 @@ impl<'a> Cursor<'a> {
         self.b.get(start..self.i)
     }
 
+    /// Where the cursor is: the index of the next byte it reads.
+    pub(crate) fn pos(&self) -> usize {
+        self.i
+    }
+
     pub(crate) fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }

@@ -3,6 +3,7 @@
 //! pure state machines over complete SSE events; neither allocates per text delta.
 
 use super::error as oai_error;
+use super::template::Template;
 use super::types::WireUsage;
 use crate::error::ApiError;
 use crate::formats::pivot::unreadable_chunk;
@@ -96,8 +97,17 @@ pub fn finish_reason(s: &str) -> FinishReason {
     }
 }
 
-/// `choices` for [`ChunkDecoder::plain_text_len`]: the first element read, the rest skipped.
-fn choices(c: &mut Cursor<'_>, has_choice: &mut bool, len: &mut usize) -> Option<()> {
+/// A string's text in a chunk: its range, quotes excluded.
+type Hole = (usize, usize);
+
+/// `choices` for [`ChunkDecoder::plain_text_len`]: the first element read, the rest skipped;
+/// `text`: where its delta's one counted string lies, if it has one.
+fn choices(
+    c: &mut Cursor<'_>,
+    has_choice: &mut bool,
+    len: &mut usize,
+    text: &mut Option<Hole>,
+) -> Option<()> {
     if !c.eat(b'[') {
         return None;
     }
@@ -113,7 +123,7 @@ fn choices(c: &mut Cursor<'_>, has_choice: &mut bool, len: &mut usize) -> Option
             if c.null() {
                 return Some(());
             }
-            *len = delta_text_len(c)?;
+            (*len, *text) = delta_text_len(c)?;
             Some(())
         }
         b"finish_reason" => {
@@ -131,9 +141,12 @@ fn choices(c: &mut Cursor<'_>, has_choice: &mut bool, len: &mut usize) -> Option
 }
 
 /// A delta's text and reasoning, as raw string lengths (`reasoning_content` before
-/// `reasoning`, as `choice` reads them); tool calls are left to serde.
-fn delta_text_len(c: &mut Cursor<'_>) -> Option<usize> {
+/// `reasoning`, as `choice` reads them); tool calls are left to serde. With where the string
+/// counted lies when it is the only string of the three: the length is then its length
+/// whatever it holds (the chunk's template, module `template`).
+fn delta_text_len(c: &mut Cursor<'_>) -> Option<(usize, Option<Hole>)> {
     let (mut seen, mut text, mut reasoning_content, mut reasoning) = (0u8, 0, 0, 0);
+    let (mut strings, mut hole) = (0, None);
     scan::members(c, |c, key| {
         let (bit, slot) = match key {
             b"content" => (1, &mut text),
@@ -144,7 +157,12 @@ fn delta_text_len(c: &mut Cursor<'_>) -> Option<usize> {
             _ => return c.skip_value(),
         };
         once(&mut seen, bit)?;
+        let (at, string) = (c.pos(), c.peek() == Some(b'"'));
         *slot = c.raw_string_len()?;
+        if string {
+            strings += 1;
+            hole = Some((at + 1, c.pos() - 1));
+        }
         Some(())
     })?;
     let reasoning = if reasoning_content > 0 {
@@ -152,7 +170,7 @@ fn delta_text_len(c: &mut Cursor<'_>) -> Option<usize> {
     } else {
         reasoning
     };
-    Some(text + reasoning)
+    Some((text + reasoning, hole.filter(|_| strings == 1)))
 }
 
 fn string(raw: Option<&RawValue>) -> Option<JsonStr<'_>> {
@@ -164,6 +182,8 @@ fn string(raw: Option<&RawValue>) -> Option<JsonStr<'_>> {
 pub struct ChunkDecoder {
     started: bool,
     tool_calls: u32,
+    /// The last plain chunk [`Self::plain_text_len`] scanned.
+    template: Template,
 }
 
 impl ChunkDecoder {
@@ -210,8 +230,13 @@ impl ChunkDecoder {
     /// plain (usage, an error, tool calls, `[DONE]`, an escaped or repeated key, a value of
     /// another type): read it with `event`. About a fifth of serde's cost on a content chunk.
     pub fn plain_text_len(&mut self, data: &[u8]) -> Option<usize> {
+        // The same chunk as the last one around other text: nothing else to move.
+        if let Some(n) = self.template.text_len(data) {
+            return Some(n);
+        }
         let mut c = Cursor::new(data);
         let (mut seen, mut id_set, mut has_choice, mut len) = (0u8, false, false, 0);
+        let (mut text, mut pad) = (None, None);
         scan::members(&mut c, |c, key| match key {
             b"id" => {
                 once(&mut seen, 1)?;
@@ -223,15 +248,25 @@ impl ChunkDecoder {
                 if c.null() {
                     return Some(());
                 }
-                choices(c, &mut has_choice, &mut len)
+                choices(c, &mut has_choice, &mut len, &mut text)
             }
             b"usage" => once(&mut seen, 4).filter(|()| c.null()),
+            // OpenAI's random padding, different in every chunk.
+            b"obfuscation" if c.peek() == Some(b'"') => {
+                let at = c.pos();
+                c.literal()?;
+                pad = Some((at + 1, c.pos() - 1));
+                Some(())
+            }
             b"error" => None,
             k if k.contains(&b'\\') => None,
             _ => c.skip_value(),
         })?;
         c.at_end().then_some(())?;
         self.started |= has_choice || id_set;
+        if let Some(text) = text {
+            self.template.keep(data, text, pad);
+        }
         Some(len)
     }
 

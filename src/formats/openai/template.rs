@@ -1,0 +1,145 @@
+//! A stream's plain content chunks differ only in their text (and OpenAI's random
+//! `obfuscation` padding): the id, model, fingerprint, choice and `usage: null` repeat byte for
+//! byte. A [`Template`] keeps the last chunk the meter's scan read as plain, with where those
+//! strings lie; a chunk that is the same bytes around strings without a quote, backslash or
+//! control byte parses as that chunk did, with only those strings changed, so its text length
+//! is its text string's length. Three compares and two string scans in place of the member
+//! scan: ~0.2k instructions a chunk instead of ~3.6k on the load bench's chunks.
+
+use crate::formats::write::first_escape;
+
+/// A string that may change from chunk to chunk: its text's range in the kept chunk (quotes
+/// excluded).
+pub(super) type Hole = (usize, usize);
+
+#[derive(Default)]
+pub(super) struct Template {
+    /// The chunk's bytes; empty until a chunk is kept.
+    bytes: Vec<u8>,
+    /// In order; the first `holes` are used.
+    hole: [Hole; 2],
+    holes: usize,
+    /// Which hole is the text counted.
+    counted: usize,
+}
+
+impl Template {
+    /// Keeps `data`, whose text counted is the string at `text` (only counted string in it)
+    /// and whose `obfuscation` is the string at `pad`, if any. Reuses the kept buffer: a
+    /// stream allocates once.
+    pub(super) fn keep(&mut self, data: &[u8], text: Hole, pad: Option<Hole>) {
+        self.bytes.clear();
+        self.bytes.extend_from_slice(data);
+        self.hole[0] = text;
+        (self.holes, self.counted) = (1, 0);
+        if let Some(p) = pad.filter(|p| p.1 <= text.0 || p.0 >= text.1) {
+            self.hole[1] = p;
+            self.holes = 2;
+            if p.0 < text.0 {
+                self.hole.swap(0, 1);
+                self.counted = 1;
+            }
+        }
+    }
+
+    /// The raw length of `data`'s counted text, when `data` is the kept chunk with other
+    /// strings (of no quote, backslash or control byte) in its holes.
+    pub(super) fn text_len(&self, data: &[u8]) -> Option<usize> {
+        if self.bytes.is_empty() {
+            return None;
+        }
+        let (mut kept_at, mut at, mut counted) = (0, 0, 0);
+        for (i, &(start, end)) in self.hole[..self.holes].iter().enumerate() {
+            // The same bytes up to the hole (its opening quote included)...
+            let fixed = self.bytes.get(kept_at..start)?;
+            if data.get(at..at + fixed.len())? != fixed {
+                return None;
+            }
+            at += fixed.len();
+            // ...then a string that ends at the first quote it meets.
+            let rest = data.get(at..)?;
+            let n = first_escape(rest);
+            if rest.get(n) != Some(&b'"') {
+                return None;
+            }
+            if i == self.counted {
+                counted = n;
+            }
+            (at, kept_at) = (at + n, end);
+        }
+        // The same bytes to the end, from the last hole's closing quote.
+        (data.get(at..)? == self.bytes.get(kept_at..)?).then_some(counted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEPT: &[u8] = br#"{"id":"c","choices":[{"delta":{"content":"Hi"}}],"obfuscation":"xY"}"#;
+
+    fn kept() -> Template {
+        let text = find(KEPT, "Hi");
+        let mut t = Template::default();
+        t.keep(KEPT, text, Some(find(KEPT, "xY")));
+        t
+    }
+
+    fn find(data: &[u8], s: &str) -> Hole {
+        let at = data
+            .windows(s.len())
+            .position(|w| w == s.as_bytes())
+            .unwrap();
+        (at, at + s.len())
+    }
+
+    #[test]
+    fn the_same_chunk_with_other_strings_is_its_text_length() {
+        let t = kept();
+        for (data, len) in [
+            (KEPT, 2),
+            (&br#"{"id":"c","choices":[{"delta":{"content":""}}],"obfuscation":""}"#[..], 0),
+            (
+                r#"{"id":"c","choices":[{"delta":{"content":" world, café"}}],"obfuscation":"q1w2e3"}"#
+                    .as_bytes(),
+                13,
+            ),
+        ] {
+            assert_eq!(t.text_len(data), Some(len), "{}", String::from_utf8_lossy(data));
+        }
+    }
+
+    #[test]
+    fn anything_else_is_read_by_the_scan() {
+        let t = kept();
+        for data in [
+            // Strings the scan must read (an escape, a quote, a control byte).
+            &br#"{"id":"c","choices":[{"delta":{"content":"a\"b"}}],"obfuscation":"xY"}"#[..],
+            br#"{"id":"c","choices":[{"delta":{"content":"a\nb"}}],"obfuscation":"xY"}"#,
+            b"{\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"a\x01\"}}],\"obfuscation\":\"xY\"}",
+            br#"{"id":"c","choices":[{"delta":{"content":"Hi"}}],"obfuscation":"x\"Y"}"#,
+            // Other bytes around them, or fewer, or more.
+            br#"{"id":"d","choices":[{"delta":{"content":"Hi"}}],"obfuscation":"xY"}"#,
+            br#"{"id":"c","choices":[{"delta":{"content":"Hi"},"finish_reason":"stop"}],"obfuscation":"xY"}"#,
+            br#"{"id":"c","choices":[{"delta":{"content":"Hi"}}],"obfuscation":"xY"} "#,
+            br#"{"id":"c","choices":[{"delta":{"content":"Hi"}}],"obfuscation":"xY"#,
+            br#"{"id":"c","choices":[{"delta":{"content":"Hi"#,
+            b"",
+        ] {
+            assert_eq!(t.text_len(data), None, "{}", String::from_utf8_lossy(data));
+        }
+        assert_eq!(Template::default().text_len(KEPT), None, "nothing kept");
+    }
+
+    #[test]
+    fn a_pad_before_the_text_or_none_at_all() {
+        let data = br#"{"obfuscation":"pp","choices":[{"delta":{"content":"abc"}}]}"#;
+        let mut t = Template::default();
+        t.keep(data, find(data, "abc"), Some(find(data, "pp")));
+        let other = br#"{"obfuscation":"zzzz","choices":[{"delta":{"content":"hello"}}]}"#;
+        assert_eq!(t.text_len(other), Some(5));
+        t.keep(data, find(data, "abc"), None);
+        assert_eq!(t.text_len(data), Some(3));
+        assert_eq!(t.text_len(other), None, "the pad is fixed bytes now");
+    }
+}
