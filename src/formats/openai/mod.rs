@@ -14,5 +14,5 @@ pub mod request;
 pub(crate) mod response;
 pub(crate) mod simple;
 pub mod stream;
-mod template;
+pub mod template;
 pub mod types;

@@ -3,7 +3,7 @@
 //! pure state machines over complete SSE events; neither allocates per text delta.
 
 use super::error as oai_error;
-use super::template::Template;
+use super::template::{NullUsage, Template};
 use super::types::WireUsage;
 use crate::error::ApiError;
 use crate::formats::pivot::unreadable_chunk;
@@ -229,10 +229,12 @@ impl ChunkDecoder {
     /// decoder's state moved as `event` would move it. `None` when the chunk is not that
     /// plain (usage, an error, tool calls, `[DONE]`, an escaped or repeated key, a value of
     /// another type): read it with `event`. About a fifth of serde's cost on a content chunk.
-    pub fn plain_text_len(&mut self, data: &[u8]) -> Option<usize> {
+    /// With where the chunk's `,"usage":null` is, known when it was read against the
+    /// stream's last plain chunk (module `template`).
+    pub fn plain_text_len(&mut self, data: &[u8]) -> Option<(usize, NullUsage)> {
         // The same chunk as the last one around other text: nothing else to move.
-        if let Some(n) = self.template.text_len(data) {
-            return Some(n);
+        if let Some((n, at)) = self.template.text_len(data) {
+            return Some((n, NullUsage::Known(at)));
         }
         let mut c = Cursor::new(data);
         let (mut seen, mut id_set, mut has_choice, mut len) = (0u8, false, false, 0);
@@ -267,7 +269,7 @@ impl ChunkDecoder {
         if let Some(text) = text {
             self.template.keep(data, text, pad);
         }
-        Some(len)
+        Some((len, NullUsage::Unknown))
     }
 
     fn choice<'a>(&mut self, ch: Choice<'a>, emit: &mut impl FnMut(Delta<'a>)) {
