@@ -5,7 +5,7 @@
 //! repeated key, an escaped key, a value of another type, anything serde would refuse:
 //! `None`, and serde reads the body (and names what is wrong with it).
 
-use super::types::{ChatRequest, Content, Extra, Message};
+use super::types::{ChatRequest, Content, Message};
 use crate::formats::scan::{self, once, Cursor};
 use std::borrow::Cow;
 
@@ -81,16 +81,7 @@ fn message(c: &mut Cursor<'_>) -> Option<Message> {
         }
         Some(())
     })?;
-    Some(Message {
-        role: role?,
-        content,
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
-        refusal: None,
-        annotations: None,
-        extra: Extra::new(),
-    })
+    Some(Message::plain(role?, content))
 }
 
 #[cfg(test)]

@@ -122,16 +122,7 @@ fn item(c: &mut Cursor<'_>) -> Option<Message> {
 }
 
 fn message(role: &str, content: Cow<'_, str>) -> Message {
-    Message {
-        role: role.to_string(),
-        content: Some(Content::Text(content.into_owned())),
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
-        refusal: None,
-        annotations: None,
-        extra: Extra::new(),
-    }
+    Message::plain(role.to_string(), Some(Content::Text(content.into_owned())))
 }
 
 #[cfg(test)]
