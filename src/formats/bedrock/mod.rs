@@ -11,6 +11,7 @@ pub mod error;
 mod messages;
 pub mod request;
 pub mod response;
+mod scanned;
 pub mod stream;
 mod write;
 

@@ -10,35 +10,35 @@ use serde_json::Value;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Reply {
-    output: Option<Output>,
-    stop_reason: Option<String>,
+pub(super) struct Reply {
+    pub(super) output: Option<Output>,
+    pub(super) stop_reason: Option<String>,
     #[serde(default)]
-    usage: WireUsage,
+    pub(super) usage: WireUsage,
 }
 
 #[derive(Deserialize)]
-struct Output {
-    message: Option<Message>,
+pub(super) struct Output {
+    pub(super) message: Option<Message>,
 }
 
 #[derive(Deserialize)]
-struct Message {
+pub(super) struct Message {
     #[serde(default)]
-    content: Vec<Block>,
+    pub(super) content: Vec<Block>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Block {
-    text: Option<String>,
-    tool_use: Option<ToolUse>,
-    reasoning_content: Option<Reasoning>,
+pub(super) struct Block {
+    pub(super) text: Option<String>,
+    pub(super) tool_use: Option<ToolUse>,
+    pub(super) reasoning_content: Option<Reasoning>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ToolUse {
+pub(super) struct ToolUse {
     tool_use_id: String,
     name: String,
     #[serde(default)]
@@ -47,7 +47,7 @@ struct ToolUse {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Reasoning {
+pub(super) struct Reasoning {
     reasoning_text: Option<ReasoningText>,
     /// Encrypted reasoning (base64 in JSON).
     redacted_content: Option<String>,
@@ -75,7 +75,10 @@ pub fn to_pivot(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage),
 
 /// A Converse reply as the chat reply.
 pub(crate) fn reply(body: &[u8]) -> Result<reply::Reply<'static>, ApiError> {
-    let r: Reply = serde_json::from_slice(body).map_err(unreadable_reply)?;
+    let r = match super::scanned::reply(body) {
+        Some(r) => r,
+        None => serde_json::from_slice::<Reply>(body).map_err(unreadable_reply)?,
+    };
     let (mut text, mut reasoning, mut tool_calls) = (None, None, Vec::new());
     let (mut signature, mut redacted) = (None, Vec::new());
     let blocks = r.output.and_then(|o| o.message).map(|m| m.content);
