@@ -72,6 +72,21 @@ impl SseDecoder {
                 }
             }
             if self.partial.is_empty() {
+                // A whole one-line event (nearly every LLM stream event): dispatched from the
+                // chunk itself, not copied into `data` first.
+                if let Some((data, after)) = self.whole_event(chunk, i, next) {
+                    if data.len() + self.event.len() > self.max {
+                        return Err(TooLarge(self.max).into());
+                    }
+                    let r = f(SseEvent {
+                        event: &self.event,
+                        data,
+                    });
+                    self.event.clear();
+                    r?;
+                    chunk = &chunk[after..];
+                    continue;
+                }
                 self.line(&chunk[..i], &mut f)?;
             } else {
                 self.partial.extend_from_slice(&chunk[..i]);
@@ -88,6 +103,29 @@ impl SseDecoder {
         }
         self.partial.extend_from_slice(chunk);
         Ok(())
+    }
+
+    /// The data of the line ending at `end` (the next line at `next`) and where the rest of
+    /// `chunk` starts, when it is a `data` line that starts an event and a blank line follows
+    /// it in the chunk.
+    fn whole_event<'c>(
+        &self,
+        chunk: &'c [u8],
+        end: usize,
+        next: usize,
+    ) -> Option<(&'c [u8], usize)> {
+        if self.has_data {
+            return None;
+        }
+        let data = data_value(chunk.get(..end)?)?;
+        let after = match chunk.get(next..)? {
+            [b'\r', b'\n', ..] => next + 2,
+            // A CR that is half of a CRLF split across chunks leaves its LF to read as one
+            // more blank line, which dispatches nothing.
+            [b'\n' | b'\r', ..] => next + 1,
+            _ => return None,
+        };
+        Some((data, after))
     }
 
     /// Whether an event was begun but not completed (bytes after the last blank line).
@@ -147,6 +185,12 @@ impl SseDecoder {
         self.has_data = false;
         r
     }
+}
+
+/// A `data` line's value (one leading space dropped).
+fn data_value(line: &[u8]) -> Option<&[u8]> {
+    let v = line.strip_prefix(b"data:")?;
+    Some(v.strip_prefix(b" ").unwrap_or(v))
 }
 
 #[cfg(test)]
