@@ -245,6 +245,38 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Streams of data, event, comment and blank lines with any line endings decode to the
+        /// same events whole (where the one-line fast path runs), split anywhere, and a byte at
+        /// a time (where it never does).
+        #[test]
+        fn the_same_events_whole_split_or_bytewise(
+            lines in proptest::collection::vec((
+                proptest::prop_oneof![
+                    4 => "data: ?[a-z{}\"]{0,5}",
+                    3 => proptest::strategy::Just(String::new()),
+                    1 => "(event: |: |id: )[a-z]{0,3}",
+                ],
+                "(\n|\r\n|\r)",
+            ), 0..16),
+            at in proptest::collection::vec(0usize..200, 0..4),
+        ) {
+            let input: Vec<u8> = lines.iter().flat_map(|(l, e)| [l.as_bytes(), e.as_bytes()].concat()).collect();
+            let bytewise: Vec<&[u8]> = input.chunks(1).collect();
+            let want = decode_pieces(&bytewise, 1 << 20).unwrap();
+            proptest::prop_assert_eq!(decode(&input), want.clone());
+            let mut cuts: Vec<usize> = at.into_iter().map(|a| a.min(input.len())).collect();
+            cuts.sort_unstable();
+            let mut pieces = Vec::new();
+            let mut from = 0;
+            for c in cuts.into_iter().chain([input.len()]) {
+                pieces.push(&input[from..c]);
+                from = c;
+            }
+            proptest::prop_assert_eq!(decode_pieces(&pieces, 1 << 20).unwrap(), want);
+        }
+    }
+
     #[test]
     fn oversized_events_are_refused() {
         assert!(decode_pieces(&[b"data: 0123456789\n"], 8).is_err());
