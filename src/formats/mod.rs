@@ -105,6 +105,11 @@ impl<'a> JsonStr<'a> {
         &self.0
     }
 
+    /// Wraps text that is a whole string literal, quotes included (its caller knows).
+    pub(crate) fn from_literal(literal: &'a str) -> JsonStr<'a> {
+        JsonStr(Cow::Borrowed(literal))
+    }
+
     /// Whether the literal is the empty string `""`.
     pub fn is_empty(&self) -> bool {
         self.0.len() == 2

@@ -14,5 +14,5 @@ pub mod request;
 pub(crate) mod response;
 pub(crate) mod simple;
 pub mod stream;
-pub mod template;
+pub(crate) mod template;
 pub mod types;

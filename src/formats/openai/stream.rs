@@ -233,8 +233,8 @@ impl ChunkDecoder {
     /// stream's last plain chunk (module `template`).
     pub fn plain_text_len(&mut self, data: &[u8]) -> Option<(usize, NullUsage)> {
         // The same chunk as the last one around other text: nothing else to move.
-        if let Some((n, at)) = self.template.text_len(data) {
-            return Some((n, NullUsage::Known(at)));
+        if let Some(f) = self.template.fit(data) {
+            return Some((f.text_len(), NullUsage::Known(f.null_usage)));
         }
         let mut c = Cursor::new(data);
         let (mut seen, mut id_set, mut has_choice, mut len) = (0u8, false, false, 0);

@@ -10,10 +10,10 @@ use crate::formats::write::first_escape;
 
 /// A string that may change from chunk to chunk: its text's range in the kept chunk (quotes
 /// excluded).
-pub(super) type Hole = (usize, usize);
+pub type Hole = (usize, usize);
 
 #[derive(Default)]
-pub(super) struct Template {
+pub struct Template {
     /// The chunk's bytes; empty until a chunk is kept.
     bytes: Vec<u8>,
     /// In order; the first `holes` are used.
@@ -26,9 +26,20 @@ pub(super) struct Template {
     null_usage: Option<usize>,
 }
 
-/// A plain chunk read against the template: its text's raw length, and where its first
-/// `,"usage":null` is (`None`: it has none).
-pub type Fitted = (usize, Option<usize>);
+/// A chunk read against the template: where its counted text is (quotes excluded), and
+/// where its first `,"usage":null` is (`None`: it has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fit {
+    pub text: Hole,
+    pub null_usage: Option<usize>,
+}
+
+impl Fit {
+    /// The counted text's raw length.
+    pub fn text_len(&self) -> usize {
+        self.text.1 - self.text.0
+    }
+}
 
 /// Where a plain chunk's first `,"usage":null` is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +82,7 @@ impl Template {
     /// Keeps `data`, whose text counted is the string at `text` (only counted string in it)
     /// and whose `obfuscation` is the string at `pad`, if any. Reuses the kept buffer: a
     /// stream allocates once.
-    pub(super) fn keep(&mut self, data: &[u8], text: Hole, pad: Option<Hole>) {
+    pub fn keep(&mut self, data: &[u8], text: Hole, pad: Option<Hole>) {
         self.bytes.clear();
         self.bytes.extend_from_slice(data);
         self.null_usage = find_null_usage(data);
@@ -87,15 +98,15 @@ impl Template {
         }
     }
 
-    /// The raw length of `data`'s counted text, when `data` is the kept chunk with other
-    /// strings (of no quote, backslash or control byte) in its holes; and where its null usage
-    /// is, the kept chunk's moved by the holes' lengths before it (a hole holds no quote, so
-    /// the pattern cannot start or end in one).
-    pub(super) fn text_len(&self, data: &[u8]) -> Option<Fitted> {
+    /// Where `data`'s counted text is, when `data` is the kept chunk with other strings (of
+    /// no quote, backslash or control byte) in its holes; and where its null usage is, the
+    /// kept chunk's moved by the holes' lengths before it (a hole holds no quote, so the
+    /// pattern cannot start or end in one).
+    pub fn fit(&self, data: &[u8]) -> Option<Fit> {
         if self.bytes.is_empty() {
             return None;
         }
-        let (mut kept_at, mut at, mut counted, mut null_usage) = (0, 0, 0, None);
+        let (mut kept_at, mut at, mut counted, mut null_usage) = (0, 0, (0, 0), None);
         let mut moved = |kept_at: usize, at: usize, end: usize| {
             if let Some(p) = self.null_usage.filter(|p| (kept_at..end).contains(p)) {
                 null_usage = Some(p - kept_at + at);
@@ -116,7 +127,7 @@ impl Template {
                 return None;
             }
             if i == self.counted {
-                counted = n;
+                counted = (at, at + n);
             }
             (at, kept_at) = (at + n, end);
         }
@@ -125,7 +136,10 @@ impl Template {
             return None;
         }
         moved(kept_at, at, self.bytes.len());
-        Some((counted, null_usage))
+        Some(Fit {
+            text: counted,
+            null_usage,
+        })
     }
 }
 
@@ -162,9 +176,9 @@ mod tests {
                 13,
             ),
         ] {
-            let fitted = t.text_len(data);
-            assert_eq!(fitted.map(|f| f.0), Some(len), "{}", String::from_utf8_lossy(data));
-            assert_eq!(fitted.and_then(|f| f.1), None, "no null usage");
+            let fit = t.fit(data);
+            assert_eq!(fit.map(|f| f.text_len()), Some(len), "{}", String::from_utf8_lossy(data));
+            assert_eq!(fit.and_then(|f| f.null_usage), None, "no null usage");
         }
     }
 
@@ -185,9 +199,9 @@ mod tests {
             br#"{"id":"c","choices":[{"delta":{"content":"Hi"#,
             b"",
         ] {
-            assert_eq!(t.text_len(data), None, "{}", String::from_utf8_lossy(data));
+            assert_eq!(t.fit(data), None, "{}", String::from_utf8_lossy(data));
         }
-        assert_eq!(Template::default().text_len(KEPT), None, "nothing kept");
+        assert_eq!(Template::default().fit(KEPT), None, "nothing kept");
     }
 
     #[test]
@@ -201,7 +215,7 @@ mod tests {
             br#"{"id":"c","choices":[{"delta":{"content":""}}],"usage":null,"obfuscation":"x"}"#,
             br#"{"id":"c","choices":[{"delta":{"content":"Hello there"}}],"usage":null,"obfuscation":""}"#,
         ] {
-            let at = t.text_len(other).and_then(|f| f.1);
+            let at = t.fit(other).and_then(|f| f.null_usage);
             assert_eq!(at, find_null_usage(other), "{}", String::from_utf8_lossy(other));
             assert!(at.is_some());
         }
@@ -210,7 +224,7 @@ mod tests {
         let a = find(data, "\"a\"").0 + 1;
         t.keep(data, (a, a + 1), Some(find(data, "pp")));
         let other = br#"{"usage":null,"obfuscation":"","x":1,"usage":null,"choices":[{"delta":{"content":"abc"}}]}"#;
-        let at = t.text_len(other).and_then(|f| f.1);
+        let at = t.fit(other).and_then(|f| f.null_usage);
         assert_eq!(at, find_null_usage(other));
         assert!(at.is_some());
     }
@@ -221,9 +235,13 @@ mod tests {
         let mut t = Template::default();
         t.keep(data, find(data, "abc"), Some(find(data, "pp")));
         let other = br#"{"obfuscation":"zzzz","choices":[{"delta":{"content":"hello"}}]}"#;
-        assert_eq!(t.text_len(other), Some((5, None)));
+        let fit = t.fit(other).unwrap();
+        assert_eq!(
+            (fit.text_len(), &other[fit.text.0..fit.text.1]),
+            (5, &b"hello"[..])
+        );
         t.keep(data, find(data, "abc"), None);
-        assert_eq!(t.text_len(data), Some((3, None)));
-        assert_eq!(t.text_len(other), None, "the pad is fixed bytes now");
+        assert_eq!(t.fit(data).map(|f| f.text_len()), Some(3));
+        assert_eq!(t.fit(other), None, "the pad is fixed bytes now");
     }
 }
