@@ -9,6 +9,7 @@
 use super::{error, stop_reason, WireUsage};
 use crate::error::ApiError;
 use crate::formats::framing::eventstream::Frame;
+use crate::formats::openai::template::{string_hole, Hole, Template};
 use crate::formats::pivot::unreadable_event;
 use crate::formats::{Delta, JsonStr};
 use serde::Deserialize;
@@ -28,6 +29,9 @@ struct Event<'a> {
     stop_reason: Option<Cow<'a, str>>,
     #[serde(default)]
     usage: Option<WireUsage>,
+    /// Bedrock's random padding, different in every event.
+    #[serde(borrow, default)]
+    p: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -83,11 +87,23 @@ pub struct EventDecoder {
     tool_calls: u32,
     stopped: bool,
     done: bool,
+    /// The last text delta serde read: the next ones are the same bytes around their text and
+    /// padding (module `openai::template`), read without serde.
+    template: Template,
 }
 
 /// Blocks past this index are not tracked as tool calls (a hostile stream cannot make the
 /// table grow without bound).
 const MAX_BLOCKS: u32 = 1024;
+
+/// Where a delta of text only has its text in `data` (quotes excluded), for the template.
+fn text_hole(data: &[u8], ev: &Event<'_>) -> Option<Hole> {
+    let d = ev.delta.as_ref()?;
+    if d.tool_use.is_some() || d.reasoning_content.is_some() {
+        return None;
+    }
+    string_hole(data, d.text?)
+}
 
 fn literal(raw: Option<&RawValue>) -> Option<JsonStr<'_>> {
     raw.and_then(JsonStr::from_raw).filter(|s| !s.is_empty())
@@ -113,7 +129,21 @@ impl EventDecoder {
             }
             _ => {}
         }
+        let text_delta = f.kind == "contentBlockDelta";
+        if let Some(t) = text_delta
+            .then(|| self.template.fit_literal(f.payload))
+            .flatten()
+        {
+            if t.len() > 2 {
+                emit(Delta::Text(JsonStr::from_literal(t)));
+            }
+            return Ok(());
+        }
         let ev: Event<'a> = serde_json::from_slice(f.payload).map_err(unreadable_event)?;
+        if let Some(hole) = text_hole(f.payload, &ev).filter(|_| text_delta) {
+            let pad = ev.p.and_then(|p| string_hole(f.payload, p));
+            self.template.keep(f.payload, hole, pad);
+        }
         if !self.started {
             self.started = true;
             emit(Delta::Start {

@@ -208,3 +208,32 @@ proptest::proptest! {
         let _ = decode(&[&b]);
     }
 }
+
+#[test]
+fn text_deltas_are_read_against_the_last_one_as_serde_reads_them() {
+    let mut b = Vec::new();
+    let texts = [
+        r#"{"contentBlockIndex":0,"delta":{"text":"Hel"},"p":"abcd"}"#,
+        r#"{"contentBlockIndex":0,"delta":{"text":"lo"},"p":"ab"}"#,
+        r#"{"contentBlockIndex":0,"delta":{"text":""},"p":""}"#,
+        r#"{"contentBlockIndex":0,"delta":{"text":"a"},"p":"abcdefgh"}"#,
+        r#"{"contentBlockIndex":0,"delta":{"text":"caf\u00e9 \"q\""},"p":"x"}"#,
+        r#"{"contentBlockIndex":0,"delta":{"text":"é"},"p":"x"}"#,
+        r#"{"contentBlockIndex":0,"delta":{"text":"no pad"}}"#,
+        r#"{"contentBlockIndex":0,"delta":{"text":"again"}}"#,
+    ];
+    for t in texts {
+        frame(&mut b, "contentBlockDelta", t);
+    }
+    // The same bytes as a frame of another kind: not a text delta.
+    frame(&mut b, "contentBlockStop", texts[7]);
+    let (got, _) = decode(&[&b]);
+    let mut alone = vec![format!("{:?}", Delta::Start { id: "".into() })];
+    for t in texts {
+        let mut one = Vec::new();
+        frame(&mut one, "contentBlockDelta", t);
+        alone.extend(decode(&[&one]).0.into_iter().skip(1));
+    }
+    assert_eq!(got, alone);
+    assert_eq!(got.len(), 8, "{got:?}");
+}

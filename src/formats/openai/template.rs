@@ -98,6 +98,13 @@ impl Template {
         }
     }
 
+    /// The literal (quotes included) of `data`'s counted text when [`Self::fit`] fits it and
+    /// the text is UTF-8 (serde refuses what is not): for decoders that hand the text on.
+    pub fn fit_literal<'a>(&self, data: &'a [u8]) -> Option<&'a str> {
+        let (start, end) = self.fit(data)?.text;
+        std::str::from_utf8(data.get(start - 1..end + 1)?).ok()
+    }
+
     /// Where `data`'s counted text is, when `data` is the kept chunk with other strings (of
     /// no quote, backslash or control byte) in its holes; and where its null usage is, the
     /// kept chunk's moved by the holes' lengths before it (a hole holds no quote, so the
@@ -141,6 +148,17 @@ impl Template {
             null_usage,
         })
     }
+}
+
+/// Where the string `raw` (serde's raw value, borrowed from `data`) has its text in `data`,
+/// quotes excluded; `None` when it is not a string or not borrowed from `data`.
+pub fn string_hole(data: &[u8], raw: &serde_json::value::RawValue) -> Option<Hole> {
+    let raw = raw.get();
+    let at = (raw.as_ptr() as usize).checked_sub(data.as_ptr() as usize)?;
+    let literal = data
+        .get(at..at + raw.len())
+        .filter(|l| *l == raw.as_bytes())?;
+    (literal.len() >= 2 && literal[0] == b'"').then_some((at + 1, at + literal.len() - 1))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use super::{stop_reason, WireUsage, MAX_BLOCKS};
 use crate::error::ApiError;
 use crate::formats::anthropic::error as ant_error;
-use crate::formats::openai::template::{Hole, Template};
+use crate::formats::openai::template::{string_hole, Hole, Template};
 use crate::formats::pivot::unreadable_event;
 use crate::formats::{Delta, JsonStr, Str, Usage};
 use serde::Deserialize;
@@ -87,7 +87,8 @@ impl EventDecoder {
         data: &'a [u8],
         emit: &mut impl FnMut(Delta<'a>),
     ) -> Result<(), ApiError> {
-        if let Some(t) = self.text_fit(data) {
+        // A text delta that is the last one's bytes around other text.
+        if let Some(t) = self.template.fit_literal(data) {
             if t.len() > 2 {
                 emit(Delta::Text(JsonStr::from_literal(t)));
             }
@@ -124,13 +125,6 @@ impl EventDecoder {
             _ => {}
         }
         Ok(())
-    }
-
-    /// The text literal of a text delta that is the last one's bytes around other text; `None`
-    /// for anything else, and for text that is not UTF-8 (serde refuses it).
-    fn text_fit<'a>(&self, data: &'a [u8]) -> Option<&'a str> {
-        let (start, end) = self.template.fit(data)?.text;
-        std::str::from_utf8(data.get(start - 1..end + 1)?).ok()
     }
 
     fn block_start<'a>(
@@ -221,13 +215,7 @@ fn text_hole(data: &[u8], ev: &Event<'_>) -> Option<Hole> {
         .as_ref()
         .filter(|_| ev.kind == "content_block_delta")?;
     d.kind.as_ref().filter(|k| k.0 == "text_delta")?;
-    let raw = d.text?.get();
-    let at = (raw.as_ptr() as usize).checked_sub(data.as_ptr() as usize)?;
-    // Borrowed from `data`, and a string: serde's raw value is the literal as written.
-    let literal = data
-        .get(at..at + raw.len())
-        .filter(|l| *l == raw.as_bytes())?;
-    (literal.len() >= 2 && literal[0] == b'"').then_some((at + 1, at + literal.len() - 1))
+    string_hole(data, d.text?)
 }
 
 #[cfg(test)]
