@@ -42,7 +42,9 @@ impl SseDecoder {
             max: max_event_bytes,
             partial: Vec::new(),
             event: Vec::new(),
-            data: Vec::with_capacity(512),
+            // Most events are handed on from their chunk: this fills only for an event split
+            // across chunks or of several lines.
+            data: Vec::new(),
             has_data: false,
             after_cr: false,
         }
