@@ -9,9 +9,9 @@
 pub mod embeddings;
 pub mod error;
 mod messages;
+mod reply;
 pub mod request;
 pub mod response;
-mod scanned;
 pub mod stream;
 mod write;
 

@@ -1,64 +1,10 @@
 //! A complete Converse reply → an OpenAI chat completion (`to_chat`).
 
-use super::{stop_reason, WireUsage};
+use super::stop_reason;
 use crate::error::ApiError;
 use crate::formats::openai::response::{self as reply, append, ToolCallOut};
 use crate::formats::pivot::unreadable_reply;
 use crate::formats::{ids, FinishReason, ReplyContext, Usage};
-use serde::Deserialize;
-use serde_json::Value;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct Reply {
-    pub(super) output: Option<Output>,
-    pub(super) stop_reason: Option<String>,
-    #[serde(default)]
-    pub(super) usage: WireUsage,
-}
-
-#[derive(Deserialize)]
-pub(super) struct Output {
-    pub(super) message: Option<Message>,
-}
-
-#[derive(Deserialize)]
-pub(super) struct Message {
-    #[serde(default)]
-    pub(super) content: Vec<Block>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct Block {
-    pub(super) text: Option<String>,
-    pub(super) tool_use: Option<ToolUse>,
-    pub(super) reasoning_content: Option<Reasoning>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct ToolUse {
-    tool_use_id: String,
-    name: String,
-    #[serde(default)]
-    input: Value,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct Reasoning {
-    reasoning_text: Option<ReasoningText>,
-    /// Encrypted reasoning (base64 in JSON).
-    redacted_content: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ReasoningText {
-    #[serde(default)]
-    text: String,
-    signature: Option<String>,
-}
 
 /// A Converse reply → an OpenAI chat completion for an OpenAI client.
 pub fn to_chat(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage), ApiError> {
@@ -75,10 +21,7 @@ pub fn to_pivot(body: &[u8], ctx: &ReplyContext<'_>) -> Result<(Vec<u8>, Usage),
 
 /// A Converse reply as the chat reply.
 pub(crate) fn reply(body: &[u8]) -> Result<reply::Reply<'static>, ApiError> {
-    let r = match super::scanned::reply(body) {
-        Some(r) => r,
-        None => serde_json::from_slice::<Reply>(body).map_err(unreadable_reply)?,
-    };
+    let r = super::reply::read(body).map_err(unreadable_reply)?;
     let (mut text, mut reasoning, mut tool_calls) = (None, None, Vec::new());
     let (mut signature, mut redacted) = (None, Vec::new());
     let blocks = r.output.and_then(|o| o.message).map(|m| m.content);
@@ -124,7 +67,7 @@ pub(crate) fn reply(body: &[u8]) -> Result<reply::Reply<'static>, ApiError> {
 mod tests {
     use super::*;
     use crate::formats::test_support::reply;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     const CTX: ReplyContext<'static> = ReplyContext {
         client_model: "client",

@@ -1,14 +1,76 @@
-//! A plain Converse reply (text blocks only) read by `formats::scan`'s cursor instead of
-//! serde's derive, which spent ~7.7k instructions on the load bench's reply (each key through
-//! its visitor, unknown values through `ignored_any`). Whatever the cursor does not read as
-//! serde would (a tool call or reasoning block, a key with an escape, a repeated key, a value
-//! of another type, a null serde refuses) is left to serde, so errors and edge cases stay
-//! serde's; values it skips are followed, not validated (as in `anthropic/message.rs`).
+//! A complete Converse reply, read: by `formats::scan`'s cursor when it is plain (text blocks
+//! only), else by serde. serde's derive spent ~7.7k instructions on the load bench's reply
+//! (each key through its visitor, unknown values through `ignored_any`). Whatever the cursor
+//! does not read as serde would (a tool call or reasoning block, a key with an escape, a
+//! repeated key, a value of another type, a null serde refuses) is left to serde, so errors
+//! and edge cases stay serde's; values it skips are followed, not validated (as in
+//! `anthropic/message.rs`).
 
-use super::response::{Block, Message, Output, Reply};
 use super::WireUsage;
 use crate::formats::scan::{self, once, Cursor};
+use serde::Deserialize;
+use serde_json::Value;
 use std::borrow::Cow;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Reply {
+    pub(super) output: Option<Output>,
+    pub(super) stop_reason: Option<String>,
+    #[serde(default)]
+    pub(super) usage: WireUsage,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Output {
+    pub(super) message: Option<Message>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Message {
+    #[serde(default)]
+    pub(super) content: Vec<Block>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Block {
+    pub(super) text: Option<String>,
+    pub(super) tool_use: Option<ToolUse>,
+    pub(super) reasoning_content: Option<Reasoning>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ToolUse {
+    pub(super) tool_use_id: String,
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) input: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Reasoning {
+    pub(super) reasoning_text: Option<ReasoningText>,
+    /// Encrypted reasoning (base64 in JSON).
+    pub(super) redacted_content: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ReasoningText {
+    #[serde(default)]
+    pub(super) text: String,
+    pub(super) signature: Option<String>,
+}
+
+/// The reply in `body`.
+pub(super) fn read(body: &[u8]) -> serde_json::Result<Reply> {
+    match reply(body) {
+        Some(r) => Ok(r),
+        None => serde_json::from_slice(body),
+    }
+}
 
 /// The reply in `body`, or `None` to let serde read it.
 pub(super) fn reply(body: &[u8]) -> Option<Reply> {
@@ -137,5 +199,5 @@ fn wire_usage(c: &mut Cursor<'_>) -> Option<WireUsage> {
 }
 
 #[cfg(test)]
-#[path = "scanned_tests.rs"]
+#[path = "reply_tests.rs"]
 mod tests;
