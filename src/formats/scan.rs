@@ -131,6 +131,26 @@ pub(crate) fn members<'a>(
     }
 }
 
+/// Each element of the array at `c`: `each` gets the cursor at it.
+pub(crate) fn elements<'a>(
+    c: &mut Cursor<'a>,
+    mut each: impl FnMut(&mut Cursor<'a>) -> Option<()>,
+) -> Option<()> {
+    if !c.eat(b'[') {
+        return None;
+    }
+    if c.eat(b']') {
+        return Some(());
+    }
+    loop {
+        c.ws();
+        each(c)?;
+        if !c.eat(b',') {
+            return c.eat(b']').then_some(());
+        }
+    }
+}
+
 /// Marks key `bit` seen; `None` when it was (serde refuses a repeated field).
 pub(crate) fn once(seen: &mut u8, bit: u8) -> Option<()> {
     let fresh = *seen & bit == 0;

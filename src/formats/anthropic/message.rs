@@ -82,22 +82,8 @@ fn scanned(body: &[u8]) -> Option<Message<'_>> {
 /// `content`: an array of blocks, each an object.
 fn blocks<'a>(c: &mut Cursor<'a>) -> Option<Vec<ReplyBlock<'a>>> {
     let mut out = Vec::new();
-    if !c.eat(b'[') {
-        return None;
-    }
-    if c.eat(b']') {
-        return Some(out);
-    }
-    loop {
-        c.ws();
-        out.push(block(c)?);
-        if c.eat(b']') {
-            return Some(out);
-        }
-        if !c.eat(b',') {
-            return None;
-        }
-    }
+    scan::elements(c, |c| block(c).map(|b| out.push(b)))?;
+    Some(out)
 }
 
 fn block<'a>(c: &mut Cursor<'a>) -> Option<ReplyBlock<'a>> {

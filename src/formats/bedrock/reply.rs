@@ -146,14 +146,7 @@ fn msg(c: &mut Cursor<'_>) -> Option<Message> {
 /// `content`: text blocks (any other kind: serde's).
 fn blocks(c: &mut Cursor<'_>) -> Option<Vec<Block>> {
     let mut out = Vec::new();
-    if !c.eat(b'[') {
-        return None;
-    }
-    if c.eat(b']') {
-        return Some(out);
-    }
-    loop {
-        c.ws();
+    scan::elements(c, |c| {
         let (mut text_, mut seen) = (None, 0u8);
         scan::members(c, |c, key| match key {
             b"text" => {
@@ -170,13 +163,9 @@ fn blocks(c: &mut Cursor<'_>) -> Option<Vec<Block>> {
             tool_use: None,
             reasoning_content: None,
         });
-        if c.eat(b']') {
-            return Some(out);
-        }
-        if !c.eat(b',') {
-            return None;
-        }
-    }
+        Some(())
+    })?;
+    Some(out)
 }
 
 /// `usage`: whole numbers at the keys read (serde refuses a null for them).

@@ -48,19 +48,9 @@ fn messages(c: &mut Cursor<'_>) -> Option<Option<Vec<Message>>> {
     if c.null() {
         return Some(None);
     }
-    if !c.eat(b'[') {
-        return None;
-    }
     let mut out = Vec::new();
-    if c.eat(b']') {
-        return Some(Some(out));
-    }
-    loop {
-        out.push(message(c)?);
-        if !c.eat(b',') {
-            return c.eat(b']').then_some(Some(out));
-        }
-    }
+    scan::elements(c, |c| message(c).map(|m| out.push(m)))?;
+    Some(Some(out))
 }
 
 /// A message of a `role` and a string (or null, or absent) `content`, nothing else.

@@ -77,19 +77,9 @@ fn items(c: &mut Cursor<'_>) -> Option<Vec<Message>> {
                 .collect(),
         );
     }
-    if !c.eat(b'[') {
-        return None;
-    }
     let mut out = Vec::new();
-    if c.eat(b']') {
-        return Some(out);
-    }
-    loop {
-        out.push(item(c)?);
-        if !c.eat(b',') {
-            return c.eat(b']').then_some(out);
-        }
-    }
+    scan::elements(c, |c| item(c).map(|m| out.push(m)))?;
+    Some(out)
 }
 
 /// A message item: a role, string content and at most `"type": "message"`.
