@@ -3,7 +3,7 @@
 //! pure state machines over complete SSE events; neither allocates per text delta.
 
 use super::error as oai_error;
-use super::template::{NullUsage, Template};
+use super::template::{Hole, NullUsage, Template};
 use super::types::WireUsage;
 use crate::error::ApiError;
 use crate::formats::pivot::unreadable_chunk;
@@ -96,9 +96,6 @@ pub fn finish_reason(s: &str) -> FinishReason {
         _ => FinishReason::Stop,
     }
 }
-
-/// A string's text in a chunk: its range, quotes excluded.
-type Hole = (usize, usize);
 
 /// `choices` for [`ChunkDecoder::plain_text_len`]: the first element read, the rest skipped;
 /// `text`: where its delta's one counted string lies, if it has one.
