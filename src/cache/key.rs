@@ -102,7 +102,11 @@ fn scanned(body: &[u8], out: &mut Vec<u8>) -> Option<bool> {
         }
         starts.push(start);
         if JUDGED.iter().any(|f| f.as_bytes() == name) {
-            let v: Value = serde_json::from_slice(c.raw_value()?).ok()?;
+            // Read by the cursor first (as deep as it follows: serde's own limit counts from
+            // the body, not from this value), then as serde's `Value`, which [`Top`] encodes.
+            let from = c.pos();
+            value(c, &mut Vec::new(), 0)?;
+            let v: Value = serde_json::from_slice(body.get(from..c.pos())?).ok()?;
             beyond |= beyond_the_pivot(name, &v);
             return v.deserialize_any(Enc { out: &mut *out }).ok();
         }
@@ -469,6 +473,9 @@ mod tests {
         let deep = format!("{{\"t\":{}1{}}}", "[".repeat(70), "]".repeat(70));
         assert_eq!(both(deep.as_bytes()).0, None);
         assert!(both(deep.as_bytes()).1.is_some());
+        // A judged value as deep as serde reads alone, one level past its limit in the body.
+        let deeper = format!("{{\"include\":{}1{}}}", "[".repeat(127), "]".repeat(127));
+        assert_eq!(both(deeper.as_bytes()), (None, None));
     }
 
     fn scalar() -> impl Strategy<Value = String> {
