@@ -204,14 +204,24 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
 async fn background_services_share_one_thread() {
     let m = mock("m", &[]);
     let g = Gateway::start("", &one_route(m.port));
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", g.proc.pid())).unwrap();
-    let names: Vec<String> = tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .map(|n| n.trim().to_string())
-        .collect();
-    let background: Vec<_> = names.iter().filter(|n| n.starts_with("BG ")).collect();
-    assert_eq!(background, ["BG background"], "{names:?}");
-    // The admin listener's one thread.
-    let admin = names.iter().filter(|n| *n == "tollgate admin").count();
-    assert_eq!(admin, 1, "{names:?}");
+    let names = || -> Vec<String> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", g.proc.pid())).unwrap();
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|n| n.trim().to_string())
+            .collect()
+    };
+    let names_now = names();
+    let background: Vec<_> = names_now.iter().filter(|n| n.starts_with("BG ")).collect();
+    assert_eq!(background, ["BG background"], "{names_now:?}");
+    // The admin listener's one thread. Tokio names a runtime's blocking threads as its
+    // workers, and one lingers (10 s idle) after a blocking call at start: wait for it to go.
+    let admin = |names: &[String]| names.iter().filter(|n| *n == "tollgate admin").count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut last = names();
+    while admin(&last) != 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        last = names();
+    }
+    assert_eq!(admin(&last), 1, "{last:?}");
 }
