@@ -4,10 +4,11 @@
 //!
 //! `cargo bench --bench load` writes `bench-results/load.md` and `bench-results/load.json`.
 //! `cargo test --benches` runs a tiny smoke iteration (fails on any non-2xx or transport error).
-//! Env: `LOAD_SECS` (measured seconds per round, default 3), `LOAD_ROUNDS` (default 3; the
-//! scenarios run interleaved in rotated order; the tables pool the rounds, and a throughput or
-//! added-latency goal is the median of the rounds' figures against the passthrough's), `LOAD_STREAMS`
-//! (default 1000),
+//! Env: `LOAD_SECS` (measured seconds per slice, default 3), `LOAD_ROUNDS` (default 3; each
+//! round measures every scenario once, each between two slices of the passthrough, in rotated
+//! order; the tables pool the rounds, and a throughput or added-latency goal is the median of
+//! the rounds' figures against the passthrough's around them), `LOAD_STREAMS` (default 1000),
+//! `LOAD_SCENARIOS` (comma list of scenario names to run; default all; the passthrough always),
 //! `LOAD_ONLY` (comma list of `chat`, `stream`, `memory`, `redis`; default all; `redis` measures a
 //! Redis outage against the no-Redis baseline, see `load/outage.rs`).
 //!
@@ -468,6 +469,16 @@ fn main() {
         ));
     }
 
+    // LOAD_SCENARIOS narrows the grid to the scenarios named (the passthrough always runs: it
+    // is every ratio's reference).
+    if let Ok(names) = std::env::var("LOAD_SCENARIOS") {
+        let keep: Vec<&str> = names.split(',').map(str::trim).collect();
+        targets.retain(|t| t.name == "passthrough" || keep.contains(&t.name));
+    }
+    let reference = targets
+        .iter()
+        .position(|t| t.name == "passthrough")
+        .unwrap_or(0);
     let chat = Spec::chat(chat_body(1024, false), vec![]);
     let sse = Spec::chat(chat_body(1024, true), vec![("x-mock-words", "48".into())]);
     let mut report = json!({"machine": machine(),
@@ -498,7 +509,9 @@ fn main() {
             report["memory_fresh"][name] = m;
         }
         for &c in concs.iter().filter(|_| want("chat")) {
-            for (name, mut p) in interleaved(&targets, &chat, c, warmup, dur, rounds).await {
+            for (name, mut p) in
+                interleaved(&targets, reference, &chat, c, (warmup, dur), rounds).await
+            {
                 errors += p.errors;
                 let mut s = p.summary();
                 s["scenario"] = json!(name);
@@ -510,7 +523,9 @@ fn main() {
             }
         }
         for &c in stream_concs.iter().filter(|_| want("stream")) {
-            for (name, mut p) in interleaved(&targets, &sse, c, warmup, dur, rounds).await {
+            for (name, mut p) in
+                interleaved(&targets, reference, &sse, c, (warmup, dur), rounds).await
+            {
                 errors += p.errors;
                 let mut s = p.summary();
                 s["scenario"] = json!(name);

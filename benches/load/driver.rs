@@ -22,12 +22,22 @@ pub struct Point {
     /// that time (warm-up included).
     cpu_secs: f64,
     served: u64,
-    /// Each round's requests a second, in round order (the report pairs them across scenarios).
+    /// Each round's requests a second, in round order (the report pairs them with the
+    /// reference's around them).
     rounds_rps: Vec<f64>,
     /// Each round's latency at p50 and p99 and time to first byte at p99, µs, in round order.
     rounds_p50: Vec<f64>,
     rounds_p99: Vec<f64>,
     rounds_ttfb_p99: Vec<f64>,
+    /// Each round's CPU µs a request of the serving process.
+    rounds_cpu: Vec<f64>,
+    /// The reference's (the passthrough's) figures around each round's slice of this
+    /// scenario: the mean of the reference slices just before and just after it.
+    ref_rps: Vec<f64>,
+    ref_p50: Vec<f64>,
+    ref_p99: Vec<f64>,
+    ref_ttfb_p99: Vec<f64>,
+    ref_cpu: Vec<f64>,
 }
 
 fn pct(v: &[Duration], q: f64) -> f64 {
@@ -49,6 +59,10 @@ impl Point {
             "rounds_rps": self.rounds_rps,
             "rounds_p50_us": self.rounds_p50, "rounds_p99_us": self.rounds_p99,
             "rounds_ttfb_p99_us": self.rounds_ttfb_p99,
+            "ref_rounds_rps": self.ref_rps,
+            "ref_rounds_p50_us": self.ref_p50, "ref_rounds_p99_us": self.ref_p99,
+            "ref_rounds_ttfb_p99_us": self.ref_ttfb_p99,
+            "rounds_cpu_us": self.rounds_cpu, "ref_rounds_cpu_us": self.ref_cpu,
             "p50_us": pct(&self.totals, 0.50), "p90_us": pct(&self.totals, 0.90),
             "p99_us": pct(&self.totals, 0.99), "max_us": pct(&self.totals, 1.0),
             "ttfb_p50_us": pct(&self.ttfbs, 0.50), "ttfb_p99_us": pct(&self.ttfbs, 0.99),
@@ -200,39 +214,96 @@ pub async fn run_point(
     all
 }
 
-/// Runs every scenario `rounds` times, rotating their order each round, and pools the rounds:
-/// a disturbance on the shared machine then lands on all scenarios alike. Each round's rate
-/// and percentiles are kept too, for the report to pair rounds across scenarios.
+/// A slice's figures: requests a second, p50, p99, time to first byte at p99, CPU µs a
+/// request (NaN when not measured).
+type Figures = [f64; 5];
+
+/// One slice folded into a scenario's pooled point; returns the slice's figures.
+fn fold(acc: &mut Point, mut p: Point) -> Figures {
+    p.totals.sort_unstable();
+    p.ttfbs.sort_unstable();
+    let cpu = if p.served > 0 && p.cpu_secs > 0.0 {
+        p.cpu_secs * 1e6 / p.served as f64
+    } else {
+        f64::NAN
+    };
+    let figures = [
+        p.totals.len() as f64 / p.secs,
+        pct(&p.totals, 0.50),
+        pct(&p.totals, 0.99),
+        pct(&p.ttfbs, 0.99),
+        cpu,
+    ];
+    acc.totals.extend(p.totals);
+    acc.ttfbs.extend(p.ttfbs);
+    acc.errors += p.errors;
+    acc.secs += p.secs;
+    acc.cpu_secs += p.cpu_secs;
+    acc.served += p.served;
+    figures
+}
+
+/// A round's figures for one scenario: its own, and (for every scenario but the reference)
+/// the mean of the reference's slices just before and just after it.
+fn record(acc: &mut Point, own: Figures, reference: Option<Figures>) {
+    acc.rounds_rps.push(own[0]);
+    acc.rounds_p50.push(own[1]);
+    acc.rounds_p99.push(own[2]);
+    acc.rounds_ttfb_p99.push(own[3]);
+    acc.rounds_cpu.push(own[4]);
+    if let Some(r) = reference {
+        acc.ref_rps.push(r[0]);
+        acc.ref_p50.push(r[1]);
+        acc.ref_p99.push(r[2]);
+        acc.ref_ttfb_p99.push(r[3]);
+        acc.ref_cpu.push(r[4]);
+    }
+}
+
+/// Runs every scenario `rounds` times, each slice of a scenario between two slices of the
+/// reference (`targets[reference]`, the passthrough): reference, A, reference, B, ...,
+/// reference, the scenarios' order rotated each round. A scenario's round is compared with the
+/// mean of the two reference slices around it, measured seconds apart, so the shared machine's
+/// drift (its speed moves by tens of percent over a minute) falls on both sides of a ratio
+/// rather than between them. The tables pool every slice; the reference's round figures are
+/// the means of its slices in that round.
 pub async fn interleaved(
     targets: &[Target],
+    reference: usize,
     spec: &Spec,
     conc: usize,
-    warmup: Duration,
-    dur: Duration,
+    (warmup, dur): (Duration, Duration),
     rounds: usize,
 ) -> Vec<(&'static str, Point)> {
     let mut pooled: Vec<(&'static str, Point)> =
         targets.iter().map(|t| (t.name, Point::default())).collect();
+    let others: Vec<usize> = (0..targets.len()).filter(|&i| i != reference).collect();
+    let slice = |i: usize| {
+        let t = targets[i];
+        let spec = t.spec(spec);
+        async move { run_point(t.port, &spec, conc, (warmup, dur), t.pid).await }
+    };
     for r in 0..rounds {
-        for k in 0..targets.len() {
-            let i = (k + r) % targets.len();
-            let t = targets[i];
-            let spec = t.spec(spec);
-            let mut p = run_point(t.port, &spec, conc, (warmup, dur), t.pid).await;
-            let acc = &mut pooled[i].1;
-            acc.rounds_rps.push(p.totals.len() as f64 / p.secs);
-            p.totals.sort_unstable();
-            p.ttfbs.sort_unstable();
-            acc.rounds_p50.push(pct(&p.totals, 0.50));
-            acc.rounds_p99.push(pct(&p.totals, 0.99));
-            acc.rounds_ttfb_p99.push(pct(&p.ttfbs, 0.99));
-            acc.totals.extend(p.totals);
-            acc.ttfbs.extend(p.ttfbs);
-            acc.errors += p.errors;
-            acc.secs += p.secs;
-            acc.cpu_secs += p.cpu_secs;
-            acc.served += p.served;
+        let mut refs = vec![fold(&mut pooled[reference].1, slice(reference).await)];
+        for k in 0..others.len() {
+            let i = others[(k + r) % others.len()];
+            let own = fold(&mut pooled[i].1, slice(i).await);
+            let after = fold(&mut pooled[reference].1, slice(reference).await);
+            let before = refs[refs.len() - 1];
+            refs.push(after);
+            record(&mut pooled[i].1, own, Some(mean(&[before, after])));
         }
+        record(&mut pooled[reference].1, mean(&refs), None);
     }
     pooled
+}
+
+/// The figure-by-figure mean of slices.
+fn mean(slices: &[Figures]) -> Figures {
+    let n = slices.len().max(1) as f64;
+    let mut m = [0.0; 5];
+    for s in slices {
+        m.iter_mut().zip(s).for_each(|(m, x)| *m += x / n);
+    }
+    m
 }
