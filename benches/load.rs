@@ -562,7 +562,9 @@ fn main() {
     let md = report::markdown(&report) + &outage::markdown(&report["redis_outage"]);
     println!("{md}");
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-results");
-    if full && only == "chat,stream,memory,redis" && std::fs::create_dir_all(&out).is_ok() {
+    // Only a whole run is recorded: not one narrowed by LOAD_ONLY or LOAD_SCENARIOS.
+    let whole = only == "chat,stream,memory,redis" && std::env::var("LOAD_SCENARIOS").is_err();
+    if full && whole && std::fs::create_dir_all(&out).is_ok() {
         let _ = std::fs::write(out.join("load.md"), &md);
         let _ = std::fs::write(
             out.join("load.json"),
