@@ -35,6 +35,8 @@ mod measure;
 mod outage;
 #[path = "load/report.rs"]
 mod report;
+#[path = "load/rounds.rs"]
+mod rounds;
 
 use common::{free_port, Gateway, Proc};
 use driver::{connect, interleaved, run_point};

@@ -2,6 +2,7 @@
 //! its next request when the previous one finished, every latency recorded, and the serving
 //! process's CPU time read around each point; scenarios interleaved over rounds.
 
+use super::rounds::{self, Figures};
 use super::{measure, Spec, Target, KEY};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -214,10 +215,6 @@ pub async fn run_point(
     all
 }
 
-/// A slice's figures: requests a second, p50, p99, time to first byte at p99, CPU µs a
-/// request (NaN when not measured).
-type Figures = [f64; 5];
-
 /// One slice folded into a scenario's pooled point; returns the slice's figures.
 fn fold(acc: &mut Point, mut p: Point) -> Figures {
     p.totals.sort_unstable();
@@ -261,12 +258,11 @@ fn record(acc: &mut Point, own: Figures, reference: Option<Figures>) {
 }
 
 /// Runs every scenario `rounds` times, each slice of a scenario between two slices of the
-/// reference (`targets[reference]`, the passthrough): reference, A, reference, B, ...,
-/// reference, the scenarios' order rotated each round. A scenario's round is compared with the
-/// mean of the two reference slices around it, measured seconds apart, so the shared machine's
-/// drift (its speed moves by tens of percent over a minute) falls on both sides of a ratio
-/// rather than between them. The tables pool every slice; the reference's round figures are
-/// the means of its slices in that round.
+/// reference (`targets[reference]`, the passthrough; `rounds::order`). A scenario's round is
+/// compared with the mean of the two reference slices around it, measured seconds apart, so
+/// the shared machine's drift (its speed moves by tens of percent over a minute) falls on both
+/// sides of a ratio rather than between them. The tables pool every slice; the reference's
+/// round figures are the means of its slices in that round.
 pub async fn interleaved(
     targets: &[Target],
     reference: usize,
@@ -277,33 +273,19 @@ pub async fn interleaved(
 ) -> Vec<(&'static str, Point)> {
     let mut pooled: Vec<(&'static str, Point)> =
         targets.iter().map(|t| (t.name, Point::default())).collect();
-    let others: Vec<usize> = (0..targets.len()).filter(|&i| i != reference).collect();
-    let slice = |i: usize| {
-        let t = targets[i];
-        let spec = t.spec(spec);
-        async move { run_point(t.port, &spec, conc, (warmup, dur), t.pid).await }
-    };
     for r in 0..rounds {
-        let mut refs = vec![fold(&mut pooled[reference].1, slice(reference).await)];
-        for k in 0..others.len() {
-            let i = others[(k + r) % others.len()];
-            let own = fold(&mut pooled[i].1, slice(i).await);
-            let after = fold(&mut pooled[reference].1, slice(reference).await);
-            let before = refs[refs.len() - 1];
-            refs.push(after);
-            record(&mut pooled[i].1, own, Some(mean(&[before, after])));
+        let seq = rounds::order(targets.len(), reference, r);
+        let mut slices = Vec::with_capacity(seq.len());
+        for &i in &seq {
+            let t = targets[i];
+            let p = run_point(t.port, &t.spec(spec), conc, (warmup, dur), t.pid).await;
+            slices.push(fold(&mut pooled[i].1, p));
         }
-        record(&mut pooled[reference].1, mean(&refs), None);
+        let (scenarios, own) = rounds::pair(&seq, &slices, reference);
+        for (i, figures, around) in scenarios {
+            record(&mut pooled[i].1, figures, Some(around));
+        }
+        record(&mut pooled[reference].1, own, None);
     }
     pooled
-}
-
-/// The figure-by-figure mean of slices.
-fn mean(slices: &[Figures]) -> Figures {
-    let n = slices.len().max(1) as f64;
-    let mut m = [0.0; 5];
-    for s in slices {
-        m.iter_mut().zip(s).for_each(|(m, x)| *m += x / n);
-    }
-    m
 }
