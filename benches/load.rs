@@ -177,7 +177,11 @@ impl Target {
         let mut spec = base.for_target(self.model, self.api);
         spec.extra
             .extend(self.headers.iter().map(|(k, v)| (*k, v.to_string())));
-        spec.unique = self.unique;
+        if self.unique {
+            // Without a counter every request would be alike: a miss scenario of hits.
+            let at = driver::counter_at(&spec.body);
+            spec.unique = Some(at.expect("a unique scenario's prompt holds a counter"));
+        }
         spec
     }
 
@@ -199,8 +203,10 @@ struct Spec {
     path: &'static str,
     body: Bytes,
     extra: Vec<(&'static str, String)>,
-    /// Every request differs (its prompt's first 8 bytes are a counter): no two are alike.
-    unique: bool,
+    /// Every request differs: the offset of 8 bytes of its prompt that are a counter (found
+    /// once, so the driver's own work a request is the same as on the other scenarios, give
+    /// or take a copy of the body).
+    unique: Option<usize>,
 }
 
 impl Spec {
@@ -209,7 +215,7 @@ impl Spec {
             path: "/v1/chat/completions",
             body,
             extra,
-            unique: false,
+            unique: None,
         }
     }
 

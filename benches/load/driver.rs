@@ -89,10 +89,9 @@ async fn one(
     for (k, v) in &spec.extra {
         req = req.header(*k, v.as_str());
     }
-    let body = if spec.unique {
-        unique_body(&spec.body)
-    } else {
-        spec.body.clone()
+    let body = match spec.unique {
+        Some(at) => unique_body(&spec.body, at),
+        None => spec.body.clone(),
     };
     let req = req
         .body(Full::new(body))
@@ -126,18 +125,23 @@ async fn one(
     Ok((total, first.unwrap_or(total)))
 }
 
-/// `body` with the first 8 bytes of its last `content` string replaced by a counter.
-fn unique_body(body: &Bytes) -> Bytes {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut b = body.to_vec();
+/// Where the first 8 bytes of `body`'s last `content` string are, if it has one that long.
+pub fn counter_at(body: &[u8]) -> Option<usize> {
     let key = b"\"content\":\"";
-    if let Some(at) = (0..b.len().saturating_sub(key.len() + 8))
+    (0..body.len().saturating_sub(key.len() + 8))
         .rev()
-        .find(|&i| b[i..].starts_with(key))
-    {
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let at = at + key.len();
-        b[at..at + 8].copy_from_slice(format!("{:08x}", n as u32).as_bytes());
+        .find(|&i| body[i..].starts_with(key))
+        .map(|at| at + key.len())
+}
+
+/// `body` with the 8 bytes at `at` replaced by a counter, in hex.
+fn unique_body(body: &Bytes, at: usize) -> Bytes {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = N.fetch_add(1, Ordering::Relaxed) as u32;
+    let mut b = body.to_vec();
+    for (k, d) in b[at..at + 8].iter_mut().enumerate() {
+        *d = HEX[(n >> (28 - 4 * k) & 0xf) as usize];
     }
     Bytes::from(b)
 }
