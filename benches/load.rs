@@ -339,35 +339,6 @@ async fn memory(pid: u32, port: u16, n: usize, slow: &Spec) -> Value {
     })
 }
 
-fn machine() -> Value {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    // The commit measured (with `+changes` when the tree differs from it).
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let mut commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    if git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()) {
-        commit += "+changes";
-    }
-    json!({"cores": cores, "cpu": model, "date": tollgate::clock::now_rfc3339(),
-           "commit": commit, "note": "load generator, mock and proxy share these cores"})
-}
-
 fn chat_body(target_len: usize, stream: bool) -> Bytes {
     let mut v = json!({
         "model": "gpt-4o-mini",
@@ -489,7 +460,7 @@ fn main() {
         .unwrap_or(0);
     let chat = Spec::chat(chat_body(1024, false), vec![]);
     let sse = Spec::chat(chat_body(1024, true), vec![("x-mock-words", "48".into())]);
-    let mut report = json!({"machine": machine(),
+    let mut report = json!({"machine": measure::machine(),
         "seconds_per_point": dur.as_secs_f64() * rounds as f64, "rounds": rounds,
         "chat": [], "stream": [], "memory": {}, "memory_fresh": {}, "redis_outage": {},
         "idle": {}});

@@ -1,5 +1,5 @@
-//! What the load benchmark reads of the processes it measures: CPU time and resident memory,
-//! from `/proc`.
+//! What the load benchmark reads of the processes it measures (CPU time and resident memory,
+//! from `/proc`) and of the machine and commit it measures them on.
 
 /// CPU seconds (user + system, every thread) process `pid` has used; 0 for pid 0 or when it
 /// cannot be read. `/proc` counts in USER_HZ, 100 a second on Linux.
@@ -52,4 +52,34 @@ pub async fn stores_kib(admin_port: u16) -> Option<f64> {
     };
     let cache = gauge("tollgate_cache_bytes")?;
     Some((cache + gauge("tollgate_responses_kept_bytes").unwrap_or(0.0)) / 1024.0)
+}
+
+/// The machine (cores, CPU model) and the commit measured, for the report.
+pub fn machine() -> serde_json::Value {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // The commit measured (with `+changes` when the tree differs from it).
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let mut commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    if git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()) {
+        commit += "+changes";
+    }
+    serde_json::json!({"cores": cores, "cpu": model, "date": tollgate::clock::now_rfc3339(),
+           "commit": commit, "note": "load generator, mock and proxy share these cores"})
 }
