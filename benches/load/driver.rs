@@ -23,22 +23,12 @@ pub struct Point {
     /// that time (warm-up included).
     cpu_secs: f64,
     served: u64,
-    /// Each round's requests a second, in round order (the report pairs them with the
-    /// reference's around them).
-    rounds_rps: Vec<f64>,
-    /// Each round's latency at p50 and p99 and time to first byte at p99, µs, in round order.
-    rounds_p50: Vec<f64>,
-    rounds_p99: Vec<f64>,
-    rounds_ttfb_p99: Vec<f64>,
-    /// Each round's CPU µs a request of the serving process.
-    rounds_cpu: Vec<f64>,
+    /// Each round's figures ([`Figures`]), in round order.
+    rounds: Vec<Figures>,
     /// The reference's (the passthrough's) figures around each round's slice of this
-    /// scenario: the mean of the reference slices just before and just after it.
-    ref_rps: Vec<f64>,
-    ref_p50: Vec<f64>,
-    ref_p99: Vec<f64>,
-    ref_ttfb_p99: Vec<f64>,
-    ref_cpu: Vec<f64>,
+    /// scenario: the mean of the reference slices just before and just after it (none for
+    /// the reference itself). The report pairs them with `rounds`.
+    around: Vec<Figures>,
 }
 
 fn pct(v: &[Duration], q: f64) -> f64 {
@@ -57,13 +47,12 @@ impl Point {
             "requests": self.totals.len(),
             "errors": self.errors,
             "rps": self.totals.len() as f64 / self.secs,
-            "rounds_rps": self.rounds_rps,
-            "rounds_p50_us": self.rounds_p50, "rounds_p99_us": self.rounds_p99,
-            "rounds_ttfb_p99_us": self.rounds_ttfb_p99,
-            "ref_rounds_rps": self.ref_rps,
-            "ref_rounds_p50_us": self.ref_p50, "ref_rounds_p99_us": self.ref_p99,
-            "ref_rounds_ttfb_p99_us": self.ref_ttfb_p99,
-            "rounds_cpu_us": self.rounds_cpu, "ref_rounds_cpu_us": self.ref_cpu,
+            "rounds_rps": column(&self.rounds, 0), "ref_rounds_rps": column(&self.around, 0),
+            "rounds_p50_us": column(&self.rounds, 1), "ref_rounds_p50_us": column(&self.around, 1),
+            "rounds_p99_us": column(&self.rounds, 2), "ref_rounds_p99_us": column(&self.around, 2),
+            "rounds_ttfb_p99_us": column(&self.rounds, 3),
+            "ref_rounds_ttfb_p99_us": column(&self.around, 3),
+            "rounds_cpu_us": column(&self.rounds, 4), "ref_rounds_cpu_us": column(&self.around, 4),
             "p50_us": pct(&self.totals, 0.50), "p90_us": pct(&self.totals, 0.90),
             "p99_us": pct(&self.totals, 0.99), "max_us": pct(&self.totals, 1.0),
             "ttfb_p50_us": pct(&self.ttfbs, 0.50), "ttfb_p99_us": pct(&self.ttfbs, 0.99),
@@ -244,21 +233,9 @@ fn fold(acc: &mut Point, mut p: Point) -> Figures {
     figures
 }
 
-/// A round's figures for one scenario: its own, and (for every scenario but the reference)
-/// the mean of the reference's slices just before and just after it.
-fn record(acc: &mut Point, own: Figures, reference: Option<Figures>) {
-    acc.rounds_rps.push(own[0]);
-    acc.rounds_p50.push(own[1]);
-    acc.rounds_p99.push(own[2]);
-    acc.rounds_ttfb_p99.push(own[3]);
-    acc.rounds_cpu.push(own[4]);
-    if let Some(r) = reference {
-        acc.ref_rps.push(r[0]);
-        acc.ref_p50.push(r[1]);
-        acc.ref_p99.push(r[2]);
-        acc.ref_ttfb_p99.push(r[3]);
-        acc.ref_cpu.push(r[4]);
-    }
+/// One figure of each round, in round order.
+fn column(rounds: &[Figures], k: usize) -> Vec<f64> {
+    rounds.iter().map(|f| f[k]).collect()
 }
 
 /// Runs every scenario `rounds` times, each slice of a scenario between two slices of the
@@ -287,9 +264,10 @@ pub async fn interleaved(
         }
         let (scenarios, own) = rounds::pair(&seq, &slices, reference);
         for (i, figures, around) in scenarios {
-            record(&mut pooled[i].1, figures, Some(around));
+            pooled[i].1.rounds.push(figures);
+            pooled[i].1.around.push(around);
         }
-        record(&mut pooled[reference].1, own, None);
+        pooled[reference].1.rounds.push(own);
     }
     pooled
 }
